@@ -1,0 +1,88 @@
+// The typed event map: every server→client notification the dev gateway emits (spec §1.2, §13.4).
+// Keys are the wire method names without the `event/` prefix.
+
+import type { JsonObject } from './frames.ts';
+import type { ClientSignature, GroupEvent } from './methods.ts';
+
+export interface GatewayDisconnectEvent {
+  code: number;
+  reason: string;
+  detail: {
+    aid: string;
+    device_id: string;
+    slot_id: string;
+    quota_kind: 'aid_device_slot';
+    limit: 1;
+    evicted_by: { device_id: string; extra_info?: Record<string, unknown> };
+  };
+}
+
+export interface MessageReceivedEvent {
+  message_id: string;
+  from: string;
+  to: string;
+  seq: number;
+  timestamp: number;
+  payload: JsonObject;
+  delivery_mode: 'fanout';
+  encrypted: boolean;
+  device_id: string;
+  slot_id: string;
+  direction: 'inbound' | 'outbound_sync';
+  client_signature?: ClientSignature;
+}
+
+export interface PeerV2MessageReceivedEvent {
+  seq: number;
+  message_id: string;
+  from_aid: string;
+  device_id: string;
+  spk_id?: string;
+  envelope_json?: string;
+}
+
+export interface GroupV2MessageCreatedEvent {
+  group_id: string;
+  seq: number;
+  message_id: string;
+  sender_aid: string;
+  member_aids: string[];
+  kind?: 'group.online_unread_hint';
+}
+
+export interface GroupMessageCreatedEvent {
+  module_id: 'group';
+  group_id: string;
+  seq: number;
+  message_id: string;
+  sender_aid: string;
+  type: string;
+  dispatch_mode: 'broadcast';
+  dispatch: { mode: 'broadcast'; reason: string };
+  payload: JsonObject;
+  kind: 'group.broadcast';
+  member_aids: string[];
+}
+
+export interface EventMap {
+  'gateway.disconnect': GatewayDisconnectEvent;
+  'message.received': MessageReceivedEvent;
+  'peer.v2.message_received': PeerV2MessageReceivedEvent;
+  'group.v2.message_created': GroupV2MessageCreatedEvent;
+  'group.message_created': GroupMessageCreatedEvent;
+  'group.changed': GroupEvent;
+}
+
+export type EventName = keyof EventMap;
+
+const EVENT_SET: { readonly [E in EventName]: true } = {
+  'gateway.disconnect': true,
+  'message.received': true,
+  'peer.v2.message_received': true,
+  'group.v2.message_created': true,
+  'group.message_created': true,
+  'group.changed': true,
+};
+
+/** Runtime list of every name of the map, for dispatch tables and subscription checks. */
+export const EVENT_NAMES = Object.keys(EVENT_SET) as readonly EventName[];

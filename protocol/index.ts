@@ -1,0 +1,5 @@
+export * from './frames.ts';
+export * from './errors.ts';
+export * from './methods.ts';
+export * from './events.ts';
+export * from './canonical.ts';

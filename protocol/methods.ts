@@ -1,0 +1,417 @@
+// The typed method map: one declaration per method of its params and result (spec/protocol.md
+// §3–§9). Clients infer call types from it; the gateway's handler table is keyed by it; the
+// runtime registry below carries each method's flags. Nobody writes a method name anywhere else
+// without the compiler checking it against this map.
+
+import type { JsonObject } from './frames.ts';
+
+/** Attached to signed methods (spec §10.2). */
+export interface ClientSignature {
+  aid: string;
+  cert_fingerprint: string;
+  timestamp: string;
+  params_hash: string;
+  signature: string;
+  /** Added by the gateway when it relays a signature inside an event. */
+  _method?: string;
+}
+
+interface Signed {
+  client_signature?: ClientSignature;
+}
+
+/** Group calls carry both ids plus the caller's instance (spec §5, §8.1). */
+interface GroupRef {
+  group_id: string;
+  group_aid?: string;
+  device_id?: string;
+  slot_id?: string;
+}
+
+// ---- auth (short RPC unless noted) ----
+
+export interface CreateAidParams { aid: string; public_key: string; curve?: string }
+export interface CreateAidResult { aid: string; cert: string; ca_cert: string; curve: string }
+
+export interface Login1Params { aid: string; cert?: string; client_nonce: string }
+export interface Login1Result {
+  request_id: string;
+  nonce: string;
+  server_time: number;
+  client_nonce_signature: string;
+  auth_cert: string;
+  auth_curve: string;
+}
+
+export interface Login2Params {
+  aid: string;
+  request_id: string;
+  nonce: string;
+  client_time: string | number;
+  signature: string;
+  cert?: string;
+}
+export interface TokenGrant {
+  access_token: string;
+  refresh_token: string;
+  expires_in: number;
+  new_cert?: string;
+  active_cert?: string;
+}
+export interface Login2Result extends TokenGrant { status: 'ok'; aid: string; token: string }
+
+export interface RefreshTokenParams {
+  refresh_token: string;
+  aid?: string;
+  access_token?: string;
+  access_token_expires_at?: number;
+  sdk_lang?: string;
+  sdk_version?: string;
+  device_id?: string;
+  slot_id?: string;
+}
+export type RefreshTokenResult =
+  | (TokenGrant & { success: true; aid: string; refresh_count: number; relogin_required: false; retryable: false })
+  | { success: false; error: string; relogin_required: boolean; retryable: boolean; diagnostic?: JsonObject };
+
+export interface DeliveryMode { mode: 'fanout' | 'queue'; routing?: string; affinity_ttl_ms?: number }
+
+export interface ConnectParams {
+  nonce: string;
+  auth: { method: 'kite_token' | string; token?: string };
+  protocol?: { min: string; max: string };
+  device?: { id: string; type?: string };
+  client?: { slot_id?: string; sdk_lang?: string; sdk_version?: string };
+  delivery_mode?: DeliveryMode;
+  capabilities?: Record<string, unknown>;
+  options?: { kind?: 'long' | 'short'; short_ttl_ms?: number };
+  extra_info?: Record<string, unknown>;
+}
+export interface ConnectResult {
+  status: 'ok';
+  protocol: string;
+  server_time: number;
+  authenticated: true;
+  identity: { aid: string; role: string; module_id?: string };
+  connection: { id: string; device_id: string; slot_id: string; kind: 'long' | 'short' };
+  heartbeat_interval: number;
+  capabilities?: Record<string, unknown>;
+}
+
+// ---- meta ----
+
+export interface PingResult { pong: true; timestamp: number; heartbeat_interval?: number }
+export interface StatusResult {
+  mode: 'gateway';
+  aid: string;
+  role: string;
+  connected_at: number;
+  protocol_version: string;
+  device_id: string;
+  slot_id: string;
+}
+
+// ---- message ----
+
+export interface MessageSendParams extends Signed {
+  to: string;
+  payload: JsonObject;
+  message_id?: string;
+  timestamp?: number;
+  type?: string;
+  encrypted?: boolean;
+  protected_headers?: Record<string, string>;
+}
+export interface MessageSendResult {
+  message_id: string;
+  seq: number;
+  timestamp: number;
+  status: 'sent' | 'delivered' | 'duplicate';
+  delivery_mode: 'fanout';
+}
+
+/** One row of a device inbox as `message.v2.pull` returns it (spec §6.2). */
+export interface InboxRow {
+  seq: number;
+  version: 'v1' | 'v2';
+  message_id: string;
+  from_aid: string;
+  to: string;
+  t_server: number;
+  device_id: string;
+  slot_id: string;
+  direction: 'inbound' | 'outbound_sync';
+  spk_id?: string;
+  envelope_json?: string;
+  legacy_v1?: { to: string; payload: JsonObject };
+}
+
+export interface V2PullParams extends Signed { after_seq?: number; limit?: number; ack_up_to_seq?: number; force?: boolean }
+export interface V2PullResult { messages: InboxRow[]; has_more: boolean; server_ack_seq: number; latest_seq: number }
+
+export interface V2AckParams extends Signed { up_to_seq: number }
+export interface AckResult { success: true; ack_seq: number }
+
+export interface SpkFields {
+  key_source: 'peer_device_prekey' | 'group_device_prekey';
+  spk_id: string;
+  spk_pk: string;
+  spk_signature: string;
+  spk_timestamp: number;
+}
+export interface PutPeerPkParams extends Signed, SpkFields { peer_aid?: string }
+export interface OkResult { ok: true }
+
+export interface WrapCapabilities {
+  version?: string;
+  protocols?: string[];
+  scopes?: string[];
+  per_aid_wrap?: boolean;
+  per_device_wrap?: boolean;
+}
+export interface DeviceKeys extends Partial<SpkFields> {
+  aid: string;
+  device_id: string;
+  ik_pk: string;
+  ik_fp: string;
+}
+export interface CertBundle { cert_pem: string; cert_fingerprint: string; ca_chain: string[] }
+export interface V2BootstrapParams extends Signed { peer_aid: string; e2ee_wrap_capabilities?: WrapCapabilities }
+export interface V2BootstrapResult {
+  peer_devices: DeviceKeys[];
+  self_devices: DeviceKeys[];
+  audit_recipients: DeviceKeys[];
+  certs: Record<string, CertBundle>;
+}
+
+export interface QueryOnlineParams { aids: string[] }
+export interface QueryOnlineResult { online: Record<string, boolean> }
+
+// ---- group ----
+
+export interface GroupInfo {
+  group_id: string;
+  group_aid: string;
+  name: string;
+  owner_aid: string;
+  creator_aid: string;
+  visibility: string;
+  join_mode: string;
+  status: 'active';
+  member_count: number;
+  message_seq: number;
+  event_seq: number;
+  created_at: number;
+  e2ee_epoch: number;
+}
+export interface GroupMember { aid: string; role: 'owner' | 'admin' | 'member'; member_type: string; joined_at: number }
+export interface GroupCursor { current_seq: number; join_seq: number; latest_seq: number; unread_count: number }
+
+export interface GroupCreateParams {
+  name?: string;
+  group_id?: string;
+  group_aid?: string;
+  visibility?: string;
+  join_mode?: string;
+  description?: string;
+  device_id?: string;
+  slot_id?: string;
+}
+export interface GroupCreateResult { group: GroupInfo }
+
+export interface GroupAddMemberParams extends GroupRef, Signed { aid: string; role?: 'member' | 'admin'; member_type?: string }
+export interface GroupAddMemberResult { group: GroupInfo; member: GroupMember }
+export interface GroupRemoveMemberParams extends GroupRef, Signed { aid: string }
+export interface GroupRemoveMemberResult { group: GroupInfo; removed_aid: string }
+export interface GroupLeaveParams extends GroupRef, Signed {}
+export interface GroupLeaveResult { group: GroupInfo; left_aid: string }
+
+export interface GroupGetMembersParams extends GroupRef { page?: number; size?: number; role?: string }
+export interface GroupGetMembersResult {
+  group_id: string;
+  members: (GroupMember & { last_ack_seq: number })[];
+  total: number;
+  count: number;
+  page: number;
+  size: number;
+}
+export interface GroupOnlineMembersResult { group_id: string; members: (GroupMember & { online: true })[]; online_count: number }
+export interface GroupListMyParams { size?: number; page?: number }
+export interface GroupListMyResult { items: (GroupInfo & { role: GroupMember['role'] })[]; total: number; page: number; size: number; aid: string }
+export interface GroupGetInfoParams extends GroupRef { required?: string[] }
+export interface GroupGetInfoResult { group: GroupInfo; members?: GroupMember[]; e2ee_epoch: number }
+
+export interface PutGroupPkParams extends GroupRef, Signed, SpkFields {}
+export interface GroupBootstrapParams extends GroupRef, Signed { e2ee_wrap_capabilities?: WrapCapabilities }
+export interface GroupBootstrapResult {
+  devices: DeviceKeys[];
+  audit_recipients: DeviceKeys[];
+  epoch: number;
+  member_aids: string[];
+  committed_member_aids: string[];
+  pending_adds: string[];
+  pending_removes: string[];
+  state_version: number;
+  state_hash: string;
+  state_chain: string;
+  e2ee_security_level: 'end_to_end';
+  certs: Record<string, CertBundle>;
+}
+
+export interface GroupV2SendParams extends GroupRef, Signed { envelope: JsonObject }
+export interface GroupV2SendResult { group_id: string; seq: number; message_id: string; t_server: number; status: 'sent' | 'duplicate' }
+
+export interface GroupSendParams extends GroupRef, Signed { payload: JsonObject; type?: string; message_id?: string }
+export interface GroupMessage {
+  group_id: string;
+  seq: number;
+  message_id: string;
+  sender_aid: string;
+  message_type: string;
+  dispatch_mode: 'broadcast';
+  payload: JsonObject;
+  created_at: number;
+}
+export interface GroupSendResult { group_id: string; message: GroupMessage; dispatch_mode: 'broadcast'; status: 'sent' | 'duplicate' }
+
+/** One row of a group's history as `group.v2.pull` returns it (spec §8.4). */
+export interface GroupRow {
+  seq: number;
+  version: 'v1' | 'v2';
+  message_id: string;
+  from_aid: string;
+  group_id: string;
+  t_server: number;
+  envelope_json?: string;
+  type?: string;
+  payload?: JsonObject;
+}
+export interface GroupV2PullParams extends GroupRef, Signed { after_seq?: number; limit?: number; ack_up_to_seq?: number }
+export interface GroupV2PullResult { group_id: string; messages: GroupRow[]; has_more: boolean; cursor: GroupCursor; retention_floor_message_seq: number }
+export interface GroupV2AckParams extends GroupRef, Signed { up_to_seq: number }
+export interface GroupAckResult { group_id: string; cursor: GroupCursor; ack_seq: number }
+
+export interface GroupEvent {
+  module_id: 'group';
+  action: string;
+  group_id: string;
+  event_seq: number;
+  actor_aid: string;
+  member_aid?: string;
+  created_at: number;
+  event_type: 'group.changed';
+  client_signature?: ClientSignature;
+}
+export interface GroupPullEventsParams extends GroupRef { after_event_seq?: number; limit?: number }
+export interface GroupPullEventsResult { group_id: string; events: GroupEvent[]; latest_event_seq: number; has_more: boolean; cursor: GroupCursor }
+export interface GroupAckEventsParams extends GroupRef { event_seq: number }
+export interface GroupAckEventsResult { group_id: string; cursor: GroupCursor }
+
+export interface GroupStateResult { state_version: number; state_hash: string; key_epoch: number; membership_snapshot: string }
+export interface GroupProposalResult { proposal: null }
+export interface GroupProposeResult { proposal_id: string; accepted: false }
+
+/** name → { params, result } for every method the dev gateway answers. */
+export interface MethodMap {
+  'auth.create_aid': { params: CreateAidParams; result: CreateAidResult };
+  'auth.aid_login1': { params: Login1Params; result: Login1Result };
+  'auth.aid_login2': { params: Login2Params; result: Login2Result };
+  'auth.refresh_token': { params: RefreshTokenParams; result: RefreshTokenResult };
+  'auth.connect': { params: ConnectParams; result: ConnectResult };
+  'meta.ping': { params: Record<string, never>; result: PingResult };
+  'meta.status': { params: Record<string, never>; result: StatusResult };
+  'message.send': { params: MessageSendParams; result: MessageSendResult };
+  'message.v2.pull': { params: V2PullParams; result: V2PullResult };
+  'message.v2.ack': { params: V2AckParams; result: AckResult };
+  'message.v2.put_peer_pk': { params: PutPeerPkParams; result: OkResult };
+  'message.v2.bootstrap': { params: V2BootstrapParams; result: V2BootstrapResult };
+  'message.query_online': { params: QueryOnlineParams; result: QueryOnlineResult };
+  'group.create': { params: GroupCreateParams; result: GroupCreateResult };
+  'group.add_member': { params: GroupAddMemberParams; result: GroupAddMemberResult };
+  'group.kick': { params: GroupRemoveMemberParams; result: GroupRemoveMemberResult };
+  'group.remove_member': { params: GroupRemoveMemberParams; result: GroupRemoveMemberResult };
+  'group.leave': { params: GroupLeaveParams; result: GroupLeaveResult };
+  'group.get_members': { params: GroupGetMembersParams; result: GroupGetMembersResult };
+  'group.get_online_members': { params: GroupRef; result: GroupOnlineMembersResult };
+  'group.list_my': { params: GroupListMyParams; result: GroupListMyResult };
+  'group.get_info': { params: GroupGetInfoParams; result: GroupGetInfoResult };
+  'group.v2.put_group_pk': { params: PutGroupPkParams; result: OkResult };
+  'group.v2.bootstrap': { params: GroupBootstrapParams; result: GroupBootstrapResult };
+  'group.v2.send': { params: GroupV2SendParams; result: GroupV2SendResult };
+  'group.send': { params: GroupSendParams; result: GroupSendResult };
+  'group.v2.pull': { params: GroupV2PullParams; result: GroupV2PullResult };
+  'group.v2.ack': { params: GroupV2AckParams; result: GroupAckResult };
+  'group.pull_events': { params: GroupPullEventsParams; result: GroupPullEventsResult };
+  'group.ack_events': { params: GroupAckEventsParams; result: GroupAckEventsResult };
+  'group.get_state': { params: GroupRef; result: GroupStateResult };
+  'group.v2.get_proposal': { params: GroupRef & Signed; result: GroupProposalResult };
+  'group.v2.propose_state': { params: GroupRef & Signed & Record<string, unknown>; result: GroupProposeResult };
+  'group.v2.confirm_state': { params: { proposal_id: string } & Signed; result: OkResult };
+}
+
+export type MethodName = keyof MethodMap;
+export type ParamsOf<M extends MethodName> = MethodMap[M]['params'];
+export type ResultOf<M extends MethodName> = MethodMap[M]['result'];
+
+export interface MethodFlags {
+  /** Carries a client_signature (spec §10.2). */
+  signed: boolean;
+  /** Travels on a short pre-auth socket (spec §0.2). */
+  preAuth: boolean;
+  /** A tab may never call it directly (spec §10.1). */
+  internal: boolean;
+}
+
+const plain: MethodFlags = { signed: false, preAuth: false, internal: false };
+const signed: MethodFlags = { signed: true, preAuth: false, internal: false };
+const preAuthInternal: MethodFlags = { signed: false, preAuth: true, internal: true };
+
+/** The runtime registry: every method of the map, once, with its flags. */
+export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
+  'auth.create_aid': { signed: false, preAuth: true, internal: false },
+  'auth.aid_login1': preAuthInternal,
+  'auth.aid_login2': preAuthInternal,
+  'auth.refresh_token': preAuthInternal,
+  'auth.connect': { signed: false, preAuth: false, internal: true },
+  'meta.ping': plain,
+  'meta.status': plain,
+  'message.send': signed,
+  'message.v2.pull': signed,
+  'message.v2.ack': signed,
+  'message.v2.put_peer_pk': signed,
+  'message.v2.bootstrap': signed,
+  'message.query_online': plain,
+  'group.create': plain,
+  'group.add_member': signed,
+  'group.kick': signed,
+  'group.remove_member': signed,
+  'group.leave': signed,
+  'group.get_members': plain,
+  'group.get_online_members': plain,
+  'group.list_my': plain,
+  'group.get_info': plain,
+  'group.v2.put_group_pk': signed,
+  'group.v2.bootstrap': signed,
+  'group.v2.send': signed,
+  'group.send': signed,
+  'group.v2.pull': signed,
+  'group.v2.ack': signed,
+  'group.pull_events': plain,
+  'group.ack_events': plain,
+  'group.get_state': plain,
+  'group.v2.get_proposal': signed,
+  'group.v2.propose_state': signed,
+  'group.v2.confirm_state': signed,
+};
+
+/** Internal-only names of spec §10.1, including aliases the gateway does not serve. */
+export const INTERNAL_ONLY_METHODS: ReadonlySet<string> = new Set([
+  ...(Object.keys(METHODS) as MethodName[]).filter((m) => METHODS[m].internal),
+  'auth.login1',
+  'auth.login2',
+  'initialize',
+]);
+
+export function isMethodName(name: string): name is MethodName {
+  return Object.prototype.hasOwnProperty.call(METHODS, name);
+}
