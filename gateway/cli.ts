@@ -1,0 +1,60 @@
+// `npm run gateway -- --port <n> --data <dir|:memory:> --issuer <domain> [--token-ttl <s>]
+//  [--host <addr>] [--heartbeat <s>] [--quiet]`
+
+import { parseArgs } from 'node:util';
+import { startGateway } from './server.ts';
+
+export const DEFAULT_GATEWAY_PORT = 7700;
+export const DEFAULT_DATA_DIR = '.data/gateway';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.GATEWAY_PORT ?? String(DEFAULT_GATEWAY_PORT) },
+    host: { type: 'string', default: '127.0.0.1' },
+    data: { type: 'string', default: DEFAULT_DATA_DIR },
+    issuer: { type: 'string', default: 'aun.local' },
+    'token-ttl': { type: 'string' },
+    heartbeat: { type: 'string' },
+    quiet: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(`usage: npm run gateway -- [--port ${DEFAULT_GATEWAY_PORT}] [--host 127.0.0.1] [--data ${DEFAULT_DATA_DIR}|:memory:]
+       [--issuer aun.local] [--token-ttl 3600] [--heartbeat 30] [--quiet]`);
+  process.exit(0);
+}
+
+function positiveInt(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) {
+    console.error(`--${name} must be a positive integer, got ${text}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const started = performance.now();
+const gateway = await startGateway({
+  port: positiveInt('port', values.port),
+  host: values.host,
+  dataDir: values.data,
+  issuer: values.issuer,
+  tokenTtl: positiveInt('token-ttl', values['token-ttl']),
+  heartbeatInterval: positiveInt('heartbeat', values.heartbeat),
+  log: values.quiet ? undefined : (line) => console.log(`[gateway] ${new Date().toISOString()} ${line}`),
+});
+console.log(`[gateway] AUN dev gateway for issuer ${gateway.config.issuer} on ${gateway.url} (http ${gateway.httpUrl}, data ${values.data}) ready in ${Math.round(performance.now() - started)} ms`);
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`[gateway] ${signal}: closing`);
+  await gateway.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -1,0 +1,152 @@
+// One WebSocket: the challenge, frame checks, and writes through the fault switches. Bad frames
+// are answered with JSON-RPC errors and never affect other sockets.
+
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { WebSocket, RawData } from 'ws';
+import { ErrorCode, MAX_FRAME_BYTES, type RpcId } from '../protocol/index.ts';
+import type { Connection, ConnectionKind } from './context.ts';
+import type { Faults } from './faults.ts';
+
+export interface Request {
+  id: RpcId;
+  method: string;
+  params: Record<string, unknown>;
+}
+
+export interface ConnectionHooks {
+  onRequest(conn: GatewayConnection, req: Request): void;
+  onNotification(conn: GatewayConnection, method: string, params: unknown): void;
+  onClose(conn: GatewayConnection, code: number, reason: string): void;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Slot isolation key: slot_id up to the first '/', ':' or space (spec §3.4). */
+export function slotKeyOf(slotId: string): string {
+  return slotId.split(/[/: ]/, 1)[0] ?? slotId;
+}
+
+export class GatewayConnection implements Connection {
+  readonly id = 'conn_' + randomUUID().replace(/-/g, '').slice(0, 16);
+  readonly challengeNonce = randomBytes(16).toString('hex');
+  readonly connectedAt = Date.now();
+  kind: ConnectionKind = 'pending';
+  aid: string | null = null;
+  deviceId = '';
+  slotId = '';
+  slotKey = '';
+  closed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private idle = { ms: 0, code: 0 };
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly remote: string,
+    private readonly faults: Faults,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    ws.on('message', (data, isBinary) => this.faults.inbound(() => this.receive(data, isBinary)));
+    ws.on('close', (code, reason) => this.finish(code, reason.toString('utf8')));
+    ws.on('error', () => this.finish(1006, 'socket error'));
+  }
+
+  bind(aid: string, kind: 'long' | 'short', deviceId: string, slotId: string): void {
+    this.aid = aid;
+    this.kind = kind;
+    this.deviceId = deviceId;
+    this.slotId = slotId;
+    this.slotKey = slotKeyOf(slotId);
+  }
+
+  send(frame: object): void {
+    const text = JSON.stringify(frame);
+    this.faults.outbound(() => this.writeRaw(text));
+  }
+
+  /** Writes text as-is, bypassing the fault switches (admin inject). */
+  writeRaw(text: string): void {
+    if (!this.closed && this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+  }
+
+  close(code: number, reason: string): void {
+    this.faults.outbound(() => {
+      if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason);
+    });
+  }
+
+  /** Drops the TCP connection without a close frame (admin drop). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  /** Closes the socket if it stays silent for `ms` (short connections, spec §3.4). */
+  setIdleTimeout(ms: number, code: number): void {
+    clearTimeout(this.idleTimer);
+    if (ms <= 0 || this.closed) return;
+    this.idleTimer = setTimeout(() => this.close(code, 'idle timeout'), ms);
+    this.idleTimer.unref();
+    this.idle = { ms, code };
+  }
+
+  reply(id: RpcId | null, result: unknown): void {
+    this.send({ jsonrpc: '2.0', id, result });
+  }
+
+  replyError(id: RpcId | null, code: number, message: string, data?: unknown): void {
+    this.send({ jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } });
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    if (this.idle.ms > 0) this.setIdleTimeout(this.idle.ms, this.idle.code);
+    if (isBinary) {
+      this.replyError(null, ErrorCode.InvalidRequest, 'invalid request: binary frames are not supported, send JSON text frames');
+      return;
+    }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    const bytes = Buffer.byteLength(text, 'utf8');
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      this.replyError(null, ErrorCode.ParseError, 'parse error: the frame is not valid JSON');
+      return;
+    }
+    const id = isRecord(value) && (typeof value.id === 'string' || typeof value.id === 'number') ? value.id : null;
+    if (bytes > MAX_FRAME_BYTES) {
+      this.replyError(id, ErrorCode.InvalidRequest, `frame too large: ${bytes} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`, { limit: MAX_FRAME_BYTES, size: bytes });
+      return;
+    }
+    if (Array.isArray(value)) {
+      this.replyError(null, ErrorCode.InvalidRequest, 'invalid request: batch requests are not supported');
+      return;
+    }
+    if (!isRecord(value) || value.jsonrpc !== '2.0' || typeof value.method !== 'string' || value.method === '') {
+      this.replyError(id, ErrorCode.InvalidRequest, 'invalid request: expected {"jsonrpc":"2.0","method":<string>,...}');
+      return;
+    }
+    if (!('id' in value)) {
+      this.hooks.onNotification(this, value.method, value.params);
+      return;
+    }
+    if (id === null) {
+      this.replyError(null, ErrorCode.InvalidRequest, 'invalid request: id must be a string or a number');
+      return;
+    }
+    const params = value.params ?? {};
+    if (!isRecord(params)) {
+      this.replyError(id, ErrorCode.InvalidParams, 'invalid params: params must be an object');
+      return;
+    }
+    this.hooks.onRequest(this, { id, method: value.method, params });
+  }
+
+  private finish(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.hooks.onClose(this, code, reason);
+  }
+}

@@ -1,0 +1,95 @@
+// The seam between the gateway core (sockets, auth, PKI, admin) and its services (message,
+// group). A service gets a GatewayContext, owns its own tables, and returns handlers keyed by the
+// protocol method map.
+
+import type Database from 'better-sqlite3';
+import type { EventMap, EventName, MethodName, ParamsOf, ResultOf } from '../protocol/index.ts';
+
+export type ConnectionKind = 'pending' | 'long' | 'short';
+
+export interface GatewayConfig {
+  issuer: string;
+  /** Access-token lifetime, seconds. */
+  tokenTtl: number;
+  /** Refresh-token chain lifetime, seconds. */
+  refreshTtl: number;
+  /** Sent in hello-ok and meta.ping, seconds. */
+  heartbeatInterval: number;
+  /** Unauthenticated sockets are closed after this, ms (0 disables). */
+  authDeadlineMs: number;
+  /** How far in the past / future a V2 envelope's t_send may be, ms. */
+  sendMaxAgeMs: number;
+  sendMaxFutureMs: number;
+  /** client_signature timestamp skew accepted, seconds. */
+  signatureSkew: number;
+}
+
+export interface Connection {
+  readonly id: string;
+  readonly kind: ConnectionKind;
+  /** Set once auth.connect succeeded. */
+  readonly aid: string | null;
+  readonly deviceId: string;
+  readonly slotId: string;
+  /** Slot isolation key: slot_id up to the first '/', ':' or space (spec §3.4). */
+  readonly slotKey: string;
+  readonly connectedAt: number;
+  /** Queues a frame; honours the admin pause/delay switches. */
+  send(frame: object): void;
+  close(code: number, reason: string): void;
+}
+
+/** A connection on which auth.connect succeeded. */
+export interface AuthedConnection extends Connection {
+  readonly aid: string;
+  readonly kind: 'long' | 'short';
+}
+
+export interface AgentRecord {
+  aid: string;
+  certPem: string;
+  /** SPKI DER, standard base64 (spec §4.2). */
+  publicKey: string;
+  /** "sha256:" + 64 hex of the certificate DER. */
+  certFingerprint: string;
+}
+
+export interface GatewayContext {
+  readonly db: Database.Database;
+  readonly config: GatewayConfig;
+  /** Milliseconds since the epoch; one clock for the whole gateway. */
+  now(): number;
+  agent(aid: string): AgentRecord | null;
+  /** PEM of the issuer CA then the root CA (what /pki/chain serves). */
+  caChain(): string[];
+  /** Device ids that ever connected for this AID, oldest first. */
+  knownDevices(aid: string): string[];
+  /** Live authenticated long connections of an AID, optionally of one device. */
+  longConnections(aid: string, deviceId?: string): AuthedConnection[];
+  isOnline(aid: string): boolean;
+  push<E extends EventName>(targets: Iterable<Connection>, event: E, params: EventMap[E]): void;
+  /** Counters shown by GET /admin/stats. */
+  count(counter: 'messages_stored', by?: number): void;
+}
+
+export type Handler<M extends MethodName> = (
+  params: ParamsOf<M>,
+  conn: AuthedConnection,
+  ctx: GatewayContext,
+) => ResultOf<M> | Promise<ResultOf<M>>;
+
+export type HandlerTable = { [M in MethodName]?: Handler<M> };
+
+export interface Service {
+  handlers: HandlerTable;
+  /** Called after a long connection authenticated (backlog hints, first-seen device work). */
+  onLongConnected?(conn: AuthedConnection, firstSeenDevice: boolean): void;
+}
+
+/** A JSON-RPC error answer. Thrown by handlers; the core turns it into the error frame. */
+export class RpcError extends Error {
+  override name = 'RpcError';
+  constructor(readonly code: number, message: string, readonly data?: unknown) {
+    super(message);
+  }
+}

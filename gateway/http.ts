@@ -1,0 +1,153 @@
+// HTTP on the gateway's port: health, discovery, PKI (spec §2.2, §13.1) and the localhost-only
+// admin / fault-injection API. CORS is open so a page on another localhost port can use it.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { fingerprintMatches } from './sig.ts';
+import type { GatewayStats } from './server.ts';
+
+export interface AdminApi {
+  stats(): GatewayStats;
+  drop(): void;
+  closeAll(code: number, reason: string): void;
+  pause(): void;
+  resume(): void;
+  delay(ms: number): void;
+  inject(aid: string, frame: string): number;
+  isPaused(): boolean;
+}
+
+export interface HttpDeps {
+  issuer: string;
+  chainPem(): string;
+  rootPem: string;
+  agentCert(aid: string): string | null;
+  admin: AdminApi;
+}
+
+const MAX_ADMIN_BODY = 1_100_000;
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+function cors(res: ServerResponse): void {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, POST, OPTIONS');
+  res.setHeader('Access-Control-Allow-Headers', 'Content-Type');
+  res.setHeader('Access-Control-Max-Age', '600');
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, head = false): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(head ? undefined : body);
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_ADMIN_BODY) throw new HttpError(413, 'body too large');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'body is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HttpError(400, 'body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** Close codes a server may send (RFC 6455 §7.4): 1000-1003, 1007-1014, 3000-4999. */
+function sendableCloseCode(code: unknown): code is number {
+  return typeof code === 'number' && Number.isInteger(code)
+    && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+}
+
+async function admin(req: IncomingMessage, res: ServerResponse, action: string, api: AdminApi): Promise<void> {
+  if (!LOOPBACK.has(req.socket.remoteAddress ?? '')) throw new HttpError(403, 'the admin API answers localhost only');
+  if (action === 'stats' && req.method === 'GET') return json(res, 200, api.stats());
+  if (req.method !== 'POST') throw new HttpError(405, `use POST /admin/${action}`);
+  const body = await readJson(req);
+  switch (action) {
+    case 'drop':
+      api.drop();
+      return json(res, 200, { ok: true });
+    case 'close': {
+      const code = body.code ?? 1001;
+      if (!sendableCloseCode(code)) throw new HttpError(400, 'code must be a close code a server may send (1000-1003, 1007-1014, 3000-4999)');
+      api.closeAll(code, typeof body.reason === 'string' ? body.reason : 'closed by admin');
+      return json(res, 200, { ok: true, code });
+    }
+    case 'pause':
+      api.pause();
+      return json(res, 200, { ok: true, paused: true });
+    case 'resume':
+      api.resume();
+      return json(res, 200, { ok: true, paused: false });
+    case 'delay': {
+      const ms = body.ms;
+      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > 600_000) throw new HttpError(400, 'ms must be a number between 0 and 600000');
+      api.delay(ms);
+      return json(res, 200, { ok: true, ms });
+    }
+    case 'inject': {
+      if (typeof body.aid !== 'string' || typeof body.frame !== 'string') throw new HttpError(400, 'body must be {"aid": <string>, "frame": <string>}');
+      return json(res, 200, { ok: true, sockets: api.inject(body.aid, body.frame) });
+    }
+  }
+  throw new HttpError(404, `unknown admin action: ${action}`);
+}
+
+export function createHttpHandler(deps: HttpDeps) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    cors(res);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const head = req.method === 'HEAD';
+    const respond = async (): Promise<void> => {
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      if (path.startsWith('/admin/')) return admin(req, res, path.slice('/admin/'.length), deps.admin);
+      if (req.method !== 'GET' && !head) throw new HttpError(405, 'method not allowed');
+      if (path === '/health') {
+        if (deps.admin.isPaused()) return json(res, 503, { status: 'paused' });
+        return json(res, 200, { status: 'ok', issuer: deps.issuer });
+      }
+      if (path === '/.well-known/aun-gateway') {
+        const host = req.headers.host ?? 'localhost';
+        return json(res, 200, { gateways: [{ url: `ws://${host}/ws`, priority: 1 }] });
+      }
+      if (path === '/pki/chain') return send(res, 200, 'application/x-pem-file', deps.chainPem(), head);
+      if (path === '/pki/root.crt') return send(res, 200, 'application/x-pem-file', deps.rootPem, head);
+      if (path.startsWith('/pki/cert/')) {
+        const aid = decodeURIComponent(path.slice('/pki/cert/'.length));
+        const pem = deps.agentCert(aid);
+        if (!pem) return send(res, 404, 'text/plain; charset=utf-8', `not registered: ${aid}\n`, head);
+        const wanted = url.searchParams.get('cert_fingerprint');
+        if (wanted && !fingerprintMatches(wanted, pem)) return send(res, 404, 'text/plain; charset=utf-8', 'no certificate with that fingerprint\n', head);
+        return send(res, 200, 'application/x-pem-file', pem, head);
+      }
+      throw new HttpError(404, 'not found');
+    };
+    respond().catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : 500;
+      if (!res.headersSent) json(res, status, { error: (err as Error).message });
+      else res.end();
+    });
+  };
+}

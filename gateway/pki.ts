@@ -1,0 +1,171 @@
+// The dev gateway's certificate authority: a self-signed root, an issuer CA (CN = issuer) and the
+// auth-service certificate (CN = auth.<issuer>), made on first start and kept in SQLite; agent
+// certificates (CN = aid, P-256) issued on auth.create_aid. X.509 through @peculiar/x509.
+
+// @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { createHash, createPrivateKey, webcrypto, type KeyObject } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { migrate } from './db.ts';
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+const subtle = webcrypto.subtle;
+const P384 = { name: 'ECDSA', namedCurve: 'P-384' } as const;
+const P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const DAY_MS = 86_400_000;
+
+interface StoredKeyPair { certPem: string; keyPem: string }
+interface StoredPki { root: StoredKeyPair; issuer: StoredKeyPair; auth: StoredKeyPair }
+
+export interface Pki {
+  rootPem: string;
+  issuerPem: string;
+  authCertPem: string;
+  /** Serial of the auth certificate, the JWT `kid`. */
+  authSerial: string;
+  /** Auth-service private key (P-256) for login1 nonce signatures and JWTs. */
+  authKey: KeyObject;
+  /** Issues a P-256 agent certificate for a SPKI DER public key. */
+  issueAgent(aid: string, spkiDer: Uint8Array): Promise<string>;
+}
+
+function pemToDer(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+}
+
+function derToPem(der: ArrayBuffer | Uint8Array, label: string): string {
+  const b64 = Buffer.from(der instanceof Uint8Array ? der : new Uint8Array(der)).toString('base64');
+  return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+}
+
+/** "sha256:" + 64 hex of the certificate's DER (client_signature.cert_fingerprint, spec §4.3). */
+export function certFingerprint(certPem: string): string {
+  return 'sha256:' + createHash('sha256').update(pemToDer(certPem)).digest('hex');
+}
+
+/** SPKI DER of a certificate's public key. */
+export function certSpki(certPem: string): Buffer {
+  return Buffer.from(new x509.X509Certificate(certPem).publicKey.rawData);
+}
+
+function randomSerial(): string {
+  // A positive 16-byte serial: clear the top bit so DER needs no sign byte.
+  const bytes = webcrypto.getRandomValues(new Uint8Array(16));
+  bytes[0] = bytes[0]! & 0x7f | 0x01;
+  return Buffer.from(bytes).toString('hex');
+}
+
+async function exportKeyPem(key: CryptoKey): Promise<string> {
+  return derToPem(await subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
+}
+
+async function importSigningKey(pem: string, alg: typeof P384 | typeof P256): Promise<CryptoKey> {
+  return subtle.importKey('pkcs8', pemToDer(pem), alg, false, ['sign']);
+}
+
+async function createPki(issuer: string): Promise<StoredPki> {
+  const now = Date.now();
+  const notBefore = new Date(now - DAY_MS);
+  const rootKeys = await subtle.generateKey(P384, true, ['sign', 'verify']);
+  const root = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: `CN=AUN Dev Root CA ${issuer}, O=aun-worker dev gateway`,
+    notBefore,
+    notAfter: new Date(now + 20 * 365 * DAY_MS),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+    keys: rootKeys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 2, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey),
+    ],
+  });
+  const issuerKeys = await subtle.generateKey(P384, true, ['sign', 'verify']);
+  const issuerCert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=${issuer}`,
+    issuer: root.subject,
+    notBefore,
+    notAfter: new Date(now + 10 * 365 * DAY_MS),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+    publicKey: issuerKeys.publicKey,
+    signingKey: rootKeys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(issuerKeys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(rootKeys.publicKey),
+    ],
+  });
+  const authKeys = await subtle.generateKey(P256, true, ['sign', 'verify']);
+  const authCert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=auth.${issuer}`,
+    issuer: issuerCert.subject,
+    notBefore,
+    notAfter: new Date(now + 5 * 365 * DAY_MS),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+    publicKey: authKeys.publicKey,
+    signingKey: issuerKeys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      await x509.AuthorityKeyIdentifierExtension.create(issuerKeys.publicKey),
+    ],
+  });
+  return {
+    root: { certPem: root.toString('pem'), keyPem: await exportKeyPem(rootKeys.privateKey) },
+    issuer: { certPem: issuerCert.toString('pem'), keyPem: await exportKeyPem(issuerKeys.privateKey) },
+    auth: { certPem: authCert.toString('pem'), keyPem: await exportKeyPem(authKeys.privateKey) },
+  };
+}
+
+const MIGRATIONS = ['CREATE TABLE pki (issuer TEXT PRIMARY KEY, material TEXT NOT NULL, created_at INTEGER NOT NULL)'];
+
+/** Loads the CA of `issuer` from the database, creating it on first start. */
+export async function loadPki(db: Database.Database, issuer: string, agentValidityDays = 365): Promise<Pki> {
+  migrate(db, 'pki', MIGRATIONS);
+  const row = db.prepare('SELECT material FROM pki WHERE issuer = ?').get(issuer) as { material: string } | undefined;
+  let stored: StoredPki;
+  if (row) {
+    stored = JSON.parse(row.material) as StoredPki;
+  } else {
+    stored = await createPki(issuer);
+    db.prepare('INSERT INTO pki (issuer, material, created_at) VALUES (?, ?, ?)').run(issuer, JSON.stringify(stored), Date.now());
+  }
+  const issuerCert = new x509.X509Certificate(stored.issuer.certPem);
+  const issuerKey = await importSigningKey(stored.issuer.keyPem, P384);
+  const issuerPublic = await issuerCert.publicKey.export();
+  const authCert = new x509.X509Certificate(stored.auth.certPem);
+
+  return {
+    rootPem: stored.root.certPem,
+    issuerPem: stored.issuer.certPem,
+    authCertPem: stored.auth.certPem,
+    authSerial: authCert.serialNumber,
+    authKey: createPrivateKey(stored.auth.keyPem),
+    async issueAgent(aid, spkiDer) {
+      const publicKey = await subtle.importKey('spki', spkiDer, P256, true, ['verify']);
+      const now = Date.now();
+      const cert = await x509.X509CertificateGenerator.create({
+        serialNumber: randomSerial(),
+        subject: `CN=${aid}`,
+        issuer: issuerCert.subject,
+        notBefore: new Date(now - 5 * 60_000),
+        notAfter: new Date(now + agentValidityDays * DAY_MS),
+        signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+        publicKey,
+        signingKey: issuerKey,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+          await x509.AuthorityKeyIdentifierExtension.create(issuerPublic),
+          await x509.SubjectKeyIdentifierExtension.create(publicKey),
+        ],
+      });
+      return cert.toString('pem');
+    },
+  };
+}

@@ -1,0 +1,344 @@
+// The dev gateway: one HTTP server whose upgrades become AUN WebSockets. This file wires the
+// pieces (database, PKI, tokens, auth, services, connections) and routes every request.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import {
+  CloseCode, ErrorCode, isMethodName,
+  type ConnectParams, type ConnectResult, type EventMap, type EventName, type MethodName,
+} from '../protocol/index.ts';
+import { GatewayConnection, slotKeyOf, type Request } from './connection.ts';
+import {
+  RpcError, type AuthedConnection, type Connection, type GatewayConfig, type GatewayContext,
+  type HandlerTable, type Service,
+} from './context.ts';
+import { MEMORY, openDatabase } from './db.ts';
+import { Faults } from './faults.ts';
+import { createHttpHandler, type AdminApi } from './http.ts';
+import { loadPki } from './pki.ts';
+import { createAuthService, isPreAuthMethod } from './services/auth.ts';
+import { createGroupService } from './services/group.ts';
+import { createMessageService } from './services/message.ts';
+import { verifyClientSignature } from './sig.ts';
+import { TokenService } from './tokens.ts';
+import { DEVICE_ID_PATTERN, SLOT_ID_PATTERN, obj, str } from './validate.ts';
+
+export interface GatewayOptions extends Partial<GatewayConfig> {
+  port?: number;
+  host?: string;
+  /** Directory for gateway.sqlite, or ':memory:'. */
+  dataDir?: string;
+  /** One line per connection event; silent when absent. */
+  log?: (line: string) => void;
+  /** Clock override for tests, ms. */
+  now?: () => number;
+}
+
+export interface GatewayStats {
+  long_connections: number;
+  short_connections: number;
+  pending_connections: number;
+  logins: number;
+  connects: number;
+  refreshes: number;
+  messages_stored: number;
+  connections: { id: string; aid: string | null; device_id: string; slot_id: string; kind: string }[];
+}
+
+export interface Gateway {
+  /** ws://host:port/ws */
+  readonly url: string;
+  /** http://host:port */
+  readonly httpUrl: string;
+  readonly port: number;
+  readonly config: GatewayConfig;
+  readonly rootPem: string;
+  stats(): GatewayStats;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_CONFIG: GatewayConfig = {
+  issuer: 'aun.local',
+  tokenTtl: 3600,
+  refreshTtl: 30 * 86_400,
+  heartbeatInterval: 30,
+  authDeadlineMs: 30_000,
+  sendMaxAgeMs: 86_400_000,
+  sendMaxFutureMs: 600_000,
+  signatureSkew: 300,
+};
+
+const PROTOCOL_VERSION = '1.0';
+const MAX_SHORT_PER_SLOT = 10;
+const DEFAULT_SHORT_TTL_MS = 30_000;
+/** Frames above this are cut off by ws itself (close 1009); below it we answer with an error. */
+const HARD_FRAME_LIMIT = 8 * 1024 * 1024;
+
+function versionInRange(range: unknown): boolean {
+  if (typeof range !== 'object' || range === null) return true;
+  const { min, max } = range as { min?: unknown; max?: unknown };
+  const n = (v: unknown, d: number) => (typeof v === 'string' || typeof v === 'number' ? Number(v) : d);
+  return n(min, 0) <= Number(PROTOCOL_VERSION) && Number(PROTOCOL_VERSION) <= n(max, Infinity);
+}
+
+export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
+  const config: GatewayConfig = { ...DEFAULT_CONFIG };
+  for (const key of Object.keys(DEFAULT_CONFIG) as (keyof GatewayConfig)[]) {
+    if (options[key] !== undefined) (config as unknown as Record<string, unknown>)[key] = options[key];
+  }
+  const now = options.now ?? Date.now;
+  const log = options.log ?? (() => {});
+  const db = openDatabase(options.dataDir ?? MEMORY);
+  const pki = await loadPki(db, config.issuer);
+  const tokens = new TokenService(db, pki.authKey, pki.authSerial, config.issuer, config.tokenTtl, config.refreshTtl);
+  const auth = createAuthService(db, pki, tokens, config.issuer, now);
+  const faults = new Faults();
+  const connections = new Set<GatewayConnection>();
+  const counters = { connects: 0, messages_stored: 0 };
+
+  const authed = (c: GatewayConnection): c is GatewayConnection & AuthedConnection => c.aid !== null && c.kind !== 'pending';
+  const longOf = (aid: string, deviceId?: string): AuthedConnection[] => {
+    const out: AuthedConnection[] = [];
+    for (const c of connections) {
+      if (authed(c) && !c.closed && c.kind === 'long' && c.aid === aid && (deviceId === undefined || c.deviceId === deviceId)) out.push(c);
+    }
+    return out;
+  };
+
+  const ctx: GatewayContext = {
+    db,
+    config,
+    now,
+    agent: auth.agent,
+    caChain: () => [pki.issuerPem, pki.rootPem],
+    knownDevices: auth.knownDevices,
+    longConnections: longOf,
+    isOnline: (aid) => longOf(aid).length > 0,
+    push<E extends EventName>(targets: Iterable<Connection>, event: E, params: EventMap[E]) {
+      const frame = { jsonrpc: '2.0', method: `event/${event}`, params };
+      for (const t of targets) t.send(frame);
+    },
+    count(_counter, by = 1) {
+      counters.messages_stored += by;
+    },
+  };
+
+  const services: Service[] = [createMessageService(ctx), createGroupService(ctx)];
+  const handlers: HandlerTable = Object.assign({}, ...services.map((s) => s.handlers)) as HandlerTable;
+
+  handlers['meta.ping'] = () => ({ pong: true, timestamp: Math.floor(now() / 1000), heartbeat_interval: config.heartbeatInterval });
+  handlers['meta.status'] = (_p, conn) => ({
+    mode: 'gateway', aid: conn.aid, role: 'agent', connected_at: conn.connectedAt,
+    protocol_version: PROTOCOL_VERSION, device_id: conn.deviceId, slot_id: conn.slotId,
+  });
+
+  function describe(c: GatewayConnection): string {
+    return `${c.id} ${c.kind} aid=${c.aid ?? '-'} device=${c.deviceId || '-'} slot=${c.slotId || '-'} from=${c.remote}`;
+  }
+
+  function connect(conn: GatewayConnection, params: ConnectParams): ConnectResult {
+    if (conn.aid !== null) throw new RpcError(ErrorCode.InvalidRequest, 'auth.connect already succeeded on this connection');
+    if (params.nonce !== conn.challengeNonce) throw new RpcError(ErrorCode.ConnectBadNonce, 'invalid nonce: auth.connect must echo the challenge nonce of this connection');
+    if (!versionInRange(params.protocol)) {
+      conn.close(CloseCode.Normal, 'protocol version mismatch');
+      throw new RpcError(ErrorCode.ProtocolVersionMismatch, 'protocol version mismatch', { server_range: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION }, client_range: params.protocol });
+    }
+    const authBlock = obj(params, 'auth', {});
+    const token = str(authBlock, 'token', { optional: true });
+    if (authBlock.method !== 'kite_token' || !token) {
+      throw new RpcError(ErrorCode.ConnectMissingParams, 'missing params: auth must be {"method":"kite_token","token":<access token>}');
+    }
+    const aid = tokens.verifyAccess(token, Math.floor(now() / 1000));
+    if (!aid || !auth.agent(aid)) throw new RpcError(ErrorCode.ConnectAuthFailed, 'auth failed: access token invalid or expired');
+    const device = obj(params, 'device', { optional: true }) ?? {};
+    const client = obj(params, 'client', { optional: true }) ?? {};
+    const deviceId = str(device, 'id', { optional: true, pattern: DEVICE_ID_PATTERN }) ?? 'default';
+    const slotId = str(client, 'slot_id', { optional: true, pattern: SLOT_ID_PATTERN }) ?? 'default';
+    const options = obj(params, 'options', { optional: true }) ?? {};
+    const kind = options.kind === 'short' ? 'short' : 'long';
+    const mode = (obj(params, 'delivery_mode', { optional: true }) ?? {}).mode;
+    if (mode !== undefined && mode !== 'fanout') {
+      throw new RpcError(ErrorCode.InvalidParams, `delivery_mode ${String(mode)} is not supported by the dev gateway: use fanout`);
+    }
+    if (kind === 'short') {
+      const slotKey = slotKeyOf(slotId);
+      const shorts = [...connections].filter((c) => c.kind === 'short' && c.aid === aid && c.deviceId === deviceId && c.slotKey === slotKey);
+      if (shorts.length >= MAX_SHORT_PER_SLOT) {
+        conn.close(CloseCode.ShortCapacityExceeded, 'short connection capacity exceeded');
+        throw new RpcError(ErrorCode.Backpressure, `short connection capacity exceeded: at most ${MAX_SHORT_PER_SLOT} per device and slot`);
+      }
+      const ttl = typeof options.short_ttl_ms === 'number' && options.short_ttl_ms > 0 ? options.short_ttl_ms : DEFAULT_SHORT_TTL_MS;
+      conn.setIdleTimeout(ttl, CloseCode.ShortIdleTimeout);
+    }
+    conn.bind(aid, kind, deviceId, slotId);
+    if (kind === 'long') {
+      for (const old of longOf(aid, deviceId)) {
+        if (old === conn || old.slotKey !== conn.slotKey) continue;
+        ctx.push([old], 'gateway.disconnect', {
+          code: CloseCode.Evicted,
+          reason: 'long_connection_quota_exceeded',
+          detail: {
+            aid, device_id: deviceId, slot_id: old.slotId, quota_kind: 'aid_device_slot', limit: 1,
+            evicted_by: { device_id: deviceId, extra_info: stripPrivate(params.extra_info) },
+          },
+        });
+        old.close(CloseCode.Evicted, 'long_connection_quota_exceeded');
+        log(`evict ${describe(old as GatewayConnection)} by ${conn.id}`);
+      }
+    }
+    counters.connects++;
+    log(`auth ${describe(conn)}`);
+    return {
+      status: 'ok',
+      protocol: PROTOCOL_VERSION,
+      server_time: now() / 1000,
+      authenticated: true,
+      identity: { aid, role: 'agent', module_id: 'gateway-client' },
+      connection: { id: conn.id, device_id: deviceId, slot_id: slotId, kind },
+      heartbeat_interval: config.heartbeatInterval,
+      capabilities: { namespaces: ['auth', 'message', 'group', 'meta'], features: { e2ee: true, max_message_size: 1_048_576 } },
+    };
+  }
+
+  async function handle(conn: GatewayConnection, req: Request): Promise<void> {
+    const { id, method, params } = req;
+    try {
+      if (method === 'auth.connect') {
+        const result = connect(conn, params as unknown as ConnectParams);
+        conn.reply(id, result);
+        if (result.connection.kind === 'long' && authed(conn)) {
+          const firstSeen = auth.touchDevice(conn.aid, conn.deviceId, now());
+          for (const s of services) s.onLongConnected?.(conn, firstSeen);
+        }
+        return;
+      }
+      if (!isMethodName(method)) throw new RpcError(ErrorCode.MethodNotFound, `method not found: ${method}`);
+      if (isPreAuthMethod(method)) {
+        const handler = auth.handlers[method] as (p: unknown, c: Connection) => unknown;
+        conn.reply(id, await handler(params, conn));
+        return;
+      }
+      const handler = handlers[method as MethodName] as ((p: unknown, c: AuthedConnection, x: GatewayContext) => unknown) | undefined;
+      if (!handler) throw new RpcError(ErrorCode.MethodNotFound, `method not found: ${method}`);
+      if (!authed(conn)) throw new RpcError(ErrorCode.ConnectRequired, `auth.connect required before ${method}`);
+      if (params.client_signature !== undefined) {
+        verifyClientSignature(method, params, auth.agent(conn.aid)!, Math.floor(now() / 1000), config.signatureSkew);
+      }
+      conn.reply(id, await handler(params, conn, ctx));
+    } catch (err) {
+      if (err instanceof RpcError) {
+        conn.replyError(id, err.code, err.message, err.data);
+      } else {
+        log(`error ${method} on ${conn.id}: ${(err as Error).stack ?? String(err)}`);
+        conn.replyError(id, ErrorCode.Internal, `internal error in ${method}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT });
+  wss.on('connection', (ws, req) => {
+    const conn = new GatewayConnection(ws, req.socket.remoteAddress ?? '?', faults, {
+      onRequest: (c, r) => void handle(c, r),
+      onNotification: () => {},
+      onClose: (c, code, reason) => {
+        connections.delete(c);
+        log(`close ${describe(c)} code=${code}${reason ? ` reason=${reason}` : ''}`);
+      },
+    });
+    connections.add(conn);
+    log(`open ${describe(conn)}`);
+    conn.send({
+      jsonrpc: '2.0',
+      method: 'challenge',
+      params: {
+        nonce: conn.challengeNonce,
+        server: 'aun-worker-dev-gateway',
+        protocol: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
+        auth_methods: ['kite_token'],
+        capabilities: {},
+        server_time: now() / 1000,
+      },
+    });
+    if (config.authDeadlineMs > 0) {
+      setTimeout(() => {
+        if (!conn.closed && conn.aid === null) conn.close(CloseCode.AuthTimeout, 'auth.connect not completed in time');
+      }, config.authDeadlineMs).unref();
+    }
+  });
+
+  function stats(): GatewayStats {
+    const list = [...connections];
+    return {
+      long_connections: list.filter((c) => c.kind === 'long').length,
+      short_connections: list.filter((c) => c.kind === 'short').length,
+      pending_connections: list.filter((c) => c.kind === 'pending').length,
+      logins: auth.counts.logins,
+      connects: counters.connects,
+      refreshes: auth.counts.refreshes,
+      messages_stored: counters.messages_stored,
+      connections: list.map((c) => ({ id: c.id, aid: c.aid, device_id: c.deviceId, slot_id: c.slotId, kind: c.kind })),
+    };
+  }
+
+  const admin: AdminApi = {
+    stats,
+    drop: () => connections.forEach((c) => c.terminate()),
+    closeAll: (code, reason) => connections.forEach((c) => c.close(code, reason)),
+    pause: () => faults.pause(),
+    resume: () => faults.resume(),
+    delay: (ms) => { faults.delayMs = ms; },
+    inject(aid, frame) {
+      let n = 0;
+      for (const c of connections) if (c.aid === aid) { c.writeRaw(frame); n++; }
+      return n;
+    },
+    isPaused: () => faults.isPaused,
+  };
+
+  const server: Server = createServer(createHttpHandler({
+    issuer: config.issuer,
+    chainPem: () => pki.issuerPem + '\n' + pki.rootPem,
+    rootPem: pki.rootPem,
+    agentCert: (aid) => auth.agent(aid)?.certPem ?? null,
+    admin,
+  }));
+  server.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/ws' && path !== '/') {
+      socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+
+  return {
+    url: `ws://${host}:${port}/ws`,
+    httpUrl: `http://${host}:${port}`,
+    port,
+    config,
+    rootPem: pki.rootPem,
+    stats,
+    async close() {
+      faults.resume();
+      for (const c of connections) c.terminate();
+      wss.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      db.close();
+    },
+  };
+}
+
+function stripPrivate(extra: unknown): Record<string, unknown> | undefined {
+  if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) return undefined;
+  return Object.fromEntries(Object.entries(extra).filter(([k]) => !k.startsWith('_')));
+}
