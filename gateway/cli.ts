@@ -26,11 +26,11 @@ if (values.help) {
   process.exit(0);
 }
 
-function positiveInt(name: string, text: string | undefined): number | undefined {
+function integer(name: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) {
-    console.error(`--${name} must be a positive integer, got ${text}`);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`--${name} must be an integer >= ${min}, got ${text}`);
     process.exit(2);
   }
   return n;
@@ -38,12 +38,12 @@ function positiveInt(name: string, text: string | undefined): number | undefined
 
 const started = performance.now();
 const gateway = await startGateway({
-  port: positiveInt('port', values.port),
+  port: integer('port', values.port, 0),
   host: values.host,
   dataDir: values.data,
   issuer: values.issuer,
-  tokenTtl: positiveInt('token-ttl', values['token-ttl']),
-  heartbeatInterval: positiveInt('heartbeat', values.heartbeat),
+  tokenTtl: integer('token-ttl', values['token-ttl'], 1),
+  heartbeatInterval: integer('heartbeat', values.heartbeat, 1),
   log: values.quiet ? undefined : (line) => console.log(`[gateway] ${new Date().toISOString()} ${line}`),
 });
 console.log(`[gateway] AUN dev gateway for issuer ${gateway.config.issuer} on ${gateway.url} (http ${gateway.httpUrl}, data ${values.data}) ready in ${Math.round(performance.now() - started)} ms`);
