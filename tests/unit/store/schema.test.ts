@@ -1,0 +1,168 @@
+import { describe, expect, it, vi } from 'vitest';
+import { DB_VERSION, openStore, StoreBlockedError, StoreError } from '../../../worker/store/index.ts';
+import { isSchemaInfo, openDatabase } from '../../../worker/store/open.ts';
+import { MIGRATIONS, type Migration } from '../../../worker/store/schema.ts';
+import { openStoreWith } from '../../../worker/store/store.ts';
+import { DB, freshFactory, rawDb } from './support.ts';
+
+const v3noop: Migration = { version: 3, description: 'test-only v3', upgrade() {} };
+
+describe('migrations', () => {
+  it('are ordered: MIGRATIONS[i] produces v(i+1), the last one DB_VERSION', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(Array.from({ length: DB_VERSION }, (_, i) => i + 1));
+  });
+
+  it('a fresh database gets the current schema and its history in meta', async () => {
+    const factory = freshFactory();
+    (await openStore({ name: DB, idbFactory: factory })).close();
+    const raw = await rawDb(factory);
+    expect([...raw.objectStoreNames].sort()).toEqual(['cursors', 'identities', 'keys', 'kv', 'meta', 'tokens']);
+    expect(raw.transaction('cursors').store.keyPath).toEqual(['aid', 'ns']);
+    const info = await raw.get('meta', 'schema');
+    raw.close();
+    expect(isSchemaInfo(info)).toBe(true);
+    expect(info).toMatchObject({ version: DB_VERSION, history: [{ from: 0, to: DB_VERSION }] });
+  });
+
+  it('v1 -> v2 moves per-AID cursor maps to one row per (aid, ns) and keeps everything else', async () => {
+    const factory = freshFactory();
+    const v1 = await openDatabase({ name: DB, version: 1, factory });
+    expect(v1.transaction('cursors').store.keyPath).toBe('aid');
+    const w = v1 as unknown as {
+      put(store: string, value: unknown, key?: IDBValidKey): Promise<unknown>;
+    };
+    await w.put('cursors', { aid: 'alice', seqs: { 'p2p:bob': 5, 'group:g1': 7, 'bad-negative': -1, 'bad-float': 1.5 } });
+    await w.put('cursors', { aid: 'bob', seqs: { 'p2p:alice': 3 } });
+    await w.put('cursors', { aid: 'zed', seqs: 'not a map' });
+    await w.put('identities', { aid: 'alice', certPem: 'pem', gatewayUrl: 'wss://gw/ws', createdAt: 1, updatedAt: 2 });
+    await w.put('kv', { aid: 'alice', key: 'k', value: [1, 2] });
+    await w.put('tokens', { aid: 'alice', accessToken: 'a', accessExpiresAt: 9, refreshToken: 'r', obtainedAt: 1 });
+    await w.put('meta', 'device-from-v1', 'deviceId');
+    v1.close();
+
+    const s = await openStore({ name: DB, idbFactory: factory });
+    expect(await s.cursors.all('alice')).toEqual({ 'p2p:bob': 5, 'group:g1': 7 });
+    expect(await s.cursors.get('bob', 'p2p:alice')).toBe(3);
+    expect(await s.cursors.all('zed')).toEqual({});
+    expect(await s.identities.get('alice')).toEqual({ aid: 'alice', certPem: 'pem', gatewayUrl: 'wss://gw/ws', createdAt: 1, updatedAt: 2 });
+    expect(await s.kv.get('alice', 'k')).toEqual([1, 2]);
+    expect((await s.tokens.get('alice'))?.accessToken).toBe('a');
+    expect(await s.deviceId()).toBe('device-from-v1');
+    await s.cursors.put('alice', 'p2p:bob', 6);
+    expect(await s.cursors.get('alice', 'p2p:bob')).toBe(6);
+    s.close();
+
+    const raw = await rawDb(factory);
+    expect(await raw.getAllFromIndex('cursors', 'by_aid', 'alice')).toEqual([
+      { aid: 'alice', ns: 'group:g1', seq: 7 },
+      { aid: 'alice', ns: 'p2p:bob', seq: 6 },
+    ]);
+    expect(await raw.get('meta', 'schema')).toMatchObject({ version: 2, history: [{ from: 0, to: 1 }, { from: 1, to: 2 }] });
+    raw.close();
+  });
+
+  it('a failing migration rolls the whole upgrade back and says which step failed', async () => {
+    const factory = freshFactory();
+    const v1 = await openDatabase({ name: DB, version: 1, factory });
+    await (v1 as unknown as { put(s: string, v: unknown): Promise<unknown> }).put('cursors', { aid: 'alice', seqs: { n: 4 } });
+    v1.close();
+    const boom: Migration = {
+      version: 3,
+      description: 'test-only failing step',
+      upgrade() {
+        throw new Error('boom');
+      },
+    };
+    const err = await openDatabase({ name: DB, version: 3, factory, migrations: [...MIGRATIONS, boom] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as Error).message).toMatch(/to v3 was rolled back: migration to v3 \(test-only failing step\) failed: Error: boom/);
+
+    const again = await openDatabase({ name: DB, version: 1, factory });
+    expect(again.version).toBe(1);
+    expect(await (again as unknown as { getAll(s: string): Promise<unknown[]> }).getAll('cursors')).toEqual([{ aid: 'alice', seqs: { n: 4 } }]);
+    again.close();
+  });
+
+  it('a database already upgraded by a newer build is refused with a clear StoreError', async () => {
+    const factory = freshFactory();
+    (await openDatabase({ name: DB, version: 3, factory, migrations: [...MIGRATIONS, v3noop] })).close();
+    const err = await openStore({ name: DB, idbFactory: factory }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err).not.toBeInstanceOf(StoreBlockedError);
+    expect((err as Error).message).toMatch(/newer version than v2.*Reload this page/);
+  });
+
+  it('refuses versions it has no migrations for', async () => {
+    await expect(openDatabase({ name: DB, version: 3, factory: freshFactory() })).rejects.toThrow(/migrations exist for v1\.\.v2/);
+  });
+});
+
+describe('blocked upgrades', () => {
+  it('openStore rejects with StoreBlockedError when an old connection will not close, then works once it does', async () => {
+    const factory = freshFactory();
+    const stubborn = await openDatabase({ name: DB, version: 1, factory });
+    const t0 = Date.now();
+    const err = await openStoreWith({ name: DB, idbFactory: factory, blockedTimeoutMs: 100 }).catch((e: unknown) => e);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(err).toBeInstanceOf(StoreBlockedError);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreBlockedError).name).toBe('StoreBlockedError');
+    expect((err as StoreBlockedError).retryable).toBe(true);
+    expect((err as Error).message).toMatch(/cannot be upgraded to v2: .* still has v1 open .* Close \(or reload\) the other tabs of this app/);
+
+    stubborn.close();
+    const s = await openStore({ name: DB, idbFactory: factory });
+    await s.cursors.put('alice', 'n', 1);
+    expect(await s.cursors.get('alice', 'n')).toBe(1);
+    s.close();
+  });
+
+  it('the public openStore gives up after about 3 s', async () => {
+    const factory = freshFactory();
+    const stubborn = await openDatabase({ name: DB, version: 1, factory });
+    const t0 = Date.now();
+    await expect(openStore({ name: DB, idbFactory: factory })).rejects.toThrow(StoreBlockedError);
+    const waited = Date.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(2_900);
+    expect(waited).toBeLessThan(4_500);
+    stubborn.close();
+  });
+
+  it('a connection that closes when asked does not block', async () => {
+    const factory = freshFactory();
+    const polite = await openDatabase({ name: DB, version: 1, factory });
+    polite.addEventListener('versionchange', () => polite.close());
+    const s = await openStoreWith({ name: DB, idbFactory: factory, blockedTimeoutMs: 100 });
+    expect(await s.cursors.all('x')).toEqual({});
+    s.close();
+  });
+});
+
+describe('versionchange', () => {
+  it('an open Store closes itself for a newer version and calls onVersionChange', async () => {
+    const factory = freshFactory();
+    const onVersionChange = vi.fn();
+    const s = await openStore({ name: DB, idbFactory: factory, onVersionChange });
+    await s.cursors.put('alice', 'n', 3);
+    const newer = await openDatabase({ name: DB, version: 3, factory, migrations: [...MIGRATIONS, v3noop], blockedTimeoutMs: 500 });
+    expect(newer.version).toBe(3);
+    expect(onVersionChange).toHaveBeenCalledTimes(1);
+    await expect(s.cursors.get('alice', 'n')).rejects.toThrow(/closed because another tab or worker wants to upgrade it to v3; reopen/);
+    newer.close();
+  });
+
+  it('also for a deleteDatabase, which then goes through', async () => {
+    const factory = freshFactory();
+    const onVersionChange = vi.fn();
+    const s = await openStore({ name: DB, idbFactory: factory, onVersionChange });
+    const deleted = new Promise<void>((resolve, reject) => {
+      const req = factory.deleteDatabase(DB);
+      req.onsuccess = () => resolve();
+      req.onerror = () => reject(req.error);
+      req.onblocked = () => reject(new Error('blocked'));
+    });
+    await deleted;
+    expect(onVersionChange).toHaveBeenCalledTimes(1);
+    await expect(s.identities.list()).rejects.toThrow(/wants to delete it/);
+  });
+});

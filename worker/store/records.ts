@@ -1,0 +1,167 @@
+// Checks at the two edges of the store: what callers hand in (StoreError, naming the operation)
+// and what comes back out of IndexedDB (StoreCorruptError, naming the record). Reads return fresh
+// objects holding exactly the declared fields.
+
+import { corrupt, StoreCorruptError, StoreError } from './errors.ts';
+import type { IdentityRecord, TokenRecord } from './types.ts';
+import { isP256Spki, isWrappingKey, IV_LENGTH, type WrappedKey, type WrappingKey } from './wrapping.ts';
+
+const DEVICE_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+export interface KeyRow extends WrappedKey {
+  aid: string;
+  keyId: string;
+  alg: 'P-256';
+  wrapKeyId: string;
+  createdAt: number;
+}
+
+type Fields = Record<string, unknown>;
+
+// ---- caller input ----------------------------------------------------------------------------
+
+export function requireId(op: string, field: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw new StoreError(`${op}: ${field} must be a non-empty string, got ${show(v)}`);
+  return v;
+}
+
+function requireString(op: string, field: string, v: unknown): string {
+  if (typeof v !== 'string') throw new StoreError(`${op}: ${field} must be a string, got ${show(v)}`);
+  return v;
+}
+
+function requireTime(op: string, field: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new StoreError(`${op}: ${field} must be a finite number (ms), got ${show(v)}`);
+  return v;
+}
+
+export function requireSeq(op: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new StoreError(`${op}: seq must be a non-negative safe integer, got ${show(v)}`);
+  }
+  return v;
+}
+
+export function checkIdentity(op: string, rec: unknown): IdentityRecord {
+  if (typeof rec !== 'object' || rec === null) throw new StoreError(`${op}: expected an identity record, got ${show(rec)}`);
+  const r = rec as Fields;
+  return {
+    aid: requireId(op, 'aid', r.aid),
+    certPem: requireString(op, 'certPem', r.certPem),
+    gatewayUrl: requireString(op, 'gatewayUrl', r.gatewayUrl),
+    createdAt: requireTime(op, 'createdAt', r.createdAt),
+    updatedAt: requireTime(op, 'updatedAt', r.updatedAt),
+  };
+}
+
+export function checkToken(op: string, t: unknown): TokenRecord {
+  if (typeof t !== 'object' || t === null) throw new StoreError(`${op}: expected a token record, got ${show(t)}`);
+  const r = t as Fields;
+  return {
+    accessToken: requireId(op, 'accessToken', r.accessToken),
+    accessExpiresAt: requireTime(op, 'accessExpiresAt', r.accessExpiresAt),
+    refreshToken: requireString(op, 'refreshToken', r.refreshToken),
+    obtainedAt: requireTime(op, 'obtainedAt', r.obtainedAt),
+  };
+}
+
+// ---- stored rows -----------------------------------------------------------------------------
+
+function fields(store: string, key: string[], row: unknown): Fields {
+  if (typeof row !== 'object' || row === null) throw corrupt(store, key, `expected an object, found ${show(row)}`);
+  return row as Fields;
+}
+
+function want<T>(store: string, key: string[], row: Fields, field: string, ok: (v: unknown) => v is T, what: string): T {
+  const v = row[field];
+  if (!ok(v)) throw corrupt(store, key, `field ${field} should be ${what}, found ${show(v)}`);
+  return v;
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isId = (v: unknown): v is string => typeof v === 'string' && v !== '';
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isIv = (v: unknown): v is Uint8Array => v instanceof Uint8Array && v.length === IV_LENGTH;
+const isCiphertext = (v: unknown): v is Uint8Array => v instanceof Uint8Array && v.length > 16;
+
+export function parseIdentity(row: unknown, aid: string): IdentityRecord {
+  const key = [aid];
+  const r = fields('identities', key, row);
+  const rec: IdentityRecord = {
+    aid: want('identities', key, r, 'aid', isId, 'a non-empty string'),
+    certPem: want('identities', key, r, 'certPem', isString, 'a string'),
+    gatewayUrl: want('identities', key, r, 'gatewayUrl', isString, 'a string'),
+    createdAt: want('identities', key, r, 'createdAt', isTime, 'a finite number'),
+    updatedAt: want('identities', key, r, 'updatedAt', isTime, 'a finite number'),
+  };
+  if (rec.aid !== aid) throw corrupt('identities', key, `holds the record of ${JSON.stringify(rec.aid)}`);
+  return rec;
+}
+
+export function parseToken(row: unknown, aid: string): TokenRecord {
+  const key = [aid];
+  const r = fields('tokens', key, row);
+  return {
+    accessToken: want('tokens', key, r, 'accessToken', isId, 'a non-empty string'),
+    accessExpiresAt: want('tokens', key, r, 'accessExpiresAt', isTime, 'a finite number'),
+    refreshToken: want('tokens', key, r, 'refreshToken', isString, 'a string'),
+    obtainedAt: want('tokens', key, r, 'obtainedAt', isTime, 'a finite number'),
+  };
+}
+
+/** `ns` names the record when known; rows read through the by_aid index carry their own. */
+export function parseCursor(row: unknown, aid: string, ns?: string): { ns: string; seq: number } {
+  const guess = ns ?? (typeof row === 'object' && row !== null && typeof (row as Fields).ns === 'string' ? ((row as Fields).ns as string) : '?');
+  const key = [aid, guess];
+  const r = fields('cursors', key, row);
+  return {
+    ns: want('cursors', key, r, 'ns', isId, 'a non-empty string'),
+    seq: want('cursors', key, r, 'seq', isSeq, 'a non-negative safe integer'),
+  };
+}
+
+export function parseKeyRow(row: unknown, aid: string, keyId: string): KeyRow {
+  const key = [aid, keyId];
+  const r = fields('keys', key, row);
+  if (r.alg !== 'P-256') throw corrupt('keys', key, `unknown algorithm ${show(r.alg)}`);
+  return {
+    aid: want('keys', key, r, 'aid', isId, 'a non-empty string'),
+    keyId: want('keys', key, r, 'keyId', isId, 'a non-empty string'),
+    alg: 'P-256',
+    wrapKeyId: want('keys', key, r, 'wrapKeyId', isId, 'a non-empty string'),
+    iv: want('keys', key, r, 'iv', isIv, `${IV_LENGTH} bytes`),
+    ct: want('keys', key, r, 'ct', isCiphertext, 'a ciphertext longer than its 16-byte tag'),
+    spki: want('keys', key, r, 'spki', isP256Spki, 'a 91-byte P-256 SPKI'),
+    createdAt: want('keys', key, r, 'createdAt', isTime, 'a finite number'),
+  };
+}
+
+export function parseKv(row: unknown, aid: string, k: string): unknown {
+  const key = [aid, k];
+  const r = fields('kv', key, row);
+  if (!('value' in r)) throw corrupt('kv', key, 'no value field');
+  return r.value;
+}
+
+/** Meta values are checked once, at open; a bad one fails only the calls that need it. */
+export function parseDeviceId(v: unknown): string | StoreCorruptError {
+  return typeof v === 'string' && DEVICE_ID.test(v) ? v : corrupt('meta', ['deviceId'], `expected ${DEVICE_ID}, found ${show(v)}`);
+}
+
+export function parseWrappingKey(v: unknown): WrappingKey | StoreCorruptError {
+  if (v === undefined) return corrupt('meta', ['wrappingKey'], 'missing');
+  return isWrappingKey(v) ? v : corrupt('meta', ['wrappingKey'], 'not a non-extractable AES-GCM wrapKey/unwrapKey CryptoKey with an id');
+}
+
+export function newDeviceId(): string {
+  return crypto.randomUUID();
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (v instanceof Uint8Array) return `${v.length} bytes`;
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'an object' : typeof v === 'number' ? String(v) : typeof v;
+}

@@ -1,0 +1,86 @@
+// The database layout and the ordered migrations that build it. MIGRATIONS[i] takes a database
+// from version i to i + 1; a new version is one new entry here, never an edit of an old one.
+//
+// Current layout (v2):
+//   meta        out-of-line string keys: 'deviceId' -> string,
+//               'wrappingKey' -> { id, key: CryptoKey (AES-GCM 256, non-extractable), createdAt },
+//               'schema' -> { version, history: [{ from, to, at }] }
+//   identities  keyPath 'aid'
+//   keys        keyPath ['aid', 'keyId'], index by_aid
+//   tokens      keyPath 'aid'
+//   cursors     keyPath ['aid', 'ns'],    index by_aid      (v1: keyPath 'aid', { aid, seqs })
+//   kv          keyPath ['aid', 'key'],   index by_aid
+// Values are typed `unknown`: every read goes through a validator in records.ts.
+
+import type { DBSchema, IDBPDatabase, IDBPTransaction } from 'idb';
+
+export const DB_VERSION = 2;
+export const DEFAULT_DB_NAME = 'aun-worker';
+
+export interface StoreSchema extends DBSchema {
+  meta: { key: string; value: unknown };
+  identities: { key: string; value: unknown };
+  keys: { key: [string, string]; value: unknown; indexes: { by_aid: string } };
+  tokens: { key: string; value: unknown };
+  cursors: { key: [string, string]; value: unknown; indexes: { by_aid: string } };
+  kv: { key: [string, string]; value: unknown; indexes: { by_aid: string } };
+}
+
+/** Migrations see the database as it is at their own version, so they work untyped. */
+export type UpgradeDb = IDBPDatabase<unknown>;
+export type UpgradeTx = IDBPTransaction<unknown, string[], 'versionchange'>;
+
+export interface Migration {
+  /** The version this migration produces. */
+  readonly version: number;
+  readonly description: string;
+  /**
+   * Runs inside the versionchange transaction. It may await requests of `tx`, but nothing that
+   * waits for a task (timers, WebCrypto, fetch): the transaction would commit under it. A throw
+   * or a rejection aborts the whole upgrade and the database stays at its old version.
+   * `oldVersion` / `newVersion` are those of the whole open, not of this step.
+   */
+  upgrade(db: UpgradeDb, oldVersion: number, newVersion: number, tx: UpgradeTx): void | Promise<void>;
+}
+
+const v1: Migration = {
+  version: 1,
+  description: 'meta, identities, keys, tokens, per-AID cursor maps, kv',
+  upgrade(db) {
+    db.createObjectStore('meta');
+    db.createObjectStore('identities', { keyPath: 'aid' });
+    db.createObjectStore('keys', { keyPath: ['aid', 'keyId'] }).createIndex('by_aid', 'aid');
+    db.createObjectStore('tokens', { keyPath: 'aid' });
+    db.createObjectStore('cursors', { keyPath: 'aid' });
+    db.createObjectStore('kv', { keyPath: ['aid', 'key'] }).createIndex('by_aid', 'aid');
+  },
+};
+
+/**
+ * v1 kept one cursor row per AID holding a map of every namespace, so each ack rewrote the whole
+ * map (one entry per peer and per group). v2 keeps one row per (aid, ns): a put is one small blind
+ * write and `all(aid)` is an index read. Rows that do not look like v1 maps are dropped, not
+ * copied: a cursor that is lost only costs a re-pull, a garbage cursor could skip messages.
+ */
+const v2: Migration = {
+  version: 2,
+  description: 'cursors: one row per (aid, ns) with an index by aid',
+  async upgrade(db, _old, _new, tx) {
+    const rows: unknown[] = await tx.objectStore('cursors').getAll();
+    db.deleteObjectStore('cursors');
+    const cursors = db.createObjectStore('cursors', { keyPath: ['aid', 'ns'] });
+    cursors.createIndex('by_aid', 'aid');
+    const puts: Promise<unknown>[] = [];
+    for (const row of rows) {
+      if (typeof row !== 'object' || row === null) continue;
+      const { aid, seqs } = row as { aid?: unknown; seqs?: unknown };
+      if (typeof aid !== 'string' || aid === '' || typeof seqs !== 'object' || seqs === null) continue;
+      for (const [ns, seq] of Object.entries(seqs)) {
+        if (ns !== '' && Number.isSafeInteger(seq) && (seq as number) >= 0) puts.push(cursors.put({ aid, ns, seq }));
+      }
+    }
+    await Promise.all(puts);
+  },
+};
+
+export const MIGRATIONS: readonly Migration[] = [v1, v2];
