@@ -1,0 +1,90 @@
+import { p256 } from '@noble/curves/nist.js';
+import { describe, expect, it } from 'vitest';
+import {
+  concatBytes,
+  fromBase64,
+  fromHex,
+  hkdfSha256,
+  importPrivateKey,
+  signDer,
+  signRaw,
+  SUITE,
+  toBase64,
+  toHex,
+  unwrapMasterKey,
+  utf8,
+  verifyDer,
+  verifyRaw,
+  wrapMasterKey,
+  wrapSalt,
+} from '../../../worker/e2ee/index.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { ALICE_PRIV, alice, bob } from './fixtures.ts';
+
+const N = p256.Point.CURVE().n;
+const message = utf8('hello aun v2');
+
+function toHighS(sig: Uint8Array): Uint8Array {
+  const s = BigInt('0x' + toHex(sig.subarray(32)));
+  const high = s > N / 2n ? s : N - s;
+  return concatBytes(sig.subarray(0, 32), fromHex(high.toString(16).padStart(64, '0')));
+}
+
+describe('ECDSA raw', () => {
+  it('signs deterministically without low-S normalisation (golden basic_sign)', async () => {
+    const sig = await signRaw(alice, message);
+    expect(toBase64(sig)).toBe('NXRwQ7VRkDpKnO4MkQN4lX5KrJbv7zENoPrwQMA1Sh0HJUlo+1cc9ncX04QRKjMLHzHUeti7RVvQPzqXwtz0rg==');
+    expect(await signRaw(alice, message)).toEqual(sig);
+  });
+
+  it('accepts a high-S signature (the golden envelopes carry some)', async () => {
+    const high = toHighS(await signRaw(alice, message));
+    expect(BigInt('0x' + toHex(high.subarray(32))) > N / 2n).toBe(true);
+    expect(await verifyRaw(alice.publicSpki, message, high)).toBe(true);
+  });
+
+  it('returns false, never throws, for a bad size, a bad key or a wrong message', async () => {
+    const sig = await signRaw(alice, message);
+    expect(await verifyRaw(alice.publicSpki, message, sig.subarray(0, 63))).toBe(false);
+    expect(await verifyRaw(alice.publicSpki.subarray(1), message, sig)).toBe(false);
+    expect(await verifyRaw(bob.publicSpki, message, sig)).toBe(false);
+    expect(await verifyRaw(alice.publicSpki, utf8('other'), sig)).toBe(false);
+  });
+
+  it('signs with WebCrypto (random k) when the key has no scalar', async () => {
+    const handles = await importPrivateKey(ALICE_PRIV, { keepScalar: false });
+    const a = await signRaw(handles, message);
+    expect(a.length).toBe(64);
+    expect(await verifyRaw(alice.publicSpki, message, a)).toBe(true);
+  });
+
+  it('DER helpers round-trip and reject garbage', async () => {
+    const der = await signDer(alice, message);
+    expect(der[0]).toBe(0x30);
+    expect(await verifyDer(alice.publicSpki, message, der)).toBe(true);
+    expect(await verifyDer(alice.publicSpki, message, der.subarray(1))).toBe(false);
+  });
+});
+
+describe('HKDF, salt and wraps', () => {
+  it('an empty salt is HashLen zero bytes (RFC 5869)', () => {
+    const ikm = new Uint8Array(32).fill(1);
+    expect(hkdfSha256(ikm, new Uint8Array(0), 'AUN-V2-1DH')).toEqual(hkdfSha256(ikm, new Uint8Array(32), 'AUN-V2-1DH'));
+  });
+
+  it('wrap_salt = SHA-256(aad ‖ session pk ‖ suite)[0:16]', () => {
+    const aad = utf8('{"a":1}');
+    expect(wrapSalt(aad, alice.publicSpki)).toEqual(sha256(concatBytes(aad, alice.publicSpki, utf8(SUITE))).slice(0, 16));
+    expect(wrapSalt(aad, alice.publicSpki, 'other')).not.toEqual(wrapSalt(aad, alice.publicSpki));
+  });
+
+  it('a wrap is 48 bytes and unwraps; a short one is refused', async () => {
+    const key = fromBase64('zc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc0=');
+    const nonce = new Uint8Array(12).fill(0xef);
+    const master = new Uint8Array(32).fill(0xab);
+    const wrapped = await wrapMasterKey(key, nonce, master);
+    expect(wrapped.length).toBe(48);
+    expect(await unwrapMasterKey(key, nonce, wrapped)).toEqual(master);
+    expect(() => unwrapMasterKey(key, nonce, wrapped.subarray(0, 15))).toThrow('wrapped_key too short: 15');
+  });
+});

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import {
+  findRow,
+  leafHash,
+  merkleProof,
+  nodeHash,
+  recipientsDigest,
+  sortRows,
+  toBase64,
+  toHex,
+  utf8,
+  verifyMerkleProof,
+  type RecipientRow,
+} from '../../../worker/e2ee/index.ts';
+
+const nonce = toBase64(new Uint8Array(12).fill(1));
+const wrapped = toBase64(new Uint8Array(48).fill(2));
+const row = (aid: string, device: string, role: string, tag = ''): RecipientRow => [aid, device, role, 'aid_master', `sha256:${tag}`, '', nonce, wrapped];
+
+describe('row order', () => {
+  it('sorts by (aid, device_id, role), role breaking ties (audit < member), stably', () => {
+    const rows = [row('b', 'd1', 'member', 'first'), row('b', 'd1', 'audit'), row('a', 'd2', 'peer'), row('b', '', 'member'), row('b', 'd1', 'member', 'second')];
+    expect(sortRows(rows).map((r) => `${r[0]}/${r[1]}/${r[2]}/${r[4]}`)).toEqual([
+      'a/d2/peer/sha256:', 'b//member/sha256:', 'b/d1/audit/sha256:', 'b/d1/member/sha256:first', 'b/d1/member/sha256:second',
+    ]);
+  });
+
+  it('uses plain < (UTF-16 order): uppercase before lowercase', () => {
+    expect(sortRows([row('a', 'x', 'peer'), row('Z', 'x', 'peer')]).map((r) => r[0])).toEqual(['Z', 'a']);
+  });
+
+  it('finds our row: the per-AID row ("" sorts first) wins, role is ignored', () => {
+    const rows = sortRows([row('b', 'd1', 'peer', 'device'), row('b', '', 'peer', 'aid')]);
+    expect(findRow(rows, 'b', 'd1')?.[4]).toBe('sha256:aid');
+    expect(findRow(rows, 'b', 'd7')?.[4]).toBe('sha256:aid');
+    expect(findRow(rows, 'c', 'd1')).toBeUndefined();
+  });
+});
+
+describe('Merkle digest and proofs', () => {
+  const five = sortRows(['a', 'b', 'c', 'd', 'e'].map((aid) => row(aid, 'dev', 'member')));
+
+  it('empty → "", one row → its leaf, odd layers pair the last node with itself', () => {
+    expect(recipientsDigest([])).toBe('');
+    expect(recipientsDigest([five[0]!])).toBe(toHex(leafHash(five[0]!)));
+    const [l0, l1, l2] = five.slice(0, 3).map(leafHash);
+    expect(recipientsDigest(five.slice(0, 3))).toBe(toHex(nodeHash(nodeHash(l0!, l1!), nodeHash(l2!, l2!))));
+  });
+
+  it('the proof for row 2 of three is [leaf2 R, node(leaf0, leaf1) L] (spec §3.5)', () => {
+    const [l0, l1, l2] = five.slice(0, 3).map(leafHash);
+    expect(merkleProof(five.slice(0, 3), 2)).toEqual([
+      { sibling: toHex(l2!), position: 'R' },
+      { sibling: toHex(nodeHash(l0!, l1!)), position: 'L' },
+    ]);
+  });
+
+  it('every row of five has a proof that verifies; a tampered leaf or step does not', () => {
+    const digest = recipientsDigest(five);
+    five.forEach((r, i) => {
+      const proof = merkleProof(five, i);
+      expect(proof).toHaveLength(3);
+      expect(verifyMerkleProof(r, proof, digest)).toBe(true);
+      const tampered: RecipientRow = [r[0], r[1], 'audit', r[3], r[4], r[5], r[6], r[7]];
+      expect(verifyMerkleProof(tampered, proof, digest)).toBe(false);
+      expect(verifyMerkleProof(five[(i + 1) % 5]!, proof, digest)).toBe(false);
+    });
+    const proof = merkleProof(five, 1);
+    expect(verifyMerkleProof(five[1]!, [{ ...proof[0]!, position: 'X' }, ...proof.slice(1)], digest)).toBe(false);
+    expect(verifyMerkleProof(five[1]!, [{ ...proof[0]!, sibling: 'zz' }, ...proof.slice(1)], digest)).toBe(false);
+    expect(verifyMerkleProof(five[1]!, 'nope', digest)).toBe(false);
+  });
+
+  it('B(): a non-base64 test string hashes as UTF-8, a base64-looking one is decoded', () => {
+    const base = ['a', 'd', 'r', 'k', 'f', 's'] as const;
+    const leaf = (n: string, w: string): Uint8Array => leafHash([...base, n, w]);
+    expect(leaf('nonce1', 'wrapped1')).toEqual(leaf(toBase64(utf8('nonce1')), 'wrapped1'));
+    expect(leaf('nonce1', 'wrapped1')).not.toEqual(leaf('nonce1', toBase64(utf8('wrapped1'))));
+  });
+});

@@ -1,0 +1,469 @@
+// P2P (`e2ee.p2p_encrypted`) and group (`e2ee.group_encrypted`) envelopes: encryption per
+// spec/e2ee-v2.md §3.8 and decryption in the order of §6.1, plus the optional [GAP] checks of
+// §6.3, which only reject more and never change what goes on the wire.
+
+import { canonicalJson } from '../../protocol/canonical.ts';
+import { concatBytes, fromBase64, fromHex, fromUtf8, toBase64 } from './bytes.ts';
+import { describeCause, E2eeError } from './errors.ts';
+import { fp, generateEphemeralKey, parseSpki, type P256PrivateKey } from './keys.ts';
+import { isPlainObject, normalizeProtectedHeaders, verifyMetadataAuth, withMetadataAuth } from './metadata.ts';
+import {
+  aesGcmDecrypt,
+  aesGcmEncrypt,
+  NONCE_LENGTH,
+  receiverWrapKey1DH,
+  receiverWrapKey3DH,
+  senderWrapKey1DH,
+  senderWrapKey3DH,
+  signRaw,
+  SUITE,
+  unwrapMasterKey,
+  verifyRaw,
+  wrapMasterKey,
+  wrapSalt,
+} from './primitives.ts';
+import {
+  findRow,
+  isRecipientRow,
+  recipientsDigest,
+  rowFromRecipient,
+  sortRows,
+  verifyMerkleProof,
+  type KeySource,
+  type RecipientRow,
+  type Role,
+} from './recipients.ts';
+import { normalizeGroupId } from './state-commitment.ts';
+
+export const P2P_ENVELOPE_TYPE = 'e2ee.p2p_encrypted';
+export const GROUP_ENVELOPE_TYPE = 'e2ee.group_encrypted';
+export const ENVELOPE_VERSION = 'v2';
+export const MASTER_KEY_LENGTH = 32;
+
+/** The sender's AID identity key (IK) and device. */
+export interface Sender {
+  aid: string;
+  deviceId: string;
+  ik: P256PrivateKey;
+}
+
+/** One wrap to make: a device (`deviceId` non-empty) or a whole AID (`deviceId: ""`, 1DH only). */
+export interface Target {
+  aid: string;
+  deviceId: string;
+  /** Defaults to `peer` (P2P) or `member` (group), as in the reference encryptor. */
+  role?: Role;
+  ikSpki: Uint8Array;
+  keySource?: KeySource;
+  spkId?: string;
+  spkSpki?: Uint8Array;
+}
+
+export interface StateCommitment {
+  state_version: number;
+  state_hash: string;
+  state_chain: string;
+}
+
+export interface EncryptOptions {
+  messageId?: string;
+  /** Unix milliseconds; also `t_send`. */
+  timestamp?: number;
+  protectedHeaders?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+  /** Test hook: a deterministic source for every random byte (keys, nonces) of the message. */
+  random?: (n: number) => Uint8Array;
+}
+
+export interface GroupContext {
+  groupId: string;
+  epoch?: number;
+  stateCommitment?: Partial<Record<keyof StateCommitment, unknown>>;
+}
+
+export interface Envelope {
+  type: typeof P2P_ENVELOPE_TYPE | typeof GROUP_ENVELOPE_TYPE;
+  version: typeof ENVELOPE_VERSION;
+  suite: string;
+  msg_type: 'original';
+  group_id?: string;
+  epoch?: number;
+  t_send: number;
+  t_supplement?: null;
+  t_server: null;
+  nonce: string;
+  ciphertext: string;
+  tag: string;
+  sender_signature: string;
+  sender_cert_fingerprint: string;
+  sender_session_pk: string;
+  recipients_digest: string;
+  recipients: RecipientRow[];
+  aad: Record<string, unknown>;
+  payload_type?: string;
+  protected_headers?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+}
+
+/** §4.5, plus a per-AID target never takes an SPK: other devices of the AID do not hold it. */
+export function usesSpkWrap(t: Target): boolean {
+  return Boolean(
+    t.spkId && t.spkSpki && t.deviceId !== '' && (t.keySource === 'peer_device_prekey' || t.keySource === 'group_device_prekey'),
+  );
+}
+
+/** §3.6: the sorted set of paths over all targets joined by `+`; `1DH` when there are none. */
+export function wrapProtocol(targets: readonly Target[]): string {
+  const set = new Set(targets.map((t) => (usesSpkWrap(t) ? '3DH' : '1DH')));
+  return set.size ? [...set].sort().join('+') : '1DH';
+}
+
+/** §3.3: the AAD object from `group.v2.bootstrap` fields (an empty `state_hash_signed` is kept). */
+export function stateCommitmentFromBootstrap(b: Record<string, unknown>): StateCommitment {
+  return normalizeStateCommitment({ state_version: b.state_version, state_hash: b.state_hash_signed ?? b.state_hash, state_chain: b.state_chain });
+}
+
+function normalizeStateCommitment(sc: GroupContext['stateCommitment'] = {}): StateCommitment {
+  const version = Number(sc.state_version);
+  return {
+    state_version: Number.isFinite(version) ? Math.trunc(version) : 0,
+    state_hash: typeof sc.state_hash === 'string' ? sc.state_hash : '',
+    state_chain: typeof sc.state_chain === 'string' ? sc.state_chain : '',
+  };
+}
+
+function canonical(value: unknown, what: string): Uint8Array {
+  try {
+    return canonicalJson(value);
+  } catch (exc) {
+    throw new E2eeError('malformed', `${what} is not canonical JSON: ${describeCause(exc)}`, { cause: exc });
+  }
+}
+
+function randomBytes(n: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(n));
+}
+
+/** The fields every envelope shares; the callers add the P2P- or group-specific ones. */
+type SealedFields = Omit<Envelope, 'type' | 'msg_type' | 't_supplement' | 'group_id' | 'epoch'>;
+
+/** §3.8 from the AAD on: body, session key, wraps, sorted rows, digest, signature, metadata. */
+async function seal(
+  sender: Sender,
+  targets: readonly Target[],
+  defaultRole: Role,
+  payload: unknown,
+  aad: Record<string, unknown> & { timestamp: number },
+  opts: EncryptOptions,
+): Promise<SealedFields> {
+  const random = opts.random ?? randomBytes;
+  const masterKey = random(MASTER_KEY_LENGTH);
+  const msgNonce = random(NONCE_LENGTH);
+  const aadBytes = canonical(aad, 'aad');
+  const { ciphertext, tag } = await aesGcmEncrypt(masterKey, msgNonce, canonical(payload, 'payload'), aadBytes);
+
+  const eph = await generateEphemeralKey(opts.random);
+  const salt = wrapSalt(aadBytes, eph.publicSpki);
+  const wrapNonces = targets.map(() => random(NONCE_LENGTH));
+  const rows = await Promise.all(
+    targets.map(async (t, i): Promise<RecipientRow> => {
+      const use3 = usesSpkWrap(t);
+      const wrapKey = use3
+        ? await senderWrapKey3DH(eph, sender.ik, t.ikSpki, t.spkSpki!, salt)
+        : await senderWrapKey1DH(eph, t.ikSpki, salt);
+      const nonce = wrapNonces[i]!;
+      const wrapped = await wrapMasterKey(wrapKey, nonce, masterKey);
+      const role = t.role ?? defaultRole;
+      return [t.aid, t.deviceId, role, use3 ? t.keySource! : 'aid_master', fp(t.ikSpki), use3 ? t.spkId! : '', toBase64(nonce), toBase64(wrapped)];
+    }),
+  );
+  const recipients = sortRows(rows);
+  const digest = recipientsDigest(recipients);
+  const signature = await signRaw(sender.ik, concatBytes(ciphertext, tag, aadBytes, fromHex(digest)));
+
+  const envelope: SealedFields = {
+    version: ENVELOPE_VERSION,
+    suite: SUITE,
+    t_send: aad.timestamp,
+    t_server: null,
+    nonce: toBase64(msgNonce),
+    ciphertext: toBase64(ciphertext),
+    tag: toBase64(tag),
+    sender_signature: toBase64(signature),
+    sender_cert_fingerprint: fp(sender.ik.publicSpki),
+    sender_session_pk: toBase64(eph.publicSpki),
+    recipients_digest: digest,
+    recipients,
+    aad,
+  };
+  const type = isPlainObject(payload) ? payload.type : undefined;
+  if (type !== undefined && type !== null) envelope.payload_type = String(type);
+  const headers = normalizeProtectedHeaders(opts.protectedHeaders, payload);
+  envelope.protected_headers = withMetadataAuth(masterKey, 'protected_headers', headers);
+  if (opts.context && Object.keys(opts.context).length > 0) envelope.context = withMetadataAuth(masterKey, 'context', opts.context);
+  return envelope;
+}
+
+function messageIdAndTime(opts: EncryptOptions): { message_id: string; timestamp: number } {
+  return { message_id: opts.messageId ?? 'm-' + crypto.randomUUID().replace(/-/g, ''), timestamp: opts.timestamp ?? Date.now() };
+}
+
+/**
+ * A P2P envelope for all targets (peer devices, self-sync devices, audit recipients).
+ * `aad.to` is the AID of the first non-audit target, so list the peer's targets first.
+ */
+export async function encryptP2P(sender: Sender, targets: readonly Target[], payload: unknown, opts: EncryptOptions = {}): Promise<Envelope> {
+  const { message_id, timestamp } = messageIdAndTime(opts);
+  const to = targets.find((t) => (t.role ?? 'peer') !== 'audit')?.aid ?? '';
+  const aad = { from: sender.aid, from_device: sender.deviceId, to, message_id, timestamp, suite: SUITE, wrap_protocol: wrapProtocol(targets) };
+  const { version, suite, t_send, ...rest } = await seal(sender, targets, 'peer', payload, aad, opts);
+  return { type: P2P_ENVELOPE_TYPE, version, suite, msg_type: 'original', t_send, t_supplement: null, ...rest };
+}
+
+/** A group envelope: one list of member, self-sync and audit targets; no shared group key. */
+export async function encryptGroup(
+  sender: Sender,
+  targets: readonly Target[],
+  payload: unknown,
+  group: GroupContext,
+  opts: EncryptOptions = {},
+): Promise<Envelope> {
+  const { message_id, timestamp } = messageIdAndTime(opts);
+  const group_id = normalizeGroupId(group.groupId);
+  const epoch = group.epoch ?? 0;
+  const aad = {
+    from: sender.aid,
+    from_device: sender.deviceId,
+    group_id,
+    epoch,
+    message_id,
+    timestamp,
+    suite: SUITE,
+    wrap_protocol: wrapProtocol(targets),
+    state_commitment: normalizeStateCommitment(group.stateCommitment),
+  };
+  const { version, suite, ...rest } = await seal(sender, targets, 'member', payload, aad, opts);
+  return { type: GROUP_ENVELOPE_TYPE, version, suite, msg_type: 'original', group_id, epoch, ...rest };
+}
+
+// ---- decryption ----
+
+export type SpkLookup = (spkId: string) => P256PrivateKey | undefined | Promise<P256PrivateKey | undefined>;
+
+export interface DecryptKeys {
+  selfAid: string;
+  selfDeviceId: string;
+  ik: P256PrivateKey;
+  /** The SPK private key for a 3DH row, or a lookup by the row's `spk_id` (§4.6). */
+  spk?: P256PrivateKey | SpkLookup;
+  /** The sender's IK SPKI, from a verified certificate (§4.7). */
+  senderIkSpki: Uint8Array;
+}
+
+/**
+ * Optional [GAP] checks (§6.3), run right after the sender signature so that they judge
+ * authenticated AAD values. `replayWindowMs` suits live pushes, not a backlog pulled after days
+ * offline. `isSeen` only asks; record the key yourself once the message is accepted.
+ */
+export interface DecryptChecks {
+  expectedFrom?: string;
+  /** P2P: our AID; a group envelope (no `aad.to`) then fails too. */
+  expectedTo?: string;
+  expectedGroupId?: string;
+  replayWindowMs?: number;
+  now?: number;
+  isSeen?: (key: string, aad: Record<string, unknown>) => boolean | Promise<boolean>;
+}
+
+export interface Decrypted {
+  payload: unknown;
+  aad: Record<string, unknown>;
+  row: RecipientRow;
+  payloadType?: string;
+  /** Without `_auth`. */
+  protectedHeaders?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+}
+
+/** The dedupe key the docs name: `{group_id}:{from}:{message_id}` or `{from}:{message_id}`. */
+export function dedupeKey(aad: Record<string, unknown>): string {
+  const base = `${String(aad.from ?? '')}:${String(aad.message_id ?? '')}`;
+  return typeof aad.group_id === 'string' ? `${aad.group_id}:${base}` : base;
+}
+
+function b64Field(env: Record<string, unknown>, name: string): Uint8Array {
+  const v = env[name];
+  if (typeof v !== 'string') throw new E2eeError('malformed', `${name} must be a base64 string`);
+  try {
+    return fromBase64(v);
+  } catch (exc) {
+    throw new E2eeError('malformed', `${name}: invalid base64`, { cause: exc });
+  }
+}
+
+async function checkGaps(aad: Record<string, unknown>, checks: DecryptChecks): Promise<void> {
+  const bind = (field: string, want: string, got: unknown): void => {
+    if (got !== want) throw new E2eeError('aad_binding', `aad.${field} mismatch: expected=${want} got=${String(got)}`);
+  };
+  if (checks.expectedFrom !== undefined) bind('from', checks.expectedFrom, aad.from);
+  if (checks.expectedTo !== undefined) bind('to', checks.expectedTo, aad.to);
+  if (checks.expectedGroupId !== undefined) {
+    const got = typeof aad.group_id === 'string' ? normalizeGroupId(aad.group_id) : aad.group_id;
+    bind('group_id', normalizeGroupId(checks.expectedGroupId), got);
+  }
+  if (checks.replayWindowMs !== undefined) {
+    const ts = aad.timestamp;
+    if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new E2eeError('malformed', 'aad.timestamp must be a number');
+    const now = checks.now ?? Date.now();
+    if (Math.abs(now - ts) > checks.replayWindowMs) {
+      throw new E2eeError('replay', `timestamp outside replay window: timestamp=${ts} now=${now} window_ms=${checks.replayWindowMs}`);
+    }
+  }
+  if (checks.isSeen) {
+    const key = dedupeKey(aad);
+    if (await checks.isSeen(key, aad)) throw new E2eeError('duplicate', `duplicate message: ${key}`);
+  }
+}
+
+/** §6.1 step 2: our row, from the full `recipients` list or the per-device `recipient` form. */
+function ourRow(env: Record<string, unknown>, digest: string, keys: DecryptKeys): RecipientRow {
+  const missing = (): E2eeError =>
+    new E2eeError('recipient_missing', `recipient_missing: no row for ${keys.selfAid}/${keys.selfDeviceId}`);
+  let row: RecipientRow | undefined;
+  if (Array.isArray(env.recipients)) {
+    const rows = env.recipients as unknown[];
+    if (!rows.every(isRecipientRow)) throw new E2eeError('malformed', 'recipients must be rows of 8 strings');
+    if (recipientsDigest(rows) !== digest) throw new E2eeError('recipients_digest', 'recipients_digest mismatch');
+    row = findRow(rows, keys.selfAid, keys.selfDeviceId);
+  } else if (isPlainObject(env.recipient)) {
+    try {
+      row = rowFromRecipient(env.recipient);
+    } catch (exc) {
+      throw new E2eeError('malformed', describeCause(exc), { cause: exc });
+    }
+    const proof = env.merkle_proof;
+    // A missing proof is accepted for compatibility with older servers, as in the reference.
+    if (proof !== undefined && proof !== null && digest && !verifyMerkleProof(row, proof, digest)) {
+      throw new E2eeError('recipients_digest', 'recipients_digest mismatch: merkle_proof does not lead to the signed root');
+    }
+    if (findRow([row], keys.selfAid, keys.selfDeviceId) === undefined) throw missing();
+  }
+  if (!row) throw missing();
+  return row;
+}
+
+function rowContext(row: RecipientRow): string {
+  return `recipient=${row[0]}/${row[1]}; role=${row[2]}; key_source=${row[3]}; spk_id=${row[5] || '<empty>'}`;
+}
+
+/**
+ * Decrypts one envelope addressed to us. Order (§6.1): sender signature, [GAP] checks, our row and
+ * the digest, wrap salt, wrap key (1DH or 3DH by the row's spk_id alone), unwrap, metadata HMACs,
+ * body, JSON. Every rejection is an E2eeError; `recipient_missing` is the case the reference drops
+ * silently (it returns null), so callers should not surface it as an undecryptable message.
+ */
+export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, checks: DecryptChecks = {}): Promise<Decrypted> {
+  if (!isPlainObject(envelope)) throw new E2eeError('malformed', 'envelope must be an object');
+  const env = envelope;
+
+  // 1. Sender signature over ct ‖ tag ‖ canonical(aad) ‖ digest.
+  const signature = b64Field(env, 'sender_signature');
+  const ciphertext = b64Field(env, 'ciphertext');
+  const tag = b64Field(env, 'tag');
+  if (!isPlainObject(env.aad)) throw new E2eeError('malformed', 'aad must be an object');
+  const aad = env.aad;
+  const aadBytes = canonical(aad, 'aad');
+  const digest = env.recipients_digest;
+  if (typeof digest !== 'string') throw new E2eeError('malformed', 'recipients_digest must be a string');
+  let digestBytes: Uint8Array;
+  try {
+    digestBytes = fromHex(digest);
+  } catch (exc) {
+    throw new E2eeError('malformed', `recipients_digest: ${describeCause(exc)}`, { cause: exc });
+  }
+  if (!(await verifyRaw(keys.senderIkSpki, concatBytes(ciphertext, tag, aadBytes, digestBytes), signature))) {
+    throw new E2eeError('sender_signature', 'sender_signature verification failed');
+  }
+
+  await checkGaps(aad, checks);
+
+  // 2. Our row.
+  const row = ourRow(env, digest, keys);
+
+  // 3. Salt, from the top-level suite (not aad.suite), defaulting to the constant.
+  const suite = env.suite ?? SUITE;
+  if (typeof suite !== 'string') throw new E2eeError('malformed', 'suite must be a string');
+  const ephSpki = b64Field(env, 'sender_session_pk');
+  try {
+    parseSpki(ephSpki);
+  } catch (exc) {
+    throw new E2eeError('malformed', `sender_session_pk: ${describeCause(exc)}`, { cause: exc });
+  }
+  const salt = wrapSalt(aadBytes, ephSpki, suite);
+
+  // 4. Wrap key: a non-empty spk_id means 3DH, and never a silent fallback to 1DH.
+  const spkId = row[5];
+  let spk: P256PrivateKey | undefined;
+  if (spkId) {
+    spk = typeof keys.spk === 'function' ? await keys.spk(spkId) : keys.spk;
+    if (!spk) throw new E2eeError('spk_missing', `spk_missing: spk_id=${spkId}`);
+  }
+  const wrapKey = spk
+    ? await receiverWrapKey3DH(keys.ik, spk, keys.senderIkSpki, ephSpki, salt)
+    : await receiverWrapKey1DH(keys.ik, ephSpki, salt);
+
+  // 5. Unwrap the master key (empty AAD).
+  let wrapNonce: Uint8Array;
+  let wrapped: Uint8Array;
+  try {
+    wrapNonce = fromBase64(row[6]);
+    wrapped = fromBase64(row[7]);
+  } catch (exc) {
+    throw new E2eeError('malformed', `recipient row: ${describeCause(exc)}`, { cause: exc });
+  }
+  if (wrapped.length < 16) throw new E2eeError('malformed', `wrapped_key too short: ${wrapped.length}`);
+  let masterKey: Uint8Array;
+  try {
+    masterKey = await unwrapMasterKey(wrapKey, wrapNonce, wrapped);
+  } catch (exc) {
+    throw new E2eeError(
+      'wrap_key_decrypt_failed',
+      `wrap_key_decrypt_failed: ${rowContext(row)}; master_key unwrap failed: wrong local IK/SPK, stale sender ` +
+        `bootstrap or tampered wrap; cause=${describeCause(exc)}`,
+      { cause: exc },
+    );
+  }
+
+  // 7. Metadata HMACs, before the body.
+  const protectedHeaders = verifyMetadataAuth(masterKey, 'protected_headers', env.protected_headers);
+  const context = verifyMetadataAuth(masterKey, 'context', env.context);
+
+  // 8. Body.
+  const nonce = b64Field(env, 'nonce');
+  let plaintext: Uint8Array;
+  try {
+    plaintext = await aesGcmDecrypt(masterKey, nonce, ciphertext, tag, aadBytes);
+  } catch (exc) {
+    const where =
+      `message_id=${String(aad.message_id ?? '')}; group_id=${String(aad.group_id ?? '') || '<p2p>'}; ` +
+      `from=${String(aad.from ?? '')}; from_device=${String(aad.from_device ?? '')}; ${rowContext(row)}`;
+    throw new E2eeError(
+      'body_decrypt_failed',
+      `body_decrypt_failed: ${where}; body AEAD failed after unwrap: AAD, nonce, ciphertext or tag altered; cause=${describeCause(exc)}`,
+      { cause: exc },
+    );
+  }
+
+  // 9. Payload.
+  let payload: unknown;
+  try {
+    payload = JSON.parse(fromUtf8(plaintext));
+  } catch (exc) {
+    throw new E2eeError('malformed', `payload is not JSON: ${describeCause(exc)}`, { cause: exc });
+  }
+  const result: Decrypted = { payload, aad, row };
+  if (typeof env.payload_type === 'string') result.payloadType = env.payload_type;
+  if (protectedHeaders) result.protectedHeaders = protectedHeaders;
+  if (context) result.context = context;
+  return result;
+}

@@ -1,0 +1,12 @@
+// The public surface of E2EE V2 (spec/e2ee-v2.md). Canonical JSON lives in protocol/canonical.ts.
+
+export { canonicalJson, canonicalJsonText } from '../../protocol/canonical.ts';
+export * from './bytes.ts';
+export * from './errors.ts';
+export * from './keys.ts';
+export * from './primitives.ts';
+export * from './recipients.ts';
+export * from './metadata.ts';
+export * from './state-commitment.ts';
+export * from './envelope.ts';
+export * from './spk.ts';

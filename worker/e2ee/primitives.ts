@@ -1,0 +1,184 @@
+// E2EE V2 primitives (spec/e2ee-v2.md §1). WebCrypto does AES-GCM, ECDH and ECDSA verification
+// natively; @noble covers what WebCrypto cannot: RFC 6979 signing, point checks, and the
+// synchronous hashes (HKDF, HMAC, SHA-256) that would gain nothing from an async round trip.
+
+import { p256 } from '@noble/curves/nist.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes, utf8 } from './bytes.ts';
+import { parseSpki, type P256PrivateKey } from './keys.ts';
+
+export const SUITE = 'P256_HKDF_SHA256_AES_256_GCM';
+export const INFO_1DH = 'AUN-V2-1DH';
+export const INFO_3DH = 'AUN-V2-3DH';
+export const AES_KEY_LENGTH = 32;
+export const NONCE_LENGTH = 12;
+export const TAG_LENGTH = 16;
+export const WRAP_SALT_LENGTH = 16;
+
+// WebCrypto's types want ArrayBuffer-backed views; ours always are (no SharedArrayBuffer here).
+const buf = (b: Uint8Array): Uint8Array<ArrayBuffer> => b as Uint8Array<ArrayBuffer>;
+
+function importPublic(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
+  const usages: KeyUsage[] = algorithm === 'ECDSA' ? ['verify'] : [];
+  return crypto.subtle.importKey('spki', buf(spki), { name: algorithm, namedCurve: 'P-256' }, false, usages);
+}
+
+/** §1.2: the 32-byte X coordinate of priv·Pub, no prefix byte, no hashing. */
+export async function ecdh(priv: P256PrivateKey, peerSpki: Uint8Array): Promise<Uint8Array> {
+  const point = parseSpki(peerSpki);
+  let shared: Uint8Array;
+  if (priv.ecdh) {
+    const pub = await importPublic(peerSpki, 'ECDH');
+    shared = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: pub }, priv.ecdh, 256));
+  } else if (priv.scalar) {
+    shared = p256.getSharedSecret(priv.scalar, point, true).slice(1);
+  } else {
+    throw new TypeError('private key has neither a scalar nor an ECDH handle');
+  }
+  if (shared.length !== 32) throw new Error(`ECDH output must be 32 bytes, got ${shared.length}`);
+  return shared;
+}
+
+/** HKDF-SHA256 (RFC 5869); an empty salt means HashLen zero bytes, as the RFC says. */
+export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array | string, length = 32): Uint8Array {
+  return hkdf(sha256, ikm, salt, typeof info === 'string' ? utf8(info) : info, length);
+}
+
+/** §1.3: one salt for every row of a message; the receiver passes the envelope's top-level suite. */
+export function wrapSalt(aadBytes: Uint8Array, senderSessionPkDer: Uint8Array, suite: string = SUITE): Uint8Array {
+  return sha256(concatBytes(aadBytes, senderSessionPkDer, utf8(suite))).slice(0, WRAP_SALT_LENGTH);
+}
+
+// §1.4. The DH order is part of the wire format: IKM = DH1 ‖ DH2 ‖ DH3 on both sides.
+
+export async function senderWrapKey1DH(eph: P256PrivateKey, recvIkSpki: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
+  return hkdfSha256(await ecdh(eph, recvIkSpki), salt, INFO_1DH);
+}
+
+export async function senderWrapKey3DH(
+  eph: P256PrivateKey,
+  senderIk: P256PrivateKey,
+  recvIkSpki: Uint8Array,
+  recvSpkSpki: Uint8Array,
+  salt: Uint8Array,
+): Promise<Uint8Array> {
+  const [dh1, dh2, dh3] = await Promise.all([ecdh(eph, recvIkSpki), ecdh(senderIk, recvSpkSpki), ecdh(eph, recvSpkSpki)]);
+  return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH);
+}
+
+export async function receiverWrapKey1DH(recvIk: P256PrivateKey, ephSpki: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
+  return hkdfSha256(await ecdh(recvIk, ephSpki), salt, INFO_1DH);
+}
+
+export async function receiverWrapKey3DH(
+  recvIk: P256PrivateKey,
+  recvSpk: P256PrivateKey,
+  senderIkSpki: Uint8Array,
+  ephSpki: Uint8Array,
+  salt: Uint8Array,
+): Promise<Uint8Array> {
+  const [dh1, dh2, dh3] = await Promise.all([ecdh(recvIk, ephSpki), ecdh(recvSpk, senderIkSpki), ecdh(recvSpk, ephSpki)]);
+  return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH);
+}
+
+// §1.5 AES-256-GCM. WebCrypto works on ct‖tag; the envelope body carries them apart.
+
+function aesKey(key: Uint8Array, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
+  if (key.length !== AES_KEY_LENGTH) throw new TypeError(`AES key must be ${AES_KEY_LENGTH} bytes, got ${key.length}`);
+  return crypto.subtle.importKey('raw', buf(key), 'AES-GCM', false, [usage]);
+}
+
+function checkNonce(nonce: Uint8Array): void {
+  if (nonce.length !== NONCE_LENGTH) throw new TypeError(`nonce must be ${NONCE_LENGTH} bytes, got ${nonce.length}`);
+}
+
+export async function aesGcmEncrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+): Promise<{ ciphertext: Uint8Array; tag: Uint8Array }> {
+  checkNonce(nonce);
+  const params = { name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad), tagLength: TAG_LENGTH * 8 };
+  const out = new Uint8Array(await crypto.subtle.encrypt(params, await aesKey(key, 'encrypt'), buf(plaintext)));
+  return { ciphertext: out.slice(0, out.length - TAG_LENGTH), tag: out.slice(out.length - TAG_LENGTH) };
+}
+
+/** Throws (WebCrypto's OperationError) when authentication fails. */
+export async function aesGcmDecrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  tag: Uint8Array,
+  aad: Uint8Array,
+): Promise<Uint8Array> {
+  checkNonce(nonce);
+  if (tag.length !== TAG_LENGTH) throw new TypeError(`tag must be ${TAG_LENGTH} bytes, got ${tag.length}`);
+  const params = { name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad), tagLength: TAG_LENGTH * 8 };
+  const cryptoKey = await aesKey(key, 'decrypt');
+  return new Uint8Array(await crypto.subtle.decrypt(params, cryptoKey, buf(concatBytes(ciphertext, tag))));
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** `wrapped_key` = ct(32) ‖ tag(16) of the master key under the wrap key, empty AAD. */
+export async function wrapMasterKey(wrapKey: Uint8Array, wrapNonce: Uint8Array, masterKey: Uint8Array): Promise<Uint8Array> {
+  const { ciphertext, tag } = await aesGcmEncrypt(wrapKey, wrapNonce, masterKey, EMPTY);
+  return concatBytes(ciphertext, tag);
+}
+
+/** The last 16 bytes are the tag (JS reference); fewer than 16 bytes cannot be a wrap. */
+export function unwrapMasterKey(wrapKey: Uint8Array, wrapNonce: Uint8Array, wrapped: Uint8Array): Promise<Uint8Array> {
+  if (wrapped.length < TAG_LENGTH) throw new TypeError(`wrapped_key too short: ${wrapped.length}`);
+  const cut = wrapped.length - TAG_LENGTH;
+  return aesGcmDecrypt(wrapKey, wrapNonce, wrapped.subarray(0, cut), wrapped.subarray(cut), EMPTY);
+}
+
+// §1.6 ECDSA P-256 / SHA-256 over the raw message.
+
+/**
+ * Raw r‖s (64 bytes). With a scalar: RFC 6979 and no low-S normalisation, which reproduces the
+ * reference byte for byte. Without one: WebCrypto, random k, equally valid on the wire.
+ */
+export async function signRaw(priv: P256PrivateKey, message: Uint8Array): Promise<Uint8Array> {
+  if (priv.scalar) return p256.sign(message, priv.scalar, { prehash: true, lowS: false, format: 'compact' });
+  if (!priv.ecdsa) throw new TypeError('private key has neither a scalar nor an ECDSA handle');
+  return new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, priv.ecdsa, buf(message)));
+}
+
+/**
+ * Accepts high-S signatures (the golden envelopes contain some); WebCrypto does. Returns false
+ * rather than throwing for a signature of the wrong size or an unusable key, like the reference.
+ */
+export async function verifyRaw(publicSpki: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  if (signature.length !== 64) return false;
+  let key: CryptoKey;
+  try {
+    parseSpki(publicSpki);
+    key = await importPublic(publicSpki, 'ECDSA');
+  } catch {
+    return false;
+  }
+  return crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, buf(signature), buf(message));
+}
+
+/** DER-encoded ECDSA, used only by group-state signatures (§1.6, §5.2); never mix with raw. */
+export async function signDer(priv: P256PrivateKey, message: Uint8Array): Promise<Uint8Array> {
+  return p256.Signature.fromBytes(await signRaw(priv, message), 'compact').toBytes('der');
+}
+
+export async function verifyDer(publicSpki: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  let raw: Uint8Array;
+  try {
+    raw = p256.Signature.fromBytes(signature, 'der').toBytes('compact');
+  } catch {
+    return false;
+  }
+  return verifyRaw(publicSpki, message, raw);
+}
+
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return hmac(sha256, key, data);
+}
