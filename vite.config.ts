@@ -4,6 +4,7 @@ import { defineConfig } from 'vite';
 // ES module chunk and served from a real same-origin URL (never a blob: URL), so a strict CSP
 // (`worker-src 'self'`) works.
 const gatewayPort = process.env.GATEWAY_PORT ?? '7700';
+const build = process.env.AUN_BUILD ?? `dev-${new Date().toISOString()}`;
 
 export default defineConfig({
   root: 'demo',
@@ -11,6 +12,7 @@ export default defineConfig({
   server: { port: Number(process.env.PORT ?? 5173), strictPort: true },
   preview: { port: Number(process.env.PORT ?? 5173), strictPort: true },
   define: {
+    __AUN_BUILD__: JSON.stringify(build),
     __AUN_DEFAULT_GATEWAY__: JSON.stringify(process.env.AUN_GATEWAY_URL ?? `ws://127.0.0.1:${gatewayPort}/ws`),
   },
   worker: { format: 'es' },

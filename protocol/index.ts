@@ -3,3 +3,4 @@ export * from './errors.ts';
 export * from './methods.ts';
 export * from './events.ts';
 export * from './canonical.ts';
+export * from './tab.ts';

@@ -1,0 +1,364 @@
+// What a tab imports. `connect()` attaches this tab to the origin's owner (a SharedWorker) and
+// returns a typed client. Every call has a deadline; if the owner dies or restarts, in-flight
+// calls reject at once with ConnectionLostError and the client re-attaches by itself.
+
+import * as Comlink from 'comlink';
+import {
+  ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError,
+  type AttachMessage, type CallOptions, type GatewayOptions, type IdentityInfo, type JsonObject,
+  type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame,
+  type ParamsOf, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName, type WireError,
+} from '../protocol/index.ts';
+
+export {
+  AunError, AuthError, ConnectionLostError, IdentityConflictError, NotFoundError, PermissionError,
+  SessionError, TimeoutError, ValidationError, V2StaleKeysError,
+} from '../protocol/errors.ts';
+export type {
+  GatewayOptions, IdentityInfo, InboundMessage, JsonObject, MessageSendResult, MethodName, ParamsOf,
+  ResultOf, SessionSnapshot, SessionStateName, TabEventMap,
+} from '../protocol/index.ts';
+
+declare const __AUN_BUILD__: string | undefined;
+const BUILD = typeof __AUN_BUILD__ === 'string' ? __AUN_BUILD__ : 'dev';
+const DEFAULT_TIMEOUT_MS = 35_000;
+const HELLO_TIMEOUT_MS = 10_000;
+
+export interface ConnectOptions {
+  /** The worker script, or a factory that starts it (`new SharedWorker(new URL(...), {type:'module'})`). */
+  worker: string | URL | (() => SharedWorker);
+  /** SharedWorker name; tabs with the same URL and name share one owner. */
+  name?: string;
+  /** Gateway and trusted roots used when an identity is created or logged in without its own. */
+  gateway?: string;
+  rootCa?: string | string[];
+  /** Default deadline of every call, ms. */
+  timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** Client-side events: what the owner publishes, plus this tab's own view of the owner. */
+export interface ClientEventMap extends TabEventMap {
+  owner: { incarnation: string; previous: string | null; build: string };
+}
+export type ClientEventName = keyof ClientEventMap;
+
+function toError(e: WireError): AunError {
+  const Cls = ERROR_CLASSES[e.name] ?? AunError;
+  return new Cls(e.message, e.code, e.data);
+}
+
+function unwrap<T>(o: Outcome<T>): T {
+  if (o.ok) return o.value;
+  throw toError(o.error);
+}
+
+function randomId(): string {
+  return crypto.randomUUID();
+}
+
+interface Link {
+  facade: Comlink.Remote<OwnerFacade>;
+  rpc: MessagePort;
+  events: MessagePort;
+  incarnation: string;
+  build: string;
+}
+
+export class AunClient {
+  readonly tabId = randomId();
+  private link: Link | null = null;
+  private linking: Promise<Link> | null = null;
+  private readonly pending = new Map<string, (err: Error) => void>();
+  private readonly handlers = new Map<ClientEventName, Set<(data: never) => void>>();
+  private releaseTabLock: (() => void) | null = null;
+  private aid: string | null = null;
+  private closed = false;
+  private lastSnapshot: SessionSnapshot | null = null;
+  private lastIncarnation: string | null = null;
+  private readonly defaults: Partial<GatewayOptions>;
+
+  constructor(private readonly options: ConnectOptions) {
+    const roots = options.rootCa === undefined ? undefined : Array.isArray(options.rootCa) ? options.rootCa : [options.rootCa];
+    this.defaults = { ...(options.gateway ? { gateway: options.gateway } : {}), ...(roots ? { rootCa: roots } : {}) };
+  }
+
+  /** The session this tab is logged in to, as last reported by the owner. */
+  get state(): SessionSnapshot | null {
+    return this.lastSnapshot;
+  }
+
+  get incarnation(): string | null {
+    return this.link?.incarnation ?? null;
+  }
+
+  get loggedInAs(): string | null {
+    return this.aid;
+  }
+
+  /** Resolves once this tab is attached to an owner (at once, unless it is re-attaching). */
+  async ready(): Promise<void> {
+    await this.ensureLink();
+  }
+
+  readonly identities = {
+    list: (): Promise<IdentityInfo[]> => this.invoke((f) => f.listIdentities()),
+    create: (aid: string, options: Partial<GatewayOptions> = {}): Promise<IdentityInfo> =>
+      this.invoke((f) => f.createIdentity(aid, this.gatewayOptions(options))),
+    remove: (aid: string): Promise<void> => this.invoke((f) => f.removeIdentity(aid)),
+  };
+
+  /** Logs this tab in as `aid`, sharing the owner's session when one is already up. */
+  async login(aid: string, options: Partial<GatewayOptions> = {}): Promise<SessionSnapshot> {
+    const snap = await this.invoke((f) => f.login(aid, { ...this.defaults, ...options }));
+    this.aid = aid;
+    this.lastSnapshot = snap;
+    return snap;
+  }
+
+  /** Detaches this tab from its AID; the owner closes the session when no tab uses it. */
+  async logout(): Promise<void> {
+    await this.invoke((f) => f.logout());
+    this.aid = null;
+    this.lastSnapshot = null;
+  }
+
+  call<M extends MethodName>(method: M, params: ParamsOf<M>, opts: RequestOptions = {}): Promise<ResultOf<M>> {
+    return this.request(opts, (f, id, o) => f.call(id, method, params, o) as Promise<Outcome<ResultOf<M>>>);
+  }
+
+  send(to: string, payload: JsonObject, opts: RequestOptions = {}): Promise<MessageSendResult> {
+    return this.request(opts, (f, id, o) => f.send(id, to, payload, o));
+  }
+
+  /** Calls `handler` for every `event`; returns the unsubscribe function. */
+  on<E extends ClientEventName>(event: E, handler: (data: ClientEventMap[E]) => void): () => void {
+    let set = this.handlers.get(event);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(event, set);
+      if (event !== 'owner') void this.invoke((f) => f.subscribe([event as TabEventName])).catch(() => {});
+    }
+    set.add(handler as (data: never) => void);
+    return () => {
+      const s = this.handlers.get(event);
+      if (!s?.delete(handler as (data: never) => void) || s.size > 0) return;
+      this.handlers.delete(event);
+      if (event !== 'owner') void this.invoke((f) => f.unsubscribe([event as TabEventName])).catch(() => {});
+    };
+  }
+
+  /** The same events as an async iterator; ends when `signal` aborts or the client closes. */
+  async *events<E extends ClientEventName>(event: E, opts: { signal?: AbortSignal } = {}): AsyncGenerator<ClientEventMap[E]> {
+    const queue: ClientEventMap[E][] = [];
+    let wake: (() => void) | null = null;
+    const off = this.on(event, (d) => {
+      queue.push(d);
+      wake?.();
+    });
+    const stop = () => wake?.();
+    opts.signal?.addEventListener('abort', stop);
+    try {
+      while (!this.closed && !opts.signal?.aborted) {
+        if (queue.length) {
+          yield queue.shift()!;
+          continue;
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    } finally {
+      off();
+      opts.signal?.removeEventListener('abort', stop);
+    }
+  }
+
+  /** Detaches this tab only; the owner and other tabs go on. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const link = this.link;
+    if (link) await link.facade.detach().catch(() => {});
+    this.closed = true;
+    this.failPending(new ConnectionLostError('client closed'));
+    this.dropLink();
+    this.releaseTabLock?.();
+  }
+
+  // ---- internals ----
+
+  private gatewayOptions(options: Partial<GatewayOptions>): GatewayOptions {
+    const merged = { ...this.defaults, ...options };
+    if (!merged.gateway || !merged.rootCa?.length) {
+      throw new AunError('a gateway URL and at least one trusted root CA are needed: pass them to connect() or to this call');
+    }
+    return merged as GatewayOptions;
+  }
+
+  private async request<T>(opts: RequestOptions, run: (f: Comlink.Remote<OwnerFacade>, id: string, o: CallOptions) => Promise<Outcome<T>>): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const id = randomId();
+    return this.invoke((f) => run(f, id, { timeoutMs }), { id, timeoutMs, signal: opts.signal });
+  }
+
+  /**
+   * Runs one facade call with a deadline, abort support and owner-death rejection; the Comlink
+   * promise alone would hang forever if the owner died.
+   */
+  private async invoke<T>(run: (f: Comlink.Remote<OwnerFacade>) => Promise<Outcome<T>>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    if (this.closed) throw new ConnectionLostError('client closed');
+    opts.signal?.throwIfAborted();
+    const link = await this.ensureLink();
+    const id = opts.id ?? randomId();
+    const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    return new Promise<T>((resolve, reject) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+      const fail = (err: Error) => {
+        finish();
+        reject(err);
+      };
+      const onAbort = () => {
+        fail(opts.signal!.reason instanceof Error ? opts.signal!.reason : new DOMException('aborted', 'AbortError'));
+        void link.facade.cancel(id).catch(() => {});
+      };
+      // A little longer than the owner's own deadline, so its TimeoutError normally wins.
+      const timer = setTimeout(() => {
+        fail(new TimeoutError(`no answer from the owner within ${timeoutMs} ms`));
+        void link.facade.cancel(id).catch(() => {});
+      }, timeoutMs + 250);
+      opts.signal?.addEventListener('abort', onAbort);
+      this.pending.set(id, fail);
+      run(link.facade).then(
+        (o) => {
+          finish();
+          try {
+            resolve(unwrap(o));
+          } catch (e) {
+            reject(e);
+          }
+        },
+        (e: unknown) => fail(e instanceof Error ? e : new AunError(String(e))),
+      );
+    });
+  }
+
+  private failPending(err: Error): void {
+    const fails = [...this.pending.values()];
+    this.pending.clear();
+    for (const fail of fails) fail(err);
+  }
+
+  private ensureLink(): Promise<Link> {
+    if (this.link) return Promise.resolve(this.link);
+    this.linking ??= this.attach().finally(() => (this.linking = null));
+    return this.linking;
+  }
+
+  private startWorker(): SharedWorker {
+    const w = this.options.worker;
+    if (typeof w === 'function') return w();
+    return new SharedWorker(w, { type: 'module', name: this.options.name ?? 'aun-worker' });
+  }
+
+  private async holdTabLock(): Promise<string> {
+    const name = `aun-tab:${this.tabId}`;
+    if (this.releaseTabLock) return name;
+    await new Promise<void>((granted) => {
+      void navigator.locks.request(name, () => {
+        granted();
+        return new Promise<void>((release) => (this.releaseTabLock = release));
+      });
+    });
+    return name;
+  }
+
+  private async attach(): Promise<Link> {
+    const tabLock = await this.holdTabLock();
+    const worker = this.startWorker();
+    const rpc = new MessageChannel();
+    const events = new MessageChannel();
+    const hello = new Promise<Extract<OwnerFrame, { t: 'hello' }>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ConnectionLostError(`the owner did not answer the attach within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
+      events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => {
+        const f = ev.data;
+        if (f.t === 'hello') {
+          clearTimeout(timer);
+          resolve(f);
+        } else if (f.t === 'refused') {
+          clearTimeout(timer);
+          reject(new AunError(`the owner refused this tab: ${f.reason}`));
+        }
+      };
+    });
+    const msg: AttachMessage = { type: ATTACH, tabId: this.tabId, tabLock, protocol: TAB_PROTOCOL, build: BUILD, rpc: rpc.port2, events: events.port2 };
+    worker.port.postMessage(msg, [rpc.port2, events.port2]);
+    const h = await hello;
+    const previous = this.lastIncarnation;
+    const link: Link = { facade: Comlink.wrap<OwnerFacade>(rpc.port1), rpc: rpc.port1, events: events.port1, incarnation: h.incarnation, build: h.build };
+    events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => this.onFrame(link, ev.data);
+    this.link = link;
+    this.lastIncarnation = h.incarnation;
+    this.watchOwner(link, h.ownerLock);
+    await this.restore(link);
+    this.emit('owner', { incarnation: h.incarnation, previous, build: h.build });
+    return link;
+  }
+
+  /** After a (re-)attach: re-subscribe and log back in to the AID this tab had. */
+  private async restore(link: Link): Promise<void> {
+    const names = [...this.handlers.keys()].filter((n): n is TabEventName => n !== 'owner');
+    if (names.length) unwrap(await link.facade.subscribe(names));
+    if (this.aid) this.lastSnapshot = unwrap(await link.facade.login(this.aid, this.defaults));
+  }
+
+  private watchOwner(link: Link, ownerLock: string): void {
+    void navigator.locks.request(ownerLock, () => {
+      if (this.link !== link || this.closed) return;
+      this.dropLink();
+      this.failPending(new ConnectionLostError('the owner (shared worker) stopped; re-attaching'));
+      void this.ensureLink().catch(() => {});
+    });
+  }
+
+  private dropLink(): void {
+    const link = this.link;
+    this.link = null;
+    if (!link) return;
+    link.events.onmessage = null;
+    link.events.close();
+    link.rpc.close();
+  }
+
+  private onFrame(link: Link, frame: OwnerFrame): void {
+    if (this.link !== link || frame.t !== 'event') return;
+    if (frame.name === 'state') {
+      const snap = frame.data as SessionSnapshot;
+      if (snap.aid === this.aid) this.lastSnapshot = snap;
+    }
+    this.emit(frame.name, frame.data as never);
+  }
+
+  private emit<E extends ClientEventName>(event: E, data: ClientEventMap[E]): void {
+    for (const h of this.handlers.get(event) ?? []) {
+      try {
+        (h as (d: ClientEventMap[E]) => void)(data);
+      } catch (e) {
+        queueMicrotask(() => { throw e; });
+      }
+    }
+  }
+}
+
+/** Attaches this tab to the owner and resolves once the owner said hello. */
+export async function connect(options: ConnectOptions): Promise<AunClient> {
+  const client = new AunClient(options);
+  await client.ready();
+  return client;
+}

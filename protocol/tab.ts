@@ -1,0 +1,105 @@
+// The contract between a tab (client-stub) and the owner (worker/hub): the attach handshake, the
+// RPC facade the owner exposes through Comlink, and the one-way frames on the event port.
+// Types and constants only, so client-stub stays a thin importer of protocol/.
+
+import type { JsonObject, MessageSendResult, MethodName, ParamsOf, ResultOf } from './index.ts';
+
+/** Bumped when the tab↔owner contract changes incompatibly. */
+export const TAB_PROTOCOL = 1;
+
+export const ATTACH = 'aun.attach';
+
+/** First message a tab posts on the SharedWorker port; transfers its two channel ends. */
+export interface AttachMessage {
+  type: typeof ATTACH;
+  tabId: string;
+  /** Name of the Web Lock the tab holds for as long as it lives. */
+  tabLock: string;
+  protocol: number;
+  build: string;
+  rpc: MessagePort;
+  events: MessagePort;
+}
+
+export type SessionStateName = 'idle' | 'connecting' | 'authenticating' | 'ready' | 'backoff' | 'evicted' | 'closed';
+
+export interface SessionSnapshot {
+  aid: string;
+  state: SessionStateName;
+  detail: Record<string, unknown>;
+}
+
+export interface IdentityInfo {
+  aid: string;
+  gateway: string;
+  certFingerprint: string;
+  createdAt: number;
+  /** True when this origin holds a cached access token for it. */
+  hasToken: boolean;
+}
+
+/** A message as the application sees it: plaintext, whatever travelled on the wire. */
+export interface InboundMessage {
+  /** The local AID that received (or, for outbound_sync, sent) it. */
+  aid: string;
+  messageId: string;
+  from: string;
+  to: string;
+  seq: number;
+  timestamp: number;
+  payload: JsonObject;
+  encrypted: boolean;
+  direction: 'inbound' | 'outbound_sync';
+}
+
+/** Events a tab can subscribe to, by name. */
+export interface TabEventMap {
+  state: SessionSnapshot;
+  message: InboundMessage;
+  /** Anything the gateway pushed, untouched, for library authors. */
+  raw: { aid: string; event: string; params: unknown };
+}
+export type TabEventName = keyof TabEventMap;
+
+/** Owner → tab frames on the event port. */
+export type OwnerFrame =
+  | { t: 'hello'; incarnation: string; build: string; protocol: number; ownerLock: string }
+  | { t: 'refused'; reason: string; build: string; protocol: number }
+  | { t: 'event'; name: TabEventName; data: TabEventMap[TabEventName] };
+
+/** Results cross the port as plain data; errors keep their class name and code. */
+export interface WireError { name: string; code: number; message: string; data?: unknown }
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
+
+export interface GatewayOptions {
+  /** ws(s)://…/ws of the gateway this identity lives on. */
+  gateway: string;
+  /** PEM of the trusted root CA(s). */
+  rootCa: string[];
+}
+
+export interface CallOptions { timeoutMs?: number }
+
+/** The narrow facade the owner exposes to each tab: methods only, each returning an Outcome. */
+export interface OwnerFacade {
+  listIdentities(): Promise<Outcome<IdentityInfo[]>>;
+  createIdentity(aid: string, options: GatewayOptions): Promise<Outcome<IdentityInfo>>;
+  removeIdentity(aid: string): Promise<Outcome<void>>;
+  login(aid: string, options: Partial<GatewayOptions>): Promise<Outcome<SessionSnapshot>>;
+  logout(): Promise<Outcome<void>>;
+  call<M extends MethodName>(callId: string, method: M, params: ParamsOf<M>, options: CallOptions): Promise<Outcome<ResultOf<M>>>;
+  send(callId: string, to: string, payload: JsonObject, options: CallOptions): Promise<Outcome<MessageSendResult>>;
+  cancel(callId: string): Promise<Outcome<boolean>>;
+  subscribe(names: TabEventName[]): Promise<Outcome<void>>;
+  unsubscribe(names: TabEventName[]): Promise<Outcome<void>>;
+  snapshot(): Promise<Outcome<SessionSnapshot | null>>;
+  detach(): Promise<Outcome<void>>;
+}
+
+const FACADE_SET: { readonly [K in keyof OwnerFacade]: true } = {
+  listIdentities: true, createIdentity: true, removeIdentity: true, login: true, logout: true,
+  call: true, send: true, cancel: true, subscribe: true, unsubscribe: true, snapshot: true, detach: true,
+};
+
+/** Every facade method name: the only calls the owner accepts from a tab. */
+export const FACADE_METHODS: ReadonlySet<string> = new Set(Object.keys(FACADE_SET));

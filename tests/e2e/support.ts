@@ -1,0 +1,77 @@
+// The e2e stack: the dev gateway in-process, the built demo served by Vite's preview server, and
+// Debian's Chromium driven by playwright-core. Pages of one browser context share one SharedWorker.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { preview, type PreviewServer } from 'vite';
+import { startGateway, type Gateway, type GatewayOptions, type GatewayStats } from '../../gateway/server.ts';
+import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
+
+export interface Stack {
+  gateway: Gateway;
+  appUrl: string;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  return chromium.launch({ executablePath, args: CHROMIUM_FLAGS, headless: true });
+}
+
+export async function serveApp(): Promise<PreviewServer> {
+  return preview({ configFile: 'vite.config.ts', logLevel: 'warn', preview: { port: 0, strictPort: false, host: '127.0.0.1' } });
+}
+
+export async function startStack(gatewayOptions: GatewayOptions = {}): Promise<Stack> {
+  const gateway = await startGateway({ dataDir: mkdtempSync(join(tmpdir(), 'aun-e2e-')), ...gatewayOptions });
+  const app = await serveApp();
+  const appUrl = app.resolvedUrls!.local[0]!.replace(/\/$/, '');
+  const browser = await launchBrowser();
+  return {
+    gateway,
+    appUrl,
+    browser,
+    async close() {
+      await browser.close();
+      await app.close();
+      await gateway.close();
+    },
+  };
+}
+
+/** The demo URL for a gateway, with extra query parameters. */
+export function demoUrl(stack: Stack, query: Record<string, string> = {}): string {
+  const q = new URLSearchParams({ gateway: stack.gateway.url, ...query });
+  return `${stack.appUrl}/?${q}`;
+}
+
+/** Opens a demo tab logged in as `aid` and waits until its session is ready. */
+export async function openTab(ctx: BrowserContext, stack: Stack, aid: string): Promise<Page> {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error(`[page ${aid}] ${e.message}`));
+  await page.goto(demoUrl(stack, { aid, autologin: '1' }));
+  await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
+  return page;
+}
+
+export async function gatewayStats(stack: Stack): Promise<GatewayStats> {
+  return (await fetch(`${stack.gateway.httpUrl}/admin/stats`)).json() as Promise<GatewayStats>;
+}
+
+export async function adminPost(stack: Stack, action: string, body: unknown = {}): Promise<void> {
+  const res = await fetch(`${stack.gateway.httpUrl}/admin/${action}`, { method: 'POST', body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`admin ${action}: ${res.status}`);
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

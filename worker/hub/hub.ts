@@ -1,0 +1,130 @@
+// The tabs: attach handshake, one capability (facade) per tab, liveness through a Web Lock each
+// tab holds, subscriptions, and one-way event fan-out on each tab's event port.
+
+import * as Comlink from 'comlink';
+import {
+  ATTACH, FACADE_METHODS, TAB_PROTOCOL,
+  type AttachMessage, type OwnerFacade, type OwnerFrame, type TabEventMap, type TabEventName,
+} from '../../protocol/index.ts';
+import { guardedEndpoint } from './guard.ts';
+
+export interface Tab {
+  readonly id: string;
+  readonly attachedAt: number;
+  readonly build: string;
+  /** The AID this tab is logged in as, set by the runtime. */
+  aid: string | null;
+  readonly subscriptions: Set<TabEventName>;
+  post(frame: OwnerFrame): void;
+}
+
+export interface HubOptions {
+  incarnation: string;
+  build: string;
+  /** Builds the facade (capability) for one tab. */
+  facade(tab: Tab): OwnerFacade;
+  /** Called once when a tab is gone: its lock was released, or it detached. */
+  onDetach(tab: Tab): void;
+  locks?: LockManager;
+  log?: (line: string) => void;
+}
+
+interface TabRecord extends Tab {
+  rpc: MessagePort;
+  events: MessagePort;
+}
+
+const TAB_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function isAttach(data: unknown): data is AttachMessage {
+  if (typeof data !== 'object' || data === null) return false;
+  const m = data as Record<string, unknown>;
+  return m.type === ATTACH && typeof m.tabId === 'string' && TAB_ID.test(m.tabId) && typeof m.tabLock === 'string'
+    && typeof m.protocol === 'number' && typeof m.build === 'string'
+    && m.rpc instanceof MessagePort && m.events instanceof MessagePort;
+}
+
+export class Hub {
+  private readonly tabs = new Map<string, TabRecord>();
+  readonly ownerLock: string;
+  /** Resolves once the owner lock is granted: no tab hears hello before we hold it. */
+  private readonly ownerHeld: Promise<void>;
+
+  constructor(private readonly opts: HubOptions) {
+    this.ownerLock = `aun-owner:${opts.incarnation}`;
+    const locks = this.locks;
+    // Held for the owner's whole life: tabs wait on it to learn within milliseconds that we died.
+    this.ownerHeld = locks
+      ? new Promise((held) => void locks.request(this.ownerLock, () => {
+        held();
+        return new Promise<never>(() => {});
+      }))
+      : Promise.resolve();
+  }
+
+  private get locks(): LockManager | undefined {
+    return this.opts.locks ?? (globalThis.navigator as Navigator | undefined)?.locks;
+  }
+
+  /** Accepts a port from SharedWorker `onconnect` (or the fallback owner). */
+  accept(port: MessagePort): void {
+    port.onmessage = (ev: MessageEvent) => {
+      if (isAttach(ev.data)) void this.ownerHeld.then(() => this.attach(ev.data as AttachMessage));
+      else this.opts.log?.('ignored a malformed attach message');
+    };
+    port.start();
+  }
+
+  private attach(msg: AttachMessage): void {
+    const { incarnation, build } = this.opts;
+    if (msg.protocol !== TAB_PROTOCOL) {
+      msg.events.postMessage({ t: 'refused', reason: `tab protocol ${msg.protocol} is not ${TAB_PROTOCOL}`, build, protocol: TAB_PROTOCOL } satisfies OwnerFrame);
+      msg.events.close();
+      msg.rpc.close();
+      return;
+    }
+    this.tabs.get(msg.tabId)?.rpc.close();
+    const tab: TabRecord = {
+      id: msg.tabId,
+      attachedAt: Date.now(),
+      build: msg.build,
+      aid: null,
+      subscriptions: new Set(),
+      rpc: msg.rpc,
+      events: msg.events,
+      post: (frame) => msg.events.postMessage(frame),
+    };
+    this.tabs.set(tab.id, tab);
+    Comlink.expose(this.opts.facade(tab), guardedEndpoint(msg.rpc, FACADE_METHODS));
+    tab.post({ t: 'hello', incarnation, build, protocol: TAB_PROTOCOL, ownerLock: this.ownerLock });
+    // Granted only when the tab's own lock is released: the tab closed, crashed or navigated.
+    void this.locks?.request(msg.tabLock, () => this.detach(tab.id));
+    this.opts.log?.(`attach ${tab.id} (build ${tab.build}), ${this.tabs.size} tab(s)`);
+  }
+
+  detach(tabId: string): void {
+    const tab = this.tabs.get(tabId);
+    if (!tab) return;
+    this.tabs.delete(tabId);
+    tab.rpc.close();
+    tab.events.close();
+    this.opts.log?.(`detach ${tabId}, ${this.tabs.size} tab(s)`);
+    this.opts.onDetach(tab);
+  }
+
+  /** Sends an event to every tab logged in as `aid` that subscribed to it. */
+  publish<E extends TabEventName>(aid: string, name: E, data: TabEventMap[E]): void {
+    const frame: OwnerFrame = { t: 'event', name, data };
+    for (const tab of this.tabs.values()) {
+      if (tab.aid === aid && tab.subscriptions.has(name)) tab.post(frame);
+    }
+  }
+
+  tabsOf(aid: string): Tab[] {
+    return [...this.tabs.values()].filter((t) => t.aid === aid);
+  }
+
+  get size(): number {
+    return this.tabs.size;
+  }
+}

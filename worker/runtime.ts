@@ -1,0 +1,311 @@
+// The composition root: the one place that wires the keystore, the per-AID Gateway sessions, the
+// inboxes and the tabs. Each tab gets a facade (its capability); every session is shared by all
+// the tabs logged in as its AID and closes a short grace period after the last one leaves.
+
+import {
+  AunError, ErrorCode, INTERNAL_ONLY_METHODS, NotFoundError, PermissionError, SessionError, ValidationError,
+  type GatewayOptions, type IdentityInfo, type InboxRow, type JsonObject, type MessageReceivedEvent, type MethodName,
+  type Outcome, type OwnerFacade, type ParamsOf, type PeerV2MessageReceivedEvent, type ResultOf, type SessionSnapshot,
+  type TabEventName, type WireError,
+} from '../protocol/index.ts';
+import { createIdentity, type IdentityContext } from './auth/identity.ts';
+import { certFingerprint } from './auth/sign.ts';
+import { TrustStore } from './auth/trust.ts';
+import { P2PInbox, rowFromPush, rowFromV2Push } from './delivery/p2p-inbox.ts';
+import { Hub, type Tab } from './hub/hub.ts';
+import { GatewaySession } from './session/session.ts';
+import { openStore, type IdentityRecord, type Store } from './store/index.ts';
+
+export interface RuntimeOptions {
+  build: string;
+  storeName?: string;
+  /** How long a session outlives its last tab, ms. */
+  graceMs?: number;
+  heartbeatFloorMs?: number;
+  log?: (line: string) => void;
+}
+
+const DEFAULT_GRACE_MS = 3_000;
+const SLOT_ID = 'default';
+const IK = 'ik';
+const TRUST_ROOTS = 'trust_roots';
+const P2P_CURSOR = 'p2p';
+const AID_SYNTAX = /^[a-z0-9_][a-z0-9_-]{3,63}\.[a-z0-9-]+(\.[a-z0-9-]+)*$/;
+
+/** Cursor-moving calls belong to the worker's delivery: a tab acking would hide mail from others. */
+const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.ack', 'group.ack_events']);
+
+interface AidSession {
+  aid: string;
+  session: GatewaySession;
+  inbox: P2PInbox;
+  tabs: Set<string>;
+  calls: Map<string, AbortController>;
+  grace: ReturnType<typeof setTimeout> | null;
+}
+
+function randomHex(bytes: number): string {
+  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function toWire(err: unknown): WireError {
+  if (err instanceof AunError) return { name: err.name, code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }) };
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { name: e.name === 'AbortError' ? 'AbortError' : 'AunError', code: ErrorCode.Internal, message: e.message };
+}
+
+/** Turns a facade method into one that never throws across the port. */
+function outcome<A extends unknown[], T>(fn: (...args: A) => Promise<T>): (...args: A) => Promise<Outcome<T>> {
+  return async (...args) => {
+    try {
+      return { ok: true, value: await fn(...args) };
+    } catch (err) {
+      return { ok: false, error: toWire(err) };
+    }
+  };
+}
+
+export class Runtime {
+  readonly incarnation = randomHex(8);
+  readonly hub: Hub;
+  private storePromise: Promise<Store> | null = null;
+  private readonly sessions = new Map<string, AidSession>();
+  private readonly starting = new Map<string, Promise<AidSession>>();
+
+  constructor(private readonly opts: RuntimeOptions) {
+    this.hub = new Hub({
+      incarnation: this.incarnation,
+      build: opts.build,
+      facade: (tab) => this.facade(tab),
+      onDetach: (tab) => this.unbind(tab),
+      log: opts.log,
+    });
+    globalThis.addEventListener?.('online', () => this.sessions.forEach((s) => s.session.setOnline(true)));
+    globalThis.addEventListener?.('offline', () => this.sessions.forEach((s) => s.session.setOnline(false)));
+  }
+
+  accept(port: MessagePort): void {
+    this.hub.accept(port);
+  }
+
+  private store(): Promise<Store> {
+    this.storePromise ??= openStore({
+      ...(this.opts.storeName ? { name: this.opts.storeName } : {}),
+      onVersionChange: () => {
+        this.storePromise = null;
+      },
+    }).catch((err: unknown) => {
+      this.storePromise = null;
+      throw err;
+    });
+    return this.storePromise;
+  }
+
+  // ---- the facade: one per tab ----
+
+  private facade(tab: Tab): OwnerFacade {
+    return {
+      listIdentities: outcome(() => this.listIdentities()),
+      createIdentity: outcome((aid: string, options: GatewayOptions) => this.createIdentity(aid, options)),
+      removeIdentity: outcome((aid: string) => this.removeIdentity(aid)),
+      login: outcome((aid: string, options: Partial<GatewayOptions>) => this.login(tab, aid, options)),
+      logout: outcome(async () => this.unbind(tab)),
+      call: outcome((callId: string, method: MethodName, params: unknown, o: { timeoutMs?: number }) =>
+        this.call(tab, callId, method, params as ParamsOf<MethodName>, o.timeoutMs)) as OwnerFacade['call'],
+      send: outcome((callId: string, to: string, payload: JsonObject, o: { timeoutMs?: number }) =>
+        this.call(tab, callId, 'message.send', { to, payload, message_id: `m-${randomHex(16)}` }, o.timeoutMs)),
+      cancel: outcome(async (callId: string) => this.cancel(tab, callId)),
+      subscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.add(n))),
+      unsubscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.delete(n))),
+      snapshot: outcome(async () => (tab.aid ? this.snapshotOf(tab.aid) : null)),
+      detach: outcome(async () => this.hub.detach(tab.id)),
+    };
+  }
+
+  private async identityInfo(store: Store, rec: IdentityRecord): Promise<IdentityInfo> {
+    return {
+      aid: rec.aid,
+      gateway: rec.gatewayUrl,
+      certFingerprint: await certFingerprint(rec.certPem),
+      createdAt: rec.createdAt,
+      hasToken: (await store.tokens.get(rec.aid)) !== undefined,
+    };
+  }
+
+  private async listIdentities(): Promise<IdentityInfo[]> {
+    const store = await this.store();
+    return Promise.all((await store.identities.list()).map((r) => this.identityInfo(store, r)));
+  }
+
+  private async createIdentity(aid: string, options: GatewayOptions): Promise<IdentityInfo> {
+    if (typeof aid !== 'string' || !AID_SYNTAX.test(aid)) throw new ValidationError(`not a valid AID: ${String(aid)} (expected name.issuer, lower case)`);
+    const roots = options?.rootCa;
+    if (typeof options?.gateway !== 'string' || !Array.isArray(roots) || roots.length === 0 || !roots.every((r) => typeof r === 'string')) {
+      throw new ValidationError('createIdentity needs {gateway: "ws(s)://…/ws", rootCa: [PEM, …]}');
+    }
+    const store = await this.store();
+    const existing = await store.identities.get(aid);
+    if (existing) return this.identityInfo(store, existing);
+    const ctx: IdentityContext = { url: options.gateway, trust: new TrustStore(roots) };
+    const made = await createIdentity(aid, ctx);
+    if (made.kind !== 'new-key') throw new AunError(`the gateway already holds a key for ${aid} that this origin does not have`);
+    try {
+      await store.keys.put(aid, IK, made.pkcs8);
+    } finally {
+      made.pkcs8.fill(0);
+    }
+    await store.kv.put(aid, TRUST_ROOTS, roots);
+    const now = Date.now();
+    const rec: IdentityRecord = { aid, certPem: made.certPem, gatewayUrl: options.gateway, createdAt: now, updatedAt: now };
+    await store.identities.put(rec);
+    return this.identityInfo(store, rec);
+  }
+
+  private async removeIdentity(aid: string): Promise<void> {
+    const s = this.sessions.get(aid);
+    if (s) this.closeSession(s);
+    for (const tab of this.hub.tabsOf(aid)) tab.aid = null;
+    await (await this.store()).identities.remove(aid);
+  }
+
+  private async login(tab: Tab, aid: string, options: Partial<GatewayOptions>): Promise<SessionSnapshot> {
+    if (typeof aid !== 'string') throw new ValidationError('login needs an AID');
+    const s = await this.sessionFor(aid, options ?? {});
+    if (tab.aid !== aid) this.unbind(tab);
+    tab.aid = aid;
+    s.tabs.add(tab.id);
+    if (s.grace) clearTimeout(s.grace);
+    s.grace = null;
+    return this.snapshotOf(aid)!;
+  }
+
+  private sessionFor(aid: string, options: Partial<GatewayOptions>): Promise<AidSession> {
+    const live = this.sessions.get(aid);
+    if (live) return Promise.resolve(live);
+    let pending = this.starting.get(aid);
+    if (!pending) {
+      pending = this.startSession(aid, options).finally(() => this.starting.delete(aid));
+      this.starting.set(aid, pending);
+    }
+    return pending;
+  }
+
+  private async startSession(aid: string, options: Partial<GatewayOptions>): Promise<AidSession> {
+    const store = await this.store();
+    const rec = await store.identities.get(aid);
+    if (!rec) throw new NotFoundError(`no identity ${aid} in this origin: create it first`);
+    const keys = await store.keys.load(aid, IK);
+    if (!keys) throw new NotFoundError(`the private key of ${aid} is missing from this origin's keystore`);
+    let roots = await store.kv.get<string[]>(aid, TRUST_ROOTS);
+    if (!roots?.length && options.rootCa?.length) {
+      roots = options.rootCa;
+      await store.kv.put(aid, TRUST_ROOTS, roots);
+    }
+    if (!roots?.length) throw new ValidationError(`no trusted root CA is known for ${aid}: pass rootCa`);
+    const deviceId = await store.deviceId();
+    const session = new GatewaySession({
+      url: rec.gatewayUrl,
+      credentials: { aid, certPem: rec.certPem, privateKey: keys.ecdsa },
+      trust: new TrustStore(roots),
+      tokens: store.tokens,
+      deviceId,
+      slotId: SLOT_ID,
+      online: (globalThis.navigator as Navigator | undefined)?.onLine ?? true,
+      ...(this.opts.heartbeatFloorMs ? { heartbeatFloorMs: this.opts.heartbeatFloorMs } : {}),
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
+    const inbox = new P2PInbox({
+      aid,
+      deviceId,
+      pull: (after, limit) => session.call('message.v2.pull', { after_seq: after, limit }, { waitReady: true }),
+      ack: async (upTo) => {
+        await session.call('message.v2.ack', { up_to_seq: upTo });
+      },
+      loadCursor: () => store.cursors.get(aid, P2P_CURSOR),
+      saveCursor: (seq) => store.cursors.put(aid, P2P_CURSOR, seq),
+      dispatch: (m) => this.hub.publish(aid, 'message', m),
+      // E2EE lands in its own module; until it is wired, V2 rows are skipped (and logged).
+      decrypt: async (row: InboxRow) => {
+        this.opts.log?.(`skipped V2 message ${row.message_id} from ${row.from_aid}: E2EE not wired yet`);
+        return null;
+      },
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
+    const s: AidSession = { aid, session, inbox, tabs: new Set(), calls: new Map(), grace: null };
+    session.onStateChange((change) => {
+      this.hub.publish(aid, 'state', this.snapshotOf(aid)!);
+      if (change.state === 'ready') void inbox.catchUp().catch((e: unknown) => this.opts.log?.(`catch-up ${aid}: ${(e as Error).message}`));
+    });
+    session.onEvent((name, params) => this.onGatewayEvent(s, name, params));
+    this.sessions.set(aid, s);
+    session.start();
+    return s;
+  }
+
+  private onGatewayEvent(s: AidSession, name: string, params: unknown): void {
+    if (typeof params === 'object' && params !== null) {
+      if (name === 'message.received') void s.inbox.push(rowFromPush(params as MessageReceivedEvent));
+      else if (name === 'peer.v2.message_received') {
+        const row = rowFromV2Push(params as PeerV2MessageReceivedEvent, s.aid);
+        void (row ? s.inbox.push(row) : s.inbox.catchUp());
+      }
+    }
+    this.hub.publish(s.aid, 'raw', { aid: s.aid, event: name, params });
+  }
+
+  private snapshotOf(aid: string): SessionSnapshot | null {
+    const s = this.sessions.get(aid);
+    if (!s) return null;
+    const snap = s.session.snapshot;
+    return { aid, state: snap.state, detail: { ...(snap.detail as Record<string, unknown>), counters: { ...s.session.counters }, tabs: s.tabs.size } };
+  }
+
+  private sessionOf(tab: Tab): AidSession {
+    const s = tab.aid ? this.sessions.get(tab.aid) : undefined;
+    if (!s) throw new SessionError('this tab is not logged in: call login(aid) first', ErrorCode.ConnectRequired);
+    return s;
+  }
+
+  private async call<M extends MethodName>(tab: Tab, callId: string, method: M, params: ParamsOf<M>, timeoutMs?: number): Promise<ResultOf<M>> {
+    if (typeof method !== 'string') throw new ValidationError('method must be a string');
+    if (INTERNAL_ONLY_METHODS.has(method)) throw new PermissionError(`${method} is internal to the worker: tabs cannot call it`, ErrorCode.PermissionDenied);
+    if (OWNER_MANAGED.has(method)) throw new PermissionError(`${method} is managed by the worker's delivery (it acks for every tab)`, ErrorCode.PermissionDenied);
+    if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new ValidationError('params must be an object');
+    const s = this.sessionOf(tab);
+    const ac = new AbortController();
+    s.calls.set(callId, ac);
+    try {
+      return await s.session.call(method, params, { ...(timeoutMs ? { timeoutMs } : {}), signal: ac.signal, waitReady: true });
+    } finally {
+      s.calls.delete(callId);
+    }
+  }
+
+  private cancel(tab: Tab, callId: string): boolean {
+    const ac = tab.aid ? this.sessions.get(tab.aid)?.calls.get(callId) : undefined;
+    ac?.abort();
+    return ac !== undefined;
+  }
+
+  /** The tab leaves its AID; the last tab out starts the session's grace period. */
+  private unbind(tab: Tab): void {
+    const aid = tab.aid;
+    tab.aid = null;
+    const s = aid ? this.sessions.get(aid) : undefined;
+    if (!s) return;
+    s.tabs.delete(tab.id);
+    if (s.tabs.size > 0 || s.grace) return;
+    s.grace = setTimeout(() => {
+      if (s.tabs.size === 0) this.closeSession(s);
+    }, this.opts.graceMs ?? DEFAULT_GRACE_MS);
+  }
+
+  private closeSession(s: AidSession): void {
+    if (s.grace) clearTimeout(s.grace);
+    s.calls.forEach((ac) => ac.abort());
+    s.inbox.stop();
+    s.session.close();
+    this.sessions.delete(s.aid);
+    this.opts.log?.(`session ${s.aid} closed`);
+  }
+}
