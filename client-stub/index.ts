@@ -109,6 +109,9 @@ export class AunClient {
     list: (): Promise<IdentityInfo[]> => this.invoke((f) => f.listIdentities()),
     create: (aid: string, options: Partial<GatewayOptions> = {}): Promise<IdentityInfo> =>
       this.invoke((f) => f.createIdentity(aid, this.gatewayOptions(options))),
+    /** Imports an AID whose private key (PKCS#8 PEM) was made elsewhere; the key stays in the worker. */
+    import: (aid: string, privateKeyPem: string, options: Partial<GatewayOptions> = {}): Promise<IdentityInfo> =>
+      this.invoke((f) => f.importIdentity(aid, privateKeyPem, this.gatewayOptions(options))),
     remove: (aid: string): Promise<void> => this.invoke((f) => f.removeIdentity(aid)),
   };
 

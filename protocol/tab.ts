@@ -84,6 +84,8 @@ export interface CallOptions { timeoutMs?: number }
 export interface OwnerFacade {
   listIdentities(): Promise<Outcome<IdentityInfo[]>>;
   createIdentity(aid: string, options: GatewayOptions): Promise<Outcome<IdentityInfo>>;
+  /** Brings an AID created elsewhere (PKCS#8 PEM private key) into this origin's keystore. */
+  importIdentity(aid: string, privateKeyPem: string, options: GatewayOptions): Promise<Outcome<IdentityInfo>>;
   removeIdentity(aid: string): Promise<Outcome<void>>;
   login(aid: string, options: Partial<GatewayOptions>): Promise<Outcome<SessionSnapshot>>;
   logout(): Promise<Outcome<void>>;
@@ -97,7 +99,7 @@ export interface OwnerFacade {
 }
 
 const FACADE_SET: { readonly [K in keyof OwnerFacade]: true } = {
-  listIdentities: true, createIdentity: true, removeIdentity: true, login: true, logout: true,
+  listIdentities: true, createIdentity: true, importIdentity: true, removeIdentity: true, login: true, logout: true,
   call: true, send: true, cancel: true, subscribe: true, unsubscribe: true, snapshot: true, detach: true,
 };
 

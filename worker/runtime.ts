@@ -8,7 +8,8 @@ import {
   type Outcome, type OwnerFacade, type ParamsOf, type PeerV2MessageReceivedEvent, type ResultOf, type SessionSnapshot,
   type TabEventName, type WireError,
 } from '../protocol/index.ts';
-import { createIdentity, type IdentityContext } from './auth/identity.ts';
+import { pemToDer } from './auth/encoding.ts';
+import { createIdentity } from './auth/identity.ts';
 import { certFingerprint } from './auth/sign.ts';
 import { TrustStore } from './auth/trust.ts';
 import { P2PInbox, rowFromPush, rowFromV2Push } from './delivery/p2p-inbox.ts';
@@ -37,6 +38,7 @@ const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.
 
 interface AidSession {
   aid: string;
+  deviceId: string;
   session: GatewaySession;
   inbox: P2PInbox;
   tabs: Set<string>;
@@ -107,6 +109,7 @@ export class Runtime {
     return {
       listIdentities: outcome(() => this.listIdentities()),
       createIdentity: outcome((aid: string, options: GatewayOptions) => this.createIdentity(aid, options)),
+      importIdentity: outcome((aid: string, pem: string, options: GatewayOptions) => this.importIdentity(aid, pem, options)),
       removeIdentity: outcome((aid: string) => this.removeIdentity(aid)),
       login: outcome((aid: string, options: Partial<GatewayOptions>) => this.login(tab, aid, options)),
       logout: outcome(async () => this.unbind(tab)),
@@ -137,28 +140,58 @@ export class Runtime {
     return Promise.all((await store.identities.list()).map((r) => this.identityInfo(store, r)));
   }
 
-  private async createIdentity(aid: string, options: GatewayOptions): Promise<IdentityInfo> {
+  private checkNewIdentity(aid: string, options: GatewayOptions): string[] {
     if (typeof aid !== 'string' || !AID_SYNTAX.test(aid)) throw new ValidationError(`not a valid AID: ${String(aid)} (expected name.issuer, lower case)`);
     const roots = options?.rootCa;
     if (typeof options?.gateway !== 'string' || !Array.isArray(roots) || roots.length === 0 || !roots.every((r) => typeof r === 'string')) {
-      throw new ValidationError('createIdentity needs {gateway: "ws(s)://…/ws", rootCa: [PEM, …]}');
+      throw new ValidationError('a new identity needs {gateway: "ws(s)://…/ws", rootCa: [PEM, …]}');
     }
+    return roots;
+  }
+
+  private async saveIdentity(store: Store, aid: string, certPem: string, options: GatewayOptions): Promise<IdentityInfo> {
+    await store.kv.put(aid, TRUST_ROOTS, options.rootCa);
+    const now = Date.now();
+    const rec: IdentityRecord = { aid, certPem, gatewayUrl: options.gateway, createdAt: now, updatedAt: now };
+    await store.identities.put(rec);
+    return this.identityInfo(store, rec);
+  }
+
+  private async createIdentity(aid: string, options: GatewayOptions): Promise<IdentityInfo> {
+    const roots = this.checkNewIdentity(aid, options);
     const store = await this.store();
     const existing = await store.identities.get(aid);
     if (existing) return this.identityInfo(store, existing);
-    const ctx: IdentityContext = { url: options.gateway, trust: new TrustStore(roots) };
-    const made = await createIdentity(aid, ctx);
+    const made = await createIdentity(aid, { url: options.gateway, trust: new TrustStore(roots) });
     if (made.kind !== 'new-key') throw new AunError(`the gateway already holds a key for ${aid} that this origin does not have`);
     try {
       await store.keys.put(aid, IK, made.pkcs8);
     } finally {
       made.pkcs8.fill(0);
     }
-    await store.kv.put(aid, TRUST_ROOTS, roots);
-    const now = Date.now();
-    const rec: IdentityRecord = { aid, certPem: made.certPem, gatewayUrl: options.gateway, createdAt: now, updatedAt: now };
-    await store.identities.put(rec);
-    return this.identityInfo(store, rec);
+    return this.saveIdentity(store, aid, made.certPem, options);
+  }
+
+  /** The key goes into the keystore first (which checks it), then the gateway's certificate must match it. */
+  private async importIdentity(aid: string, privateKeyPem: string, options: GatewayOptions): Promise<IdentityInfo> {
+    const roots = this.checkNewIdentity(aid, options);
+    if (typeof privateKeyPem !== 'string' || !privateKeyPem.includes('PRIVATE KEY')) throw new ValidationError('importIdentity needs a PKCS#8 PEM private key');
+    const store = await this.store();
+    if (await store.identities.get(aid)) throw new ValidationError(`${aid} is already in this origin's keystore`);
+    const pkcs8 = pemToDer(privateKeyPem);
+    try {
+      await store.keys.put(aid, IK, pkcs8);
+    } finally {
+      pkcs8.fill(0);
+    }
+    try {
+      const keys = await store.keys.load(aid, IK);
+      const made = await createIdentity(aid, { url: options.gateway, trust: new TrustStore(roots), existingPublicSpki: keys!.publicSpki });
+      return await this.saveIdentity(store, aid, made.certPem, options);
+    } catch (err) {
+      await store.keys.remove(aid, IK);
+      throw err;
+    }
   }
 
   private async removeIdentity(aid: string): Promise<void> {
@@ -231,7 +264,7 @@ export class Runtime {
       },
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
-    const s: AidSession = { aid, session, inbox, tabs: new Set(), calls: new Map(), grace: null };
+    const s: AidSession = { aid, deviceId, session, inbox, tabs: new Set(), calls: new Map(), grace: null };
     session.onStateChange((change) => {
       this.hub.publish(aid, 'state', this.snapshotOf(aid)!);
       if (change.state === 'ready') void inbox.catchUp().catch((e: unknown) => this.opts.log?.(`catch-up ${aid}: ${(e as Error).message}`));
@@ -257,7 +290,7 @@ export class Runtime {
     const s = this.sessions.get(aid);
     if (!s) return null;
     const snap = s.session.snapshot;
-    return { aid, state: snap.state, detail: { ...(snap.detail as Record<string, unknown>), counters: { ...s.session.counters }, tabs: s.tabs.size } };
+    return { aid, state: snap.state, detail: { ...(snap.detail as Record<string, unknown>), deviceId: s.deviceId, counters: { ...s.session.counters }, tabs: s.tabs.size } };
   }
 
   private sessionOf(tab: Tab): AidSession {
