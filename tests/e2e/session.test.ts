@@ -124,7 +124,9 @@ describe('the owner dies', () => {
     }), 5000);
     await adminPost(stack, 'resume');
     expect(result.name).toBe('ConnectionLostError');
-    expect(result.at! - killedAt).toBeLessThan(1000);
+    console.log(`pending call rejected ${(result.at! - killedAt).toFixed(1)} ms after the kill command`);
+    // The budget is 100 ms from the owner's death; the CDP command that kills it is inside this span.
+    expect(result.at! - killedAt).toBeLessThan(100);
     await until('re-attached to a new owner', () => page.evaluate((old) => {
       const inc = (globalThis as unknown as { aun: { incarnation: string | null } }).aun.incarnation;
       return inc !== null && inc !== old;
