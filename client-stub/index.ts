@@ -15,7 +15,7 @@ export {
   SessionError, TimeoutError, ValidationError, V2StaleKeysError,
 } from '../protocol/errors.ts';
 export type {
-  GatewayOptions, IdentityInfo, InboundMessage, JsonObject, MessageSendResult, MethodName, ParamsOf,
+  GatewayOptions, IdentityInfo, InboundMessage, JsonObject, UndecryptableMessage, MessageSendResult, MethodName, ParamsOf,
   ResultOf, SessionSnapshot, SessionStateName, TabEventMap,
 } from '../protocol/index.ts';
 
@@ -134,8 +134,10 @@ export class AunClient {
     return this.request(opts, (f, id, o) => f.call(id, method, params, o) as Promise<Outcome<ResultOf<M>>>);
   }
 
-  send(to: string, payload: JsonObject, opts: RequestOptions = {}): Promise<MessageSendResult> {
-    return this.request(opts, (f, id, o) => f.send(id, to, payload, o));
+  /** Sends end-to-end encrypted by default; `{encrypt: false}` sends plaintext. */
+  send(to: string, payload: JsonObject, opts: RequestOptions & { encrypt?: boolean } = {}): Promise<MessageSendResult> {
+    const encrypt = opts.encrypt ?? true;
+    return this.request(opts, (f, id, o) => f.send(id, to, payload, { ...o, encrypt }));
   }
 
   /** Calls `handler` for every `event`; returns the unsubscribe function. */

@@ -2,7 +2,7 @@
 // plaintext messages. Open it in several tabs: they share one session through the worker.
 // Query: ?gateway=ws://host:port/ws &aid=<aid> &autologin=1
 
-import { connect, type AunClient, type InboundMessage, type SessionSnapshot } from '../client-stub/index.ts';
+import { connect, type AunClient, type InboundMessage, type SessionSnapshot, type UndecryptableMessage } from '../client-stub/index.ts';
 
 declare const __AUN_DEFAULT_GATEWAY__: string;
 
@@ -29,13 +29,26 @@ function renderMessage(m: InboundMessage): void {
   li.dataset.seq = String(m.seq);
   li.dataset.messageId = m.messageId;
   li.className = m.direction === 'outbound_sync' ? 'outbound' : 'inbound';
+  li.dataset.encrypted = String(m.encrypted);
+  const lock = document.createElement('span');
+  lock.className = 'lock';
+  lock.textContent = m.encrypted ? '🔒' : '';
+  lock.title = m.encrypted ? 'end-to-end encrypted' : 'plaintext';
   const from = document.createElement('span');
   from.className = 'from';
   from.textContent = m.direction === 'outbound_sync' ? `→ ${m.to}` : m.from;
   const text = document.createElement('span');
   text.className = 'text';
   text.textContent = typeof m.payload.text === 'string' ? m.payload.text : JSON.stringify(m.payload);
-  li.append(from, text);
+  li.append(lock, from, text);
+  $('messages').append(li);
+}
+
+function renderUndecryptable(u: UndecryptableMessage): void {
+  const li = document.createElement('li');
+  li.className = 'undecryptable';
+  li.dataset.seq = String(u.seq);
+  li.textContent = `⚠ a message from ${u.from} could not be decrypted (${u.reason})`;
   $('messages').append(li);
 }
 
@@ -67,6 +80,7 @@ async function main(): Promise<void> {
   Object.assign(globalThis, { aun: client });
   client.on('state', renderState);
   client.on('message', renderMessage);
+  client.on('undecryptable', renderUndecryptable);
   await renderIdentities(client);
 
   $<HTMLFormElement>('create-form').onsubmit = (ev) => {

@@ -50,12 +50,26 @@ export interface InboundMessage {
   payload: JsonObject;
   encrypted: boolean;
   direction: 'inbound' | 'outbound_sync';
+  /** E2EE protected headers, integrity-checked (without `_auth`). */
+  protectedHeaders?: Record<string, unknown>;
+}
+
+/** A message that arrived but could not (or must not) be read; the worker goes on. */
+export interface UndecryptableMessage {
+  aid: string;
+  messageId: string;
+  from: string;
+  seq: number;
+  /** E2EE rejection reason: sender_signature, recipients_digest, spk_missing, … */
+  reason: string;
+  message: string;
 }
 
 /** Events a tab can subscribe to, by name. */
 export interface TabEventMap {
   state: SessionSnapshot;
   message: InboundMessage;
+  undecryptable: UndecryptableMessage;
   /** Anything the gateway pushed, untouched, for library authors. */
   raw: { aid: string; event: string; params: unknown };
 }
@@ -79,6 +93,10 @@ export interface GatewayOptions {
 }
 
 export interface CallOptions { timeoutMs?: number }
+export interface SendOptions extends CallOptions {
+  /** End-to-end encrypt (the default). `false` sends plaintext the gateway can read. */
+  encrypt?: boolean;
+}
 
 /** The narrow facade the owner exposes to each tab: methods only, each returning an Outcome. */
 export interface OwnerFacade {
@@ -90,7 +108,7 @@ export interface OwnerFacade {
   login(aid: string, options: Partial<GatewayOptions>): Promise<Outcome<SessionSnapshot>>;
   logout(): Promise<Outcome<void>>;
   call<M extends MethodName>(callId: string, method: M, params: ParamsOf<M>, options: CallOptions): Promise<Outcome<ResultOf<M>>>;
-  send(callId: string, to: string, payload: JsonObject, options: CallOptions): Promise<Outcome<MessageSendResult>>;
+  send(callId: string, to: string, payload: JsonObject, options: SendOptions): Promise<Outcome<MessageSendResult>>;
   cancel(callId: string): Promise<Outcome<boolean>>;
   subscribe(names: TabEventName[]): Promise<Outcome<void>>;
   unsubscribe(names: TabEventName[]): Promise<Outcome<void>>;

@@ -3,16 +3,20 @@
 // the tabs logged in as its AID and closes a short grace period after the last one leaves.
 
 import {
-  AunError, ErrorCode, INTERNAL_ONLY_METHODS, NotFoundError, PermissionError, SessionError, ValidationError,
-  type GatewayOptions, type IdentityInfo, type InboxRow, type JsonObject, type MessageReceivedEvent, type MethodName,
+  AunError, ErrorCode, INTERNAL_ONLY_METHODS, NotFoundError, PermissionError, SessionError, V2StaleKeysError, ValidationError,
+  type GatewayOptions, type IdentityInfo, type InboundMessage, type InboxRow, type JsonObject, type MessageSendResult, type SendOptions, type MessageReceivedEvent, type MethodName,
   type Outcome, type OwnerFacade, type ParamsOf, type PeerV2MessageReceivedEvent, type ResultOf, type SessionSnapshot,
   type TabEventName, type WireError,
 } from '../protocol/index.ts';
 import { pemToDer } from './auth/encoding.ts';
 import { createIdentity } from './auth/identity.ts';
+import { httpBaseOf } from './auth/io.ts';
+import { PeerCertificates } from './auth/peers.ts';
 import { certFingerprint } from './auth/sign.ts';
 import { TrustStore } from './auth/trust.ts';
 import { P2PInbox, rowFromPush, rowFromV2Push } from './delivery/p2p-inbox.ts';
+import { E2eeEngine } from './e2ee/engine.ts';
+import { E2eeError } from './e2ee/errors.ts';
 import { Hub, type Tab } from './hub/hub.ts';
 import { GatewaySession } from './session/session.ts';
 import { openStore, type IdentityRecord, type Store } from './store/index.ts';
@@ -41,6 +45,7 @@ interface AidSession {
   deviceId: string;
   session: GatewaySession;
   inbox: P2PInbox;
+  e2ee: E2eeEngine;
   tabs: Set<string>;
   calls: Map<string, AbortController>;
   grace: ReturnType<typeof setTimeout> | null;
@@ -115,8 +120,7 @@ export class Runtime {
       logout: outcome(async () => this.unbind(tab)),
       call: outcome((callId: string, method: MethodName, params: unknown, o: { timeoutMs?: number }) =>
         this.call(tab, callId, method, params as ParamsOf<MethodName>, o.timeoutMs)) as OwnerFacade['call'],
-      send: outcome((callId: string, to: string, payload: JsonObject, o: { timeoutMs?: number }) =>
-        this.call(tab, callId, 'message.send', { to, payload, message_id: `m-${randomHex(16)}` }, o.timeoutMs)),
+      send: outcome((callId: string, to: string, payload: JsonObject, o: SendOptions) => this.send(tab, callId, to, payload, o ?? {})),
       cancel: outcome(async (callId: string) => this.cancel(tab, callId)),
       subscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.add(n))),
       unsubscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.delete(n))),
@@ -236,15 +240,26 @@ export class Runtime {
     }
     if (!roots?.length) throw new ValidationError(`no trusted root CA is known for ${aid}: pass rootCa`);
     const deviceId = await store.deviceId();
+    const trust = new TrustStore(roots);
     const session = new GatewaySession({
       url: rec.gatewayUrl,
       credentials: { aid, certPem: rec.certPem, privateKey: keys.ecdsa },
-      trust: new TrustStore(roots),
+      trust,
       tokens: store.tokens,
       deviceId,
       slotId: SLOT_ID,
       online: (globalThis.navigator as Navigator | undefined)?.onLine ?? true,
       ...(this.opts.heartbeatFloorMs ? { heartbeatFloorMs: this.opts.heartbeatFloorMs } : {}),
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
+    const peers = new PeerCertificates(trust, httpBaseOf(rec.gatewayUrl));
+    const e2ee = new E2eeEngine({
+      aid,
+      deviceId,
+      ik: { publicSpki: keys.publicSpki, ecdh: keys.ecdh, ecdsa: keys.ecdsa },
+      store,
+      rpc: (method, params) => session.call(method, params, { waitReady: true }),
+      peerIk: (peer, certPem) => peers.identityKey(peer, certPem),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
     const inbox = new P2PInbox({
@@ -257,22 +272,67 @@ export class Runtime {
       loadCursor: () => store.cursors.get(aid, P2P_CURSOR),
       saveCursor: (seq) => store.cursors.put(aid, P2P_CURSOR, seq),
       dispatch: (m) => this.hub.publish(aid, 'message', m),
-      // E2EE lands in its own module; until it is wired, V2 rows are skipped (and logged).
-      decrypt: async (row: InboxRow) => {
-        this.opts.log?.(`skipped V2 message ${row.message_id} from ${row.from_aid}: E2EE not wired yet`);
-        return null;
-      },
+      decrypt: (row: InboxRow) => this.open(aid, e2ee, row),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
-    const s: AidSession = { aid, deviceId, session, inbox, tabs: new Set(), calls: new Map(), grace: null };
+    const s: AidSession = { aid, deviceId, session, inbox, e2ee, tabs: new Set(), calls: new Map(), grace: null };
     session.onStateChange((change) => {
       this.hub.publish(aid, 'state', this.snapshotOf(aid)!);
-      if (change.state === 'ready') void inbox.catchUp().catch((e: unknown) => this.opts.log?.(`catch-up ${aid}: ${(e as Error).message}`));
+      if (change.state !== 'ready') return;
+      void e2ee.ensurePrekey().catch((e: unknown) => this.opts.log?.(`prekey ${aid}: ${(e as Error).message}`));
+      void inbox.catchUp().catch((e: unknown) => this.opts.log?.(`catch-up ${aid}: ${(e as Error).message}`));
     });
     session.onEvent((name, params) => this.onGatewayEvent(s, name, params));
     this.sessions.set(aid, s);
     session.start();
     return s;
+  }
+
+  /**
+   * Decrypts an inbox row for the tabs. A row that cannot be read becomes an `undecryptable`
+   * event; replays and rows not addressed to this device are dropped quietly. Either way the
+   * inbox moves on: one bad message never blocks the ones after it.
+   */
+  private async open(aid: string, e2ee: E2eeEngine, row: InboxRow): Promise<InboundMessage | null> {
+    try {
+      const d = await e2ee.decrypt(row);
+      const aad = d.aad as { to?: unknown; timestamp?: unknown };
+      return {
+        aid,
+        messageId: row.message_id,
+        from: row.from_aid,
+        to: typeof aad.to === 'string' ? aad.to : row.to,
+        seq: row.seq,
+        timestamp: typeof aad.timestamp === 'number' ? aad.timestamp : row.t_server,
+        payload: d.payload as JsonObject,
+        encrypted: true,
+        direction: row.direction ?? (row.from_aid === aid ? 'outbound_sync' : 'inbound'),
+        ...(d.protectedHeaders ? { protectedHeaders: d.protectedHeaders } : {}),
+      };
+    } catch (err) {
+      const reason = err instanceof E2eeError ? err.reason : 'error';
+      if (reason === 'duplicate' || reason === 'recipient_missing') return null;
+      this.opts.log?.(`undecryptable ${row.message_id} from ${row.from_aid}: ${(err as Error).message}`);
+      this.hub.publish(aid, 'undecryptable', { aid, messageId: row.message_id, from: row.from_aid, seq: row.seq, reason, message: (err as Error).message });
+      return null;
+    }
+  }
+
+  /** E2EE by default: bootstrap (cached), encrypt, send; a stale-keys rejection re-bootstraps once. */
+  private async send(tab: Tab, callId: string, to: string, payload: JsonObject, opts: SendOptions): Promise<MessageSendResult> {
+    const messageId = `m-${randomHex(16)}`;
+    if (opts.encrypt === false) return this.call(tab, callId, 'message.send', { to, payload, message_id: messageId }, opts.timeoutMs);
+    if (typeof to !== 'string' || typeof payload !== 'object' || payload === null) throw new ValidationError('send needs a recipient AID and an object payload');
+    const s = this.sessionOf(tab);
+    for (let attempt = 0; ; attempt++) {
+      const envelope = await s.e2ee.encryptTo(to, payload, messageId);
+      try {
+        return await this.call(tab, callId, 'message.send', { to, payload: envelope as unknown as JsonObject }, opts.timeoutMs);
+      } catch (err) {
+        if (attempt > 0 || !(err instanceof V2StaleKeysError)) throw err;
+        s.e2ee.forget(to);
+      }
+    }
   }
 
   private onGatewayEvent(s: AidSession, name: string, params: unknown): void {

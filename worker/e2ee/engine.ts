@@ -1,0 +1,215 @@
+// E2EE for one logged-in AID on this device: its signed prekey (generated, stored wrapped,
+// uploaded, rotated after first use, old ones kept for late messages), bootstraps of peers
+// turned into verified targets (cached), P2P encryption and the decrypt pipeline. Network, peer
+// certificates and storage are injected, so this stays free of sessions and sockets.
+
+import type { InboxRow, MethodName, ParamsOf, ResultOf } from '../../protocol/index.ts';
+import { E2eeError } from './errors.ts';
+import { decryptEnvelope, dedupeKey, encryptP2P, type Decrypted, type Envelope, type Target } from './envelope.ts';
+import type { P256PrivateKey } from './keys.ts';
+import { applyWrapPolicy, buildTargets, E2EE_WRAP_CAPABILITIES, normalizeWrapPolicy, putPeerPkParams, signPrekey, spkIdOf } from './spk.ts';
+
+/** The keystore surface the engine needs (worker/store's Store satisfies it). */
+export interface EngineKeystore {
+  keys: {
+    put(aid: string, keyId: string, pkcs8: Uint8Array): Promise<void>;
+    load(aid: string, keyId: string): Promise<{ ecdsa: CryptoKey; ecdh: CryptoKey; publicSpki: Uint8Array } | undefined>;
+    remove(aid: string, keyId: string): Promise<void>;
+  };
+  kv: {
+    get<T>(aid: string, key: string): Promise<T | undefined>;
+    put(aid: string, key: string, value: unknown): Promise<void>;
+  };
+}
+
+export interface EngineDeps {
+  aid: string;
+  deviceId: string;
+  /** The AID identity key (IK), non-extractable handles. */
+  ik: P256PrivateKey;
+  store: EngineKeystore;
+  rpc<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>>;
+  /** The chain-verified SPKI of an AID's certificate (a PEM hint skips the download). */
+  peerIk(aid: string, certPem?: string): Promise<Uint8Array>;
+  now?(): number;
+  log?(line: string): void;
+}
+
+interface PrekeyState {
+  current: string;
+  uploaded: boolean;
+  /** Older SPKs still kept for late messages, newest first. */
+  previous: { id: string; retiredAt: number }[];
+}
+
+const PREKEY_STATE = 'e2ee.prekeys';
+const BOOTSTRAP_TTL_MS = 3_600_000;
+/**
+ * Old SPKs stay for messages encrypted before the sender saw the rotation: the 7 newest always,
+ * older ones until 7 days after they were replaced (spec §7.5).
+ */
+const KEEP_NEWEST_SPKS = 7;
+const KEEP_SPK_MS = 7 * 86_400_000;
+const SEEN_WINDOW = 10_000;
+
+const spkKeyId = (spkId: string) => `spk:${spkId}`;
+
+function handles(k: { ecdsa: CryptoKey; ecdh: CryptoKey; publicSpki: Uint8Array }): P256PrivateKey {
+  return { publicSpki: k.publicSpki, ecdh: k.ecdh, ecdsa: k.ecdsa };
+}
+
+export class E2eeEngine {
+  private readonly bootstraps = new Map<string, { at: number; targets: Target[] }>();
+  private readonly spks = new Map<string, P256PrivateKey>();
+  /** Message dedupe keys already accepted (a bounded window; delivery also dedups by seq). */
+  private readonly seen = new Set<string>();
+  private prekeyWork: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: EngineDeps) {}
+
+  private now(): number {
+    return this.deps.now?.() ?? Date.now();
+  }
+
+  // ---- prekeys ----
+
+  /** Makes sure this device has an SPK and the gateway has it (after every connect). */
+  ensurePrekey(): Promise<void> {
+    return this.serial(async () => {
+      const state = await this.deps.store.kv.get<PrekeyState>(this.deps.aid, PREKEY_STATE);
+      if (state && (await this.spk(state.current))) {
+        if (!state.uploaded) await this.upload(state);
+        return;
+      }
+      await this.upload(await this.newPrekey(state));
+    });
+  }
+
+  /** A fresh SPK replaces the current one, which is kept for late messages (spec §7.5). */
+  rotatePrekey(): Promise<void> {
+    return this.serial(async () => {
+      const state = await this.deps.store.kv.get<PrekeyState>(this.deps.aid, PREKEY_STATE);
+      await this.upload(await this.newPrekey(state));
+    });
+  }
+
+  private serial(work: () => Promise<void>): Promise<void> {
+    const next = this.prekeyWork.then(work);
+    this.prekeyWork = next.catch(() => {});
+    return next;
+  }
+
+  private async newPrekey(old: PrekeyState | undefined): Promise<PrekeyState> {
+    const pair = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']);
+    const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey));
+    const publicSpki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey));
+    const spkId = spkIdOf(publicSpki);
+    try {
+      await this.deps.store.keys.put(this.deps.aid, spkKeyId(spkId), pkcs8);
+    } finally {
+      pkcs8.fill(0);
+    }
+    const now = this.now();
+    const all = old ? [{ id: old.current, retiredAt: now }, ...old.previous] : [];
+    const previous = all.filter((p, i) => i < KEEP_NEWEST_SPKS || now - p.retiredAt < KEEP_SPK_MS);
+    for (const dropped of all.filter((p) => !previous.includes(p))) {
+      await this.deps.store.keys.remove(this.deps.aid, spkKeyId(dropped.id));
+      this.spks.delete(dropped.id);
+    }
+    const state: PrekeyState = { current: spkId, uploaded: false, previous };
+    await this.deps.store.kv.put(this.deps.aid, PREKEY_STATE, state);
+    return state;
+  }
+
+  private async upload(state: PrekeyState): Promise<void> {
+    const key = await this.spk(state.current);
+    if (!key) throw new E2eeError('spk_missing', `spk_missing: spk_id=${state.current} (own prekey not in the keystore)`);
+    const signed = await signPrekey(this.deps.ik, key, this.now());
+    await this.deps.rpc('message.v2.put_peer_pk', putPeerPkParams(this.deps.aid, signed));
+    await this.deps.store.kv.put(this.deps.aid, PREKEY_STATE, { ...state, uploaded: true });
+    this.deps.log?.(`uploaded prekey ${state.current}`);
+  }
+
+  private async spk(spkId: string): Promise<P256PrivateKey | undefined> {
+    const cached = this.spks.get(spkId);
+    if (cached) return cached;
+    const loaded = await this.deps.store.keys.load(this.deps.aid, spkKeyId(spkId));
+    if (!loaded) return undefined;
+    const key = handles(loaded);
+    this.spks.set(spkId, key);
+    return key;
+  }
+
+  // ---- sending ----
+
+  /** Recipients of a message to `to`: its devices (3DH where they published an SPK) and our other devices. */
+  async targetsFor(to: string): Promise<Target[]> {
+    const hit = this.bootstraps.get(to);
+    if (hit && this.now() - hit.at < BOOTSTRAP_TTL_MS) return hit.targets;
+    const { aid: self, ik } = this.deps;
+    const res = await this.deps.rpc('message.v2.bootstrap', { peer_aid: to, e2ee_wrap_capabilities: E2EE_WRAP_CAPABILITIES });
+    const peerIk = to === self ? ik.publicSpki : await this.deps.peerIk(to, res.certs?.[to]?.cert_pem);
+    const trustedIk = (aid: string) => (aid === to ? peerIk : aid === self ? ik.publicSpki : undefined);
+    let peers = await buildTargets(res.peer_devices ?? [], { role: 'peer', aid: to, trustedIk, strictIk: true });
+    if (to === self) peers = peers.filter((t) => t.deviceId !== this.deps.deviceId);
+    // A peer that never connected has no device yet: one per-AID wrap reaches its first device.
+    if (peers.length === 0) peers = [{ aid: to, deviceId: '', role: 'peer', ikSpki: peerIk }];
+    const selves = to === self ? [] : (await buildTargets(res.self_devices ?? [], { role: 'self_sync', aid: self, trustedIk, strictIk: true }))
+      .filter((t) => t.deviceId !== this.deps.deviceId);
+    const targets = applyWrapPolicy([...peers, ...selves], normalizeWrapPolicy((res as { e2ee_wrap_policy?: unknown }).e2ee_wrap_policy));
+    this.bootstraps.set(to, { at: this.now(), targets });
+    return targets;
+  }
+
+  /** Drops what we know of `to` (after a retryable V2 rejection or a membership change). */
+  forget(to: string): void {
+    this.bootstraps.delete(to);
+  }
+
+  async encryptTo(to: string, payload: Record<string, unknown>, messageId: string): Promise<Envelope> {
+    const targets = await this.targetsFor(to);
+    return encryptP2P({ aid: this.deps.aid, deviceId: this.deps.deviceId, ik: this.deps.ik }, targets, payload, { messageId, timestamp: this.now() });
+  }
+
+  // ---- receiving ----
+
+  /** Opens a V2 inbox row; throws E2eeError (with its reason) when it cannot or must not be read. */
+  async decrypt(row: InboxRow): Promise<Decrypted> {
+    let envelope: unknown;
+    try {
+      envelope = JSON.parse(row.envelope_json ?? '');
+    } catch {
+      throw new E2eeError('malformed', 'envelope_json is not JSON');
+    }
+    const { aid: self, deviceId, ik } = this.deps;
+    const from = row.from_aid;
+    const senderIkSpki = from === self ? ik.publicSpki : await this.deps.peerIk(from);
+    const outbound = from === self;
+    const result = await decryptEnvelope(envelope, {
+      selfAid: self,
+      selfDeviceId: deviceId,
+      ik,
+      spk: (spkId) => this.spk(spkId),
+      senderIkSpki,
+    }, {
+      expectedFrom: from,
+      ...(outbound ? {} : { expectedTo: self }),
+      isSeen: (key) => this.seen.has(key),
+    });
+    this.remember(dedupeKey(result.aad));
+    await this.rotateIfConsumed(result.row[5]);
+    return result;
+  }
+
+  private remember(key: string): void {
+    this.seen.add(key);
+    if (this.seen.size > SEEN_WINDOW) this.seen.delete(this.seen.values().next().value!);
+  }
+
+  /** A message that used the current SPK consumed it: rotate (spec §7.5). */
+  private async rotateIfConsumed(spkId: string | undefined): Promise<void> {
+    if (!spkId) return;
+    const state = await this.deps.store.kv.get<PrekeyState>(this.deps.aid, PREKEY_STATE);
+    if (state?.current === spkId) void this.rotatePrekey().catch((e: unknown) => this.deps.log?.(`prekey rotation failed: ${(e as Error).message}`));
+  }
+}
