@@ -5,7 +5,8 @@
 import * as Comlink from 'comlink';
 import {
   ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError,
-  type AttachMessage, type CallOptions, type GatewayOptions, type IdentityInfo, type JsonObject,
+  type AttachMessage, type CallOptions, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
+  type IdentityInfo, type JsonObject,
   type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame,
   type ParamsOf, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName, type WireError,
 } from '../protocol/index.ts';
@@ -15,7 +16,8 @@ export {
   SessionError, TimeoutError, ValidationError, V2StaleKeysError,
 } from '../protocol/errors.ts';
 export type {
-  GatewayOptions, IdentityInfo, InboundMessage, JsonObject, UndecryptableMessage, MessageSendResult, MethodName, ParamsOf,
+  GatewayOptions, GroupChange, GroupInboundMessage, GroupInfo, GroupMember, GroupSent, GroupSummary, IdentityInfo,
+  InboundMessage, JsonObject, UndecryptableMessage, MessageSendResult, MethodName, ParamsOf,
   ResultOf, SessionSnapshot, SessionStateName, TabEventMap,
 } from '../protocol/index.ts';
 
@@ -113,6 +115,20 @@ export class AunClient {
     import: (aid: string, privateKeyPem: string, options: Partial<GatewayOptions> = {}): Promise<IdentityInfo> =>
       this.invoke((f) => f.importIdentity(aid, privateKeyPem, this.gatewayOptions(options))),
     remove: (aid: string): Promise<void> => this.invoke((f) => f.removeIdentity(aid)),
+  };
+
+  /** Groups of the logged-in AID. Group sends are end-to-end encrypted by default. */
+  readonly groups = {
+    create: (name: string): Promise<GroupInfo> => this.invoke((f) => f.groupCreate(name)),
+    add: (groupId: string, aid: string): Promise<GroupInfo> => this.invoke((f) => f.groupAdd(groupId, aid)),
+    remove: (groupId: string, aid: string): Promise<GroupInfo> => this.invoke((f) => f.groupRemove(groupId, aid)),
+    leave: (groupId: string): Promise<void> => this.invoke((f) => f.groupLeave(groupId)),
+    list: (): Promise<GroupSummary[]> => this.invoke((f) => f.groupList()),
+    members: (groupId: string): Promise<GroupMember[]> => this.invoke((f) => f.groupMembers(groupId)),
+    send: (groupId: string, payload: JsonObject, opts: RequestOptions & { encrypt?: boolean } = {}): Promise<GroupSent> => {
+      const encrypt = opts.encrypt ?? true;
+      return this.request(opts, (f, id, o) => f.groupSend(id, groupId, payload, { ...o, encrypt }));
+    },
   };
 
   /** Logs this tab in as `aid`, sharing the owner's session when one is already up. */

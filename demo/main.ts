@@ -2,7 +2,9 @@
 // plaintext messages. Open it in several tabs: they share one session through the worker.
 // Query: ?gateway=ws://host:port/ws &aid=<aid> &autologin=1
 
-import { connect, type AunClient, type InboundMessage, type SessionSnapshot, type UndecryptableMessage } from '../client-stub/index.ts';
+import {
+  connect, type AunClient, type GroupInboundMessage, type InboundMessage, type SessionSnapshot, type UndecryptableMessage,
+} from '../client-stub/index.ts';
 
 declare const __AUN_DEFAULT_GATEWAY__: string;
 
@@ -24,11 +26,11 @@ function renderState(snap: SessionSnapshot | null): void {
   $('logout').hidden = !snap;
 }
 
-function renderMessage(m: InboundMessage): void {
+function renderMessage(m: InboundMessage | GroupInboundMessage): void {
   const li = document.createElement('li');
   li.dataset.seq = String(m.seq);
   li.dataset.messageId = m.messageId;
-  li.className = m.direction === 'outbound_sync' ? 'outbound' : 'inbound';
+  li.className = m.direction;
   li.dataset.encrypted = String(m.encrypted);
   const lock = document.createElement('span');
   lock.className = 'lock';
@@ -36,7 +38,8 @@ function renderMessage(m: InboundMessage): void {
   lock.title = m.encrypted ? 'end-to-end encrypted' : 'plaintext';
   const from = document.createElement('span');
   from.className = 'from';
-  from.textContent = m.direction === 'outbound_sync' ? `→ ${m.to}` : m.from;
+  const where = 'groupId' in m ? `[${m.groupId}] ` : '';
+  from.textContent = where + (m.direction === 'inbound' ? m.from : `→ ${'to' in m ? m.to : m.groupId}`);
   const text = document.createElement('span');
   text.className = 'text';
   text.textContent = typeof m.payload.text === 'string' ? m.payload.text : JSON.stringify(m.payload);
@@ -80,6 +83,7 @@ async function main(): Promise<void> {
   Object.assign(globalThis, { aun: client });
   client.on('state', renderState);
   client.on('message', renderMessage);
+  client.on('group.message', renderMessage);
   client.on('undecryptable', renderUndecryptable);
   await renderIdentities(client);
 

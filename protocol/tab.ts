@@ -2,7 +2,7 @@
 // RPC facade the owner exposes through Comlink, and the one-way frames on the event port.
 // Types and constants only, so client-stub stays a thin importer of protocol/.
 
-import type { JsonObject, MessageSendResult, MethodName, ParamsOf, ResultOf } from './index.ts';
+import type { GroupInfo, GroupMember, JsonObject, MessageSendResult, MethodName, ParamsOf, ResultOf } from './index.ts';
 
 /** Bumped when the tab↔owner contract changes incompatibly. */
 export const TAB_PROTOCOL = 1;
@@ -38,6 +38,8 @@ export interface IdentityInfo {
   hasToken: boolean;
 }
 
+export type Direction = 'inbound' | 'outbound' | 'outbound_sync';
+
 /** A message as the application sees it: plaintext, whatever travelled on the wire. */
 export interface InboundMessage {
   /** The local AID that received (or, for outbound_sync, sent) it. */
@@ -49,7 +51,8 @@ export interface InboundMessage {
   timestamp: number;
   payload: JsonObject;
   encrypted: boolean;
-  direction: 'inbound' | 'outbound_sync';
+  /** `outbound`: sent from this device; `outbound_sync`: sent by this AID from another device. */
+  direction: Direction;
   /** E2EE protected headers, integrity-checked (without `_auth`). */
   protectedHeaders?: Record<string, unknown>;
 }
@@ -60,16 +63,49 @@ export interface UndecryptableMessage {
   messageId: string;
   from: string;
   seq: number;
+  /** Set when it was a group message. */
+  groupId?: string;
   /** E2EE rejection reason: sender_signature, recipients_digest, spk_missing, … */
   reason: string;
   message: string;
 }
+
+/** A group message as the application sees it. */
+export interface GroupInboundMessage {
+  aid: string;
+  groupId: string;
+  seq: number;
+  messageId: string;
+  from: string;
+  timestamp: number;
+  payload: JsonObject;
+  encrypted: boolean;
+  direction: Direction;
+}
+
+/** A membership change of a group this AID belongs to (or just left). */
+export interface GroupChange {
+  aid: string;
+  groupId: string;
+  eventSeq: number;
+  action: string;
+  /** The member the change is about, when there is one. */
+  member: string | null;
+  actor: string;
+  at: number;
+}
+
+export type GroupSummary = GroupInfo & { role: GroupMember['role'] };
+
+export interface GroupSent { groupId: string; seq: number; messageId: string }
 
 /** Events a tab can subscribe to, by name. */
 export interface TabEventMap {
   state: SessionSnapshot;
   message: InboundMessage;
   undecryptable: UndecryptableMessage;
+  'group.message': GroupInboundMessage;
+  'group.changed': GroupChange;
   /** Anything the gateway pushed, untouched, for library authors. */
   raw: { aid: string; event: string; params: unknown };
 }
@@ -110,6 +146,13 @@ export interface OwnerFacade {
   call<M extends MethodName>(callId: string, method: M, params: ParamsOf<M>, options: CallOptions): Promise<Outcome<ResultOf<M>>>;
   send(callId: string, to: string, payload: JsonObject, options: SendOptions): Promise<Outcome<MessageSendResult>>;
   cancel(callId: string): Promise<Outcome<boolean>>;
+  groupCreate(name: string): Promise<Outcome<GroupInfo>>;
+  groupAdd(groupId: string, aid: string): Promise<Outcome<GroupInfo>>;
+  groupRemove(groupId: string, aid: string): Promise<Outcome<GroupInfo>>;
+  groupLeave(groupId: string): Promise<Outcome<void>>;
+  groupList(): Promise<Outcome<GroupSummary[]>>;
+  groupMembers(groupId: string): Promise<Outcome<GroupMember[]>>;
+  groupSend(callId: string, groupId: string, payload: JsonObject, options: SendOptions): Promise<Outcome<GroupSent>>;
   subscribe(names: TabEventName[]): Promise<Outcome<void>>;
   unsubscribe(names: TabEventName[]): Promise<Outcome<void>>;
   snapshot(): Promise<Outcome<SessionSnapshot | null>>;
@@ -118,7 +161,8 @@ export interface OwnerFacade {
 
 const FACADE_SET: { readonly [K in keyof OwnerFacade]: true } = {
   listIdentities: true, createIdentity: true, importIdentity: true, removeIdentity: true, login: true, logout: true,
-  call: true, send: true, cancel: true, subscribe: true, unsubscribe: true, snapshot: true, detach: true,
+  call: true, send: true, cancel: true, subscribe: true,
+  groupCreate: true, groupAdd: true, groupRemove: true, groupLeave: true, groupList: true, groupMembers: true, groupSend: true, unsubscribe: true, snapshot: true, detach: true,
 };
 
 /** Every facade method name: the only calls the owner accepts from a tab. */

@@ -4,7 +4,8 @@
 
 import {
   AunError, ErrorCode, INTERNAL_ONLY_METHODS, NotFoundError, PermissionError, SessionError, V2StaleKeysError, ValidationError,
-  type GatewayOptions, type IdentityInfo, type InboundMessage, type InboxRow, type JsonObject, type MessageSendResult, type SendOptions, type MessageReceivedEvent, type MethodName,
+  type GatewayOptions, type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type IdentityInfo, type InboundMessage,
+  type InboxRow, type JsonObject, type MessageSendResult, type SendOptions, type MessageReceivedEvent, type MethodName,
   type Outcome, type OwnerFacade, type ParamsOf, type PeerV2MessageReceivedEvent, type ResultOf, type SessionSnapshot,
   type TabEventName, type WireError,
 } from '../protocol/index.ts';
@@ -14,7 +15,9 @@ import { httpBaseOf } from './auth/io.ts';
 import { PeerCertificates } from './auth/peers.ts';
 import { certFingerprint } from './auth/sign.ts';
 import { TrustStore } from './auth/trust.ts';
-import { P2PInbox, rowFromPush, rowFromV2Push } from './delivery/p2p-inbox.ts';
+import { Groups } from './delivery/groups.ts';
+import { plaintextMessage, rowFromPush, rowFromV2Push } from './delivery/rows.ts';
+import { SeqInbox } from './delivery/seq-inbox.ts';
 import { E2eeEngine } from './e2ee/engine.ts';
 import { E2eeError } from './e2ee/errors.ts';
 import { Hub, type Tab } from './hub/hub.ts';
@@ -44,7 +47,8 @@ interface AidSession {
   aid: string;
   deviceId: string;
   session: GatewaySession;
-  inbox: P2PInbox;
+  inbox: SeqInbox<InboxRow, InboundMessage>;
+  groups: Groups;
   e2ee: E2eeEngine;
   tabs: Set<string>;
   calls: Map<string, AbortController>;
@@ -122,6 +126,13 @@ export class Runtime {
         this.call(tab, callId, method, params as ParamsOf<MethodName>, o.timeoutMs)) as OwnerFacade['call'],
       send: outcome((callId: string, to: string, payload: JsonObject, o: SendOptions) => this.send(tab, callId, to, payload, o ?? {})),
       cancel: outcome(async (callId: string) => this.cancel(tab, callId)),
+      groupCreate: outcome((name: string) => this.groupCreate(tab, name)),
+      groupAdd: outcome((groupId: string, aid: string) => this.groupMembership(tab, 'group.add_member', groupId, aid)),
+      groupRemove: outcome((groupId: string, aid: string) => this.groupMembership(tab, 'group.kick', groupId, aid)),
+      groupLeave: outcome((groupId: string) => this.groupLeave(tab, groupId)),
+      groupList: outcome(async () => (await this.sessionOf(tab).session.call('group.list_my', { size: 200 }, { waitReady: true })).items),
+      groupMembers: outcome(async (groupId: string) => (await this.sessionOf(tab).session.call('group.get_members', { group_id: groupId, group_aid: groupId }, { waitReady: true })).members),
+      groupSend: outcome((callId: string, groupId: string, payload: JsonObject, o: SendOptions) => this.groupSend(tab, callId, groupId, payload, o ?? {})),
       subscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.add(n))),
       unsubscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.delete(n))),
       snapshot: outcome(async () => (tab.aid ? this.snapshotOf(tab.aid) : null)),
@@ -262,25 +273,45 @@ export class Runtime {
       peerIk: (peer, certPem) => peers.identityKey(peer, certPem),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
-    const inbox = new P2PInbox({
-      aid,
-      deviceId,
-      pull: (after, limit) => session.call('message.v2.pull', { after_seq: after, limit }, { waitReady: true }),
+    const rpc = <M extends MethodName>(method: M, params: ParamsOf<M>) => session.call(method, params, { waitReady: true });
+    const log = this.opts.log;
+    const inbox = new SeqInbox<InboxRow, InboundMessage>({
+      name: `p2p:${aid}`,
+      pull: async (after, limit) => {
+        const r = await rpc('message.v2.pull', { after_seq: after, limit });
+        return { rows: r.messages, hasMore: r.has_more, floor: r.server_ack_seq ?? 0 };
+      },
       ack: async (upTo) => {
-        await session.call('message.v2.ack', { up_to_seq: upTo });
+        await rpc('message.v2.ack', { up_to_seq: upTo });
       },
       loadCursor: () => store.cursors.get(aid, P2P_CURSOR),
       saveCursor: (seq) => store.cursors.put(aid, P2P_CURSOR, seq),
-      dispatch: (m) => this.hub.publish(aid, 'message', m),
-      decrypt: (row: InboxRow) => this.open(aid, e2ee, row),
-      ...(this.opts.log ? { log: this.opts.log } : {}),
+      open: (row) => (row.version === 'v2' ? this.open(aid, e2ee, row) : Promise.resolve(plaintextMessage(aid, row))),
+      deliver: (m) => this.hub.publish(aid, 'message', m),
+      ...(log ? { log } : {}),
     });
-    const s: AidSession = { aid, deviceId, session, inbox, e2ee, tabs: new Set(), calls: new Map(), grace: null };
+    const groups = new Groups({
+      aid,
+      rpc,
+      loadCursor: (ns) => store.cursors.get(aid, ns),
+      saveCursor: (ns, seq) => store.cursors.put(aid, ns, seq),
+      decrypt: (row) => this.openGroup(aid, e2ee, row),
+      deliver: (m) => this.hub.publish(aid, 'group.message', m),
+      changed: (c) => this.hub.publish(aid, 'group.changed', c),
+      membershipChanged: (groupId, joinedSelf) => {
+        e2ee.forgetGroup(groupId);
+        if (joinedSelf) void e2ee.ensureGroupPrekey(groupId).catch((e: unknown) => log?.(`group prekey ${groupId}: ${(e as Error).message}`));
+      },
+      ...(log ? { log } : {}),
+    });
+    const s: AidSession = { aid, deviceId, session, inbox, groups, e2ee, tabs: new Set(), calls: new Map(), grace: null };
+    const report = (what: string) => (e: unknown) => log?.(`${what} ${aid}: ${(e as Error).message}`);
     session.onStateChange((change) => {
       this.hub.publish(aid, 'state', this.snapshotOf(aid)!);
       if (change.state !== 'ready') return;
-      void e2ee.ensurePrekey().catch((e: unknown) => this.opts.log?.(`prekey ${aid}: ${(e as Error).message}`));
-      void inbox.catchUp().catch((e: unknown) => this.opts.log?.(`catch-up ${aid}: ${(e as Error).message}`));
+      void e2ee.ensurePrekey().catch(report('prekey'));
+      void inbox.catchUp().catch(report('catch-up'));
+      void groups.syncAll().catch(report('group sync'));
     });
     session.onEvent((name, params) => this.onGatewayEvent(s, name, params));
     this.sessions.set(aid, s);
@@ -310,38 +341,132 @@ export class Runtime {
         ...(d.protectedHeaders ? { protectedHeaders: d.protectedHeaders } : {}),
       };
     } catch (err) {
-      const reason = err instanceof E2eeError ? err.reason : 'error';
-      if (reason === 'duplicate' || reason === 'recipient_missing') return null;
-      this.opts.log?.(`undecryptable ${row.message_id} from ${row.from_aid}: ${(err as Error).message}`);
-      this.hub.publish(aid, 'undecryptable', { aid, messageId: row.message_id, from: row.from_aid, seq: row.seq, reason, message: (err as Error).message });
-      return null;
+      return this.unreadable(aid, row.message_id, row.from_aid, row.seq, err);
     }
+  }
+
+  private async openGroup(aid: string, e2ee: E2eeEngine, row: GroupRow): Promise<GroupInboundMessage | null> {
+    try {
+      const d = await e2ee.decryptGroup(row);
+      const aad = d.aad as { timestamp?: unknown };
+      return {
+        aid,
+        groupId: row.group_id,
+        seq: row.seq,
+        messageId: row.message_id,
+        from: row.from_aid,
+        timestamp: typeof aad.timestamp === 'number' ? aad.timestamp : row.t_server,
+        payload: d.payload as JsonObject,
+        encrypted: true,
+        direction: row.from_aid === aid ? 'outbound_sync' : 'inbound',
+      };
+    } catch (err) {
+      return this.unreadable(aid, row.message_id, row.from_aid, row.seq, err, row.group_id);
+    }
+  }
+
+  /**
+   * A row that cannot be read becomes an `undecryptable` event; replays and rows not addressed to
+   * this device are dropped quietly. Either way the inbox moves on: one bad message never blocks
+   * the ones after it.
+   */
+  private unreadable(aid: string, messageId: string, from: string, seq: number, err: unknown, groupId?: string): null {
+    const reason = err instanceof E2eeError ? err.reason : 'error';
+    if (reason === 'duplicate' || reason === 'recipient_missing') return null;
+    this.opts.log?.(`undecryptable ${messageId} from ${from}: ${(err as Error).message}`);
+    this.hub.publish(aid, 'undecryptable', { aid, messageId, from, seq, reason, message: (err as Error).message, ...(groupId ? { groupId } : {}) });
+    return null;
   }
 
   /** E2EE by default: bootstrap (cached), encrypt, send; a stale-keys rejection re-bootstraps once. */
   private async send(tab: Tab, callId: string, to: string, payload: JsonObject, opts: SendOptions): Promise<MessageSendResult> {
-    const messageId = `m-${randomHex(16)}`;
-    if (opts.encrypt === false) return this.call(tab, callId, 'message.send', { to, payload, message_id: messageId }, opts.timeoutMs);
-    if (typeof to !== 'string' || typeof payload !== 'object' || payload === null) throw new ValidationError('send needs a recipient AID and an object payload');
-    const s = this.sessionOf(tab);
-    for (let attempt = 0; ; attempt++) {
-      const envelope = await s.e2ee.encryptTo(to, payload, messageId);
-      try {
-        return await this.call(tab, callId, 'message.send', { to, payload: envelope as unknown as JsonObject }, opts.timeoutMs);
-      } catch (err) {
-        if (attempt > 0 || !(err instanceof V2StaleKeysError)) throw err;
-        s.e2ee.forget(to);
-      }
+    if (typeof to !== 'string' || typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+      throw new ValidationError('send needs a recipient AID and an object payload');
     }
+    const s = this.sessionOf(tab);
+    const messageId = `m-${randomHex(16)}`;
+    const encrypted = opts.encrypt !== false;
+    const result = encrypted
+      ? await this.withFreshKeys(() => s.e2ee.forget(to), async () => {
+        const envelope = await s.e2ee.encryptTo(to, payload, messageId);
+        return this.call(tab, callId, 'message.send', { to, payload: envelope as unknown as JsonObject }, opts.timeoutMs);
+      })
+      : await this.call(tab, callId, 'message.send', { to, payload, message_id: messageId }, opts.timeoutMs);
+    // Every tab of this AID sees what one of them sent.
+    this.hub.publish(s.aid, 'message', {
+      aid: s.aid, messageId: result.message_id, from: s.aid, to, seq: result.seq, timestamp: result.timestamp,
+      payload, encrypted, direction: 'outbound',
+    });
+    return result;
+  }
+
+  /** Runs an E2EE send; a stale-keys rejection (-33011 …) drops the cached keys and tries once more. */
+  private async withFreshKeys<T>(forget: () => void, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      if (!(err instanceof V2StaleKeysError)) throw err;
+      forget();
+      return send();
+    }
+  }
+
+  private async groupSend(tab: Tab, callId: string, groupId: string, payload: JsonObject, opts: SendOptions): Promise<GroupSent> {
+    if (typeof groupId !== 'string' || typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+      throw new ValidationError('groupSend needs a group id and an object payload');
+    }
+    const s = this.sessionOf(tab);
+    const messageId = `m-${randomHex(16)}`;
+    const encrypted = opts.encrypt !== false;
+    let seq: number;
+    if (encrypted) {
+      const r = await this.withFreshKeys(() => s.e2ee.forgetGroup(groupId), async () => {
+        const envelope = await s.e2ee.encryptToGroup(groupId, payload, messageId);
+        return this.call(tab, callId, 'group.v2.send', { group_id: groupId, group_aid: groupId, envelope: envelope as unknown as JsonObject }, opts.timeoutMs);
+      });
+      seq = r.seq;
+    } else {
+      seq = (await this.call(tab, callId, 'group.send', { group_id: groupId, group_aid: groupId, payload, message_id: messageId }, opts.timeoutMs)).message.seq;
+    }
+    s.groups.sent(groupId, seq);
+    this.hub.publish(s.aid, 'group.message', {
+      aid: s.aid, groupId, seq, messageId, from: s.aid, timestamp: Date.now(), payload, encrypted, direction: 'outbound',
+    });
+    return { groupId, seq, messageId };
+  }
+
+  private async groupCreate(tab: Tab, name: string): Promise<GroupInfo> {
+    if (typeof name !== 'string' || name.trim() === '') throw new ValidationError('a group needs a name');
+    const s = this.sessionOf(tab);
+    const { group } = await s.session.call('group.create', { name }, { waitReady: true });
+    await s.e2ee.ensureGroupPrekey(group.group_id);
+    void s.groups.follow(group.group_id);
+    return group;
+  }
+
+  private async groupMembership(tab: Tab, method: 'group.add_member' | 'group.kick', groupId: string, member: string): Promise<GroupInfo> {
+    if (typeof groupId !== 'string' || typeof member !== 'string') throw new ValidationError('needs a group id and an AID');
+    const s = this.sessionOf(tab);
+    const r = await s.session.call(method, { group_id: groupId, group_aid: groupId, aid: member }, { waitReady: true });
+    s.e2ee.forgetGroup(groupId);
+    return r.group;
+  }
+
+  private async groupLeave(tab: Tab, groupId: string): Promise<void> {
+    const s = this.sessionOf(tab);
+    await s.session.call('group.leave', { group_id: groupId, group_aid: groupId }, { waitReady: true });
+    s.groups.untrack(groupId);
   }
 
   private onGatewayEvent(s: AidSession, name: string, params: unknown): void {
     if (typeof params === 'object' && params !== null) {
-      if (name === 'message.received') void s.inbox.push(rowFromPush(params as MessageReceivedEvent));
-      else if (name === 'peer.v2.message_received') {
+      const device = (params as { device_id?: unknown }).device_id;
+      const forUs = device === undefined || device === '' || device === s.deviceId;
+      if (name === 'message.received' && forUs) void s.inbox.push(rowFromPush(params as MessageReceivedEvent));
+      else if (name === 'peer.v2.message_received' && forUs) {
         const row = rowFromV2Push(params as PeerV2MessageReceivedEvent, s.aid);
         void (row ? s.inbox.push(row) : s.inbox.catchUp());
-      }
+      } else s.groups.onEvent(name, params);
     }
     this.hub.publish(s.aid, 'raw', { aid: s.aid, event: name, params });
   }
@@ -397,6 +522,7 @@ export class Runtime {
     if (s.grace) clearTimeout(s.grace);
     s.calls.forEach((ac) => ac.abort());
     s.inbox.stop();
+    s.groups.stop();
     s.session.close();
     this.sessions.delete(s.aid);
     this.opts.log?.(`session ${s.aid} closed`);

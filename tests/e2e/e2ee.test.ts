@@ -85,8 +85,8 @@ describe('E2EE V2 with an independent AUN client', () => {
     consumedPrekeyDevices = before;
     const envelope = await encryptP2P({ aid: bob.aid, deviceId: 'bob-node', ik: p256(bob.privateKey) }, targetsFrom(before, aid), { type: 'text', text: 'secret reply' });
     await b.call('message.send', { to: aid, payload: envelope as never }, { sign: true });
-    await page.waitForSelector('#messages li[data-encrypted="true"] .text');
-    expect(await page.textContent('#messages li[data-encrypted="true"] .text')).toBe('secret reply');
+    await page.waitForSelector('#messages li.inbound[data-encrypted="true"] .text');
+    expect(await page.textContent('#messages li.inbound[data-encrypted="true"] .text')).toBe('secret reply');
     const after = await until('prekey rotation', async () => {
       const d = await aliceDevices();
       return d[0]!.spk_id !== before[0]!.spk_id ? d : undefined;
@@ -114,7 +114,7 @@ describe('E2EE V2 with an independent AUN client', () => {
     const good = await encryptP2P(sender, targetsFrom(devices, aid), { type: 'text', text: 'after the bad one' });
     await b.call('message.send', { to: aid, payload: good as never });
     await page.waitForFunction(() => [...document.querySelectorAll('#messages li .text')].some((e) => e.textContent === 'after the bad one'));
-    expect(await page.$$eval('#messages li .text', (els) => els.map((e) => e.textContent))).not.toContain('tampered');
+    expect(await page.$$eval('#messages li.inbound .text', (els) => els.map((e) => e.textContent))).not.toContain('tampered');
   });
 
   it('two browser profiles talk E2EE through their own workers', async () => {
@@ -122,9 +122,9 @@ describe('E2EE V2 with an independent AUN client', () => {
     const carol = `carol${Date.now() % 1e8}.${stack.gateway.config.issuer}`;
     const carolTab = await openTab(other, stack, carol);
     await aun(carolTab).send(aid, { type: 'text', text: 'worker to worker' });
-    await page.waitForFunction(() => [...document.querySelectorAll('#messages li[data-encrypted="true"] .text')].some((e) => e.textContent === 'worker to worker'));
+    await page.waitForFunction(() => [...document.querySelectorAll('#messages li.inbound[data-encrypted="true"] .text')].some((e) => e.textContent === 'worker to worker'));
     await aun(page).send(carol, { type: 'text', text: 'and back' });
-    await carolTab.waitForFunction(() => [...document.querySelectorAll('#messages li[data-encrypted="true"] .text')].some((e) => e.textContent === 'and back'));
+    await carolTab.waitForFunction(() => [...document.querySelectorAll('#messages li.inbound[data-encrypted="true"] .text')].some((e) => e.textContent === 'and back'));
     await other.close();
   });
 });

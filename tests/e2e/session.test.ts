@@ -22,7 +22,7 @@ async function sender(): Promise<Session> {
   return Session.open(stack.gateway.url, id, { deviceId: 'node-sender' });
 }
 
-const texts = (page: Page) => page.$$eval('#messages li .text', (els) => els.map((e) => e.textContent));
+const texts = (page: Page) => page.$$eval('#messages li.inbound .text', (els) => els.map((e) => e.textContent));
 const longOf = async (aid: string) => (await gatewayStats(stack)).connections.filter((c) => c.aid === aid && c.kind === 'long').length;
 
 describe('one origin, one AID, many tabs', () => {

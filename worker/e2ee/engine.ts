@@ -3,11 +3,16 @@
 // turned into verified targets (cached), P2P encryption and the decrypt pipeline. Network, peer
 // certificates and storage are injected, so this stays free of sessions and sockets.
 
-import type { InboxRow, MethodName, ParamsOf, ResultOf } from '../../protocol/index.ts';
+import type { GroupRow, InboxRow, MethodName, ParamsOf, ResultOf } from '../../protocol/index.ts';
 import { E2eeError } from './errors.ts';
-import { decryptEnvelope, dedupeKey, encryptP2P, type Decrypted, type Envelope, type Target } from './envelope.ts';
+import {
+  decryptEnvelope, dedupeKey, encryptGroup, encryptP2P, stateCommitmentFromBootstrap,
+  type Decrypted, type DecryptChecks, type Envelope, type StateCommitment, type Target,
+} from './envelope.ts';
 import type { P256PrivateKey } from './keys.ts';
-import { applyWrapPolicy, buildTargets, E2EE_WRAP_CAPABILITIES, normalizeWrapPolicy, putPeerPkParams, signPrekey, spkIdOf } from './spk.ts';
+import {
+  applyWrapPolicy, buildTargets, E2EE_WRAP_CAPABILITIES, normalizeWrapPolicy, putGroupPkParams, putPeerPkParams, signPrekey, spkIdOf,
+} from './spk.ts';
 
 /** The keystore surface the engine needs (worker/store's Store satisfies it). */
 export interface EngineKeystore {
@@ -43,6 +48,8 @@ interface PrekeyState {
 }
 
 const PREKEY_STATE = 'e2ee.prekeys';
+/** kv key of the group SPK id this device published for a group. */
+const groupPrekeyKey = (groupId: string) => `e2ee.gspk:${groupId}`;
 const BOOTSTRAP_TTL_MS = 3_600_000;
 /**
  * Old SPKs stay for messages encrypted before the sender saw the rotation: the 7 newest always,
@@ -58,8 +65,11 @@ function handles(k: { ecdsa: CryptoKey; ecdh: CryptoKey; publicSpki: Uint8Array 
   return { publicSpki: k.publicSpki, ecdh: k.ecdh, ecdsa: k.ecdsa };
 }
 
+interface GroupKeys { at: number; targets: Target[]; epoch: number; stateCommitment: StateCommitment }
+
 export class E2eeEngine {
   private readonly bootstraps = new Map<string, { at: number; targets: Target[] }>();
+  private readonly groupBootstraps = new Map<string, GroupKeys>();
   private readonly spks = new Map<string, P256PrivateKey>();
   /** Message dedupe keys already accepted (a bounded window; delivery also dedups by seq). */
   private readonly seen = new Set<string>();
@@ -99,16 +109,21 @@ export class E2eeEngine {
     return next;
   }
 
-  private async newPrekey(old: PrekeyState | undefined): Promise<PrekeyState> {
+  /** A new SPK, stored wrapped; the private key exists in the clear only for the export. */
+  private async storeNewSpk(): Promise<string> {
     const pair = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']);
     const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey));
-    const publicSpki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey));
-    const spkId = spkIdOf(publicSpki);
+    const spkId = spkIdOf(new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey)));
     try {
       await this.deps.store.keys.put(this.deps.aid, spkKeyId(spkId), pkcs8);
     } finally {
       pkcs8.fill(0);
     }
+    return spkId;
+  }
+
+  private async newPrekey(old: PrekeyState | undefined): Promise<PrekeyState> {
+    const spkId = await this.storeNewSpk();
     const now = this.now();
     const all = old ? [{ id: old.current, retiredAt: now }, ...old.previous] : [];
     const previous = all.filter((p, i) => i < KEEP_NEWEST_SPKS || now - p.retiredAt < KEEP_SPK_MS);
@@ -171,33 +186,80 @@ export class E2eeEngine {
     return encryptP2P({ aid: this.deps.aid, deviceId: this.deps.deviceId, ik: this.deps.ik }, targets, payload, { messageId, timestamp: this.now() });
   }
 
+  // ---- groups ----
+
+  /** Publishes this device's group SPK for `groupId` once (spec §7.3), so members can use 3DH. */
+  ensureGroupPrekey(groupId: string): Promise<void> {
+    return this.serial(async () => {
+      const key = groupPrekeyKey(groupId);
+      if (await this.deps.store.kv.get<string>(this.deps.aid, key)) return;
+      const spkId = await this.storeNewSpk();
+      const signed = await signPrekey(this.deps.ik, (await this.spk(spkId))!, this.now());
+      await this.deps.rpc('group.v2.put_group_pk', putGroupPkParams(groupId, signed));
+      await this.deps.store.kv.put(this.deps.aid, key, spkId);
+    });
+  }
+
+  /** Every member device but this one (our other devices as self_sync), with the group's epoch. */
+  private async groupKeys(groupId: string): Promise<GroupKeys> {
+    const hit = this.groupBootstraps.get(groupId);
+    if (hit && this.now() - hit.at < BOOTSTRAP_TTL_MS) return hit;
+    const { aid: self, ik, deviceId } = this.deps;
+    const res = await this.deps.rpc('group.v2.bootstrap', { group_id: groupId, group_aid: groupId, e2ee_wrap_capabilities: E2EE_WRAP_CAPABILITIES });
+    const aids = [...new Set((res.devices ?? []).map((d) => d.aid).filter((a) => a && a !== self))];
+    const iks = new Map<string, Uint8Array>([[self, ik.publicSpki]]);
+    await Promise.all(aids.map(async (a) => iks.set(a, await this.deps.peerIk(a, res.certs?.[a]?.cert_pem))));
+    const built = await buildTargets(res.devices ?? [], { role: 'member', trustedIk: (a) => iks.get(a), strictIk: true });
+    const targets = applyWrapPolicy(
+      built.filter((t) => !(t.aid === self && t.deviceId === deviceId)).map((t) => (t.aid === self ? { ...t, role: 'self_sync' as const } : t)),
+      normalizeWrapPolicy((res as { e2ee_wrap_policy?: unknown }).e2ee_wrap_policy),
+    );
+    const keys: GroupKeys = { at: this.now(), targets, epoch: res.epoch, stateCommitment: stateCommitmentFromBootstrap(res as unknown as Record<string, unknown>) };
+    this.groupBootstraps.set(groupId, keys);
+    return keys;
+  }
+
+  /** Drops a group's cached keys (membership changed, or the gateway said the epoch moved). */
+  forgetGroup(groupId: string): void {
+    this.groupBootstraps.delete(groupId);
+  }
+
+  async encryptToGroup(groupId: string, payload: Record<string, unknown>, messageId: string): Promise<Envelope> {
+    const keys = await this.groupKeys(groupId);
+    if (keys.targets.length === 0) throw new E2eeError('recipient_missing', `group ${groupId} has no other member device to encrypt to`);
+    return encryptGroup({ aid: this.deps.aid, deviceId: this.deps.deviceId, ik: this.deps.ik }, keys.targets, payload,
+      { groupId, epoch: keys.epoch, stateCommitment: keys.stateCommitment }, { messageId, timestamp: this.now() });
+  }
+
+  /** Opens a V2 group row; the envelope must be bound to this group (a [GAP] check of §6.3). */
+  decryptGroup(row: GroupRow): Promise<Decrypted> {
+    return this.open(row.envelope_json, row.from_aid, { expectedGroupId: row.group_id });
+  }
+
   // ---- receiving ----
 
   /** Opens a V2 inbox row; throws E2eeError (with its reason) when it cannot or must not be read. */
   async decrypt(row: InboxRow): Promise<Decrypted> {
+    const result = await this.open(row.envelope_json, row.from_aid, row.from_aid === this.deps.aid ? {} : { expectedTo: this.deps.aid });
+    await this.rotateIfConsumed(result.row[5]);
+    return result;
+  }
+
+  private async open(envelopeJson: string | undefined, from: string, binding: DecryptChecks): Promise<Decrypted> {
     let envelope: unknown;
     try {
-      envelope = JSON.parse(row.envelope_json ?? '');
+      envelope = JSON.parse(envelopeJson ?? '');
     } catch {
       throw new E2eeError('malformed', 'envelope_json is not JSON');
     }
     const { aid: self, deviceId, ik } = this.deps;
-    const from = row.from_aid;
     const senderIkSpki = from === self ? ik.publicSpki : await this.deps.peerIk(from);
-    const outbound = from === self;
-    const result = await decryptEnvelope(envelope, {
-      selfAid: self,
-      selfDeviceId: deviceId,
-      ik,
-      spk: (spkId) => this.spk(spkId),
-      senderIkSpki,
-    }, {
+    const result = await decryptEnvelope(envelope, { selfAid: self, selfDeviceId: deviceId, ik, spk: (spkId) => this.spk(spkId), senderIkSpki }, {
+      ...binding,
       expectedFrom: from,
-      ...(outbound ? {} : { expectedTo: self }),
       isSeen: (key) => this.seen.has(key),
     });
     this.remember(dedupeKey(result.aad));
-    await this.rotateIfConsumed(result.row[5]);
     return result;
   }
 

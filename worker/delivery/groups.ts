@@ -1,0 +1,160 @@
+// The groups of one AID on this device: per group, one seq inbox for messages (`group:<id>`) and
+// one for membership events (`group_event:<id>`), fed by pushes and hints, caught up on ready.
+
+import type {
+  GroupChange, GroupEvent, GroupInboundMessage, GroupMessageCreatedEvent, GroupRow,
+  JsonObject, MethodName, ParamsOf, ResultOf,
+} from '../../protocol/index.ts';
+import { SeqInbox } from './seq-inbox.ts';
+
+export interface GroupsDeps {
+  aid: string;
+  rpc<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>>;
+  loadCursor(ns: string): Promise<number>;
+  saveCursor(ns: string, seq: number): Promise<void>;
+  /** A V2 row as the app sees it; null when it could not be read (the caller reports why). */
+  decrypt(row: GroupRow): Promise<GroupInboundMessage | null>;
+  deliver(message: GroupInboundMessage): void;
+  changed(change: GroupChange): void;
+  /** Membership moved: cached keys of the group are stale. */
+  membershipChanged(groupId: string, joinedSelf: boolean): void;
+  log?(line: string): void;
+}
+
+type GroupEventRow = GroupEvent & { seq: number };
+
+interface Tracked {
+  messages: SeqInbox<GroupRow, GroupInboundMessage>;
+  events: SeqInbox<GroupEventRow, GroupChange>;
+}
+
+const MEMBERSHIP: ReadonlySet<string> = new Set(['member_added', 'member_removed', 'member_left', 'joined', 'join_approved', 'invite_code_used']);
+const SELF_GONE: ReadonlySet<string> = new Set(['member_removed', 'member_left', 'dissolved']);
+
+function plaintext(aid: string, row: GroupRow): GroupInboundMessage | null {
+  if (!row.payload || typeof row.payload !== 'object') return null;
+  return {
+    aid, groupId: row.group_id, seq: row.seq, messageId: row.message_id, from: row.from_aid, timestamp: row.t_server,
+    payload: row.payload as JsonObject, encrypted: false, direction: row.from_aid === aid ? 'outbound_sync' : 'inbound',
+  };
+}
+
+export class Groups {
+  private readonly tracked = new Map<string, Tracked>();
+
+  constructor(private readonly deps: GroupsDeps) {}
+
+  has(groupId: string): boolean {
+    return this.tracked.has(groupId);
+  }
+
+  private track(groupId: string): Tracked {
+    const known = this.tracked.get(groupId);
+    if (known) return known;
+    const { aid, rpc, log } = this.deps;
+    const messagesNs = `group:${groupId}`;
+    const eventsNs = `group_event:${groupId}`;
+    const t: Tracked = {
+      messages: new SeqInbox<GroupRow, GroupInboundMessage>({
+        name: `${messagesNs} (${aid})`,
+        pull: async (after, limit) => {
+          const r = await rpc('group.v2.pull', { group_id: groupId, group_aid: groupId, after_seq: after, limit });
+          return { rows: r.messages.map((m) => ({ ...m, group_id: m.group_id ?? groupId })), hasMore: r.has_more, floor: r.cursor?.current_seq ?? 0 };
+        },
+        ack: async (upTo) => {
+          await rpc('group.v2.ack', { group_id: groupId, group_aid: groupId, up_to_seq: upTo });
+        },
+        loadCursor: () => this.deps.loadCursor(messagesNs),
+        saveCursor: (seq) => this.deps.saveCursor(messagesNs, seq),
+        open: (row) => (row.version === 'v2' ? this.deps.decrypt(row) : Promise.resolve(plaintext(aid, row))),
+        deliver: (m) => this.deps.deliver(m),
+        ...(log ? { log } : {}),
+      }),
+      events: new SeqInbox<GroupEventRow, GroupChange>({
+        name: `${eventsNs} (${aid})`,
+        pull: async (after, limit) => {
+          const r = await rpc('group.pull_events', { group_id: groupId, group_aid: groupId, after_event_seq: after, limit });
+          return { rows: r.events.map((e) => ({ ...e, seq: e.event_seq })), hasMore: r.has_more, floor: r.cursor?.current_seq ?? 0 };
+        },
+        ack: async (upTo) => {
+          await rpc('group.ack_events', { group_id: groupId, group_aid: groupId, event_seq: upTo });
+        },
+        loadCursor: () => this.deps.loadCursor(eventsNs),
+        saveCursor: (seq) => this.deps.saveCursor(eventsNs, seq),
+        open: async (e) => this.change(groupId, e),
+        deliver: (c) => this.afterChange(c),
+        ...(log ? { log } : {}),
+      }),
+    };
+    this.tracked.set(groupId, t);
+    return t;
+  }
+
+  private change(groupId: string, e: GroupEvent): GroupChange {
+    const raw = e as GroupEvent & { joined_aid?: string; aid?: string };
+    return {
+      aid: this.deps.aid, groupId, eventSeq: e.event_seq, action: e.action,
+      member: raw.joined_aid ?? raw.member_aid ?? raw.aid ?? null, actor: e.actor_aid, at: e.created_at,
+    };
+  }
+
+  private afterChange(c: GroupChange): void {
+    this.deps.changed(c);
+    if (!MEMBERSHIP.has(c.action) && c.action !== 'dissolved') return;
+    const self = c.member === this.deps.aid;
+    this.deps.membershipChanged(c.groupId, self && !SELF_GONE.has(c.action));
+    if (self && SELF_GONE.has(c.action)) this.untrack(c.groupId);
+    else if (self) void this.tracked.get(c.groupId)?.messages.catchUp();
+  }
+
+  /** Starts following a group (after create or join) and catches up on it. */
+  follow(groupId: string): Promise<void> {
+    const t = this.track(groupId);
+    return Promise.all([t.messages.catchUp(), t.events.catchUp()]).then(() => {});
+  }
+
+  untrack(groupId: string): void {
+    const t = this.tracked.get(groupId);
+    if (!t) return;
+    t.messages.stop();
+    t.events.stop();
+    this.tracked.delete(groupId);
+  }
+
+  /** On ready: follow every group this AID belongs to. */
+  async syncAll(): Promise<void> {
+    const mine = await this.deps.rpc('group.list_my', { size: 200 });
+    await Promise.all(mine.items.map((g) => this.follow(g.group_id)));
+  }
+
+  /** Our own message got `seq`: move the cursor over it rather than treat it as a gap. */
+  sent(groupId: string, seq: number): void {
+    void this.track(groupId).messages.skip(seq);
+  }
+
+  onEvent(name: string, params: unknown): void {
+    if (typeof params !== 'object' || params === null) return;
+    const p = params as { group_id?: unknown };
+    if (typeof p.group_id !== 'string') return;
+    const groupId = p.group_id;
+    if (name === 'group.v2.message_created') {
+      // A notification (or the login-time unread hint) without the rows: they come from a pull.
+      void this.track(groupId).messages.catchUp();
+    } else if (name === 'group.message_created') {
+      const ev = params as GroupMessageCreatedEvent;
+      const inbox = this.track(groupId).messages;
+      if (ev.payload && typeof ev.seq === 'number' && !String(ev.payload.type ?? '').startsWith('e2ee.')) {
+        void inbox.push({ seq: ev.seq, version: 'v1', message_id: ev.message_id, from_aid: ev.sender_aid, group_id: groupId, t_server: Date.now(), payload: ev.payload });
+      } else void inbox.catchUp();
+    } else if (name === 'group.changed') {
+      const ev = params as GroupEvent;
+      const events = this.track(groupId).events;
+      if (typeof ev.event_seq === 'number') void events.push({ ...ev, seq: ev.event_seq });
+      else void events.catchUp();
+    }
+  }
+
+  stop(): void {
+    for (const id of [...this.tracked.keys()]) this.untrack(id);
+  }
+}
