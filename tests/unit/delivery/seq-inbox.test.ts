@@ -1,0 +1,134 @@
+import { describe, expect, it, vi } from 'vitest';
+import { SeqInbox, type PullPage } from '../../../worker/delivery/seq-inbox.ts';
+
+type Row = { seq: number; text: string };
+
+/** A fake gateway namespace: rows by seq, an ack cursor, and an inbox wired to it. */
+function setup(opts: { stored?: number; rows?: number[]; floor?: number; open?: (r: Row) => Promise<Row | null> } = {}) {
+  const server = new Map<number, Row>((opts.rows ?? []).map((s) => [s, { seq: s, text: `m${s}` }]));
+  const delivered: number[] = [];
+  const saved: number[] = [];
+  const acks: number[] = [];
+  const pulls: number[] = [];
+  let stored = opts.stored ?? 0;
+  const inbox = new SeqInbox<Row, Row>({
+    name: 'test',
+    async pull(after, limit): Promise<PullPage<Row>> {
+      pulls.push(after);
+      const rows = [...server.values()].filter((r) => r.seq > after).sort((a, b) => a.seq - b.seq);
+      return { rows: rows.slice(0, limit), hasMore: rows.length > limit, floor: opts.floor ?? 0 };
+    },
+    async ack(upTo) {
+      acks.push(upTo);
+    },
+    loadCursor: async () => stored,
+    async saveCursor(seq) {
+      stored = seq;
+      saved.push(seq);
+    },
+    open: opts.open ?? (async (r) => r),
+    deliver: (r) => delivered.push(r.seq),
+  });
+  const add = (seq: number) => {
+    const row = { seq, text: `m${seq}` };
+    server.set(seq, row);
+    return row;
+  };
+  return { inbox, server, delivered, saved, acks, pulls, add, stored: () => stored };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 150));
+
+describe('SeqInbox', () => {
+  it('applies pushes in order and drops duplicates', async () => {
+    const t = setup();
+    await t.inbox.push(t.add(1));
+    await t.inbox.push(t.add(2));
+    await t.inbox.push({ seq: 2, text: 'again' });
+    await t.inbox.push({ seq: 1, text: 'older' });
+    expect(t.delivered).toEqual([1, 2]);
+    expect(t.inbox.cursor).toBe(2);
+    expect(t.pulls).toEqual([]);
+  });
+
+  it('parks a push that leaves a gap, pulls the gap, and delivers in seq order', async () => {
+    const t = setup({ rows: [1, 2, 3] });
+    await t.inbox.push(t.add(4));
+    await t.inbox.catchUp();
+    expect(t.delivered).toEqual([1, 2, 3, 4]);
+    expect(t.pulls[0]).toBe(0);
+  });
+
+  it('catches up from the stored cursor across pages after a restart', async () => {
+    const rows = Array.from({ length: 120 }, (_, i) => i + 1);
+    const t = setup({ stored: 30, rows });
+    await t.inbox.catchUp();
+    expect(t.delivered).toEqual(rows.slice(30));
+    expect(t.pulls).toEqual([30, 80]);
+    expect(t.stored()).toBe(120);
+  });
+
+  it('stores the cursor past a row before handing the row out', async () => {
+    const order: string[] = [];
+    const t = setup();
+    const inbox = new SeqInbox<Row, Row>({
+      name: 'order',
+      pull: async () => ({ rows: [], hasMore: false, floor: 0 }),
+      ack: async () => {},
+      loadCursor: async () => 0,
+      saveCursor: async (s) => void order.push(`save ${s}`),
+      open: async (r) => r,
+      deliver: (r) => void order.push(`deliver ${r.seq}`),
+    });
+    await inbox.push(t.add(1));
+    expect(order).toEqual(['save 1', 'deliver 1']);
+  });
+
+  it('a row that cannot be read still moves the cursor, so it never blocks the next', async () => {
+    const t = setup({ open: async (r) => (r.seq === 2 ? null : r) });
+    for (const s of [1, 2, 3]) await t.inbox.push(t.add(s));
+    expect(t.delivered).toEqual([1, 3]);
+    expect(t.inbox.cursor).toBe(3);
+  });
+
+  it('jumps to the server floor when older rows are gone', async () => {
+    const t = setup({ floor: 10 });
+    await t.inbox.catchUp();
+    expect(t.inbox.cursor).toBe(10);
+    await t.inbox.push(t.add(11));
+    expect(t.delivered).toEqual([11]);
+  });
+
+  it('skips its own seq without delivering it', async () => {
+    const t = setup();
+    await t.inbox.push(t.add(1));
+    await t.inbox.skip(2);
+    await t.inbox.push(t.add(3));
+    expect(t.delivered).toEqual([1, 3]);
+    expect(t.pulls).toEqual([]);
+  });
+
+  it('acks the contiguous prefix once per burst', async () => {
+    const t = setup();
+    for (let s = 1; s <= 20; s++) await t.inbox.push(t.add(s));
+    await settle();
+    expect(t.acks).toEqual([20]);
+  });
+
+  it('coalesces concurrent catch-ups into at most one extra pass', async () => {
+    const t = setup({ rows: [1, 2] });
+    const spy = vi.fn();
+    await Promise.all([t.inbox.catchUp().then(spy), t.inbox.catchUp().then(spy), t.inbox.catchUp().then(spy)]);
+    expect(spy).toHaveBeenCalledTimes(3);
+    expect(t.pulls.length).toBeLessThanOrEqual(2);
+    expect(t.delivered).toEqual([1, 2]);
+  });
+
+  it('after stop() it no longer acks', async () => {
+    const t = setup();
+    await t.inbox.push(t.add(1));
+    t.inbox.stop();
+    await settle();
+    expect(t.acks).toEqual([]);
+  });
+});
