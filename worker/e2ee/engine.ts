@@ -58,6 +58,12 @@ const BOOTSTRAP_TTL_MS = 3_600_000;
 const KEEP_NEWEST_SPKS = 7;
 const KEEP_SPK_MS = 7 * 86_400_000;
 const SEEN_WINDOW = 10_000;
+/**
+ * [GAP] replay check: an envelope's own timestamp must be close to when the gateway took it in
+ * (`t_server`), so an old envelope re-sent later is refused however long the device was offline.
+ * The gateway accepts t_send up to a day old; add clock skew.
+ */
+const REPLAY_WINDOW_MS = 86_400_000 + 600_000;
 
 const spkKeyId = (spkId: string) => `spk:${spkId}`;
 
@@ -233,14 +239,19 @@ export class E2eeEngine {
 
   /** Opens a V2 group row; the envelope must be bound to this group (a [GAP] check of §6.3). */
   decryptGroup(row: GroupRow): Promise<Decrypted> {
-    return this.open(row.envelope_json, row.from_aid, { expectedGroupId: row.group_id });
+    return this.open(row.envelope_json, row.from_aid, { expectedGroupId: row.group_id, ...this.replayCheck(row.t_server) });
+  }
+
+  private replayCheck(tServer: number): DecryptChecks {
+    return Number.isFinite(tServer) && tServer > 0 ? { replayWindowMs: REPLAY_WINDOW_MS, now: tServer } : {};
   }
 
   // ---- receiving ----
 
   /** Opens a V2 inbox row; throws E2eeError (with its reason) when it cannot or must not be read. */
   async decrypt(row: InboxRow): Promise<Decrypted> {
-    const result = await this.open(row.envelope_json, row.from_aid, row.from_aid === this.deps.aid ? {} : { expectedTo: this.deps.aid });
+    const binding = row.from_aid === this.deps.aid ? {} : { expectedTo: this.deps.aid };
+    const result = await this.open(row.envelope_json, row.from_aid, { ...binding, ...this.replayCheck(row.t_server) });
     await this.rotateIfConsumed(result.row[5]);
     return result;
   }
