@@ -1,0 +1,64 @@
+// The browser bench stack: the dev gateway in-process, the demo and the bench page built by Vite
+// into dist/bench/ (so a concurrent e2e build of dist/demo cannot pull files from under us), each
+// served by Vite's preview server, and Debian's Chromium through playwright-core. Everything is
+// torn down in reverse order, also when a step fails.
+
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { build, preview, type InlineConfig, type PreviewServer } from 'vite';
+import { startGateway, type Gateway } from '../../gateway/server.ts';
+import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const SERVE = { port: 0, strictPort: false, host: '127.0.0.1' };
+
+export interface BrowserStack {
+  gateway: Gateway;
+  browser: Browser;
+  /** Origin of the built demo (the real client-stub and worker). */
+  demoOrigin: string;
+  /** URL of the baseline page (bare SharedWorker, direct WebSocket). */
+  pageUrl: string;
+}
+
+const demoConfig: InlineConfig = {
+  configFile: join(REPO, 'vite.config.ts'),
+  root: join(REPO, 'demo'),
+  logLevel: 'warn',
+  build: { outDir: join(REPO, 'dist/bench/demo'), emptyOutDir: true },
+};
+
+const pageConfig: InlineConfig = {
+  configFile: false,
+  root: join(REPO, 'tests/bench/page'),
+  logLevel: 'warn',
+  worker: { format: 'es' },
+  build: { outDir: join(REPO, 'dist/bench/page'), emptyOutDir: true, target: 'es2022' },
+};
+
+function origin(server: PreviewServer): string {
+  return server.resolvedUrls!.local[0]!.replace(/\/$/, '');
+}
+
+/** Runs `fn` with a fresh stack and always closes it, whether `fn` resolves or throws. */
+export async function withBrowserStack<T>(fn: (stack: BrowserStack) => Promise<T>): Promise<T> {
+  const closers: (() => Promise<unknown>)[] = [];
+  try {
+    await build(demoConfig);
+    await build(pageConfig);
+    const gateway = await startGateway({ dataDir: ':memory:', tokenTtl: 3600 });
+    closers.push(() => gateway.close());
+    const demo = await preview({ ...demoConfig, preview: SERVE });
+    closers.push(() => demo.close());
+    const page = await preview({ ...pageConfig, preview: SERVE });
+    closers.push(() => page.close());
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true });
+    closers.push(() => browser.close());
+    return await fn({ gateway, browser, demoOrigin: origin(demo), pageUrl: `${origin(page)}/` });
+  } finally {
+    for (const close of closers.reverse()) {
+      await close().catch((e: unknown) => console.error(`[bench] cleanup: ${(e as Error).message}`));
+    }
+  }
+}
