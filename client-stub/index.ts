@@ -102,6 +102,13 @@ export class AunClient {
     return this.aid;
   }
 
+  /** Asks the owner for this tab's session state now (the `state` getter is the last one pushed). */
+  async snapshot(): Promise<SessionSnapshot | null> {
+    const snap = await this.invoke((f) => f.snapshot());
+    if (snap) this.lastSnapshot = snap;
+    return snap;
+  }
+
   /** Resolves once this tab is attached to an owner (at once, unless it is re-attaching). */
   async ready(): Promise<void> {
     await this.ensureLink();

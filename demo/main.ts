@@ -19,6 +19,7 @@ function showError(err: unknown): void {
 function renderState(snap: SessionSnapshot | null): void {
   const el = $('state');
   const state = snap?.state ?? 'detached';
+  if (state === 'ready' && performance.getEntriesByName('aun:ready').length === 0) performance.mark('aun:ready');
   el.dataset.state = state;
   const retry = typeof snap?.detail.nextRetryAt === 'number' ? ` (retry in ${Math.max(0, Math.round((snap.detail.nextRetryAt - Date.now()) / 1000))} s)` : '';
   el.textContent = state + retry;

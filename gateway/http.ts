@@ -103,8 +103,13 @@ async function admin(req: IncomingMessage, res: ServerResponse, action: string, 
       return json(res, 200, { ok: true, ms });
     }
     case 'inject': {
-      if (typeof body.aid !== 'string' || typeof body.frame !== 'string') throw new HttpError(400, 'body must be {"aid": <string>, "frame": <string>}');
-      return json(res, 200, { ok: true, sockets: api.inject(body.aid, body.frame) });
+      const frames = typeof body.frame === 'string' ? [body.frame] : body.frames;
+      if (typeof body.aid !== 'string' || !Array.isArray(frames) || !frames.every((f) => typeof f === 'string')) {
+        throw new HttpError(400, 'body must be {"aid": <string>, "frame": <string>} or {"aid": <string>, "frames": [<string>, …]}');
+      }
+      let sockets = 0;
+      for (const f of frames) sockets = api.inject(body.aid, f);
+      return json(res, 200, { ok: true, sockets, frames: frames.length });
     }
   }
   throw new HttpError(404, `unknown admin action: ${action}`);

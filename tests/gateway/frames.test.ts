@@ -86,6 +86,10 @@ describe('admin and fault injection', () => {
     await s.until(() => s.unparsed.includes('{"broken"'), 2000, 'raw frame');
     await adminPost(gw, 'inject', { aid: s.identity.aid, frame: '{"jsonrpc":"2.0","method":"event/app.note","params":{"n":1}}' });
     expect((await s.waitEvent('app.note')).n).toBe(1);
+    const many = Array.from({ length: 3 }, (_, i) => JSON.stringify({ jsonrpc: '2.0', method: 'event/app.burst', params: { i } }));
+    expect(await (await adminPost(gw, 'inject', { aid: s.identity.aid, frames: many })).json()).toMatchObject({ ok: true, frames: 3 });
+    await s.until(() => s.eventsNamed('app.burst').length === 3, 2000, 'burst');
+    expect(s.eventsNamed('app.burst').map((p) => p.i)).toEqual([0, 1, 2]);
     s.close();
   });
 
