@@ -3,7 +3,7 @@
 // objects holding exactly the declared fields.
 
 import { corrupt, StoreCorruptError, StoreError } from './errors.ts';
-import type { IdentityRecord, TokenRecord } from './types.ts';
+import type { IdentityRecord, LogEntry, LogInput, OutboxItem, TokenRecord } from './types.ts';
 import { isP256Spki, isWrappingKey, IV_LENGTH, type WrappedKey, type WrappingKey } from './wrapping.ts';
 
 const DEVICE_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -35,11 +35,16 @@ function requireTime(op: string, field: string, v: unknown): number {
   return v;
 }
 
-export function requireSeq(op: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new StoreError(`${op}: seq must be a non-negative safe integer, got ${show(v)}`);
+/** A safe integer >= `min` (0 or 1). */
+export function requireInt(op: string, field: string, v: unknown, min: 0 | 1 = 0): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new StoreError(`${op}: ${field} must be a ${min === 0 ? 'non-negative' : 'positive'} safe integer, got ${show(v)}`);
   }
   return v;
+}
+
+export function requireSeq(op: string, v: unknown): number {
+  return requireInt(op, 'seq', v);
 }
 
 export function checkIdentity(op: string, rec: unknown): IdentityRecord {
@@ -62,6 +67,35 @@ export function checkToken(op: string, t: unknown): TokenRecord {
     accessExpiresAt: requireTime(op, 'accessExpiresAt', r.accessExpiresAt),
     refreshToken: requireString(op, 'refreshToken', r.refreshToken),
     obtainedAt: requireTime(op, 'obtainedAt', r.obtainedAt),
+  };
+}
+
+export function checkCursorInput(op: string, c: unknown): { ns: string; seq: number } | null {
+  if (c === null) return null;
+  if (typeof c !== 'object') throw new StoreError(`${op}: cursor must be { ns, seq } or null, got ${show(c)}`);
+  const r = c as Fields;
+  return { ns: requireId(op, 'cursor.ns', r.ns), seq: requireInt(op, 'cursor.seq', r.seq) };
+}
+
+export function checkLogInputs(op: string, inputs: unknown): LogInput[] {
+  if (!Array.isArray(inputs)) throw new StoreError(`${op}: inputs must be an array, got ${show(inputs)}`);
+  return inputs.map((input: unknown, i) => {
+    if (typeof input !== 'object' || input === null) throw new StoreError(`${op}: inputs[${i}] must be { key, kind, data }, got ${show(input)}`);
+    const r = input as Fields;
+    return { key: requireId(op, `inputs[${i}].key`, r.key), kind: requireId(op, `inputs[${i}].kind`, r.kind), data: r.data };
+  });
+}
+
+export function checkOutboxItem(op: string, item: unknown): OutboxItem {
+  if (typeof item !== 'object' || item === null) throw new StoreError(`${op}: expected an outbox item, got ${show(item)}`);
+  const r = item as Fields;
+  if (r.body === undefined) throw new StoreError(`${op}: body is undefined; an outbox item carries what it will send`);
+  return {
+    id: requireId(op, 'id', r.id),
+    kind: requireId(op, 'kind', r.kind),
+    body: r.body,
+    createdAt: requireTime(op, 'createdAt', r.createdAt),
+    attempts: requireInt(op, 'attempts', r.attempts),
   };
 }
 
@@ -142,6 +176,43 @@ export function parseKv(row: unknown, aid: string, k: string): unknown {
   const r = fields('kv', key, row);
   if (!('value' in r)) throw corrupt('kv', key, 'no value field');
   return r.value;
+}
+
+const isLsn = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
+
+/** The lsn out of a log primary key `[aid, lsn]`, as a key cursor hands it. */
+export function parseLogKey(primaryKey: unknown, aid: string): number {
+  const lsn = Array.isArray(primaryKey) ? (primaryKey[1] as unknown) : undefined;
+  if (!isLsn(lsn)) throw corrupt('log', [aid, String(lsn)], `lsn should be a positive safe integer, found ${show(lsn)}`);
+  return lsn;
+}
+
+export function parseLogRow(row: unknown, aid: string): LogEntry {
+  const guess = typeof row === 'object' && row !== null ? String((row as Fields).lsn) : '?';
+  const key = [aid, guess];
+  const r = fields('log', key, row);
+  if (!('data' in r)) throw corrupt('log', key, 'no data field');
+  return {
+    lsn: want('log', key, r, 'lsn', isLsn, 'a positive safe integer'),
+    key: want('log', key, r, 'key', isId, 'a non-empty string'),
+    kind: want('log', key, r, 'kind', isId, 'a non-empty string'),
+    data: r.data,
+    at: want('log', key, r, 'at', isTime, 'a finite number'),
+  };
+}
+
+export function parseOutboxRow(row: unknown, aid: string): OutboxItem {
+  const guess = typeof row === 'object' && row !== null && typeof (row as Fields).id === 'string' ? ((row as Fields).id as string) : '?';
+  const key = [aid, guess];
+  const r = fields('outbox', key, row);
+  if (!('body' in r)) throw corrupt('outbox', key, 'no body field');
+  return {
+    id: want('outbox', key, r, 'id', isId, 'a non-empty string'),
+    kind: want('outbox', key, r, 'kind', isId, 'a non-empty string'),
+    body: r.body,
+    createdAt: want('outbox', key, r, 'createdAt', isTime, 'a finite number'),
+    attempts: want('outbox', key, r, 'attempts', isSeq, 'a non-negative safe integer'),
+  };
 }
 
 /** Meta values are checked once, at open; a bad one fails only the calls that need it. */

@@ -1,7 +1,7 @@
 // The database layout and the ordered migrations that build it. MIGRATIONS[i] takes a database
 // from version i to i + 1; a new version is one new entry here, never an edit of an old one.
 //
-// Current layout (v2):
+// Current layout (v3):
 //   meta        out-of-line string keys: 'deviceId' -> string,
 //               'wrappingKey' -> { id, key: CryptoKey (AES-GCM 256, non-extractable), createdAt },
 //               'schema' -> { version, history: [{ from, to, at }] }
@@ -10,11 +10,14 @@
 //   tokens      keyPath 'aid'
 //   cursors     keyPath ['aid', 'ns'],    index by_aid      (v1: keyPath 'aid', { aid, seqs })
 //   kv          keyPath ['aid', 'key'],   index by_aid
+//   log         keyPath ['aid', 'lsn'],   index by_aid, index by_key ['aid', 'key'] (unique)
+//               { aid, lsn: 1, 2, 3… per AID, key: dedup key, kind, data: structured clone, at }
+//   outbox      keyPath ['aid', 'id'],    index by_aid      { aid, id, kind, body, createdAt, attempts }
 // Values are typed `unknown`: every read goes through a validator in records.ts.
 
 import type { DBSchema, IDBPDatabase, IDBPTransaction } from 'idb';
 
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 export const DEFAULT_DB_NAME = 'aun-worker';
 
 export interface StoreSchema extends DBSchema {
@@ -24,6 +27,8 @@ export interface StoreSchema extends DBSchema {
   tokens: { key: string; value: unknown };
   cursors: { key: [string, string]; value: unknown; indexes: { by_aid: string } };
   kv: { key: [string, string]; value: unknown; indexes: { by_aid: string } };
+  log: { key: [string, number]; value: unknown; indexes: { by_aid: string; by_key: [string, string] } };
+  outbox: { key: [string, string]; value: unknown; indexes: { by_aid: string } };
 }
 
 /** Migrations see the database as it is at their own version, so they work untyped. */
@@ -83,4 +88,21 @@ const v2: Migration = {
   },
 };
 
-export const MIGRATIONS: readonly Migration[] = [v1, v2];
+/**
+ * Delivery guarantees: `log` is what the worker handed to tabs, so a tab that attaches late can
+ * replay from its cursor; `outbox` holds sends the gateway has not acknowledged. Both are new and
+ * start empty. Index records are ordered by primary key within one index key, so `by_aid` alone
+ * finds an AID's first and last lsn and its oldest rows without building an IDBKeyRange.
+ */
+const v3: Migration = {
+  version: 3,
+  description: 'log (per-AID event log with a unique dedup key) and outbox (unacknowledged sends)',
+  upgrade(db) {
+    const log = db.createObjectStore('log', { keyPath: ['aid', 'lsn'] });
+    log.createIndex('by_aid', 'aid');
+    log.createIndex('by_key', ['aid', 'key'], { unique: true });
+    db.createObjectStore('outbox', { keyPath: ['aid', 'id'] }).createIndex('by_aid', 'aid');
+  },
+};
+
+export const MIGRATIONS: readonly Migration[] = [v1, v2, v3];

@@ -5,7 +5,10 @@ import type { IDBPDatabase } from 'idb';
 import { corrupt, StoreCorruptError, StoreError } from './errors.ts';
 import { describe, openDatabase, withCause } from './open.ts';
 import {
+  checkCursorInput,
   checkIdentity,
+  checkLogInputs,
+  checkOutboxItem,
   checkToken,
   newDeviceId,
   parseCursor,
@@ -13,14 +16,18 @@ import {
   parseIdentity,
   parseKeyRow,
   parseKv,
+  parseLogKey,
+  parseLogRow,
+  parseOutboxRow,
   parseToken,
   parseWrappingKey,
   requireId,
+  requireInt,
   requireSeq,
   type KeyRow,
 } from './records.ts';
 import { DB_VERSION, DEFAULT_DB_NAME, type StoreSchema } from './schema.ts';
-import type { IdentityRecord, KeyPairHandles, Store, TokenRecord } from './types.ts';
+import type { IdentityRecord, KeyPairHandles, LogEntry, LogInput, OutboxItem, Store, TokenRecord } from './types.ts';
 import { newWrappingKey, unwrapPrivateKey, wrapPrivateKey, type WrappingKey } from './wrapping.ts';
 
 export interface OpenStoreOptions {
@@ -159,16 +166,20 @@ function createStore(
       remove: (aid: string) =>
         run('identities.remove', async () => {
           requireId('identities.remove', 'aid', aid);
-          const tx = db.transaction(['identities', 'keys', 'tokens', 'cursors', 'kv'], 'readwrite');
+          const tx = db.transaction(['identities', 'keys', 'tokens', 'cursors', 'kv', 'log', 'outbox'], 'readwrite');
           const keys = tx.objectStore('keys');
           const cursors = tx.objectStore('cursors');
           const kv = tx.objectStore('kv');
+          const log = tx.objectStore('log');
+          const outbox = tx.objectStore('outbox');
           await Promise.all([
             tx.objectStore('identities').delete(aid),
             tx.objectStore('tokens').delete(aid),
             keys.index('by_aid').getAllKeys(aid).then((ks) => Promise.all(ks.map((k) => keys.delete(k)))),
             cursors.index('by_aid').getAllKeys(aid).then((ks) => Promise.all(ks.map((k) => cursors.delete(k)))),
             kv.index('by_aid').getAllKeys(aid).then((ks) => Promise.all(ks.map((k) => kv.delete(k)))),
+            log.index('by_aid').getAllKeys(aid).then((ks) => Promise.all(ks.map((k) => log.delete(k)))),
+            outbox.index('by_aid').getAllKeys(aid).then((ks) => Promise.all(ks.map((k) => outbox.delete(k)))),
             tx.done,
           ]);
         }),
@@ -292,8 +303,115 @@ function createStore(
         }),
     },
 
+    // No IDBKeyRange anywhere: `by_aid` lists an AID's rows in primary-key (lsn) order, so a plain
+    // key query plus a cursor direction finds the first, the last and the oldest rows. That works
+    // with any IDBFactory handed in, whatever the realm's global IDBKeyRange is (or is missing).
+    log: {
+      commit: (aid: string, cursor: { ns: string; seq: number } | null, inputs: LogInput[]) =>
+        run('log.commit', async () => {
+          requireId('log.commit', 'aid', aid);
+          const cur = checkCursorInput('log.commit', cursor);
+          const ins = checkLogInputs('log.commit', inputs);
+          const tx = db.transaction(['log', 'cursors'], 'readwrite');
+          const writes: Promise<unknown>[] = [tx.done];
+          try {
+            const log = tx.objectStore('log');
+            const byKey = log.index('by_key');
+            const [top, found] = await Promise.all([
+              log.index('by_aid').openKeyCursor(aid, 'prev'),
+              Promise.all(ins.map((input) => byKey.getKey([aid, input.key]))),
+            ]);
+            let lsn = top === null ? 0 : parseLogKey(top.primaryKey, aid);
+            const at = Date.now();
+            const fresh = new Set<string>();
+            if (cur !== null) writes.push(tx.objectStore('cursors').put({ aid, ns: cur.ns, seq: cur.seq }));
+            const out = ins.map((input, i): LogEntry | null => {
+              if (found[i] !== undefined || fresh.has(input.key)) return null;
+              fresh.add(input.key);
+              const entry: LogEntry = { lsn: ++lsn, key: input.key, kind: input.kind, data: input.data, at };
+              // Throws DataCloneError synchronously for a value that cannot be stored.
+              writes.push(log.put({ aid, ...entry }));
+              return entry;
+            });
+            await Promise.all(writes);
+            return out;
+          } catch (err) {
+            // A put that threw synchronously does not abort the transaction by itself: the cursor
+            // and the earlier entries would commit without the rest.
+            for (const w of writes) w.catch(() => {});
+            abortQuietly(tx);
+            throw err;
+          }
+        }),
+      since: (aid: string, afterLsn: number, limit: number) =>
+        run('log.since', async () => {
+          requireId('log.since', 'aid', aid);
+          requireInt('log.since', 'afterLsn', afterLsn);
+          requireInt('log.since', 'limit', limit, 1);
+          let cur = await db.transaction('log').store.index('by_aid').openCursor(aid);
+          if (cur !== null && parseLogKey(cur.primaryKey, aid) <= afterLsn) cur = await cur.continuePrimaryKey(aid, [aid, afterLsn + 1]);
+          const out: LogEntry[] = [];
+          while (cur !== null) {
+            out.push(parseLogRow(cur.value, aid));
+            if (out.length === limit) break;
+            cur = await cur.continue();
+          }
+          return out;
+        }),
+      last: (aid: string) =>
+        run('log.last', async () => {
+          requireId('log.last', 'aid', aid);
+          const top = await db.transaction('log').store.index('by_aid').openKeyCursor(aid, 'prev');
+          return top === null ? 0 : parseLogKey(top.primaryKey, aid);
+        }),
+      prune: (aid: string, keep: number) =>
+        run('log.prune', async () => {
+          requireId('log.prune', 'aid', aid);
+          requireInt('log.prune', 'keep', keep, 1);
+          const tx = db.transaction('log', 'readwrite');
+          const byAid = tx.store.index('by_aid');
+          const excess = (await byAid.count(aid)) - keep;
+          if (excess <= 0) return 0;
+          const oldest = await byAid.getAllKeys(aid, excess);
+          await Promise.all([...oldest.map((k) => tx.store.delete(k)), tx.done]);
+          return oldest.length;
+        }),
+    },
+
+    outbox: {
+      put: (aid: string, item: OutboxItem) =>
+        run('outbox.put', async () => {
+          requireId('outbox.put', 'aid', aid);
+          await db.put('outbox', { aid, ...checkOutboxItem('outbox.put', item) });
+        }),
+      list: (aid: string) =>
+        run('outbox.list', async () => {
+          requireId('outbox.list', 'aid', aid);
+          const rows = await db.getAllFromIndex('outbox', 'by_aid', aid);
+          return rows.map((row) => parseOutboxRow(row, aid)).sort(oldestFirst);
+        }),
+      remove: (aid: string, id: string) =>
+        run('outbox.remove', async () => {
+          requireId('outbox.remove', 'aid', aid);
+          requireId('outbox.remove', 'id', id);
+          await db.delete('outbox', [aid, id]);
+        }),
+    },
+
     close: () => conn.close(),
   };
+}
+
+function oldestFirst(a: OutboxItem, b: OutboxItem): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function abortQuietly(tx: { abort(): void }): void {
+  try {
+    tx.abort();
+  } catch {
+    // already aborted by a failed request, or already finished
+  }
 }
 
 function asStoreError(op: string, err: unknown, closedReason: string | undefined): StoreError {

@@ -23,6 +23,34 @@ export interface KeyPairHandles {
   publicSpki: Uint8Array;
 }
 
+/** One event of an AID's local log. `lsn` counts 1, 2, 3… per AID and never goes back while the AID exists. */
+export interface LogEntry {
+  lsn: number;
+  /** Dedup key, unique per AID, e.g. "p2p:<message_id>". */
+  key: string;
+  kind: string;
+  /** Structured-cloned as given; the store does not look inside. */
+  data: unknown;
+  /** ms since the epoch, when the entry was committed */
+  at: number;
+}
+
+export interface LogInput {
+  key: string;
+  kind: string;
+  data: unknown;
+}
+
+/** A send the gateway has not acknowledged yet. `body` is structured-cloned, not checked. */
+export interface OutboxItem {
+  /** The message_id. */
+  id: string;
+  kind: string;
+  body: unknown;
+  createdAt: number;
+  attempts: number;
+}
+
 export interface Store {
   /** The IndexedDB database name. */
   readonly name: string;
@@ -32,7 +60,7 @@ export interface Store {
     list(): Promise<IdentityRecord[]>;
     get(aid: string): Promise<IdentityRecord | undefined>;
     put(rec: IdentityRecord): Promise<void>;
-    /** Also removes the AID's keys, tokens, cursors and kv rows, in one transaction. */
+    /** Also removes the AID's keys, tokens, cursors, kv, log and outbox rows, in one transaction. */
     remove(aid: string): Promise<void>;
   };
   keys: {
@@ -54,11 +82,39 @@ export interface Store {
     put(aid: string, ns: string, seq: number): Promise<void>;
     all(aid: string): Promise<Record<string, number>>;
   };
-  /** Small per-AID state (SPK metadata, outbox markers); values are structured-cloned, not checked. */
+  /** Small per-AID state (SPK metadata, trust roots); values are structured-cloned, not checked. */
   kv: {
     get<T>(aid: string, key: string): Promise<T | undefined>;
     put(aid: string, key: string, value: unknown): Promise<void>;
     delete(aid: string, key: string): Promise<void>;
+  };
+  /** The bounded local event log of each AID: what the worker handed (or will hand) to tabs. */
+  log: {
+    /**
+     * One readwrite transaction over `log` and `cursors`: if `cursor` is given, sets
+     * cursors(aid, cursor.ns) = cursor.seq; appends each input whose key is not in the log yet
+     * (nor earlier in `inputs`) with lsn = last + 1, + 2, …; returns, per input, the stored entry
+     * or null for a duplicate, which takes no lsn. All or nothing: on any error nothing is written.
+     */
+    commit(aid: string, cursor: { ns: string; seq: number } | null, inputs: LogInput[]): Promise<(LogEntry | null)[]>;
+    /** Entries with lsn > afterLsn, ascending, at most `limit` (a positive integer). */
+    since(aid: string, afterLsn: number, limit: number): Promise<LogEntry[]>;
+    /** The highest lsn of the AID, 0 when its log is empty. */
+    last(aid: string): Promise<number>;
+    /**
+     * Deletes the oldest entries so that at most `keep` remain; returns how many it deleted.
+     * `keep` must be at least 1: the newest entry is what carries the lsn sequence on.
+     */
+    prune(aid: string, keep: number): Promise<number>;
+  };
+  /** Sends not yet acknowledged by the gateway. */
+  outbox: {
+    /** Inserts or overwrites the item with the same id (e.g. to count an attempt). */
+    put(aid: string, item: OutboxItem): Promise<void>;
+    /** Oldest first: by createdAt, then by id. */
+    list(aid: string): Promise<OutboxItem[]>;
+    /** No-op when absent. */
+    remove(aid: string, id: string): Promise<void>;
   };
   /** Idempotent. Later calls on this Store reject with StoreError. */
   close(): void;

@@ -3,6 +3,7 @@
 // binding the AID, the keyId and the public SPKI. Wrapping and unwrapping run inside WebCrypto
 // (wrapKey / unwrapKey), so the PKCS#8 plaintext never exists as a JS buffer on either path.
 
+import { fromBase64Url, P256_SPKI_LENGTH, P256_SPKI_PREFIX, utf8 } from '../../protocol/bytes.ts';
 import { StoreError } from './errors.ts';
 
 export interface WrappingKey {
@@ -18,12 +19,6 @@ export interface WrappedKey {
   spki: Uint8Array;
 }
 
-/** DER header of a P-256 SPKI with an uncompressed point; the 65-byte point follows. */
-const SPKI_PREFIX = new Uint8Array([
-  0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
-  0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-]);
-export const SPKI_LENGTH = SPKI_PREFIX.length + 65;
 export const IV_LENGTH = 12;
 const AAD_LABEL = 'aun-worker/store/key/v1';
 const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
@@ -52,7 +47,12 @@ export function isWrappingKey(v: unknown): v is WrappingKey {
 }
 
 export function isP256Spki(v: unknown): v is Uint8Array {
-  return v instanceof Uint8Array && v.length === SPKI_LENGTH && SPKI_PREFIX.every((b, i) => v[i] === b) && v[SPKI_PREFIX.length] === 0x04;
+  return (
+    v instanceof Uint8Array &&
+    v.length === P256_SPKI_LENGTH &&
+    P256_SPKI_PREFIX.every((b, i) => v[i] === b) &&
+    v[P256_SPKI_PREFIX.length] === 0x04
+  );
 }
 
 /**
@@ -99,8 +99,7 @@ export async function unwrapPrivateKey(
 
 /** Length-prefixed (u32 big-endian) label, aid, keyId and SPKI: no two inputs share an encoding. */
 export function keyAad(aid: string, keyId: string, spki: Uint8Array): Uint8Array<ArrayBuffer> {
-  const enc = new TextEncoder();
-  const parts = [enc.encode(AAD_LABEL), enc.encode(aid), enc.encode(keyId), spki];
+  const parts = [utf8(AAD_LABEL), utf8(aid), utf8(keyId), spki];
   const out = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
   const view = new DataView(out.buffer);
   let off = 0;
@@ -116,17 +115,12 @@ function spkiFromJwk(jwk: JsonWebKey): Uint8Array {
   const x = fromBase64Url(jwk.x ?? '');
   const y = fromBase64Url(jwk.y ?? '');
   if (jwk.crv !== 'P-256' || x.length !== 32 || y.length !== 32) throw new StoreError('WebCrypto exported an unexpected P-256 public key');
-  const spki = new Uint8Array(SPKI_LENGTH);
-  spki.set(SPKI_PREFIX);
-  spki[SPKI_PREFIX.length] = 0x04;
-  spki.set(x, SPKI_PREFIX.length + 1);
-  spki.set(y, SPKI_PREFIX.length + 33);
+  const spki = new Uint8Array(P256_SPKI_LENGTH);
+  spki.set(P256_SPKI_PREFIX);
+  spki[P256_SPKI_PREFIX.length] = 0x04;
+  spki.set(x, P256_SPKI_PREFIX.length + 1);
+  spki.set(y, P256_SPKI_PREFIX.length + 33);
   return spki;
-}
-
-function fromBase64Url(s: string): Uint8Array {
-  const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4);
-  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }
 
 /** WebCrypto's typings want ArrayBuffer-backed views; ours always are. */

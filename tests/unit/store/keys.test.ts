@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { fromBase64Url } from '../../../protocol/bytes.ts';
 import { openStore, StoreCorruptError, StoreError, type Store } from '../../../worker/store/index.ts';
-import { containsBytes, DB, freshFactory, fromBase64Url, rawDb } from './support.ts';
+import { containsBytes, DB, freshFactory, rawDb } from './support.ts';
 
 const ECDSA = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const ECDH = { name: 'ECDH', namedCurve: 'P-256' } as const;

@@ -5,7 +5,24 @@ import { MIGRATIONS, type Migration } from '../../../worker/store/schema.ts';
 import { openStoreWith } from '../../../worker/store/store.ts';
 import { DB, freshFactory, rawDb } from './support.ts';
 
-const v3noop: Migration = { version: 3, description: 'test-only v3', upgrade() {} };
+type Raw = Awaited<ReturnType<typeof rawDb>>;
+
+function expectV3Stores(raw: Raw): void {
+  const tx = raw.transaction(['log', 'outbox']);
+  const log = tx.objectStore('log');
+  expect(log.keyPath).toEqual(['aid', 'lsn']);
+  expect([...log.indexNames].sort()).toEqual(['by_aid', 'by_key']);
+  expect(log.index('by_aid').keyPath).toBe('aid');
+  expect(log.index('by_key').keyPath).toEqual(['aid', 'key']);
+  expect(log.index('by_key').unique).toBe(true);
+  const outbox = tx.objectStore('outbox');
+  expect(outbox.keyPath).toEqual(['aid', 'id']);
+  expect([...outbox.indexNames]).toEqual(['by_aid']);
+  expect(outbox.index('by_aid').keyPath).toBe('aid');
+}
+
+const NEXT = DB_VERSION + 1;
+const nextNoop: Migration = { version: NEXT, description: `test-only v${NEXT}`, upgrade() {} };
 
 describe('migrations', () => {
   it('are ordered: MIGRATIONS[i] produces v(i+1), the last one DB_VERSION', () => {
@@ -16,8 +33,9 @@ describe('migrations', () => {
     const factory = freshFactory();
     (await openStore({ name: DB, idbFactory: factory })).close();
     const raw = await rawDb(factory);
-    expect([...raw.objectStoreNames].sort()).toEqual(['cursors', 'identities', 'keys', 'kv', 'meta', 'tokens']);
+    expect([...raw.objectStoreNames].sort()).toEqual(['cursors', 'identities', 'keys', 'kv', 'log', 'meta', 'outbox', 'tokens']);
     expect(raw.transaction('cursors').store.keyPath).toEqual(['aid', 'ns']);
+    expectV3Stores(raw);
     const info = await raw.get('meta', 'schema');
     raw.close();
     expect(isSchemaInfo(info)).toBe(true);
@@ -57,7 +75,36 @@ describe('migrations', () => {
       { aid: 'alice', ns: 'group:g1', seq: 7 },
       { aid: 'alice', ns: 'p2p:bob', seq: 6 },
     ]);
-    expect(await raw.get('meta', 'schema')).toMatchObject({ version: 2, history: [{ from: 0, to: 1 }, { from: 1, to: 2 }] });
+    expect(await raw.get('meta', 'schema')).toMatchObject({ version: DB_VERSION, history: [{ from: 0, to: 1 }, { from: 1, to: DB_VERSION }] });
+    raw.close();
+  });
+
+  it('v2 -> v3 adds an empty log and outbox and keeps everything else', async () => {
+    const factory = freshFactory();
+    const v2 = await openDatabase({ name: DB, version: 2, factory });
+    expect([...v2.objectStoreNames]).not.toContain('log');
+    await v2.put('identities', { aid: 'alice', certPem: 'pem', gatewayUrl: 'wss://gw/ws', createdAt: 1, updatedAt: 2 });
+    await v2.put('cursors', { aid: 'alice', ns: 'p2p:bob', seq: 5 });
+    await v2.put('kv', { aid: 'alice', key: 'k', value: { a: 1 } });
+    await v2.put('tokens', { aid: 'alice', accessToken: 'a', accessExpiresAt: 9, refreshToken: 'r', obtainedAt: 1 });
+    await v2.put('meta', 'device-from-v2', 'deviceId');
+    v2.close();
+
+    const s = await openStore({ name: DB, idbFactory: factory });
+    expect(await s.identities.get('alice')).toEqual({ aid: 'alice', certPem: 'pem', gatewayUrl: 'wss://gw/ws', createdAt: 1, updatedAt: 2 });
+    expect(await s.cursors.all('alice')).toEqual({ 'p2p:bob': 5 });
+    expect(await s.kv.get('alice', 'k')).toEqual({ a: 1 });
+    expect((await s.tokens.get('alice'))?.accessToken).toBe('a');
+    expect(await s.deviceId()).toBe('device-from-v2');
+    expect(await s.log.last('alice')).toBe(0);
+    expect(await s.outbox.list('alice')).toEqual([]);
+    const [entry] = await s.log.commit('alice', { ns: 'p2p:bob', seq: 6 }, [{ key: 'p2p:m1', kind: 'message', data: 1 }]);
+    expect(entry?.lsn).toBe(1);
+    s.close();
+
+    const raw = await rawDb(factory);
+    expectV3Stores(raw);
+    expect(await raw.get('meta', 'schema')).toMatchObject({ version: 3, history: [{ from: 0, to: 2 }, { from: 2, to: 3 }] });
     raw.close();
   });
 
@@ -67,15 +114,15 @@ describe('migrations', () => {
     await (v1 as unknown as { put(s: string, v: unknown): Promise<unknown> }).put('cursors', { aid: 'alice', seqs: { n: 4 } });
     v1.close();
     const boom: Migration = {
-      version: 3,
+      version: NEXT,
       description: 'test-only failing step',
       upgrade() {
         throw new Error('boom');
       },
     };
-    const err = await openDatabase({ name: DB, version: 3, factory, migrations: [...MIGRATIONS, boom] }).catch((e: unknown) => e);
+    const err = await openDatabase({ name: DB, version: NEXT, factory, migrations: [...MIGRATIONS, boom] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
-    expect((err as Error).message).toMatch(/to v3 was rolled back: migration to v3 \(test-only failing step\) failed: Error: boom/);
+    expect((err as Error).message).toMatch(new RegExp(`to v${NEXT} was rolled back: migration to v${NEXT} \\(test-only failing step\\) failed: Error: boom`));
 
     const again = await openDatabase({ name: DB, version: 1, factory });
     expect(again.version).toBe(1);
@@ -85,15 +132,15 @@ describe('migrations', () => {
 
   it('a database already upgraded by a newer build is refused with a clear StoreError', async () => {
     const factory = freshFactory();
-    (await openDatabase({ name: DB, version: 3, factory, migrations: [...MIGRATIONS, v3noop] })).close();
+    (await openDatabase({ name: DB, version: NEXT, factory, migrations: [...MIGRATIONS, nextNoop] })).close();
     const err = await openStore({ name: DB, idbFactory: factory }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect(err).not.toBeInstanceOf(StoreBlockedError);
-    expect((err as Error).message).toMatch(/newer version than v2.*Reload this page/);
+    expect((err as Error).message).toMatch(new RegExp(`newer version than v${DB_VERSION}.*Reload this page`));
   });
 
   it('refuses versions it has no migrations for', async () => {
-    await expect(openDatabase({ name: DB, version: 3, factory: freshFactory() })).rejects.toThrow(/migrations exist for v1\.\.v2/);
+    await expect(openDatabase({ name: DB, version: NEXT, factory: freshFactory() })).rejects.toThrow(`migrations exist for v1..v${DB_VERSION}`);
   });
 });
 
@@ -108,7 +155,7 @@ describe('blocked upgrades', () => {
     expect(err).toBeInstanceOf(StoreError);
     expect((err as StoreBlockedError).name).toBe('StoreBlockedError');
     expect((err as StoreBlockedError).retryable).toBe(true);
-    expect((err as Error).message).toMatch(/cannot be upgraded to v2: .* still has v1 open .* Close \(or reload\) the other tabs of this app/);
+    expect((err as Error).message).toMatch(new RegExp(`cannot be upgraded to v${DB_VERSION}: .* still has v1 open .* Close \\(or reload\\) the other tabs of this app`));
 
     stubborn.close();
     const s = await openStore({ name: DB, idbFactory: factory });
@@ -144,10 +191,10 @@ describe('versionchange', () => {
     const onVersionChange = vi.fn();
     const s = await openStore({ name: DB, idbFactory: factory, onVersionChange });
     await s.cursors.put('alice', 'n', 3);
-    const newer = await openDatabase({ name: DB, version: 3, factory, migrations: [...MIGRATIONS, v3noop], blockedTimeoutMs: 500 });
-    expect(newer.version).toBe(3);
+    const newer = await openDatabase({ name: DB, version: NEXT, factory, migrations: [...MIGRATIONS, nextNoop], blockedTimeoutMs: 500 });
+    expect(newer.version).toBe(NEXT);
     expect(onVersionChange).toHaveBeenCalledTimes(1);
-    await expect(s.cursors.get('alice', 'n')).rejects.toThrow(/closed because another tab or worker wants to upgrade it to v3; reopen/);
+    await expect(s.cursors.get('alice', 'n')).rejects.toThrow(`closed because another tab or worker wants to upgrade it to v${NEXT}; reopen`);
     newer.close();
   });
 

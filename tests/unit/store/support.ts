@@ -24,7 +24,3 @@ export function containsBytes(hay: Uint8Array, needle: Uint8Array): boolean {
   }
   return false;
 }
-
-export function fromBase64Url(s: string): Uint8Array {
-  return new Uint8Array(Buffer.from(s, 'base64url'));
-}
