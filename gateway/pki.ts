@@ -7,6 +7,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createHash, createPrivateKey, webcrypto, type KeyObject } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { pemToDer } from '../protocol/bytes.ts';
 import { migrate } from './db.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -29,10 +30,6 @@ export interface Pki {
   authKey: KeyObject;
   /** Issues a P-256 agent certificate for a SPKI DER public key. */
   issueAgent(aid: string, spkiDer: Uint8Array): Promise<string>;
-}
-
-function pemToDer(pem: string): Buffer {
-  return Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
 }
 
 function derToPem(der: ArrayBuffer | Uint8Array, label: string): string {

@@ -3,6 +3,8 @@
 // - stableJson: client_signature params_hash and group-state signatures.
 // Pure functions; the gateway and the worker share them.
 
+import { utf8 } from './bytes.ts';
+
 const CONTROL_ESCAPES: Record<number, string> = {
   0x08: '\\b',
   0x09: '\\t',
@@ -83,8 +85,6 @@ function canonicalValue(v: unknown): string {
   }
 }
 
-const encoder = new TextEncoder();
-
 /** Canonical JSON text (spec/e2ee-v2.md §2). Throws on values the rules do not allow. */
 export function canonicalJsonText(value: unknown): string {
   return canonicalValue(value);
@@ -92,7 +92,7 @@ export function canonicalJsonText(value: unknown): string {
 
 /** Canonical JSON as UTF-8 bytes. */
 export function canonicalJson(value: unknown): Uint8Array {
-  return encoder.encode(canonicalValue(value));
+  return utf8(canonicalValue(value));
 }
 
 /**

@@ -1,5 +1,7 @@
 // JSON-RPC 2.0 frames as AUN uses them (spec/protocol.md §1.1).
 
+import { toHex } from './bytes.ts';
+
 export type JsonPrimitive = string | number | boolean | null;
 export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -94,11 +96,7 @@ export function isErrorFrame(frame: ResponseFrame): frame is ErrorFrame {
 
 /** `rpc-` + 16 hex characters (8 random bytes), as the reference client makes them. */
 export function newRpcId(): string {
-  const bytes = new Uint8Array(8);
-  crypto.getRandomValues(bytes);
-  let hex = '';
-  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
-  return `rpc-${hex}`;
+  return `rpc-${toHex(crypto.getRandomValues(new Uint8Array(8)))}`;
 }
 
 /** Short pre-auth RPCs use the fixed id `pre-<method>`. */

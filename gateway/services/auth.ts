@@ -3,7 +3,7 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { ErrorCode, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/index.ts';
+import { ErrorCode, P256_SPKI_LENGTH, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/index.ts';
 import { RpcError, type AgentRecord, type Connection } from '../context.ts';
 import { migrate } from '../db.ts';
 import { certFingerprint, type Pki } from '../pki.ts';
@@ -27,8 +27,6 @@ const MIGRATIONS = [
    )`,
 ];
 
-/** Uncompressed P-256 SPKI is exactly 91 bytes (spec e2ee-v2 §1.1). */
-const P256_SPKI_BYTES = 91;
 const LOGIN_NONCE_TTL_MS = 60_000;
 
 type PreAuthMethod = 'auth.create_aid' | 'auth.aid_login1' | 'auth.aid_login2' | 'auth.refresh_token';
@@ -101,7 +99,7 @@ export function createAuthService(
       if (!aid.endsWith(`.${issuer}`)) throw new RpcError(ErrorCode.InvalidParams, `aid ${aid} is not under this gateway's issuer ${issuer}`);
       if (aid === `group.${issuer}` || aid === `auth.${issuer}`) throw new RpcError(ErrorCode.InvalidParams, `aid ${aid} is reserved`);
       const spki = Buffer.from(publicKey, 'base64');
-      if (spki.length !== P256_SPKI_BYTES) throw new RpcError(ErrorCode.InvalidParams, 'public_key must be a P-256 SubjectPublicKeyInfo (91 bytes DER, base64)');
+      if (spki.length !== P256_SPKI_LENGTH) throw new RpcError(ErrorCode.InvalidParams, 'public_key must be a P-256 SubjectPublicKeyInfo (91 bytes DER, base64)');
       try {
         publicKeyFromSpki(publicKey);
       } catch {

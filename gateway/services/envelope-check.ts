@@ -4,7 +4,7 @@
 // reads only unencrypted envelope fields.
 
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { ErrorCode, type JsonObject } from '../../protocol/index.ts';
+import { ErrorCode, P256_SPKI_LENGTH, type JsonObject } from '../../protocol/index.ts';
 import { isRecipientRow, recipientsDigest, type RecipientRow } from '../../worker/e2ee/recipients.ts';
 import { RpcError, type AgentRecord, type GatewayConfig } from '../context.ts';
 import { int, str } from '../validate.ts';
@@ -21,7 +21,6 @@ const KEY_SOURCES: ReadonlySet<string> = new Set(['peer_device_prekey', 'group_d
 const MAX_ROWS = 1024;
 const MAX_ID = 256;
 const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
-const P256_SPKI_BYTES = 91;
 const P256_RAW_SIGNATURE_BYTES = 64;
 
 /** The envelope fields the gateway acts on, after the shape checks. */
@@ -181,7 +180,7 @@ export function readSpk(params: object, keySource: SpkRecord['key_source'], agen
   const spkSignature = str(params, 'spk_signature', { max: 512, pattern: B64 });
   const spkTimestamp = int(params, 'spk_timestamp', { min: 0 });
   const spkDer = Buffer.from(spkPk, 'base64');
-  if (spkDer.length !== P256_SPKI_BYTES) throw new RpcError(ErrorCode.InvalidParams, 'invalid params: spk_pk must be an uncompressed P-256 SubjectPublicKeyInfo (91 bytes DER, base64)');
+  if (spkDer.length !== P256_SPKI_LENGTH) throw new RpcError(ErrorCode.InvalidParams, 'invalid params: spk_pk must be an uncompressed P-256 SubjectPublicKeyInfo (91 bytes DER, base64)');
   p256Key(spkDer, 'spk_pk');
   const expectedId = keyFingerprint(spkDer);
   if (spkId !== expectedId) throw new RpcError(ErrorCode.InvalidParams, `invalid params: spk_id ${spkId} does not match spk_pk (expected ${expectedId} = "sha256:" + first 16 hex of SHA-256(spk_pk))`);

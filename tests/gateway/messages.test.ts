@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/server.ts';
+import { fromBase64 } from '../../protocol/bytes.ts';
 import { decryptEnvelope, encryptP2P } from '../../worker/e2ee/envelope.ts';
-import { fromBase64 } from '../../worker/e2ee/bytes.ts';
 import { makeSpk, Session } from '../support/aun-client.ts';
 import { p256, targetsFrom } from '../support/e2ee-peer.ts';
 import { loggedIn, newAid, stats, testGateway } from '../support/gateway.ts';

@@ -2,8 +2,8 @@
 // and check that recipients decrypt what the gateway relayed.
 
 import type { KeyObject } from 'node:crypto';
+import { fromBase64 } from '../../protocol/bytes.ts';
 import { privateKeyFromScalar, scalarFromPkcs8, type P256PrivateKey } from '../../worker/e2ee/keys.ts';
-import { fromBase64 } from '../../worker/e2ee/bytes.ts';
 import type { Target } from '../../worker/e2ee/envelope.ts';
 
 export function p256(key: KeyObject): P256PrivateKey {

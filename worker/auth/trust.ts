@@ -4,8 +4,7 @@
 // @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { AunError, AuthError, ErrorCode } from '../../protocol/index.ts';
-import { equalBytes, splitPemBundle } from './encoding.ts';
+import { AunError, AuthError, equalBytes, ErrorCode, splitPemBundle } from '../../protocol/index.ts';
 import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';
 
 /** Clock skew tolerated on notBefore/notAfter, as the reference does. */

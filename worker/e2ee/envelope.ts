@@ -2,8 +2,8 @@
 // spec/e2ee-v2.md §3.8 and decryption in the order of §6.1, plus the optional [GAP] checks of
 // §6.3, which only reject more and never change what goes on the wire.
 
+import { concatBytes, fromBase64, fromHex, fromUtf8, toBase64 } from '../../protocol/bytes.ts';
 import { canonicalJson } from '../../protocol/canonical.ts';
-import { concatBytes, fromBase64, fromHex, fromUtf8, toBase64 } from './bytes.ts';
 import { describeCause, E2eeError } from './errors.ts';
 import { fp, generateEphemeralKey, parseSpki, type P256PrivateKey } from './keys.ts';
 import { isPlainObject, normalizeProtectedHeaders, verifyMetadataAuth, withMetadataAuth } from './metadata.ts';

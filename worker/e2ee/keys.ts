@@ -1,15 +1,15 @@
 // P-256 key encodings (spec/e2ee-v2.md §1.1, §1.8): the fixed 91-byte SPKI, the scalar inside a
 // PKCS#8 key, the SPKI inside an X.509 certificate, fingerprints, and the in-memory key object.
 
+// @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API.
+import 'reflect-metadata';
 import { p256 } from '@noble/curves/nist.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, equalBytes, fromBase64, fromHex, toBase64Url, toHex } from './bytes.ts';
-
-/** DER header of every P-256 SPKI with an uncompressed point; the 65-byte point follows. */
-export const SPKI_PREFIX = fromHex('3059301306072a8648ce3d020106082a8648ce3d030107034200');
-export const SPKI_LENGTH = 91;
-/** AlgorithmIdentifier { id-ecPublicKey, prime256v1 }, shared by SPKI and PKCS#8. */
-const EC_P256_ALGORITHM = fromHex('301306072a8648ce3d020106082a8648ce3d030107');
+import { ECParameters, ECPrivateKey, id_ecPublicKey, id_secp256r1 } from '@peculiar/asn1-ecc';
+import { PrivateKeyInfo } from '@peculiar/asn1-pkcs8';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { X509Certificate } from '@peculiar/x509';
+import { buf, concatBytes, equalBytes, P256_SPKI_LENGTH, P256_SPKI_PREFIX, pemToDer, toBase64Url, toHex } from '../../protocol/bytes.ts';
 
 /**
  * A P-256 private key as the worker holds it: one object, whatever backs it.
@@ -29,15 +29,15 @@ export interface P256PrivateKey {
 
 export function spkiFromPoint(point: Uint8Array): Uint8Array {
   if (point.length !== 65 || point[0] !== 0x04) throw new TypeError('expected a 65-byte uncompressed P-256 point');
-  return concatBytes(SPKI_PREFIX, point);
+  return concatBytes(P256_SPKI_PREFIX, point);
 }
 
 /** The uncompressed point of a P-256 SPKI, after checking the exact encoding and the curve. */
 export function parseSpki(spki: Uint8Array): Uint8Array {
-  if (spki.length !== SPKI_LENGTH || !equalBytes(spki.subarray(0, SPKI_PREFIX.length), SPKI_PREFIX)) {
+  if (spki.length !== P256_SPKI_LENGTH || !equalBytes(spki.subarray(0, P256_SPKI_PREFIX.length), P256_SPKI_PREFIX)) {
     throw new TypeError('public key is not a 91-byte uncompressed P-256 SPKI');
   }
-  const point = spki.slice(SPKI_PREFIX.length);
+  const point = spki.slice(P256_SPKI_PREFIX.length);
   p256.Point.fromBytes(point).assertValidity();
   return point;
 }
@@ -76,7 +76,7 @@ export function privateKeyFromScalar(scalar: Uint8Array): P256PrivateKey {
 /** Adds non-extractable WebCrypto handles; `keepScalar: false` leaves no raw secret in the object. */
 export async function importPrivateKey(scalar: Uint8Array, opts: { keepScalar?: boolean } = {}): Promise<P256PrivateKey> {
   const key = privateKeyFromScalar(scalar);
-  const point = key.publicSpki.subarray(SPKI_PREFIX.length);
+  const point = key.publicSpki.subarray(P256_SPKI_PREFIX.length);
   const jwk: JsonWebKey = {
     kty: 'EC',
     crv: 'P-256',
@@ -108,76 +108,46 @@ export async function generateEphemeralKey(random?: (n: number) => Uint8Array): 
   return { publicSpki, ecdh: pair.privateKey };
 }
 
-// ---- minimal DER: only what the fixed PKCS#8 and X.509 layouts below need ----
+/** DER as given, or the first block of a PEM text. */
+function derOf(input: string | Uint8Array): Uint8Array {
+  return typeof input === 'string' ? pemToDer(input) : input;
+}
 
-interface Tlv { tag: number; start: number; end: number }
-
-function readTlv(der: Uint8Array, pos: number, limit = der.length): Tlv {
-  const tag = der[pos];
-  let len = der[pos + 1];
-  if (tag === undefined || len === undefined) throw new TypeError('truncated DER');
-  let start = pos + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n < 1 || n > 3) throw new TypeError('unsupported DER length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = (len << 8) | (der[start + i] ?? 0);
-    start += n;
+function parseDer<T>(der: Uint8Array, schema: new () => T, what: string): T {
+  try {
+    return AsnConvert.parse(der, schema);
+  } catch (err) {
+    throw new TypeError(`not a DER ${what}`, { cause: err });
   }
-  const end = start + len;
-  if (end > limit) throw new TypeError('truncated DER');
-  return { tag, start, end };
 }
-
-function expectTlv(der: Uint8Array, pos: number, tag: number, limit?: number): Tlv {
-  const tlv = readTlv(der, pos, limit);
-  if (tlv.tag !== tag) throw new TypeError(`unexpected DER tag 0x${tlv.tag.toString(16)}`);
-  return tlv;
-}
-
-/** DER bytes of a PEM block (any label) or of base64 text; bytes pass through. */
-export function pemToDer(input: string | Uint8Array): Uint8Array {
-  if (typeof input !== 'string') return input;
-  return fromBase64(input.replace(/-----(BEGIN|END) [^-]+-----/g, '').replace(/\s+/g, ''));
-}
-
-const SEQUENCE = 0x30;
-const INTEGER = 0x02;
-const OCTET_STRING = 0x04;
 
 /**
  * The 32-byte scalar of a P-256 PKCS#8 key (PEM or DER): PrivateKeyInfo { 0, ecP256Alg,
  * OCTET STRING { ECPrivateKey { 1, OCTET STRING d, … } } }. Optional trailing fields are ignored.
  */
 export function scalarFromPkcs8(pkcs8: string | Uint8Array): Uint8Array {
-  const der = pemToDer(pkcs8);
-  const outer = expectTlv(der, 0, SEQUENCE);
-  const version = expectTlv(der, outer.start, INTEGER, outer.end);
-  if (version.end - version.start !== 1 || der[version.start] !== 0) throw new TypeError('unsupported PKCS#8 version');
-  const alg = expectTlv(der, version.end, SEQUENCE, outer.end);
-  if (!equalBytes(der.subarray(version.end, alg.end), EC_P256_ALGORITHM)) throw new TypeError('PKCS#8 key is not P-256');
-  const wrapped = expectTlv(der, alg.end, OCTET_STRING, outer.end);
-  const ecKey = expectTlv(der, wrapped.start, SEQUENCE, wrapped.end);
-  const ecVersion = expectTlv(der, ecKey.start, INTEGER, ecKey.end);
-  if (ecVersion.end - ecVersion.start !== 1 || der[ecVersion.start] !== 1) throw new TypeError('unsupported ECPrivateKey version');
-  const d = expectTlv(der, ecVersion.end, OCTET_STRING, ecKey.end);
-  return normalizeScalar(der.slice(d.start, d.end));
+  const info = parseDer(derOf(pkcs8), PrivateKeyInfo, 'PKCS#8 PrivateKeyInfo');
+  if (info.version !== 0) throw new TypeError('unsupported PKCS#8 version');
+  const alg = info.privateKeyAlgorithm;
+  if (alg.algorithm !== id_ecPublicKey || !alg.parameters) throw new TypeError('PKCS#8 key is not P-256');
+  const params = parseDer(new Uint8Array(alg.parameters), ECParameters, 'EC parameters');
+  if (params.namedCurve !== id_secp256r1) throw new TypeError('PKCS#8 key is not P-256');
+  const ecKey = parseDer(new Uint8Array(info.privateKey.buffer), ECPrivateKey, 'ECPrivateKey');
+  if (ecKey.version !== 1) throw new TypeError('unsupported ECPrivateKey version');
+  return normalizeScalar(new Uint8Array(ecKey.privateKey.buffer));
 }
 
 /**
- * The SPKI of an X.509 certificate (PEM or DER), checked to be a P-256 key. Walks Certificate →
- * TBSCertificate → [0] version?, serial, signature, issuer, validity, subject → SPKI; the
- * certificate's own validity is the caller's business (auth/ verifies the chain).
+ * The SPKI of an X.509 certificate (PEM or DER), checked to be a P-256 key. The certificate's own
+ * validity is the caller's business (auth/ verifies the chain).
  */
 export function spkiFromCertificate(cert: string | Uint8Array): Uint8Array {
-  const der = pemToDer(cert);
-  const certificate = expectTlv(der, 0, SEQUENCE);
-  const tbs = expectTlv(der, certificate.start, SEQUENCE, certificate.end);
-  let pos = tbs.start;
-  if (der[pos] === 0xa0) pos = readTlv(der, pos, tbs.end).end;
-  for (let i = 0; i < 5; i++) pos = readTlv(der, pos, tbs.end).end;
-  const spki = expectTlv(der, pos, SEQUENCE, tbs.end);
-  const out = der.slice(pos, spki.end);
-  parseSpki(out);
-  return out;
+  let spki: Uint8Array;
+  try {
+    spki = new Uint8Array(new X509Certificate(buf(derOf(cert))).publicKey.rawData);
+  } catch (err) {
+    throw new TypeError('not an X.509 certificate (PEM or DER)', { cause: err });
+  }
+  parseSpki(spki);
+  return spki;
 }

@@ -1,8 +1,8 @@
 // `protected_headers` / `context`: unencrypted envelope metadata whose integrity is an HMAC keyed
 // from the message's master key (spec/e2ee-v2.md §1.7, §3.7, §6.1 step 7).
 
+import { concatBytes, equalBytes, fromBase64, isBase64, toBase64, utf8 } from '../../protocol/bytes.ts';
 import { canonicalJson, canonicalJsonText } from '../../protocol/canonical.ts';
-import { concatBytes, equalBytes, fromBase64, isBase64, toBase64, utf8 } from './bytes.ts';
 import { E2eeError } from './errors.ts';
 import { hmacSha256 } from './primitives.ts';
 

@@ -6,7 +6,7 @@ import { p256 } from '@noble/curves/nist.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, utf8 } from './bytes.ts';
+import { concatBytes, utf8 } from '../../protocol/bytes.ts';
 import { parseSpki, type P256PrivateKey } from './keys.ts';
 
 export const SUITE = 'P256_HKDF_SHA256_AES_256_GCM';

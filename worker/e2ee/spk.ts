@@ -3,7 +3,7 @@
 // (spec/e2ee-v2.md §4.2–§4.5).
 
 import type { PutGroupPkParams, PutPeerPkParams, WrapCapabilities } from '../../protocol/methods.ts';
-import { concatBytes, equalBytes, fromBase64, isBase64, toBase64, utf8 } from './bytes.ts';
+import { concatBytes, equalBytes, fromBase64, isBase64, toBase64, utf8 } from '../../protocol/bytes.ts';
 import { describeCause, E2eeError, SpkVerificationError } from './errors.ts';
 import type { Target } from './envelope.ts';
 import { fp, generatePrivateKey, parseSpki, type P256PrivateKey } from './keys.ts';

@@ -1,8 +1,8 @@
 // Group id normalisation and the group state commitment (spec/e2ee-v2.md §5.3).
 
 import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes, toHex, utf8 } from '../../protocol/bytes.ts';
 import { canonicalJson } from '../../protocol/canonical.ts';
-import { concatBytes, toHex, utf8 } from './bytes.ts';
 
 export const STATE_PREFIX = 'AUN-V2-SC-v1';
 

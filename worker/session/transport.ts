@@ -4,7 +4,7 @@
 
 import {
   AunError, ConnectionLostError, MAX_FRAME_BYTES, TimeoutError, ValidationError, errorFromRpc,
-  isErrorFrame, newRpcId,
+  isErrorFrame, newRpcId, utf8,
   type ChallengeParams, type MethodName, type ParamsOf, type ResponseFrame, type ResultOf,
 } from '../../protocol/index.ts';
 import { systemTimers, type Timers, type WebSocketCtor } from '../auth/io.ts';
@@ -16,7 +16,6 @@ export const CALL_TIMEOUT_MS = 35_000;
 export const OPEN_TIMEOUT_MS = 10_000;
 const OPEN = 1;
 const SAMPLE_CHARS = 200;
-const encoder = new TextEncoder();
 
 /** A call cancelled through its AbortSignal; named like the DOM's so generic checks work. */
 export class CallAbortedError extends AunError {
@@ -101,7 +100,7 @@ export class Transport {
       const id = newRpcId();
       const text = JSON.stringify({ jsonrpc: '2.0', id, method, params });
       // A UTF-16 unit never takes more than 3 UTF-8 bytes, so most frames skip the encode.
-      const bytes = text.length * 3 <= MAX_FRAME_BYTES ? 0 : encoder.encode(text).length;
+      const bytes = text.length * 3 <= MAX_FRAME_BYTES ? 0 : utf8(text).length;
       if (bytes > MAX_FRAME_BYTES) {
         return reject(new ValidationError(`${method}: the request is ${bytes} bytes, over the ${MAX_FRAME_BYTES}-byte frame limit`));
       }

@@ -1,7 +1,6 @@
 import { createHash, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { stableJson } from '../../../protocol/index.ts';
-import { fromBase64, utf8 } from '../../../worker/auth/encoding.ts';
+import { fromBase64, stableJson, utf8 } from '../../../protocol/index.ts';
 import { certFingerprint, derToP1363, p1363ToDer, paramsHash, signClientCall, signDer, verifyDer } from '../../../worker/auth/sign.ts';
 import { makeRoot } from './helpers.ts';
 

@@ -22,12 +22,13 @@ function setup(opts: { stored?: number; rows?: number[]; floor?: number; open?: 
       acks.push(upTo);
     },
     loadCursor: async () => stored,
-    async saveCursor(seq) {
+    async commit(seq, item) {
       stored = seq;
       saved.push(seq);
+      return item;
     },
     open: opts.open ?? (async (r) => r),
-    deliver: (r) => delivered.push(r.seq),
+    delivered: (r) => delivered.push(r.seq),
   });
   const add = (seq: number) => {
     const row = { seq, text: `m${seq}` };
@@ -76,9 +77,12 @@ describe('SeqInbox', () => {
       pull: async () => ({ rows: [], hasMore: false, floor: 0 }),
       ack: async () => {},
       loadCursor: async () => 0,
-      saveCursor: async (s) => void order.push(`save ${s}`),
+      commit: async (s, item) => {
+        order.push(`save ${s}`);
+        return item;
+      },
       open: async (r) => r,
-      deliver: (r) => void order.push(`deliver ${r.seq}`),
+      delivered: (r) => void order.push(`deliver ${r.seq}`),
     });
     await inbox.push(t.add(1));
     expect(order).toEqual(['save 1', 'deliver 1']);
@@ -130,5 +134,29 @@ describe('SeqInbox', () => {
     t.inbox.stop();
     await settle();
     expect(t.acks).toEqual([]);
+  });
+
+  it('a crash between receiving and committing redelivers after restart, exactly once', async () => {
+    const server = new Map([1, 2, 3].map((seq) => [seq, { seq, text: `m${seq}` }]));
+    let stored = 0;
+    const shown: number[] = [];
+    const boot = (crashAt: number | null) => new SeqInbox<Row, Row>({
+      name: 'crash',
+      pull: async (after) => ({ rows: [...server.values()].filter((r) => r.seq > after), hasMore: false, floor: 0 }),
+      ack: async () => {},
+      loadCursor: async () => stored,
+      async commit(seq, item) {
+        if (seq === crashAt) throw new Error('worker killed before the commit finished');
+        stored = seq;
+        return item;
+      },
+      open: async (r) => r,
+      delivered: (r) => shown.push(r.seq),
+    });
+    await boot(2).catchUp().catch(() => {});
+    expect(shown).toEqual([1]);
+    expect(stored).toBe(1);
+    await boot(null).catchUp();
+    expect(shown).toEqual([1, 2, 3]);
   });
 });

@@ -9,7 +9,7 @@ import {
   fromBase64,
   importPrivateKey,
   merkleProof,
-  SPKI_PREFIX,
+  P256_SPKI_PREFIX,
   spkIdOf,
   stateCommitmentFromBootstrap,
   toBase64,
@@ -48,7 +48,7 @@ describe('P2P round trips', () => {
     expect(env.sender_cert_fingerprint).toBe('sha256:6bf6b248a19e5777');
     const eph = fromBase64(env.sender_session_pk);
     expect(eph.length).toBe(91);
-    expect(eph.subarray(0, 26)).toEqual(SPKI_PREFIX);
+    expect(eph.subarray(0, 26)).toEqual(P256_SPKI_PREFIX);
     expect(fromBase64(env.sender_signature).length).toBe(64);
     expect(env.recipients).toHaveLength(1);
     const [row] = env.recipients;

@@ -1,0 +1,114 @@
+// Byte, text, base64, hex and PEM helpers without Node's Buffer: this code also runs in a browser
+// worker. Binary fields on the wire are standard base64 with `=` padding; base64url exists only
+// for JWKs.
+
+// client-stub imports protocol/, so module-level values are marked pure for the tab bundle to
+// drop them when it uses none of these helpers.
+const encoder = /* @__PURE__ */ new TextEncoder();
+const decoder = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true });
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64URL_RE = /^[A-Za-z0-9_-]*$/;
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const PEM_BLOCK = /-----BEGIN [^-]+-----([\s\S]+?)-----END [^-]+-----/;
+
+/** DER header of every P-256 SPKI with an uncompressed point (spec/e2ee-v2.md §1.1); the 65-byte point follows. */
+export const P256_SPKI_PREFIX = /* @__PURE__ */ new Uint8Array([
+  0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+  0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+]);
+/** The prefix and the 65-byte point. */
+export const P256_SPKI_LENGTH = 91;
+
+export function utf8(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+/** Strict UTF-8 decoding: malformed input throws instead of turning into U+FFFD. */
+export function fromUtf8(b: Uint8Array): string {
+  return decoder.decode(b);
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.length;
+  }
+  return out;
+}
+
+/** Constant time over the contents (lengths are public), for MAC and key comparisons. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** A fresh ArrayBuffer copy, the argument type WebCrypto wants under TS 5.9's typed-array rules. */
+export function buf(b: Uint8Array): ArrayBuffer {
+  return b.slice().buffer as ArrayBuffer;
+}
+
+export function isBase64(s: string): boolean {
+  return s.length % 4 === 0 && BASE64_RE.test(s);
+}
+
+export function toBase64(b: Uint8Array): string {
+  let bin = '';
+  for (let i = 0; i < b.length; i += 0x8000) bin += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+function fromBinary(bin: string): Uint8Array {
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Strict standard base64 (padding required, no whitespace), so one value has one encoding. */
+export function fromBase64(s: string): Uint8Array {
+  if (!isBase64(s)) throw new TypeError('invalid base64');
+  return fromBinary(atob(s));
+}
+
+export function toBase64Url(b: Uint8Array): string {
+  return toBase64(b).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** Unpadded base64url, as JWK members are written (RFC 7518 §2). */
+export function fromBase64Url(s: string): Uint8Array {
+  if (!BASE64URL_RE.test(s) || s.length % 4 === 1) throw new TypeError('invalid base64url');
+  return fromBinary(atob(s.replace(/-/g, '+').replace(/_/g, '/')));
+}
+
+export function toHex(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** Error texts are the reference's, which callers may match on. */
+export function fromHex(s: string): Uint8Array {
+  if (s.length % 2 !== 0) throw new TypeError('hex length must be even');
+  if (!/^[0-9a-fA-F]*$/.test(s)) throw new TypeError('invalid hex char');
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/** Every certificate PEM block of a bundle, in order. */
+export function splitPemBundle(bundle: string): string[] {
+  return bundle.match(PEM_CERT) ?? [];
+}
+
+/** DER bytes of the first PEM block (any label); its body must be strict base64 once whitespace is removed. */
+export function pemToDer(pem: string): Uint8Array {
+  const m = PEM_BLOCK.exec(pem);
+  if (!m) throw new TypeError('not a PEM block');
+  return fromBase64(m[1]!.replace(/\s+/g, ''));
+}

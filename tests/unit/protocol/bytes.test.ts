@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import {
+  equalBytes,
+  fromBase64,
+  fromBase64Url,
+  fromHex,
+  fromUtf8,
+  pemToDer,
+  splitPemBundle,
+  toBase64,
+  toBase64Url,
+  toHex,
+  utf8,
+} from '../../../protocol/bytes.ts';
+
+const BYTES = new Uint8Array([0xfb, 0xff, 0x00, 0x10, 0x83]);
+
+describe('base64', () => {
+  it('round-trips standard and url-safe forms', () => {
+    expect(toBase64(BYTES)).toBe('+/8AEIM=');
+    expect(fromBase64('+/8AEIM=')).toEqual(BYTES);
+    expect(toBase64Url(BYTES)).toBe('-_8AEIM');
+    expect(fromBase64Url('-_8AEIM')).toEqual(BYTES);
+  });
+
+  it('decodes only strict padded standard base64, so one value has one encoding', () => {
+    for (const bad of ['+/8AEIM', '+/8AEIM==', '-_8AEIM=', '+/8A EIM=', 'A===', '=AAA']) {
+      expect(() => fromBase64(bad), bad).toThrow(/invalid base64/);
+    }
+  });
+
+  it('decodes only unpadded base64url', () => {
+    for (const bad of ['-_8AEIM=', '+/8AEIM', 'A', '-_8 AEIM']) expect(() => fromBase64Url(bad), bad).toThrow(/invalid base64url/);
+  });
+});
+
+describe('hex, UTF-8, comparison', () => {
+  it('round-trips hex and keeps the reference error texts', () => {
+    expect(toHex(BYTES)).toBe('fbff001083');
+    expect(fromHex('FBff001083')).toEqual(BYTES);
+    expect(() => fromHex('abc')).toThrow('hex length must be even');
+    expect(() => fromHex('zz')).toThrow('invalid hex char');
+  });
+
+  it('decodes UTF-8 strictly', () => {
+    expect(fromUtf8(utf8('é✓'))).toBe('é✓');
+    expect(() => fromUtf8(new Uint8Array([0xc3]))).toThrow();
+  });
+
+  it('compares contents and lengths', () => {
+    expect(equalBytes(BYTES, BYTES.slice())).toBe(true);
+    expect(equalBytes(BYTES, BYTES.subarray(1))).toBe(false);
+  });
+});
+
+describe('PEM', () => {
+  const block = (label: string, b64: string): string => `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+  const bundle = block('CERTIFICATE', 'AQID') + block('PRIVATE KEY', 'BAUG') + block('CERTIFICATE', 'BwgJ');
+
+  it('splits a bundle into its certificate blocks and reads the first block of any label', () => {
+    expect(splitPemBundle(bundle).map(pemToDer)).toEqual([new Uint8Array([1, 2, 3]), new Uint8Array([7, 8, 9])]);
+    expect(pemToDer(block('PRIVATE KEY', 'BA\r\n UG'))).toEqual(new Uint8Array([4, 5, 6]));
+  });
+
+  it('rejects text without a PEM block and a body that is not strict base64', () => {
+    expect(() => pemToDer('AQID')).toThrow(/not a PEM block/);
+    expect(() => pemToDer(block('CERTIFICATE', 'AQI'))).toThrow(/invalid base64/);
+  });
+});
