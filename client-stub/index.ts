@@ -7,7 +7,7 @@ import {
   ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError,
   type AttachMessage, type CallOptions, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
   type IdentityInfo, type JsonObject,
-  type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame,
+  type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame, type QueuedSend,
   type ParamsOf, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName, type WireError,
 } from '../protocol/index.ts';
 
@@ -17,7 +17,7 @@ export {
 } from '../protocol/errors.ts';
 export type {
   GatewayOptions, GroupChange, GroupInboundMessage, GroupInfo, GroupMember, GroupSent, GroupSummary, IdentityInfo,
-  InboundMessage, JsonObject, UndecryptableMessage, MessageSendResult, MethodName, ParamsOf,
+  InboundMessage, JsonObject, QueuedSend, UndecryptableMessage, MessageSendResult, MethodName, ParamsOf,
   ResultOf, SessionSnapshot, SessionStateName, TabEventMap,
 } from '../protocol/index.ts';
 
@@ -25,6 +25,9 @@ declare const __AUN_BUILD__: string | undefined;
 const BUILD = typeof __AUN_BUILD__ === 'string' ? __AUN_BUILD__ : 'dev';
 const DEFAULT_TIMEOUT_MS = 35_000;
 const HELLO_TIMEOUT_MS = 10_000;
+/** How often a tab tells the owner how far it has read (flow control). */
+const ACK_EVENTS_MS = 200;
+const REPLAY_PAGE = 500;
 
 export interface ConnectOptions {
   /** The worker script, or a factory that starts it (`new SharedWorker(new URL(...), {type:'module'})`). */
@@ -36,6 +39,14 @@ export interface ConnectOptions {
   rootCa?: string | string[];
   /** Default deadline of every call, ms. */
   timeoutMs?: number;
+}
+
+export interface LoginOptions extends Partial<GatewayOptions> {
+  /**
+   * Logged events to replay first: `true` = the whole local log (history), a number = everything
+   * after that lsn (e.g. one saved before a reload), absent = only what happens from now on.
+   */
+  history?: boolean | number;
 }
 
 export interface RequestOptions {
@@ -82,6 +93,12 @@ export class AunClient {
   private closed = false;
   private lastSnapshot: SessionSnapshot | null = null;
   private lastIncarnation: string | null = null;
+  /** The last logged event this tab handed to the app. */
+  private lastLsn = 0;
+  /** Live logged events that arrived while a catch-up from the log was running. */
+  private held: Extract<OwnerFrame, { t: 'event' }>[] | null = null;
+  private catchingUp: Promise<void> | null = null;
+  private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly defaults: Partial<GatewayOptions>;
 
   constructor(private readonly options: ConnectOptions) {
@@ -139,11 +156,27 @@ export class AunClient {
   };
 
   /** Logs this tab in as `aid`, sharing the owner's session when one is already up. */
-  async login(aid: string, options: Partial<GatewayOptions> = {}): Promise<SessionSnapshot> {
-    const snap = await this.invoke((f) => f.login(aid, { ...this.defaults, ...options }));
-    this.aid = aid;
-    this.lastSnapshot = snap;
-    return snap;
+  async login(aid: string, options: LoginOptions = {}): Promise<SessionSnapshot> {
+    const { history, ...gateway } = options;
+    // Live events that race the login answer wait until we know where this tab starts reading.
+    this.held ??= [];
+    try {
+      const snap = await this.invoke((f) => f.login(aid, { ...this.defaults, ...gateway }));
+      this.aid = aid;
+      this.lastSnapshot = snap;
+      const start = history === true ? 0 : typeof history === 'number' ? history : snap.lastLsn;
+      // A cursor past the end means the log was reset (identity removed, storage cleared): read it all.
+      this.lastLsn = start > snap.lastLsn ? 0 : start;
+      if (this.lastLsn < snap.lastLsn) await this.catchUp();
+      return snap;
+    } finally {
+      if (!this.catchingUp) this.releaseHeld();
+    }
+  }
+
+  /** The lsn of the last logged event this tab handed out (save it to resume after a reload). */
+  get cursor(): number {
+    return this.lastLsn;
   }
 
   /** Detaches this tab from its AID; the owner closes the session when no tab uses it. */
@@ -157,8 +190,12 @@ export class AunClient {
     return this.request(opts, (f, id, o) => f.call(id, method, params, o) as Promise<Outcome<ResultOf<M>>>);
   }
 
-  /** Sends end-to-end encrypted by default; `{encrypt: false}` sends plaintext. */
-  send(to: string, payload: JsonObject, opts: RequestOptions & { encrypt?: boolean } = {}): Promise<MessageSendResult> {
+  /**
+   * Sends end-to-end encrypted by default; `{encrypt: false}` sends plaintext. Resolves with the
+   * gateway's answer, or `{status: 'queued'}` when the gateway cannot be reached before the
+   * deadline: the message then waits in the worker's outbox and goes out (once) on reconnect.
+   */
+  send(to: string, payload: JsonObject, opts: RequestOptions & { encrypt?: boolean } = {}): Promise<MessageSendResult | QueuedSend> {
     const encrypt = opts.encrypt ?? true;
     return this.request(opts, (f, id, o) => f.send(id, to, payload, { ...o, encrypt }));
   }
@@ -211,6 +248,7 @@ export class AunClient {
     const link = this.link;
     if (link) await link.facade.detach().catch(() => {});
     this.closed = true;
+    if (this.ackTimer) clearTimeout(this.ackTimer);
     this.failPending(new ConnectionLostError('client closed'));
     this.dropLink();
     this.releaseTabLock?.();
@@ -343,7 +381,11 @@ export class AunClient {
   private async restore(link: Link): Promise<void> {
     const names = [...this.handlers.keys()].filter((n): n is TabEventName => n !== 'owner');
     if (names.length) unwrap(await link.facade.subscribe(names));
-    if (this.aid) this.lastSnapshot = unwrap(await link.facade.login(this.aid, this.defaults));
+    if (!this.aid) return;
+    this.lastSnapshot = unwrap(await link.facade.login(this.aid, this.defaults));
+    if (this.lastLsn > this.lastSnapshot.lastLsn) this.lastLsn = 0;
+    // Whatever was logged while this tab had no owner comes now, exactly once.
+    if (this.lastLsn < this.lastSnapshot.lastLsn) void this.catchUp().catch(() => {});
   }
 
   private watchOwner(link: Link, ownerLock: string): void {
@@ -365,12 +407,61 @@ export class AunClient {
   }
 
   private onFrame(link: Link, frame: OwnerFrame): void {
-    if (this.link !== link || frame.t !== 'event') return;
+    if (this.link !== link) return;
+    if (frame.t === 'resync') {
+      void this.catchUp().catch(() => {});
+      return;
+    }
+    if (frame.t !== 'event') return;
+    if (frame.lsn !== undefined) {
+      if (this.held) this.held.push(frame);
+      else this.emitLogged(frame.lsn, frame.name, frame.data);
+      return;
+    }
     if (frame.name === 'state') {
       const snap = frame.data as SessionSnapshot;
       if (snap.aid === this.aid) this.lastSnapshot = snap;
     }
     this.emit(frame.name, frame.data as never);
+  }
+
+  /** Hands out a logged event once, in lsn order, and tells the owner how far this tab got. */
+  private emitLogged(lsn: number, name: TabEventName, data: unknown): void {
+    if (lsn <= this.lastLsn) return;
+    this.lastLsn = lsn;
+    this.emit(name, data as never);
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = null;
+      void this.invoke((f) => f.ackEvents(this.lastLsn)).catch(() => {});
+    }, ACK_EVENTS_MS);
+  }
+
+  /**
+   * Reads the local log from the last lsn this tab saw (after a re-attach, a resync, or a login
+   * with history); live events that arrive meanwhile wait, so the app sees one ordered stream.
+   */
+  catchUp(): Promise<void> {
+    this.catchingUp ??= (async () => {
+      this.held ??= [];
+      try {
+        for (;;) {
+          const page = await this.invoke((f) => f.replay(this.lastLsn, REPLAY_PAGE));
+          for (const e of page.events) this.emitLogged(e.lsn, e.name, e.data);
+          if (page.events.length < REPLAY_PAGE) break;
+        }
+      } finally {
+        this.catchingUp = null;
+        this.releaseHeld();
+      }
+    })();
+    return this.catchingUp;
+  }
+
+  /** Hands out, in lsn order, the live events held during a login or catch-up. */
+  private releaseHeld(): void {
+    const held = (this.held ?? []).sort((a, b) => a.lsn! - b.lsn!);
+    this.held = null;
+    for (const f of held) this.emitLogged(f.lsn!, f.name, f.data);
   }
 
   private emit<E extends ClientEventName>(event: E, data: ClientEventMap[E]): void {

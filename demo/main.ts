@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     const known = (await client.identities.list()).some((i) => i.aid === aid);
     if (!known) await client.identities.create(aid);
     await renderIdentities(client);
-    renderState(await client.login(aid));
+    renderState(await client.login(aid, { history: true }));
   }
   document.body.dataset.ready = '1';
 }

@@ -27,6 +27,8 @@ export interface SessionSnapshot {
   aid: string;
   state: SessionStateName;
   detail: Record<string, unknown>;
+  /** The highest lsn of this AID's local event log. */
+  lastLsn: number;
 }
 
 export interface IdentityInfo {
@@ -97,7 +99,8 @@ export interface GroupChange {
 
 export type GroupSummary = GroupInfo & { role: GroupMember['role'] };
 
-export interface GroupSent { groupId: string; seq: number; messageId: string }
+/** `status: 'queued'` (and `seq: null`) while the message waits in the outbox for the gateway. */
+export interface GroupSent { groupId: string; seq: number | null; messageId: string; status: 'sent' | 'queued' }
 
 /** Events a tab can subscribe to, by name. */
 export interface TabEventMap {
@@ -111,11 +114,30 @@ export interface TabEventMap {
 }
 export type TabEventName = keyof TabEventMap;
 
-/** Owner → tab frames on the event port. */
+/**
+ * Owner → tab frames on the event port. Logged events (messages, group changes, undecryptable
+ * notices) carry `lsn`, their position in the AID's local event log: a tab that missed some asks
+ * for everything after the last lsn it saw. `resync` tells a tab that fell too far behind that the
+ * owner stopped sending it logged events until it catches up from the log.
+ */
 export type OwnerFrame =
   | { t: 'hello'; incarnation: string; build: string; protocol: number; ownerLock: string }
   | { t: 'refused'; reason: string; build: string; protocol: number }
-  | { t: 'event'; name: TabEventName; data: TabEventMap[TabEventName] };
+  | { t: 'event'; name: TabEventName; data: TabEventMap[TabEventName]; lsn?: number }
+  | { t: 'resync'; aid: string; lastLsn: number };
+
+/** Events kept in the local log, by name. */
+export type LoggedEventName = 'message' | 'group.message' | 'group.changed' | 'undecryptable';
+
+/** One page of the local event log. */
+export interface LogPage {
+  events: { lsn: number; name: LoggedEventName; data: TabEventMap[LoggedEventName] }[];
+  /** The highest lsn of the log when the page was read. */
+  lastLsn: number;
+}
+
+/** What `send` answers when the gateway has not acknowledged the message yet: it waits in the outbox. */
+export interface QueuedSend { message_id: string; status: 'queued' }
 
 /** Results cross the port as plain data; errors keep their class name and code. */
 export interface WireError { name: string; code: number; message: string; data?: unknown }
@@ -144,7 +166,11 @@ export interface OwnerFacade {
   login(aid: string, options: Partial<GatewayOptions>): Promise<Outcome<SessionSnapshot>>;
   logout(): Promise<Outcome<void>>;
   call<M extends MethodName>(callId: string, method: M, params: ParamsOf<M>, options: CallOptions): Promise<Outcome<ResultOf<M>>>;
-  send(callId: string, to: string, payload: JsonObject, options: SendOptions): Promise<Outcome<MessageSendResult>>;
+  send(callId: string, to: string, payload: JsonObject, options: SendOptions): Promise<Outcome<MessageSendResult | QueuedSend>>;
+  /** Logged events after `afterLsn` (a page of at most `limit`). */
+  replay(afterLsn: number, limit: number): Promise<Outcome<LogPage>>;
+  /** The tab has processed every logged event up to `lsn` (flow control). */
+  ackEvents(lsn: number): Promise<Outcome<void>>;
   cancel(callId: string): Promise<Outcome<boolean>>;
   groupCreate(name: string): Promise<Outcome<GroupInfo>>;
   groupAdd(groupId: string, aid: string): Promise<Outcome<GroupInfo>>;
@@ -161,7 +187,7 @@ export interface OwnerFacade {
 
 const FACADE_SET: { readonly [K in keyof OwnerFacade]: true } = {
   listIdentities: true, createIdentity: true, importIdentity: true, removeIdentity: true, login: true, logout: true,
-  call: true, send: true, cancel: true, subscribe: true,
+  call: true, send: true, replay: true, ackEvents: true, cancel: true, subscribe: true,
   groupCreate: true, groupAdd: true, groupRemove: true, groupLeave: true, groupList: true, groupMembers: true, groupSend: true, unsubscribe: true, snapshot: true, detach: true,
 };
 

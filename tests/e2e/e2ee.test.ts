@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { fromBase64 } from '../../worker/e2ee/bytes.ts';
+import { fromBase64 } from '../../protocol/bytes.ts';
 import { decryptEnvelope, encryptP2P } from '../../worker/e2ee/envelope.ts';
 import { Identity, makeSpk, Session } from '../support/aun-client.ts';
 import { p256, targetsFrom } from '../support/e2ee-peer.ts';

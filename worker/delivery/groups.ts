@@ -5,17 +5,17 @@ import type {
   GroupChange, GroupEvent, GroupInboundMessage, GroupMessageCreatedEvent, GroupRow,
   JsonObject, MethodName, ParamsOf, ResultOf,
 } from '../../protocol/index.ts';
+import type { LoggedEvent, LoggedInput } from './journal.ts';
 import { SeqInbox } from './seq-inbox.ts';
 
 export interface GroupsDeps {
   aid: string;
   rpc<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>>;
   loadCursor(ns: string): Promise<number>;
-  saveCursor(ns: string, seq: number): Promise<void>;
-  /** A V2 row as the app sees it; null when it could not be read (the caller reports why). */
-  decrypt(row: GroupRow): Promise<GroupInboundMessage | null>;
-  deliver(message: GroupInboundMessage): void;
-  changed(change: GroupChange): void;
+  /** Stores the cursor and the logged input in one step, and publishes it (see Journal.commit). */
+  commit(ns: string, seq: number, input: LoggedInput | null): Promise<LoggedEvent | null>;
+  /** A V2 row as the app sees it, or its undecryptable notice; null to drop it quietly. */
+  decrypt(row: GroupRow): Promise<LoggedInput | null>;
   /** Membership moved: cached keys of the group are stale. */
   membershipChanged(groupId: string, joinedSelf: boolean): void;
   log?(line: string): void;
@@ -24,19 +24,23 @@ export interface GroupsDeps {
 type GroupEventRow = GroupEvent & { seq: number };
 
 interface Tracked {
-  messages: SeqInbox<GroupRow, GroupInboundMessage>;
-  events: SeqInbox<GroupEventRow, GroupChange>;
+  messages: SeqInbox<GroupRow, LoggedInput, LoggedEvent>;
+  events: SeqInbox<GroupEventRow, LoggedInput<'group.changed'>, LoggedEvent>;
 }
 
 const MEMBERSHIP: ReadonlySet<string> = new Set(['member_added', 'member_removed', 'member_left', 'joined', 'join_approved', 'invite_code_used']);
 const SELF_GONE: ReadonlySet<string> = new Set(['member_removed', 'member_left', 'dissolved']);
 
-function plaintext(aid: string, row: GroupRow): GroupInboundMessage | null {
+/** The log key of a group message: one per (group, seq). */
+export const groupMessageKey = (groupId: string, seq: number) => `group:${groupId}:${seq}`;
+
+function plaintext(aid: string, row: GroupRow): LoggedInput<'group.message'> | null {
   if (!row.payload || typeof row.payload !== 'object') return null;
-  return {
+  const data: GroupInboundMessage = {
     aid, groupId: row.group_id, seq: row.seq, messageId: row.message_id, from: row.from_aid, timestamp: row.t_server,
     payload: row.payload as JsonObject, encrypted: false, direction: row.from_aid === aid ? 'outbound_sync' : 'inbound',
   };
+  return { name: 'group.message', key: groupMessageKey(row.group_id, row.seq), data };
 }
 
 export class Groups {
@@ -55,7 +59,7 @@ export class Groups {
     const messagesNs = `group:${groupId}`;
     const eventsNs = `group_event:${groupId}`;
     const t: Tracked = {
-      messages: new SeqInbox<GroupRow, GroupInboundMessage>({
+      messages: new SeqInbox<GroupRow, LoggedInput, LoggedEvent>({
         name: `${messagesNs} (${aid})`,
         pull: async (after, limit) => {
           const r = await rpc('group.v2.pull', { group_id: groupId, group_aid: groupId, after_seq: after, limit });
@@ -65,12 +69,11 @@ export class Groups {
           await rpc('group.v2.ack', { group_id: groupId, group_aid: groupId, up_to_seq: upTo });
         },
         loadCursor: () => this.deps.loadCursor(messagesNs),
-        saveCursor: (seq) => this.deps.saveCursor(messagesNs, seq),
+        commit: (seq, input) => this.deps.commit(messagesNs, seq, input),
         open: (row) => (row.version === 'v2' ? this.deps.decrypt(row) : Promise.resolve(plaintext(aid, row))),
-        deliver: (m) => this.deps.deliver(m),
         ...(log ? { log } : {}),
       }),
-      events: new SeqInbox<GroupEventRow, GroupChange>({
+      events: new SeqInbox<GroupEventRow, LoggedInput<'group.changed'>, LoggedEvent>({
         name: `${eventsNs} (${aid})`,
         pull: async (after, limit) => {
           const r = await rpc('group.pull_events', { group_id: groupId, group_aid: groupId, after_event_seq: after, limit });
@@ -80,9 +83,9 @@ export class Groups {
           await rpc('group.ack_events', { group_id: groupId, group_aid: groupId, event_seq: upTo });
         },
         loadCursor: () => this.deps.loadCursor(eventsNs),
-        saveCursor: (seq) => this.deps.saveCursor(eventsNs, seq),
-        open: async (e) => this.change(groupId, e),
-        deliver: (c) => this.afterChange(c),
+        commit: (seq, input) => this.deps.commit(eventsNs, seq, input),
+        open: async (e) => ({ name: 'group.changed', key: `gevent:${groupId}:${e.event_seq}`, data: this.change(groupId, e) }),
+        delivered: (ev) => this.afterChange(ev.data as GroupChange),
         ...(log ? { log } : {}),
       }),
     };
@@ -99,7 +102,6 @@ export class Groups {
   }
 
   private afterChange(c: GroupChange): void {
-    this.deps.changed(c);
     if (!MEMBERSHIP.has(c.action) && c.action !== 'dissolved') return;
     const self = c.member === this.deps.aid;
     this.deps.membershipChanged(c.groupId, self && !SELF_GONE.has(c.action));

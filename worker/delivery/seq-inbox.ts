@@ -1,7 +1,8 @@
 // One seq namespace (a device's P2P inbox, a group's messages, a group's events): a
 // contiguous-prefix cursor over the gateway's seq, pushes applied in order, gaps and reconnects
-// filled by pulls, acks sent for the contiguous prefix. Each row reaches `apply` once, in seq
-// order, and the cursor that prevents its redelivery is stored before the next one is handled.
+// filled by pulls, acks sent for the contiguous prefix. Each row is opened once, in seq order;
+// `commit` makes the cursor past it (and whatever it produced) durable in one step, and only then
+// is the result delivered: a crash in between redelivers nothing and loses nothing.
 
 export interface SeqRow { seq: number }
 
@@ -12,17 +13,21 @@ export interface PullPage<R extends SeqRow> {
   floor: number;
 }
 
-export interface SeqInboxDeps<R extends SeqRow, D> {
+export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
   /** For log lines, e.g. `p2p:alice.aun.local`. */
   name: string;
   pull(afterSeq: number, limit: number): Promise<PullPage<R>>;
   ack(upToSeq: number): Promise<void>;
   loadCursor(): Promise<number>;
-  saveCursor(seq: number): Promise<void>;
   /** Reads one row (decrypts it); null when there is nothing to hand out. Must not throw for a bad row: report it and return null. */
   open(row: R): Promise<D | null>;
-  /** Hands a read row to the tabs; called only after the cursor past it is stored. */
-  deliver(item: D): void;
+  /**
+   * Stores the cursor at `seq` and, in the same durable step, the item the row produced; returns
+   * what to deliver (null: nothing, e.g. an item already seen).
+   */
+  commit(seq: number, item: D | null): Promise<L | null>;
+  /** Runs after a commit that produced something (the commit itself publishes to the tabs). */
+  delivered?(item: L): void;
   log?(line: string): void;
 }
 
@@ -30,7 +35,7 @@ const PAGE = 50;
 const MAX_PAGES = 1000;
 const ACK_DELAY_MS = 100;
 
-export class SeqInbox<R extends SeqRow, D> {
+export class SeqInbox<R extends SeqRow, D, L = D> {
   private contiguous = 0;
   private loaded: Promise<void> | null = null;
   private readonly parked = new Map<number, R>();
@@ -42,7 +47,7 @@ export class SeqInbox<R extends SeqRow, D> {
   /** Serialises row handling so cursor writes and dispatch stay in seq order. */
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly deps: SeqInboxDeps<R, D>) {}
+  constructor(private readonly deps: SeqInboxDeps<R, D, L>) {}
 
   get cursor(): number {
     return this.contiguous;
@@ -135,14 +140,15 @@ export class SeqInbox<R extends SeqRow, D> {
 
   private async accept(row: R): Promise<void> {
     const item = await this.deps.open(row);
-    await this.advance(row.seq);
-    if (item !== null) this.deps.deliver(item);
+    const committed = await this.advance(row.seq, item);
+    if (committed !== null) this.deps.delivered?.(committed);
   }
 
-  private async advance(seq: number): Promise<void> {
+  private async advance(seq: number, item: D | null = null): Promise<L | null> {
+    const committed = await this.deps.commit(seq, item);
     this.contiguous = seq;
-    await this.deps.saveCursor(seq);
     this.scheduleAck();
+    return committed;
   }
 
   private scheduleAck(): void {

@@ -15,8 +15,20 @@ export interface Tab {
   /** The AID this tab is logged in as, set by the runtime. */
   aid: string | null;
   readonly subscriptions: Set<TabEventName>;
+  /** Flow control: the last logged event posted to the tab, the last it said it processed. */
+  sentLsn: number;
+  ackedLsn: number;
+  /** True while the tab is too far behind: logged events wait in the log until it catches up. */
+  lagging: boolean;
   post(frame: OwnerFrame): void;
 }
+
+/**
+ * Logged events a tab may have in flight (posted, not yet acknowledged). Beyond it the owner
+ * stops posting to that tab instead of piling messages into its port, and tells it to resync
+ * from the log: a frozen tab costs the worker nothing and never slows the others.
+ */
+export const TAB_WINDOW = 1000;
 
 export interface HubOptions {
   incarnation: string;
@@ -90,6 +102,9 @@ export class Hub {
       build: msg.build,
       aid: null,
       subscriptions: new Set(),
+      sentLsn: 0,
+      ackedLsn: 0,
+      lagging: false,
       rpc: msg.rpc,
       events: msg.events,
       post: (frame) => msg.events.postMessage(frame),
@@ -117,6 +132,34 @@ export class Hub {
     const frame: OwnerFrame = { t: 'event', name, data };
     for (const tab of this.tabs.values()) {
       if (tab.aid === aid && tab.subscriptions.has(name)) tab.post(frame);
+    }
+  }
+
+  /** A logged event (it has an lsn) to the subscribed tabs of `aid`, with flow control per tab. */
+  publishLogged<E extends TabEventName>(aid: string, lsn: number, name: E, data: TabEventMap[E]): void {
+    const frame: OwnerFrame = { t: 'event', name, data, lsn };
+    for (const tab of this.tabs.values()) {
+      if (tab.aid !== aid || !tab.subscriptions.has(name) || tab.lagging) continue;
+      if (tab.sentLsn - tab.ackedLsn >= TAB_WINDOW) {
+        tab.lagging = true;
+        tab.post({ t: 'resync', aid, lastLsn: lsn });
+        this.opts.log?.(`tab ${tab.id} is ${tab.sentLsn - tab.ackedLsn} events behind: paused, told to resync`);
+        continue;
+      }
+      tab.sentLsn = lsn;
+      tab.post(frame);
+    }
+  }
+
+  /** The tab processed logged events up to `lsn`; a lagging tab that caught up resumes live. */
+  ack(tab: Tab, lsn: number, lastLsn: number): void {
+    if (!Number.isSafeInteger(lsn) || lsn <= tab.ackedLsn) return;
+    tab.ackedLsn = lsn;
+    tab.sentLsn = Math.max(tab.sentLsn, lsn);
+    if (tab.lagging && lastLsn - lsn < TAB_WINDOW / 2) {
+      tab.lagging = false;
+      // What was logged while it was paused is fetched by one more catch-up.
+      tab.post({ t: 'resync', aid: tab.aid ?? '', lastLsn });
     }
   }
 

@@ -1,0 +1,357 @@
+// Everything the worker runs for one logged-in AID, wired together: the Gateway session, the E2EE
+// engine, the P2P and group inboxes, the local event log and the outbox. Tabs reach it through the
+// runtime's facade; it reaches the tabs only through `publish` callbacks.
+
+import {
+  ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, V2StaleKeysError, ValidationError,
+  type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage, type InboxRow,
+  type JsonObject, type LogPage, type LoggedEventName, type MessageReceivedEvent, type MessageSendResult, type MethodName,
+  type ParamsOf, type PeerV2MessageReceivedEvent, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
+} from '../protocol/index.ts';
+import { httpBaseOf } from './auth/io.ts';
+import { PeerCertificates } from './auth/peers.ts';
+import { TrustStore } from './auth/trust.ts';
+import { groupMessageKey, Groups } from './delivery/groups.ts';
+import { Journal, type LoggedEvent, type LoggedInput } from './delivery/journal.ts';
+import { Outbox, type OutboxEntry } from './delivery/outbox.ts';
+import { plaintextMessage, rowFromPush, rowFromV2Push } from './delivery/rows.ts';
+import { SeqInbox } from './delivery/seq-inbox.ts';
+import { E2eeEngine } from './e2ee/engine.ts';
+import { E2eeError } from './e2ee/errors.ts';
+import { GatewaySession } from './session/session.ts';
+import type { IdentityRecord, KeyPairHandles, Store } from './store/index.ts';
+
+const SLOT_ID = 'default';
+const P2P_CURSOR = 'p2p';
+
+/** Cursor-moving calls belong to the worker's delivery: a tab acking would hide mail from others. */
+const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.ack', 'group.ack_events']);
+
+export interface AidSessionOptions {
+  record: IdentityRecord;
+  keys: KeyPairHandles;
+  roots: string[];
+  store: Store;
+  deviceId: string;
+  /** Logged events (with their lsn) and live state for the tabs of this AID. */
+  publishLogged(event: LoggedEvent): void;
+  publish<E extends 'state' | 'raw'>(name: E, data: TabEventMap[E]): void;
+  heartbeatFloorMs?: number;
+  log?: (line: string) => void;
+}
+
+function randomHex(bytes: number): string {
+  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export const newMessageId = () => `m-${randomHex(16)}`;
+
+export class AidSession {
+  readonly aid: string;
+  readonly deviceId: string;
+  readonly session: GatewaySession;
+  readonly tabs = new Set<string>();
+  grace: ReturnType<typeof setTimeout> | null = null;
+  private readonly calls = new Map<string, AbortController>();
+  private readonly e2ee: E2eeEngine;
+  private readonly journal: Journal;
+  private readonly inbox: SeqInbox<InboxRow, LoggedInput, LoggedEvent>;
+  private readonly groups: Groups;
+  private readonly outbox: Outbox<MessageSendResult | GroupSent>;
+
+  constructor(private readonly opts: AidSessionOptions) {
+    const { record, keys, store, deviceId, log } = opts;
+    const aid = (this.aid = record.aid);
+    this.deviceId = deviceId;
+    const trust = new TrustStore(opts.roots);
+    const session = (this.session = new GatewaySession({
+      url: record.gatewayUrl,
+      credentials: { aid, certPem: record.certPem, privateKey: keys.ecdsa },
+      trust,
+      tokens: store.tokens,
+      deviceId,
+      slotId: SLOT_ID,
+      online: (globalThis.navigator as Navigator | undefined)?.onLine ?? true,
+      ...(opts.heartbeatFloorMs ? { heartbeatFloorMs: opts.heartbeatFloorMs } : {}),
+      ...(log ? { log } : {}),
+    }));
+    const rpc = <M extends MethodName>(method: M, params: ParamsOf<M>) => session.call(method, params, { waitReady: true });
+    const peers = new PeerCertificates(trust, httpBaseOf(record.gatewayUrl));
+    this.e2ee = new E2eeEngine({
+      aid, deviceId, store, rpc,
+      ik: { publicSpki: keys.publicSpki, ecdh: keys.ecdh, ecdsa: keys.ecdsa },
+      peerIk: (peer, certPem) => peers.identityKey(peer, certPem),
+      ...(log ? { log } : {}),
+    });
+    this.journal = new Journal(aid, store, (e) => opts.publishLogged(e), log);
+    this.inbox = new SeqInbox<InboxRow, LoggedInput, LoggedEvent>({
+      name: `p2p:${aid}`,
+      pull: async (after, limit) => {
+        const r = await rpc('message.v2.pull', { after_seq: after, limit });
+        return { rows: r.messages, hasMore: r.has_more, floor: r.server_ack_seq ?? 0 };
+      },
+      ack: async (upTo) => {
+        await rpc('message.v2.ack', { up_to_seq: upTo });
+      },
+      loadCursor: () => store.cursors.get(aid, P2P_CURSOR),
+      commit: (seq, input) => this.journal.commit({ ns: P2P_CURSOR, seq }, input),
+      open: (row) => this.openP2P(row),
+      ...(log ? { log } : {}),
+    });
+    this.groups = new Groups({
+      aid,
+      rpc,
+      loadCursor: (ns) => store.cursors.get(aid, ns),
+      commit: (ns, seq, input) => this.journal.commit({ ns, seq }, input),
+      decrypt: (row) => this.openGroup(row),
+      membershipChanged: (groupId, joinedSelf) => {
+        this.e2ee.forgetGroup(groupId);
+        if (joinedSelf) void this.e2ee.ensureGroupPrekey(groupId).catch(this.report('group prekey'));
+      },
+      ...(log ? { log } : {}),
+    });
+    this.outbox = new Outbox({
+      aid,
+      store,
+      send: (entry, timeoutMs) => this.transmit(entry, timeoutMs),
+      sent: async (entry, result) => void (await this.logOutbound(entry, result)),
+      failed: (entry, err) => log?.(`send ${entry.id} to ${entry.body.to} failed for good: ${(err as Error).message}`),
+      ...(log ? { log } : {}),
+    });
+    session.onStateChange((change) => {
+      opts.publish('state', this.snapshot());
+      if (change.state !== 'ready') return;
+      void this.e2ee.ensurePrekey().catch(this.report('prekey'));
+      void this.inbox.catchUp().catch(this.report('catch-up'));
+      void this.groups.syncAll().catch(this.report('group sync'));
+      void this.outbox.flush().catch(this.report('outbox'));
+    });
+    session.onEvent((name, params) => this.onGatewayEvent(name, params));
+  }
+
+  private report(what: string): (e: unknown) => void {
+    return (e) => this.opts.log?.(`${what} ${this.aid}: ${(e as Error).message}`);
+  }
+
+  async start(): Promise<void> {
+    await this.journal.load();
+    this.session.start();
+  }
+
+  close(): void {
+    if (this.grace) clearTimeout(this.grace);
+    this.calls.forEach((ac) => ac.abort());
+    this.inbox.stop();
+    this.groups.stop();
+    this.session.close();
+  }
+
+  snapshot(): SessionSnapshot {
+    const snap = this.session.snapshot;
+    return {
+      aid: this.aid,
+      state: snap.state,
+      detail: { ...(snap.detail as Record<string, unknown>), deviceId: this.deviceId, counters: { ...this.session.counters }, tabs: this.tabs.size },
+      lastLsn: this.journal.lastLsn,
+    };
+  }
+
+  get lastLsn(): number {
+    return this.journal.lastLsn;
+  }
+
+  replay(afterLsn: number, limit: number): Promise<LogPage> {
+    if (!Number.isSafeInteger(afterLsn) || afterLsn < 0) throw new ValidationError('replay needs a non-negative integer lsn');
+    return this.journal.since(afterLsn, Math.min(Math.max(1, limit | 0), 1000));
+  }
+
+  // ---- calls from tabs ----
+
+  async call<M extends MethodName>(callId: string, method: M, params: ParamsOf<M>, timeoutMs?: number): Promise<ResultOf<M>> {
+    if (typeof method !== 'string') throw new ValidationError('method must be a string');
+    if (INTERNAL_ONLY_METHODS.has(method)) throw new PermissionError(`${method} is internal to the worker: tabs cannot call it`, ErrorCode.PermissionDenied);
+    if (OWNER_MANAGED.has(method)) throw new PermissionError(`${method} is managed by the worker's delivery (it acks for every tab)`, ErrorCode.PermissionDenied);
+    if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new ValidationError('params must be an object');
+    const ac = new AbortController();
+    this.calls.set(callId, ac);
+    try {
+      return await this.session.call(method, params, { ...(timeoutMs ? { timeoutMs } : {}), signal: ac.signal, waitReady: true });
+    } finally {
+      this.calls.delete(callId);
+    }
+  }
+
+  cancel(callId: string): boolean {
+    const ac = this.calls.get(callId);
+    ac?.abort();
+    return ac !== undefined;
+  }
+
+  /** Through the outbox: answered by the gateway, or queued (and sent once) when it cannot be reached in time. */
+  async send(to: string, payload: JsonObject, encrypt: boolean, timeoutMs?: number): Promise<MessageSendResult | QueuedSend> {
+    if (typeof to !== 'string' || typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+      throw new ValidationError('send needs a recipient AID and an object payload');
+    }
+    const entry: OutboxEntry = { id: newMessageId(), kind: 'p2p', body: { to, payload, encrypt }, createdAt: Date.now(), attempts: 0 };
+    const result = await this.outbox.submit(entry, timeoutMs);
+    return (result as MessageSendResult | null) ?? { message_id: entry.id, status: 'queued' };
+  }
+
+  async groupSend(groupId: string, payload: JsonObject, encrypt: boolean, timeoutMs?: number): Promise<GroupSent> {
+    if (typeof groupId !== 'string' || typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+      throw new ValidationError('groupSend needs a group id and an object payload');
+    }
+    const entry: OutboxEntry = { id: newMessageId(), kind: 'group', body: { to: groupId, payload, encrypt }, createdAt: Date.now(), attempts: 0 };
+    const result = await this.outbox.submit(entry, timeoutMs);
+    return (result as GroupSent | null) ?? { groupId, seq: null, messageId: entry.id, status: 'queued' };
+  }
+
+  /** One attempt at an outbox entry; E2EE re-encrypts under the same message id each time. */
+  private async transmit(entry: OutboxEntry, timeoutMs?: number): Promise<MessageSendResult | GroupSent> {
+    const { to, payload, encrypt } = entry.body;
+    const opts = { ...(timeoutMs ? { timeoutMs } : {}), waitReady: true };
+    if (entry.kind === 'p2p') {
+      if (!encrypt) return this.session.call('message.send', { to, payload, message_id: entry.id }, opts);
+      return this.withFreshKeys(() => this.e2ee.forget(to), async () => {
+        const envelope = await this.e2ee.encryptTo(to, payload, entry.id);
+        return this.session.call('message.send', { to, payload: envelope as unknown as JsonObject }, opts);
+      });
+    }
+    const seq = encrypt
+      ? (await this.withFreshKeys(() => this.e2ee.forgetGroup(to), async () => {
+        const envelope = await this.e2ee.encryptToGroup(to, payload, entry.id);
+        return this.session.call('group.v2.send', { group_id: to, group_aid: to, envelope: envelope as unknown as JsonObject }, opts);
+      })).seq
+      : (await this.session.call('group.send', { group_id: to, group_aid: to, payload, message_id: entry.id }, opts)).message.seq;
+    this.groups.sent(to, seq);
+    return { groupId: to, seq, messageId: entry.id, status: 'sent' };
+  }
+
+  /** A stale-keys rejection (-33011 …) drops the cached keys and tries once more. */
+  private async withFreshKeys<T>(forget: () => void, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      if (!(err instanceof V2StaleKeysError)) throw err;
+      forget();
+      return send();
+    }
+  }
+
+  /** Every tab of this AID, and every later one, sees what one of them sent. */
+  private logOutbound(entry: OutboxEntry, result: MessageSendResult | GroupSent): Promise<LoggedEvent | null> {
+    const { to, payload, encrypt } = entry.body;
+    if (entry.kind === 'p2p') {
+      const r = result as MessageSendResult;
+      const data: InboundMessage = {
+        aid: this.aid, messageId: entry.id, from: this.aid, to, seq: r.seq, timestamp: r.timestamp ?? Date.now(),
+        payload, encrypted: encrypt, direction: 'outbound',
+      };
+      return this.journal.commit(null, { name: 'message', key: `out:${entry.id}`, data });
+    }
+    const r = result as GroupSent;
+    const data: GroupInboundMessage = {
+      aid: this.aid, groupId: to, seq: r.seq ?? 0, messageId: entry.id, from: this.aid, timestamp: Date.now(),
+      payload, encrypted: encrypt, direction: 'outbound',
+    };
+    return this.journal.commit(null, { name: 'group.message', key: groupMessageKey(to, r.seq ?? 0), data });
+  }
+
+  // ---- groups ----
+
+  async groupCreate(name: string): Promise<GroupInfo> {
+    if (typeof name !== 'string' || name.trim() === '') throw new ValidationError('a group needs a name');
+    const { group } = await this.session.call('group.create', { name }, { waitReady: true });
+    await this.e2ee.ensureGroupPrekey(group.group_id);
+    void this.groups.follow(group.group_id);
+    return group;
+  }
+
+  async groupMembership(method: 'group.add_member' | 'group.kick', groupId: string, member: string): Promise<GroupInfo> {
+    if (typeof groupId !== 'string' || typeof member !== 'string') throw new ValidationError('needs a group id and an AID');
+    const r = await this.session.call(method, { group_id: groupId, group_aid: groupId, aid: member }, { waitReady: true });
+    this.e2ee.forgetGroup(groupId);
+    return r.group;
+  }
+
+  async groupLeave(groupId: string): Promise<void> {
+    await this.session.call('group.leave', { group_id: groupId, group_aid: groupId }, { waitReady: true });
+    this.groups.untrack(groupId);
+  }
+
+  // ---- receiving ----
+
+  private onGatewayEvent(name: string, params: unknown): void {
+    if (typeof params === 'object' && params !== null) {
+      const device = (params as { device_id?: unknown }).device_id;
+      const forUs = device === undefined || device === '' || device === this.deviceId;
+      if (name === 'message.received' && forUs) void this.inbox.push(rowFromPush(params as MessageReceivedEvent));
+      else if (name === 'peer.v2.message_received' && forUs) {
+        const row = rowFromV2Push(params as PeerV2MessageReceivedEvent, this.aid);
+        void (row ? this.inbox.push(row) : this.inbox.catchUp());
+      } else this.groups.onEvent(name, params);
+    }
+    this.opts.publish('raw', { aid: this.aid, event: name, params });
+  }
+
+  private async openP2P(row: InboxRow): Promise<LoggedInput | null> {
+    const key = `p2p:${row.from_aid}:${row.message_id}`;
+    if (row.version !== 'v2') {
+      const data = plaintextMessage(this.aid, row);
+      return data ? { name: 'message', key, data } : null;
+    }
+    try {
+      const d = await this.e2ee.decrypt(row);
+      const aad = d.aad as { to?: unknown; timestamp?: unknown };
+      const data: InboundMessage = {
+        aid: this.aid,
+        messageId: row.message_id,
+        from: row.from_aid,
+        to: typeof aad.to === 'string' ? aad.to : row.to,
+        seq: row.seq,
+        timestamp: typeof aad.timestamp === 'number' ? aad.timestamp : row.t_server,
+        payload: d.payload as JsonObject,
+        encrypted: true,
+        direction: row.direction ?? (row.from_aid === this.aid ? 'outbound_sync' : 'inbound'),
+        ...(d.protectedHeaders ? { protectedHeaders: d.protectedHeaders } : {}),
+      };
+      return { name: 'message', key, data };
+    } catch (err) {
+      return this.unreadable(`${P2P_CURSOR}:${row.seq}`, row.message_id, row.from_aid, row.seq, err);
+    }
+  }
+
+  private async openGroup(row: GroupRow): Promise<LoggedInput | null> {
+    try {
+      const d = await this.e2ee.decryptGroup(row);
+      const aad = d.aad as { timestamp?: unknown };
+      const data: GroupInboundMessage = {
+        aid: this.aid,
+        groupId: row.group_id,
+        seq: row.seq,
+        messageId: row.message_id,
+        from: row.from_aid,
+        timestamp: typeof aad.timestamp === 'number' ? aad.timestamp : row.t_server,
+        payload: d.payload as JsonObject,
+        encrypted: true,
+        direction: row.from_aid === this.aid ? 'outbound_sync' : 'inbound',
+      };
+      return { name: 'group.message', key: groupMessageKey(row.group_id, row.seq), data };
+    } catch (err) {
+      return this.unreadable(`group:${row.group_id}:${row.seq}`, row.message_id, row.from_aid, row.seq, err, row.group_id);
+    }
+  }
+
+  /**
+   * A row that cannot be read becomes a logged `undecryptable` notice; replays and rows not
+   * addressed to this device are dropped quietly. Either way the inbox moves on: one bad message
+   * never blocks the ones after it.
+   */
+  private unreadable(where: string, messageId: string, from: string, seq: number, err: unknown, groupId?: string): LoggedInput | null {
+    const reason = err instanceof E2eeError ? err.reason : 'error';
+    if (reason === 'duplicate' || reason === 'recipient_missing') return null;
+    this.opts.log?.(`undecryptable ${messageId} from ${from}: ${(err as Error).message}`);
+    const name: LoggedEventName = 'undecryptable';
+    return { name, key: `undecryptable:${where}`, data: { aid: this.aid, messageId, from, seq, reason, message: (err as Error).message, ...(groupId ? { groupId } : {}) } };
+  }
+}
