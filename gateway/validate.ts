@@ -60,3 +60,8 @@ export function bool(p: Params, field: string): boolean {
 export const AID_PATTERN = /^(?!guest)[a-z0-9_][a-z0-9_-]{3,63}\.[a-z0-9-]+(\.[a-z0-9-]+)*$/;
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 export const SLOT_ID_PATTERN = /^[A-Za-z0-9._-][A-Za-z0-9._/ :-]{0,127}$/;
+
+/** Limits shared by the services. */
+export const MAX_AID = 255;
+export const MAX_MESSAGE_ID = 256;
+export const MAX_PAYLOAD_BYTES = 1_048_576;

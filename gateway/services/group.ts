@@ -26,7 +26,7 @@ import {
 } from '../../protocol/index.ts';
 import { RpcError, type AuthedConnection, type GatewayContext, type HandlerTable, type Service } from '../context.ts';
 import { migrate } from '../db.ts';
-import { int, obj, str } from '../validate.ts';
+import { int, obj, str, MAX_AID, MAX_MESSAGE_ID, MAX_PAYLOAD_BYTES } from '../validate.ts';
 import {
   GROUP_ENVELOPE_TYPE,
   ROW,
@@ -113,10 +113,7 @@ const MIGRATIONS = [
 
 const PAGE_LIMIT = 50;
 const MAX_MEMBERS_PAGE = 200;
-const MAX_AID = 255;
 const MAX_GROUP_ID = 300;
-const MAX_MESSAGE_ID = 256;
-const MAX_PAYLOAD_BYTES = 1_048_576;
 const GROUP_BASE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const GROUP_ID = /^[a-z0-9][a-z0-9_-]{0,63}\.[a-z0-9-]+(\.[a-z0-9-]+)*$/;
 const JOIN_MODES: ReadonlySet<string> = new Set(['open', 'approval', 'invite_only', 'closed']);

@@ -20,7 +20,7 @@ import {
 } from '../../protocol/index.ts';
 import { RpcError, type AuthedConnection, type GatewayContext, type HandlerTable, type Service } from '../context.ts';
 import { migrate } from '../db.ts';
-import { bool, int, obj, str } from '../validate.ts';
+import { bool, int, obj, str, MAX_AID, MAX_MESSAGE_ID, MAX_PAYLOAD_BYTES } from '../validate.ts';
 import {
   P2P_ENVELOPE_TYPE,
   ROW,
@@ -90,10 +90,7 @@ const MIGRATIONS = [
 ];
 
 const PULL_LIMIT = 50;
-const MAX_PAYLOAD_BYTES = 1_048_576;
 const MAX_QUERY_AIDS = 1000;
-const MAX_AID = 255;
-const MAX_MESSAGE_ID = 256;
 
 type Direction = InboxRow['direction'];
 
