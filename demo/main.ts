@@ -35,7 +35,6 @@ function renderMessage(m: InboundMessage | GroupInboundMessage): void {
   li.dataset.encrypted = String(m.encrypted);
   const lock = document.createElement('span');
   lock.className = 'lock';
-  lock.textContent = m.encrypted ? '🔒' : '';
   lock.title = m.encrypted ? 'end-to-end encrypted' : 'plaintext';
   const from = document.createElement('span');
   from.className = 'from';
