@@ -1,0 +1,169 @@
+// The local event log (dedup window, atomic cursor + entry, replay) and the outbox, on the real
+// keystore over fake-indexeddb, with crashes in the middle.
+
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { describe, expect, it } from 'vitest';
+import { ConnectionLostError, TimeoutError, ValidationError, type InboundMessage } from '../../../protocol/index.ts';
+import { Journal, type LoggedEvent } from '../../../worker/delivery/journal.ts';
+import { Outbox, type OutboxEntry } from '../../../worker/delivery/outbox.ts';
+import { SeqInbox } from '../../../worker/delivery/seq-inbox.ts';
+import { openStore, type Store } from '../../../worker/store/index.ts';
+
+const AID = 'alice.aun.local';
+
+async function fresh(): Promise<{ factory: IDBFactory; name: string; open: () => Promise<Store> }> {
+  const factory = new IDBFactory();
+  const name = `delivery-${Math.random()}`;
+  return { factory, name, open: () => openStore({ name, idbFactory: factory }) };
+}
+
+const message = (seq: number, text: string): InboundMessage => ({
+  aid: AID, messageId: `m-${seq}`, from: 'bob.aun.local', to: AID, seq, timestamp: seq, payload: { type: 'text', text }, encrypted: true, direction: 'inbound',
+});
+
+describe('Journal', () => {
+  it('commits the cursor and the entry together and publishes in lsn order', async () => {
+    const db = await fresh();
+    const store = await db.open();
+    const seen: LoggedEvent[] = [];
+    const journal = new Journal(AID, store, (e) => seen.push(e));
+    await Promise.all([1, 2, 3].map((seq) => journal.commit({ ns: 'p2p', seq }, { name: 'message', key: `p2p:bob:m-${seq}`, data: message(seq, `t${seq}`) })));
+    expect(seen.map((e) => e.lsn)).toEqual([1, 2, 3]);
+    expect(await store.cursors.get(AID, 'p2p')).toBe(3);
+    expect(journal.lastLsn).toBe(3);
+  });
+
+  it('drops an entry whose key it already holds (the dedup window) without using an lsn', async () => {
+    const store = await (await fresh()).open();
+    const seen: number[] = [];
+    const journal = new Journal(AID, store, (e) => seen.push(e.lsn));
+    const input = { name: 'message' as const, key: 'p2p:bob:m-1', data: message(1, 'once') };
+    expect(await journal.commit({ ns: 'p2p', seq: 1 }, input)).toMatchObject({ lsn: 1 });
+    expect(await journal.commit({ ns: 'p2p', seq: 7 }, input)).toBeNull();
+    expect(await store.cursors.get(AID, 'p2p')).toBe(7);
+    expect(await journal.commit(null, { name: 'message', key: 'p2p:bob:m-2', data: message(2, 'next') })).toMatchObject({ lsn: 2 });
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it('replays exactly what a tab missed, across a restart of the worker', async () => {
+    const db = await fresh();
+    let store = await db.open();
+    let journal = new Journal(AID, store, () => {});
+    for (let seq = 1; seq <= 5; seq++) await journal.commit({ ns: 'p2p', seq }, { name: 'message', key: `k${seq}`, data: message(seq, `t${seq}`) });
+    store.close();
+    store = await db.open();
+    journal = new Journal(AID, store, () => {});
+    await journal.load();
+    expect(journal.lastLsn).toBe(5);
+    const page = await journal.since(2, 100);
+    expect(page.events.map((e) => e.lsn)).toEqual([3, 4, 5]);
+    expect(page.events.map((e) => (e.data as InboundMessage).payload.text)).toEqual(['t3', 't4', 't5']);
+    expect(page.lastLsn).toBe(5);
+  });
+
+  it('a crash between receiving and committing delivers after restart exactly once, end to end', async () => {
+    const db = await fresh();
+    const server = [1, 2, 3].map((seq) => ({ seq, text: `m${seq}` }));
+    const shown: string[] = [];
+    const boot = async (crashAt: number | null) => {
+      const store = await db.open();
+      const journal = new Journal(AID, store, (e) => shown.push(((e.data as InboundMessage).payload.text) as string));
+      const inbox = new SeqInbox<{ seq: number; text: string }, ReturnType<typeof toInput>, LoggedEvent>({
+        name: 'crash',
+        pull: async (after) => ({ rows: server.filter((r) => r.seq > after), hasMore: false, floor: 0 }),
+        ack: async () => {},
+        loadCursor: () => store.cursors.get(AID, 'p2p'),
+        open: async (row) => toInput(row),
+        commit: async (seq, input) => {
+          if (seq === crashAt) throw new Error('the worker was killed here');
+          return journal.commit({ ns: 'p2p', seq }, input);
+        },
+      });
+      await inbox.catchUp().catch(() => {});
+      store.close();
+    };
+    const toInput = (row: { seq: number; text: string }) => ({ name: 'message' as const, key: `p2p:bob:m-${row.seq}`, data: message(row.seq, row.text) });
+    await boot(2);
+    expect(shown).toEqual(['m1']);
+    await boot(null);
+    expect(shown).toEqual(['m1', 'm2', 'm3']);
+    await boot(null);
+    expect(shown).toEqual(['m1', 'm2', 'm3']);
+  });
+});
+
+describe('Outbox', () => {
+  const entry = (id: string): OutboxEntry => ({ id, kind: 'p2p', body: { to: 'bob.aun.local', payload: { type: 'text', text: id }, encrypt: true }, createdAt: Date.now(), attempts: 0 });
+
+  function outbox(store: Store, send: (e: OutboxEntry) => Promise<string>) {
+    const sent: string[] = [];
+    const failed: string[] = [];
+    const box = new Outbox<string>({
+      aid: AID,
+      store,
+      send,
+      sent: async (e) => void sent.push(e.id),
+      failed: (e) => void failed.push(e.id),
+    });
+    return { box, sent, failed };
+  }
+
+  it('answers with the gateway result and forgets the entry', async () => {
+    const store = await (await fresh()).open();
+    const { box, sent } = outbox(store, async (e) => `ok ${e.id}`);
+    expect(await box.submit(entry('m-1'), 1000)).toBe('ok m-1');
+    expect(sent).toEqual(['m-1']);
+    expect(await store.outbox.list(AID)).toEqual([]);
+  });
+
+  it('keeps a send that met no connection, and a flush after a restart sends it once with the same id', async () => {
+    const db = await fresh();
+    let store = await db.open();
+    let online = false;
+    const attempts: string[] = [];
+    const send = async (e: OutboxEntry) => {
+      attempts.push(e.id);
+      if (!online) throw new ConnectionLostError('no socket');
+      return `ok ${e.id}`;
+    };
+    expect(await outbox(store, send).box.submit(entry('m-q'), 1000)).toBeNull();
+    expect((await store.outbox.list(AID)).map((i) => [i.id, i.attempts])).toEqual([['m-q', 1]]);
+    store.close();
+    store = await db.open();
+    online = true;
+    const after = outbox(store, send);
+    await after.box.flush();
+    await after.box.flush();
+    expect(after.sent).toEqual(['m-q']);
+    expect(attempts).toEqual(['m-q', 'm-q']);
+    expect(await store.outbox.list(AID)).toEqual([]);
+  });
+
+  it('answers "queued" at the deadline while a slow attempt goes on and settles the entry', async () => {
+    const store = await (await fresh()).open();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { box, sent } = outbox(store, async (e) => {
+      await gate;
+      return `ok ${e.id}`;
+    });
+    expect(await box.submit(entry('m-slow'), 300)).toBeNull();
+    expect((await store.outbox.list(AID)).map((i) => i.id)).toEqual(['m-slow']);
+    release();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent).toEqual(['m-slow']);
+    expect(await store.outbox.list(AID)).toEqual([]);
+  });
+
+  it('drops a send the gateway refuses for good and reports it; a timeout keeps it', async () => {
+    const store = await (await fresh()).open();
+    const { box } = outbox(store, async (e) => {
+      if (e.id === 'm-bad') throw new ValidationError('unknown target');
+      throw new TimeoutError('no answer');
+    });
+    await expect(box.submit(entry('m-bad'), 1000)).rejects.toBeInstanceOf(ValidationError);
+    expect(await box.submit(entry('m-slow'), 1000)).toBeNull();
+    expect((await store.outbox.list(AID)).map((i) => i.id)).toEqual(['m-slow']);
+  });
+});
