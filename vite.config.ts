@@ -20,5 +20,6 @@ export default defineConfig({
     outDir: '../dist/demo',
     emptyOutDir: true,
     target: 'es2022',
+    rolldownOptions: { input: { main: 'demo/index.html', inspector: 'demo/inspector.html' } },
   },
 });

@@ -6,7 +6,7 @@ import * as Comlink from 'comlink';
 import {
   ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError,
   type AttachMessage, type CallOptions, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
-  type IdentityInfo, type JsonObject,
+  type IdentityInfo, type InspectorSnapshot, type JsonObject,
   type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame, type QueuedSend,
   type ParamsOf, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName, type WireError,
 } from '../protocol/index.ts';
@@ -17,7 +17,7 @@ export {
 } from '../protocol/errors.ts';
 export type {
   GatewayOptions, GroupChange, GroupInboundMessage, GroupInfo, GroupMember, GroupSent, GroupSummary, IdentityInfo,
-  InboundMessage, JsonObject, QueuedSend, UndecryptableMessage, MessageSendResult, MethodName, ParamsOf,
+  InboundMessage, InspectorSnapshot, JsonObject, QueuedSend, UndecryptableMessage, MessageSendResult, MethodName, ParamsOf,
   ResultOf, SessionSnapshot, SessionStateName, TabEventMap,
 } from '../protocol/index.ts';
 
@@ -124,6 +124,11 @@ export class AunClient {
     const snap = await this.invoke((f) => f.snapshot());
     if (snap) this.lastSnapshot = snap;
     return snap;
+  }
+
+  /** The owner's state for a debug view: tabs, sessions, cursors, outbox, recent events. */
+  inspect(): Promise<InspectorSnapshot> {
+    return this.invoke((f) => f.inspect());
   }
 
   /** Resolves once this tab is attached to an owner (at once, unless it is re-attaching). */

@@ -139,6 +139,27 @@ export interface LogPage {
 /** What `send` answers when the gateway has not acknowledged the message yet: it waits in the outbox. */
 export interface QueuedSend { message_id: string; status: 'queued' }
 
+/** What the inspector page shows: the owner's state, readable without browser devtools. */
+export interface InspectorSnapshot {
+  rung: 'shared';
+  incarnation: string;
+  build: string;
+  startedAt: number;
+  tabs: { id: string; build: string; aid: string | null; subscriptions: string[]; attachedAt: number; sentLsn: number; ackedLsn: number; lagging: boolean }[];
+  sessions: {
+    aid: string;
+    state: SessionStateName;
+    detail: Record<string, unknown>;
+    tabs: number;
+    pendingCalls: number;
+    lastLsn: number;
+    cursors: Record<string, number>;
+    outbox: number;
+  }[];
+  /** The last logged events handed to tabs, newest last. */
+  recent: { at: number; aid: string; name: string; lsn: number }[];
+}
+
 /** Results cross the port as plain data; errors keep their class name and code. */
 export interface WireError { name: string; code: number; message: string; data?: unknown }
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
@@ -182,13 +203,14 @@ export interface OwnerFacade {
   subscribe(names: TabEventName[]): Promise<Outcome<void>>;
   unsubscribe(names: TabEventName[]): Promise<Outcome<void>>;
   snapshot(): Promise<Outcome<SessionSnapshot | null>>;
+  inspect(): Promise<Outcome<InspectorSnapshot>>;
   detach(): Promise<Outcome<void>>;
 }
 
 const FACADE_SET: { readonly [K in keyof OwnerFacade]: true } = {
   listIdentities: true, createIdentity: true, importIdentity: true, removeIdentity: true, login: true, logout: true,
   call: true, send: true, replay: true, ackEvents: true, cancel: true, subscribe: true,
-  groupCreate: true, groupAdd: true, groupRemove: true, groupLeave: true, groupList: true, groupMembers: true, groupSend: true, unsubscribe: true, snapshot: true, detach: true,
+  groupCreate: true, groupAdd: true, groupRemove: true, groupLeave: true, groupList: true, groupMembers: true, groupSend: true, unsubscribe: true, snapshot: true, inspect: true, detach: true,
 };
 
 /** Every facade method name: the only calls the owner accepts from a tab. */

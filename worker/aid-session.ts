@@ -6,7 +6,7 @@ import {
   ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, V2StaleKeysError, ValidationError,
   type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage, type InboxRow,
   type JsonObject, type LogPage, type LoggedEventName, type MessageReceivedEvent, type MessageSendResult, type MethodName,
-  type ParamsOf, type PeerV2MessageReceivedEvent, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
+  type InspectorSnapshot, type ParamsOf, type PeerV2MessageReceivedEvent, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
 } from '../protocol/index.ts';
 import { httpBaseOf } from './auth/io.ts';
 import { PeerCertificates } from './auth/peers.ts';
@@ -158,6 +158,15 @@ export class AidSession {
 
   get lastLsn(): number {
     return this.journal.lastLsn;
+  }
+
+  /** What the inspector shows of this session. */
+  async inspect(): Promise<InspectorSnapshot['sessions'][number]> {
+    const snap = this.snapshot();
+    return {
+      aid: this.aid, state: snap.state, detail: snap.detail, tabs: this.tabs.size, pendingCalls: this.calls.size,
+      lastLsn: snap.lastLsn, cursors: await this.opts.store.cursors.all(this.aid), outbox: (await this.opts.store.outbox.list(this.aid)).length,
+    };
   }
 
   replay(afterLsn: number, limit: number): Promise<LogPage> {

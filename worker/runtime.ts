@@ -4,7 +4,7 @@
 
 import {
   AunError, ErrorCode, NotFoundError, SessionError, ValidationError,
-  type GatewayOptions, type IdentityInfo, type JsonObject, type MethodName, type Outcome, type OwnerFacade, type ParamsOf,
+  type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type JsonObject, type MethodName, type Outcome, type OwnerFacade, type ParamsOf,
   type SendOptions, type SessionSnapshot, type TabEventName, type WireError, pemToDer,
 } from '../protocol/index.ts';
 import { AidSession } from './aid-session.ts';
@@ -51,8 +51,12 @@ function outcome<A extends unknown[], T>(fn: (...args: A) => Promise<T>): (...ar
   };
 }
 
+const RECENT_EVENTS = 50;
+
 export class Runtime {
   readonly incarnation = randomHex(8);
+  private readonly startedAt = Date.now();
+  private readonly recent: InspectorSnapshot['recent'] = [];
   readonly hub: Hub;
   private storePromise: Promise<Store> | null = null;
   private readonly sessions = new Map<string, AidSession>();
@@ -114,6 +118,7 @@ export class Runtime {
       subscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.add(n))),
       unsubscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.delete(n))),
       snapshot: outcome(async () => (tab.aid ? this.snapshotOf(tab.aid) : null)),
+      inspect: outcome(() => this.inspect()),
       detach: outcome(async () => this.hub.detach(tab.id)),
     };
   }
@@ -236,7 +241,11 @@ export class Runtime {
       roots,
       store,
       deviceId: await store.deviceId(),
-      publishLogged: (e) => this.hub.publishLogged(aid, e.lsn, e.name, e.data),
+      publishLogged: (e) => {
+        this.recent.push({ at: Date.now(), aid, name: e.name, lsn: e.lsn });
+        if (this.recent.length > RECENT_EVENTS) this.recent.shift();
+        this.hub.publishLogged(aid, e.lsn, e.name, e.data);
+      },
       publish: (name, data) => this.hub.publish(aid, name, data),
       ...(this.opts.heartbeatFloorMs ? { heartbeatFloorMs: this.opts.heartbeatFloorMs } : {}),
       ...(this.opts.log ? { log: this.opts.log } : {}),
@@ -244,6 +253,21 @@ export class Runtime {
     await s.start();
     this.sessions.set(aid, s);
     return s;
+  }
+
+  private async inspect(): Promise<InspectorSnapshot> {
+    return {
+      rung: 'shared',
+      incarnation: this.incarnation,
+      build: this.opts.build,
+      startedAt: this.startedAt,
+      tabs: this.hub.list().map((t) => ({
+        id: t.id, build: t.build, aid: t.aid, subscriptions: [...t.subscriptions], attachedAt: t.attachedAt,
+        sentLsn: t.sentLsn, ackedLsn: t.ackedLsn, lagging: t.lagging,
+      })),
+      sessions: await Promise.all([...this.sessions.values()].map((s) => s.inspect())),
+      recent: [...this.recent],
+    };
   }
 
   private snapshotOf(aid: string): SessionSnapshot | null {

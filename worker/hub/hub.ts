@@ -167,6 +167,11 @@ export class Hub {
     return [...this.tabs.values()].filter((t) => t.aid === aid);
   }
 
+  /** Every attached tab, for the inspector. */
+  list(): Tab[] {
+    return [...this.tabs.values()];
+  }
+
   get size(): number {
     return this.tabs.size;
   }
