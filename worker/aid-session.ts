@@ -53,6 +53,10 @@ export class AidSession {
   readonly tabs = new Set<string>();
   grace: ReturnType<typeof setTimeout> | null = null;
   private readonly calls = new Map<string, AbortController>();
+  /** Pushed rows already opened, by seq, so the inbox does not decrypt them twice. */
+  private readonly opened = new Map<number, { messageId: string; input: LoggedInput | null }>();
+  /** Pushes are opened one at a time, in arrival order. */
+  private pushed: Promise<void> = Promise.resolve();
   private readonly e2ee: E2eeEngine;
   private readonly journal: Journal;
   private readonly inbox: SeqInbox<InboxRow, LoggedInput, LoggedEvent>;
@@ -297,14 +301,38 @@ export class AidSession {
       if (name === 'message.received' && forUs) void this.inbox.push(rowFromPush(params as MessageReceivedEvent));
       else if (name === 'peer.v2.message_received' && forUs) {
         const row = rowFromV2Push(params as PeerV2MessageReceivedEvent, this.aid);
-        void (row ? this.inbox.push(row) : this.inbox.catchUp());
+        if (row) this.pushed = this.pushed.then(() => this.checkPush(row)).catch(this.report('push'));
+        else void this.inbox.catchUp();
       } else this.groups.onEvent(name, params);
     }
     this.opts.publish('raw', { aid: this.aid, event: name, params });
   }
 
+  /**
+   * A push with an envelope is opened before it may take its seq. One that fails is reported
+   * (logged `undecryptable`) but does not consume the seq: the gateway's stored row decides, by a
+   * pull. So a forged push (a compromised or buggy path) cannot push a real message out of its
+   * place, and a row that really is bad is still reported once (same log key) and skipped.
+   */
+  private async checkPush(row: InboxRow): Promise<void> {
+    if (row.seq <= this.inbox.cursor) return;
+    const input = await this.openP2P(row);
+    if (input?.name === 'undecryptable') {
+      await this.journal.commit(null, input);
+      void this.inbox.catchUp();
+      return;
+    }
+    this.opened.set(row.seq, { messageId: row.message_id, input });
+    await this.inbox.push(row);
+  }
+
   private async openP2P(row: InboxRow): Promise<LoggedInput | null> {
     const key = `p2p:${row.from_aid}:${row.message_id}`;
+    const early = this.opened.get(row.seq);
+    if (early) {
+      this.opened.delete(row.seq);
+      if (early.messageId === row.message_id) return early.input;
+    }
     if (row.version !== 'v2') {
       const data = plaintextMessage(this.aid, row);
       return data ? { name: 'message', key, data } : null;
@@ -326,7 +354,7 @@ export class AidSession {
       };
       return { name: 'message', key, data };
     } catch (err) {
-      return this.unreadable(`${P2P_CURSOR}:${row.seq}`, row.message_id, row.from_aid, row.seq, err);
+      return this.unreadable(`${P2P_CURSOR}:${row.from_aid}:${row.message_id}`, row.message_id, row.from_aid, row.seq, err);
     }
   }
 

@@ -11,6 +11,8 @@ import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
 
 export interface Stack {
   gateway: Gateway;
+  /** The gateway's data directory (its SQLite files). */
+  dataDir: string;
   appUrl: string;
   browser: Browser;
   close(): Promise<void>;
@@ -26,12 +28,14 @@ export async function serveApp(): Promise<PreviewServer> {
 }
 
 export async function startStack(gatewayOptions: GatewayOptions = {}): Promise<Stack> {
-  const gateway = await startGateway({ dataDir: mkdtempSync(join(tmpdir(), 'aun-e2e-')), ...gatewayOptions });
+  const dataDir = mkdtempSync(join(tmpdir(), 'aun-e2e-'));
+  const gateway = await startGateway({ dataDir, ...gatewayOptions });
   const app = await serveApp();
   const appUrl = app.resolvedUrls!.local[0]!.replace(/\/$/, '');
   const browser = await launchBrowser();
   return {
     gateway,
+    dataDir,
     appUrl,
     browser,
     async close() {
