@@ -1,0 +1,19 @@
+// Size budgets of what a tab loads and of the worker, built as an app would build them.
+// Tab: 8 KiB min+gzip, because every tab pays it on every load ("a few kilobytes").
+// Worker: 140 KiB min+gzip, because it loads once per origin; today X.509/ASN.1 and the curves
+// are most of it, and a regression past this means a dependency crept in.
+
+import { describe, expect, it } from 'vitest';
+import { bundleSizes } from '../../bench/size.ts';
+
+export const TAB_BUDGET_GZIP = 8 * 1024;
+export const WORKER_BUDGET_GZIP = 140 * 1024;
+
+describe('bundle size budgets', () => {
+  it('client-stub + Comlink and the worker stay within budget', async () => {
+    const s = await bundleSizes();
+    expect(s.tab.gzip).toBeGreaterThan(1024);
+    expect(s.tab.gzip).toBeLessThanOrEqual(TAB_BUDGET_GZIP);
+    expect(s.worker.gzip).toBeLessThanOrEqual(WORKER_BUDGET_GZIP);
+  }, 60_000);
+});
