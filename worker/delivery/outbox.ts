@@ -1,6 +1,8 @@
 // Sends not yet acknowledged by the gateway, kept in IndexedDB: a send issued while disconnected,
 // or cut off by a dropped socket or a killed worker, goes out again with the same message_id
-// (the gateway dedups) once a session is ready. Items leave the outbox only on an answer.
+// (the gateway dedups) once a session is ready. Sends leave strictly in the order they were
+// made, one at a time: a new message never overtakes an older one still waiting, so the
+// gateway's seq, which every receiver orders by, follows the order the sender wrote in.
 
 import {
   AunError, ConnectionLostError, RateLimitError, SessionError, TimeoutError, type JsonObject,
@@ -47,71 +49,98 @@ const DEFAULT_DEADLINE_MS = 35_000;
 const DEADLINE_MARGIN_MS = 150;
 const RETRY_MS = 2_000;
 
+interface Waiting<R> {
+  entry: OutboxEntry;
+  /** Settles when the entry leaves the outbox: its result, or the refusal. */
+  settle: { resolve(r: R): void; reject(e: unknown): void };
+  done: Promise<R>;
+}
+
 export class Outbox<R> {
-  private flushing: Promise<void> | null = null;
-  private readonly inFlight = new Set<string>();
+  /** Entries in send order; the head is the only one ever in flight. */
+  private readonly queue: Waiting<R>[] = [];
+  private pumping: Promise<void> | null = null;
+  private retry: ReturnType<typeof setTimeout> | null = null;
+  private loaded: Promise<void> | null = null;
 
   constructor(private readonly deps: OutboxDeps<R>) {}
 
+  private waiting(entry: OutboxEntry): Waiting<R> {
+    let settle!: Waiting<R>['settle'];
+    const done = new Promise<R>((resolve, reject) => (settle = { resolve, reject }));
+    // Nobody awaits the entries a previous worker left; their refusals are reported by `failed`.
+    done.catch(() => {});
+    return { entry, settle, done };
+  }
+
   /**
-   * Stores the message, then tries to send it within `timeoutMs`: resolves with the gateway's
-   * answer, or with null when it stays queued for a later flush. A definitive refusal throws.
+   * Stores the message and queues it behind any older one; resolves with the gateway's answer
+   * if it comes within `timeoutMs`, else with null while it stays queued. A refusal throws.
    */
   async submit(entry: OutboxEntry, timeoutMs = DEFAULT_DEADLINE_MS): Promise<R | null> {
+    await this.load();
     await this.deps.store.outbox.put(this.deps.aid, entry);
-    // Answer within the caller's deadline; a slower attempt goes on and settles the entry itself.
+    const w = this.waiting(entry);
+    this.queue.push(w);
+    void this.pump(timeoutMs);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, timeoutMs - DEADLINE_MARGIN_MS))));
     try {
-      const outcome = await Promise.race([this.attempt(entry, timeoutMs), late]);
-      return outcome?.sent ? outcome.result : null;
+      return await Promise.race([w.done, late]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  /** `busy`: another attempt at the same message is under way. */
-  private async attempt(entry: OutboxEntry, timeoutMs?: number): Promise<{ sent: true; result: R } | { sent: false; busy: boolean }> {
-    if (this.inFlight.has(entry.id)) return { sent: false, busy: true };
-    this.inFlight.add(entry.id);
-    try {
-      const result = await this.deps.send(entry, timeoutMs);
-      await this.deps.store.outbox.remove(this.deps.aid, entry.id);
-      await this.deps.sent(entry, result);
-      return { sent: true, result };
-    } catch (err) {
-      if (isTransient(err)) {
-        await this.deps.store.outbox.put(this.deps.aid, { ...entry, attempts: entry.attempts + 1 }).catch(() => {});
-        // The next ready flushes too; this covers a session that never went down (a lost answer).
-        setTimeout(() => void this.flush().catch(() => {}), RETRY_MS);
-        return { sent: false, busy: false };
-      }
-      await this.deps.store.outbox.remove(this.deps.aid, entry.id).catch(() => {});
-      throw err;
-    } finally {
-      this.inFlight.delete(entry.id);
-    }
+  /** Sends everything still queued, oldest first (on every ready). */
+  async flush(): Promise<void> {
+    await this.load();
+    await this.pump();
   }
 
-  /** Sends everything still queued, oldest first (on every ready). */
-  flush(): Promise<void> {
-    this.flushing ??= (async () => {
+  /** Entries a previous worker left behind go first, in the order they were made. */
+  private load(): Promise<void> {
+    this.loaded ??= this.loadStored();
+    return this.loaded;
+  }
+
+  private async loadStored(): Promise<void> {
+    const known = new Set(this.queue.map((w) => w.entry.id));
+    const stored = (await this.deps.store.outbox.list(this.deps.aid)).filter((i) => !known.has(i.id));
+    this.queue.unshift(...stored.map((item) => this.waiting(item as OutboxEntry)));
+  }
+
+  private pump(timeoutMs?: number): Promise<void> {
+    this.pumping ??= this.drain(timeoutMs).finally(() => (this.pumping = null));
+    return this.pumping;
+  }
+
+  private async drain(timeoutMs?: number): Promise<void> {
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
       try {
-        for (const item of await this.deps.store.outbox.list(this.deps.aid)) {
-          const entry = item as OutboxEntry;
-          try {
-            const outcome = await this.attempt(entry);
-            // Still no connection: the rest waits for the next ready.
-            if (!outcome.sent && !outcome.busy) return;
-          } catch (err) {
-            this.deps.log?.(`outbox ${entry.id}: refused: ${(err as Error).message}`);
-            this.deps.failed(entry, err);
-          }
+        const result = await this.deps.send(head.entry, timeoutMs);
+        await this.deps.store.outbox.remove(this.deps.aid, head.entry.id);
+        this.queue.shift();
+        await this.deps.sent(head.entry, result);
+        head.settle.resolve(result);
+      } catch (err) {
+        if (isTransient(err)) {
+          head.entry = { ...head.entry, attempts: head.entry.attempts + 1 };
+          await this.deps.store.outbox.put(this.deps.aid, head.entry).catch(() => {});
+          // The next ready flushes too; this covers a session that never went down (a lost answer).
+          this.retry ??= setTimeout(() => {
+            this.retry = null;
+            void this.pump();
+          }, RETRY_MS);
+          return;
         }
-      } finally {
-        this.flushing = null;
+        this.queue.shift();
+        await this.deps.store.outbox.remove(this.deps.aid, head.entry.id).catch(() => {});
+        this.deps.log?.(`outbox ${head.entry.id}: refused: ${(err as Error).message}`);
+        this.deps.failed(head.entry, err);
+        head.settle.reject(err);
       }
-    })();
-    return this.flushing;
+    }
   }
 }

@@ -166,4 +166,24 @@ describe('Outbox', () => {
     expect(await box.submit(entry('m-slow'), 1000)).toBeNull();
     expect((await store.outbox.list(AID)).map((i) => i.id)).toEqual(['m-slow']);
   });
+
+  it('sends strictly in the order they were made: a new send never overtakes a queued one', async () => {
+    const store = await (await fresh()).open();
+    let online = false;
+    const gateway: string[] = [];
+    const { box } = outbox(store, async (e) => {
+      if (!online) throw new ConnectionLostError('no socket');
+      await new Promise((r) => setTimeout(r, 5));
+      gateway.push(e.id);
+      return 'ok';
+    });
+    expect(await box.submit(entry('a1'), 500)).toBeNull();
+    expect(await box.submit(entry('a2'), 500)).toBeNull();
+    online = true;
+    const flushing = box.flush();
+    const late = box.submit(entry('b'), 2000);
+    await flushing;
+    expect(await late).toBe('ok');
+    expect(gateway).toEqual(['a1', 'a2', 'b']);
+  });
 });
