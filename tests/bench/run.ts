@@ -2,13 +2,14 @@
 // If a benchmark fails, the rows measured so far are printed and results.json is left as it was.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { benchBrowser } from './browser.ts';
+import { benchDelivery } from './delivery.ts';
 import { benchE2ee } from './e2ee.ts';
 import { benchGateway } from './gateway.ts';
 import { table, type BenchRow } from './report.ts';
 
 const rows: BenchRow[] = [];
 let failed = false;
-for (const bench of [benchGateway, benchBrowser, benchE2ee]) {
+for (const bench of [benchGateway, benchBrowser, benchDelivery, benchE2ee]) {
   try {
     rows.push(...(await bench()));
   } catch (err) {

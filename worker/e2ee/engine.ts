@@ -101,10 +101,15 @@ export class E2eeEngine {
     });
   }
 
-  /** A fresh SPK replaces the current one, which is kept for late messages (spec §7.5). */
-  rotatePrekey(): Promise<void> {
+  /**
+   * A fresh SPK replaces the current one, which is kept for late messages (spec §7.5). With
+   * `ifCurrent`, only if that SPK is still the current one: several messages that used it
+   * rotate it once.
+   */
+  rotatePrekey(ifCurrent?: string): Promise<void> {
     return this.serial(async () => {
       const state = await this.deps.store.kv.get<PrekeyState>(this.deps.aid, PREKEY_STATE);
+      if (ifCurrent !== undefined && state?.current !== ifCurrent) return;
       await this.upload(await this.newPrekey(state));
     });
   }
@@ -283,6 +288,6 @@ export class E2eeEngine {
   private async rotateIfConsumed(spkId: string | undefined): Promise<void> {
     if (!spkId) return;
     const state = await this.deps.store.kv.get<PrekeyState>(this.deps.aid, PREKEY_STATE);
-    if (state?.current === spkId) void this.rotatePrekey().catch((e: unknown) => this.deps.log?.(`prekey rotation failed: ${(e as Error).message}`));
+    if (state?.current === spkId) void this.rotatePrekey(spkId).catch((e: unknown) => this.deps.log?.(`prekey rotation failed: ${(e as Error).message}`));
   }
 }

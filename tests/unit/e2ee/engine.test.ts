@@ -101,4 +101,14 @@ describe('E2eeEngine', () => {
     const env = await t.fromBob([{ aid: ME, deviceId: 'a1', ikSpki: t.ik.publicSpki, keySource: 'peer_device_prekey', spkId: 'sha256:0123456789abcdef', spkSpki: ghost.publicSpki }], 'x');
     await expect(t.engine.decrypt(t.row(env, 1))).rejects.toMatchObject({ reason: 'spk_missing' });
   });
+
+  it('several messages that used the current prekey rotate it once', async () => {
+    const t = await setup();
+    await t.engine.ensurePrekey();
+    const target = t.me();
+    const envs = await Promise.all([1, 2, 3].map((i) => t.fromBob([target], `m${i}`)));
+    await Promise.all(envs.map((e, i) => t.engine.decrypt(t.row(e, i + 1))));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(t.uploads).toHaveLength(2);
+  });
 });

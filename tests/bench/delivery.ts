@@ -1,0 +1,583 @@
+// Delivery rows of `npm run bench`: messages that a Node sender (tests/support/aun-client.ts) sends
+// through the dev gateway to an AID open in 1, 5 and 20 demo tabs of one browser context, each
+// next to the same messages received by a bare Node aun-client Session (one socket, no worker, no
+// tabs), measured in the same run just before:
+//  1. messages per second of a 1,000-message burst (all on the sender's socket at once), first
+//     send → the moment every tab has shown all of them;
+//  2. p50/p99 latency send → `message` event in the tab over every (tab, message) pair, for that
+//     burst (queueing included) and for a paced run well under the burst rate (the idle latency);
+//  3. the SharedWorker's JS heap (through CDP, after a GC) with 20 tabs attached, before and after
+//     the messages, next to the same worker with 1 tab attached; the heap of one demo page for scale;
+//  4. the paced run and the burst end-to-end encrypted (V2 envelopes made by the sender beforehand)
+//     to 1 tab, next to a bare Node Session that receives the same kind of envelopes.
+// Every tab is checked message by message: each message once, in seq order, and shown in the page.
+// The worker's console (its log) and uncaught exceptions are read through CDP and reported.
+
+import { loadavg } from 'node:os';
+import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import type { AunClient } from '../../client-stub/index.ts';
+import type { InboundMessage } from '../../protocol/tab.ts';
+import { encryptP2P, type Envelope } from '../../worker/e2ee/envelope.ts';
+import { importPrivateKey, scalarFromPkcs8, type P256PrivateKey } from '../../worker/e2ee/keys.ts';
+import { Identity, makeSpk, Session } from '../support/aun-client.ts';
+import { targetsFrom } from '../support/e2ee-peer.ts';
+import { withBrowserStack, type BrowserStack } from './browser-stack.ts';
+import type { BenchRow } from './report.ts';
+import { summarize, type Summary } from './stats.ts';
+
+interface DetailedRow extends BenchRow {
+  detail?: Record<string, unknown>;
+}
+
+const BURST = 1000;
+const PACED = 100;
+const PACED_INTERVAL_MS = 20;
+const TABS = [1, 5, 20];
+const MEMORY_TABS = 20;
+const READY_TIMEOUT_MS = 30_000;
+const DELIVERY_TIMEOUT_MS = 30_000;
+const CDP_TIMEOUT_MS = 10_000;
+/** A pause before each measured run, so that the previous one's teardown (a closed context) is over. */
+const SETTLE_MS = 300;
+/** Time for the worker to notice closed tabs (their Web Locks are released) before a heap reading. */
+const DETACH_SETTLE_MS = 1000;
+
+/** One kind of run: how many messages, and how far apart the sender puts them on its socket. */
+interface Load {
+  n: number;
+  intervalMs: number;
+}
+const BURST_LOAD: Load = { n: BURST, intervalMs: 0 };
+const PACED_LOAD: Load = { n: PACED, intervalMs: PACED_INTERVAL_MS };
+
+/** What each tab records for one run; installed before it, next to the demo's own `message` handler. */
+interface TabRecord {
+  n: number;
+  arrivals: [number, number][];
+  seen: Set<number>;
+  duplicates: number[];
+  disorder: number;
+  lastSeq: number;
+  done: Promise<void>;
+  finish: () => void;
+}
+type DemoGlobals = { aun: AunClient; __delivery?: Record<string, TabRecord> };
+
+interface TabResult {
+  arrivals: [number, number][];
+  duplicates: number[];
+  disorder: number;
+  shown: number;
+}
+
+interface Outcome {
+  n: number;
+  /** Messages per second: n over first send → last message in the last tab (or at the Node socket). */
+  rate: number;
+  elapsedMs: number;
+  /** Send → arrival over every (receiver, message) pair. */
+  latency: Summary;
+  /** Send → arrival in the last receiver, per message. */
+  allReceivers: Summary;
+  problems: string[];
+}
+
+/** Send times: wall clock (compared with tab clocks, 1 ms steps) and this process's monotonic clock. */
+type Sent = { sentAt: number[]; sentHr: number[] };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const count = (n: number) => n.toLocaleString('en');
+
+function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+let seq = 0;
+const runId = (tag: string) => `${tag}${Date.now() % 1e8}x${++seq}`;
+
+async function nodeIdentity(stack: BrowserStack, tag: string): Promise<Identity> {
+  const id = new Identity(`bench${runId(tag)}.${stack.gateway.config.issuer}`);
+  await id.register(stack.gateway.url);
+  await id.login(stack.gateway.url, stack.gateway.httpUrl, stack.gateway.rootPem);
+  return id;
+}
+
+/** Compact list of message indexes: `3-5, 9`. */
+function ranges(xs: number[]): string {
+  const s = [...new Set(xs)].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < s.length;) {
+    let j = i;
+    while (j + 1 < s.length && s[j + 1] === s[j]! + 1) j++;
+    out.push(i === j ? `${s[i]}` : `${s[i]}-${s[j]}`);
+    i = j + 1;
+  }
+  return out.length > 12 ? `${out.slice(0, 12).join(', ')}, …` : out.join(', ');
+}
+
+const missingOf = (n: number, got: Set<number>) => ranges(Array.from({ length: n }, (_, i) => i).filter((i) => !got.has(i)));
+
+// ---- the sender ----
+
+/**
+ * Puts `load.n` message.send requests on the sender's socket, `load.intervalMs` apart (0: back to
+ * back); `make(i, now)` builds each payload at its send time. Resolves with each send time once
+ * the gateway has answered them all.
+ */
+async function send(sender: Session, to: string, load: Load, make: (i: number, now: number) => Record<string, unknown>): Promise<Sent> {
+  const sentAt: number[] = [];
+  const sentHr: number[] = [];
+  const answers: Promise<{ status?: string }>[] = [];
+  const start = Date.now();
+  for (let i = 0; i < load.n; i++) {
+    if (load.intervalMs) {
+      const wait = start + i * load.intervalMs - Date.now();
+      if (wait > 0) await sleep(wait);
+    }
+    const now = Date.now();
+    sentAt.push(now);
+    sentHr.push(performance.now());
+    answers.push(sender.call<{ status?: string }>('message.send', { to, payload: make(i, now) }));
+  }
+  const refused = (await Promise.all(answers)).filter((r) => r.status !== 'delivered' && r.status !== 'sent');
+  if (refused.length) console.warn(`warning: delivery: ${refused.length}/${load.n} sends answered ${JSON.stringify(refused[0])}`);
+  return { sentAt, sentHr };
+}
+
+const plaintext = (run: string) => (i: number, t: number) => ({ type: 'text', text: `${run} ${i}`, bench: run, i, t });
+
+function outcome(n: number, sentAt: number[], perReceiver: [number, number][][], problems: string[]): Outcome {
+  const latencies: number[] = [];
+  const lastAt = new Map<number, number>();
+  let end = sentAt[0]!;
+  for (const arrivals of perReceiver) {
+    for (const [i, at] of arrivals) {
+      latencies.push(at - sentAt[i]!);
+      lastAt.set(i, Math.max(lastAt.get(i) ?? 0, at));
+      end = Math.max(end, at);
+    }
+  }
+  const elapsedMs = end - sentAt[0]!;
+  return {
+    n,
+    rate: n / (elapsedMs / 1000),
+    elapsedMs,
+    latency: summarize(latencies),
+    allReceivers: summarize([...lastAt].map(([i, at]) => at - sentAt[i]!)),
+    problems,
+  };
+}
+
+// ---- the baseline: a bare Node Session ----
+
+/** The payload of a push to the bare Session, for the pushes a run produces. */
+type Reader = (method: string, params: Record<string, unknown>) => { bench?: unknown; i?: unknown } | null;
+
+const readPlain: Reader = (method, params) => (method === 'event/message.received' ? params.payload as { bench?: unknown; i?: unknown } : null);
+
+async function bareNode(probe: Session, run: string, n: number, read: Reader, go: () => Promise<Sent>): Promise<Outcome> {
+  const arrivals: [number, number][] = [];
+  const seen = new Set<number>();
+  const duplicates: number[] = [];
+  const onMessage = (data: unknown) => {
+    const now = performance.now();
+    const f = JSON.parse(String(data)) as { method?: string; params?: Record<string, unknown> };
+    const p = f.method && f.params ? read(f.method, f.params) : null;
+    if (p?.bench !== run || typeof p.i !== 'number') return;
+    if (seen.has(p.i)) duplicates.push(p.i);
+    else {
+      seen.add(p.i);
+      arrivals.push([p.i, now]);
+    }
+  };
+  probe.ws.on('message', onMessage);
+  try {
+    const { sentHr } = await go();
+    const until = Date.now() + DELIVERY_TIMEOUT_MS;
+    while (seen.size < n && Date.now() < until) await sleep(20);
+    const problems: string[] = [];
+    if (seen.size < n) problems.push(`bare Node Session got ${seen.size}/${n}; missing ${missingOf(n, seen)}`);
+    if (duplicates.length) problems.push(`bare Node Session got duplicates of ${ranges(duplicates)}`);
+    for (const p of problems) console.warn(`warning: delivery baseline: ${p}`);
+    return outcome(n, sentHr, [arrivals], problems);
+  } finally {
+    probe.ws.off('message', onMessage);
+  }
+}
+
+// ---- the worker through CDP ----
+
+/**
+ * The SharedWorker of one browser context, through a browser CDP session: its heap and its
+ * console. Playwright's CDPSession does not route flattened child sessions it did not create, so
+ * this attaches in the (deprecated, still supported) non-flattened mode and talks through
+ * Target.sendMessageToTarget.
+ */
+class WorkerProbe {
+  readonly console: string[] = [];
+  readonly exceptions: string[] = [];
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
+
+  private constructor(private readonly cdp: CDPSession, private readonly sessionId: string) {
+    cdp.on('Target.receivedMessageFromTarget', (e) => {
+      if (e.sessionId === this.sessionId) this.onMessage(JSON.parse(e.message) as Record<string, unknown>);
+    });
+  }
+
+  static async attach(browser: Browser, ctx: BrowserContext, page: Page): Promise<WorkerProbe> {
+    const pageCdp = await ctx.newCDPSession(page);
+    const { targetInfo } = await pageCdp.send('Target.getTargetInfo');
+    await pageCdp.detach();
+    const cdp = await browser.newBrowserCDPSession();
+    try {
+      const { targetInfos } = await cdp.send('Target.getTargets');
+      const workers = targetInfos.filter((t) => t.type === 'shared_worker' && t.browserContextId === targetInfo.browserContextId);
+      if (workers.length !== 1) throw new Error(`expected one shared_worker in the context, found ${workers.length}`);
+      const { sessionId } = await cdp.send('Target.attachToTarget', { targetId: workers[0]!.targetId, flatten: false });
+      const probe = new WorkerProbe(cdp, sessionId);
+      await probe.send('Runtime.enable');
+      return probe;
+    } catch (e) {
+      await cdp.detach().catch(() => {});
+      throw e;
+    }
+  }
+
+  private onMessage(m: Record<string, unknown>): void {
+    if (m.method === 'Runtime.consoleAPICalled') {
+      const { args } = m.params as { args: { value?: unknown; description?: string }[] };
+      this.console.push(args.map((a) => (typeof a.value === 'string' ? a.value : a.description ?? JSON.stringify(a.value))).join(' '));
+    } else if (m.method === 'Runtime.exceptionThrown') {
+      const { exceptionDetails: d } = m.params as { exceptionDetails: { text: string; exception?: { description?: string } } };
+      this.exceptions.push(d.exception?.description ?? d.text);
+    }
+    const p = typeof m.id === 'number' ? this.pending.get(m.id) : undefined;
+    if (!p) return;
+    this.pending.delete(m.id as number);
+    if (m.error) p.reject(new Error(`worker CDP: ${(m.error as { message: string }).message}`));
+    else p.resolve(m.result);
+  }
+
+  private send<R>(method: string, params: Record<string, unknown> = {}): Promise<R> {
+    const id = ++this.nextId;
+    const answer = new Promise<R>((resolve, reject) => this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject }));
+    this.cdp.send('Target.sendMessageToTarget', { sessionId: this.sessionId, message: JSON.stringify({ id, method, params }) })
+      .catch((e: Error) => this.pending.get(id)?.reject(e));
+    return deadline(answer, CDP_TIMEOUT_MS, method).finally(() => this.pending.delete(id));
+  }
+
+  /** Used JS heap in MiB after a full GC. */
+  async heapMiB(): Promise<number> {
+    await this.send('HeapProfiler.collectGarbage');
+    return (await this.send<{ usedSize: number }>('Runtime.getHeapUsage')).usedSize / 2 ** 20;
+  }
+
+  async close(): Promise<void> {
+    await this.cdp.send('Target.detachFromTarget', { sessionId: this.sessionId }).catch(() => {});
+    await this.cdp.detach().catch(() => {});
+  }
+}
+
+async function pageHeapMiB(ctx: BrowserContext, page: Page): Promise<number> {
+  const cdp = await ctx.newCDPSession(page);
+  try {
+    await cdp.send('HeapProfiler.collectGarbage');
+    return (await cdp.send('Runtime.getHeapUsage')).usedSize / 2 ** 20;
+  } finally {
+    await cdp.detach().catch(() => {});
+  }
+}
+
+// ---- tabs ----
+
+async function openTab(ctx: BrowserContext, stack: BrowserStack, aid: string): Promise<Page> {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error(`[bench delivery ${aid}] ${e.message}`));
+  await page.goto(`${stack.demoOrigin}/?${new URLSearchParams({ gateway: stack.gateway.url, aid, autologin: '1' })}`);
+  await page.waitForSelector('#state[data-state="ready"]', { timeout: READY_TIMEOUT_MS });
+  return page;
+}
+
+function installRecorder(page: Page, run: string, n: number): Promise<void> {
+  return page.evaluate(async ([r, total]) => {
+    const g = globalThis as unknown as DemoGlobals;
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    const rec: TabRecord = { n: total, arrivals: [], seen: new Set(), duplicates: [], disorder: 0, lastSeq: 0, done, finish };
+    (g.__delivery ??= {})[r] = rec;
+    g.aun.on('message', (m: InboundMessage) => {
+      const now = Date.now();
+      const { bench, i } = m.payload as { bench?: unknown; i?: unknown };
+      if (m.direction !== 'inbound' || bench !== r || typeof i !== 'number') return;
+      if (m.seq <= rec.lastSeq) rec.disorder++;
+      rec.lastSeq = m.seq;
+      if (rec.seen.has(i)) {
+        rec.duplicates.push(i);
+        return;
+      }
+      rec.seen.add(i);
+      rec.arrivals.push([i, now]);
+      if (rec.seen.size === rec.n) rec.finish();
+    });
+    // Same port, same order: once this answers, the worker knows the tab listens.
+    await g.aun.call('meta.ping', {});
+  }, [run, n] as const);
+}
+
+const readTab = (page: Page, run: string): Promise<TabResult> => page.evaluate((r) => {
+  const rec = (globalThis as unknown as DemoGlobals).__delivery![r]!;
+  const shown = [...document.querySelectorAll('#messages li.inbound .text')].filter((el) => el.textContent?.startsWith(`${r} `)).length;
+  return { arrivals: rec.arrivals, duplicates: rec.duplicates, disorder: rec.disorder, shown };
+}, run);
+
+/** Waits until every tab saw all `n` (or the deadline), then checks each tab message by message. */
+async function collectTabs(pages: Page[], run: string, n: number, sentAt: number[]): Promise<Outcome> {
+  const waits = pages.map((p) => p.evaluate((r) => (globalThis as unknown as DemoGlobals).__delivery![r]!.done, run));
+  for (const w of waits) w.catch(() => {});
+  await deadline(Promise.all(waits), DELIVERY_TIMEOUT_MS, 'every tab to show every message').catch(() => {});
+  const tabs = await Promise.all(pages.map((p) => readTab(p, run)));
+  const problems: string[] = [];
+  tabs.forEach((t, k) => {
+    const got = new Set(t.arrivals.map(([i]) => i));
+    const where = `tab ${k + 1}/${tabs.length}`;
+    if (got.size < n) problems.push(`${where} got ${got.size}/${n} messages; missing ${missingOf(n, got)}`);
+    if (t.duplicates.length) problems.push(`${where} got ${t.duplicates.length} duplicate message events: ${ranges(t.duplicates)}`);
+    if (t.disorder) problems.push(`${where} got ${t.disorder} message events out of seq order`);
+    if (t.shown !== got.size) problems.push(`${where} shows ${t.shown} #messages li.inbound of this run for ${got.size} distinct message events`);
+  });
+  for (const p of problems) console.warn(`warning: delivery (${pages.length} tabs, ${n} messages): ${p}`);
+  return outcome(n, sentAt, tabs.map((t) => t.arrivals), problems);
+}
+
+interface Heap {
+  workerOneTabMiB: number;
+  workerAllTabsMiB: number;
+  workerAfterMiB: number;
+  workerBackToOneMiB: number;
+  pageMiB: number;
+}
+
+interface TabsRun {
+  paced?: Outcome;
+  burst: Outcome;
+  heap?: Heap;
+  /** The worker's log lines during the run, other than tabs attaching and detaching. */
+  workerLog: string[];
+  workerExceptions: string[];
+}
+
+type Sender = (aid: string, run: string, load: Load) => Promise<Sent>;
+
+/**
+ * Opens `tabs` demo tabs on a fresh AID, then (with `paced`) a paced run, then the burst, each
+ * waited for in every tab. With `measureHeap`, reads the worker's heap with 1 tab, with all tabs,
+ * after the messages, and again with 1 tab once the others are closed.
+ */
+async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean; measureHeap: boolean }, go: Sender): Promise<TabsRun> {
+  const ctx = await stack.browser.newContext();
+  let worker: WorkerProbe | null = null;
+  try {
+    const aid = `bench${runId(`dlv${tabs}t`)}.${stack.gateway.config.issuer}`;
+    const pages = [await openTab(ctx, stack, aid)];
+    worker = await WorkerProbe.attach(stack.browser, ctx, pages[0]!);
+    const workerOneTabMiB = opts.measureHeap ? await worker.heapMiB() : NaN;
+    while (pages.length < tabs) pages.push(await openTab(ctx, stack, aid));
+    const workerAllTabsMiB = opts.measureHeap ? await worker.heapMiB() : NaN;
+
+    const one = async (load: Load) => {
+      await sleep(SETTLE_MS);
+      const run = runId('r');
+      for (const p of pages) await installRecorder(p, run, load.n);
+      const { sentAt } = await go(aid, run, load);
+      return collectTabs(pages, run, load.n, sentAt);
+    };
+    const paced = opts.paced ? await one(PACED_LOAD) : undefined;
+    const burst = await one(BURST_LOAD);
+
+    let heap: Heap | undefined;
+    if (opts.measureHeap) {
+      const workerAfterMiB = await worker.heapMiB();
+      const pageMiB = await pageHeapMiB(ctx, pages[0]!);
+      for (const p of pages.slice(1)) await p.close();
+      await sleep(DETACH_SETTLE_MS);
+      heap = { workerOneTabMiB, workerAllTabsMiB, workerAfterMiB, workerBackToOneMiB: await worker.heapMiB(), pageMiB };
+    }
+    const workerLog = worker.console.filter((l) => !/\] (attach|detach) /.test(l));
+    for (const e of worker.exceptions) console.warn(`warning: delivery: uncaught in the worker: ${e}`);
+    return { ...(paced ? { paced } : {}), burst, ...(heap ? { heap } : {}), workerLog, workerExceptions: [...worker.exceptions] };
+  } finally {
+    await worker?.close();
+    await ctx.close();
+  }
+}
+
+// ---- E2EE ----
+
+/** The devices of `aid` with their prekeys, once each has published one. */
+async function bootstrapWithSpk(sender: Session, aid: string): Promise<Record<string, unknown>[]> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const boot = await sender.call<{ peer_devices: Record<string, unknown>[] }>('message.v2.bootstrap', { peer_aid: aid });
+    if (boot.peer_devices.length && boot.peer_devices.every((d) => typeof d.spk_id === 'string')) return boot.peer_devices;
+    if (Date.now() > until) throw new Error(`${aid} published no prekey within 10 s: ${JSON.stringify(boot.peer_devices)}`);
+    await sleep(100);
+  }
+}
+
+/** The sender's identity key as WebCrypto handles: with its raw scalar, worker/e2ee signs in JS. */
+async function webCryptoKey(id: Identity): Promise<P256PrivateKey> {
+  return importPrivateKey(scalarFromPkcs8(new Uint8Array(id.privateKey.export({ format: 'der', type: 'pkcs8' }))), { keepScalar: false });
+}
+
+/**
+ * `n` envelopes to `aid` (3DH to each device), made before they are sent: worker/e2ee under Node
+ * takes ~5 ms an envelope here, which would otherwise be the figure.
+ */
+async function envelopes(sender: Session, me: { aid: string; deviceId: string; ik: P256PrivateKey }, aid: string, run: string, n: number): Promise<Envelope[]> {
+  const targets = targetsFrom(await bootstrapWithSpk(sender, aid), aid);
+  const out: Envelope[] = [];
+  for (let i = 0; i < n; i++) out.push(await encryptP2P(me, targets, { type: 'text', text: `${run} ${i}`, bench: run, i }));
+  return out;
+}
+
+// ---- rows ----
+
+/** What the worker logged during a run (exceptions are warned about at once): prekey uploads counted, the rest quoted. */
+function workerNotes(label: string, run: TabsRun): string[] {
+  const prekeys = run.workerLog.filter((l) => l.includes('uploaded prekey')).length;
+  return [
+    `${label}: the worker uploaded ${plural(prekeys, 'prekey')}`,
+    ...run.workerLog.filter((l) => !l.includes('uploaded prekey')).map((l) => `${label}: worker log: ${l}`),
+  ];
+}
+
+function problemsNote(o: Outcome): string {
+  return o.problems.length ? ` — ${o.problems.length} PROBLEM${o.problems.length === 1 ? '' : 'S'}: ${o.problems.join('; ')}` : '';
+}
+
+function latencyRows(what: string, real: Outcome, base: Outcome, baseName: string, detail: Record<string, unknown>): DetailedRow[] {
+  return (['p50', 'p99'] as const).map((stat) => ({
+    name: `${what}, ${stat} over (tab, message); message in every tab ${stat} ${real.allReceivers[stat]} ms${problemsNote(real)}`,
+    value: real.latency[stat],
+    unit: 'ms',
+    baseline: { name: `${baseName}, ${stat}${problemsNote(base)}`, value: base.latency[stat], unit: 'ms' },
+    detail,
+  }));
+}
+
+function burstRows(kind: string, label: string, real: Outcome, base: Outcome, baseName: string, detail: Record<string, unknown>): DetailedRow[] {
+  return [
+    {
+      name: `delivery: ${count(BURST)} ${kind} burst from a Node sender → ${label}, first send → shown in every tab (${real.elapsedMs.toFixed(0)} ms)${problemsNote(real)}`,
+      value: real.rate,
+      unit: 'msg/s',
+      baseline: { name: `${baseName} (${base.elapsedMs.toFixed(0)} ms)${problemsNote(base)}`, value: base.rate, unit: 'msg/s' },
+      detail,
+    },
+    ...latencyRows(`delivery: latency send → tab within that ${count(BURST)}-message burst → ${label} (queueing included)`, real, base, baseName, detail),
+  ];
+}
+
+export async function benchDelivery(): Promise<BenchRow[]> {
+  return withBrowserStack(async (stack) => {
+    const t0 = Date.now();
+    const loadBefore = loadavg()[0]!;
+    const rows: DetailedRow[] = [];
+    const senderDevice = 'bench-sender';
+    const sender = await Session.open(stack.gateway.url, await nodeIdentity(stack, 'sender'), { deviceId: senderDevice });
+    const probeId = await nodeIdentity(stack, 'probe');
+    const probe = await Session.open(stack.gateway.url, probeId, { deviceId: 'bench-probe' });
+    const notes: string[] = [];
+    try {
+      const plain: Sender = (aid, run, load) => send(sender, aid, load, plaintext(run));
+      const bare = async (load: Load) => {
+        await sleep(SETTLE_MS);
+        const run = runId('b');
+        return bareNode(probe, run, load.n, readPlain, () => plain(probeId.aid, run, load));
+      };
+      const baseName = 'bare Node aun-client Session, one socket, same sender';
+      // One burst unmeasured: the JIT and the heap of this process (which also runs the gateway)
+      // settle after the Vite builds.
+      await bare(BURST_LOAD);
+      let memory: Heap | undefined;
+      for (const tabs of TABS) {
+        const label = plural(tabs, 'tab');
+        const basePaced = await bare(PACED_LOAD);
+        const baseBurst = await bare(BURST_LOAD);
+        const real = await tabsRun(stack, tabs, { paced: true, measureHeap: tabs === MEMORY_TABS }, plain);
+        if (real.heap) memory = real.heap;
+        notes.push(...workerNotes(label, real));
+        const workerLog = { workerLog: real.workerLog, workerExceptions: real.workerExceptions };
+        rows.push(...burstRows('plaintext message', label, real.burst, baseBurst, baseName, { tabs, encrypted: false, load: BURST_LOAD, value: real.burst, baseline: baseBurst, ...workerLog }));
+        rows.push(...latencyRows(
+          `delivery: latency send → tab, ${count(PACED)} plaintext messages paced ${PACED_INTERVAL_MS} ms apart → ${label}`,
+          real.paced!, basePaced, baseName, { tabs, encrypted: false, load: PACED_LOAD, value: real.paced, baseline: basePaced, ...workerLog },
+        ));
+      }
+
+      // The same messages end-to-end encrypted, to 1 tab; the baseline receives the same kind of
+      // envelopes (to its own device) without opening them: the gateway's relay alone.
+      const spk = makeSpk(probeId);
+      await probe.call('message.v2.put_peer_pk', spk.fields, { sign: true });
+      const me = { aid: sender.identity.aid, deviceId: senderDevice, ik: await webCryptoKey(sender.identity) };
+      const e2ee: Sender = async (aid, run, load) => {
+        const env = await envelopes(sender, me, aid, run, load.n);
+        await sleep(SETTLE_MS);
+        return send(sender, aid, load, (i) => env[i] as unknown as Record<string, unknown>);
+      };
+      const bareE2ee = async (load: Load) => {
+        const run = runId('b');
+        const env = await envelopes(sender, me, probeId.aid, run, load.n);
+        await sleep(SETTLE_MS);
+        const index = new Map(env.map((e, i) => [e.aad.message_id, i]));
+        const read: Reader = (method, params) => (method === 'event/peer.v2.message_received' ? { bench: run, i: index.get(params.message_id) } : null);
+        return bareNode(probe, run, load.n, read, () => send(sender, probeId.aid, load, (i) => env[i] as unknown as Record<string, unknown>));
+      };
+      const e2eeBaseName = 'bare Node aun-client Session receiving the same kind of envelopes, not opening them';
+      const basePaced = await bareE2ee(PACED_LOAD);
+      const baseBurst = await bareE2ee(BURST_LOAD);
+      const real = await tabsRun(stack, 1, { paced: true, measureHeap: false }, e2ee);
+      notes.push(...workerNotes('E2EE, 1 tab', real));
+      const workerLog = { workerLog: real.workerLog, workerExceptions: real.workerExceptions };
+      rows.push(...burstRows('E2EE V2 (3DH) message', '1 tab', real.burst, baseBurst, e2eeBaseName, { tabs: 1, encrypted: true, load: BURST_LOAD, value: real.burst, baseline: baseBurst, ...workerLog }));
+      rows.push(...latencyRows(
+        `delivery: latency send → tab, ${count(PACED)} E2EE V2 (3DH) messages paced ${PACED_INTERVAL_MS} ms apart → 1 tab`,
+        real.paced!, basePaced, e2eeBaseName, { tabs: 1, encrypted: true, load: PACED_LOAD, value: real.paced, baseline: basePaced, ...workerLog },
+      ));
+
+      if (memory) {
+        const m = memory;
+        const detail = { tabs: MEMORY_TABS, ...m, gc: 'HeapProfiler.collectGarbage before each reading', detachSettleMs: DETACH_SETTLE_MS };
+        rows.push(
+          {
+            name: `delivery: SharedWorker JS heap with ${MEMORY_TABS} demo tabs logged in on one AID, before any message (one demo page: ${m.pageMiB.toFixed(1)} MiB after all messages)`,
+            value: m.workerAllTabsMiB,
+            unit: 'MiB',
+            baseline: { name: 'the same worker with 1 tab attached, before the other tabs opened', value: m.workerOneTabMiB, unit: 'MiB' },
+            detail,
+          },
+          {
+            name: `delivery: SharedWorker JS heap with ${MEMORY_TABS} demo tabs attached, after ${count(PACED + BURST)} messages`,
+            value: m.workerAfterMiB,
+            unit: 'MiB',
+            baseline: { name: `the same worker right after, with ${MEMORY_TABS - 1} of the tabs closed (1 attached)`, value: m.workerBackToOneMiB, unit: 'MiB' },
+            detail,
+          },
+        );
+      }
+      // Other work on this 2-core machine shows in every figure here; the load average says how much.
+      const load = { before: loadBefore, after: loadavg()[0]! };
+      for (const r of rows) r.detail = { ...r.detail, loadAverage1m: load };
+      for (const n of notes) console.error(`[bench] delivery: ${n}`);
+      console.error(`[bench] delivery: ${((Date.now() - t0) / 1000).toFixed(1)} s (1-min load average ${load.before.toFixed(1)} before, ${load.after.toFixed(1)} after)`);
+      return rows;
+    } finally {
+      sender.close();
+      probe.close();
+    }
+  });
+}
