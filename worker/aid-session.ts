@@ -98,7 +98,7 @@ export class AidSession {
         await rpc('message.v2.ack', { up_to_seq: upTo });
       },
       loadCursor: () => store.cursors.get(aid, P2P_CURSOR),
-      commit: (seq, input) => this.journal.commit({ ns: P2P_CURSOR, seq }, input),
+      commit: (seq, inputs) => this.journal.commit({ ns: P2P_CURSOR, seq }, inputs),
       open: (row) => this.openP2P(row),
       ...(log ? { log } : {}),
     });
@@ -106,7 +106,7 @@ export class AidSession {
       aid,
       rpc,
       loadCursor: (ns) => store.cursors.get(aid, ns),
-      commit: (ns, seq, input) => this.journal.commit({ ns, seq }, input),
+      commit: (ns, seq, inputs) => this.journal.commit({ ns, seq }, inputs),
       decrypt: (row) => this.openGroup(row),
       membershipChanged: (groupId, joinedSelf) => {
         this.e2ee.forgetGroup(groupId);
@@ -260,14 +260,14 @@ export class AidSession {
         aid: this.aid, messageId: entry.id, from: this.aid, to, seq: r.seq, timestamp: r.timestamp ?? Date.now(),
         payload, encrypted: encrypt, direction: 'outbound',
       };
-      return this.journal.commit(null, { name: 'message', key: `out:${entry.id}`, data });
+      return this.journal.record({ name: 'message', key: `out:${entry.id}`, data });
     }
     const r = result as GroupSent;
     const data: GroupInboundMessage = {
       aid: this.aid, groupId: to, seq: r.seq ?? 0, messageId: entry.id, from: this.aid, timestamp: Date.now(),
       payload, encrypted: encrypt, direction: 'outbound',
     };
-    return this.journal.commit(null, { name: 'group.message', key: groupMessageKey(to, r.seq ?? 0), data });
+    return this.journal.record({ name: 'group.message', key: groupMessageKey(to, r.seq ?? 0), data });
   }
 
   // ---- groups ----
@@ -318,7 +318,7 @@ export class AidSession {
     if (row.seq <= this.inbox.cursor) return;
     const input = await this.openP2P(row);
     if (input?.name === 'undecryptable') {
-      await this.journal.commit(null, input);
+      await this.journal.record(input);
       void this.inbox.catchUp();
       return;
     }

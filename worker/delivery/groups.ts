@@ -12,8 +12,8 @@ export interface GroupsDeps {
   aid: string;
   rpc<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>>;
   loadCursor(ns: string): Promise<number>;
-  /** Stores the cursor and the logged input in one step, and publishes it (see Journal.commit). */
-  commit(ns: string, seq: number, input: LoggedInput | null): Promise<LoggedEvent | null>;
+  /** Stores the cursor and the logged inputs in one step, and publishes them (see Journal.commit). */
+  commit(ns: string, seq: number, inputs: (LoggedInput | null)[]): Promise<(LoggedEvent | null)[]>;
   /** A V2 row as the app sees it, or its undecryptable notice; null to drop it quietly. */
   decrypt(row: GroupRow): Promise<LoggedInput | null>;
   /** Membership moved: cached keys of the group are stale. */
@@ -69,7 +69,7 @@ export class Groups {
           await rpc('group.v2.ack', { group_id: groupId, group_aid: groupId, up_to_seq: upTo });
         },
         loadCursor: () => this.deps.loadCursor(messagesNs),
-        commit: (seq, input) => this.deps.commit(messagesNs, seq, input),
+        commit: (seq, inputs) => this.deps.commit(messagesNs, seq, inputs),
         open: (row) => (row.version === 'v2' ? this.deps.decrypt(row) : Promise.resolve(plaintext(aid, row))),
         ...(log ? { log } : {}),
       }),
@@ -83,7 +83,7 @@ export class Groups {
           await rpc('group.ack_events', { group_id: groupId, group_aid: groupId, event_seq: upTo });
         },
         loadCursor: () => this.deps.loadCursor(eventsNs),
-        commit: (seq, input) => this.deps.commit(eventsNs, seq, input),
+        commit: (seq, inputs) => this.deps.commit(eventsNs, seq, inputs),
         open: async (e) => ({ name: 'group.changed', key: `gevent:${groupId}:${e.event_seq}`, data: this.change(groupId, e) }),
         delivered: (ev) => this.afterChange(ev.data as GroupChange),
         ...(log ? { log } : {}),

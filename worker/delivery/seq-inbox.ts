@@ -1,8 +1,8 @@
 // One seq namespace (a device's P2P inbox, a group's messages, a group's events): a
 // contiguous-prefix cursor over the gateway's seq, pushes applied in order, gaps and reconnects
-// filled by pulls, acks sent for the contiguous prefix. Each row is opened once, in seq order;
-// `commit` makes the cursor past it (and whatever it produced) durable in one step, and only then
-// is the result delivered: a crash in between redelivers nothing and loses nothing.
+// filled by pulls, acks sent for the contiguous prefix. Rows are opened once, in seq order, in
+// runs; `commit` makes the cursor past a run and whatever it produced durable in one step, and
+// only then is it delivered: a crash in between redelivers nothing and loses nothing.
 
 export interface SeqRow { seq: number }
 
@@ -22,10 +22,10 @@ export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
   /** Reads one row (decrypts it); null when there is nothing to hand out. Must not throw for a bad row: report it and return null. */
   open(row: R): Promise<D | null>;
   /**
-   * Stores the cursor at `seq` and, in the same durable step, the item the row produced; returns
-   * what to deliver (null: nothing, e.g. an item already seen).
+   * Stores the cursor at `seq` and, in the same durable step (all or nothing), the items a run of
+   * rows produced; returns, per item, what was delivered (null: nothing, e.g. already seen).
    */
-  commit(seq: number, item: D | null): Promise<L | null>;
+  commit(seq: number, items: (D | null)[]): Promise<(L | null)[]>;
   /** Runs after a commit that produced something (the commit itself publishes to the tabs). */
   delivered?(item: L): void;
   log?(line: string): void;
@@ -39,6 +39,9 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
   private contiguous = 0;
   private loaded: Promise<void> | null = null;
   private readonly parked = new Map<number, R>();
+  /** Own seqs waiting for the cursor to reach them. */
+  private readonly skipped = new Set<number>();
+  private draining: Promise<void> | null = null;
   private pulling: Promise<void> | null = null;
   private pullAgain = false;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
@@ -61,18 +64,11 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
     return this.loaded;
   }
 
-  /** A pushed row: applied now if it is next, parked and pulled for if it leaves a gap. */
+  /** A pushed row: applied in seq order (with the rows that follow it), pulled for if it leaves a gap. */
   push(row: R): Promise<void> {
-    return this.enqueue(async () => {
-      if (row.seq <= this.contiguous) return;
-      if (row.seq === this.contiguous + 1) {
-        await this.accept(row);
-        await this.drainParked();
-      } else {
-        this.parked.set(row.seq, row);
-        void this.catchUp();
-      }
-    });
+    if (row.seq <= this.contiguous) return Promise.resolve();
+    this.parked.set(row.seq, row);
+    return this.scheduleDrain();
   }
 
   /**
@@ -80,12 +76,17 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
    * may move over it so it is not mistaken for a gap.
    */
   skip(seq: number): Promise<void> {
-    return this.enqueue(async () => {
-      if (seq === this.contiguous + 1) {
-        await this.advance(seq);
-        await this.drainParked();
-      }
+    if (seq <= this.contiguous) return Promise.resolve();
+    this.skipped.add(seq);
+    return this.scheduleDrain();
+  }
+
+  private scheduleDrain(): Promise<void> {
+    this.draining ??= this.enqueue(async () => {
+      this.draining = null;
+      await this.drain();
     });
+    return this.draining;
   }
 
   /** Pulls everything after the cursor (on ready, on gaps, on hints). Coalesces concurrent asks. */
@@ -114,9 +115,9 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
       const rows = [...res.rows].sort((a, b) => a.seq - b.seq);
       await this.enqueue(async () => {
         // A pull from the cursor returns what exists: a hole before a returned row is permanent.
-        for (const row of rows) if (row.seq > this.contiguous) await this.accept(row);
-        if (res.floor > this.contiguous) await this.advance(res.floor);
-        await this.drainParked();
+        await this.acceptRun(rows.filter((r) => r.seq > this.contiguous).map((row) => ({ seq: row.seq, row })));
+        if (res.floor > this.contiguous) await this.acceptRun([{ seq: res.floor }]);
+        await this.drain();
       });
       if (!res.hasMore) return;
     }
@@ -128,27 +129,39 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
     return next;
   }
 
-  private async drainParked(): Promise<void> {
-    for (const seq of [...this.parked.keys()]) if (seq <= this.contiguous) this.parked.delete(seq);
-    let next = this.parked.get(this.contiguous + 1);
-    while (next) {
-      this.parked.delete(next.seq);
-      await this.accept(next);
-      next = this.parked.get(this.contiguous + 1);
+  /** Applies the parked rows that continue the cursor, in runs; a gap left behind is pulled for. */
+  private async drain(): Promise<void> {
+    for (;;) {
+      for (const seq of [...this.parked.keys()]) if (seq <= this.contiguous) this.parked.delete(seq);
+      for (const seq of [...this.skipped]) if (seq <= this.contiguous) this.skipped.delete(seq);
+      const run: { seq: number; row?: R }[] = [];
+      for (let seq = this.contiguous + 1; ; seq++) {
+        const row = this.parked.get(seq);
+        if (row) run.push({ seq, row });
+        else if (this.skipped.has(seq)) run.push({ seq });
+        else break;
+        this.parked.delete(seq);
+        this.skipped.delete(seq);
+      }
+      if (run.length === 0) break;
+      await this.acceptRun(run);
     }
+    if (this.parked.size > 0) void this.catchUp();
   }
 
-  private async accept(row: R): Promise<void> {
-    const item = await this.deps.open(row);
-    const committed = await this.advance(row.seq, item);
-    if (committed !== null) this.deps.delivered?.(committed);
-  }
-
-  private async advance(seq: number, item: D | null = null): Promise<L | null> {
-    const committed = await this.deps.commit(seq, item);
-    this.contiguous = seq;
+  /**
+   * Opens the rows one by one (in seq order), then commits them together: the journal writes a
+   * run in one transaction, and only then are they delivered.
+   */
+  private async acceptRun(run: { seq: number; row?: R }[]): Promise<void> {
+    if (run.length === 0) return;
+    const items: (D | null)[] = [];
+    for (const r of run) items.push(r.row ? await this.deps.open(r.row) : null);
+    const last = run[run.length - 1]!.seq;
+    const committed = await this.deps.commit(last, items);
+    this.contiguous = Math.max(this.contiguous, last);
     this.scheduleAck();
-    return committed;
+    for (const c of committed) if (c !== null) this.deps.delivered?.(c);
   }
 
   private scheduleAck(): void {

@@ -70,11 +70,15 @@ export function checkToken(op: string, t: unknown): TokenRecord {
   };
 }
 
-export function checkCursorInput(op: string, c: unknown): { ns: string; seq: number } | null {
-  if (c === null) return null;
-  if (typeof c !== 'object') throw new StoreError(`${op}: cursor must be { ns, seq } or null, got ${show(c)}`);
-  const r = c as Fields;
-  return { ns: requireId(op, 'cursor.ns', r.ns), seq: requireInt(op, 'cursor.seq', r.seq) };
+/** null, one `{ ns, seq }`, or several (a batch moving several namespaces at once). */
+export function checkCursorInput(op: string, c: unknown): { ns: string; seq: number }[] {
+  if (c === null) return [];
+  const list = Array.isArray(c) ? c : [c];
+  return list.map((one: unknown) => {
+    if (typeof one !== 'object' || one === null) throw new StoreError(`${op}: cursor must be { ns, seq }, an array of them, or null, got ${show(one)}`);
+    const r = one as Fields;
+    return { ns: requireId(op, 'cursor.ns', r.ns), seq: requireInt(op, 'cursor.seq', r.seq) };
+  });
 }
 
 export function checkLogInputs(op: string, inputs: unknown): LogInput[] {

@@ -307,7 +307,7 @@ function createStore(
     // key query plus a cursor direction finds the first, the last and the oldest rows. That works
     // with any IDBFactory handed in, whatever the realm's global IDBKeyRange is (or is missing).
     log: {
-      commit: (aid: string, cursor: { ns: string; seq: number } | null, inputs: LogInput[]) =>
+      commit: (aid: string, cursor: { ns: string; seq: number } | { ns: string; seq: number }[] | null, inputs: LogInput[]) =>
         run('log.commit', async () => {
           requireId('log.commit', 'aid', aid);
           const cur = checkCursorInput('log.commit', cursor);
@@ -324,7 +324,7 @@ function createStore(
             let lsn = top === null ? 0 : parseLogKey(top.primaryKey, aid);
             const at = Date.now();
             const fresh = new Set<string>();
-            if (cur !== null) writes.push(tx.objectStore('cursors').put({ aid, ns: cur.ns, seq: cur.seq }));
+            for (const c of cur) writes.push(tx.objectStore('cursors').put({ aid, ns: c.ns, seq: c.seq }));
             const out = ins.map((input, i): LogEntry | null => {
               if (found[i] !== undefined || fresh.has(input.key)) return null;
               fresh.add(input.key);

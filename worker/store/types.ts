@@ -91,12 +91,12 @@ export interface Store {
   /** The bounded local event log of each AID: what the worker handed (or will hand) to tabs. */
   log: {
     /**
-     * One readwrite transaction over `log` and `cursors`: if `cursor` is given, sets
-     * cursors(aid, cursor.ns) = cursor.seq; appends each input whose key is not in the log yet
+     * One readwrite transaction over `log` and `cursors`: sets cursors(aid, ns) = seq for each
+     * given cursor (one, several for a batch, or none); appends each input whose key is not in the log yet
      * (nor earlier in `inputs`) with lsn = last + 1, + 2, …; returns, per input, the stored entry
      * or null for a duplicate, which takes no lsn. All or nothing: on any error nothing is written.
      */
-    commit(aid: string, cursor: { ns: string; seq: number } | null, inputs: LogInput[]): Promise<(LogEntry | null)[]>;
+    commit(aid: string, cursor: { ns: string; seq: number } | { ns: string; seq: number }[] | null, inputs: LogInput[]): Promise<(LogEntry | null)[]>;
     /** Entries with lsn > afterLsn, ascending, at most `limit` (a positive integer). */
     since(aid: string, afterLsn: number, limit: number): Promise<LogEntry[]>;
     /** The highest lsn of the AID, 0 when its log is empty. */
