@@ -323,7 +323,8 @@ export class AidSession {
       return;
     }
     this.opened.set(row.seq, { messageId: row.message_id, input });
-    await this.inbox.push(row);
+    // Not awaited: the next push is opened while this one is being committed (in a batch).
+    void this.inbox.push(row);
   }
 
   private async openP2P(row: InboxRow): Promise<LoggedInput | null> {

@@ -80,6 +80,8 @@ export class E2eeEngine {
   /** Message dedupe keys already accepted (a bounded window; delivery also dedups by seq). */
   private readonly seen = new Set<string>();
   private prekeyWork: Promise<void> = Promise.resolve();
+  /** The current SPK id as last written or read (undefined: not read yet), so a decrypt needs no read. */
+  private currentSpk: string | undefined;
 
   constructor(private readonly deps: EngineDeps) {}
 
@@ -144,6 +146,7 @@ export class E2eeEngine {
     }
     const state: PrekeyState = { current: spkId, uploaded: false, previous };
     await this.deps.store.kv.put(this.deps.aid, PREKEY_STATE, state);
+    this.currentSpk = spkId;
     return state;
   }
 
@@ -287,7 +290,7 @@ export class E2eeEngine {
   /** A message that used the current SPK consumed it: rotate (spec §7.5). */
   private async rotateIfConsumed(spkId: string | undefined): Promise<void> {
     if (!spkId) return;
-    const state = await this.deps.store.kv.get<PrekeyState>(this.deps.aid, PREKEY_STATE);
-    if (state?.current === spkId) void this.rotatePrekey(spkId).catch((e: unknown) => this.deps.log?.(`prekey rotation failed: ${(e as Error).message}`));
+    this.currentSpk ??= (await this.deps.store.kv.get<PrekeyState>(this.deps.aid, PREKEY_STATE))?.current;
+    if (this.currentSpk === spkId) void this.rotatePrekey(spkId).catch((e: unknown) => this.deps.log?.(`prekey rotation failed: ${(e as Error).message}`));
   }
 }
