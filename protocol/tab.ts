@@ -102,6 +102,16 @@ export type GroupSummary = GroupInfo & { role: GroupMember['role'] };
 /** `status: 'queued'` (and `seq: null`) while the message waits in the outbox for the gateway. */
 export interface GroupSent { groupId: string; seq: number | null; messageId: string; status: 'sent' | 'queued' }
 
+/** A message that was queued (the app was told `queued`) and that the gateway then refused for good. */
+export interface SendFailed {
+  aid: string;
+  messageId: string;
+  /** The peer AID or the group id. */
+  to: string;
+  kind: 'p2p' | 'group';
+  error: WireError;
+}
+
 /** Events a tab can subscribe to, by name. */
 export interface TabEventMap {
   state: SessionSnapshot;
@@ -109,6 +119,7 @@ export interface TabEventMap {
   undecryptable: UndecryptableMessage;
   'group.message': GroupInboundMessage;
   'group.changed': GroupChange;
+  'send.failed': SendFailed;
   /** Anything the gateway pushed, untouched, for library authors. */
   raw: { aid: string; event: string; params: unknown };
 }

@@ -3,7 +3,7 @@
 // runtime's facade; it reaches the tabs only through `publish` callbacks.
 
 import {
-  ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, V2StaleKeysError, ValidationError,
+  AunError, ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, V2StaleKeysError, ValidationError,
   type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage, type InboxRow,
   type JsonObject, type LogPage, type LoggedEventName, type MessageReceivedEvent, type MessageSendResult, type MethodName,
   type InspectorSnapshot, type ParamsOf, type PeerV2MessageReceivedEvent, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
@@ -35,7 +35,7 @@ export interface AidSessionOptions {
   deviceId: string;
   /** Logged events (with their lsn) and live state for the tabs of this AID. */
   publishLogged(event: LoggedEvent): void;
-  publish<E extends 'state' | 'raw'>(name: E, data: TabEventMap[E]): void;
+  publish<E extends 'state' | 'raw' | 'send.failed'>(name: E, data: TabEventMap[E]): void;
   heartbeatFloorMs?: number;
   log?: (line: string) => void;
 }
@@ -119,7 +119,14 @@ export class AidSession {
       store,
       send: (entry, timeoutMs) => this.transmit(entry, timeoutMs),
       sent: async (entry, result) => void (await this.logOutbound(entry, result)),
-      failed: (entry, err) => log?.(`send ${entry.id} to ${entry.body.to} failed for good: ${(err as Error).message}`),
+      failed: (entry, err) => {
+        log?.(`send ${entry.id} to ${entry.body.to} failed for good: ${(err as Error).message}`);
+        const e = err instanceof AunError ? err : new AunError((err as Error).message);
+        opts.publish('send.failed', {
+          aid, messageId: entry.id, to: entry.body.to, kind: entry.kind,
+          error: { name: e.name, code: e.code, message: e.message, ...(e.data === undefined ? {} : { data: e.data }) },
+        });
+      },
       ...(log ? { log } : {}),
     });
     session.onStateChange((change) => {

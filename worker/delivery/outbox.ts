@@ -33,7 +33,7 @@ export interface OutboxDeps<R> {
   send(entry: OutboxEntry, timeoutMs?: number): Promise<R>;
   /** The gateway took it: publish it to the tabs, once. */
   sent(entry: OutboxEntry, result: R): Promise<void>;
-  /** The gateway refused it for good: tell the tabs. */
+  /** The gateway refused, for good, a message the app was already told is queued: tell the tabs. */
   failed(entry: OutboxEntry, err: unknown): void;
   log?(line: string): void;
 }
@@ -51,6 +51,8 @@ const RETRY_MS = 2_000;
 
 interface Waiting<R> {
   entry: OutboxEntry;
+  /** Nobody awaits the answer any more (the app was told `queued`, or a previous worker made it). */
+  detached: boolean;
   /** Settles when the entry leaves the outbox: its result, or the refusal. */
   settle: { resolve(r: R): void; reject(e: unknown): void };
   done: Promise<R>;
@@ -65,12 +67,12 @@ export class Outbox<R> {
 
   constructor(private readonly deps: OutboxDeps<R>) {}
 
-  private waiting(entry: OutboxEntry): Waiting<R> {
+  private waiting(entry: OutboxEntry, detached: boolean): Waiting<R> {
     let settle!: Waiting<R>['settle'];
     const done = new Promise<R>((resolve, reject) => (settle = { resolve, reject }));
-    // Nobody awaits the entries a previous worker left; their refusals are reported by `failed`.
+    // A detached entry's refusal is reported through `failed`, not through this promise.
     done.catch(() => {});
-    return { entry, settle, done };
+    return { entry, detached, settle, done };
   }
 
   /**
@@ -80,13 +82,15 @@ export class Outbox<R> {
   async submit(entry: OutboxEntry, timeoutMs = DEFAULT_DEADLINE_MS): Promise<R | null> {
     await this.load();
     await this.deps.store.outbox.put(this.deps.aid, entry);
-    const w = this.waiting(entry);
+    const w = this.waiting(entry, false);
     this.queue.push(w);
     void this.pump(timeoutMs);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, timeoutMs - DEADLINE_MARGIN_MS))));
     try {
-      return await Promise.race([w.done, late]);
+      const result = await Promise.race([w.done, late]);
+      if (result === null) w.detached = true;
+      return result;
     } finally {
       clearTimeout(timer);
     }
@@ -107,7 +111,7 @@ export class Outbox<R> {
   private async loadStored(): Promise<void> {
     const known = new Set(this.queue.map((w) => w.entry.id));
     const stored = (await this.deps.store.outbox.list(this.deps.aid)).filter((i) => !known.has(i.id));
-    this.queue.unshift(...stored.map((item) => this.waiting(item as OutboxEntry)));
+    this.queue.unshift(...stored.map((item) => this.waiting(item as OutboxEntry, true)));
   }
 
   private pump(timeoutMs?: number): Promise<void> {
@@ -138,7 +142,7 @@ export class Outbox<R> {
         this.queue.shift();
         await this.deps.store.outbox.remove(this.deps.aid, head.entry.id).catch(() => {});
         this.deps.log?.(`outbox ${head.entry.id}: refused: ${(err as Error).message}`);
-        this.deps.failed(head.entry, err);
+        if (head.detached) this.deps.failed(head.entry, err);
         head.settle.reject(err);
       }
     }

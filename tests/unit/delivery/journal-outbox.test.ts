@@ -215,4 +215,19 @@ describe('Outbox', () => {
     expect(await late).toBe('ok');
     expect(gateway).toEqual(['a1', 'a2', 'b']);
   });
+
+  it('a queued send refused later is reported through failed; one refused while awaited only rejects', async () => {
+    const store = await (await fresh()).open();
+    let online = false;
+    const { box, failed } = outbox(store, async (e) => {
+      if (!online) throw new ConnectionLostError('no socket');
+      throw new ValidationError(`refused ${e.id}`);
+    });
+    expect(await box.submit(entry('m-later'), 300)).toBeNull();
+    online = true;
+    await box.flush();
+    expect(failed).toEqual(['m-later']);
+    await expect(box.submit(entry('m-now'), 1000)).rejects.toBeInstanceOf(ValidationError);
+    expect(failed).toEqual(['m-later']);
+  });
 });
