@@ -10,7 +10,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { encryptP2P } from '../../worker/e2ee/envelope.ts';
 import { Identity, Session } from '../support/aun-client.ts';
 import { p256, targetsFrom } from '../support/e2ee-peer.ts';
-import { adminPost, demoUrl, openTab, startStack, until, type Stack } from './support.ts';
+import { adminPost, demoUrl, openTab, startStack, until, type Stack, aunCall } from './support.ts';
 
 type Obj = Record<string, unknown>;
 let stack: Stack;
@@ -19,15 +19,6 @@ const ids: Record<string, Identity> = {};
 /** Pages per device: alice1 (2 tabs), alice2, bob1 (2 tabs), bob2, carol1, carol2. */
 const dev: Record<string, Page[]> = {};
 
-/** Calls `window.aun.<path>(...args)` in the page. */
-function run<T>(page: Page, path: string, ...args: unknown[]): Promise<T> {
-  return page.evaluate(([p, a]) => {
-    const parts = (p as string).split('.');
-    const method = parts.pop()!;
-    const owner = parts.reduce((o: Record<string, unknown>, k) => o[k] as Record<string, unknown>, (globalThis as unknown as { aun: Record<string, unknown> }).aun);
-    return (owner[method] as (...x: unknown[]) => Promise<unknown>).apply(owner, a as unknown[]);
-  }, [path, args] as const) as Promise<T>;
-}
 
 /** A new device of `who`: a fresh profile that imports the identity's key, plus `tabs - 1` more tabs. */
 async function device(who: string, tabs = 1): Promise<Page[]> {
@@ -37,7 +28,7 @@ async function device(who: string, tabs = 1): Promise<Page[]> {
   await first.goto(demoUrl(stack));
   await first.waitForSelector('body[data-ready="1"]');
   const id = ids[who]!;
-  await run(first, 'identities.import', id.aid, id.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+  await aunCall(first, 'identities.import', id.aid, id.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
   await first.evaluate(async (aid) => {
     const g = globalThis as unknown as { aun: { login(a: string, o: unknown): Promise<unknown> } };
     await g.aun.login(aid, { history: true });
@@ -79,12 +70,12 @@ afterAll(async () => {
 
 describe('E2EE across devices', () => {
   it('alice and bob exchange messages both ways; every device decrypts; self-sync copies arrive', async () => {
-    await run(dev.alice1![0]!, 'send', ids.bob!.aid, { type: 'text', text: 'alice to bob, sealed' });
+    await aunCall(dev.alice1![0]!, 'send', ids.bob!.aid, { type: 'text', text: 'alice to bob, sealed' });
     for (const p of [...dev.bob1!, ...dev.bob2!]) await waitShown(p, 'inbound[data-encrypted="true"]', 'alice to bob, sealed');
     await waitShown(dev.alice1![1]!, 'outbound', 'alice to bob, sealed');
     await waitShown(dev.alice2![0]!, 'outbound_sync[data-encrypted="true"]', 'alice to bob, sealed');
 
-    await run(dev.bob1![1]!, 'send', ids.alice!.aid, { type: 'text', text: 'bob to alice, sealed' });
+    await aunCall(dev.bob1![1]!, 'send', ids.alice!.aid, { type: 'text', text: 'bob to alice, sealed' });
     for (const p of [...dev.alice1!, ...dev.alice2!]) await waitShown(p, 'inbound[data-encrypted="true"]', 'bob to alice, sealed');
     await waitShown(dev.bob2![0]!, 'outbound_sync', 'bob to alice, sealed');
     for (const p of [...dev.bob1!, ...dev.bob2!]) expect((await shown(p, 'inbound')).filter((t) => t === 'alice to bob, sealed')).toHaveLength(1);
@@ -102,7 +93,7 @@ describe('E2EE across devices', () => {
 
   it('a forged push injected through the gateway is rejected as sender_signature; the next real message still arrives', async () => {
     const target = dev.alice1![0]!;
-    const inspect = await run<{ sessions: { cursors: Record<string, number>; detail: Obj }[] }>(target, 'inspect');
+    const inspect = await aunCall<{ sessions: { cursors: Record<string, number>; detail: Obj }[] }>(target, 'inspect');
     const session = inspect.sessions[0]!;
     const nextSeq = (session.cursors.p2p ?? 0) + 1;
     const deviceId = String(session.detail.deviceId);
@@ -122,7 +113,7 @@ describe('E2EE across devices', () => {
     await adminPost(stack, 'inject', { aid: ids.alice!.aid, frame });
     await target.waitForSelector('#messages li.undecryptable', { timeout: 20_000 });
     expect(await target.textContent('#messages li.undecryptable')).toContain('sender_signature');
-    await run(dev.bob1![0]!, 'send', ids.alice!.aid, { type: 'text', text: 'real one after the forgery' });
+    await aunCall(dev.bob1![0]!, 'send', ids.alice!.aid, { type: 'text', text: 'real one after the forgery' });
     for (const p of dev.alice1!) await waitShown(p, 'inbound[data-encrypted="true"]', 'real one after the forgery');
     expect(await shown(target, 'inbound')).not.toContain('forged');
     bobSession.close();
@@ -131,14 +122,14 @@ describe('E2EE across devices', () => {
   it('a group of 3 members with 2 devices each: every device of every member decrypts every message', async () => {
     dev.carol1 = await device('carol');
     dev.carol2 = await device('carol');
-    const group = await run<Obj>(dev.alice1![0]!, 'groups.create', 'six devices');
+    const group = await aunCall<Obj>(dev.alice1![0]!, 'groups.create', 'six devices');
     const gid = String(group.group_id);
-    await run(dev.alice1![0]!, 'groups.add', gid, ids.bob!.aid);
-    await run(dev.alice1![0]!, 'groups.add', gid, ids.carol!.aid);
+    await aunCall(dev.alice1![0]!, 'groups.add', gid, ids.bob!.aid);
+    await aunCall(dev.alice1![0]!, 'groups.add', gid, ids.carol!.aid);
     const devices = ['alice1', 'alice2', 'bob1', 'bob2', 'carol1', 'carol2'].map((d) => dev[d]![0]!);
     await until('every device sees the group', async () => {
       for (const p of devices) {
-        const mine = await run<Obj[]>(p, 'groups.list');
+        const mine = await aunCall<Obj[]>(p, 'groups.list');
         if (!mine.some((g) => g.group_id === gid)) return false;
       }
       return true;
@@ -147,7 +138,7 @@ describe('E2EE across devices', () => {
     const before = await Promise.all(devices.map(undecryptable));
     const senders: [string, string][] = [['alice1', 'group hello from alice'], ['bob2', 'group hello from bob'], ['carol1', 'group hello from carol']];
     for (const [d, text] of senders) {
-      const r = await run<Obj>(dev[d]![0]!, 'groups.send', gid, { type: 'text', text });
+      const r = await aunCall<Obj>(dev[d]![0]!, 'groups.send', gid, { type: 'text', text });
       expect(r).toMatchObject({ groupId: gid, status: 'sent' });
     }
     for (const [i, p] of devices.entries()) {

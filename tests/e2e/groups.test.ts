@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { decryptEnvelope, encryptGroup } from '../../worker/e2ee/envelope.ts';
 import { Identity, makeSpk, Session } from '../support/aun-client.ts';
 import { p256, targetsFrom } from '../support/e2ee-peer.ts';
-import { openTab, startStack, until, type Stack } from './support.ts';
+import { openTab, startStack, until, type Stack, aunCall } from './support.ts';
 
 type Obj = Record<string, unknown>;
 let stack: Stack;
@@ -24,15 +24,6 @@ let c: Session;
 let carolSpk: ReturnType<typeof makeSpk>;
 let groupId: string;
 
-/** Calls `window.aun.<path>(...args)` in the page, e.g. `run(page, 'groups.send', id, payload)`. */
-function run<T>(page: Page, path: string, ...args: unknown[]): Promise<T> {
-  return page.evaluate(([p, a]) => {
-    const parts = (p as string).split('.');
-    const method = parts.pop()!;
-    const owner = parts.reduce((o: Record<string, unknown>, k) => o[k] as Record<string, unknown>, (globalThis as unknown as { aun: Record<string, unknown> }).aun);
-    return (owner[method] as (...x: unknown[]) => Promise<unknown>).apply(owner, a as unknown[]);
-  }, [path, args] as const) as Promise<T>;
-}
 
 /** Starts collecting `group.changed` events in the page under `window.changes`. */
 async function collectChanges(page: Page): Promise<void> {
@@ -77,21 +68,21 @@ afterAll(async () => {
 
 describe('groups through the worker', () => {
   it('a tab creates a group and adds members; everyone gets typed membership events', async () => {
-    const group = await run<Obj>(alice1, 'groups.create', 'team');
+    const group = await aunCall<Obj>(alice1, 'groups.create', 'team');
     groupId = String(group.group_id);
     expect(group).toMatchObject({ owner_aid: alice, member_count: 1 });
-    await run(alice1, 'groups.add', groupId, bobAid);
-    await run(alice1, 'groups.add', groupId, carol.aid);
+    await aunCall(alice1, 'groups.add', groupId, bobAid);
+    await aunCall(alice1, 'groups.add', groupId, carol.aid);
     const bobSaw = await until('bob sees member_added', async () => (await changes(bob)).find((e) => e.member === bobAid && e.action === 'member_added'));
     expect(bobSaw).toMatchObject({ groupId, actor: alice, eventSeq: 1 });
     await until('alice tab 2 sees both joins', async () => (await changes(alice2)).length >= 2);
-    const members = await run<Obj[]>(bob, 'groups.members', groupId);
+    const members = await aunCall<Obj[]>(bob, 'groups.members', groupId);
     expect(members.map((m) => m.aid).sort()).toEqual([alice, bobAid, carol.aid].sort());
-    expect((await run<Obj[]>(bob, 'groups.list')).map((g) => g.group_id)).toContain(groupId);
+    expect((await aunCall<Obj[]>(bob, 'groups.list')).map((g) => g.group_id)).toContain(groupId);
   });
 
   it('an encrypted group message reaches the other tabs, the other profile and a Node member', async () => {
-    const sent = await run<Obj>(alice1, 'groups.send', groupId, { type: 'text', text: 'hello team' });
+    const sent = await aunCall<Obj>(alice1, 'groups.send', groupId, { type: 'text', text: 'hello team' });
     expect(sent).toMatchObject({ groupId, seq: expect.any(Number) });
     await bob.waitForFunction(() => [...document.querySelectorAll('#messages li.inbound[data-encrypted="true"] .text')].some((e) => e.textContent === 'hello team'));
     await alice2.waitForFunction(() => [...document.querySelectorAll('#messages li.outbound .text')].some((e) => e.textContent === 'hello team'));
@@ -121,16 +112,16 @@ describe('groups through the worker', () => {
   });
 
   it('plaintext group messages go out only when asked', async () => {
-    await run(bob, 'groups.send', groupId, { type: 'text', text: 'open letter' }, { encrypt: false });
+    await aunCall(bob, 'groups.send', groupId, { type: 'text', text: 'open letter' }, { encrypt: false });
     await alice1.waitForFunction(() => [...document.querySelectorAll('#messages li.inbound[data-encrypted="false"] .text')].some((e) => e.textContent === 'open letter'));
     const push = await c.waitEvent('group.message_created', (e) => e.group_id === groupId);
     expect(push.payload).toEqual({ type: 'text', text: 'open letter' });
   });
 
   it('a removed member is told, and later messages no longer reach it', async () => {
-    await run(alice1, 'groups.remove', groupId, bobAid);
+    await aunCall(alice1, 'groups.remove', groupId, bobAid);
     await until('bob sees his removal', async () => (await changes(bob)).find((e) => e.member === bobAid && e.action === 'member_removed'));
-    await run(alice1, 'groups.send', groupId, { type: 'text', text: 'after bob left' });
+    await aunCall(alice1, 'groups.send', groupId, { type: 'text', text: 'after bob left' });
     await c.waitEvent('group.v2.message_created', (e) => e.group_id === groupId && (e.member_aids as string[]).length === 1);
     await new Promise((r) => setTimeout(r, 500));
     expect(await groupTexts(bob)).not.toContain('after bob left');

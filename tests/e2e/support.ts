@@ -79,3 +79,13 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Calls `window.aun.<path>(...args)` in the page, e.g. `run(page, 'groups.send', id, payload)`. */
+export function aunCall<T>(page: Page, path: string, ...args: unknown[]): Promise<T> {
+  return page.evaluate(([p, a]) => {
+    const parts = (p as string).split('.');
+    const method = parts.pop()!;
+    const owner = parts.reduce((o: Record<string, unknown>, k) => o[k] as Record<string, unknown>, (globalThis as unknown as { aun: Record<string, unknown> }).aun);
+    return (owner[method] as (...x: unknown[]) => Promise<unknown>).apply(owner, a as unknown[]);
+  }, [path, args] as const) as Promise<T>;
+}
