@@ -4,8 +4,8 @@
 import { parseArgs } from 'node:util';
 import { startGateway } from './server.ts';
 
-export const DEFAULT_GATEWAY_PORT = 7700;
-export const DEFAULT_DATA_DIR = '.data/gateway';
+const DEFAULT_GATEWAY_PORT = 7700;
+const DEFAULT_DATA_DIR = '.data/gateway';
 
 const { values } = parseArgs({
   options: {

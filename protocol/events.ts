@@ -74,15 +74,3 @@ export interface EventMap {
 }
 
 export type EventName = keyof EventMap;
-
-const EVENT_SET: { readonly [E in EventName]: true } = {
-  'gateway.disconnect': true,
-  'message.received': true,
-  'peer.v2.message_received': true,
-  'group.v2.message_created': true,
-  'group.message_created': true,
-  'group.changed': true,
-};
-
-/** Runtime list of every name of the map, for dispatch tables and subscription checks. */
-export const EVENT_NAMES = Object.keys(EVENT_SET) as readonly EventName[];

@@ -14,6 +14,19 @@ afterAll(() => gw.close());
 
 type Row = Record<string, unknown> & { seq: number };
 
+/** Alice and Bob, each online on two devices. */
+async function twoDevicesEach() {
+  const alice = await loggedIn(gw, 'alice');
+  const bob = await loggedIn(gw, 'bob');
+  const [a1, a2, b1, b2] = await Promise.all([
+    Session.open(gw.url, alice, { deviceId: 'a1' }),
+    Session.open(gw.url, alice, { deviceId: 'a2' }),
+    Session.open(gw.url, bob, { deviceId: 'b1' }),
+    Session.open(gw.url, bob, { deviceId: 'b2' }),
+  ]);
+  return { alice, bob, a1, a2, b1, b2 };
+}
+
 async function pair() {
   const alice = await loggedIn(gw, 'alice');
   const bob = await loggedIn(gw, 'bob');
@@ -74,12 +87,7 @@ describe('plaintext message.send', () => {
   });
 
   it('fans out to every device with its own seq and syncs the sender\'s other devices', async () => {
-    const alice = await loggedIn(gw, 'alice');
-    const bob = await loggedIn(gw, 'bob');
-    const a1 = await Session.open(gw.url, alice, { deviceId: 'a1' });
-    const a2 = await Session.open(gw.url, alice, { deviceId: 'a2' });
-    const b1 = await Session.open(gw.url, bob, { deviceId: 'b1' });
-    const b2 = await Session.open(gw.url, bob, { deviceId: 'b2' });
+    const { alice, bob, a1, a2, b1, b2 } = await twoDevicesEach();
     await a1.call('message.send', { to: bob.aid, payload: { type: 'text', text: 'one' } });
     b2.close();
     await a1.call('message.send', { to: bob.aid, payload: { type: 'text', text: 'two' } });
@@ -153,12 +161,7 @@ describe('V2 envelope relay', () => {
   });
 
   it('delivers per-AID rows to every device and self_sync rows to the sender\'s other devices', async () => {
-    const alice = await loggedIn(gw, 'alice');
-    const bob = await loggedIn(gw, 'bob');
-    const a1 = await Session.open(gw.url, alice, { deviceId: 'a1' });
-    const a2 = await Session.open(gw.url, alice, { deviceId: 'a2' });
-    const b1 = await Session.open(gw.url, bob, { deviceId: 'b1' });
-    const b2 = await Session.open(gw.url, bob, { deviceId: 'b2' });
+    const { alice, bob, a1, a2, b1, b2 } = await twoDevicesEach();
     const targets = [
       { aid: bob.aid, deviceId: '', ikSpki: fromBase64(bob.spkiB64) },
       { aid: alice.aid, deviceId: 'a2', role: 'self_sync' as const, ikSpki: fromBase64(alice.spkiB64) },

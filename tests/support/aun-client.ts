@@ -2,7 +2,7 @@
 // to drive the dev gateway over real WebSockets: short pre-auth RPCs, two-phase login, the long
 // connection, client signatures and event collection.
 
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
 import WebSocket from 'ws';
 import { stableJson } from '../../protocol/canonical.ts';
@@ -279,8 +279,4 @@ export function makeSpk(identity: Identity, keySource: 'peer_device_prekey' | 'g
     privateKey: pair.privateKey,
     fields: { key_source: keySource, spk_id: spkId, spk_pk: spkDer.toString('base64'), spk_signature: signature, spk_timestamp: ts },
   };
-}
-
-export function publicKeyOf(spkiB64: string): KeyObject {
-  return createPublicKey({ key: Buffer.from(spkiB64, 'base64'), format: 'der', type: 'spki' });
 }
