@@ -92,6 +92,11 @@ export function toHex(b: Uint8Array): string {
   return s;
 }
 
+/** `n` random bytes as lowercase hex (ids, incarnations). */
+export function randomHex(n: number): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(n)));
+}
+
 /** Error texts are the reference's, which callers may match on. */
 export function fromHex(s: string): Uint8Array {
   if (s.length % 2 !== 0) throw new TypeError('hex length must be even');

@@ -1,6 +1,6 @@
 // JSON-RPC 2.0 frames as AUN uses them (spec/protocol.md §1.1).
 
-import { toHex } from './bytes.ts';
+import { randomHex } from './bytes.ts';
 
 export type JsonPrimitive = string | number | boolean | null;
 export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
@@ -96,7 +96,7 @@ export function isErrorFrame(frame: ResponseFrame): frame is ErrorFrame {
 
 /** `rpc-` + 16 hex characters (8 random bytes), as the reference client makes them. */
 export function newRpcId(): string {
-  return `rpc-${toHex(crypto.getRandomValues(new Uint8Array(8)))}`;
+  return `rpc-${randomHex(8)}`;
 }
 
 /** Short pre-auth RPCs use the fixed id `pre-<method>`. */

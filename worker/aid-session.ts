@@ -7,6 +7,7 @@ import {
   type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage, type InboxRow,
   type JsonObject, type LogPage, type LoggedEventName, type MessageReceivedEvent, type MessageSendResult, type MethodName,
   type InspectorSnapshot, type ParamsOf, type PeerV2MessageReceivedEvent, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
+  randomHex,
 } from '../protocol/index.ts';
 import { httpBaseOf } from './auth/io.ts';
 import { PeerCertificates } from './auth/peers.ts';
@@ -38,10 +39,6 @@ export interface AidSessionOptions {
   publish<E extends 'state' | 'raw' | 'send.failed'>(name: E, data: TabEventMap[E]): void;
   heartbeatFloorMs?: number;
   log?: (line: string) => void;
-}
-
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 export const newMessageId = () => `m-${randomHex(16)}`;

@@ -6,6 +6,7 @@ import {
   AunError, ErrorCode, NotFoundError, SessionError, ValidationError,
   type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type JsonObject, type MethodName, type Outcome, type OwnerFacade, type ParamsOf,
   type SendOptions, type SessionSnapshot, type TabEventName, type WireError, pemToDer,
+  randomHex,
 } from '../protocol/index.ts';
 import { AidSession } from './aid-session.ts';
 
@@ -29,10 +30,6 @@ const IK = 'ik';
 const TRUST_ROOTS = 'trust_roots';
 const AID_SYNTAX = /^[a-z0-9_][a-z0-9_-]{3,63}\.[a-z0-9-]+(\.[a-z0-9-]+)*$/;
 
-
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 function toWire(err: unknown): WireError {
   if (err instanceof AunError) return { name: err.name, code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }) };

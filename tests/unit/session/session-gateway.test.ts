@@ -240,7 +240,8 @@ describe('heartbeat', () => {
       await adminPost(hb, 'pause');
       const lost = await reach(s, 'backoff', 6000);
       expect(lost.detail).toMatchObject({ error: expect.stringMatching(/heartbeat failed/) });
-      await sleep(800);
+      // The next attempts probe /health first: wait for one of them (bounded) instead of a fixed sleep.
+      for (let t = 0; t < 50 && !/HTTP 503/.test(String((s.snapshot.detail as { error?: unknown }).error)); t++) await sleep(100);
       expect(s.snapshot).toMatchObject({ state: 'backoff', detail: { error: expect.stringMatching(/HTTP 503/) } });
       await adminPost(hb, 'resume');
       expect((await reach(s, 'ready', 5000)).detail).toMatchObject({ strategy: 'cached' });
