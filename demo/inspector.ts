@@ -1,5 +1,6 @@
 // The inspector: what the owner holds, refreshed every second, no browser devtools needed.
-import { connect, type InspectorSnapshot } from '../client-stub/index.ts';
+import type { InspectorSnapshot } from '../client-stub/index.ts';
+import { openClient } from './connect.ts';
 
 const $ = (id: string) => document.getElementById(id)!;
 
@@ -31,9 +32,7 @@ function render(s: InspectorSnapshot): void {
 }
 
 async function main(): Promise<void> {
-  const client = await connect({
-    worker: () => new SharedWorker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name: 'aun-worker' }),
-  });
+  const client = await openClient();
   Object.assign(globalThis, { aun: client });
   const tick = async () => {
     try {

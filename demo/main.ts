@@ -2,14 +2,8 @@
 // plaintext messages. Open it in several tabs: they share one session through the worker.
 // Query: ?gateway=ws://host:port/ws &aid=<aid> &autologin=1
 
-import {
-  connect, type AunClient, type GroupInboundMessage, type InboundMessage, type SessionSnapshot, type UndecryptableMessage,
-} from '../client-stub/index.ts';
-
-declare const __AUN_DEFAULT_GATEWAY__: string;
-
-const query = new URLSearchParams(location.search);
-const gateway = query.get('gateway') ?? __AUN_DEFAULT_GATEWAY__;
+import type { AunClient, GroupInboundMessage, InboundMessage, SessionSnapshot, UndecryptableMessage } from '../client-stub/index.ts';
+import { openClient, query } from './connect.ts';
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 function showError(err: unknown): void {
@@ -71,15 +65,7 @@ async function renderIdentities(client: AunClient): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const http = gateway.replace(/^ws/, 'http').replace(/\/ws$/, '');
-  // Dev convenience: trust the root the local dev gateway serves. Against a real gateway, ship
-  // its root CA with the app instead of fetching it.
-  const rootCa = await (await fetch(`${http}/pki/root.crt`)).text();
-  const client = await connect({
-    worker: () => new SharedWorker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name: 'aun-worker' }),
-    gateway,
-    rootCa,
-  });
+  const client = await openClient();
   Object.assign(globalThis, { aun: client });
   client.on('state', renderState);
   client.on('message', renderMessage);

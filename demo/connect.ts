@@ -1,0 +1,22 @@
+// The one place the demo pages attach to the owner: the gateway from `?gateway=`, the rung from
+// `?rung=shared|leader|single` (tests and Safari force one; default: picked by capability).
+// Owned by the runtime work (issue 6); pages call openClient() and nothing else.
+
+import { connect, type AunClient } from '../client-stub/index.ts';
+
+declare const __AUN_DEFAULT_GATEWAY__: string;
+
+export const query = new URLSearchParams(location.search);
+export const gateway = query.get('gateway') ?? __AUN_DEFAULT_GATEWAY__;
+
+export async function openClient(): Promise<AunClient> {
+  const http = gateway.replace(/^ws/, 'http').replace(/\/ws$/, '');
+  // Dev convenience: trust the root the local dev gateway serves. Against a real gateway, ship
+  // its root CA with the app instead of fetching it.
+  const rootCa = await (await fetch(`${http}/pki/root.crt`)).text();
+  return connect({
+    worker: () => new SharedWorker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name: 'aun-worker' }),
+    gateway,
+    rootCa,
+  });
+}
