@@ -2,5 +2,6 @@
 import { build } from 'vite';
 
 export default async function setup(): Promise<void> {
-  await build({ configFile: 'vite.config.ts', logLevel: 'warn' });
+  // AUN_E2E_DIST lets two e2e runs on one machine build into different directories.
+  await build({ configFile: 'vite.config.ts', logLevel: 'warn', ...(process.env.AUN_E2E_DIST ? { build: { outDir: process.env.AUN_E2E_DIST } } : {}) });
 }

@@ -24,7 +24,10 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 export async function serveApp(): Promise<PreviewServer> {
-  return preview({ configFile: 'vite.config.ts', logLevel: 'warn', preview: { port: 0, strictPort: false, host: '127.0.0.1' } });
+  return preview({
+    configFile: 'vite.config.ts', logLevel: 'warn', preview: { port: 0, strictPort: false, host: '127.0.0.1' },
+    ...(process.env.AUN_E2E_DIST ? { build: { outDir: process.env.AUN_E2E_DIST } } : {}),
+  });
 }
 
 export async function startStack(gatewayOptions: GatewayOptions = {}): Promise<Stack> {
