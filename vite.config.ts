@@ -13,6 +13,7 @@ export default defineConfig({
   preview: { port: Number(process.env.PORT ?? 5173), strictPort: true },
   define: {
     __AUN_BUILD__: JSON.stringify(build),
+    __AUN_BUILT_AT__: JSON.stringify(Number(process.env.AUN_BUILT_AT ?? Date.now())),
     __AUN_DEFAULT_GATEWAY__: JSON.stringify(process.env.AUN_GATEWAY_URL ?? `ws://127.0.0.1:${gatewayPort}/ws`),
   },
   worker: { format: 'es' },

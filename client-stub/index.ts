@@ -4,8 +4,12 @@
 
 import * as Comlink from 'comlink';
 import {
-  ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError,
-  type AttachMessage, type CallOptions, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
+  LeaderTransport, SharedTransport, SingleTransport, below, factoriesOf, probeRung,
+  type Transport, type WorkerFactories, type WorkerOption,
+} from './ladder.ts';
+import {
+  ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError, UpdateRequiredError, isNewer,
+  type AttachMessage, type BuildInfo, type CallOptions, type OwnerAddress, type Rung, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
   type IdentityInfo, type InspectorSnapshot, type JsonObject,
   type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame, type QueuedSend,
   type ParamsOf, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName, type WireError,
@@ -13,16 +17,21 @@ import {
 
 export {
   AunError, AuthError, ConnectionLostError, IdentityConflictError, NotFoundError, PermissionError,
-  SessionError, TimeoutError, ValidationError, V2StaleKeysError,
+  SessionError, TimeoutError, UpdateRequiredError, ValidationError, V2StaleKeysError,
 } from '../protocol/errors.ts';
+export type { WorkerFactories, WorkerOption } from './ladder.ts';
 export type {
   GatewayOptions, GroupChange, GroupInboundMessage, GroupInfo, GroupMember, GroupSent, GroupSummary, IdentityInfo,
   InboundMessage, InspectorSnapshot, JsonObject, QueuedSend, UndecryptableMessage, MessageSendResult, MethodName, ParamsOf,
-  ResultOf, SessionSnapshot, SessionStateName, TabEventMap,
+  ResultOf, Rung, SessionSnapshot, SessionStateName, TabEventMap, BuildInfo,
 } from '../protocol/index.ts';
 
 declare const __AUN_BUILD__: string | undefined;
+declare const __AUN_BUILT_AT__: number | undefined;
 const BUILD = typeof __AUN_BUILD__ === 'string' ? __AUN_BUILD__ : 'dev';
+const BUILT_AT = typeof __AUN_BUILT_AT__ === 'number' ? __AUN_BUILT_AT__ : 0;
+/** A SharedWorker that says nothing within this long is taken as broken: the next rung is tried. */
+const PROBE_MS = 4_000;
 const DEFAULT_TIMEOUT_MS = 35_000;
 const HELLO_TIMEOUT_MS = 10_000;
 /** How often a tab tells the owner how far it has read (flow control). */
@@ -30,10 +39,17 @@ const ACK_EVENTS_MS = 200;
 const REPLAY_PAGE = 500;
 
 export interface ConnectOptions {
-  /** The worker script, or a factory that starts it (`new SharedWorker(new URL(...), {type:'module'})`). */
-  worker: string | URL | (() => SharedWorker);
-  /** SharedWorker name; tabs with the same URL and name share one owner. */
+  /**
+   * The worker script (a same-origin URL), or factories that start it with a given name (see
+   * WorkerFactories; `aun-worker/vite` makes them), or a bare SharedWorker factory.
+   */
+  worker: WorkerOption;
+  /** Base worker name (default 'aun-worker'); the worker runs as `<name>@<build>`. */
   name?: string;
+  /** This build's id (default: the bundler-defined __AUN_BUILD__); tabs of one build share an owner. */
+  build?: string;
+  /** Force a rung ('shared' | 'leader' | 'single'); default 'auto' picks by capability. */
+  rung?: 'auto' | Rung;
   /** Gateway and trusted roots used when an identity is created or logged in without its own. */
   gateway?: string;
   rootCa?: string | string[];
@@ -56,7 +72,12 @@ export interface RequestOptions {
 
 /** Client-side events: what the owner publishes, plus this tab's own view of the owner. */
 export interface ClientEventMap extends TabEventMap {
-  owner: { incarnation: string; previous: string | null; build: string };
+  owner: { incarnation: string; previous: string | null; build: string; rung: Rung };
+  /**
+   * The running owner is a newer build than this tab (it took over, or was there first), or it
+   * cannot serve this tab at all (`refused`: calls then fail with UpdateRequiredError). Reload.
+   */
+  'update-required': { yours: BuildInfo; running: BuildInfo; refused: boolean };
 }
 export type ClientEventName = keyof ClientEventMap;
 
@@ -80,13 +101,23 @@ interface Link {
   events: MessagePort;
   incarnation: string;
   build: string;
+  rung: Rung;
+}
+
+/** A call the owner turned away unrun (it was handing over): safe to send to the next owner. */
+function notExecuted<T>(o: Outcome<T>): boolean {
+  return !o.ok && (o.error.data as { notExecuted?: unknown } | undefined)?.notExecuted === true;
 }
 
 export class AunClient {
   readonly tabId = randomId();
   private link: Link | null = null;
   private linking: Promise<Link> | null = null;
-  private readonly pending = new Map<string, (err: Error) => void>();
+  private readonly pending = new Map<string, { link: Link; fail: (err: Error) => void }>();
+  private transport: Transport | null = null;
+  private update: ClientEventMap['update-required'] | null = null;
+  private readonly factories: WorkerFactories;
+  private readonly build: BuildInfo;
   private readonly handlers = new Map<ClientEventName, Set<(data: never) => void>>();
   private releaseTabLock: (() => void) | null = null;
   private aid: string | null = null;
@@ -104,6 +135,23 @@ export class AunClient {
   constructor(private readonly options: ConnectOptions) {
     const roots = options.rootCa === undefined ? undefined : Array.isArray(options.rootCa) ? options.rootCa : [options.rootCa];
     this.defaults = { ...(options.gateway ? { gateway: options.gateway } : {}), ...(roots ? { rootCa: roots } : {}) };
+    this.factories = factoriesOf(options.worker);
+    this.build = { protocol: TAB_PROTOCOL, build: options.build ?? BUILD, builtAt: BUILT_AT };
+  }
+
+  /** Set once the running owner turned out newer than this tab (see the 'update-required' event). */
+  get updateRequired(): ClientEventMap['update-required'] | null {
+    return this.update;
+  }
+
+  private noteUpdate(u: ClientEventMap['update-required']): void {
+    this.update = u;
+    this.emit('update-required', u);
+  }
+
+  /** Where this tab's owner runs: 'shared', 'leader' or 'single' (null before the first attach). */
+  get rung(): Rung | null {
+    return this.link?.rung ?? this.transport?.rung ?? null;
   }
 
   /** The session this tab is logged in to, as last reported by the owner. */
@@ -211,14 +259,14 @@ export class AunClient {
     if (!set) {
       set = new Set();
       this.handlers.set(event, set);
-      if (event !== 'owner') void this.invoke((f) => f.subscribe([event as TabEventName])).catch(() => {});
+      if (event !== 'owner' && event !== 'update-required') void this.invoke((f) => f.subscribe([event as TabEventName])).catch(() => {});
     }
     set.add(handler as (data: never) => void);
     return () => {
       const s = this.handlers.get(event);
       if (!s?.delete(handler as (data: never) => void) || s.size > 0) return;
       this.handlers.delete(event);
-      if (event !== 'owner') void this.invoke((f) => f.unsubscribe([event as TabEventName])).catch(() => {});
+      if (event !== 'owner' && event !== 'update-required') void this.invoke((f) => f.unsubscribe([event as TabEventName])).catch(() => {});
     };
   }
 
@@ -277,15 +325,24 @@ export class AunClient {
 
   /**
    * Runs one facade call with a deadline, abort support and owner-death rejection; the Comlink
-   * promise alone would hang forever if the owner died.
+   * promise alone would hang forever if the owner died. A call a handing-over owner turned away
+   * unrun goes to the next owner.
    */
   private async invoke<T>(run: (f: Comlink.Remote<OwnerFacade>) => Promise<Outcome<T>>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const o = await this.invokeOnce(run, opts);
+      if (attempt < 3 && notExecuted(o)) continue;
+      return unwrap(o);
+    }
+  }
+
+  private async invokeOnce<T>(run: (f: Comlink.Remote<OwnerFacade>) => Promise<Outcome<T>>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal }): Promise<Outcome<T>> {
     if (this.closed) throw new ConnectionLostError('client closed');
     opts.signal?.throwIfAborted();
     const link = await this.ensureLink();
     const id = opts.id ?? randomId();
     const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<Outcome<T>>((resolve, reject) => {
       const finish = () => {
         clearTimeout(timer);
         this.pending.delete(id);
@@ -305,25 +362,24 @@ export class AunClient {
         void link.facade.cancel(id).catch(() => {});
       }, timeoutMs + 250);
       opts.signal?.addEventListener('abort', onAbort);
-      this.pending.set(id, fail);
+      this.pending.set(id, { link, fail });
       run(link.facade).then(
         (o) => {
           finish();
-          try {
-            resolve(unwrap(o));
-          } catch (e) {
-            reject(e);
-          }
+          resolve(o);
         },
         (e: unknown) => fail(e instanceof Error ? e : new AunError(String(e))),
       );
     });
   }
 
-  private failPending(err: Error): void {
-    const fails = [...this.pending.values()];
-    this.pending.clear();
-    for (const fail of fails) fail(err);
+  /** Rejects the calls in flight (on `link` only, when given). */
+  private failPending(err: Error, link?: Link): void {
+    for (const [id, p] of [...this.pending]) {
+      if (link && p.link !== link) continue;
+      this.pending.delete(id);
+      p.fail(err);
+    }
   }
 
   private ensureLink(): Promise<Link> {
@@ -332,15 +388,10 @@ export class AunClient {
     return this.linking;
   }
 
-  private startWorker(): SharedWorker {
-    const w = this.options.worker;
-    if (typeof w === 'function') return w();
-    return new SharedWorker(w, { type: 'module', name: this.options.name ?? 'aun-worker' });
-  }
-
   private async holdTabLock(): Promise<string> {
     const name = `aun-tab:${this.tabId}`;
     if (this.releaseTabLock) return name;
+    if (typeof navigator.locks?.request !== 'function') return '';
     await new Promise<void>((granted) => {
       void navigator.locks.request(name, () => {
         granted();
@@ -350,41 +401,90 @@ export class AunClient {
     return name;
   }
 
+  private get workerName(): string {
+    return `${this.options.name ?? 'aun-worker'}@${this.build.build}`;
+  }
+
+  private makeTransport(rung: Rung): Transport {
+    const f = this.factories;
+    if (rung === 'shared' && f.shared) return new SharedTransport(f.shared, this.workerName);
+    if (!f.dedicated) throw new AunError(`the ${rung} rung needs a dedicated worker factory (connect({worker: {dedicated}}))`);
+    if (rung === 'leader') return new LeaderTransport(f.dedicated, this.workerName, this.options.name ?? 'aun-worker', this.tabId);
+    return new SingleTransport(f.dedicated, this.workerName);
+  }
+
+  /**
+   * Attaches to the owner of this tab's rung; follows `moved` to a newer build's owner, and in
+   * 'auto' mode steps down a rung when the SharedWorker cannot start or never answers.
+   */
   private async attach(): Promise<Link> {
     const tabLock = await this.holdTabLock();
-    const worker = this.startWorker();
+    for (let hops = 0; ; hops++) {
+      const forced = this.options.rung && this.options.rung !== 'auto';
+      this.transport ??= this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
+      const transport = this.transport;
+      try {
+        return await this.attachOnce(transport, tabLock, !forced && transport.rung === 'shared' && !this.lastIncarnation);
+      } catch (err) {
+        const moved = (err as { moved?: OwnerAddress }).moved;
+        if (moved && transport instanceof SharedTransport && hops < 4) {
+          transport.target = moved;
+          continue;
+        }
+        const next = !forced && (err as { probe?: boolean }).probe ? below(transport.rung, this.factories) : null;
+        if (!next) throw err;
+        this.transport = this.makeTransport(next);
+      }
+    }
+  }
+
+  private async attachOnce(transport: Transport, tabLock: string, probing: boolean): Promise<Link> {
     const rpc = new MessageChannel();
     const events = new MessageChannel();
+    const deadline = probing ? PROBE_MS : HELLO_TIMEOUT_MS;
     const hello = new Promise<Extract<OwnerFrame, { t: 'hello' }>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ConnectionLostError(`the owner did not answer the attach within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
+      const failed = (err: Error, extra: object = {}) => {
+        clearTimeout(timer);
+        transport.cancel();
+        events.port1.onmessage = null;
+        reject(Object.assign(err, extra));
+      };
+      const timer = setTimeout(() => failed(new ConnectionLostError(`the owner did not answer the attach within ${deadline} ms`), { probe: true }), deadline);
       events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => {
         const f = ev.data;
         if (f.t === 'hello') {
           clearTimeout(timer);
           resolve(f);
+        } else if (f.t === 'moved') {
+          failed(new ConnectionLostError(`build ${f.to.build} runs the owner now`), { moved: f.to });
         } else if (f.t === 'refused') {
-          clearTimeout(timer);
-          reject(new AunError(`the owner refused this tab: ${f.reason}`));
+          this.noteUpdate({ yours: this.build, running: { protocol: f.protocol, build: f.build, builtAt: f.builtAt }, refused: true });
+          failed(new UpdateRequiredError(`the owner (build ${f.build}) cannot serve this tab: ${f.reason}; reload the page`));
         }
       };
+      const msg: AttachMessage = { type: ATTACH, tabId: this.tabId, tabLock, ...this.build, rpc: rpc.port2, events: events.port2 };
+      try {
+        transport.attach(msg, (err) => failed(err, { probe: true }));
+      } catch (err) {
+        failed(err instanceof Error ? err : new AunError(String(err)), { probe: true });
+      }
     });
-    const msg: AttachMessage = { type: ATTACH, tabId: this.tabId, tabLock, protocol: TAB_PROTOCOL, build: BUILD, rpc: rpc.port2, events: events.port2 };
-    worker.port.postMessage(msg, [rpc.port2, events.port2]);
     const h = await hello;
     const previous = this.lastIncarnation;
-    const link: Link = { facade: Comlink.wrap<OwnerFacade>(rpc.port1), rpc: rpc.port1, events: events.port1, incarnation: h.incarnation, build: h.build };
+    const link: Link = { facade: Comlink.wrap<OwnerFacade>(rpc.port1), rpc: rpc.port1, events: events.port1, incarnation: h.incarnation, build: h.build, rung: h.rung };
     events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => this.onFrame(link, ev.data);
     this.link = link;
     this.lastIncarnation = h.incarnation;
-    this.watchOwner(link, h.ownerLock);
+    if (h.ownerLock && typeof navigator.locks?.request === 'function') this.watchOwner(link, h.ownerLock);
+    if (isNewer(h, this.build)) this.noteUpdate({ yours: this.build, running: { protocol: h.protocol, build: h.build, builtAt: h.builtAt }, refused: false });
     await this.restore(link);
-    this.emit('owner', { incarnation: h.incarnation, previous, build: h.build });
+    this.emit('owner', { incarnation: h.incarnation, previous, build: h.build, rung: h.rung });
     return link;
   }
 
   /** After a (re-)attach: re-subscribe and log back in to the AID this tab had. */
   private async restore(link: Link): Promise<void> {
-    const names = [...this.handlers.keys()].filter((n): n is TabEventName => n !== 'owner');
+    const names = [...this.handlers.keys()].filter((n): n is TabEventName => n !== 'owner' && n !== 'update-required');
     if (names.length) unwrap(await link.facade.subscribe(names));
     if (!this.aid) return;
     this.lastSnapshot = unwrap(await link.facade.login(this.aid, this.defaults));
@@ -395,9 +495,14 @@ export class AunClient {
 
   private watchOwner(link: Link, ownerLock: string): void {
     void navigator.locks.request(ownerLock, () => {
-      if (this.link !== link || this.closed) return;
+      // Calls still waiting on that owner will never be answered.
+      this.failPending(new ConnectionLostError('the owner stopped; re-attaching'), link);
+      if (this.link !== link || this.closed) {
+        link.events.close();
+        link.rpc.close();
+        return;
+      }
       this.dropLink();
-      this.failPending(new ConnectionLostError('the owner (shared worker) stopped; re-attaching'));
       void this.ensureLink().catch(() => {});
     });
   }
@@ -411,7 +516,22 @@ export class AunClient {
     link.rpc.close();
   }
 
+  /**
+   * The owner hands over to a newer build: new calls wait for the next owner, while the calls in
+   * flight are still answered here (the old ports stay open until that owner is gone).
+   */
+  private handOver(link: Link, to: OwnerAddress): void {
+    if (this.link !== link) return;
+    this.link = null;
+    if (this.transport instanceof SharedTransport) this.transport.target = to;
+    void this.ensureLink().catch(() => {});
+  }
+
   private onFrame(link: Link, frame: OwnerFrame): void {
+    if (frame.t === 'draining' || frame.t === 'moved') {
+      this.handOver(link, frame.to);
+      return;
+    }
     if (this.link !== link) return;
     if (frame.t === 'resync') {
       void this.catchUp().catch(() => {});

@@ -14,8 +14,15 @@ export async function openClient(): Promise<AunClient> {
   // Dev convenience: trust the root the local dev gateway serves. Against a real gateway, ship
   // its root CA with the app instead of fetching it.
   const rootCa = await (await fetch(`${http}/pki/root.crt`)).text();
+  const rung = query.get('rung');
   return connect({
-    worker: () => new SharedWorker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name: 'aun-worker' }),
+    // Both kinds, so every rung of the ladder can run: Vite bundles the worker once per kind as a
+    // same-origin ES module chunk.
+    worker: {
+      shared: (name) => new SharedWorker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name }),
+      dedicated: (name) => new Worker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name }),
+    },
+    ...(rung === 'shared' || rung === 'leader' || rung === 'single' ? { rung } : {}),
     gateway,
     rootCa,
   });

@@ -115,6 +115,11 @@ export class V2StaleKeysError extends AunError { override name = 'V2StaleKeysErr
 export class TimeoutError extends AunError { override name = 'TimeoutError'; }
 /** The connection (or the owner of it) went away while a call was in flight. */
 export class ConnectionLostError extends AunError { override name = 'ConnectionLostError'; }
+/**
+ * This tab's build cannot be served by the owner that runs now (its tab protocol is different),
+ * or a newer build took over: reload the page to load the new build.
+ */
+export class UpdateRequiredError extends AunError { override name = 'UpdateRequiredError'; }
 
 type ErrorClass = new (message: string, code?: number, data?: unknown, retryable?: boolean) => AunError;
 
@@ -185,5 +190,5 @@ export const ERROR_CLASSES: Record<string, ErrorClass> = {
   AunError, ValidationError, AuthError, PermissionError, NotFoundError, VersionConflictError,
   SessionError, RateLimitError, CertificateRevokedError, ClientSignatureError,
   IdentityConflictError, GroupError, GroupNotFoundError, GroupStateError, V2StaleKeysError,
-  TimeoutError, ConnectionLostError,
+  TimeoutError, ConnectionLostError, UpdateRequiredError,
 };

@@ -8,15 +8,41 @@ import type { GroupInfo, GroupMember, JsonObject, MessageSendResult, MethodName,
 export const TAB_PROTOCOL = 1;
 
 export const ATTACH = 'aun.attach';
+/** First message a tab posts to a dedicated-worker owner (leader and single rungs), with a port. */
+export const CONNECT = 'aun.connect';
+
+/** Where the owner runs: a SharedWorker; a dedicated worker in the elected leader tab; this tab only. */
+export type Rung = 'shared' | 'leader' | 'single';
+
+/** A build of aun-worker: tabs and owners compare these at attach and during a handoff. */
+export interface BuildInfo {
+  /** TAB_PROTOCOL of that build. */
+  protocol: number;
+  build: string;
+  /** Epoch ms when it was built: of two builds of one protocol, the later one is newer. */
+  builtAt: number;
+}
+
+/** How a tab reaches a SharedWorker owner: its script and its (versioned) name. */
+export interface OwnerAddress extends BuildInfo {
+  url: string;
+  name: string;
+}
+
+/** True when `a` should replace `b`: a higher tab protocol, or the same one built later. */
+export function isNewer(a: BuildInfo, b: BuildInfo): boolean {
+  return a.protocol !== b.protocol ? a.protocol > b.protocol : a.builtAt > b.builtAt;
+}
 
 /** First message a tab posts on the SharedWorker port; transfers its two channel ends. */
 export interface AttachMessage {
   type: typeof ATTACH;
   tabId: string;
-  /** Name of the Web Lock the tab holds for as long as it lives. */
+  /** Name of the Web Lock the tab holds for as long as it lives ('' without Web Locks). */
   tabLock: string;
   protocol: number;
   build: string;
+  builtAt: number;
   rpc: MessagePort;
   events: MessagePort;
 }
@@ -132,8 +158,13 @@ export type TabEventName = keyof TabEventMap;
  * owner stopped sending it logged events until it catches up from the log.
  */
 export type OwnerFrame =
-  | { t: 'hello'; incarnation: string; build: string; protocol: number; ownerLock: string }
-  | { t: 'refused'; reason: string; build: string; protocol: number }
+  | { t: 'hello'; incarnation: string; build: string; builtAt: number; protocol: number; ownerLock: string; rung: Rung }
+  /** The owner cannot serve this tab's protocol: the tab must reload (UpdateRequiredError). */
+  | { t: 'refused'; reason: string; build: string; builtAt: number; protocol: number }
+  /** The owner hands over to a newer build: send nothing new here; `moved` follows. */
+  | { t: 'draining'; to: OwnerAddress }
+  /** Attach to this owner instead (a newer build runs there); this one is going away. */
+  | { t: 'moved'; to: OwnerAddress }
   | { t: 'event'; name: TabEventName; data: TabEventMap[TabEventName]; lsn?: number }
   | { t: 'resync'; aid: string; lastLsn: number };
 
@@ -152,9 +183,12 @@ export interface QueuedSend { message_id: string; status: 'queued' }
 
 /** What the inspector page shows: the owner's state, readable without browser devtools. */
 export interface InspectorSnapshot {
-  rung: 'shared';
+  rung: Rung;
   incarnation: string;
   build: string;
+  builtAt: number;
+  /** The worker's name (versioned: `<name>@<build>`). */
+  name: string;
   startedAt: number;
   tabs: { id: string; build: string; aid: string | null; subscriptions: string[]; attachedAt: number; sentLsn: number; ackedLsn: number; lagging: boolean }[];
   sessions: {

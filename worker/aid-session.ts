@@ -146,6 +146,22 @@ export class AidSession {
     this.session.start();
   }
 
+  /**
+   * For a handoff to a newer owner: stop taking pushes (the gateway keeps what is not acked), let
+   * in-flight calls and the outbox head finish within `deadlineMs`, wait until every received
+   * run is committed to the log, then close the socket. What is left goes to the next owner:
+   * unacked pushes are pulled again, queued sends stay in the IndexedDB outbox (and the gateway
+   * drops a resend of a message id it already has).
+   */
+  async drain(deadlineMs: number): Promise<void> {
+    const until = Date.now() + deadlineMs;
+    this.inbox.stop();
+    this.groups.stop();
+    while ((this.calls.size > 0 || this.outbox.busy) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    await this.journal.idle();
+    this.close();
+  }
+
   close(): void {
     if (this.grace) clearTimeout(this.grace);
     this.calls.forEach((ac) => ac.abort());

@@ -1,13 +1,46 @@
-// The SharedWorker entry: one runtime per worker start, every connecting tab handed to it.
+// The worker entry, for every rung: as a SharedWorker it serves the tabs that connect and agrees
+// with owners of other builds which one is active (hub/succession.ts); as a dedicated worker
+// (leader and single rungs) it serves the ports its tab hands it.
+import { CONNECT, TAB_PROTOCOL, type OwnerAddress, type Rung } from '../protocol/index.ts';
+import { succession } from './hub/succession.ts';
 import { Runtime } from './runtime.ts';
 
 declare const __AUN_BUILD__: string | undefined;
+declare const __AUN_BUILT_AT__: number | undefined;
 
-const runtime = new Runtime({
-  build: typeof __AUN_BUILD__ === 'string' ? __AUN_BUILD__ : 'dev',
-  log: (line) => console.debug(`[aun-worker] ${line}`),
-});
+const build = typeof __AUN_BUILD__ === 'string' ? __AUN_BUILD__ : 'dev';
+const builtAt = typeof __AUN_BUILT_AT__ === 'number' ? __AUN_BUILT_AT__ : 0;
+const log = (line: string) => console.debug(`[aun-worker] ${line}`);
+const shared = typeof SharedWorkerGlobalScope === 'function' && self instanceof SharedWorkerGlobalScope;
+const name = (self as unknown as { name: string }).name;
+const me: OwnerAddress = { protocol: TAB_PROTOCOL, build, builtAt, url: self.location.href, name };
 
-(self as unknown as SharedWorkerGlobalScope).onconnect = (ev: MessageEvent) => {
-  for (const port of ev.ports) runtime.accept(port);
-};
+let runtime: Runtime;
+const gate = shared && self.navigator.locks
+  ? succession({
+    base: name.split('@')[0] || name,
+    me,
+    locks: self.navigator.locks,
+    drain: (to) => runtime.drain(to),
+    // The tabs have moved; give their frames a moment to leave before this worker goes.
+    retired: () => setTimeout(() => self.close(), 250),
+    log,
+  })
+  : undefined;
+
+runtime = new Runtime({ build, builtAt, name, url: me.url, rung: shared ? 'shared' : 'single', ...(gate ? { gate } : {}), log });
+// An owner that another build replaced serves nobody: once its redirects are out, it ends.
+void gate?.then((elsewhere) => elsewhere && setTimeout(() => self.close(), 30_000));
+
+if (shared) {
+  (self as unknown as SharedWorkerGlobalScope).onconnect = (ev: MessageEvent) => {
+    for (const port of ev.ports) runtime.accept(port);
+  };
+} else {
+  self.onmessage = (ev: MessageEvent) => {
+    const m = ev.data as { type?: unknown; rung?: unknown } | null;
+    if (m?.type !== CONNECT || !ev.ports[0]) return;
+    if (m.rung === 'leader' || m.rung === 'single') runtime.rung = m.rung as Rung;
+    runtime.accept(ev.ports[0]);
+  };
+}

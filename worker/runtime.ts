@@ -4,12 +4,14 @@
 
 import {
   AunError, ErrorCode, NotFoundError, SessionError, ValidationError,
+  type OwnerAddress, type Rung,
   type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type JsonObject, type MethodName, type Outcome, type OwnerFacade, type ParamsOf,
   type SendOptions, type SessionSnapshot, type TabEventName, type WireError, pemToDer,
   randomHex,
 } from '../protocol/index.ts';
 import { AidSession } from './aid-session.ts';
 
+import { resolveGateway } from './auth/discovery.ts';
 import { createIdentity } from './auth/identity.ts';
 import { certFingerprint } from './auth/sign.ts';
 import { TrustStore } from './auth/trust.ts';
@@ -18,6 +20,14 @@ import { openStore, type IdentityRecord, type Store } from './store/index.ts';
 
 export interface RuntimeOptions {
   build: string;
+  /** Epoch ms of the build: of two builds, the later one takes over (see hub/succession.ts). */
+  builtAt?: number;
+  /** The worker's name (versioned) and script URL, for the inspector and for handoffs. */
+  name?: string;
+  url?: string;
+  rung?: Rung;
+  /** Settles before any tab hears hello: null when this owner serves, else where tabs must go. */
+  gate?: Promise<OwnerAddress | null>;
   storeName?: string;
   /** How long a session outlives its last tab, ms. */
   graceMs?: number;
@@ -49,6 +59,10 @@ function outcome<A extends unknown[], T>(fn: (...args: A) => Promise<T>): (...ar
 }
 
 const RECENT_EVENTS = 50;
+/** How long a draining owner waits for in-flight calls and sends before it closes anyway. */
+const DRAIN_MS = 5_000;
+/** Facade calls a draining owner still serves: they change nothing at the gateway. */
+const SERVED_WHILE_DRAINING = new Set<keyof OwnerFacade>(['detach', 'inspect', 'snapshot', 'ackEvents', 'cancel', 'replay', 'subscribe', 'unsubscribe']);
 
 export class Runtime {
   readonly incarnation = randomHex(8);
@@ -58,11 +72,18 @@ export class Runtime {
   private storePromise: Promise<Store> | null = null;
   private readonly sessions = new Map<string, AidSession>();
   private readonly starting = new Map<string, Promise<AidSession>>();
+  rung: Rung;
+  /** Set once a handoff to a newer build started: calls that would act are turned away. */
+  private draining = false;
 
   constructor(private readonly opts: RuntimeOptions) {
+    this.rung = opts.rung ?? 'shared';
     this.hub = new Hub({
       incarnation: this.incarnation,
       build: opts.build,
+      builtAt: opts.builtAt ?? 0,
+      rung: () => this.rung,
+      ...(opts.gate ? { gate: opts.gate } : {}),
       facade: (tab) => this.facade(tab),
       onDetach: (tab) => this.unbind(tab),
       log: opts.log,
@@ -73,6 +94,19 @@ export class Runtime {
 
   accept(port: MessagePort): void {
     this.hub.accept(port);
+  }
+
+  /**
+   * Hands the origin over to a newer build: tabs stop sending new calls, in-flight work finishes,
+   * received messages are committed and sockets close; then the tabs are told where to go.
+   */
+  async drain(to: OwnerAddress): Promise<void> {
+    this.draining = true;
+    this.hub.broadcast({ t: 'draining', to });
+    await Promise.all([...this.sessions.values()].map((s) => s.drain(DRAIN_MS).catch(() => s.close())));
+    this.sessions.clear();
+    this.hub.broadcast({ t: 'moved', to });
+    this.opts.log?.(`handed over to build ${to.build}`);
   }
 
   private store(): Promise<Store> {
@@ -91,6 +125,18 @@ export class Runtime {
   // ---- the facade: one per tab ----
 
   private facade(tab: Tab): OwnerFacade {
+    const f = this.methods(tab);
+    // A call that reaches a draining owner is not run; the tab retries it on the next owner.
+    const notRun: Outcome<never> = { ok: false, error: { name: 'ConnectionLostError', code: ErrorCode.Internal, message: 'the owner is handing over to a newer build', data: { notExecuted: true } } };
+    for (const k of Object.keys(f) as (keyof OwnerFacade)[]) {
+      if (SERVED_WHILE_DRAINING.has(k)) continue;
+      const run = f[k] as (...a: unknown[]) => Promise<Outcome<unknown>>;
+      (f as unknown as Record<string, unknown>)[k] = (...a: unknown[]) => (this.draining ? Promise.resolve(notRun) : run(...a));
+    }
+    return f;
+  }
+
+  private methods(tab: Tab): OwnerFacade {
     const my = () => this.sessionOf(tab);
     return {
       listIdentities: outcome(() => this.listIdentities()),
@@ -138,8 +184,8 @@ export class Runtime {
   private checkNewIdentity(aid: string, options: GatewayOptions): string[] {
     if (typeof aid !== 'string' || !AID_SYNTAX.test(aid)) throw new ValidationError(`not a valid AID: ${String(aid)} (expected name.issuer, lower case)`);
     const roots = options?.rootCa;
-    if (typeof options?.gateway !== 'string' || !Array.isArray(roots) || roots.length === 0 || !roots.every((r) => typeof r === 'string')) {
-      throw new ValidationError('a new identity needs {gateway: "ws(s)://…/ws", rootCa: [PEM, …]}');
+    if (!Array.isArray(roots) || roots.length === 0 || !roots.every((r) => typeof r === 'string')) {
+      throw new ValidationError('a new identity needs {rootCa: [PEM, …]} and a gateway: "wss://…/ws", an https:// origin to discover it at, or none to discover it from the AID');
     }
     return roots;
   }
@@ -157,6 +203,7 @@ export class Runtime {
     const store = await this.store();
     const existing = await store.identities.get(aid);
     if (existing) return this.identityInfo(store, existing);
+    options = { ...options, gateway: await resolveGateway(options.gateway, aid) };
     const made = await createIdentity(aid, { url: options.gateway, trust: new TrustStore(roots) });
     if (made.kind !== 'new-key') throw new AunError(`the gateway already holds a key for ${aid} that this origin does not have`);
     try {
@@ -173,6 +220,7 @@ export class Runtime {
     if (typeof privateKeyPem !== 'string' || !privateKeyPem.includes('PRIVATE KEY')) throw new ValidationError('importIdentity needs a PKCS#8 PEM private key');
     const store = await this.store();
     if (await store.identities.get(aid)) throw new ValidationError(`${aid} is already in this origin's keystore`);
+    options = { ...options, gateway: await resolveGateway(options.gateway, aid) };
     const pkcs8 = pemToDer(privateKeyPem);
     try {
       await store.keys.put(aid, IK, pkcs8);
@@ -254,9 +302,11 @@ export class Runtime {
 
   private async inspect(): Promise<InspectorSnapshot> {
     return {
-      rung: 'shared',
+      rung: this.rung,
       incarnation: this.incarnation,
       build: this.opts.build,
+      builtAt: this.opts.builtAt ?? 0,
+      name: this.opts.name ?? '',
       startedAt: this.startedAt,
       tabs: this.hub.list().map((t) => ({
         id: t.id, build: t.build, aid: t.aid, subscriptions: [...t.subscriptions], attachedAt: t.attachedAt,

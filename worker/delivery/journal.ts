@@ -136,6 +136,11 @@ export class Journal {
     }
   }
 
+  /** Resolves once every commit handed in so far is written (or failed). */
+  async idle(): Promise<void> {
+    while (this.writing || this.pending.length > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
   /** Logged events after `afterLsn`, for a tab catching up. */
   async since(afterLsn: number, limit: number): Promise<LogPage> {
     await this.load();

@@ -96,6 +96,11 @@ export class Outbox<R> {
     }
   }
 
+  /** True while an entry is on its way to the gateway. */
+  get busy(): boolean {
+    return this.pumping !== null;
+  }
+
   /** Sends everything still queued, oldest first (on every ready). */
   async flush(): Promise<void> {
     await this.load();

@@ -4,7 +4,7 @@
 import * as Comlink from 'comlink';
 import {
   ATTACH, FACADE_METHODS, TAB_PROTOCOL,
-  type AttachMessage, type OwnerFacade, type OwnerFrame, type TabEventMap, type TabEventName,
+  type AttachMessage, type OwnerAddress, type OwnerFacade, type OwnerFrame, type Rung, type TabEventMap, type TabEventName,
 } from '../../protocol/index.ts';
 import { guardedEndpoint } from './guard.ts';
 
@@ -33,6 +33,13 @@ export const TAB_WINDOW = 1000;
 export interface HubOptions {
   incarnation: string;
   build: string;
+  builtAt: number;
+  rung(): Rung;
+  /**
+   * Settles before any tab hears hello: null when this owner serves tabs, or the address of the
+   * owner (a newer build) they must use instead.
+   */
+  gate?: Promise<OwnerAddress | null>;
   /** Builds the facade (capability) for one tab. */
   facade(tab: Tab): OwnerFacade;
   /** Called once when a tab is gone: its lock was released, or it detached. */
@@ -52,7 +59,7 @@ function isAttach(data: unknown): data is AttachMessage {
   if (typeof data !== 'object' || data === null) return false;
   const m = data as Record<string, unknown>;
   return m.type === ATTACH && typeof m.tabId === 'string' && TAB_ID.test(m.tabId) && typeof m.tabLock === 'string'
-    && typeof m.protocol === 'number' && typeof m.build === 'string'
+    && typeof m.protocol === 'number' && typeof m.build === 'string' && typeof m.builtAt === 'number'
     && m.rpc instanceof MessagePort && m.events instanceof MessagePort;
 }
 
@@ -81,16 +88,35 @@ export class Hub {
   /** Accepts a port from SharedWorker `onconnect` (or the fallback owner). */
   accept(port: MessagePort): void {
     port.onmessage = (ev: MessageEvent) => {
-      if (isAttach(ev.data)) void this.ownerHeld.then(() => this.attach(ev.data as AttachMessage));
-      else this.opts.log?.('ignored a malformed attach message');
+      if (!isAttach(ev.data)) {
+        this.opts.log?.('ignored a malformed attach message');
+        return;
+      }
+      const msg = ev.data;
+      void Promise.all([this.ownerHeld, this.opts.gate]).then(([, elsewhere]) => {
+        if (elsewhere) this.redirect(msg, elsewhere);
+        else this.attach(msg);
+      });
     };
     port.start();
   }
 
+  /** Another owner serves this origin now: the tab goes there. */
+  private redirect(msg: AttachMessage, to: OwnerAddress): void {
+    msg.events.postMessage({ t: 'moved', to } satisfies OwnerFrame);
+    msg.events.close();
+    msg.rpc.close();
+  }
+
+  /** To every attached tab (draining, moved). */
+  broadcast(frame: OwnerFrame): void {
+    for (const tab of this.tabs.values()) tab.post(frame);
+  }
+
   private attach(msg: AttachMessage): void {
-    const { incarnation, build } = this.opts;
+    const { incarnation, build, builtAt } = this.opts;
     if (msg.protocol !== TAB_PROTOCOL) {
-      msg.events.postMessage({ t: 'refused', reason: `tab protocol ${msg.protocol} is not ${TAB_PROTOCOL}`, build, protocol: TAB_PROTOCOL } satisfies OwnerFrame);
+      msg.events.postMessage({ t: 'refused', reason: `tab protocol ${msg.protocol} is not ${TAB_PROTOCOL}`, build, builtAt, protocol: TAB_PROTOCOL } satisfies OwnerFrame);
       msg.events.close();
       msg.rpc.close();
       return;
@@ -111,9 +137,9 @@ export class Hub {
     };
     this.tabs.set(tab.id, tab);
     Comlink.expose(this.opts.facade(tab), guardedEndpoint(msg.rpc, FACADE_METHODS));
-    tab.post({ t: 'hello', incarnation, build, protocol: TAB_PROTOCOL, ownerLock: this.ownerLock });
+    tab.post({ t: 'hello', incarnation, build, builtAt, protocol: TAB_PROTOCOL, ownerLock: this.ownerLock, rung: this.opts.rung() });
     // Granted only when the tab's own lock is released: the tab closed, crashed or navigated.
-    void this.locks?.request(msg.tabLock, () => this.detach(tab.id));
+    if (msg.tabLock) void this.locks?.request(msg.tabLock, () => this.detach(tab.id));
     this.opts.log?.(`attach ${tab.id} (build ${tab.build}), ${this.tabs.size} tab(s)`);
   }
 
