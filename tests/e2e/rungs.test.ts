@@ -1,0 +1,184 @@
+// Issue 6: the fallback ladder. Each rung, forced through the demo's `?rung=`, runs the same
+// suite: several tabs, one long connection per AID, every message in every tab exactly once;
+// then the owner dies mid-traffic (worker killed through CDP, creator tab closed, leader tab
+// closed) and nothing is lost or doubled.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import type { Rung } from '../../protocol/index.ts';
+import { Identity, Session } from '../support/aun-client.ts';
+import { adminPost, demoUrl, gatewayStats, startStack, until, type Stack } from './support.ts';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ tokenTtl: 3600 });
+});
+afterAll(() => stack?.close());
+
+let n = 0;
+const newAid = () => `rung${Date.now() % 1e8}x${++n}.${stack.gateway.config.issuer}`;
+
+async function sender(): Promise<Session> {
+  const id = new Identity(newAid());
+  await id.register(stack.gateway.url);
+  await id.login(stack.gateway.url, stack.gateway.httpUrl, stack.gateway.rootPem);
+  return Session.open(stack.gateway.url, id, { deviceId: 'node-sender' });
+}
+
+async function openRungTab(ctx: BrowserContext, aid: string, rung: Rung): Promise<Page> {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error(`[page ${rung}] ${e.message}`));
+  await page.goto(demoUrl(stack, { aid, autologin: '1', rung }));
+  await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
+  return page;
+}
+
+const texts = (page: Page) => page.$$eval('#messages li.inbound .text', (els) => els.map((e) => e.textContent ?? ''));
+const longOf = async (aid: string) => (await gatewayStats(stack)).connections.filter((c) => c.aid === aid && c.kind === 'long').length;
+const rungOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { aun: { rung: string | null } }).aun.rung);
+const incarnationOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { aun: { incarnation: string | null } }).aun.incarnation);
+const isLeader = (page: Page) => page.evaluate(() => Boolean((globalThis as unknown as { aun: { transport?: { isLeader?: boolean } } }).aun.transport?.isLeader));
+
+/** Sends `count` messages `label-0…` paced `everyMs` apart; resolves when all were accepted. */
+async function traffic(s: Session, to: string, label: string, count: number, everyMs: number): Promise<string[]> {
+  const sent: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const text = `${label}-${i}`;
+    await s.call('message.send', { to, payload: { type: 'text', text } });
+    sent.push(text);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return sent;
+}
+
+async function expectExactlyOnce(pages: Page[], expected: string[]): Promise<void> {
+  for (const p of pages) {
+    await until('every message in the tab', async () => {
+      const got = new Set(await texts(p));
+      return expected.every((t) => got.has(t));
+    }, 20_000);
+    const got = (await texts(p)).filter((t) => expected.includes(t));
+    expect(got.length, 'no message doubled').toBe(expected.length);
+    expect(new Set(got).size).toBe(expected.length);
+  }
+}
+
+/** Watches, in the page, for the next owner (a new incarnation) and for a call rejected on the way. */
+async function armFailoverProbe(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const g = globalThis as unknown as {
+      aun: { call(m: string, p: unknown): Promise<unknown>; on(e: string, h: (d: unknown) => void): () => void };
+      probe: { rejected?: string; rejectedAt?: number; ownerAt?: number };
+    };
+    g.probe = {};
+    const off = g.aun.on('owner', () => {
+      g.probe.ownerAt ??= performance.now();
+      off();
+    });
+    g.aun.call('meta.ping', {}).then(() => (g.probe.rejected = 'resolved'), (e: Error) => {
+      g.probe.rejected = e.name;
+      g.probe.rejectedAt = performance.now();
+    });
+  });
+}
+
+const probeOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { probe: { rejected?: string; rejectedAt?: number; ownerAt?: number } }).probe);
+
+for (const rung of ['shared', 'leader', 'single'] as const) {
+  describe(`rung ${rung}`, () => {
+    const count = rung === 'single' ? 1 : 4;
+    let ctx: BrowserContext;
+    let aid: string;
+    let tabs: Page[];
+
+    beforeAll(async () => {
+      ctx = await stack.browser.newContext();
+      aid = newAid();
+      tabs = [];
+      for (let i = 0; i < count; i++) tabs.push(await openRungTab(ctx, aid, rung));
+    });
+    afterAll(() => ctx?.close());
+
+    it(`${count} tab(s) run on the ${rung} rung, share one long connection, and get every message once`, async () => {
+      for (const t of tabs) expect(await rungOf(t)).toBe(rung);
+      if (rung === 'leader') expect((await Promise.all(tabs.map(isLeader))).filter(Boolean)).toHaveLength(1);
+      const incarnations = new Set(await Promise.all(tabs.map(incarnationOf)));
+      expect(incarnations.size).toBe(1);
+      expect(await longOf(aid)).toBe(1);
+      const s = await sender();
+      const sent = await traffic(s, aid, `${rung}-steady`, 20, 0);
+      await expectExactlyOnce(tabs, sent);
+      expect(await longOf(aid)).toBe(1);
+      s.close();
+    });
+
+    if (rung === 'single') {
+      it('says so: the owner reports the single rung, and another tab gets its own owner', async () => {
+        const inspector = await ctx.newPage();
+        await inspector.goto(`${stack.appUrl}/inspector.html?rung=single&gateway=${encodeURIComponent(stack.gateway.url)}`);
+        await inspector.waitForSelector('body[data-ready="1"]');
+        expect(await inspector.textContent('#owner')).toContain('rung single');
+        expect(await incarnationOf(inspector)).not.toBe(await incarnationOf(tabs[0]!));
+        await inspector.close();
+      });
+      return;
+    }
+
+    if (rung === 'shared') {
+      it('closing the tab that created the SharedWorker changes nothing for the others', async () => {
+        const before = await incarnationOf(tabs[1]!);
+        await tabs.shift()!.close();
+        const s = await sender();
+        const sent = await traffic(s, aid, 'after-creator', 10, 0);
+        await expectExactlyOnce(tabs, sent);
+        for (const t of tabs) expect(await incarnationOf(t)).toBe(before);
+        expect(await longOf(aid)).toBe(1);
+        s.close();
+      });
+    }
+
+    it('the owner dies mid-traffic: the call in flight rejects at once, a new owner takes over, nothing is lost or doubled', async () => {
+      const s = await sender();
+      const leaders = await Promise.all(tabs.map(isLeader));
+      const victim = rung === 'leader' ? leaders.indexOf(true) : -1;
+      if (rung === 'leader') expect(victim).toBeGreaterThanOrEqual(0);
+      const prober = tabs.find((_, i) => i !== victim)!;
+      const before = await incarnationOf(prober);
+      const flow = traffic(s, aid, `${rung}-failover`, 40, 25);
+      await new Promise((r) => setTimeout(r, 300));
+      // Every gateway write now waits 300 ms: the probe's call is surely in flight at the kill.
+      await adminPost(stack, 'delay', { ms: 300 });
+      await armFailoverProbe(prober);
+      await new Promise((r) => setTimeout(r, 50));
+      const killedAt = await prober.evaluate(() => performance.now());
+      if (rung === 'shared') {
+        const cdp = await stack.browser.newBrowserCDPSession();
+        const { targetInfos } = await cdp.send('Target.getTargets') as { targetInfos: { targetId: string; type: string }[] };
+        const worker = targetInfos.find((t) => t.type === 'shared_worker');
+        expect(worker).toBeTruthy();
+        await cdp.send('Target.closeTarget', { targetId: worker!.targetId });
+        await cdp.detach();
+      } else {
+        await tabs[victim]!.close();
+        tabs.splice(victim, 1);
+      }
+      const probe = await until('the call rejected and a new owner up', async () => {
+        const p = await probeOf(prober);
+        return p.rejected && p.ownerAt ? p : undefined;
+      }, 10_000);
+      await adminPost(stack, 'delay', { ms: 0 });
+      expect(probe.rejected).toBe('ConnectionLostError');
+      console.log(`${rung}: call rejected ${(probe.rejectedAt! - killedAt).toFixed(1)} ms, new owner ${(probe.ownerAt! - killedAt).toFixed(1)} ms after the kill`);
+      expect(probe.rejectedAt! - killedAt).toBeLessThan(100);
+      expect(probe.ownerAt! - killedAt).toBeLessThan(1000);
+      const sent = await flow;
+      await expectExactlyOnce(tabs, sent);
+      const after = new Set(await Promise.all(tabs.map(incarnationOf)));
+      expect(after.size).toBe(1);
+      expect(after.has(before)).toBe(false);
+      if (rung === 'leader') expect((await Promise.all(tabs.map(isLeader))).filter(Boolean)).toHaveLength(1);
+      await until('one long connection', async () => (await longOf(aid)) === 1);
+      s.close();
+    });
+  });
+}
