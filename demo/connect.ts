@@ -15,7 +15,7 @@ export async function openClient(): Promise<AunClient> {
   // its root CA with the app instead of fetching it.
   const rootCa = await (await fetch(`${http}/pki/root.crt`)).text();
   const rung = query.get('rung');
-  return connect({
+  const client = await connect({
     // Both kinds, so every rung of the ladder can run: Vite bundles the worker once per kind as a
     // same-origin ES module chunk.
     worker: {
@@ -26,4 +26,21 @@ export async function openClient(): Promise<AunClient> {
     gateway,
     rootCa,
   });
+  // A newer build took over the owner (or was running first): this page keeps working, but it
+  // should be reloaded to run the new code.
+  const showUpdate = () => {
+    if (document.getElementById('update-banner')) return;
+    const bar = document.createElement('div');
+    bar.id = 'update-banner';
+    bar.setAttribute('role', 'status');
+    bar.textContent = 'A new version of this app is running. ';
+    const reload = document.createElement('button');
+    reload.textContent = 'Reload';
+    reload.onclick = () => location.reload();
+    bar.append(reload);
+    document.body.prepend(bar);
+  };
+  client.on('update-required', showUpdate);
+  if (client.updateRequired) showUpdate();
+  return client;
 }
