@@ -15,6 +15,8 @@ export async function openClient(): Promise<AunClient> {
   // its root CA with the app instead of fetching it.
   const rootCa = await (await fetch(`${http}/pki/root.crt`)).text();
   const rung = query.get('rung');
+  // Marks for the benchmarks: attach start, and the first time this tab's session is ready.
+  performance.mark('aun:connect');
   const client = await connect({
     // Both kinds, so every rung of the ladder can run: Vite bundles the worker once per kind as a
     // same-origin ES module chunk.
@@ -41,6 +43,11 @@ export async function openClient(): Promise<AunClient> {
     document.body.prepend(bar);
   };
   client.on('update-required', showUpdate);
+  const offReady = client.on('state', (snap) => {
+    if (snap.state !== 'ready') return;
+    performance.mark('aun:session-ready');
+    offReady();
+  });
   if (client.updateRequired) showUpdate();
   return client;
 }
