@@ -17,6 +17,8 @@ export interface AdminApi {
 }
 
 export interface HttpDeps {
+  /** Served over TLS: discovery then lists wss://. */
+  secure: boolean;
   issuer: string;
   chainPem(): string;
   rootPem: string;
@@ -135,7 +137,7 @@ export function createHttpHandler(deps: HttpDeps) {
       }
       if (path === '/.well-known/aun-gateway') {
         const host = req.headers.host ?? 'localhost';
-        return json(res, 200, { gateways: [{ url: `ws://${host}/ws`, priority: 1 }] });
+        return json(res, 200, { gateways: [{ url: `${deps.secure ? 'wss' : 'ws'}://${host}/ws`, priority: 1 }] });
       }
       if (path === '/pki/chain') return send(res, 200, 'application/x-pem-file', deps.chainPem(), head);
       if (path === '/pki/root.crt') return send(res, 200, 'application/x-pem-file', deps.rootPem, head);

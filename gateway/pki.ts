@@ -1,11 +1,14 @@
 // The dev gateway's certificate authority: a self-signed root, an issuer CA (CN = issuer) and the
 // auth-service certificate (CN = auth.<issuer>), made on first start and kept in SQLite; agent
 // certificates (CN = aid, P-256) issued on auth.create_aid. X.509 through @peculiar/x509.
+// For `--tls`, a TLS CA under the same root (made on first use, also kept) issues the HTTPS/WSS
+// server certificate at every start.
 
 // @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { createHash, createPrivateKey, webcrypto, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
 import type Database from 'better-sqlite3';
 import { pemToDer } from '../protocol/bytes.ts';
 import { migrate } from './db.ts';
@@ -18,7 +21,19 @@ const P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const DAY_MS = 86_400_000;
 
 interface StoredKeyPair { certPem: string; keyPem: string }
-interface StoredPki { root: StoredKeyPair; issuer: StoredKeyPair; auth: StoredKeyPair }
+interface StoredTls { ca: StoredKeyPair; serverKeyPem: string }
+interface StoredPki { root: StoredKeyPair; issuer: StoredKeyPair; auth: StoredKeyPair; tls?: StoredTls }
+
+/** What an HTTPS server needs, and what a client needs to trust it. */
+export interface ServerTls {
+  /** The server certificate, then the TLS CA: the chain the server sends. */
+  certChainPem: string;
+  keyPem: string;
+  certPem: string;
+  caPem: string;
+  /** base64 SHA-256 of the server certificate's SPKI (Chromium's --ignore-certificate-errors-spki-list). */
+  spkiSha256: string;
+}
 
 export interface Pki {
   rootPem: string;
@@ -30,6 +45,8 @@ export interface Pki {
   authKey: KeyObject;
   /** Issues a P-256 agent certificate for a SPKI DER public key. */
   issueAgent(aid: string, spkiDer: Uint8Array): Promise<string>;
+  /** A TLS server certificate for these host names and IP addresses, under the TLS CA. */
+  serverTls(hosts: readonly string[]): Promise<ServerTls>;
 }
 
 function derToPem(der: ArrayBuffer | Uint8Array, label: string): string {
@@ -119,6 +136,75 @@ async function createPki(issuer: string): Promise<StoredPki> {
   };
 }
 
+/**
+ * A CA for TLS server certificates only (pathlen 0, EKU serverAuth), signed by the root: the AUN
+ * issuer CA keeps issuing agents only, and the root key signs once, when this CA is made.
+ */
+async function createTlsCa(issuer: string, root: StoredKeyPair): Promise<StoredTls> {
+  const now = Date.now();
+  const rootCert = new x509.X509Certificate(root.certPem);
+  const rootKey = await importSigningKey(root.keyPem, P384);
+  const keys = await subtle.generateKey(P384, true, ['sign', 'verify']);
+  const ca = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=AUN Dev TLS CA ${issuer}, O=aun-worker dev gateway`,
+    issuer: rootCert.subject,
+    notBefore: new Date(now - DAY_MS),
+    notAfter: new Date(now + 10 * 365 * DAY_MS),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+    publicKey: keys.publicKey,
+    signingKey: rootKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(await rootCert.publicKey.export()),
+    ],
+  });
+  const serverKeys = await subtle.generateKey(P256, true, ['sign', 'verify']);
+  return {
+    ca: { certPem: ca.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) },
+    serverKeyPem: await exportKeyPem(serverKeys.privateKey),
+  };
+}
+
+/** The server certificate (P-256, EKU serverAuth, SAN = `hosts`); its key is kept, so its SPKI is stable per data dir. */
+async function issueServer(tls: StoredTls, hosts: readonly string[]): Promise<ServerTls> {
+  const caCert = new x509.X509Certificate(tls.ca.certPem);
+  const caKey = await importSigningKey(tls.ca.keyPem, P384);
+  const privateKey = createPrivateKey(tls.serverKeyPem);
+  const spkiDer = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+  const publicKey = await subtle.importKey('spki', spkiDer, P256, true, ['verify']);
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=${hosts[0] ?? 'localhost'}`,
+    issuer: caCert.subject,
+    notBefore: new Date(now - 3_600_000),
+    notAfter: new Date(now + 397 * DAY_MS),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+    publicKey,
+    signingKey: caKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension(hosts.map((h) => ({ type: isIP(h) ? 'ip' as const : 'dns' as const, value: h }))),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(await caCert.publicKey.export()),
+    ],
+  });
+  const certPem = cert.toString('pem');
+  return {
+    certChainPem: `${certPem}\n${tls.ca.certPem}\n`,
+    keyPem: tls.serverKeyPem,
+    certPem,
+    caPem: tls.ca.certPem,
+    spkiSha256: createHash('sha256').update(spkiDer).digest('base64'),
+  };
+}
+
 const MIGRATIONS = ['CREATE TABLE pki (issuer TEXT PRIMARY KEY, material TEXT NOT NULL, created_at INTEGER NOT NULL)'];
 
 /** Loads the CA of `issuer` from the database, creating it on first start. */
@@ -143,6 +229,13 @@ export async function loadPki(db: Database.Database, issuer: string, agentValidi
     authCertPem: stored.auth.certPem,
     authSerial: authCert.serialNumber,
     authKey: createPrivateKey(stored.auth.keyPem),
+    async serverTls(hosts) {
+      if (!stored.tls) {
+        stored.tls = await createTlsCa(issuer, stored.root);
+        db.prepare('UPDATE pki SET material = ? WHERE issuer = ?').run(JSON.stringify(stored), issuer);
+      }
+      return issueServer(stored.tls, hosts);
+    },
     async issueAgent(aid, spkiDer) {
       const publicKey = await subtle.importKey('spki', spkiDer, P256, true, ['verify']);
       const now = Date.now();

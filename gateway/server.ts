@@ -2,7 +2,9 @@
 // pieces (database, PKI, tokens, auth, services, connections) and routes every request.
 
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import {
   CloseCode, ErrorCode, isMethodName,
@@ -33,6 +35,22 @@ export interface GatewayOptions extends Partial<GatewayConfig> {
   log?: (line: string) => void;
   /** Clock override for tests, ms. */
   now?: () => number;
+  /**
+   * Serve HTTPS and WSS (same port) with a server certificate for localhost, 127.0.0.1, ::1 and
+   * `host`, issued by a TLS CA under the gateway's root. Off: plain HTTP and WS.
+   */
+  tls?: boolean;
+}
+
+/** How a client trusts a gateway started with `tls: true`. */
+export interface GatewayTls {
+  /** The root to trust (the gateway's only root: the same as `rootPem`). */
+  rootPem: string;
+  /** The TLS CA under the root that issued the server certificate. */
+  caPem: string;
+  certPem: string;
+  /** base64 SHA-256 of the server certificate's SPKI, for Chromium's --ignore-certificate-errors-spki-list. */
+  spkiSha256: string;
 }
 
 export interface GatewayStats {
@@ -43,17 +61,20 @@ export interface GatewayStats {
   connects: number;
   refreshes: number;
   messages_stored: number;
-  connections: { id: string; aid: string | null; device_id: string; slot_id: string; kind: string }[];
+  /** `secure`: the socket came over TLS (wss). */
+  connections: { id: string; aid: string | null; device_id: string; slot_id: string; kind: string; secure: boolean }[];
 }
 
 export interface Gateway {
-  /** ws://host:port/ws */
+  /** ws://host:port/ws, or wss:// with `tls` */
   readonly url: string;
-  /** http://host:port */
+  /** http://host:port, or https:// with `tls` */
   readonly httpUrl: string;
   readonly port: number;
   readonly config: GatewayConfig;
   readonly rootPem: string;
+  /** Null unless started with `tls: true`. */
+  readonly tls: GatewayTls | null;
   stats(): GatewayStats;
   close(): Promise<void>;
 }
@@ -237,6 +258,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT });
+  const secure = new WeakSet<GatewayConnection>();
   wss.on('connection', (ws, req) => {
     const conn = new GatewayConnection(ws, req.socket.remoteAddress ?? '?', faults, {
       onRequest: (c, r) => void handle(c, r),
@@ -247,6 +269,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       },
     });
     connections.add(conn);
+    if ((req.socket as TLSSocket).encrypted === true) secure.add(conn);
     log(`open ${describe(conn)}`);
     conn.send({
       jsonrpc: '2.0',
@@ -277,7 +300,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       connects: counters.connects,
       refreshes: auth.counts.refreshes,
       messages_stored: counters.messages_stored,
-      connections: list.map((c) => ({ id: c.id, aid: c.aid, device_id: c.deviceId, slot_id: c.slotId, kind: c.kind })),
+      connections: list.map((c) => ({ id: c.id, aid: c.aid, device_id: c.deviceId, slot_id: c.slotId, kind: c.kind, secure: secure.has(c) })),
     };
   }
 
@@ -296,13 +319,17 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     isPaused: () => faults.isPaused,
   };
 
-  const server: Server = createServer(createHttpHandler({
+  const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  const tls = options.tls ? await pki.serverTls([...new Set(['localhost', '127.0.0.1', '::1', host])]) : null;
+  const handler = createHttpHandler({
+    secure: tls !== null,
     issuer: config.issuer,
     chainPem: () => pki.issuerPem + '\n' + pki.rootPem,
     rootPem: pki.rootPem,
     agentCert: (aid) => auth.agent(aid)?.certPem ?? null,
     admin,
-  }));
+  });
+  const server: Server = tls ? createHttpsServer({ cert: tls.certChainPem, key: tls.keyPem }, handler) : createServer(handler);
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/ws' && path !== '/') {
@@ -317,14 +344,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
   });
   const port = (server.address() as AddressInfo).port;
-  const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
 
   return {
-    url: `ws://${host}:${port}/ws`,
-    httpUrl: `http://${host}:${port}`,
+    url: `${tls ? 'wss' : 'ws'}://${host}:${port}/ws`,
+    httpUrl: `${tls ? 'https' : 'http'}://${host}:${port}`,
     port,
     config,
     rootPem: pki.rootPem,
+    tls: tls && { rootPem: pki.rootPem, caPem: tls.caPem, certPem: tls.certPem, spkiSha256: tls.spkiSha256 },
     stats,
     async close() {
       faults.resume();

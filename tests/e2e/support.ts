@@ -18,9 +18,10 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** `extraArgs` go after the usual flags, e.g. `--ignore-certificate-errors-spki-list=…` for a TLS gateway. */
+export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-  return chromium.launch({ executablePath, args: CHROMIUM_FLAGS, headless: true });
+  return chromium.launch({ executablePath, args: [...CHROMIUM_FLAGS, ...extraArgs], headless: true });
 }
 
 export async function serveApp(): Promise<PreviewServer> {

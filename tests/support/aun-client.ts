@@ -4,6 +4,7 @@
 
 import { createHash, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
+import { get as httpsGet } from 'node:https';
 import WebSocket from 'ws';
 import { stableJson } from '../../protocol/canonical.ts';
 
@@ -17,10 +18,23 @@ export class RpcFailure extends Error {
 
 type Frame = Record<string, unknown>;
 
-/** Opens a socket and resolves with it and the challenge frame (the first frame). */
-export function openSocket(url: string): Promise<{ ws: WebSocket; challenge: Frame; frames: Frame[] }> {
+/** GET text. `ca` here and below: PEM of the only root trusted for https:// and wss:// (else Node's usual trust). */
+export function getText(url: string, ca?: string): Promise<string> {
+  if (!ca) return fetch(url).then((r) => r.text());
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    httpsGet(url, { ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+/** Opens a socket and resolves with it and the challenge frame (the first frame). */
+export function openSocket(url: string, ca?: string): Promise<{ ws: WebSocket; challenge: Frame; frames: Frame[] }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, ca ? { ca } : undefined);
     const frames: Frame[] = [];
     let challenge: Frame | null = null;
     ws.on('message', (data) => {
@@ -36,8 +50,8 @@ export function openSocket(url: string): Promise<{ ws: WebSocket; challenge: Fra
 }
 
 /** Open → challenge → one request → one response → close (spec §0.2). */
-export async function shortRpc<R = Record<string, unknown>>(url: string, method: string, params: unknown): Promise<R> {
-  const { ws, frames } = await openSocket(url);
+export async function shortRpc<R = Record<string, unknown>>(url: string, method: string, params: unknown, ca?: string): Promise<R> {
+  const { ws, frames } = await openSocket(url, ca);
   try {
     const response = await new Promise<Frame>((resolve, reject) => {
       const check = () => { if (frames.length) resolve(frames.shift()!); };
@@ -98,22 +112,22 @@ export class Identity {
     return sign('sha256', data, { key: this.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64');
   }
 
-  async register(url: string): Promise<void> {
-    const r = await shortRpc<{ cert: string }>(url, 'auth.create_aid', { aid: this.aid, public_key: this.spkiB64, curve: 'P-256' });
+  async register(url: string, ca?: string): Promise<void> {
+    const r = await shortRpc<{ cert: string }>(url, 'auth.create_aid', { aid: this.aid, public_key: this.spkiB64, curve: 'P-256' }, ca);
     this.cert = r.cert;
   }
 
   /** Two-phase login, checking the auth server's signature and certificate chain like an SDK. */
-  async login(url: string, httpUrl: string, rootPem: string): Promise<Record<string, unknown>> {
+  async login(url: string, httpUrl: string, rootPem: string, ca?: string): Promise<Record<string, unknown>> {
     const clientNonce = randomBytes(12).toString('base64');
     const l1 = await shortRpc<{ request_id: string; nonce: string; client_nonce_signature: string; auth_cert: string }>(
-      url, 'auth.aid_login1', { aid: this.aid, cert: this.cert, client_nonce: clientNonce });
-    await verifyAuthServer(l1.auth_cert, l1.client_nonce_signature, clientNonce, httpUrl, rootPem);
+      url, 'auth.aid_login1', { aid: this.aid, cert: this.cert, client_nonce: clientNonce }, ca);
+    await verifyAuthServer(l1.auth_cert, l1.client_nonce_signature, clientNonce, httpUrl, rootPem, ca);
     const clientTime = String(Math.floor(Date.now() / 1000));
     const l2 = await shortRpc<{ access_token: string; refresh_token: string; expires_in: number }>(url, 'auth.aid_login2', {
       aid: this.aid, request_id: l1.request_id, nonce: l1.nonce, client_time: clientTime,
       signature: this.signDer(`${l1.nonce}:${clientTime}`),
-    });
+    }, ca);
     this.accessToken = l2.access_token;
     this.refreshToken = l2.refresh_token;
     return l2;
@@ -134,8 +148,8 @@ export class Identity {
   }
 }
 
-async function verifyAuthServer(authCertPem: string, sigB64: string, clientNonce: string, httpUrl: string, rootPem: string): Promise<void> {
-  const chain = splitPems(await (await fetch(`${httpUrl}/pki/chain`)).text()).map((p) => new X509Certificate(p));
+async function verifyAuthServer(authCertPem: string, sigB64: string, clientNonce: string, httpUrl: string, rootPem: string, ca?: string): Promise<void> {
+  const chain = splitPems(await getText(`${httpUrl}/pki/chain`, ca)).map((p) => new X509Certificate(p));
   const root = new X509Certificate(rootPem);
   const auth = new X509Certificate(authCertPem);
   let child = auth;
@@ -154,6 +168,7 @@ export interface ConnectOptions {
   slotId?: string;
   kind?: 'long' | 'short';
   token?: string;
+  ca?: string;
 }
 
 /** An authenticated connection with request/response matching and an event log. */
@@ -192,7 +207,7 @@ export class Session {
   }
 
   static async open(url: string, identity: Identity, opts: ConnectOptions = {}): Promise<Session> {
-    const { ws, challenge, frames } = await openSocket(url);
+    const { ws, challenge, frames } = await openSocket(url, opts.ca);
     ws.removeAllListeners('message');
     const s = new Session(ws, identity, challenge, frames);
     const params: Record<string, unknown> = {
