@@ -9,11 +9,12 @@ declare const __AUN_DEFAULT_GATEWAY__: string;
 export const query = new URLSearchParams(location.search);
 export const gateway = query.get('gateway') ?? __AUN_DEFAULT_GATEWAY__;
 
-export async function openClient(): Promise<AunClient> {
+/** `devRoot: false` for pages that never create or log in an identity (the inspector). */
+export async function openClient(opts: { devRoot?: boolean } = {}): Promise<AunClient> {
   const http = gateway.replace(/^ws/, 'http').replace(/\/ws$/, '');
   // Dev convenience: trust the root the local dev gateway serves. Against a real gateway, ship
   // its root CA with the app instead of fetching it.
-  const rootCa = await (await fetch(`${http}/pki/root.crt`)).text();
+  const rootCa = opts.devRoot === false ? undefined : await (await fetch(`${http}/pki/root.crt`)).text();
   const rung = query.get('rung');
   // Marks for the benchmarks: attach start, and the first time this tab's session is ready.
   performance.mark('aun:connect');
@@ -26,7 +27,7 @@ export async function openClient(): Promise<AunClient> {
     },
     ...(rung === 'shared' || rung === 'leader' || rung === 'single' ? { rung } : {}),
     gateway,
-    rootCa,
+    ...(rootCa ? { rootCa } : {}),
   });
   // A newer build took over the owner (or was running first): this page keeps working, but it
   // should be reloaded to run the new code.

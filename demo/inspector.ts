@@ -32,7 +32,7 @@ function render(s: InspectorSnapshot): void {
 }
 
 async function main(): Promise<void> {
-  const client = await openClient();
+  const client = await openClient({ devRoot: false });
   Object.assign(globalThis, { aun: client });
   const tick = async () => {
     try {

@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { gatewayStats, openTab, startStack, until, type Stack } from './support.ts';
+import { demoUrl, gatewayStats, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -13,13 +13,15 @@ afterAll(() => stack?.close());
 
 const counts = (page: Page) => page.evaluate(() => ({ tabs: Number(document.body.dataset.tabs), sessions: Number(document.body.dataset.sessions) }));
 
-describe('inspector', () => {
+describe.each(['shared', 'leader'] as const)('inspector, %s rung', (rung) => {
   it('shows sessions, tabs and recent events, and returns to baseline after 100 rapid tab open/close cycles', async () => {
     const ctx = await stack.browser.newContext();
     const aid = `insp${Date.now() % 1e8}.${stack.gateway.config.issuer}`;
-    const anchor = await openTab(ctx, stack, aid);
+    const anchor = await ctx.newPage();
+    await anchor.goto(demoUrl(stack, { aid, autologin: '1', rung }));
+    await anchor.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
     const inspector = await ctx.newPage();
-    await inspector.goto(`${stack.appUrl}/inspector.html`);
+    await inspector.goto(`${stack.appUrl}/inspector.html?rung=${rung}`);
     await inspector.waitForSelector('body[data-ready="1"]');
     await until('inspector sees 2 tabs and the session', async () => {
       const c = await counts(inspector);
@@ -27,14 +29,14 @@ describe('inspector', () => {
     });
     expect(await inspector.textContent('#sessions')).toContain(aid);
     expect(await inspector.textContent('#sessions')).toContain('ready');
-    expect(await inspector.textContent('#owner')).toMatch(/rung shared · incarnation [0-9a-f]{16}/);
+    expect(await inspector.textContent('#owner')).toMatch(new RegExp(`rung ${rung} · incarnation [0-9a-f]{16}`));
     await anchor.evaluate((to) => (globalThis as unknown as { aun: { send(a: string, b: unknown): Promise<unknown> } }).aun.send(to, { type: 'text', text: 'note to self' }), aid);
     await until('the send shows in recent events', async () => (await inspector.textContent('#recent'))?.includes('message'));
 
     const connectsBefore = (await gatewayStats(stack)).connects;
     for (let i = 0; i < 100; i++) {
       const p = await ctx.newPage();
-      await p.goto(`${stack.appUrl}/?gateway=${encodeURIComponent(stack.gateway.url)}&aid=${aid}&autologin=1`);
+      await p.goto(demoUrl(stack, { aid, autologin: '1', rung }));
       if (i % 2 === 0) await p.waitForSelector('#state[data-state="ready"]');
       await p.close();
     }
