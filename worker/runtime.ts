@@ -247,6 +247,9 @@ export class Runtime {
   private async login(tab: Tab, aid: string, options: Partial<GatewayOptions>): Promise<SessionSnapshot> {
     if (typeof aid !== 'string') throw new ValidationError('login needs an AID');
     const s = await this.sessionFor(aid, options ?? {});
+    // Logging in again after an eviction (or a close the gateway ordered) takes the identity back.
+    const state = s.session.snapshot.state;
+    if (state === 'evicted' || state === 'closed') s.session.start();
     if (tab.aid !== aid) this.unbind(tab);
     tab.aid = aid;
     tab.sentLsn = tab.ackedLsn = s.lastLsn;

@@ -82,6 +82,10 @@ describe('another device on the same AID', () => {
     expect(await a.evaluate(() => (globalThis as unknown as { aun: Aun }).aun.state?.detail)).toMatchObject({ code: 4015 });
     expect(await b.getAttribute('#state', 'data-state')).toBe('ready');
     expect((await longOf(id.aid)).map((c) => c.device_id).sort()).toEqual([detailA.deviceId, detailB.deviceId].sort());
+    // Logging in again is the explicit takeover: A is back on its slot.
+    await a.evaluate((aid) => (globalThis as unknown as { aun: { login(x: string): Promise<unknown> } }).aun.login(aid), id.aid);
+    await a.waitForSelector('#state[data-state="ready"]', { timeout: 10_000 });
+    await until('A holds its slot again', async () => (await longOf(id.aid)).filter((c) => c.device_id === detailA.deviceId).length === 1);
     intruder.close();
     await ctxA.close();
     await ctxB.close();
