@@ -8,7 +8,7 @@ import {
   type Transport, type WorkerFactories, type WorkerOption,
 } from './ladder.ts';
 import {
-  ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError, UpdateRequiredError, isNewer,
+  ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError, UpdateRequiredError, ValidationError, isNewer,
   type AttachMessage, type BuildInfo, type CallOptions, type OwnerAddress, type Rung, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
   type IdentityInfo, type InspectorSnapshot, type JsonObject,
   type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame, type QueuedSend,
@@ -311,10 +311,9 @@ export class AunClient {
 
   private gatewayOptions(options: Partial<GatewayOptions>): GatewayOptions {
     const merged = { ...this.defaults, ...options };
-    if (!merged.gateway || !merged.rootCa?.length) {
-      throw new AunError('a gateway URL and at least one trusted root CA are needed: pass them to connect() or to this call');
-    }
-    return merged as GatewayOptions;
+    // Without a gateway the worker discovers it from the AID (/.well-known/aun-gateway).
+    if (!merged.rootCa?.length) throw new ValidationError('at least one trusted root CA is needed: pass rootCa to connect() or to this call');
+    return { ...merged, gateway: merged.gateway ?? '' } as GatewayOptions;
   }
 
   private async request<T>(opts: RequestOptions, run: (f: Comlink.Remote<OwnerFacade>, id: string, o: CallOptions) => Promise<Outcome<T>>): Promise<T> {

@@ -210,7 +210,10 @@ export interface WireError { name: string; code: number; message: string; data?:
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
 
 export interface GatewayOptions {
-  /** ws(s)://…/ws of the gateway this identity lives on. */
+  /**
+   * Where this identity lives: a ws(s)://…/ws URL used as is, an https:// origin whose
+   * /.well-known/aun-gateway names it, or '' to discover it from the AID itself.
+   */
   gateway: string;
   /** PEM of the trusted root CA(s). */
   rootCa: string[];
