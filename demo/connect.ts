@@ -2,6 +2,7 @@
 // `?rung=shared|leader|single` (tests and Safari force one; default: picked by capability).
 // Owned by the runtime work (issue 6); pages call openClient() and nothing else.
 
+import workers from 'virtual:aun-worker';
 import { connect, type AunClient } from '../client-stub/index.ts';
 
 declare const __AUN_DEFAULT_GATEWAY__: string;
@@ -19,12 +20,8 @@ export async function openClient(opts: { devRoot?: boolean } = {}): Promise<AunC
   // Marks for the benchmarks: attach start, and the first time this tab's session is ready.
   performance.mark('aun:connect');
   const client = await connect({
-    // Both kinds, so every rung of the ladder can run: Vite bundles the worker once per kind as a
-    // same-origin ES module chunk.
-    worker: {
-      shared: (name) => new SharedWorker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name }),
-      dedicated: (name) => new Worker(new URL('../worker/main.ts', import.meta.url), { type: 'module', name }),
-    },
+    // Both kinds of worker, from the aun-worker Vite plugin, so every rung of the ladder can run.
+    worker: workers,
     ...(rung === 'shared' || rung === 'leader' || rung === 'single' ? { rung } : {}),
     gateway,
     ...(rootCa ? { rootCa } : {}),

@@ -2,7 +2,7 @@
 // byte-identical to one we trust. X.509 parsing and signatures through @peculiar/x509.
 
 // @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API.
-import 'reflect-metadata';
+import 'reflect-metadata/lite';
 import * as x509 from '@peculiar/x509';
 import { AunError, AuthError, equalBytes, ErrorCode, splitPemBundle } from '../../protocol/index.ts';
 import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';

@@ -2,7 +2,7 @@
 // PKCS#8 key, the SPKI inside an X.509 certificate, fingerprints, and the in-memory key object.
 
 // @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API.
-import 'reflect-metadata';
+import 'reflect-metadata/lite';
 import { p256 } from '@noble/curves/nist.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ECParameters, ECPrivateKey, id_ecPublicKey, id_secp256r1 } from '@peculiar/asn1-ecc';
