@@ -20,6 +20,8 @@ export interface BrowserStack {
   demoOrigin: string;
   /** URL of the baseline page (bare SharedWorker, direct WebSocket). */
   pageUrl: string;
+  /** URL of the reference tab (own socket, full two-phase login in the page; see page/ref.ts). */
+  refUrl: string;
 }
 
 const demoConfig: InlineConfig = {
@@ -29,12 +31,18 @@ const demoConfig: InlineConfig = {
   build: { outDir: join(REPO, 'dist/bench/demo'), emptyOutDir: true },
 };
 
+const PAGE_ROOT = join(REPO, 'tests/bench/page');
 const pageConfig: InlineConfig = {
   configFile: false,
-  root: join(REPO, 'tests/bench/page'),
+  root: PAGE_ROOT,
   logLevel: 'warn',
   worker: { format: 'es' },
-  build: { outDir: join(REPO, 'dist/bench/page'), emptyOutDir: true, target: 'es2022' },
+  build: {
+    outDir: join(REPO, 'dist/bench/page'),
+    emptyOutDir: true,
+    target: 'es2022',
+    rolldownOptions: { input: { main: join(PAGE_ROOT, 'index.html'), ref: join(PAGE_ROOT, 'ref.html') } },
+  },
 };
 
 function origin(server: PreviewServer): string {
@@ -55,7 +63,7 @@ export async function withBrowserStack<T>(fn: (stack: BrowserStack) => Promise<T
     closers.push(() => page.close());
     const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true });
     closers.push(() => browser.close());
-    return await fn({ gateway, browser, demoOrigin: origin(demo), pageUrl: `${origin(page)}/` });
+    return await fn({ gateway, browser, demoOrigin: origin(demo), pageUrl: `${origin(page)}/`, refUrl: `${origin(page)}/ref.html` });
   } finally {
     for (const close of closers.reverse()) {
       await close().catch((e: unknown) => console.error(`[bench] cleanup: ${(e as Error).message}`));
