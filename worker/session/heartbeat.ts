@@ -1,9 +1,12 @@
 // `meta.ping` on the live connection (spec §3.7): the gateway's interval from hello-ok or the
 // last ping result, clamped; two failures in a row mean the connection is dead even if the
-// socket never said so (half-open TCP, a frozen gateway).
+// socket never said so (half-open TCP, a frozen gateway). Deadlines are judged on the monotonic
+// clock against the last frame received, so a worker that was frozen (its timers firing late,
+// all at once) does not mistake its own pause for the gateway's silence.
 
-import type { PingResult } from '../../protocol/index.ts';
+import { TimeoutError, type PingResult } from '../../protocol/index.ts';
 import type { Timers } from '../auth/io.ts';
+import { systemMonotonic, type Monotonic } from './wake.ts';
 
 export const HEARTBEAT_DEFAULT_S = 30;
 export const HEARTBEAT_MIN_MS = 10_000;
@@ -11,6 +14,10 @@ export const HEARTBEAT_MAX_MS = 600_000;
 /** A ping answer takes one round trip; 10 s is already a very sick connection. */
 export const PING_TIMEOUT_MAX_MS = 10_000;
 export const MAX_PING_FAILURES = 2;
+/** Deadline of a check-up ping (after a wake, on `offline`/`online`), where one failure is enough. */
+export const PROBE_TIMEOUT_MS = 5_000;
+/** A ping deadline that fired this much later than set means the worker itself was not running. */
+export const LATE_TIMER_SLACK_MS = 5_000;
 
 /** The interval to use for a server-sent `heartbeat_interval` (s); null = disabled (≤ 0). */
 export function heartbeatIntervalMs(seconds: unknown, floorMs = HEARTBEAT_MIN_MS): number | null {
@@ -22,11 +29,25 @@ export function heartbeatIntervalMs(seconds: unknown, floorMs = HEARTBEAT_MIN_MS
 export interface HeartbeatDeps {
   timers: Timers;
   ping(timeoutMs: number): Promise<PingResult>;
-  /** Called once, after MAX_PING_FAILURES consecutive failures; the heartbeat has stopped. */
-  onDead(error: unknown): void;
+  /**
+   * Called once when the connection is judged dead; the heartbeat has stopped. `checkUp`: a
+   * check-up ping (verify()) failed, rather than MAX_PING_FAILURES regular ones.
+   */
+  onDead(error: unknown, checkUp: boolean): void;
+  /** Monotonic time of the last frame received on the connection (any frame proves it alive). */
+  lastReceivedAt?(): number;
+  monotonic?: Monotonic;
   /** Lower bound for the interval; tests lower it. */
   floorMs?: number;
 }
+
+interface Beat {
+  timeoutMs: number | null;
+  /** One failure is enough. */
+  checkUp: boolean;
+}
+
+const REGULAR: Beat = { timeoutMs: null, checkUp: false };
 
 export class Heartbeat {
   private timer: unknown = undefined;
@@ -34,9 +55,14 @@ export class Heartbeat {
   private running = false;
   private inFlight = false;
   private failures = 0;
+  /** The previous ping's late deadline was forgiven; the next one is not, so throttling cannot hide a dead link. */
+  private forgaveLate = false;
   private interval: number | null = null;
+  private readonly monotonic: Monotonic;
 
-  constructor(private readonly deps: HeartbeatDeps) {}
+  constructor(private readonly deps: HeartbeatDeps) {
+    this.monotonic = deps.monotonic ?? systemMonotonic;
+  }
 
   get intervalMs(): number | null {
     return this.interval;
@@ -55,42 +81,78 @@ export class Heartbeat {
     this.running = false;
     this.inFlight = false;
     this.failures = 0;
+    this.forgaveLate = false;
     this.deps.timers.clearTimeout(this.timer);
   }
 
-  /** Pings now unless a ping is in flight: after `online`, or when an app call timed out. */
+  /** Pings now unless a ping is in flight: when an app call timed out. */
   probe(): void {
     if (this.running && !this.inFlight) this.schedule(0);
   }
 
-  private schedule(ms: number): void {
-    this.deps.timers.clearTimeout(this.timer);
-    this.timer = this.deps.timers.setTimeout(() => void this.beat(), ms);
+  /**
+   * Pings now with its own deadline, superseding a ping in flight (whose timer may be stale), and
+   * declares the connection dead on one failure: after a wake, or when the network changed.
+   */
+  verify(timeoutMs = PROBE_TIMEOUT_MS): void {
+    if (!this.running) return;
+    this.generation++;
+    // Counts as in flight from now on, so a probe() cannot replace it with a lenient ping.
+    this.inFlight = true;
+    this.forgaveLate = false;
+    this.schedule(0, { timeoutMs, checkUp: true });
   }
 
-  private async beat(): Promise<void> {
+  private schedule(ms: number, beat: Beat = REGULAR): void {
+    this.deps.timers.clearTimeout(this.timer);
+    this.timer = this.deps.timers.setTimeout(() => void this.beat(beat), ms);
+  }
+
+  private async beat({ timeoutMs: fixed, checkUp }: Beat): Promise<void> {
     const generation = this.generation;
-    const startedAt = this.deps.timers.now();
-    const cadence = this.interval ?? PING_TIMEOUT_MAX_MS;
+    const sentAt = this.monotonic();
+    const timeoutMs = fixed ?? Math.min(this.interval ?? PING_TIMEOUT_MAX_MS, PING_TIMEOUT_MAX_MS);
     this.inFlight = true;
     try {
-      const result = await this.deps.ping(Math.min(cadence, PING_TIMEOUT_MAX_MS));
+      const result = await this.deps.ping(timeoutMs);
       if (generation !== this.generation) return;
       this.failures = 0;
+      this.forgaveLate = false;
       if (result.heartbeat_interval !== undefined) this.interval = heartbeatIntervalMs(result.heartbeat_interval, this.deps.floorMs);
     } catch (err) {
       if (generation !== this.generation) return;
-      if (++this.failures >= MAX_PING_FAILURES) {
+      if (err instanceof TimeoutError) {
+        // Frames arrived after the ping went out: the link carries traffic, whatever the ping did.
+        if ((this.deps.lastReceivedAt?.() ?? -Infinity) > sentAt) {
+          this.inFlight = false;
+          this.failures = 0;
+          this.forgaveLate = false;
+          return this.next(sentAt);
+        }
+        // The deadline fired long after it was due: we were frozen, not the gateway. Ping again
+        // at once with a fresh deadline and the same strictness.
+        if (this.monotonic() - sentAt > timeoutMs + LATE_TIMER_SLACK_MS && !this.forgaveLate) {
+          this.forgaveLate = true;
+          return this.schedule(0, { timeoutMs, checkUp });
+        }
+      }
+      this.inFlight = false;
+      this.forgaveLate = false;
+      if (checkUp || ++this.failures >= MAX_PING_FAILURES) {
         this.stop();
-        this.deps.onDead(err);
+        this.deps.onDead(err, checkUp);
         return;
       }
       // Confirm at once instead of a whole interval later: a dead link is found in two timeouts.
-      this.inFlight = false;
       this.schedule(0);
       return;
     }
     this.inFlight = false;
-    if (this.interval !== null) this.schedule(Math.max(0, this.interval - (this.deps.timers.now() - startedAt)));
+    this.next(sentAt);
+  }
+
+  /** The next regular ping, one interval after the last one went out. */
+  private next(sentAt: number): void {
+    if (this.interval !== null) this.schedule(Math.max(0, this.interval - (this.monotonic() - sentAt)));
   }
 }

@@ -1,6 +1,8 @@
 // One authenticated Gateway connection for one AID, owned by the worker: connect with the
 // cheapest valid token, keep it alive (heartbeat), refresh tokens ahead of time, reconnect with
-// jittered backoff, and stop for good when the gateway evicts us.
+// jittered backoff, and stop for good when the gateway evicts us. It follows the browser's
+// network state (no attempts while offline, one at once on `online`) and, after the worker did
+// not run for a while (sleep, a frozen origin, a clock jump), checks everything it had armed.
 
 import {
   AunError, AuthError, CertificateRevokedError, CloseCode, ClientSignatureError, ConnectionLostError, ErrorCode,
@@ -15,11 +17,12 @@ import type { TrustStore } from '../auth/trust.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { authenticate, type ClientIdentity } from './connect.ts';
 import { checkHealth } from './health.ts';
-import { Heartbeat, HEARTBEAT_MIN_MS } from './heartbeat.ts';
+import { Heartbeat, HEARTBEAT_MIN_MS, PROBE_TIMEOUT_MS } from './heartbeat.ts';
 import { StateMachine, type SessionState, type StateChange } from './state.ts';
 import { TokenKeeper } from './token-keeper.ts';
 import type { TokenCache } from './tokens.ts';
 import { CALL_TIMEOUT_MS, CallAbortedError, Transport, type BadFrameReport } from './transport.ts';
+import { systemMonotonic, WakeDetector, type Monotonic, type Wake } from './wake.ts';
 
 /** Close codes that mean another connection (or the server) took our place. */
 const EVICTION_CODES: ReadonlySet<number> = new Set([CloseCode.Evicted, CloseCode.ServerKick]);
@@ -50,6 +53,10 @@ export interface GatewaySessionOptions {
   heartbeatFloorMs?: number;
   /** Initial network state; the runtime keeps it current with setOnline(). */
   online?: boolean;
+  /** Monotonic clock (performance.now) for ping deadlines and the wake detector; tests inject one. */
+  monotonic?: Monotonic;
+  /** Period of the wake detector's tick (default 10 s); a gap over 2 × tick + 5 s is a wake. */
+  wakeTickMs?: number;
   log?: (line: string) => void;
 }
 
@@ -71,7 +78,19 @@ export interface SessionCounters {
   /** Handshakes after the first since start(): connections recovered. */
   reconnects: number;
   badFrames: number;
+  /** Gaps in which the worker did not run (sleep, freeze, clock jump), each followed by a check-up. */
+  wakes: number;
 }
+
+/** What the session adds to every state's detail. */
+export interface SessionConditions {
+  /** The browser's network state as last reported (setOnline); false: no connection attempts. */
+  online: boolean;
+  /** Wall-clock ms when the last wake was noticed; null if none since the session was made. */
+  lastWakeAt: number | null;
+}
+
+export type SessionView = StateChange & { detail: SessionConditions };
 
 export type SessionEventListener = (name: string, params: unknown) => void;
 
@@ -85,7 +104,8 @@ export class GatewaySession {
   private readonly machine: StateMachine;
   private readonly keeper: TokenKeeper;
   private readonly heartbeat: Heartbeat;
-  private readonly counts: SessionCounters = { logins: 0, refreshes: 0, connects: 0, reconnects: 0, badFrames: 0 };
+  private readonly wake: WakeDetector;
+  private readonly counts: SessionCounters = { logins: 0, refreshes: 0, connects: 0, reconnects: 0, badFrames: 0, wakes: 0 };
   private readonly eventListeners = new Set<SessionEventListener>();
   private readonly badFrameListeners = new Set<(report: BadFrameReport) => void>();
   /** Bumped by start() and close(): async work from an older generation stops quietly. */
@@ -95,6 +115,8 @@ export class GatewaySession {
   private failures = 0;
   private connectedBefore = false;
   private online: boolean;
+  private lastWakeAt: number | null = null;
+  private readonly monotonic: Monotonic;
   private fingerprint: Promise<string> | undefined;
   /** Aborts a socket still waiting for its challenge when the session closes. */
   private opening: AbortController | null = null;
@@ -107,6 +129,7 @@ export class GatewaySession {
     this.httpBase = opts.httpBase ?? httpBaseOf(opts.url);
     this.who = { deviceId: opts.deviceId, slotId: opts.slotId ?? 'default' };
     this.online = opts.online ?? true;
+    this.monotonic = opts.monotonic ?? systemMonotonic;
     this.machine = new StateMachine((err) => this.log(`state listener threw: ${(err as Error).message}`));
     const auth: AuthContext = {
       url: opts.url, trust: opts.trust, httpBase: this.httpBase, WebSocketImpl: opts.WebSocketImpl,
@@ -123,9 +146,21 @@ export class GatewaySession {
     });
     this.heartbeat = new Heartbeat({
       timers: this.timers,
+      monotonic: this.monotonic,
       floorMs: opts.heartbeatFloorMs ?? HEARTBEAT_MIN_MS,
       ping: (timeoutMs) => this.requireTransport().call('meta.ping', {}, { timeoutMs }),
-      onDead: (err) => this.heartbeatFailed(err),
+      lastReceivedAt: () => this.transport?.lastReceivedAt ?? -Infinity,
+      onDead: (err, checkUp) => this.heartbeatFailed(err, checkUp),
+    });
+    this.wake = new WakeDetector({
+      timers: this.timers,
+      monotonic: this.monotonic,
+      ...(opts.wakeTickMs ? { tickMs: opts.wakeTickMs } : {}),
+      onWake: (wake) => this.woke(wake),
+    });
+    // Nothing is left to check once the session stopped for good.
+    this.machine.onChange(({ state }) => {
+      if (state === 'closed' || state === 'evicted') this.wake.stop();
     });
   }
 
@@ -133,9 +168,10 @@ export class GatewaySession {
     return this.machine.state;
   }
 
-  /** The current state with its detail, as listeners last saw it. */
-  get snapshot(): StateChange {
-    return this.machine.snapshot;
+  /** The current state with its detail, as listeners last saw it, plus the session's conditions. */
+  get snapshot(): SessionView {
+    const snap = this.machine.snapshot;
+    return { ...snap, detail: { ...snap.detail, online: this.online, lastWakeAt: this.lastWakeAt } } as SessionView;
   }
 
   get counters(): Readonly<SessionCounters> {
@@ -148,6 +184,7 @@ export class GatewaySession {
     const generation = ++this.generation;
     this.failures = 0;
     this.connectedBefore = false;
+    this.wake.start();
     void this.attempt(generation, false);
   }
 
@@ -158,20 +195,30 @@ export class GatewaySession {
     this.machine.transition('closed', { code: CloseCode.Normal, reason: 'closed by client' });
   }
 
-  /** Skips the backoff wait (the runtime calls it on `online`); when ready, checks the link now. */
+  /**
+   * Skips the backoff wait and starts the backoff over (on `online`, after a wake); when ready,
+   * checks the link with one short ping and reconnects at once if it fails. Nothing while offline.
+   */
   reconnectNow(): void {
-    if (this.state === 'ready') return this.heartbeat.probe();
-    if (this.state !== 'backoff') return;
+    if (this.state === 'ready') return this.heartbeat.verify(PROBE_TIMEOUT_MS);
+    if (this.state !== 'backoff' || !this.online) return;
     this.timers.clearTimeout(this.retryTimer);
     this.failures = 0;
     void this.attempt(this.generation, true);
   }
 
-  /** Network state from the runtime (`online`/`offline` events): no retries while offline. */
+  /**
+   * Network state from the runtime (`online`/`offline` events). Offline: no attempts, and a live
+   * socket is checked rather than trusted (`offline` is sometimes wrong, a dead socket often
+   * silent); if it fails the session waits in backoff with no retry time until `online`.
+   */
   setOnline(online: boolean): void {
-    if (online === this.online) return;
+    const was = this.online;
     this.online = online;
+    // Even without an `offline` before it (missed while frozen), `online` is worth acting on.
     if (online) return this.reconnectNow();
+    if (!was) return;
+    if (this.state === 'ready') return this.heartbeat.verify(PROBE_TIMEOUT_MS);
     if (this.state === 'backoff') {
       this.timers.clearTimeout(this.retryTimer);
       const { detail } = this.machine.snapshot as Extract<StateChange, { state: 'backoff' }>;
@@ -242,6 +289,7 @@ export class GatewaySession {
   private async attempt(generation: number, probeHealth: boolean): Promise<void> {
     this.machine.transition('connecting', { attempt: this.failures });
     try {
+      if (!this.online) throw new ConnectionLostError('the browser is offline: waiting for the network to come back', undefined, undefined, true);
       if (probeHealth) await checkHealth(this.httpBase, this.fetch, this.timers, this.opts.healthTimeoutMs);
       if (generation !== this.generation) return;
       this.opening = new AbortController();
@@ -341,11 +389,34 @@ export class GatewaySession {
     this.scheduleRetry(`connection lost (code ${code}${reason ? `: ${reason}` : ''})`);
   }
 
-  private heartbeatFailed(err: unknown): void {
+  /** A failed check-up (wake, network change) reconnects at once; missed heartbeats back off. */
+  private heartbeatFailed(err: unknown, checkUp: boolean): void {
     if (this.state !== 'ready') return;
     this.stopConnection('heartbeat failed');
     this.failures = 0;
-    this.scheduleRetry(`heartbeat failed twice: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    this.scheduleRetry(checkUp ? `check-up ping failed: ${message}` : `heartbeat failed twice: ${message}`);
+    if (checkUp) this.reconnectNow();
+  }
+
+  /**
+   * The worker did not run for `gapMs`: timers fired late or not at all, the socket may be dead
+   * without a close, the token may have expired. Check instead of trusting: a ready connection
+   * gets a short check-up ping and the refresh timer is re-armed by the wall clock; a pending
+   * retry happens now, with the backoff started over.
+   */
+  private woke({ gapMs, at }: Wake): void {
+    if (this.state === 'idle' || this.state === 'closed' || this.state === 'evicted') return;
+    this.counts.wakes++;
+    this.lastWakeAt = at;
+    this.log(`${this.aid}: the worker did not run for ${Math.round(gapMs / 1000)} s (sleep, freeze or clock jump); checking the connection`);
+    if (this.state === 'ready') {
+      void this.keeper.schedule();
+      return this.heartbeat.verify(PROBE_TIMEOUT_MS);
+    }
+    // connecting/authenticating: that attempt ends by its own deadlines; a retry starts from the shortest wait.
+    this.failures = 0;
+    this.reconnectNow();
   }
 
   /** Eviction (4015, 4009) or another no-reconnect code: nothing runs until start(). */

@@ -1,6 +1,9 @@
 // The owner's tokens: read from the cache, renewed by refresh (or a full login when the refresh
 // chain is gone), stored back, and refreshed on a timer ahead of expiry. Refresh tokens rotate on
-// use, so refreshes are single-flight: two concurrent ones would burn the chain.
+// use, so refreshes are single-flight: two concurrent ones would burn the chain. Expiry is wall-
+// clock time but timers run on a clock that may stop while the machine sleeps, so the timer is
+// only a reminder: it wakes at least every RECHECK_MS and checks the wall clock before acting,
+// and the session calls schedule() again after a wake.
 
 import type { RefreshInput, RefreshResult, Tokens } from '../auth/login.ts';
 import type { Timers } from '../auth/io.ts';
@@ -8,6 +11,8 @@ import { recordOf, refreshDueAt, type TokenCache, type TokenRecord } from './tok
 
 /** After a refresh that failed without asking for a login (network, 5xx), try again this soon. */
 export const REFRESH_RETRY_MS = 30_000;
+/** The longest the refresh timer sleeps before it looks at the wall clock again. */
+export const RECHECK_MS = 600_000;
 
 export type RefreshOutcome =
   | { ok: true; record: TokenRecord }
@@ -58,13 +63,16 @@ export class TokenKeeper {
     if (record && record.accessExpiresAt > now) await this.deps.cache.put(this.deps.aid, { ...record, accessExpiresAt: now });
   }
 
-  /** Arms the refresh timer for the cached token (replacing any earlier one). */
+  /**
+   * Arms the refresh timer for the cached token (replacing any earlier one), by the wall clock
+   * now: a token whose refresh point passed while the machine slept is refreshed at once.
+   */
   async schedule(): Promise<void> {
     const generation = ++this.generation;
     this.deps.timers.clearTimeout(this.timer);
     const record = await this.current();
     if (!record || generation !== this.generation) return;
-    this.arm(generation, Math.max(0, refreshDueAt(record) - this.deps.timers.now()));
+    this.arm(generation, refreshDueAt(record) - this.deps.timers.now());
   }
 
   cancel(): void {
@@ -73,11 +81,16 @@ export class TokenKeeper {
   }
 
   private arm(generation: number, ms: number): void {
-    this.timer = this.deps.timers.setTimeout(() => void this.due(generation), ms);
+    this.timer = this.deps.timers.setTimeout(() => void this.due(generation), Math.min(RECHECK_MS, Math.max(0, ms)));
   }
 
   private async due(generation: number): Promise<void> {
     try {
+      // Not due by the wall clock yet (a capped wait, a clock set back, a token renewed meanwhile).
+      const record = await this.current();
+      if (generation !== this.generation) return;
+      const left = record ? refreshDueAt(record) - this.deps.timers.now() : 0;
+      if (left > 0) return this.arm(generation, left);
       const outcome = await this.refresh();
       if (!outcome.ok) {
         if (!outcome.reloginRequired) throw new Error(outcome.error);

@@ -9,6 +9,7 @@ import {
 } from '../../protocol/index.ts';
 import { systemTimers, type Timers, type WebSocketCtor } from '../auth/io.ts';
 import { openChallenged, parseServerFrame } from '../auth/socket.ts';
+import { systemMonotonic, type Monotonic } from './wake.ts';
 
 /** Default per-call deadline: the reference's session call timeout (spec §1.1). */
 export const CALL_TIMEOUT_MS = 35_000;
@@ -42,6 +43,8 @@ export interface TransportOptions extends TransportHandlers {
   openTimeoutMs?: number;
   /** Cancels the opening. */
   signal?: AbortSignal;
+  /** The clock of `lastReceivedAt`. */
+  monotonic?: Monotonic;
 }
 
 export interface CallOptions {
@@ -57,6 +60,8 @@ interface Pending {
 export class Transport {
   private readonly pending = new Map<string, Pending>();
   private readonly timers: Timers;
+  private readonly monotonic: Monotonic;
+  private receivedAt: number;
   /** Set once the socket is gone, so later calls can say why. */
   private closedWith: { code: number; reason: string } | null = null;
 
@@ -66,6 +71,8 @@ export class Transport {
     private readonly opts: TransportOptions,
   ) {
     this.timers = opts.timers ?? systemTimers;
+    this.monotonic = opts.monotonic ?? systemMonotonic;
+    this.receivedAt = this.monotonic();
   }
 
   /** Opens the socket and resolves once the gateway's challenge arrived. */
@@ -87,6 +94,11 @@ export class Transport {
   /** Throws the ConnectionLostError (with the close code) if the socket is gone. */
   ensureOpen(what: string): void {
     if (!this.isOpen) throw this.lostError(what);
+  }
+
+  /** Monotonic time of the last frame received, well-formed or not (the challenge at first). */
+  get lastReceivedAt(): number {
+    return this.receivedAt;
   }
 
   get pendingCount(): number {
@@ -157,6 +169,7 @@ export class Transport {
   }
 
   private receive(data: unknown): void {
+    this.receivedAt = this.monotonic();
     try {
       const parsed = parseServerFrame(data);
       if (!parsed.ok) return this.bad(parsed.reason, data);

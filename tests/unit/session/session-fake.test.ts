@@ -3,60 +3,12 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PermissionError, SessionError } from '../../../protocol/index.ts';
-import { TrustStore } from '../../../worker/auth/trust.ts';
-import { GatewaySession, type GatewaySessionOptions } from '../../../worker/session/session.ts';
-import type { StateChange } from '../../../worker/session/state.ts';
-import { MemoryTokenCache } from '../../../worker/session/tokens.ts';
-import { makeRoot } from '../auth/helpers.ts';
-import { fakeSockets, type FakeSocket } from './fake-socket.ts';
+import { fakeTime, handshake, scriptedSession as setup } from './scripted-session.ts';
 
-const AID = 'alice.aun.local';
-let root: string;
-
-beforeEach(async () => {
-  vi.useRealTimers();
-  root ??= (await makeRoot()).pem;
-  vi.useFakeTimers();
-  vi.setSystemTime(1_700_000_000_000);
-});
+beforeEach(fakeTime);
 afterEach(() => {
   vi.useRealTimers();
 });
-
-async function setup(over: Partial<GatewaySessionOptions> = {}) {
-  const f = fakeSockets();
-  const tokens = new MemoryTokenCache();
-  const now = Date.now();
-  await tokens.put(AID, { accessToken: 'cached-at', refreshToken: 'rt', obtainedAt: now, accessExpiresAt: now + 3_600_000 });
-  const health = { status: 200, calls: 0 };
-  const privateKey = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])).privateKey;
-  const session = new GatewaySession({
-    url: 'ws://gw.test/ws',
-    credentials: { aid: AID, certPem: 'unused', privateKey },
-    trust: new TrustStore([root]),
-    tokens,
-    deviceId: 'dev-1',
-    WebSocketImpl: f.Ctor,
-    fetch: async () => {
-      health.calls++;
-      return new Response('', { status: health.status });
-    },
-    random: () => 0.5,
-    ...over,
-  });
-  const states: StateChange[] = [];
-  session.onStateChange((c) => states.push(c));
-  return { f, session, tokens, health, states };
-}
-
-/** Plays the gateway for one handshake on `s`: challenge, then hello-ok for auth.connect. */
-async function handshake(s: FakeSocket, id = 'conn-1'): Promise<void> {
-  s.accept();
-  await vi.advanceTimersByTimeAsync(0);
-  expect(s.request().method).toBe('auth.connect');
-  s.answer({ status: 'ok', protocol: '1.0', connection: { id, device_id: 'dev-1', slot_id: 'default', kind: 'long' }, heartbeat_interval: 30 });
-  await vi.advanceTimersByTimeAsync(0);
-}
 
 describe('GatewaySession (scripted gateway)', () => {
   it('sends auth.connect exactly as spec §3.4 with the cached token, and reaches ready', async () => {
@@ -73,7 +25,7 @@ describe('GatewaySession (scripted gateway)', () => {
       capabilities: { e2ee: true, group_e2ee: true, supported_p2p_e2ee: ['e2ee_v2'], supported_group_e2ee: ['group_e2ee_v2'] },
     });
     expect(states.map((c) => c.state)).toEqual(['connecting', 'authenticating', 'ready']);
-    expect(session.snapshot.detail).toEqual({ connectionId: 'conn-1', strategy: 'cached', heartbeatMs: 30_000 });
+    expect(session.snapshot.detail).toEqual({ connectionId: 'conn-1', strategy: 'cached', heartbeatMs: 30_000, online: true, lastWakeAt: null });
     expect(session.counters).toMatchObject({ logins: 0, refreshes: 0, connects: 1, reconnects: 0 });
   });
 

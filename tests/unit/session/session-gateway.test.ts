@@ -182,7 +182,7 @@ describe('eviction', () => {
     second.start();
     await reach(second, 'ready');
     const evicted = await reach(first, 'evicted');
-    expect(evicted.detail).toEqual({ code: 4015, reason: 'long_connection_quota_exceeded' });
+    expect(evicted.detail).toMatchObject({ code: 4015, reason: 'long_connection_quota_exceeded' });
     await sleep(1000);
     expect(first.state).toBe('evicted');
     expect(first.counters.connects).toBe(1);

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RefreshInput, RefreshResult, Tokens } from '../../../worker/auth/login.ts';
 import { systemTimers } from '../../../worker/auth/io.ts';
-import { REFRESH_RETRY_MS, TokenKeeper } from '../../../worker/session/token-keeper.ts';
+import { RECHECK_MS, REFRESH_RETRY_MS, TokenKeeper } from '../../../worker/session/token-keeper.ts';
 import { MemoryTokenCache, isReusable, refreshDueAt, type TokenRecord } from '../../../worker/session/tokens.ts';
 
 const S = 1000;
@@ -115,5 +115,42 @@ describe('refresh timing', () => {
     k.cancel();
     await vi.advanceTimersByTimeAsync(3600 * S);
     expect(refreshFn).not.toHaveBeenCalled();
+  });
+});
+
+describe('refresh timing across a sleep (the wall clock jumps, timers do not)', () => {
+  it('schedule(), as the session calls it on a wake, refreshes at once a token that expired in the sleep', async () => {
+    const { k, refreshFn } = keeper(3600);
+    await k.login();
+    await k.schedule();
+    vi.setSystemTime(Date.now() + 2 * 3600 * S);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(refreshFn).not.toHaveBeenCalled();
+    await k.schedule();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(refreshFn).toHaveBeenCalledOnce();
+  });
+
+  it('without a wake, the timer still looks at the wall clock every RECHECK_MS', async () => {
+    const { k, refreshFn } = keeper(86_400);
+    await k.login();
+    await k.schedule();
+    vi.setSystemTime(Date.now() + 86_400 * S);
+    await vi.advanceTimersByTimeAsync(RECHECK_MS - 1);
+    expect(refreshFn).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(refreshFn).toHaveBeenCalledOnce();
+  });
+
+  it('a timer that fires before the refresh point by the wall clock waits on instead of refreshing', async () => {
+    const { k, refreshFn } = keeper(3600);
+    await k.login();
+    await k.schedule();
+    // The clock is set back an hour: the refresh point is now 2.5 h of timer time away.
+    vi.setSystemTime(Date.now() - 3600 * S);
+    await vi.advanceTimersByTimeAsync(5400 * S - 1);
+    expect(refreshFn).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(refreshFn).toHaveBeenCalledOnce();
   });
 });

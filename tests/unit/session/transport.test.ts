@@ -41,6 +41,17 @@ describe('Transport: opening', () => {
     expect(f.last().closedWith).not.toBeNull();
   });
 
+  it('keeps the monotonic time of the last frame received, answers, events and bad frames alike', async () => {
+    let mono = 100;
+    const { t, s } = await opened({ monotonic: () => mono });
+    expect(t.lastReceivedAt).toBe(100);
+    for (const frame of [{ jsonrpc: '2.0', method: 'event/x', params: {} }, 'not json', { jsonrpc: '2.0', id: 'unknown', result: {} }]) {
+      mono += 50;
+      s.push(frame);
+      expect(t.lastReceivedAt).toBe(mono);
+    }
+  });
+
   it('can be cancelled while waiting for the challenge', async () => {
     const f = fakeSockets();
     const controller = new AbortController();
