@@ -417,9 +417,13 @@ export class AunClient {
    * 'auto' mode steps down a rung when the SharedWorker cannot start or never answers.
    */
   private async attach(): Promise<Link> {
-    const tabLock = await this.holdTabLock();
+    const forced = this.options.rung && this.options.rung !== 'auto';
+    const locking = this.holdTabLock();
+    this.transport ??= this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
+    // The worker lookup runs while the browser grants the tab lock.
+    this.transport.prepare?.();
+    const tabLock = await locking;
     for (let hops = 0; ; hops++) {
-      const forced = this.options.rung && this.options.rung !== 'auto';
       this.transport ??= this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
       const transport = this.transport;
       try {

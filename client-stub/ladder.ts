@@ -47,6 +47,8 @@ export function below(rung: Rung, f: WorkerFactories): Rung | null {
 
 export interface Transport {
   readonly rung: Rung;
+  /** Starts what can start before the attach is ready (the worker lookup), to overlap waits. */
+  prepare?(): void;
   /** Delivers the attach (and the two port ends in it) to the owner; `onError` if it cannot start. */
   attach(msg: AttachMessage, onError: (err: Error) => void): void;
   /** Stops resending an attach that was not answered. */
@@ -58,11 +60,21 @@ export class SharedTransport implements Transport {
   readonly rung = 'shared';
   /** Set by a `moved` frame: a newer build's owner at its own script URL. */
   target: OwnerAddress | null = null;
+  private early: SharedWorker | null = null;
   constructor(private readonly factory: (name: string) => SharedWorker, private readonly name: string) {}
 
-  attach(msg: AttachMessage, onError: (err: Error) => void): void {
+  private start(): SharedWorker {
     const t = this.target;
-    const worker = t ? new SharedWorker(t.url, { type: 'module', name: t.name }) : this.factory(this.name);
+    return t ? new SharedWorker(t.url, { type: 'module', name: t.name }) : this.factory(this.name);
+  }
+
+  prepare(): void {
+    this.early ??= this.start();
+  }
+
+  attach(msg: AttachMessage, onError: (err: Error) => void): void {
+    const worker = this.early ?? this.start();
+    this.early = null;
     worker.onerror = () => onError(new Error('the shared worker script failed to load'));
     worker.port.postMessage(msg, [msg.rpc, msg.events]);
   }

@@ -26,6 +26,7 @@ export async function openClient(opts: { devRoot?: boolean } = {}): Promise<AunC
     gateway,
     ...(rootCa ? { rootCa } : {}),
   });
+  performance.mark('aun:attached');
   // A newer build took over the owner (or was running first): this page keeps working, but it
   // should be reloaded to run the new code.
   const showUpdate = () => {
