@@ -1,97 +1,220 @@
-// The first demo: pick or create an identity, log in, watch the shared session, send and receive
-// plaintext messages. Open it in several tabs: they share one session through the worker.
-// Query: ?gateway=ws://host:port/ws &aid=<aid> &autologin=1
+// The demo: a multi-tab chat on client-stub alone. Pick or create an identity, log in, talk 1:1
+// (end-to-end encrypted by default) or in groups. Every tab of the origin shares one session per
+// AID through the worker: open several and watch them stay in step.
+// Query: ?gateway=ws://host:port/ws &aid=<aid> &autologin=1 (creates the identity if needed)
 
-import type { AunClient, GroupInboundMessage, InboundMessage, SessionSnapshot, UndecryptableMessage } from '../client-stub/index.ts';
+import type { GroupInboundMessage, InboundMessage, JsonObject, SessionSnapshot } from '../client-stub/index.ts';
 import { openClient, query } from './connect.ts';
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+import { Chats, type Conversation, type SendOutcome } from './app/chats.ts';
+import { ConnectionIndicator } from './app/connection.ts';
+import { ConversationView } from './app/conversation.ts';
+import { byId, clearError, coalesce, errorText, showError } from './app/dom.ts';
+import { clearFeed, feedMessage, feedUndecryptable } from './app/feed.ts';
+import { renderIdentities } from './app/identities.ts';
+import { renderConversations } from './app/sidebar.ts';
+import { addContact, forgetAid, loadContacts, loadReadMarks, saveReadMark, watchStorage } from './app/storage.ts';
 
-function showError(err: unknown): void {
-  $('error').textContent = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+/** How long a send from the UI waits for the gateway before it is reported queued. */
+const SEND_TIMEOUT_MS = 10_000;
+
+function onSubmit(id: string, handler: (form: HTMLFormElement) => void): void {
+  const form = byId<HTMLFormElement>(id);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    handler(form);
+  });
 }
 
-function renderState(snap: SessionSnapshot | null): void {
-  const el = $('state');
-  const state = snap?.state ?? 'detached';
-  if (state === 'ready' && performance.getEntriesByName('aun:ready').length === 0) performance.mark('aun:ready');
-  el.dataset.state = state;
-  const retry = typeof snap?.detail.nextRetryAt === 'number' ? ` (retry in ${Math.max(0, Math.round((snap.detail.nextRetryAt - Date.now()) / 1000))} s)` : '';
-  el.textContent = state + retry;
-  $('whoami').textContent = snap?.aid ?? '';
-  $('logout').hidden = !snap;
-}
-
-function renderMessage(m: InboundMessage | GroupInboundMessage): void {
-  const li = document.createElement('li');
-  li.dataset.seq = String(m.seq);
-  li.dataset.messageId = m.messageId;
-  li.className = m.direction;
-  li.dataset.encrypted = String(m.encrypted);
-  const lock = document.createElement('span');
-  lock.className = 'lock';
-  lock.title = m.encrypted ? 'end-to-end encrypted' : 'plaintext';
-  const from = document.createElement('span');
-  from.className = 'from';
-  const where = 'groupId' in m ? `[${m.groupId}] ` : '';
-  from.textContent = where + (m.direction === 'inbound' ? m.from : `→ ${'to' in m ? m.to : m.groupId}`);
-  const text = document.createElement('span');
-  text.className = 'text';
-  text.textContent = typeof m.payload.text === 'string' ? m.payload.text : JSON.stringify(m.payload);
-  li.append(lock, from, text);
-  $('messages').append(li);
-}
-
-function renderUndecryptable(u: UndecryptableMessage): void {
-  const li = document.createElement('li');
-  li.className = 'undecryptable';
-  li.dataset.seq = String(u.seq);
-  li.textContent = `⚠ a message from ${u.from} could not be decrypted (${u.reason})`;
-  $('messages').append(li);
-}
-
-async function renderIdentities(client: AunClient): Promise<void> {
-  const list = $('identities');
-  list.replaceChildren();
-  for (const id of await client.identities.list()) {
-    const li = document.createElement('li');
-    const name = document.createElement('span');
-    name.textContent = id.aid;
-    const login = document.createElement('button');
-    login.textContent = 'Log in';
-    login.onclick = () => void client.login(id.aid).then(renderState, showError);
-    li.append(name, login);
-    list.append(li);
-  }
+function value(id: string): string {
+  return byId<HTMLInputElement>(id).value.trim();
 }
 
 async function main(): Promise<void> {
   const client = await openClient();
   Object.assign(globalThis, { aun: client });
-  client.on('state', renderState);
-  client.on('message', renderMessage);
-  client.on('group.message', renderMessage);
-  client.on('undecryptable', renderUndecryptable);
-  await renderIdentities(client);
 
-  $<HTMLFormElement>('create-form').onsubmit = (ev) => {
-    ev.preventDefault();
-    const aid = $<HTMLInputElement>('new-aid').value.trim();
-    client.identities.create(aid).then(() => renderIdentities(client), showError);
+  /** The conversations of the AID this tab is logged in as. */
+  let chats: Chats | null = null;
+  /** Events of an AID this tab just logged out of may still be in flight: they are dropped. */
+  let loggedOutOf: string | null = null;
+  let stateSeen = false;
+
+  const indicator = new ConnectionIndicator({ reconnect: (aid) => void login(aid, client.cursor).catch(showError) });
+  const view = new ConversationView(client, { send });
+  // At most ~20 list renders a second, however fast messages arrive.
+  const refreshList = coalesce(() => chats && renderConversations(chats, select), 50);
+  const picker = { login: (aid: string) => void login(aid).catch(showError), removed: forgetAid };
+
+  function enter(aid: string): Chats {
+    const c = new Chats(aid, {
+      message: (conv, m, op) => view.apply(conv, m, op),
+      list: () => {
+        refreshList();
+        view.syncTitle();
+      },
+      contactAdded: (peer) => addContact(aid, peer),
+      read: (conv, lsn) => saveReadMark(aid, conv.id, lsn),
+    }, loadReadMarks(aid));
+    chats = c;
+    for (const peer of loadContacts(aid)) c.ensure('p2p', peer);
+    clearFeed();
+    view.show(null);
+    byId('whoami').textContent = aid;
+    byId('logout').hidden = false;
+    document.body.dataset.view = 'chat';
+    refreshList();
+    return c;
+  }
+
+  function leave(): void {
+    chats = null;
+    clearFeed();
+    view.show(null);
+    byId('conversations').replaceChildren();
+    byId('whoami').textContent = '';
+    byId('logout').hidden = true;
+    document.body.dataset.view = 'picker';
+    indicator.show(null);
+    void renderIdentities(client, picker).catch(showError);
+  }
+
+  /** The conversations for an event's AID: a login this tab did not start (window.aun.login) is followed too. */
+  function route(aid: string): Chats | null {
+    if (aid === loggedOutOf) return null;
+    return chats?.self === aid ? chats : enter(aid);
+  }
+
+  async function login(aid: string, history: boolean | number = true): Promise<void> {
+    loggedOutOf = null;
+    stateSeen = false;
+    const snap = await client.login(aid, { history });
+    // A state event that came meanwhile is newer than the login's answer.
+    if (route(snap.aid) && !stateSeen) indicator.show(snap);
+    clearError();
+    if (snap.state === 'ready') void refreshGroups();
+  }
+
+  async function refreshGroups(): Promise<void> {
+    const c = chats;
+    if (!c) return;
+    try {
+      const groups = await client.groups.list();
+      for (const g of groups) c.ensure('group', g.group_id, g.name);
+    } catch {
+      // Offline or logged out meanwhile: the next `ready` tries again.
+    }
+  }
+
+  function select(id: string): void {
+    if (chats) view.show(chats.openConversation(id));
+  }
+
+  function send(conv: Conversation, text: string, encrypt: boolean): void {
+    const c = chats;
+    if (!c) return;
+    const key = c.startSend(conv, text, encrypt);
+    const payload: JsonObject = { type: 'text', text };
+    const opts = { encrypt, timeoutMs: SEND_TIMEOUT_MS };
+    const sent: Promise<SendOutcome> = conv.kind === 'group'
+      ? client.groups.send(conv.peer, payload, opts).then((r) => ({ messageId: r.messageId, queued: r.status === 'queued' }))
+      : client.send(conv.peer, payload, opts).then((r) => ({ messageId: r.message_id, queued: r.status === 'queued' }));
+    sent.then((outcome) => {
+      c.settleSend(conv, key, outcome);
+      clearError();
+    }, (err: unknown) => {
+      c.settleSend(conv, key, { error: errorText(err) });
+      showError(err);
+    });
+  }
+
+  const onMessage = (m: InboundMessage | GroupInboundMessage) => {
+    const c = route(m.aid);
+    if (!c) return;
+    feedMessage(m);
+    // Inside the handler, the client's cursor is this event's position in the log.
+    c.receive(m, client.cursor);
   };
-  $('logout').onclick = () => void client.logout().then(() => renderState(null), showError);
-  $<HTMLFormElement>('send-form').onsubmit = (ev) => {
-    ev.preventDefault();
-    const text = $<HTMLInputElement>('text');
-    client.send($<HTMLInputElement>('to').value.trim(), { type: 'text', text: text.value }).then(() => (text.value = ''), showError);
-  };
+  client.on('message', onMessage);
+  client.on('group.message', onMessage);
+  client.on('state', (snap: SessionSnapshot) => {
+    if (!route(snap.aid)) return;
+    stateSeen = true;
+    indicator.show(snap);
+    if (snap.state === 'ready') void refreshGroups();
+  });
+  client.on('group.changed', (ch) => {
+    const c = route(ch.aid);
+    if (!c) return;
+    const known = c.conversations.has(`group:${ch.groupId}`);
+    c.change(ch, client.cursor);
+    view.membershipChanged(ch.groupId);
+    if (!known) void refreshGroups();
+  });
+  client.on('undecryptable', (u) => {
+    if (route(u.aid)) feedUndecryptable(u);
+  });
+  client.on('send.failed', (f) => route(f.aid)?.sendFailed(f.messageId, f.error.message));
+
+  watchStorage(() => chats?.self ?? null, (what) => {
+    if (!chats) return;
+    if (what === 'read') chats.applyReadMarks(loadReadMarks(chats.self));
+    else for (const peer of loadContacts(chats.self)) chats.ensure('p2p', peer);
+  });
+
+  byId('logout').addEventListener('click', () => {
+    const aid = chats?.self ?? null;
+    loggedOutOf = aid;
+    client.logout().then(leave, (err: unknown) => {
+      loggedOutOf = null;
+      showError(err);
+    });
+  });
+  onSubmit('create-form', (form) => {
+    client.identities.create(value('new-aid')).then(() => {
+      form.reset();
+      clearError();
+      return renderIdentities(client, picker);
+    }).catch(showError);
+  });
+  onSubmit('add-contact-form', (form) => {
+    const aid = value('contact-aid');
+    if (!chats || !aid) return;
+    select(chats.ensure('p2p', aid).id);
+    form.reset();
+  });
+  onSubmit('new-group-form', (form) => {
+    const c = chats;
+    if (!c) return;
+    client.groups.create(value('group-name')).then((g) => {
+      form.reset();
+      clearError();
+      if (chats === c) select(c.ensure('group', g.group_id, g.name).id);
+    }).catch(showError);
+  });
+  // A quick send to any AID, whatever conversation is open.
+  onSubmit('send-form', () => {
+    const to = value('to');
+    const text = byId<HTMLInputElement>('text');
+    if (!chats || !to || !text.value) return;
+    send(chats.ensure('p2p', to), text.value, true);
+    text.value = '';
+  });
+
+  const link = byId<HTMLAnchorElement>('inspector-link');
+  if (query.has('gateway')) link.search = `?${new URLSearchParams({ gateway: query.get('gateway')! })}`;
 
   const aid = query.get('aid');
   if (aid && query.get('autologin') === '1') {
-    const known = (await client.identities.list()).some((i) => i.aid === aid);
-    if (!known) await client.identities.create(aid);
-    await renderIdentities(client);
-    renderState(await client.login(aid, { history: true }));
+    // The usual case (a known identity) costs one call; a new one is created on the way.
+    try {
+      await login(aid);
+    } catch (e) {
+      if ((e as Error).name !== 'NotFoundError') throw e;
+      await client.identities.create(aid);
+      await login(aid);
+    }
   }
+  await renderIdentities(client, picker);
   document.body.dataset.ready = '1';
 }
 

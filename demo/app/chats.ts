@@ -1,0 +1,246 @@
+// The conversations of the logged-in AID, built from the client's events: 1:1 conversations by
+// peer AID, group conversations by group id, unread counts against the read marks, and the
+// delivery state of this tab's own sends. No DOM here: the views listen to the changes.
+//
+// Own messages reach every tab as logged `outbound` events (the owner logs a send once the
+// gateway took it). The tab that sent also holds a local "sending" entry until send() answers;
+// whichever of the two arrives second merges into the first, so a message is shown once.
+
+import type { GroupChange, GroupInboundMessage, InboundMessage, JsonObject } from '../../client-stub/index.ts';
+import type { ReadMarks } from './storage.ts';
+
+export type Delivery = 'sending' | 'sent' | 'queued' | 'failed';
+export type ConversationKind = 'p2p' | 'group';
+
+export interface ChatMessage {
+  /** `in:<id>` | `own:<id>` | `pending:<n>` | `change:<seq>`; stable but for pending → own. */
+  key: string;
+  system: boolean;
+  messageId: string | null;
+  from: string;
+  text: string;
+  encrypted: boolean;
+  mine: boolean;
+  at: number;
+  /** Position in the AID's local log; 0 for what only this tab knows (a send in progress). */
+  lsn: number;
+  /** Own messages only. */
+  delivery: Delivery | null;
+  error: string | null;
+}
+
+export interface Conversation {
+  /** `p2p:<aid>` or `group:<group id>`. */
+  id: string;
+  kind: ConversationKind;
+  /** The peer AID or the group id. */
+  peer: string;
+  name: string;
+  messages: ChatMessage[];
+  unread: number;
+  lastAt: number;
+  lastLsn: number;
+  /** A group this AID is no longer a member of. */
+  left: boolean;
+}
+
+export interface ChatsListener {
+  message(conversation: Conversation, message: ChatMessage, op: 'add' | 'update' | 'remove'): void;
+  /** The list, a name, a preview or an unread count changed. */
+  list(): void;
+  contactAdded(aid: string): void;
+  read(conversation: Conversation, lsn: number): void;
+}
+
+/** What send() or groups.send() answered. */
+export type SendOutcome = { messageId: string; queued: boolean } | { error: string };
+
+const SELF_GONE = new Set(['member_removed', 'member_left', 'dissolved']);
+
+export function conversationId(kind: ConversationKind, peer: string): string {
+  return `${kind}:${peer}`;
+}
+
+export function textOf(payload: JsonObject): string {
+  return typeof payload.text === 'string' ? payload.text : JSON.stringify(payload);
+}
+
+export class Chats {
+  readonly conversations = new Map<string, Conversation>();
+  private openId: string | null = null;
+  private readonly index = new Map<string, Map<string, ChatMessage>>();
+  private readonly ownById = new Map<string, { conversation: Conversation; message: ChatMessage }>();
+  /** send.failed notices for ids this tab has not bound to a message yet. */
+  private readonly failedIds = new Map<string, string>();
+  private pendingSeq = 0;
+
+  constructor(readonly self: string, private readonly on: ChatsListener, private marks: ReadMarks = {}) {}
+
+  get open(): Conversation | null {
+    return this.openId ? this.conversations.get(this.openId) ?? null : null;
+  }
+
+  /** Conversations, most recent activity first. */
+  list(): Conversation[] {
+    return [...this.conversations.values()].sort((a, b) => b.lastAt - a.lastAt || a.name.localeCompare(b.name));
+  }
+
+  ensure(kind: ConversationKind, peer: string, name?: string): Conversation {
+    const id = conversationId(kind, peer);
+    let c = this.conversations.get(id);
+    if (!c) {
+      c = { id, kind, peer, name: name ?? peer, messages: [], unread: 0, lastAt: 0, lastLsn: 0, left: false };
+      this.conversations.set(id, c);
+      this.index.set(id, new Map());
+      if (kind === 'p2p') this.on.contactAdded(peer);
+      this.on.list();
+    } else if (name && c.name !== name) {
+      c.name = name;
+      this.on.list();
+    }
+    return c;
+  }
+
+  /** A logged message event; `lsn` is its position in the local log. */
+  receive(m: InboundMessage | GroupInboundMessage, lsn: number): void {
+    const group = 'groupId' in m;
+    // A note to self also comes back inbound: it is the same message as the outbound copy.
+    const mine = m.direction !== 'inbound' || (!group && m.from === this.self);
+    const peer = group ? m.groupId : m.direction === 'inbound' ? m.from : m.to;
+    const c = this.ensure(group ? 'group' : 'p2p', peer);
+    const text = textOf(m.payload);
+    if (mine) {
+      const known = this.ownById.get(m.messageId);
+      if (known) {
+        Object.assign(known.message, { delivery: 'sent', error: null, lsn, text, encrypted: m.encrypted });
+        this.touch(known.conversation, known.message);
+        this.on.message(known.conversation, known.message, 'update');
+        return;
+      }
+    }
+    const key = `${mine ? 'own' : 'in'}:${m.messageId}`;
+    if (this.index.get(c.id)!.has(key)) return;
+    this.add(c, {
+      key, system: false, messageId: m.messageId, from: m.from, text, encrypted: m.encrypted, mine,
+      at: m.timestamp, lsn, delivery: mine ? 'sent' : null, error: null,
+    });
+  }
+
+  /** A logged group membership change, shown as a line in the group. */
+  change(ch: GroupChange, lsn: number): void {
+    const c = this.ensure('group', ch.groupId);
+    const key = `change:${ch.eventSeq}`;
+    if (this.index.get(c.id)!.has(key)) return;
+    if (ch.member === this.self || ch.action === 'dissolved') c.left = SELF_GONE.has(ch.action);
+    this.add(c, {
+      key, system: true, messageId: null, from: ch.actor, text: this.describe(ch), encrypted: false, mine: false,
+      at: ch.at, lsn, delivery: null, error: null,
+    });
+  }
+
+  /** A send this tab starts; returns the key to settle it with. */
+  startSend(c: Conversation, text: string, encrypted: boolean): string {
+    const key = `pending:${++this.pendingSeq}`;
+    this.add(c, { key, system: false, messageId: null, from: this.self, text, encrypted, mine: true, at: Date.now(), lsn: 0, delivery: 'sending', error: null });
+    return key;
+  }
+
+  settleSend(c: Conversation, key: string, outcome: SendOutcome): void {
+    const idx = this.index.get(c.id)!;
+    const m = idx.get(key);
+    if (!m) return;
+    if ('error' in outcome) {
+      Object.assign(m, { delivery: 'failed', error: outcome.error });
+      this.on.message(c, m, 'update');
+      return;
+    }
+    const logged = this.ownById.get(outcome.messageId);
+    if (logged) {
+      // The logged copy came first: it stands for this send.
+      idx.delete(key);
+      c.messages.splice(c.messages.indexOf(m), 1);
+      this.on.message(c, m, 'remove');
+      return;
+    }
+    idx.delete(key);
+    m.key = `own:${outcome.messageId}`;
+    m.messageId = outcome.messageId;
+    idx.set(m.key, m);
+    this.ownById.set(outcome.messageId, { conversation: c, message: m });
+    const failed = this.failedIds.get(outcome.messageId);
+    this.failedIds.delete(outcome.messageId);
+    Object.assign(m, failed ? { delivery: 'failed', error: failed } : { delivery: outcome.queued ? 'queued' : 'sent' });
+    this.on.message(c, m, 'update');
+  }
+
+  /** The gateway refused, for good, a message that had been queued. */
+  sendFailed(messageId: string, error: string): void {
+    const known = this.ownById.get(messageId);
+    if (!known) {
+      this.failedIds.set(messageId, error);
+      return;
+    }
+    Object.assign(known.message, { delivery: 'failed', error });
+    this.on.message(known.conversation, known.message, 'update');
+  }
+
+  /** Opens a conversation (null closes it): its unread count is cleared and the mark saved. */
+  openConversation(id: string | null): Conversation | null {
+    this.openId = id;
+    const c = this.open;
+    if (c) this.markRead(c);
+    this.on.list();
+    return c;
+  }
+
+  /** Read marks changed in another tab. */
+  applyReadMarks(marks: ReadMarks): void {
+    this.marks = marks;
+    for (const c of this.conversations.values()) {
+      const mark = marks[c.id] ?? 0;
+      c.unread = c.id === this.openId ? 0 : c.messages.filter((m) => !m.mine && !m.system && m.lsn > mark).length;
+    }
+    this.on.list();
+  }
+
+  private add(c: Conversation, m: ChatMessage): void {
+    c.messages.push(m);
+    this.index.get(c.id)!.set(m.key, m);
+    if (m.mine && m.messageId) this.ownById.set(m.messageId, { conversation: c, message: m });
+    this.touch(c, m);
+    if (!m.mine && !m.system && m.lsn > (this.marks[c.id] ?? 0)) {
+      if (c.id === this.openId) this.markRead(c);
+      else c.unread++;
+    }
+    this.on.message(c, m, 'add');
+    this.on.list();
+  }
+
+  private touch(c: Conversation, m: ChatMessage): void {
+    c.lastAt = Math.max(c.lastAt, m.at);
+    c.lastLsn = Math.max(c.lastLsn, m.lsn);
+  }
+
+  private markRead(c: Conversation): void {
+    c.unread = 0;
+    if (c.lastLsn <= (this.marks[c.id] ?? 0)) return;
+    this.marks = { ...this.marks, [c.id]: c.lastLsn };
+    this.on.read(c, c.lastLsn);
+  }
+
+  private describe(ch: GroupChange): string {
+    const who = (aid: string | null) => (aid === this.self ? 'you' : aid ?? 'someone');
+    switch (ch.action) {
+      case 'member_added': return `${who(ch.actor)} added ${who(ch.member)}`;
+      case 'member_removed': return `${who(ch.actor)} removed ${who(ch.member)}`;
+      case 'member_left': return `${who(ch.member ?? ch.actor)} left`;
+      case 'dissolved': return `${who(ch.actor)} dissolved the group`;
+      default: return `${who(ch.actor)}: ${ch.action.replace(/_/g, ' ')}`;
+    }
+  }
+}
+
+/** The first label of an AID (`alice` for `alice.aun.local`), for tight spots; the full AID goes in a title. */
+export function shortName(aid: string): string {
+  return aid.split('.')[0] || aid;
+}

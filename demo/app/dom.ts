@@ -1,0 +1,93 @@
+// A few DOM helpers, so the views read as markup and never touch innerHTML.
+
+export type Child = Node | string | null | undefined | false;
+type Attrs = Record<string, string | number | boolean | null | undefined>;
+
+/** `el('li', {class: 'x', 'data-seq': 3}, 'text', child)`; false/null attributes are left out. */
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    node.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
+  return node;
+}
+
+export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
+  const node = document.getElementById(id);
+  if (!node) throw new Error(`#${id} is missing from the page`);
+  return node as T;
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** Shows `err` in the page's #error line (cleared by the next successful action). */
+export function showError(err: unknown): void {
+  byId('error').textContent = errorText(err);
+}
+
+export function clearError(): void {
+  byId('error').textContent = '';
+}
+
+/** Runs fn once, `delayMs` after the first of any number of requests (a burst of events). */
+export function coalesce(fn: () => void, delayMs: number): () => void {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    setTimeout(() => {
+      queued = false;
+      fn();
+    }, delayMs);
+  };
+}
+
+/**
+ * Appends to a scrolling list and keeps it scrolled to the bottom if it was there. Layout is read
+ * once per burst of appends, not once per item: a replay of thousands of events stays cheap.
+ */
+export function bottomAppender(list: () => HTMLElement): (node: Node, scroll?: boolean) => void {
+  let pinned: boolean | null = null;
+  return (node, scroll = false) => {
+    const ul = list();
+    if (pinned === null) {
+      pinned = ul.scrollHeight - ul.scrollTop - ul.clientHeight < 48;
+      setTimeout(() => {
+        if (pinned) ul.scrollTop = ul.scrollHeight;
+        pinned = null;
+      }, 0);
+    }
+    if (scroll) pinned = true;
+    ul.append(node);
+  };
+}
+
+export function clock(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/** A button that asks for a second click within 3 s before it runs `action` (no blocking confirm()). */
+export function confirmButton(label: string, confirmLabel: string, action: () => void): HTMLButtonElement {
+  const button = el('button', { type: 'button', class: 'ghost danger' }, label);
+  let armed: ReturnType<typeof setTimeout> | null = null;
+  button.addEventListener('click', () => {
+    if (armed) {
+      clearTimeout(armed);
+      armed = null;
+      action();
+      return;
+    }
+    button.textContent = confirmLabel;
+    button.classList.add('armed');
+    armed = setTimeout(() => {
+      armed = null;
+      button.textContent = label;
+      button.classList.remove('armed');
+    }, 3000);
+  });
+  return button;
+}

@@ -1,0 +1,312 @@
+// The demo chat app, driven the way a user drives it: through its forms, lists and buttons, in
+// real Chromium, several identities in separate browser profiles. Every page is watched for
+// console errors and failed requests. Screenshots of the main screens go to docs/screenshots/
+// when AUN_SCREENSHOTS=1 (else to a temp dir, so a normal run leaves the tree clean).
+
+import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page, Request } from 'playwright-core';
+import { Identity, Session } from '../support/aun-client.ts';
+import { adminPost, aunCall, demoUrl, gatewayStats, openTab, startStack, until, type Stack } from './support.ts';
+
+let stack: Stack;
+const contexts: BrowserContext[] = [];
+/** Console errors, uncaught exceptions, failed requests and HTTP errors of every page. */
+const problems: string[] = [];
+const shotDir = process.env.AUN_SCREENSHOTS === '1' ? 'docs/screenshots' : mkdtempSync(join(tmpdir(), 'aun-shots-'));
+const SHOT_MAX_BYTES = 120 * 1024;
+
+beforeAll(async () => {
+  stack = await startStack({ tokenTtl: 3600 });
+  mkdirSync(shotDir, { recursive: true });
+});
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await stack?.close();
+});
+
+const suffix = String(Date.now() % 1e8);
+const aidOf = (name: string) => `${name}${suffix}.${stack.gateway.config.issuer}`;
+
+/** A browser profile (its own SharedWorker and keystore) whose pages are all watched. */
+async function profile(label: string): Promise<BrowserContext> {
+  const ctx = await stack.browser.newContext({ viewport: { width: 1000, height: 650 } });
+  contexts.push(ctx);
+  ctx.on('page', (page) => {
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`[${label}] console error: ${m.text()}`); });
+    page.on('pageerror', (e) => problems.push(`[${label}] uncaught: ${e.message}`));
+    // The SharedWorker's script request shows in the page that started the worker but completes in
+    // the worker, so a reload reports it aborted: requests cut short by leaving the page are no failure.
+    let document = 0;
+    const issuedIn = new WeakMap<Request, number>();
+    page.on('request', (r) => {
+      if (r.isNavigationRequest() && r.frame() === page.mainFrame()) document++;
+      issuedIn.set(r, document);
+    });
+    page.on('requestfailed', (r) => {
+      if (r.failure()?.errorText === 'net::ERR_ABORTED' && (issuedIn.get(r) ?? document) < document) return;
+      problems.push(`[${label}] request failed: ${r.url()} (${r.failure()?.errorText})`);
+    });
+    page.on('response', (r) => { if (r.status() >= 400) problems.push(`[${label}] HTTP ${r.status()}: ${r.url()}`); });
+  });
+  return ctx;
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  const path = join(shotDir, `${name}.png`);
+  await page.screenshot({ path, type: 'png' });
+  expect(statSync(path).size).toBeLessThan(SHOT_MAX_BYTES);
+}
+
+const conv = (key: string) => `#conversations [data-key="${key}"]`;
+
+/** Waits until an element matching `selector` has exactly `text`. */
+async function shows(page: Page, selector: string, text: string, timeout = 20_000): Promise<void> {
+  await page.waitForFunction(([s, t]) => [...document.querySelectorAll(s)].some((e) => e.textContent === t), [selector, text] as const, { timeout });
+}
+
+const texts = (page: Page, selector: string) => page.$$eval(selector, (els) => els.map((e) => e.textContent ?? ''));
+const badge = (page: Page, key: string) => page.locator(`${conv(key)} .badge`);
+
+async function typeMessage(page: Page, text: string): Promise<void> {
+  await page.fill('#compose-text', text);
+  await page.press('#compose-text', 'Enter');
+}
+
+async function openConversation(page: Page, key: string): Promise<void> {
+  await page.locator(conv(key)).click();
+  await page.locator(`${conv(key)}[aria-current="true"]`).waitFor();
+}
+
+/** The bubble in the open conversation whose text is `text`. */
+const bubble = (page: Page, text: string) => page.locator('#conv-log .msg', { has: page.locator('.body', { hasText: text }) });
+
+let alice: string;
+let bob: string;
+let aliceTabs: Page[];
+let bobTab: Page;
+
+describe('the demo chat', () => {
+  it('5 tabs of one identity share one session; a message typed in tab 1 shows once in every tab', async () => {
+    alice = aidOf('alice');
+    bob = aidOf('bob');
+    const ctxA = await profile('alice');
+    aliceTabs = [];
+    for (let i = 0; i < 5; i++) aliceTabs.push(await openTab(ctxA, stack, alice));
+    bobTab = await openTab(await profile('bob'), stack, bob);
+
+    const long = (await gatewayStats(stack)).connections.filter((c) => c.aid === alice && c.kind === 'long');
+    expect(long).toHaveLength(1);
+    for (const t of aliceTabs) expect(await t.textContent('#whoami')).toBe(alice);
+
+    const [tab1] = aliceTabs;
+    await tab1!.fill('#contact-aid', bob);
+    await tab1!.press('#contact-aid', 'Enter');
+    expect(await tab1!.textContent('#conv-title')).toBe(bob);
+    await typeMessage(tab1!, 'hello from tab 1');
+    await bubble(tab1!, 'hello from tab 1').locator('.delivery', { hasText: 'sent' }).waitFor();
+
+    for (const t of aliceTabs) {
+      // The other tabs learn of the conversation from the logged outbound message.
+      await openConversation(t, `p2p:${bob}`);
+      await shows(t, '#conv-log .msg.mine .body', 'hello from tab 1');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const t of aliceTabs) {
+      expect((await texts(t, '#conv-log .msg .body')).filter((x) => x === 'hello from tab 1')).toHaveLength(1);
+      expect((await texts(t, '#messages li.outbound .text')).filter((x) => x === 'hello from tab 1')).toHaveLength(1);
+      expect(await bubble(t, 'hello from tab 1').locator('img.lock').isVisible()).toBe(true);
+    }
+    await shows(bobTab, '#messages li.inbound[data-encrypted="true"] .text', 'hello from tab 1');
+    expect(problems).toEqual([]);
+  });
+
+  let carol: string;
+  let dave: string;
+  let carolTab: Page;
+  let daveTab: Page;
+
+  it('identities are created, picked, left and removed in the picker; a 1:1 E2EE conversation shows locks, unread badges and delivery', async () => {
+    carol = aidOf('carol');
+    dave = aidOf('dave');
+    const ctxC = await profile('carol');
+    carolTab = await ctxC.newPage();
+    await carolTab.goto(demoUrl(stack));
+    await carolTab.waitForSelector('body[data-ready="1"]');
+    expect(await carolTab.getAttribute('#state', 'data-state')).toBe('detached');
+    expect(await carolTab.locator('#picker').isVisible()).toBe(true);
+    for (const aid of [carol, aidOf('carolwork'), aidOf('spare')]) {
+      await carolTab.fill('#new-aid', aid);
+      await carolTab.click('#create-form button[type="submit"]');
+      await carolTab.locator(`#identities li[data-aid="${aid}"]`).waitFor();
+    }
+    // Removing asks for a second click, then the identity is gone from this origin.
+    const spare = carolTab.locator(`#identities li[data-aid="${aidOf('spare')}"]`);
+    await spare.getByRole('button', { name: 'Remove' }).click();
+    await spare.getByRole('button', { name: 'Remove for good?' }).click();
+    await spare.waitFor({ state: 'detached' });
+    expect((await aunCall<{ aid: string }[]>(carolTab, 'identities.list')).map((i) => i.aid).sort()).toEqual([carol, aidOf('carolwork')].sort());
+    await shot(carolTab, 'identity-picker');
+
+    await carolTab.locator(`#identities li[data-aid="${carol}"]`).getByRole('button', { name: 'Log in' }).click();
+    await carolTab.waitForSelector('#state[data-state="ready"]');
+    expect(await carolTab.textContent('#whoami')).toBe(carol);
+    expect(await carolTab.locator('#picker').isVisible()).toBe(false);
+
+    daveTab = await openTab(await profile('dave'), stack, dave);
+    await carolTab.fill('#contact-aid', dave);
+    await carolTab.press('#contact-aid', 'Enter');
+    expect(await carolTab.locator('#conv-pane .e2ee').isVisible()).toBe(true);
+    await typeMessage(carolTab, 'hi dave');
+    const first = bubble(carolTab, 'hi dave');
+    await first.locator('.delivery', { hasText: 'sent' }).waitFor();
+    expect(await first.getAttribute('data-encrypted')).toBe('true');
+    expect(await first.locator('img.lock').isVisible()).toBe(true);
+
+    // Dave never added Carol: the message adds her, with an unread count that goes up.
+    await badge(daveTab, `p2p:${carol}`).waitFor();
+    expect(await badge(daveTab, `p2p:${carol}`).textContent()).toBe('1');
+    await typeMessage(carolTab, 'are you there?');
+    await until('dave has 2 unread', async () => (await badge(daveTab, `p2p:${carol}`).textContent()) === '2');
+    await openConversation(daveTab, `p2p:${carol}`);
+    expect(await badge(daveTab, `p2p:${carol}`).count()).toBe(0);
+    expect(await texts(daveTab, '#conv-log .msg.theirs .body')).toEqual(['hi dave', 'are you there?']);
+    expect(await daveTab.locator('#conv-log .msg.theirs[data-encrypted="true"] img.lock').count()).toBe(2);
+    // While it is open, what arrives is read at once.
+    await typeMessage(carolTab, 'third one');
+    await shows(daveTab, '#conv-log .msg.theirs .body', 'third one');
+    expect(await badge(daveTab, `p2p:${carol}`).count()).toBe(0);
+
+    await typeMessage(daveTab, 'hi carol, loud and clear');
+    await shows(carolTab, '#conv-log .msg.theirs[data-encrypted="true"] .body', 'hi carol, loud and clear');
+    await bubble(daveTab, 'hi carol, loud and clear').locator('.delivery', { hasText: 'sent' }).waitFor();
+    await shows(carolTab, `${conv(`p2p:${dave}`)} .conv-preview`, 'hi carol, loud and clear');
+    await shot(carolTab, 'conversation-e2ee');
+
+    // Log out and back in: the picker returns, then the history and the contact come back.
+    await carolTab.click('#logout');
+    await carolTab.waitForSelector('#state[data-state="detached"]');
+    expect(await carolTab.locator('#picker').isVisible()).toBe(true);
+    expect(await carolTab.textContent('#whoami')).toBe('');
+    expect(await carolTab.locator('#messages li').count()).toBe(0);
+    await carolTab.locator(`#identities li[data-aid="${carol}"]`).getByRole('button', { name: 'Log in' }).click();
+    await carolTab.waitForSelector('#state[data-state="ready"]');
+    await carolTab.locator(conv(`p2p:${dave}`)).waitFor();
+    expect(await texts(carolTab, '#messages li .text')).toEqual(['hi dave', 'are you there?', 'third one', 'hi carol, loud and clear']);
+
+    // After a reload the contact and the read state are still there (localStorage per AID).
+    await daveTab.reload();
+    await daveTab.waitForSelector('#state[data-state="ready"]');
+    await daveTab.locator(conv(`p2p:${carol}`)).waitFor();
+    await until('history replayed', async () => (await texts(daveTab, '#messages li.inbound .text')).length === 3);
+    expect(await badge(daveTab, `p2p:${carol}`).count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  it('a group of 3: created and filled from the UI, members listed, messages seen by all', async () => {
+    const [tab1, tab2] = aliceTabs;
+    await tab1!.fill('#group-name', 'team');
+    await tab1!.press('#group-name', 'Enter');
+    await tab1!.locator('#group-panel').waitFor();
+    expect(await tab1!.textContent('#conv-title')).toBe('team');
+    const current = tab1!.locator('#conversations [aria-current="true"][data-kind="group"]');
+    await current.waitFor();
+    const groupKey = await current.getAttribute('data-key');
+    expect(groupKey).toMatch(/^group:/);
+    for (const member of [bob, dave]) {
+      await tab1!.fill('#member-aid', member);
+      await tab1!.press('#member-aid', 'Enter');
+      await tab1!.locator(`#members li[data-aid="${member}"]`).waitFor();
+    }
+    expect((await tab1!.$$eval('#members li', (els) => els.map((e) => e.getAttribute('data-aid')))).sort()).toEqual([alice, bob, dave].sort());
+    expect(await tab1!.textContent('#conv-sub')).toBe('3 members');
+
+    await typeMessage(tab1!, 'hello team');
+    await bubble(tab1!, 'hello team').locator('.delivery', { hasText: 'sent' }).waitFor();
+    for (const p of [bobTab, daveTab]) {
+      await shows(p, `${conv(groupKey!)} .conv-name`, 'team');
+      expect(await badge(p, groupKey!).textContent()).toBe('1');
+      await openConversation(p, groupKey!);
+      await shows(p, '#conv-log .msg.theirs[data-encrypted="true"] .body', 'hello team');
+      expect(await bubble(p, 'hello team').locator('.sender').getAttribute('title')).toBe(alice);
+      await until('members listed', async () => (await p.locator('#members li').count()) === 3);
+    }
+    await typeMessage(bobTab, 'hi all');
+    for (const p of [tab1!, daveTab]) await shows(p, '#conv-log .msg.theirs .body', 'hi all');
+    // Another tab of the group's owner sees the group and both messages, once each.
+    await openConversation(tab2!, groupKey!);
+    await shows(tab2!, '#conv-log .msg.theirs .body', 'hi all');
+    expect(await texts(tab2!, '#conv-log .msg:not(.system) .body')).toEqual(['hello team', 'hi all']);
+    expect(await texts(tab2!, '#conv-log .msg.system')).toEqual([`you added ${bob}`, `you added ${dave}`]);
+    // Group messages also go to the all-messages feed.
+    await shows(daveTab, '#messages li.inbound .text', 'hi all');
+    await shot(tab1!, 'group');
+    expect(problems).toEqual([]);
+  });
+
+  it('the connection indicator counts down in backoff, shows queued sends, and returns to ready', async () => {
+    const [tab1] = aliceTabs;
+    await openConversation(tab1!, `p2p:${bob}`);
+    await adminPost(stack, 'pause');
+    try {
+      await adminPost(stack, 'drop');
+      await tab1!.waitForFunction(() => document.querySelector('#state')?.getAttribute('data-state') === 'backoff'
+        && /^retry in \d+ s$/.test(document.querySelector('#retry')?.textContent ?? ''), undefined, { timeout: 30_000 });
+      expect(await tab1!.textContent('#banner')).toContain('Connection lost');
+      await shot(tab1!, 'connection-backoff');
+      await typeMessage(tab1!, 'written offline');
+      await bubble(tab1!, 'written offline').locator('.delivery', { hasText: 'queued' }).waitFor({ timeout: 20_000 });
+    } finally {
+      await adminPost(stack, 'resume');
+    }
+    for (const t of aliceTabs) await t.waitForSelector('#state[data-state="ready"]', { timeout: 40_000 });
+    expect(await tab1!.textContent('#retry')).toBe('');
+    expect(await tab1!.locator('#banner').isVisible()).toBe(false);
+    // The queued message went out once, and its bubble says so.
+    await bubble(tab1!, 'written offline').locator('.delivery', { hasText: 'sent' }).waitFor({ timeout: 20_000 });
+    await shows(bobTab, '#messages li.inbound .text', 'written offline');
+    expect(await bubble(tab1!, 'written offline').count()).toBe(1);
+    expect(problems).toEqual([]);
+  });
+
+  it('an evicted session is said plainly, and can be taken back', async () => {
+    const id = new Identity(aidOf('erin'));
+    await id.register(stack.gateway.url);
+    const page = await (await profile('erin')).newPage();
+    await page.goto(demoUrl(stack));
+    await page.waitForSelector('body[data-ready="1"]');
+    await aunCall(page, 'identities.import', id.aid, id.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+    await page.reload();
+    await page.locator(`#identities li[data-aid="${id.aid}"]`).getByRole('button', { name: 'Log in' }).click();
+    await page.waitForSelector('#state[data-state="ready"]');
+    const deviceId = await page.evaluate(() => (globalThis as unknown as { aun: { state: { detail: { deviceId: string } } } }).aun.state.detail.deviceId);
+
+    await id.login(stack.gateway.url, stack.gateway.httpUrl, stack.gateway.rootPem);
+    const intruder = await Session.open(stack.gateway.url, id, { deviceId, slotId: 'default' });
+    try {
+      await page.waitForSelector('#state[data-state="evicted"]', { timeout: 15_000 });
+      expect(await page.textContent('#state')).toBe('evicted');
+      expect(await page.textContent('#banner')).toContain('Evicted');
+      expect(await page.textContent('#banner')).toContain('4015');
+      await shot(page, 'connection-evicted');
+      await page.getByRole('button', { name: 'Take the session back' }).click();
+      await page.waitForSelector('#state[data-state="ready"]', { timeout: 20_000 });
+      expect(await page.locator('#banner').isVisible()).toBe(false);
+    } finally {
+      intruder.close();
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('the inspector link keeps the gateway', async () => {
+    const href = await aliceTabs[0]!.getAttribute('#inspector-link', 'href');
+    const page = await aliceTabs[0]!.context().newPage();
+    await page.goto(new URL(await aliceTabs[0]!.$eval('#inspector-link', (a) => (a as HTMLAnchorElement).href)).toString());
+    await page.waitForSelector('body[data-ready="1"]');
+    await until('the inspector lists alice', async () => (await page.textContent('#sessions'))?.includes(alice));
+    expect(href).toContain('gateway=');
+    expect(problems).toEqual([]);
+  });
+});
