@@ -82,8 +82,11 @@ export interface ClientEventMap extends TabEventMap {
 export type ClientEventName = keyof ClientEventMap;
 
 function toError(e: WireError): AunError {
-  const Cls = ERROR_CLASSES[e.name] ?? AunError;
-  return new Cls(e.message, e.code, e.data);
+  const Cls = ERROR_CLASSES[e.name];
+  const err = new (Cls ?? AunError)(e.message, e.code, e.data, e.retryable === true);
+  // A worker-only class (a store or E2EE error) arrives as an AunError that keeps its name.
+  if (!Cls && typeof e.name === 'string') err.name = e.name;
+  return err;
 }
 
 function unwrap<T>(o: Outcome<T>): T {

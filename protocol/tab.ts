@@ -206,7 +206,7 @@ export interface InspectorSnapshot {
 }
 
 /** Results cross the port as plain data; errors keep their class name and code. */
-export interface WireError { name: string; code: number; message: string; data?: unknown }
+export interface WireError { name: string; code: number; message: string; data?: unknown; retryable?: boolean }
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
 
 export interface GatewayOptions {

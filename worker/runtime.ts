@@ -42,7 +42,9 @@ const AID_SYNTAX = /^[a-z0-9_][a-z0-9_-]{3,63}\.[a-z0-9-]+(\.[a-z0-9-]+)*$/;
 
 
 function toWire(err: unknown): WireError {
-  if (err instanceof AunError) return { name: err.name, code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }) };
+  if (err instanceof AunError) {
+    return { name: err.name, code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }), ...(err.retryable ? { retryable: true } : {}) };
+  }
   const e = err instanceof Error ? err : new Error(String(err));
   return { name: e.name === 'AbortError' ? 'AbortError' : 'AunError', code: ErrorCode.Internal, message: e.message };
 }
