@@ -81,7 +81,11 @@ export interface ClientEventMap extends TabEventMap {
 }
 export type ClientEventName = keyof ClientEventMap;
 
-function toError(e: WireError): AunError {
+/**
+ * Rebuilds the typed error a plain `{name, code, message, data, retryable}` stands for (as carried
+ * by `send.failed` events and by every failed call across the port).
+ */
+export function errorFromWire(e: WireError): AunError {
   const Cls = ERROR_CLASSES[e.name];
   const err = new (Cls ?? AunError)(e.message, e.code, e.data, e.retryable === true);
   // A worker-only class (a store or E2EE error) arrives as an AunError that keeps its name.
@@ -91,7 +95,7 @@ function toError(e: WireError): AunError {
 
 function unwrap<T>(o: Outcome<T>): T {
   if (o.ok) return o.value;
-  throw toError(o.error);
+  throw errorFromWire(o.error);
 }
 
 function randomId(): string {
