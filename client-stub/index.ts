@@ -127,6 +127,8 @@ export class AunClient {
   private readonly build: BuildInfo;
   private readonly handlers = new Map<ClientEventName, Set<(data: never) => void>>();
   private releaseTabLock: (() => void) | null = null;
+  private tabLockHeld: Promise<void> | null = null;
+  private tabLockGranted = false;
   private aid: string | null = null;
   private closed = false;
   private lastSnapshot: SessionSnapshot | null = null;
@@ -394,17 +396,21 @@ export class AunClient {
     return this.linking;
   }
 
-  private async holdTabLock(): Promise<string> {
+  /**
+   * Asks (once) for the lock this tab holds for its whole life; the owner learns the tab is gone
+   * when it is released. Resolves once granted; '' without Web Locks.
+   */
+  private requestTabLock(): { name: string; held: Promise<void> } {
+    if (typeof navigator.locks?.request !== 'function') return { name: '', held: Promise.resolve() };
     const name = `aun-tab:${this.tabId}`;
-    if (this.releaseTabLock) return name;
-    if (typeof navigator.locks?.request !== 'function') return '';
-    await new Promise<void>((granted) => {
+    this.tabLockHeld ??= new Promise<void>((granted) => {
       void navigator.locks.request(name, () => {
+        this.tabLockGranted = true;
         granted();
         return new Promise<void>((release) => (this.releaseTabLock = release));
       });
     });
-    return name;
+    return { name, held: this.tabLockHeld };
   }
 
   private get workerName(): string {
@@ -425,11 +431,13 @@ export class AunClient {
    */
   private async attach(): Promise<Link> {
     const forced = this.options.rung && this.options.rung !== 'auto';
-    const locking = this.holdTabLock();
+    // On the shared rung the lock grant, the worker lookup and the attach run at once (see
+    // lockPending); a leader's bridge watches its followers' locks itself, so they wait for theirs.
+    const lock = this.requestTabLock();
     this.transport ??= this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
-    // The worker lookup runs while the browser grants the tab lock.
     this.transport.prepare?.();
-    const tabLock = await locking;
+    if (this.transport.rung !== 'shared') await lock.held;
+    const tabLock = lock.name;
     for (let hops = 0; ; hops++) {
       this.transport ??= this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
       const transport = this.transport;
@@ -452,6 +460,7 @@ export class AunClient {
     const rpc = new MessageChannel();
     const events = new MessageChannel();
     const deadline = probing ? PROBE_MS : HELLO_TIMEOUT_MS;
+    let lockPending = false;
     const hello = new Promise<Extract<OwnerFrame, { t: 'hello' }>>((resolve, reject) => {
       const failed = (err: Error, extra: object = {}) => {
         clearTimeout(timer);
@@ -472,7 +481,8 @@ export class AunClient {
           failed(new UpdateRequiredError(`the owner (build ${f.build}) cannot serve this tab: ${f.reason}; reload the page`));
         }
       };
-      const msg: AttachMessage = { type: ATTACH, tabId: this.tabId, tabLock, ...this.build, rpc: rpc.port2, events: events.port2 };
+      lockPending = tabLock !== '' && !this.tabLockGranted;
+      const msg: AttachMessage = { type: ATTACH, tabId: this.tabId, tabLock, lockPending, ...this.build, rpc: rpc.port2, events: events.port2 };
       try {
         transport.attach(msg, (err) => failed(err, { probe: true }));
       } catch (err) {
@@ -486,6 +496,8 @@ export class AunClient {
     this.link = link;
     this.lastIncarnation = h.incarnation;
     if (h.ownerLock && typeof navigator.locks?.request === 'function') this.watchOwner(link, h.ownerLock);
+    // The owner watches our lock only once told we hold it (it may have been granted meanwhile).
+    if (lockPending && this.tabLockHeld) void this.tabLockHeld.then(async () => { await link.facade.lockHeld(); }).catch(() => {});
     if (isNewer(h, this.build)) this.noteUpdate({ yours: this.build, running: { protocol: h.protocol, build: h.build, builtAt: h.builtAt }, refused: false });
     await this.restore(link);
     this.emit('owner', { incarnation: h.incarnation, previous, build: h.build, rung: h.rung });

@@ -40,6 +40,11 @@ export interface AttachMessage {
   tabId: string;
   /** Name of the Web Lock the tab holds for as long as it lives ('' without Web Locks). */
   tabLock: string;
+  /**
+   * The tab asked for its lock but it was not granted yet (it attaches meanwhile, to save the
+   * wait): the owner starts watching the lock only after `lockHeld()`, so it cannot take it first.
+   */
+  lockPending?: boolean;
   protocol: number;
   build: string;
   builtAt: number;
@@ -253,12 +258,14 @@ export interface OwnerFacade {
   snapshot(): Promise<Outcome<SessionSnapshot | null>>;
   inspect(): Promise<Outcome<InspectorSnapshot>>;
   detach(): Promise<Outcome<void>>;
+  /** The tab's lock (named at attach with `lockPending`) is now held: watch it. */
+  lockHeld(): Promise<Outcome<void>>;
 }
 
 const FACADE_SET: { readonly [K in keyof OwnerFacade]: true } = {
   listIdentities: true, createIdentity: true, importIdentity: true, removeIdentity: true, login: true, logout: true,
   call: true, send: true, replay: true, ackEvents: true, cancel: true, subscribe: true,
-  groupCreate: true, groupAdd: true, groupRemove: true, groupLeave: true, groupList: true, groupMembers: true, groupSend: true, unsubscribe: true, snapshot: true, inspect: true, detach: true,
+  groupCreate: true, groupAdd: true, groupRemove: true, groupLeave: true, groupList: true, groupMembers: true, groupSend: true, unsubscribe: true, snapshot: true, inspect: true, detach: true, lockHeld: true,
 };
 
 /** Every facade method name: the only calls the owner accepts from a tab. */

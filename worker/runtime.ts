@@ -64,7 +64,7 @@ const RECENT_EVENTS = 50;
 /** How long a draining owner waits for in-flight calls and sends before it closes anyway. */
 const DRAIN_MS = 5_000;
 /** Facade calls a draining owner still serves: they change nothing at the gateway. */
-const SERVED_WHILE_DRAINING = new Set<keyof OwnerFacade>(['detach', 'inspect', 'snapshot', 'ackEvents', 'cancel', 'replay', 'subscribe', 'unsubscribe']);
+const SERVED_WHILE_DRAINING = new Set<keyof OwnerFacade>(['detach', 'lockHeld', 'inspect', 'snapshot', 'ackEvents', 'cancel', 'replay', 'subscribe', 'unsubscribe']);
 
 export class Runtime {
   readonly incarnation = randomHex(8);
@@ -165,6 +165,7 @@ export class Runtime {
       snapshot: outcome(async () => (tab.aid ? this.snapshotOf(tab.aid) : null)),
       inspect: outcome(() => this.inspect()),
       detach: outcome(async () => this.hub.detach(tab.id)),
+      lockHeld: outcome(async () => this.hub.lockHeld(tab.id)),
     };
   }
 

@@ -132,6 +132,8 @@ async function openTab(ctx: BrowserContext, url: string, label: string): Promise
 interface OpenSample {
   /** `aun:connect` mark → #state ready. */
   fromMark: number;
+  /** `aun:connect` → `aun:attached`: connect() alone, before the app logs in (null if unmarked). */
+  attach: number | null;
   /** Navigation start → #state ready. */
   fromNav: number;
   rung: string | null;
@@ -144,11 +146,13 @@ function readOpen(page: Page): Promise<OpenSample> {
   return page.evaluate(() => {
     const g = globalThis as unknown as PageGlobals;
     const mark = performance.getEntriesByName('aun:connect')[0];
+    const attached = performance.getEntriesByName('aun:attached')[0];
     const rec = g.__ladder;
     if (!mark || rec.readyAt === null) throw new Error('no aun:connect mark or no ready seen in this page');
     const snap = g.aun?.state as (SessionSnapshot & { detail?: { strategy?: string } }) | null | undefined;
     return {
       fromMark: rec.readyAt - mark.startTime,
+      attach: attached ? attached.startTime - mark.startTime : null,
       fromNav: rec.readyAt,
       rung: g.aun?.rung ?? null,
       incarnation: g.aun?.incarnation ?? null,
@@ -242,6 +246,8 @@ interface OpenFigures {
   more: OpenSample[];
   /** Reference tabs, one opened after each of `more`. */
   ref: OpenSample[];
+  /** The bare SharedWorker attach floor (shared rung only). */
+  floor?: number[];
 }
 
 async function measureOpen(stack: BrowserStack, rung: Rung, ref: RefTabs): Promise<OpenFigures> {
@@ -438,7 +444,42 @@ function openRows(rung: Rung, r: OpenFigures): DetailedRow[] {
       detail,
     };
   };
-  return [row('p50', 'mark'), row('p99', 'mark'), row('p50', 'nav'), row('p99', 'nav')];
+  const rows = [row('p50', 'mark'), row('p99', 'mark'), row('p50', 'nav'), row('p99', 'nav')];
+  const attach = r.more.map((s) => s.attach).filter((x): x is number => x !== null);
+  if (r.floor && attach.length) {
+    const a = summarize(attach);
+    const f = summarize(r.floor);
+    rows.push({
+      name: `ladder: connect() alone (aun:connect → aun:attached: tab lock, worker lookup, attach, hello), ${LABEL[rung]}, median of ${a.n} tabs`,
+      value: a.p50,
+      unit: 'ms',
+      baseline: { name: `bare SharedWorker already running: new SharedWorker → its first echo, median of ${f.n} pages (the browser's own attach floor)`, value: f.p50, unit: 'ms' },
+      detail: { attach: a, floor: f },
+    });
+  }
+  return rows;
+}
+
+/** The floor under any attach: a page joining a running bare SharedWorker and hearing back once. */
+async function measureAttachFloor(stack: BrowserStack): Promise<number[]> {
+  const ctx = await newContext(stack);
+  try {
+    const open = async () => {
+      const page = await ctx.newPage();
+      await page.goto(stack.pageUrl);
+      return page.waitForFunction(() => {
+        const a = performance.getEntriesByName('bare:start')[0];
+        const b = performance.getEntriesByName('bare:first-echo')[0];
+        return a && b ? b.startTime - a.startTime : null;
+      }, undefined, { timeout: READY_TIMEOUT_MS }).then((h) => h.jsonValue() as Promise<number>);
+    };
+    await open();
+    const out: number[] = [];
+    for (let i = 0; i < OPEN_TABS; i++) out.push(await open());
+    return out;
+  } finally {
+    await ctx.close();
+  }
 }
 
 interface FailoverFigures {
@@ -478,7 +519,9 @@ export async function benchLadder(): Promise<BenchRow[]> {
       const open: DetailedRow[] = [];
       const failover: DetailedRow[] = [];
       for (const rung of RUNGS) {
-        open.push(...openRows(rung, await step(`${rung} tab open (+ reference tabs)`, () => measureOpen(stack, rung, ref))));
+        const figures = await step(`${rung} tab open (+ reference tabs)`, () => measureOpen(stack, rung, ref));
+        if (rung === 'shared') figures.floor = await step('bare SharedWorker attach floor', () => measureAttachFloor(stack));
+        open.push(...openRows(rung, figures));
       }
       for (const rung of RUNGS) {
         // Only the reference tab is on the gateway while its baseline runs (admin drop cuts all).

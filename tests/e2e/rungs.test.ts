@@ -182,3 +182,34 @@ for (const rung of ['shared', 'leader', 'single'] as const) {
     });
   });
 }
+
+describe('capability probes (no ?rung)', () => {
+  it('without SharedWorker the tabs elect a leader; without Web Locks too, each tab runs alone', async () => {
+    const aid = newAid();
+    const noShared = await stack.browser.newContext();
+    await noShared.addInitScript(() => {
+      delete (globalThis as { SharedWorker?: unknown }).SharedWorker;
+    });
+    const open = async (ctx: BrowserContext, as = aid) => {
+      const page = await ctx.newPage();
+      await page.goto(demoUrl(stack, { aid: as, autologin: '1' }));
+      await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
+      return page;
+    };
+    const a = await open(noShared);
+    const b = await open(noShared);
+    expect([await rungOf(a), await rungOf(b)]).toEqual(['leader', 'leader']);
+    expect(await incarnationOf(a)).toBe(await incarnationOf(b));
+    await noShared.close();
+
+    const bare = await stack.browser.newContext();
+    await bare.addInitScript(() => {
+      delete (globalThis as { SharedWorker?: unknown }).SharedWorker;
+      Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });
+    });
+    // Another browser profile is another device: it needs an AID of its own.
+    const c = await open(bare, newAid());
+    expect(await rungOf(c)).toBe('single');
+    await bare.close();
+  });
+});

@@ -51,7 +51,12 @@ export interface HubOptions {
 interface TabRecord extends Tab {
   rpc: MessagePort;
   events: MessagePort;
+  /** Starts watching the tab's lock (once); pending until the tab says it holds it. */
+  watch: (() => void) | null;
 }
+
+/** A tab that attached before its lock was granted is watched after this long even if it never says so. */
+const LOCK_PENDING_MS = 10_000;
 
 const TAB_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -60,6 +65,7 @@ function isAttach(data: unknown): data is AttachMessage {
   const m = data as Record<string, unknown>;
   return m.type === ATTACH && typeof m.tabId === 'string' && TAB_ID.test(m.tabId) && typeof m.tabLock === 'string'
     && typeof m.protocol === 'number' && typeof m.build === 'string' && typeof m.builtAt === 'number'
+    && (m.lockPending === undefined || typeof m.lockPending === 'boolean')
     && m.rpc instanceof MessagePort && m.events instanceof MessagePort;
 }
 
@@ -134,13 +140,30 @@ export class Hub {
       rpc: msg.rpc,
       events: msg.events,
       post: (frame) => msg.events.postMessage(frame),
+      watch: null,
     };
     this.tabs.set(tab.id, tab);
     Comlink.expose(this.opts.facade(tab), guardedEndpoint(msg.rpc, FACADE_METHODS));
     tab.post({ t: 'hello', incarnation, build, builtAt, protocol: TAB_PROTOCOL, ownerLock: this.ownerLock, rung: this.opts.rung() });
     // Granted only when the tab's own lock is released: the tab closed, crashed or navigated.
-    if (msg.tabLock) void this.locks?.request(msg.tabLock, () => this.detach(tab.id));
+    // A tab still waiting for its lock is watched once it holds it, or after LOCK_PENDING_MS.
+    if (msg.tabLock && this.locks) {
+      const locks = this.locks;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      tab.watch = () => {
+        tab.watch = null;
+        clearTimeout(timer);
+        void locks.request(msg.tabLock, () => this.detach(tab.id));
+      };
+      if (msg.lockPending) timer = setTimeout(() => tab.watch?.(), LOCK_PENDING_MS);
+      else tab.watch();
+    }
     this.opts.log?.(`attach ${tab.id} (build ${tab.build}), ${this.tabs.size} tab(s)`);
+  }
+
+  /** The tab now holds the lock it named at attach. */
+  lockHeld(tabId: string): void {
+    this.tabs.get(tabId)?.watch?.();
   }
 
   detach(tabId: string): void {

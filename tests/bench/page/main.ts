@@ -5,6 +5,8 @@
 import * as Comlink from 'comlink';
 import type { BenchEventFrame, BenchPageApi, EchoAttach, EchoWorkerApi, FanoutRecord } from './api.ts';
 
+// The attach floor: from constructing the SharedWorker to its first answer (marks read by ladder.ts).
+performance.mark('bare:start');
 const worker = new SharedWorker(new URL('./echo-worker.ts', import.meta.url), { type: 'module', name: 'bench-echo' });
 const echo = new MessageChannel();
 const rpc = new MessageChannel();
@@ -32,7 +34,16 @@ async function timed(n: number, once: () => Promise<unknown>): Promise<number[]>
 }
 
 let echoWaiter: (() => void) | null = null;
-echo.port1.onmessage = () => echoWaiter?.();
+let firstEcho = true;
+echo.port1.onmessage = () => {
+  if (firstEcho) {
+    firstEcho = false;
+    performance.mark('bare:first-echo');
+    if (!echoWaiter) return;
+  }
+  echoWaiter?.();
+};
+echo.port1.postMessage(0);
 
 type Frame = { id?: string; method?: string; params?: Record<string, unknown>; result?: unknown; error?: { message: string } };
 let ws: WebSocket | null = null;
