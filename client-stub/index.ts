@@ -4,7 +4,7 @@
 
 import * as Comlink from 'comlink';
 import {
-  LeaderTransport, SharedTransport, SingleTransport, below, factoriesOf, probeRung,
+  SharedTransport, below, factoriesOf, probeRung,
   type Transport, type WorkerFactories, type WorkerOption,
 } from './ladder.ts';
 import {
@@ -417,10 +417,11 @@ export class AunClient {
     return `${this.options.name ?? 'aun-worker'}@${this.build.build}`;
   }
 
-  private makeTransport(rung: Rung): Transport {
+  private async makeTransport(rung: Rung): Promise<Transport> {
     const f = this.factories;
     if (rung === 'shared' && f.shared) return new SharedTransport(f.shared, this.workerName);
     if (!f.dedicated) throw new AunError(`the ${rung} rung needs a dedicated worker factory (connect({worker: {dedicated}}))`);
+    const { LeaderTransport, SingleTransport } = await import('./fallback.ts');
     if (rung === 'leader') return new LeaderTransport(f.dedicated, this.workerName, this.options.name ?? 'aun-worker', this.tabId);
     return new SingleTransport(f.dedicated, this.workerName);
   }
@@ -434,12 +435,12 @@ export class AunClient {
     // On the shared rung the lock grant, the worker lookup and the attach run at once (see
     // lockPending); a leader's bridge watches its followers' locks itself, so they wait for theirs.
     const lock = this.requestTabLock();
-    this.transport ??= this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
+    this.transport ??= await this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
     this.transport.prepare?.();
     if (this.transport.rung !== 'shared') await lock.held;
     const tabLock = lock.name;
     for (let hops = 0; ; hops++) {
-      this.transport ??= this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
+      this.transport ??= await this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
       const transport = this.transport;
       try {
         return await this.attachOnce(transport, tabLock, !forced && transport.rung === 'shared' && !this.lastIncarnation);
@@ -451,7 +452,7 @@ export class AunClient {
         }
         const next = !forced && (err as { probe?: boolean }).probe ? below(transport.rung, this.factories) : null;
         if (!next) throw err;
-        this.transport = this.makeTransport(next);
+        this.transport = await this.makeTransport(next);
       }
     }
   }

@@ -1,0 +1,167 @@
+// The fallback rungs (see ladder.ts), in their own chunk: a tab on the shared rung never loads
+// them. `leader`: the tabs elect one leader through a Web Lock; it runs the owner in a dedicated
+// worker and bridges the other tabs' ports over BroadcastChannel. `single`: a dedicated worker in
+// this tab only.
+
+import { CONNECT, type AttachMessage, type Rung } from '../protocol/index.ts';
+import type { Transport } from './ladder.ts';
+
+function connectTo(worker: Worker, rung: Rung): MessagePort {
+  const ch = new MessageChannel();
+  worker.postMessage({ type: CONNECT, rung }, [ch.port2]);
+  return ch.port1;
+}
+
+/** The owner in a dedicated worker of this tab, used by this tab alone. */
+export class SingleTransport implements Transport {
+  readonly rung = 'single';
+  private port: MessagePort | null = null;
+  constructor(private readonly factory: (name: string) => Worker, private readonly name: string) {}
+
+  attach(msg: AttachMessage): void {
+    this.port ??= connectTo(this.factory(this.name), 'single');
+    this.port.postMessage(msg, [msg.rpc, msg.events]);
+  }
+
+  cancel(): void {}
+}
+
+/** A follower's attach as it crosses the BroadcastChannel: the same fields, without the ports. */
+type AttachHead = Omit<AttachMessage, 'rpc' | 'events'>;
+
+type BusMessage =
+  | { t: 'attach'; from: string; attempt: string; head: AttachHead }
+  | { t: 'rpc'; from: string; attempt: string; data: unknown }
+  | { t: 'frame'; attempt: string; ch: 'rpc' | 'events'; data: unknown }
+  | { t: 'leader' };
+
+const RESEND_MS = 250;
+
+interface Bridge {
+  attempt: string;
+  rpc: MessagePort;
+  out: BroadcastChannel;
+  close(): void;
+}
+
+/**
+ * Leader election through the Web Lock `aun-leader:<base>`. The holder runs the owner in a
+ * dedicated worker; every other tab bridges its two port ends over BroadcastChannel:
+ * `…:leader` carries attaches and calls to the leader, `…:<tabId>` carries answers and events
+ * to one tab, `…:all` announces a new leader.
+ */
+export class LeaderTransport implements Transport {
+  readonly rung = 'leader';
+  private leader: MessagePort | null = null;
+  private readonly inbox: BroadcastChannel;
+  private readonly announce: BroadcastChannel;
+  private toLeader: BroadcastChannel | null = null;
+  private readonly bridges = new Map<string, Bridge>();
+  private pending: { msg: AttachMessage; attempt: string; timer: ReturnType<typeof setInterval> } | null = null;
+  /** The follower side of the current link: frames from the leader for this attempt go to these ports. */
+  private local: { attempt: string; rpc: MessagePort; events: MessagePort } | null = null;
+
+  constructor(private readonly factory: (name: string) => Worker, private readonly name: string, private readonly base: string, private readonly tabId: string) {
+    this.inbox = new BroadcastChannel(`aun-bus:${base}:${tabId}`);
+    this.inbox.onmessage = (ev: MessageEvent<BusMessage>) => this.fromLeader(ev.data);
+    this.announce = new BroadcastChannel(`aun-bus:${base}:all`);
+    this.announce.onmessage = (ev: MessageEvent<BusMessage>) => {
+      if (ev.data?.t === 'leader' && this.pending) this.sendAttach();
+    };
+    void navigator.locks.request(`aun-leader:${base}`, () => {
+      this.lead();
+      return new Promise<never>(() => {});
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.leader !== null;
+  }
+
+  attach(msg: AttachMessage): void {
+    this.cancel();
+    if (this.leader) {
+      this.leader.postMessage(msg, [msg.rpc, msg.events]);
+      return;
+    }
+    const attempt = crypto.randomUUID();
+    // This tab keeps the owner-side ends and relays them: calls out over the bus, frames back in.
+    this.local = { attempt, rpc: msg.rpc, events: msg.events };
+    msg.rpc.onmessage = (ev) => this.post({ t: 'rpc', from: this.tabId, attempt, data: ev.data });
+    this.pending = { msg, attempt, timer: setInterval(() => this.sendAttach(), RESEND_MS) };
+    this.sendAttach();
+  }
+
+  cancel(): void {
+    if (this.pending) clearInterval(this.pending.timer);
+    this.pending = null;
+  }
+
+  private post(m: BusMessage): void {
+    this.toLeader ??= new BroadcastChannel(`aun-bus:${this.base}:leader`);
+    this.toLeader.postMessage(m);
+  }
+
+  private sendAttach(): void {
+    const p = this.pending;
+    if (!p) return;
+    const { rpc: _r, events: _e, ...head } = p.msg;
+    this.post({ t: 'attach', from: this.tabId, attempt: p.attempt, head });
+  }
+
+  private fromLeader(m: BusMessage): void {
+    if (m?.t !== 'frame' || !this.local || m.attempt !== this.local.attempt) return;
+    // The first frame (hello) answers the attach: stop resending it.
+    if (this.pending?.attempt === m.attempt) this.cancel();
+    (m.ch === 'rpc' ? this.local.rpc : this.local.events).postMessage(m.data);
+  }
+
+  /** This tab won the election: start the owner, serve the followers, tell them. */
+  private lead(): void {
+    this.leader = connectTo(this.factory(this.name), 'leader');
+    const bus = new BroadcastChannel(`aun-bus:${this.base}:leader`);
+    bus.onmessage = (ev: MessageEvent<BusMessage>) => this.fromFollower(ev.data);
+    // An attach of this tab still waiting for the old leader goes to the new owner directly.
+    const p = this.pending;
+    if (p) {
+      this.cancel();
+      p.msg.rpc.onmessage = null;
+      this.local = null;
+      this.leader.postMessage(p.msg, [p.msg.rpc, p.msg.events]);
+    }
+    this.announce.postMessage({ t: 'leader' } satisfies BusMessage);
+  }
+
+  private fromFollower(m: BusMessage): void {
+    if (m?.t === 'rpc') {
+      const b = this.bridges.get(m.from);
+      if (b?.attempt === m.attempt) b.rpc.postMessage(m.data);
+      return;
+    }
+    if (m?.t !== 'attach' || typeof m.from !== 'string' || typeof m.attempt !== 'string') return;
+    const old = this.bridges.get(m.from);
+    if (old?.attempt === m.attempt) return;
+    old?.close();
+    const rpc = new MessageChannel();
+    const events = new MessageChannel();
+    const out = new BroadcastChannel(`aun-bus:${this.base}:${m.from}`);
+    const relay = (ch: 'rpc' | 'events') => (ev: MessageEvent) => out.postMessage({ t: 'frame', attempt: m.attempt, ch, data: ev.data } satisfies BusMessage);
+    rpc.port1.onmessage = relay('rpc');
+    events.port1.onmessage = relay('events');
+    const bridge: Bridge = {
+      attempt: m.attempt,
+      rpc: rpc.port1,
+      out,
+      close: () => {
+        rpc.port1.close();
+        events.port1.close();
+        out.close();
+        if (this.bridges.get(m.from) === bridge) this.bridges.delete(m.from);
+      },
+    };
+    this.bridges.set(m.from, bridge);
+    this.leader!.postMessage({ ...m.head, rpc: rpc.port2, events: events.port2 } satisfies AttachMessage, [rpc.port2, events.port2]);
+    // The follower's own lock goes when it does: then its bridge goes too.
+    if (m.head.tabLock) void navigator.locks.request(m.head.tabLock, () => bridge.close());
+  }
+}
