@@ -3,7 +3,7 @@
 // worker and bridges the other tabs' ports over BroadcastChannel. `single`: a dedicated worker in
 // this tab only.
 
-import { CONNECT, type AttachMessage, type Rung } from '../protocol/index.ts';
+import { CONNECT, DRAIN, DRAINED, isNewer, type AttachMessage, type BuildInfo, type Rung } from '../protocol/index.ts';
 import type { Transport } from './ladder.ts';
 
 function connectTo(worker: Worker, rung: Rung): MessagePort {
@@ -33,9 +33,15 @@ type BusMessage =
   | { t: 'attach'; from: string; attempt: string; head: AttachHead }
   | { t: 'rpc'; from: string; attempt: string; data: unknown }
   | { t: 'frame'; attempt: string; ch: 'rpc' | 'events'; data: unknown }
-  | { t: 'leader' };
+  | { t: 'leader' }
+  /** A follower of a newer build asks the leader to hand over to it. */
+  | { t: 'resign'; from: string; build: BuildInfo }
+  /** The leader drained its owner for `to`, which may now take the lock from it. */
+  | { t: 'resigned'; to: string };
 
 const RESEND_MS = 250;
+/** How long a leader that handed over keeps its drained owner and bridges for late answers. */
+const RETIRE_GRACE_MS = 1_000;
 
 interface Bridge {
   attempt: string;
@@ -53,25 +59,101 @@ interface Bridge {
 export class LeaderTransport implements Transport {
   readonly rung = 'leader';
   private leader: MessagePort | null = null;
+  private worker: Worker | null = null;
+  private bus: BroadcastChannel | null = null;
+  private election = new AbortController();
+  private resigning = false;
+  private askedToLead = false;
   private readonly inbox: BroadcastChannel;
   private readonly announce: BroadcastChannel;
   private toLeader: BroadcastChannel | null = null;
   private readonly bridges = new Map<string, Bridge>();
   private pending: { msg: AttachMessage; attempt: string; timer: ReturnType<typeof setInterval> } | null = null;
-  /** The follower side of the current link: frames from the leader for this attempt go to these ports. */
-  private local: { attempt: string; rpc: MessagePort; events: MessagePort } | null = null;
+  /**
+   * The follower side of this tab's links, by attempt: frames from the leader go to these ports.
+   * The previous link is kept too, so answers to calls made on it still arrive during a handover.
+   */
+  private readonly locals = new Map<string, { rpc: MessagePort; events: MessagePort }>();
 
-  constructor(private readonly factory: (name: string) => Worker, private readonly name: string, private readonly base: string, private readonly tabId: string) {
+  constructor(
+    private readonly factory: (name: string) => Worker,
+    private readonly name: string,
+    private readonly base: string,
+    private readonly tabId: string,
+    private readonly build: BuildInfo,
+  ) {
     this.inbox = new BroadcastChannel(`aun-bus:${base}:${tabId}`);
-    this.inbox.onmessage = (ev: MessageEvent<BusMessage>) => this.fromLeader(ev.data);
+    this.inbox.onmessage = (ev: MessageEvent<BusMessage>) => {
+      if (ev.data?.t === 'resigned') this.takeOver();
+      else this.fromLeader(ev.data);
+    };
     this.announce = new BroadcastChannel(`aun-bus:${base}:all`);
     this.announce.onmessage = (ev: MessageEvent<BusMessage>) => {
       if (ev.data?.t === 'leader' && this.pending) this.sendAttach();
     };
-    void navigator.locks.request(`aun-leader:${base}`, () => {
+    this.elect();
+  }
+
+  /** Queues for the leader lock; held for this tab's life unless a newer build takes it. */
+  private elect(): void {
+    this.election = new AbortController();
+    navigator.locks.request(`aun-leader:${this.base}`, { signal: this.election.signal }, () => {
+      this.lead();
+      return new Promise<never>(() => {});
+    }).catch(() => {
+      // Aborted (we take the lock by steal instead), or stolen by a newer build after a handover:
+      // then this tab queues again, as a follower.
+      if (this.resigning) {
+        this.resigning = false;
+        this.elect();
+      }
+    });
+  }
+
+  newerThanOwner(mine: BuildInfo): void {
+    if (this.leader || this.askedToLead) return;
+    this.askedToLead = true;
+    this.post({ t: 'resign', from: this.tabId, build: mine });
+  }
+
+  /** The old leader drained for us: take the lock from it and lead. */
+  private takeOver(): void {
+    if (this.leader) return;
+    this.election.abort();
+    void navigator.locks.request(`aun-leader:${this.base}`, { steal: true }, () => {
       this.lead();
       return new Promise<never>(() => {});
     });
+  }
+
+  /**
+   * A follower of a newer build asked: this tab stops leading at once (its own client re-attaches
+   * as a follower), drains its owner, ends it and tells the newer tab to take the lock.
+   */
+  private resign(m: Extract<BusMessage, { t: 'resign' }>): void {
+    const port = this.leader;
+    const worker = this.worker;
+    const b = m.build as Partial<BuildInfo> | undefined;
+    if (typeof m.from !== 'string' || typeof b?.protocol !== 'number' || typeof b.builtAt !== 'number') return;
+    if (!port || !worker || this.resigning || !isNewer(m.build, this.build)) return;
+    this.resigning = true;
+    this.leader = null;
+    this.worker = null;
+    worker.onmessage = (ev: MessageEvent) => {
+      if ((ev.data as { type?: unknown } | null)?.type !== DRAINED) return;
+      const out = new BroadcastChannel(`aun-bus:${this.base}:${m.from}`);
+      out.postMessage({ t: 'resigned', to: m.from } satisfies BusMessage);
+      out.close();
+      // The drained owner lives a little longer, so answers still on their way through the
+      // bridges arrive, and stragglers hear "not executed" (and go to the new leader).
+      setTimeout(() => {
+        worker.terminate();
+        this.bus?.close();
+        this.bus = null;
+        for (const b of [...this.bridges.values()]) b.close();
+      }, RETIRE_GRACE_MS);
+    };
+    worker.postMessage({ type: DRAIN });
   }
 
   get isLeader(): boolean {
@@ -86,7 +168,8 @@ export class LeaderTransport implements Transport {
     }
     const attempt = crypto.randomUUID();
     // This tab keeps the owner-side ends and relays them: calls out over the bus, frames back in.
-    this.local = { attempt, rpc: msg.rpc, events: msg.events };
+    this.locals.set(attempt, { rpc: msg.rpc, events: msg.events });
+    for (const old of [...this.locals.keys()].slice(0, -2)) this.locals.delete(old);
     msg.rpc.onmessage = (ev) => this.post({ t: 'rpc', from: this.tabId, attempt, data: ev.data });
     this.pending = { msg, attempt, timer: setInterval(() => this.sendAttach(), RESEND_MS) };
     this.sendAttach();
@@ -110,35 +193,43 @@ export class LeaderTransport implements Transport {
   }
 
   private fromLeader(m: BusMessage): void {
-    if (m?.t !== 'frame' || !this.local || m.attempt !== this.local.attempt) return;
+    const local = m?.t === 'frame' ? this.locals.get(m.attempt) : undefined;
+    if (!local || m.t !== 'frame') return;
     // The first frame (hello) answers the attach: stop resending it.
     if (this.pending?.attempt === m.attempt) this.cancel();
-    (m.ch === 'rpc' ? this.local.rpc : this.local.events).postMessage(m.data);
+    (m.ch === 'rpc' ? local.rpc : local.events).postMessage(m.data);
   }
 
   /** This tab won the election: start the owner, serve the followers, tell them. */
   private lead(): void {
-    this.leader = connectTo(this.factory(this.name), 'leader');
+    if (this.leader) return;
+    this.worker = this.factory(this.name);
+    this.leader = connectTo(this.worker, 'leader');
     const bus = new BroadcastChannel(`aun-bus:${this.base}:leader`);
     bus.onmessage = (ev: MessageEvent<BusMessage>) => this.fromFollower(ev.data);
+    this.bus = bus;
     // An attach of this tab still waiting for the old leader goes to the new owner directly.
     const p = this.pending;
     if (p) {
       this.cancel();
       p.msg.rpc.onmessage = null;
-      this.local = null;
+      this.locals.delete(p.attempt);
       this.leader.postMessage(p.msg, [p.msg.rpc, p.msg.events]);
     }
     this.announce.postMessage({ t: 'leader' } satisfies BusMessage);
   }
 
   private fromFollower(m: BusMessage): void {
+    if (m?.t === 'resign') {
+      this.resign(m);
+      return;
+    }
     if (m?.t === 'rpc') {
       const b = this.bridges.get(m.from);
       if (b?.attempt === m.attempt) b.rpc.postMessage(m.data);
       return;
     }
-    if (m?.t !== 'attach' || typeof m.from !== 'string' || typeof m.attempt !== 'string') return;
+    if (!this.leader || m?.t !== 'attach' || typeof m.from !== 'string' || typeof m.attempt !== 'string') return;
     const old = this.bridges.get(m.from);
     if (old?.attempt === m.attempt) return;
     old?.close();

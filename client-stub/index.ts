@@ -422,7 +422,7 @@ export class AunClient {
     if (rung === 'shared' && f.shared) return new SharedTransport(f.shared, this.workerName);
     if (!f.dedicated) throw new AunError(`the ${rung} rung needs a dedicated worker factory (connect({worker: {dedicated}}))`);
     const { LeaderTransport, SingleTransport } = await import('./fallback.ts');
-    if (rung === 'leader') return new LeaderTransport(f.dedicated, this.workerName, this.options.name ?? 'aun-worker', this.tabId);
+    if (rung === 'leader') return new LeaderTransport(f.dedicated, this.workerName, this.options.name ?? 'aun-worker', this.tabId, this.build);
     return new SingleTransport(f.dedicated, this.workerName);
   }
 
@@ -499,6 +499,8 @@ export class AunClient {
     if (h.ownerLock && typeof navigator.locks?.request === 'function') this.watchOwner(link, h.ownerLock);
     // The owner watches our lock only once told we hold it (it may have been granted meanwhile).
     if (lockPending && this.tabLockHeld) void this.tabLockHeld.then(async () => { await link.facade.lockHeld(); }).catch(() => {});
+    // A newer tab under an older leader asks it to hand over (shared owners do this themselves).
+    if (isNewer(this.build, h)) transport.newerThanOwner?.(this.build);
     if (isNewer(h, this.build)) this.noteUpdate({ yours: this.build, running: { protocol: h.protocol, build: h.build, builtAt: h.builtAt }, refused: false });
     await this.restore(link);
     this.emit('owner', { incarnation: h.incarnation, previous, build: h.build, rung: h.rung });
@@ -543,10 +545,10 @@ export class AunClient {
    * The owner hands over to a newer build: new calls wait for the next owner, while the calls in
    * flight are still answered here (the old ports stay open until that owner is gone).
    */
-  private handOver(link: Link, to: OwnerAddress): void {
+  private handOver(link: Link, to: OwnerAddress | null): void {
     if (this.link !== link) return;
     this.link = null;
-    if (this.transport instanceof SharedTransport) this.transport.target = to;
+    if (to && this.transport instanceof SharedTransport) this.transport.target = to;
     void this.ensureLink().catch(() => {});
   }
 

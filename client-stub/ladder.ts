@@ -8,7 +8,7 @@
 // the client above does not care which rung it is on. The leader and single rungs live in
 // fallback.ts, loaded only by a tab that needs them.
 
-import type { AttachMessage, OwnerAddress, Rung } from '../protocol/index.ts';
+import type { AttachMessage, BuildInfo, OwnerAddress, Rung } from '../protocol/index.ts';
 
 export interface WorkerFactories {
   /** `name => new SharedWorker(new URL('…', import.meta.url), { type: 'module', name })` */
@@ -54,6 +54,8 @@ export interface Transport {
   attach(msg: AttachMessage, onError: (err: Error) => void): void;
   /** Stops resending an attach that was not answered. */
   cancel(): void;
+  /** This tab's build is newer than its owner's (leader rung: ask the leader to hand over). */
+  newerThanOwner?(mine: BuildInfo): void;
 }
 
 /** Posts the attach to a SharedWorker: the versioned one of this build, or where a handoff pointed. */

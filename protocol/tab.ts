@@ -10,6 +10,10 @@ export const TAB_PROTOCOL = 1;
 export const ATTACH = 'aun.attach';
 /** First message a tab posts to a dedicated-worker owner (leader and single rungs), with a port. */
 export const CONNECT = 'aun.connect';
+/** The leader tab asks its dedicated-worker owner to drain (a newer build takes over)… */
+export const DRAIN = 'aun.drain';
+/** …and the owner answers once it has. */
+export const DRAINED = 'aun.drained';
 
 /** Where the owner runs: a SharedWorker; a dedicated worker in the elected leader tab; this tab only. */
 export type Rung = 'shared' | 'leader' | 'single';
@@ -166,8 +170,12 @@ export type OwnerFrame =
   | { t: 'hello'; incarnation: string; build: string; builtAt: number; protocol: number; ownerLock: string; rung: Rung }
   /** The owner cannot serve this tab's protocol: the tab must reload (UpdateRequiredError). */
   | { t: 'refused'; reason: string; build: string; builtAt: number; protocol: number }
-  /** The owner hands over to a newer build: send nothing new here; `moved` follows. */
-  | { t: 'draining'; to: OwnerAddress }
+  /**
+   * The owner hands over to a newer build: send nothing new here. On the shared rung `moved`
+   * follows with the new owner's address; on the leader rung (`to: null`) the new leader announces
+   * itself and the tabs re-attach through the election.
+   */
+  | { t: 'draining'; to: OwnerAddress | null }
   /** Attach to this owner instead (a newer build runs there); this one is going away. */
   | { t: 'moved'; to: OwnerAddress }
   | { t: 'event'; name: TabEventName; data: TabEventMap[TabEventName]; lsn?: number }

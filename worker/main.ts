@@ -1,7 +1,7 @@
 // The worker entry, for every rung: as a SharedWorker it serves the tabs that connect and agrees
 // with owners of other builds which one is active (hub/succession.ts); as a dedicated worker
 // (leader and single rungs) it serves the ports its tab hands it.
-import { CONNECT, TAB_PROTOCOL, type OwnerAddress, type Rung } from '../protocol/index.ts';
+import { CONNECT, DRAIN, DRAINED, TAB_PROTOCOL, type OwnerAddress, type Rung } from '../protocol/index.ts';
 import { succession } from './hub/succession.ts';
 import { Runtime } from './runtime.ts';
 
@@ -39,6 +39,11 @@ if (shared) {
 } else {
   self.onmessage = (ev: MessageEvent) => {
     const m = ev.data as { type?: unknown; rung?: unknown } | null;
+    // Only the tab that started this worker can post here: it is the leader handing over.
+    if (m?.type === DRAIN) {
+      void runtime.drain(null).finally(() => self.postMessage({ type: DRAINED }));
+      return;
+    }
     if (m?.type !== CONNECT || !ev.ports[0]) return;
     if (m.rung === 'leader' || m.rung === 'single') runtime.rung = m.rung as Rung;
     runtime.accept(ev.ports[0]);

@@ -102,13 +102,13 @@ export class Runtime {
    * Hands the origin over to a newer build: tabs stop sending new calls, in-flight work finishes,
    * received messages are committed and sockets close; then the tabs are told where to go.
    */
-  async drain(to: OwnerAddress): Promise<void> {
+  async drain(to: OwnerAddress | null): Promise<void> {
     this.draining = true;
     this.hub.broadcast({ t: 'draining', to });
     await Promise.all([...this.sessions.values()].map((s) => s.drain(DRAIN_MS).catch(() => s.close())));
     this.sessions.clear();
-    this.hub.broadcast({ t: 'moved', to });
-    this.opts.log?.(`handed over to build ${to.build}`);
+    if (to) this.hub.broadcast({ t: 'moved', to });
+    this.opts.log?.(`drained${to ? `, handed over to build ${to.build}` : ''}`);
   }
 
   private store(): Promise<Store> {

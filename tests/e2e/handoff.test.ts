@@ -82,15 +82,15 @@ afterAll(async () => {
 });
 
 const aidOf = (name: string) => `${name}${Date.now() % 1e8}.${gateway.config.issuer}`;
-const url = (aid: string) => `${site.url}/?${new URLSearchParams({ gateway: gateway.url, aid, autologin: '1' })}`;
+const url = (aid: string, rung?: string) => `${site.url}/?${new URLSearchParams({ gateway: gateway.url, aid, autologin: '1', ...(rung ? { rung } : {}) })}`;
 const texts = (page: Page) => page.$$eval('#messages li.inbound .text', (els) => els.map((e) => e.textContent ?? ''));
 const aun = <T>(page: Page, fn: (a: Aun) => T | Promise<T>) => page.evaluate(`(${fn.toString()})(globalThis.aun)`) as Promise<T>;
 const longOf = async (aid: string) => ((await (await fetch(`${gateway.httpUrl}/admin/stats`)).json()) as { connections: { aid: string; kind: string }[] }).connections.filter((c) => c.aid === aid && c.kind === 'long').length;
 
-async function open(ctx: BrowserContext, aid: string): Promise<Page> {
+async function open(ctx: BrowserContext, aid: string, rung?: string): Promise<Page> {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
-  await page.goto(url(aid));
+  await page.goto(url(aid, rung));
   await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
   return page;
 }
@@ -158,6 +158,61 @@ describe('a new build deployed mid-session', () => {
     expect(await aun(late, (a) => a.incarnation)).toBe(ownerB);
     expect(await aun(late, (a) => a.updateRequired)).toMatchObject({ yours: { build: 'build-a' }, running: { build: 'build-b' } });
     expect(await longOf(aid)).toBe(1);
+    s.close();
+    await ctx.close();
+  });
+
+  it('on the leader rung, a tab of the new build asks the leader to hand over and leads; nothing lost or doubled', async () => {
+    const ctx = await browser.newContext();
+    const aid = aidOf('leaderdeploy');
+    site.serve(dirs.a);
+    const oldTabs = [await open(ctx, aid, 'leader'), await open(ctx, aid, 'leader')];
+    const isLeader = (p: Page) => p.evaluate(() => Boolean((globalThis as unknown as { aun?: { transport?: { isLeader?: boolean } } }).aun?.transport?.isLeader));
+    expect(await isLeader(oldTabs[0]!)).toBe(true);
+    expect((await aun(oldTabs[1]!, (a) => a.inspect())).build).toBe('build-a');
+
+    const peer = new Identity(aidOf('lsender'));
+    await peer.register(gateway.url);
+    await peer.login(gateway.url, gateway.httpUrl, gateway.rootPem);
+    const s = await Session.open(gateway.url, peer, { deviceId: 'node-sender' });
+    const sent: string[] = [];
+    let sending = true;
+    const flow = (async () => {
+      for (let i = 0; sending || i < 10; i++) {
+        const text = `ldeploy-${i}`;
+        await s.call('message.send', { to: aid, payload: { type: 'text', text } });
+        sent.push(text);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+
+    await new Promise((r) => setTimeout(r, 300));
+    site.serve(dirs.b);
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+    await page.goto(url(aid, 'leader'));
+    await until('the new tab leads', () => isLeader(page), 15_000);
+    await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
+    expect((await aun(page, (a) => a.inspect())).build).toBe('build-b');
+    const ownerB = await aun(page, (a) => a.incarnation);
+    expect(await isLeader(oldTabs[0]!)).toBe(false);
+    for (const t of oldTabs) {
+      expect(t.isClosed()).toBe(false);
+      await until('old tab on the new leader', async () => (await aun(t, (a) => a.incarnation)) === ownerB, 15_000);
+      expect(await aun(t, (a) => a.updateRequired)).toMatchObject({ yours: { build: 'build-a' }, running: { build: 'build-b' } });
+    }
+    sending = false;
+    await flow;
+    for (const t of [...oldTabs, page]) {
+      await until('every message in the tab', async () => {
+        const got = new Set(await texts(t));
+        return sent.every((x) => got.has(x));
+      }, 20_000);
+      const got = (await texts(t)).filter((x) => x.startsWith('ldeploy-'));
+      expect(got.length).toBe(new Set(got).size);
+    }
+    for (const t of oldTabs) expect((await texts(t)).filter((x) => x.startsWith('ldeploy-')).length).toBe(sent.length);
+    await until('one long connection', async () => (await longOf(aid)) === 1);
     s.close();
     await ctx.close();
   });
