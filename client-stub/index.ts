@@ -440,7 +440,6 @@ export class AunClient {
     if (this.transport.rung !== 'shared') await lock.held;
     const tabLock = lock.name;
     for (let hops = 0; ; hops++) {
-      this.transport ??= await this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
       const transport = this.transport;
       try {
         return await this.attachOnce(transport, tabLock, !forced && transport.rung === 'shared' && !this.lastIncarnation);
@@ -448,6 +447,11 @@ export class AunClient {
         const moved = (err as { moved?: OwnerAddress }).moved;
         if (moved && transport instanceof SharedTransport && hops < 4) {
           transport.target = moved;
+          continue;
+        }
+        // The owner began handing over right after hello: attach to the next one.
+        if (((err as AunError).data as { notExecuted?: unknown } | undefined)?.notExecuted === true && hops < 4) {
+          await new Promise((r) => setTimeout(r, 50));
           continue;
         }
         const next = !forced && (err as { probe?: boolean }).probe ? below(transport.rung, this.factories) : null;
@@ -502,7 +506,14 @@ export class AunClient {
     // A newer tab under an older leader asks it to hand over (shared owners do this themselves).
     if (isNewer(this.build, h)) transport.newerThanOwner?.(this.build);
     if (isNewer(h, this.build)) this.noteUpdate({ yours: this.build, running: { protocol: h.protocol, build: h.build, builtAt: h.builtAt }, refused: false });
-    await this.restore(link);
+    try {
+      await this.restore(link);
+    } catch (err) {
+      // Turned away unrun by an owner that is handing over: this link is done, the next one waits.
+      const unrun = ((err as AunError).data as { notExecuted?: unknown } | undefined)?.notExecuted === true;
+      if (unrun && this.link === link) this.dropLink();
+      throw err;
+    }
     this.emit('owner', { incarnation: h.incarnation, previous, build: h.build, rung: h.rung });
     return link;
   }
