@@ -8,7 +8,7 @@ import {
   type Transport, type WorkerFactories, type WorkerOption,
 } from './ladder.ts';
 import {
-  ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError, UpdateRequiredError, ValidationError, isNewer,
+  ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError, UpdateRequiredError, ValidationError, isNewer, isNotExecuted,
   type AttachMessage, type BuildInfo, type CallOptions, type OwnerAddress, type Rung, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
   type IdentityInfo, type InspectorSnapshot, type JsonObject,
   type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame, type QueuedSend,
@@ -111,10 +111,8 @@ interface Link {
   rung: Rung;
 }
 
-/** A call the owner turned away unrun (it was handing over): safe to send to the next owner. */
-function notExecuted<T>(o: Outcome<T>): boolean {
-  return !o.ok && (o.error.data as { notExecuted?: unknown } | undefined)?.notExecuted === true;
-}
+/** Events the client makes itself: never subscribed at the owner. */
+const LOCAL_EVENTS: ReadonlySet<ClientEventName> = new Set(['owner', 'update-required']);
 
 export class AunClient {
   readonly tabId = randomId();
@@ -268,14 +266,14 @@ export class AunClient {
     if (!set) {
       set = new Set();
       this.handlers.set(event, set);
-      if (event !== 'owner' && event !== 'update-required') void this.invoke((f) => f.subscribe([event as TabEventName])).catch(() => {});
+      if (!LOCAL_EVENTS.has(event)) void this.invoke((f) => f.subscribe([event as TabEventName])).catch(() => {});
     }
     set.add(handler as (data: never) => void);
     return () => {
       const s = this.handlers.get(event);
       if (!s?.delete(handler as (data: never) => void) || s.size > 0) return;
       this.handlers.delete(event);
-      if (event !== 'owner' && event !== 'update-required') void this.invoke((f) => f.unsubscribe([event as TabEventName])).catch(() => {});
+      if (!LOCAL_EVENTS.has(event)) void this.invoke((f) => f.unsubscribe([event as TabEventName])).catch(() => {});
     };
   }
 
@@ -339,7 +337,8 @@ export class AunClient {
   private async invoke<T>(run: (f: Comlink.Remote<OwnerFacade>) => Promise<Outcome<T>>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const o = await this.invokeOnce(run, opts);
-      if (attempt < 3 && notExecuted(o)) continue;
+      // Turned away unrun by an owner that was handing over: safe to send to the next owner.
+      if (attempt < 3 && !o.ok && isNotExecuted(o.error.data)) continue;
       return unwrap(o);
     }
   }
@@ -450,7 +449,7 @@ export class AunClient {
           continue;
         }
         // The owner began handing over right after hello: attach to the next one.
-        if (((err as AunError).data as { notExecuted?: unknown } | undefined)?.notExecuted === true && hops < 4) {
+        if (isNotExecuted((err as AunError).data) && hops < 4) {
           await new Promise((r) => setTimeout(r, 50));
           continue;
         }
@@ -510,8 +509,7 @@ export class AunClient {
       await this.restore(link);
     } catch (err) {
       // Turned away unrun by an owner that is handing over: this link is done, the next one waits.
-      const unrun = ((err as AunError).data as { notExecuted?: unknown } | undefined)?.notExecuted === true;
-      if (unrun && this.link === link) this.dropLink();
+      if (isNotExecuted((err as AunError).data) && this.link === link) this.dropLink();
       throw err;
     }
     this.emit('owner', { incarnation: h.incarnation, previous, build: h.build, rung: h.rung });
@@ -520,7 +518,7 @@ export class AunClient {
 
   /** After a (re-)attach: re-subscribe and log back in to the AID this tab had. */
   private async restore(link: Link): Promise<void> {
-    const names = [...this.handlers.keys()].filter((n): n is TabEventName => n !== 'owner' && n !== 'update-required');
+    const names = [...this.handlers.keys()].filter((n): n is TabEventName => !LOCAL_EVENTS.has(n));
     if (names.length) unwrap(await link.facade.subscribe(names));
     if (!this.aid) return;
     this.lastSnapshot = unwrap(await link.facade.login(this.aid, this.defaults));

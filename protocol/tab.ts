@@ -218,6 +218,16 @@ export interface InspectorSnapshot {
   recent: { at: number; aid: string; name: string; lsn: number }[];
 }
 
+/**
+ * The `data` of the error a handing-over owner answers with when it did not run a call: the tab
+ * may send that call to the next owner. One marker, made by the worker and read by the client.
+ */
+export const NOT_EXECUTED = { notExecuted: true } as const;
+
+export function isNotExecuted(data: unknown): boolean {
+  return typeof data === 'object' && data !== null && (data as { notExecuted?: unknown }).notExecuted === true;
+}
+
 /** Results cross the port as plain data; errors keep their class name and code. */
 export interface WireError { name: string; code: number; message: string; data?: unknown; retryable?: boolean }
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };

@@ -3,7 +3,7 @@
 // the tabs logged in as its AID and closes a short grace period after the last one leaves.
 
 import {
-  AunError, ErrorCode, NotFoundError, SessionError, ValidationError,
+  AunError, ErrorCode, NOT_EXECUTED, NotFoundError, SessionError, ValidationError,
   type OwnerAddress, type Rung,
   type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type JsonObject, type MethodName, type Outcome, type OwnerFacade, type ParamsOf,
   type SendOptions, type SessionSnapshot, type TabEventName, type WireError, pemToDer,
@@ -65,6 +65,8 @@ const RECENT_EVENTS = 50;
 const DRAIN_MS = 5_000;
 /** Facade calls a draining owner still serves: they change nothing at the gateway. */
 const SERVED_WHILE_DRAINING = new Set<keyof OwnerFacade>(['detach', 'lockHeld', 'inspect', 'snapshot', 'ackEvents', 'cancel', 'replay', 'subscribe', 'unsubscribe']);
+/** What a draining owner answers to any other call: not run, so the tab retries it on the next owner. */
+const NOT_RUN: Outcome<never> = { ok: false, error: { name: 'ConnectionLostError', code: ErrorCode.Internal, message: 'the owner is handing over to a newer build', data: NOT_EXECUTED } };
 
 export class Runtime {
   readonly incarnation = randomHex(8);
@@ -128,12 +130,10 @@ export class Runtime {
 
   private facade(tab: Tab): OwnerFacade {
     const f = this.methods(tab);
-    // A call that reaches a draining owner is not run; the tab retries it on the next owner.
-    const notRun: Outcome<never> = { ok: false, error: { name: 'ConnectionLostError', code: ErrorCode.Internal, message: 'the owner is handing over to a newer build', data: { notExecuted: true } } };
     for (const k of Object.keys(f) as (keyof OwnerFacade)[]) {
       if (SERVED_WHILE_DRAINING.has(k)) continue;
       const run = f[k] as (...a: unknown[]) => Promise<Outcome<unknown>>;
-      (f as unknown as Record<string, unknown>)[k] = (...a: unknown[]) => (this.draining ? Promise.resolve(notRun) : run(...a));
+      (f as unknown as Record<string, unknown>)[k] = (...a: unknown[]) => (this.draining ? Promise.resolve(NOT_RUN) : run(...a));
     }
     return f;
   }
@@ -250,9 +250,9 @@ export class Runtime {
   private async login(tab: Tab, aid: string, options: Partial<GatewayOptions>): Promise<SessionSnapshot> {
     if (typeof aid !== 'string') throw new ValidationError('login needs an AID');
     const s = await this.sessionFor(aid, options ?? {});
-    // Logging in again after an eviction (or a close the gateway ordered) takes the identity back.
-    const state = s.session.snapshot.state;
-    if (state === 'evicted' || state === 'closed') s.session.start();
+    // Logging in again after an eviction (or a close the gateway ordered) takes the identity back;
+    // start() does nothing to a session that is running.
+    s.session.start();
     if (tab.aid !== aid) this.unbind(tab);
     tab.aid = aid;
     tab.sentLsn = tab.ackedLsn = s.lastLsn;
