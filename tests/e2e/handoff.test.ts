@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { build } from 'vite';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
-import { Identity, Session } from '../support/aun-client.ts';
-import { launchBrowser, until } from './support.ts';
+import type { Session } from '../support/aun-client.ts';
+import { expectExactlyOnce, launchBrowser, openSender, until } from './support.ts';
 import type { Browser } from 'playwright-core';
 
 const TYPES: Record<string, string> = {
@@ -83,7 +83,27 @@ afterAll(async () => {
 
 const aidOf = (name: string) => `${name}${Date.now() % 1e8}.${gateway.config.issuer}`;
 const url = (aid: string, rung?: string) => `${site.url}/?${new URLSearchParams({ gateway: gateway.url, aid, autologin: '1', ...(rung ? { rung } : {}) })}`;
-const texts = (page: Page) => page.$$eval('#messages li.inbound .text', (els) => els.map((e) => e.textContent ?? ''));
+
+/** Sends `<label>-0`, `-1`, … every 20 ms (at least 10) until stopped; `stop` resolves with what was sent. */
+function traffic(s: Session, to: string, label: string): { stop(): Promise<string[]> } {
+  const sent: string[] = [];
+  let sending = true;
+  const done = (async () => {
+    for (let i = 0; sending || i < 10; i++) {
+      const text = `${label}-${i}`;
+      await s.call('message.send', { to, payload: { type: 'text', text } });
+      sent.push(text);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    async stop() {
+      sending = false;
+      await done;
+      return sent;
+    },
+  };
+}
 const aun = <T>(page: Page, fn: (a: Aun) => T | Promise<T>) => page.evaluate(`(${fn.toString()})(globalThis.aun)`) as Promise<T>;
 const longOf = async (aid: string) => ((await (await fetch(`${gateway.httpUrl}/admin/stats`)).json()) as { connections: { aid: string; kind: string }[] }).connections.filter((c) => c.aid === aid && c.kind === 'long').length;
 
@@ -104,20 +124,8 @@ describe('a new build deployed mid-session', () => {
     const ownerA = await aun(oldTabs[0]!, (a) => a.incarnation);
     expect((await aun(oldTabs[0]!, (a) => a.inspect())).build).toBe('build-a');
 
-    const peer = new Identity(aidOf('sender'));
-    await peer.register(gateway.url);
-    await peer.login(gateway.url, gateway.httpUrl, gateway.rootPem);
-    const s = await Session.open(gateway.url, peer, { deviceId: 'node-sender' });
-    const sent: string[] = [];
-    let sending = true;
-    const flow = (async () => {
-      for (let i = 0; sending || i < 10; i++) {
-        const text = `deploy-${i}`;
-        await s.call('message.send', { to: aid, payload: { type: 'text', text } });
-        sent.push(text);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
+    const s = await openSender(gateway, aidOf('sender'));
+    const flow = traffic(s, aid, 'deploy');
 
     // Deploy: the origin now serves build B; a new tab loads it.
     await new Promise((r) => setTimeout(r, 300));
@@ -135,20 +143,8 @@ describe('a new build deployed mid-session', () => {
       expect(await aun(t, (a) => a.updateRequired)).toMatchObject({ yours: { build: 'build-a' }, running: { build: 'build-b' } });
       await t.waitForSelector('#update-banner');
     }
-    sending = false;
-    await flow;
-
-    const all = [...oldTabs, newTab];
-    for (const t of all) {
-      await until('every message in the tab', async () => {
-        const got = new Set(await texts(t));
-        return sent.every((x) => got.has(x));
-      }, 20_000);
-      const got = (await texts(t)).filter((x) => x.startsWith('deploy-'));
-      // The new tab logged in with history: it sees everything, each once, like the others.
-      expect(got.length).toBe(new Set(got).size);
-    }
-    for (const t of oldTabs) expect((await texts(t)).filter((x) => x.startsWith('deploy-')).length).toBe(sent.length);
+    // The new tab logged in with history: it sees everything, each once, like the others.
+    await expectExactlyOnce([...oldTabs, newTab], await flow.stop());
     expect((await aun(newTab, (a) => a.inspect())).tabs).toHaveLength(3);
     await until('one long connection', async () => (await longOf(aid)) === 1);
 
@@ -171,20 +167,8 @@ describe('a new build deployed mid-session', () => {
     expect(await isLeader(oldTabs[0]!)).toBe(true);
     expect((await aun(oldTabs[1]!, (a) => a.inspect())).build).toBe('build-a');
 
-    const peer = new Identity(aidOf('lsender'));
-    await peer.register(gateway.url);
-    await peer.login(gateway.url, gateway.httpUrl, gateway.rootPem);
-    const s = await Session.open(gateway.url, peer, { deviceId: 'node-sender' });
-    const sent: string[] = [];
-    let sending = true;
-    const flow = (async () => {
-      for (let i = 0; sending || i < 10; i++) {
-        const text = `ldeploy-${i}`;
-        await s.call('message.send', { to: aid, payload: { type: 'text', text } });
-        sent.push(text);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
+    const s = await openSender(gateway, aidOf('lsender'));
+    const flow = traffic(s, aid, 'ldeploy');
 
     await new Promise((r) => setTimeout(r, 300));
     site.serve(dirs.b);
@@ -201,17 +185,7 @@ describe('a new build deployed mid-session', () => {
       await until('old tab on the new leader', async () => (await aun(t, (a) => a.incarnation)) === ownerB, 15_000);
       expect(await aun(t, (a) => a.updateRequired)).toMatchObject({ yours: { build: 'build-a' }, running: { build: 'build-b' } });
     }
-    sending = false;
-    await flow;
-    for (const t of [...oldTabs, page]) {
-      await until('every message in the tab', async () => {
-        const got = new Set(await texts(t));
-        return sent.every((x) => got.has(x));
-      }, 20_000);
-      const got = (await texts(t)).filter((x) => x.startsWith('ldeploy-'));
-      expect(got.length).toBe(new Set(got).size);
-    }
-    for (const t of oldTabs) expect((await texts(t)).filter((x) => x.startsWith('ldeploy-')).length).toBe(sent.length);
+    await expectExactlyOnce([...oldTabs, page], await flow.stop());
     await until('one long connection', async () => (await longOf(aid)) === 1);
     s.close();
     await ctx.close();

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Rung } from '../../protocol/index.ts';
-import { Identity, Session } from '../support/aun-client.ts';
-import { adminPost, demoUrl, gatewayStats, startStack, until, type Stack } from './support.ts';
+import type { Session } from '../support/aun-client.ts';
+import { adminPost, demoUrl, expectExactlyOnce, gatewayStats, openSender, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -18,12 +18,7 @@ afterAll(() => stack?.close());
 let n = 0;
 const newAid = () => `rung${Date.now() % 1e8}x${++n}.${stack.gateway.config.issuer}`;
 
-async function sender(): Promise<Session> {
-  const id = new Identity(newAid());
-  await id.register(stack.gateway.url);
-  await id.login(stack.gateway.url, stack.gateway.httpUrl, stack.gateway.rootPem);
-  return Session.open(stack.gateway.url, id, { deviceId: 'node-sender' });
-}
+const sender = () => openSender(stack.gateway, newAid());
 
 async function openRungTab(ctx: BrowserContext, aid: string, rung: Rung): Promise<Page> {
   const page = await ctx.newPage();
@@ -33,7 +28,6 @@ async function openRungTab(ctx: BrowserContext, aid: string, rung: Rung): Promis
   return page;
 }
 
-const texts = (page: Page) => page.$$eval('#messages li.inbound .text', (els) => els.map((e) => e.textContent ?? ''));
 const longOf = async (aid: string) => (await gatewayStats(stack)).connections.filter((c) => c.aid === aid && c.kind === 'long').length;
 const rungOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { aun: { rung: string | null } }).aun.rung);
 const incarnationOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { aun: { incarnation: string | null } }).aun.incarnation);
@@ -49,18 +43,6 @@ async function traffic(s: Session, to: string, label: string, count: number, eve
     await new Promise((r) => setTimeout(r, everyMs));
   }
   return sent;
-}
-
-async function expectExactlyOnce(pages: Page[], expected: string[]): Promise<void> {
-  for (const p of pages) {
-    await until('every message in the tab', async () => {
-      const got = new Set(await texts(p));
-      return expected.every((t) => got.has(t));
-    }, 20_000);
-    const got = (await texts(p)).filter((t) => expected.includes(t));
-    expect(got.length, 'no message doubled').toBe(expected.length);
-    expect(new Set(got).size).toBe(expected.length);
-  }
 }
 
 /** Watches, in the page, for the next owner (a new incarnation) and for a call rejected on the way. */

@@ -3,8 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { Identity, Session } from '../support/aun-client.ts';
-import { adminPost, gatewayStats, openTab, startStack, until, type Stack } from './support.ts';
+import { adminPost, gatewayStats, inboundTexts as texts, openSender, openTab, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -15,14 +14,8 @@ afterAll(() => stack?.close());
 let n = 0;
 const newAid = () => `tab${Date.now() % 1e8}x${++n}.${stack.gateway.config.issuer}`;
 
-async function sender(): Promise<Session> {
-  const id = new Identity(newAid());
-  await id.register(stack.gateway.url);
-  await id.login(stack.gateway.url, stack.gateway.httpUrl, stack.gateway.rootPem);
-  return Session.open(stack.gateway.url, id, { deviceId: 'node-sender' });
-}
+const sender = () => openSender(stack.gateway, newAid());
 
-const texts = (page: Page) => page.$$eval('#messages li.inbound .text', (els) => els.map((e) => e.textContent));
 const longOf = async (aid: string) => (await gatewayStats(stack)).connections.filter((c) => c.aid === aid && c.kind === 'long').length;
 
 describe('one origin, one AID, many tabs', () => {

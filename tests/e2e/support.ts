@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import { startGateway, type Gateway, type GatewayOptions, type GatewayStats } from '../../gateway/server.ts';
+import { expect } from 'vitest';
 import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
+import { Identity, Session } from '../support/aun-client.ts';
 
 export interface Stack {
   gateway: Gateway;
@@ -92,4 +94,30 @@ export function aunCall<T>(page: Page, path: string, ...args: unknown[]): Promis
     const owner = parts.reduce((o: Record<string, unknown>, k) => o[k] as Record<string, unknown>, (globalThis as unknown as { aun: Record<string, unknown> }).aun);
     return (owner[method] as (...x: unknown[]) => Promise<unknown>).apply(owner, a as unknown[]);
   }, [path, args] as const) as Promise<T>;
+}
+
+/** A Node client registered and logged in as `aid` on `gateway`, with a long connection open. */
+export async function openSender(gateway: Gateway, aid: string): Promise<Session> {
+  const id = new Identity(aid);
+  await id.register(gateway.url);
+  await id.login(gateway.url, gateway.httpUrl, gateway.rootPem);
+  return Session.open(gateway.url, id, { deviceId: 'node-sender' });
+}
+
+/** The texts of the inbound messages in a demo tab's all-messages feed. */
+export function inboundTexts(page: Page): Promise<string[]> {
+  return page.$$eval('#messages li.inbound .text', (els) => els.map((e) => e.textContent ?? ''));
+}
+
+/** Waits until every tab shows every expected text, then checks each shows each exactly once. */
+export async function expectExactlyOnce(pages: Page[], expected: string[]): Promise<void> {
+  for (const p of pages) {
+    await until('every message in the tab', async () => {
+      const got = new Set(await inboundTexts(p));
+      return expected.every((t) => got.has(t));
+    }, 20_000);
+    const got = (await inboundTexts(p)).filter((t) => expected.includes(t));
+    expect(got.length, 'no message doubled').toBe(expected.length);
+    expect(new Set(got).size).toBe(expected.length);
+  }
 }
