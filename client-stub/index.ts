@@ -137,6 +137,8 @@ export class AunClient {
   private held: Extract<OwnerFrame, { t: 'event' }>[] | null = null;
   private catchingUp: Promise<void> | null = null;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Names that got their first handler in this task: one `subscribe` call sends them all. */
+  private readonly toSubscribe = new Set<TabEventName>();
   private readonly defaults: Partial<GatewayOptions>;
 
   constructor(private readonly options: ConnectOptions) {
@@ -266,14 +268,16 @@ export class AunClient {
     if (!set) {
       set = new Set();
       this.handlers.set(event, set);
-      if (!LOCAL_EVENTS.has(event)) void this.invoke((f) => f.subscribe([event as TabEventName])).catch(() => {});
+      if (!LOCAL_EVENTS.has(event)) this.subscribeSoon(event as TabEventName);
     }
     set.add(handler as (data: never) => void);
     return () => {
       const s = this.handlers.get(event);
       if (!s?.delete(handler as (data: never) => void) || s.size > 0) return;
       this.handlers.delete(event);
-      if (!LOCAL_EVENTS.has(event)) void this.invoke((f) => f.unsubscribe([event as TabEventName])).catch(() => {});
+      if (!LOCAL_EVENTS.has(event) && !this.toSubscribe.delete(event as TabEventName)) {
+        void this.invoke((f) => f.unsubscribe([event as TabEventName])).catch(() => {});
+      }
     };
   }
 
@@ -334,7 +338,23 @@ export class AunClient {
    * promise alone would hang forever if the owner died. A call a handing-over owner turned away
    * unrun goes to the next owner.
    */
+  /** An app registers its handlers in a row: their names go to the owner in one call. */
+  private subscribeSoon(name: TabEventName): void {
+    if (this.toSubscribe.size === 0) queueMicrotask(() => this.flushSubscriptions());
+    this.toSubscribe.add(name);
+  }
+
+  private flushSubscriptions(): void {
+    if (this.toSubscribe.size === 0) return;
+    const names = [...this.toSubscribe];
+    this.toSubscribe.clear();
+    void this.invoke((f) => f.subscribe(names)).catch(() => {});
+  }
+
   private async invoke<T>(run: (f: Comlink.Remote<OwnerFacade>) => Promise<Outcome<T>>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    // Subscriptions made before this call reach the owner before it (a login right after on()
+    // must not miss the events of its first moments).
+    this.flushSubscriptions();
     for (let attempt = 0; ; attempt++) {
       const o = await this.invokeOnce(run, opts);
       // Turned away unrun by an owner that was handing over: safe to send to the next owner.
