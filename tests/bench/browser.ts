@@ -15,6 +15,7 @@ import type { AunClient } from '../../client-stub/index.ts';
 import type { GatewayStats } from '../../gateway/server.ts';
 import { Identity, Session } from '../support/aun-client.ts';
 import { withBrowserStack, type BrowserStack } from './browser-stack.ts';
+import { READY_SIGNAL, untilReady } from './ready-signal.ts';
 import type { BenchPageApi } from './page/api.ts';
 import type { BenchRow } from './report.ts';
 import { summarize, type Summary } from './stats.ts';
@@ -62,9 +63,9 @@ async function newPage(ctx: BrowserContext, label: string): Promise<Page> {
 /** Opens a demo tab logged in as `aid`, waits for `ready`, and returns it with its timings. */
 async function openDemoTab(ctx: BrowserContext, stack: BrowserStack, aid: string): Promise<{ page: Page; inPageMs: number | null; wallMs: number }> {
   const page = await newPage(ctx, aid);
+  await page.addInitScript(readyProbe, READY_SIGNAL);
   const t0 = Date.now();
-  await page.goto(demoUrl(stack, aid));
-  await page.waitForSelector('#state[data-state="ready"]', { timeout: READY_TIMEOUT_MS });
+  await untilReady(page, () => page.goto(demoUrl(stack, aid)), READY_TIMEOUT_MS);
   const [timeOrigin, readyAt] = await page.evaluate(() => [performance.timeOrigin, (globalThis as unknown as DemoGlobals).__benchReadyAt ?? null] as const);
   return { page, inPageMs: readyAt, wallMs: readyAt === null ? Date.now() - t0 : timeOrigin + readyAt - t0 };
 }
@@ -328,12 +329,13 @@ async function benchFanout(stack: BrowserStack): Promise<{ fanout: DetailedRow[]
 // ---- 3. Tab open → ready ----
 
 /** Runs in every page before its scripts: notes when #state first says `ready`. */
-function readyProbe(): void {
+function readyProbe(signal: string): void {
   const g = globalThis as unknown as DemoGlobals;
   const observer = new MutationObserver(() => {
     if (g.__benchReadyAt === undefined && document.getElementById('state')?.dataset.state === 'ready') {
       g.__benchReadyAt = performance.now();
       observer.disconnect();
+      console.debug(signal);
     }
   });
   observer.observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
@@ -342,7 +344,6 @@ function readyProbe(): void {
 async function benchTabOpen(stack: BrowserStack): Promise<DetailedRow[]> {
   const ctx = await stack.browser.newContext();
   try {
-    await ctx.addInitScript(readyProbe);
     const aid = newAid(stack, 'open');
     const first = await openDemoTab(ctx, stack, aid);
     const more: { inPageMs: number | null; wallMs: number }[] = [];

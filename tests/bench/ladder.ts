@@ -18,6 +18,7 @@
 //     gateway drops the reference tab's socket (admin drop) and the tab logs in afresh and
 //     reconnects; for the single rung, a reference tab's reload → ready.
 // Every scenario gets its own browser context and AID. No timing is asserted anywhere.
+// While a tab is being timed, Playwright runs nothing in it (see ready-signal.ts).
 
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import type { AunClient, SessionSnapshot } from '../../client-stub/index.ts';
@@ -25,6 +26,7 @@ import type { GatewayStats } from '../../gateway/server.ts';
 import type { Rung } from '../../protocol/index.ts';
 import { Identity } from '../support/aun-client.ts';
 import { withBrowserStack, type BrowserStack } from './browser-stack.ts';
+import { READY_SIGNAL, untilReady } from './ready-signal.ts';
 import type { RefTabParams, RefTabRecord } from './page/ref-api.ts';
 import type { BenchRow } from './report.ts';
 import { summarize } from './stats.ts';
@@ -73,6 +75,7 @@ type PageGlobals = {
 // Plain JS (not a serialised TS function: tsx would wrap named inner functions in __name()).
 // Runs before any page script: notes when #state first says ready, and when `aun` is assigned.
 const PROBE = `(() => {
+  const READY_SIGNAL = ${JSON.stringify(READY_SIGNAL)};
   const rec = { readyAt: null, readyWall: null, aunAt: null, aunWall: null };
   globalThis.__ladder = rec;
   const observer = new MutationObserver(() => {
@@ -81,9 +84,14 @@ const PROBE = `(() => {
       rec.readyAt = performance.now();
       rec.readyWall = Date.now();
       observer.disconnect();
+      console.debug(READY_SIGNAL);
     }
   });
   observer.observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
+  // The bare SharedWorker page (the attach floor) says so by a mark instead.
+  new PerformanceObserver((list) => {
+    if (list.getEntries().some((e) => e.name === 'bare:first-echo')) console.debug(READY_SIGNAL);
+  }).observe({ type: 'mark' });
   let client;
   Object.defineProperty(globalThis, 'aun', {
     configurable: true,
@@ -124,10 +132,10 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
 async function openTab(ctx: BrowserContext, url: string, label: string): Promise<Page> {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error(`[bench ladder ${label}] ${e.message}`));
-  await page.goto(url);
-  await page.waitForSelector('#state[data-state="ready"]', { timeout: READY_TIMEOUT_MS });
+  await untilReady(page, () => page.goto(url), READY_TIMEOUT_MS);
   return page;
 }
+
 
 interface OpenSample {
   /** `aun:connect` mark → #state ready. */
@@ -227,8 +235,7 @@ async function referenceTabs(stack: BrowserStack): Promise<RefTabs> {
       for (let i = 0; i < n; i++) {
         await sleep(SETTLE_MS);
         const t0 = Date.now();
-        await page.reload();
-        await page.waitForSelector('#state[data-state="ready"]', { timeout: READY_TIMEOUT_MS });
+        await untilReady(page, () => page.reload(), READY_TIMEOUT_MS);
         const rec = await page.evaluate(() => (globalThis as unknown as PageGlobals).__ladder);
         out.push({ readyMs: rec.readyWall! - t0, fromNav: rec.readyAt! });
       }
@@ -352,8 +359,7 @@ async function measureFailover(stack: BrowserStack, rung: Rung): Promise<FailSam
       for (let i = 0; i < FAILOVERS; i++) {
         await sleep(SETTLE_MS);
         const t0 = Date.now();
-        await page.reload();
-        await page.waitForSelector('#state[data-state="ready"]', { timeout: READY_TIMEOUT_MS });
+        await untilReady(page, () => page.reload(), READY_TIMEOUT_MS);
         const rec = await page.evaluate(() => (globalThis as unknown as PageGlobals).__ladder);
         const s = await readOpen(page);
         samples.push({ ownerMs: rec.aunWall! - t0, readyMs: rec.readyWall! - t0, readyVia: 'reload, #state ready', strategy: s.strategy });
@@ -466,12 +472,12 @@ async function measureAttachFloor(stack: BrowserStack): Promise<number[]> {
   try {
     const open = async () => {
       const page = await ctx.newPage();
-      await page.goto(stack.pageUrl);
-      return page.waitForFunction(() => {
-        const a = performance.getEntriesByName('bare:start')[0];
-        const b = performance.getEntriesByName('bare:first-echo')[0];
-        return a && b ? b.startTime - a.startTime : null;
-      }, undefined, { timeout: READY_TIMEOUT_MS }).then((h) => h.jsonValue() as Promise<number>);
+      await untilReady(page, () => page.goto(stack.pageUrl), READY_TIMEOUT_MS);
+      return page.evaluate(() => {
+        const a = performance.getEntriesByName('bare:start')[0]!;
+        const b = performance.getEntriesByName('bare:first-echo')[0]!;
+        return b.startTime - a.startTime;
+      });
     };
     await open();
     const out: number[] = [];
