@@ -1,7 +1,8 @@
 // Certificate chain checks (spec §3.2 step 3): leaf → chain[0] → … → a self-signed root that is
 // byte-identical to one we trust. X.509 parsing and signatures through @peculiar/x509.
 
-// @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API.
+// @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API
+// (here for Node and unbundled use; in a bundle the worker entry loads it first, see main.ts).
 import 'reflect-metadata/lite';
 import * as x509 from '@peculiar/x509';
 import { AunError, AuthError, equalBytes, ErrorCode, splitPemBundle } from '../../protocol/index.ts';

@@ -1,7 +1,8 @@
 // P-256 key encodings (spec/e2ee-v2.md §1.1, §1.8): the fixed 91-byte SPKI, the scalar inside a
 // PKCS#8 key, the SPKI inside an X.509 certificate, fingerprints, and the in-memory key object.
 
-// @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API.
+// @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API
+// (here for Node and unbundled use; in a bundle the worker entry loads it first, see main.ts).
 import 'reflect-metadata/lite';
 import { p256 } from '@noble/curves/nist.js';
 import { sha256 } from '@noble/hashes/sha2.js';

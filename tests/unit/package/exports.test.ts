@@ -39,8 +39,8 @@ afterAll(() => {
 
 describe('package.json', () => {
   it('is side-effect free, and every export target is built and published', () => {
-    // Nothing of ours is imported only for its side effects (see the Vite plugin test for the
-    // worker's polyfill order), so bundlers may drop any module a tab does not use.
+    // Bundlers may drop any module a tab does not use. The one import kept for its side effect,
+    // the Reflect polyfill, is made by the worker entry (tests/e2e/package-worker.test.ts).
     expect(pkg.sideEffects).toBe(false);
     expect(Object.keys(pkg.exports).sort()).toEqual(['./client', './package.json', './protocol', './virtual', './vite', './worker']);
     const targets = Object.values(pkg.exports).flatMap((t) => (typeof t === 'string' ? [t] : Object.values(t)));
