@@ -6,7 +6,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
-import { build, preview, type InlineConfig, type PreviewServer } from 'vite';
+import { build, preview, type InlineConfig, type Plugin, type PreviewServer } from 'vite';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
 import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
 
@@ -24,10 +24,27 @@ export interface BrowserStack {
   refUrl: string;
 }
 
+/**
+ * Serves the hashed build output (`/assets/…`) as a production server does, cacheable for good:
+ * Vite's preview server sends `no-cache`, so every new tab would fetch every chunk again, which
+ * no deployed app pays. The HTML and the gateway's files are not cached. Both the demo and the
+ * reference page get it.
+ */
+const immutableAssets: Plugin = {
+  name: 'bench-immutable-assets',
+  configurePreviewServer(server) {
+    server.middlewares.use((req, res, next) => {
+      if (req.url?.startsWith('/assets/')) res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+      next();
+    });
+  },
+};
+
 const demoConfig: InlineConfig = {
   configFile: join(REPO, 'vite.config.ts'),
   root: join(REPO, 'demo'),
   logLevel: 'warn',
+  plugins: [immutableAssets],
   build: { outDir: join(REPO, 'dist/bench/demo'), emptyOutDir: true },
 };
 
@@ -36,6 +53,7 @@ const pageConfig: InlineConfig = {
   configFile: false,
   root: PAGE_ROOT,
   logLevel: 'warn',
+  plugins: [immutableAssets],
   worker: { format: 'es' },
   build: {
     outDir: join(REPO, 'dist/bench/page'),
