@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 import { aunWorker } from './client-stub/vite.ts';
 
@@ -7,6 +8,9 @@ import { aunWorker } from './client-stub/vite.ts';
 // `<version>+<build time>`) and __AUN_BUILT_AT__ (env AUN_BUILT_AT, else now) and serves the worker
 // factories as `virtual:aun-worker`.
 const gatewayPort = process.env.GATEWAY_PORT ?? '7700';
+// Absolute, so the build (relative to the cwd) and the dev server's dependency scan (relative to
+// root) both find the pages.
+const page = (name: string) => fileURLToPath(new URL(`./demo/${name}`, import.meta.url));
 
 export default defineConfig({
   root: 'demo',
@@ -22,6 +26,6 @@ export default defineConfig({
     outDir: '../dist/demo',
     emptyOutDir: true,
     target: 'es2022',
-    rolldownOptions: { input: { main: 'demo/index.html', inspector: 'demo/inspector.html' } },
+    rolldownOptions: { input: { main: page('index.html'), inspector: page('inspector.html') } },
   },
 });

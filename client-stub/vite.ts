@@ -6,7 +6,10 @@
 //   - serves `virtual:aun-worker`, whose factories start the worker from `new URL(<entry>,
 //     import.meta.url)` so that Vite emits it as its own same-origin ES chunk (never a blob: URL;
 //     a CSP with `worker-src 'self'` works);
-//   - builds workers as ES modules (`worker.format: 'es'`).
+//   - builds workers as ES modules (`worker.format: 'es'`);
+//   - in dev, pre-bundles the worker's npm dependencies with the app's (`optimizeDeps.include`):
+//     the dev server's scan does not follow `new URL(…)` into a worker, so it would find them only
+//     when the worker first loads, re-optimize and reload the page.
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +42,31 @@ const here = fileURLToPath(import.meta.url);
 // Next to this file in both layouts: the sources (client-stub/vite.ts → worker/main.ts) and the
 // published build (dist/lib/client-stub/vite.js → dist/lib/worker/main.js).
 const DEFAULT_ENTRY = path.resolve(path.dirname(here), '..', 'worker', `main${path.extname(here)}`);
+
+/** Every npm module the default worker imports (a unit test keeps this list in step with the code). */
+export const WORKER_DEPS: readonly string[] = [
+  '@noble/curves/nist.js',
+  '@noble/hashes/hkdf.js',
+  '@noble/hashes/hmac.js',
+  '@noble/hashes/sha2.js',
+  '@peculiar/asn1-ecc',
+  '@peculiar/asn1-pkcs8',
+  '@peculiar/asn1-schema',
+  '@peculiar/x509',
+  'comlink',
+  'idb',
+  'reflect-metadata/lite',
+];
+
+/**
+ * How the app's dev server names them: from the app root directly when the worker is this
+ * repository's own source, through the installed package (`aun-worker > dep`, which also works
+ * where the package manager does not hoist them) when it lives in node_modules.
+ */
+function workerDeps(): string[] {
+  const installed = DEFAULT_ENTRY.split(path.sep).includes('node_modules');
+  return WORKER_DEPS.map((d) => (installed ? `aun-worker > ${d}` : d));
+}
 
 function packageVersion(): string {
   for (let dir = path.dirname(here); ; dir = path.dirname(dir)) {
@@ -105,6 +133,8 @@ export function aunWorker(options: AunWorkerOptions = {}): Plugin<AunWorkerApi> 
       return {
         define: { __AUN_BUILD__: JSON.stringify(build), __AUN_BUILT_AT__: String(builtAt) },
         worker: { format: 'es' },
+        // An app's own worker entry imports what it likes: the dev server finds those itself.
+        ...(options.entry ? {} : { optimizeDeps: { include: workerDeps() } }),
       };
     },
     configResolved(config) {

@@ -2,12 +2,12 @@
 // worker emitted as its own same-origin ES chunk, the build defines substituted, and the build id
 // rules (option, env AUN_BUILD / AUN_BUILT_AT, default).
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { build, createLogger, createServer, resolveConfig, type Rolldown } from 'vite';
-import { aunWorker, type AunWorkerOptions } from '../../../client-stub/vite.ts';
+import { aunWorker, WORKER_DEPS, type AunWorkerOptions } from '../../../client-stub/vite.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = path.join(here, 'fixture');
@@ -26,6 +26,10 @@ async function buildFixture(options: AunWorkerOptions): Promise<Rolldown.OutputB
     build: { write: false, minify: true, target: 'es2022' },
   })) as Rolldown.RolldownOutput | Rolldown.RolldownOutput[];
   return (Array.isArray(out) ? out : [out]).flatMap((o) => o.output);
+}
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
 const textOf = (f: Rolldown.OutputBundle[string]) => (f.type === 'chunk' ? f.code : String(f.source));
@@ -78,7 +82,20 @@ describe('aunWorker() build identity', () => {
   it('sets the defines and ES module workers in the Vite config', async () => {
     const plugin = aunWorker({ build: 'x"y', builtAt: 9 });
     const config = await (plugin.config as (c: object, e: object) => unknown)({}, { command: 'build', mode: 'production' });
-    expect(config).toEqual({ define: { __AUN_BUILD__: '"x\\"y"', __AUN_BUILT_AT__: '9' }, worker: { format: 'es' } });
+    expect(config).toEqual({ define: { __AUN_BUILD__: '"x\\"y"', __AUN_BUILT_AT__: '9' }, worker: { format: 'es' }, optimizeDeps: { include: [...WORKER_DEPS] } });
+    // An app's own worker entry: its dependencies are its own business.
+    const own = await (aunWorker({ entry: 'w.ts' }).config as (c: object, e: object) => unknown)({}, { command: 'serve', mode: 'development' });
+    expect(own).not.toHaveProperty('optimizeDeps');
+  });
+
+  it('lists every npm module the worker imports, for the dev server to pre-bundle', () => {
+    // Bare specifiers of the code the worker bundles: worker/ and protocol/ (type-only imports aside).
+    const files = ['worker', 'protocol'].flatMap((d) => walk(path.join(repo, d))).filter((f) => f.endsWith('.ts'));
+    const deps = new Set<string>();
+    for (const f of files) {
+      for (const m of readFileSync(f, 'utf8').matchAll(/^import\s+(?!type\b)(?:[^'";]*?\s+from\s+)?['"]([^'".][^'"]*)['"]/gm)) deps.add(m[1]!);
+    }
+    expect([...deps].sort()).toEqual([...WORKER_DEPS].sort());
   });
 });
 
