@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { Identity, Session } from '../support/aun-client.ts';
-import { demoUrl, gatewayStats, openTab, startStack, until, type Stack } from './support.ts';
+import { demoUrl, gatewayStats, longConnections, openTab, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -15,7 +15,6 @@ afterAll(() => stack?.close());
 
 let n = 0;
 const newAid = () => `life${Date.now() % 1e8}x${++n}.${stack.gateway.config.issuer}`;
-const longOf = async (aid: string) => (await gatewayStats(stack)).connections.filter((c) => c.aid === aid && c.kind === 'long');
 
 type Aun = {
   identities: { import(aid: string, pem: string): Promise<unknown> };
@@ -52,7 +51,7 @@ describe('tokens', () => {
     const after = await gatewayStats(stack);
     expect(after.refreshes).toBe(base.refreshes + 1);
     expect(after.logins).toBe(base.logins);
-    expect((await longOf(aid))).toHaveLength(1);
+    expect((await longConnections(stack, aid))).toHaveLength(1);
     await ctx.close();
   }, 60_000);
 });
@@ -70,7 +69,7 @@ describe('another device on the same AID', () => {
     const detailB = await importAndLogin(b, id);
     await b.waitForSelector('#state[data-state="ready"]');
     expect(detailA.deviceId).not.toBe(detailB.deviceId);
-    const live = await longOf(id.aid);
+    const live = await longConnections(stack, id.aid);
     expect(live.map((c) => c.device_id).sort()).toEqual([detailA.deviceId, detailB.deviceId].sort());
 
     // A client elsewhere claims device A's exact (aid, device, slot): A is evicted and stays down.
@@ -81,11 +80,11 @@ describe('another device on the same AID', () => {
     expect(await a.getAttribute('#state', 'data-state')).toBe('evicted');
     expect(await a.evaluate(() => (globalThis as unknown as { aun: Aun }).aun.state?.detail)).toMatchObject({ code: 4015 });
     expect(await b.getAttribute('#state', 'data-state')).toBe('ready');
-    expect((await longOf(id.aid)).map((c) => c.device_id).sort()).toEqual([detailA.deviceId, detailB.deviceId].sort());
+    expect((await longConnections(stack, id.aid)).map((c) => c.device_id).sort()).toEqual([detailA.deviceId, detailB.deviceId].sort());
     // Logging in again is the explicit takeover: A is back on its slot.
     await a.evaluate((aid) => (globalThis as unknown as { aun: { login(x: string): Promise<unknown> } }).aun.login(aid), id.aid);
     await a.waitForSelector('#state[data-state="ready"]', { timeout: 10_000 });
-    await until('A holds its slot again', async () => (await longOf(id.aid)).filter((c) => c.device_id === detailA.deviceId).length === 1);
+    await until('A holds its slot again', async () => (await longConnections(stack, id.aid)).filter((c) => c.device_id === detailA.deviceId).length === 1);
     intruder.close();
     await ctxA.close();
     await ctxB.close();
@@ -100,16 +99,16 @@ describe('the last tab', () => {
     const keep = await ctx.newPage(); // another page keeps the worker alive but is not logged in
     await keep.goto(demoUrl(stack));
     await keep.waitForSelector('body[data-ready="1"]');
-    expect(await longOf(aid)).toHaveLength(1);
+    expect(await longConnections(stack, aid)).toHaveLength(1);
     await first.close();
     await new Promise((r) => setTimeout(r, 1000));
-    expect(await longOf(aid)).toHaveLength(1);
-    await until('session closed after grace', async () => (await longOf(aid)).length === 0, 10_000);
+    expect(await longConnections(stack, aid)).toHaveLength(1);
+    await until('session closed after grace', async () => (await longConnections(stack, aid)).length === 0, 10_000);
     const logins = (await gatewayStats(stack)).logins;
     const again = await openTab(ctx, stack, aid);
     expect(await again.textContent('#state')).toBe('ready');
     expect((await gatewayStats(stack)).logins).toBe(logins);
-    expect(await longOf(aid)).toHaveLength(1);
+    expect(await longConnections(stack, aid)).toHaveLength(1);
     await ctx.close();
   });
 

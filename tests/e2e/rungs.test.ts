@@ -5,9 +5,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import type { Rung } from '../../protocol/index.ts';
 import type { Session } from '../support/aun-client.ts';
-import { adminPost, demoUrl, expectExactlyOnce, gatewayStats, openSender, startStack, until, type Stack } from './support.ts';
+import { adminPost, expectExactlyOnce, longConnections, openSender, openTab, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -20,15 +19,7 @@ const newAid = () => `rung${Date.now() % 1e8}x${++n}.${stack.gateway.config.issu
 
 const sender = () => openSender(stack.gateway, newAid());
 
-async function openRungTab(ctx: BrowserContext, aid: string, rung: Rung): Promise<Page> {
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.error(`[page ${rung}] ${e.message}`));
-  await page.goto(demoUrl(stack, { aid, autologin: '1', rung }));
-  await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
-  return page;
-}
-
-const longOf = async (aid: string) => (await gatewayStats(stack)).connections.filter((c) => c.aid === aid && c.kind === 'long').length;
+const longOf = async (aid: string) => (await longConnections(stack, aid)).length;
 const rungOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { aun: { rung: string | null } }).aun.rung);
 const incarnationOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { aun: { incarnation: string | null } }).aun.incarnation);
 const isLeader = (page: Page) => page.evaluate(() => Boolean((globalThis as unknown as { aun: { transport?: { isLeader?: boolean } } }).aun.transport?.isLeader));
@@ -77,7 +68,7 @@ for (const rung of ['shared', 'leader', 'single'] as const) {
       ctx = await stack.browser.newContext();
       aid = newAid();
       tabs = [];
-      for (let i = 0; i < count; i++) tabs.push(await openRungTab(ctx, aid, rung));
+      for (let i = 0; i < count; i++) tabs.push(await openTab(ctx, stack, aid, { rung }));
     });
     afterAll(() => ctx?.close());
 
@@ -172,12 +163,7 @@ describe('capability probes (no ?rung)', () => {
     await noShared.addInitScript(() => {
       delete (globalThis as { SharedWorker?: unknown }).SharedWorker;
     });
-    const open = async (ctx: BrowserContext, as = aid) => {
-      const page = await ctx.newPage();
-      await page.goto(demoUrl(stack, { aid: as, autologin: '1' }));
-      await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
-      return page;
-    };
+    const open = (ctx: BrowserContext, as = aid) => openTab(ctx, stack, as);
     const a = await open(noShared);
     const b = await open(noShared);
     expect([await rungOf(a), await rungOf(b)]).toEqual(['leader', 'leader']);

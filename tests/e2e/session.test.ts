@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { adminPost, gatewayStats, inboundTexts as texts, openSender, openTab, startStack, until, type Stack } from './support.ts';
+import { adminPost, gatewayStats, inboundTexts as texts, longConnections, openSender, openTab, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -16,7 +16,7 @@ const newAid = () => `tab${Date.now() % 1e8}x${++n}.${stack.gateway.config.issue
 
 const sender = () => openSender(stack.gateway, newAid());
 
-const longOf = async (aid: string) => (await gatewayStats(stack)).connections.filter((c) => c.aid === aid && c.kind === 'long').length;
+const longOf = async (aid: string) => (await longConnections(stack, aid)).length;
 
 describe('one origin, one AID, many tabs', () => {
   let ctx: BrowserContext;

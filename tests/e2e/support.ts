@@ -58,17 +58,22 @@ export function demoUrl(stack: Stack, query: Record<string, string> = {}): strin
   return `${stack.appUrl}/?${q}`;
 }
 
-/** Opens a demo tab logged in as `aid` and waits until its session is ready. */
-export async function openTab(ctx: BrowserContext, stack: Stack, aid: string): Promise<Page> {
+/** Opens a demo tab logged in as `aid` (more query parameters, e.g. `rung`, in `query`) and waits until its session is ready. */
+export async function openTab(ctx: BrowserContext, stack: Stack, aid: string, query: Record<string, string> = {}): Promise<Page> {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error(`[page ${aid}] ${e.message}`));
-  await page.goto(demoUrl(stack, { aid, autologin: '1' }));
+  await page.goto(demoUrl(stack, { aid, autologin: '1', ...query }));
   await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
   return page;
 }
 
 export async function gatewayStats(stack: Stack): Promise<GatewayStats> {
   return (await fetch(`${stack.gateway.httpUrl}/admin/stats`)).json() as Promise<GatewayStats>;
+}
+
+/** The gateway's long connections of `aid`. */
+export async function longConnections(stack: Stack, aid: string): Promise<GatewayStats['connections']> {
+  return (await gatewayStats(stack)).connections.filter((c) => c.aid === aid && c.kind === 'long');
 }
 
 export async function adminPost(stack: Stack, action: string, body: unknown = {}): Promise<void> {
