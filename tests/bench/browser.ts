@@ -15,7 +15,7 @@ import type { AunClient } from '../../client-stub/index.ts';
 import type { GatewayStats } from '../../gateway/server.ts';
 import { Identity, Session } from '../support/aun-client.ts';
 import { withBrowserStack, type BrowserStack } from './browser-stack.ts';
-import { READY_SIGNAL, untilReady } from './ready-signal.ts';
+import { READY_PROBE, untilReady, type ReadyRecord } from './ready-signal.ts';
 import type { BenchPageApi } from './page/api.ts';
 import type { BenchRow } from './report.ts';
 import { summarize, type Summary } from './stats.ts';
@@ -35,7 +35,7 @@ const EXTRA_TABS = 20;
 const READY_TIMEOUT_MS = 30_000;
 const DELIVERY_TIMEOUT_MS = 20_000;
 
-type DemoGlobals = { aun: AunClient; __benchFanout?: { latencies: number[]; seen: Set<number> }; __benchReadyAt?: number };
+type DemoGlobals = { aun: AunClient; __benchFanout?: { latencies: number[]; seen: Set<number> }; __benchReady: ReadyRecord };
 type PageGlobals = { bench: BenchPageApi };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,10 +63,10 @@ async function newPage(ctx: BrowserContext, label: string): Promise<Page> {
 /** Opens a demo tab logged in as `aid`, waits for `ready`, and returns it with its timings. */
 async function openDemoTab(ctx: BrowserContext, stack: BrowserStack, aid: string): Promise<{ page: Page; inPageMs: number | null; wallMs: number }> {
   const page = await newPage(ctx, aid);
-  await page.addInitScript(readyProbe, READY_SIGNAL);
+  await page.addInitScript({ content: READY_PROBE });
   const t0 = Date.now();
   await untilReady(page, () => page.goto(demoUrl(stack, aid)), READY_TIMEOUT_MS);
-  const [timeOrigin, readyAt] = await page.evaluate(() => [performance.timeOrigin, (globalThis as unknown as DemoGlobals).__benchReadyAt ?? null] as const);
+  const [timeOrigin, readyAt] = await page.evaluate(() => [performance.timeOrigin, (globalThis as unknown as DemoGlobals).__benchReady.at] as const);
   return { page, inPageMs: readyAt, wallMs: readyAt === null ? Date.now() - t0 : timeOrigin + readyAt - t0 };
 }
 
@@ -327,19 +327,6 @@ async function benchFanout(stack: BrowserStack): Promise<{ fanout: DetailedRow[]
 }
 
 // ---- 3. Tab open → ready ----
-
-/** Runs in every page before its scripts: notes when #state first says `ready`. */
-function readyProbe(signal: string): void {
-  const g = globalThis as unknown as DemoGlobals;
-  const observer = new MutationObserver(() => {
-    if (g.__benchReadyAt === undefined && document.getElementById('state')?.dataset.state === 'ready') {
-      g.__benchReadyAt = performance.now();
-      observer.disconnect();
-      console.debug(signal);
-    }
-  });
-  observer.observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
-}
 
 async function benchTabOpen(stack: BrowserStack): Promise<DetailedRow[]> {
   const ctx = await stack.browser.newContext();

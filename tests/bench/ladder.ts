@@ -26,7 +26,7 @@ import type { GatewayStats } from '../../gateway/server.ts';
 import type { Rung } from '../../protocol/index.ts';
 import { Identity } from '../support/aun-client.ts';
 import { withBrowserStack, type BrowserStack } from './browser-stack.ts';
-import { READY_SIGNAL, untilReady } from './ready-signal.ts';
+import { READY_PROBE, untilReady, type ReadyRecord } from './ready-signal.ts';
 import type { RefTabParams, RefTabRecord } from './page/ref-api.ts';
 import type { BenchRow } from './report.ts';
 import { summarize } from './stats.ts';
@@ -46,10 +46,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What the init script records in every page (`globalThis.__ladder`). */
 interface LadderRecord {
-  /** performance.now() (ms since navigation start) and Date.now() when #state first said ready. */
-  readyAt: number | null;
-  readyWall: number | null;
-  /** The same when the demo assigned `globalThis.aun`, i.e. connect() resolved after the owner's hello. */
+  /** performance.now() and Date.now() when the demo assigned `globalThis.aun`, i.e. connect() resolved after the owner's hello. */
   aunAt: number | null;
   aunWall: number | null;
 }
@@ -67,31 +64,16 @@ interface FailRecord {
 type PageGlobals = {
   aun: AunClient;
   __ladder: LadderRecord;
+  __benchReady: ReadyRecord;
   __fail?: FailRecord;
   __failHooked?: boolean;
   ref?: RefTabRecord;
 };
 
-// Plain JS (not a serialised TS function: tsx would wrap named inner functions in __name()).
-// Runs before any page script: notes when #state first says ready, and when `aun` is assigned.
+// Plain JS, like READY_PROBE (which runs beside it): notes when the demo assigns `aun`.
 const PROBE = `(() => {
-  const READY_SIGNAL = ${JSON.stringify(READY_SIGNAL)};
-  const rec = { readyAt: null, readyWall: null, aunAt: null, aunWall: null };
+  const rec = { aunAt: null, aunWall: null };
   globalThis.__ladder = rec;
-  const observer = new MutationObserver(() => {
-    const el = document.getElementById('state');
-    if (rec.readyAt === null && el && el.dataset.state === 'ready') {
-      rec.readyAt = performance.now();
-      rec.readyWall = Date.now();
-      observer.disconnect();
-      console.debug(READY_SIGNAL);
-    }
-  });
-  observer.observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
-  // The bare SharedWorker page (the attach floor) says so by a mark instead.
-  new PerformanceObserver((list) => {
-    if (list.getEntries().some((e) => e.name === 'bare:first-echo')) console.debug(READY_SIGNAL);
-  }).observe({ type: 'mark' });
   let client;
   Object.defineProperty(globalThis, 'aun', {
     configurable: true,
@@ -115,6 +97,7 @@ function demoUrl(stack: BrowserStack, aid: string, rung: Rung): string {
 
 async function newContext(stack: BrowserStack): Promise<BrowserContext> {
   const ctx = await stack.browser.newContext();
+  await ctx.addInitScript({ content: READY_PROBE });
   await ctx.addInitScript({ content: PROBE });
   return ctx;
 }
@@ -155,13 +138,13 @@ function readOpen(page: Page): Promise<OpenSample> {
     const g = globalThis as unknown as PageGlobals;
     const mark = performance.getEntriesByName('aun:connect')[0];
     const attached = performance.getEntriesByName('aun:attached')[0];
-    const rec = g.__ladder;
-    if (!mark || rec.readyAt === null) throw new Error('no aun:connect mark or no ready seen in this page');
+    const ready = g.__benchReady;
+    if (!mark || ready.at === null) throw new Error('no aun:connect mark or no ready seen in this page');
     const snap = g.aun?.state as (SessionSnapshot & { detail?: { strategy?: string } }) | null | undefined;
     return {
-      fromMark: rec.readyAt - mark.startTime,
+      fromMark: ready.at - mark.startTime,
       attach: attached ? attached.startTime - mark.startTime : null,
-      fromNav: rec.readyAt,
+      fromNav: ready.at,
       rung: g.aun?.rung ?? null,
       incarnation: g.aun?.incarnation ?? null,
       strategy: snap?.detail?.strategy ?? null,
@@ -236,8 +219,8 @@ async function referenceTabs(stack: BrowserStack): Promise<RefTabs> {
         await sleep(SETTLE_MS);
         const t0 = Date.now();
         await untilReady(page, () => page.reload(), READY_TIMEOUT_MS);
-        const rec = await page.evaluate(() => (globalThis as unknown as PageGlobals).__ladder);
-        out.push({ readyMs: rec.readyWall! - t0, fromNav: rec.readyAt! });
+        const ready = await page.evaluate(() => (globalThis as unknown as PageGlobals).__benchReady);
+        out.push({ readyMs: ready.wall! - t0, fromNav: ready.at! });
       }
       await page.close();
       return out;
@@ -360,9 +343,12 @@ async function measureFailover(stack: BrowserStack, rung: Rung): Promise<FailSam
         await sleep(SETTLE_MS);
         const t0 = Date.now();
         await untilReady(page, () => page.reload(), READY_TIMEOUT_MS);
-        const rec = await page.evaluate(() => (globalThis as unknown as PageGlobals).__ladder);
+        const { aun, ready } = await page.evaluate(() => {
+          const g = globalThis as unknown as PageGlobals;
+          return { aun: g.__ladder, ready: g.__benchReady };
+        });
         const s = await readOpen(page);
-        samples.push({ ownerMs: rec.aunWall! - t0, readyMs: rec.readyWall! - t0, readyVia: 'reload, #state ready', strategy: s.strategy });
+        samples.push({ ownerMs: aun.aunWall! - t0, readyMs: ready.wall! - t0, readyVia: 'reload, #state ready', strategy: s.strategy });
       }
       return samples;
     }

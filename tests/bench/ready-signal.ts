@@ -8,6 +8,39 @@ import type { Page } from 'playwright-core';
 
 export const READY_SIGNAL = 'aun-bench:ready';
 
+/** What READY_PROBE records in every page (`globalThis.__benchReady`). */
+export interface ReadyRecord {
+  /** performance.now() (ms since navigation start) and Date.now() when the page was first ready. */
+  at: number | null;
+  wall: number | null;
+}
+
+/**
+ * Init script, run before any page script: notes when `#state` first says `ready` (the demo and
+ * the reference page), or when the `bare:first-echo` mark appears (the bare SharedWorker page),
+ * and prints READY_SIGNAL. Plain JS, not a serialised TS function: tsx would wrap named inner
+ * functions in __name().
+ */
+export const READY_PROBE = `(() => {
+  const rec = { at: null, wall: null };
+  globalThis.__benchReady = rec;
+  const ready = () => {
+    if (rec.at !== null) return;
+    rec.at = performance.now();
+    rec.wall = Date.now();
+    console.debug(${JSON.stringify(READY_SIGNAL)});
+  };
+  const observer = new MutationObserver(() => {
+    if (document.getElementById('state')?.dataset.state !== 'ready') return;
+    observer.disconnect();
+    ready();
+  });
+  observer.observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
+  new PerformanceObserver((list) => {
+    if (list.getEntries().some((e) => e.name === 'bare:first-echo')) ready();
+  }).observe({ type: 'mark' });
+})();`;
+
 /** Runs `go` (a navigation) and waits for the page's ready signal, running nothing in the page. */
 export async function untilReady(page: Page, go: () => Promise<unknown>, timeoutMs = 30_000): Promise<void> {
   await Promise.all([
