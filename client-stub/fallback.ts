@@ -94,13 +94,16 @@ export class LeaderTransport implements Transport {
     this.elect();
   }
 
+  /** Granted the leader lock: lead, and hold the lock for this tab's life (unless it is stolen). */
+  private readonly holdLead = (): Promise<never> => {
+    this.lead();
+    return new Promise<never>(() => {});
+  };
+
   /** Queues for the leader lock; held for this tab's life unless a newer build takes it. */
   private elect(): void {
     this.election = new AbortController();
-    navigator.locks.request(`aun-leader:${this.base}`, { signal: this.election.signal }, () => {
-      this.lead();
-      return new Promise<never>(() => {});
-    }).catch(() => {
+    navigator.locks.request(`aun-leader:${this.base}`, { signal: this.election.signal }, this.holdLead).catch(() => {
       // Aborted (we take the lock by steal instead), or stolen by a newer build after a handover:
       // then this tab queues again, as a follower.
       if (this.resigning) {
@@ -120,10 +123,7 @@ export class LeaderTransport implements Transport {
   private takeOver(): void {
     if (this.leader) return;
     this.election.abort();
-    void navigator.locks.request(`aun-leader:${this.base}`, { steal: true }, () => {
-      this.lead();
-      return new Promise<never>(() => {});
-    });
+    void navigator.locks.request(`aun-leader:${this.base}`, { steal: true }, this.holdLead);
   }
 
   /**

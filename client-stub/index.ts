@@ -4,7 +4,7 @@
 
 import * as Comlink from 'comlink';
 import {
-  SharedTransport, below, factoriesOf, probeRung,
+  SharedTransport, below, factoriesOf, hasLocks, probeRung,
   type Transport, type WorkerFactories, type WorkerOption,
 } from './ladder.ts';
 import {
@@ -110,6 +110,9 @@ interface Link {
   build: string;
   rung: Rung;
 }
+
+/** The `{protocol, build, builtAt}` of an owner's frame (hello, refused). */
+const buildOf = (f: BuildInfo): BuildInfo => ({ protocol: f.protocol, build: f.build, builtAt: f.builtAt });
 
 /** Events the client makes itself: never subscribed at the owner. */
 const LOCAL_EVENTS: ReadonlySet<ClientEventName> = new Set(['owner', 'update-required']);
@@ -420,7 +423,7 @@ export class AunClient {
    * when it is released. Resolves once granted; '' without Web Locks.
    */
   private requestTabLock(): { name: string; held: Promise<void> } {
-    if (typeof navigator.locks?.request !== 'function') return { name: '', held: Promise.resolve() };
+    if (!hasLocks()) return { name: '', held: Promise.resolve() };
     const name = `aun-tab:${this.tabId}`;
     this.tabLockHeld ??= new Promise<void>((granted) => {
       void navigator.locks.request(name, () => {
@@ -501,7 +504,7 @@ export class AunClient {
         } else if (f.t === 'moved') {
           failed(new ConnectionLostError(`build ${f.to.build} runs the owner now`), { moved: f.to });
         } else if (f.t === 'refused') {
-          this.noteUpdate({ yours: this.build, running: { protocol: f.protocol, build: f.build, builtAt: f.builtAt }, refused: true });
+          this.noteUpdate({ yours: this.build, running: buildOf(f), refused: true });
           failed(new UpdateRequiredError(`the owner (build ${f.build}) cannot serve this tab: ${f.reason}; reload the page`));
         }
       };
@@ -519,12 +522,12 @@ export class AunClient {
     events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => this.onFrame(link, ev.data);
     this.link = link;
     this.lastIncarnation = h.incarnation;
-    if (h.ownerLock && typeof navigator.locks?.request === 'function') this.watchOwner(link, h.ownerLock);
+    if (h.ownerLock && hasLocks()) this.watchOwner(link, h.ownerLock);
     // The owner watches our lock only once told we hold it (it may have been granted meanwhile).
     if (lockPending && this.tabLockHeld) void this.tabLockHeld.then(async () => { await link.facade.lockHeld(); }).catch(() => {});
     // A newer tab under an older leader asks it to hand over (shared owners do this themselves).
     if (isNewer(this.build, h)) transport.newerThanOwner?.(this.build);
-    if (isNewer(h, this.build)) this.noteUpdate({ yours: this.build, running: { protocol: h.protocol, build: h.build, builtAt: h.builtAt }, refused: false });
+    if (isNewer(h, this.build)) this.noteUpdate({ yours: this.build, running: buildOf(h), refused: false });
     try {
       await this.restore(link);
     } catch (err) {

@@ -30,18 +30,21 @@ export function factoriesOf(w: WorkerOption): WorkerFactories {
   return w;
 }
 
-const hasLocks = () => typeof navigator !== 'undefined' && typeof navigator.locks?.request === 'function';
+/** Whether this context has Web Locks (tab and owner liveness, the leader election). */
+export const hasLocks = () => typeof navigator !== 'undefined' && typeof navigator.locks?.request === 'function';
+/** What the leader rung needs besides a dedicated worker: an election and a bus. */
+const canLead = () => hasLocks() && typeof BroadcastChannel === 'function';
 
 /** The highest rung this browser can run, by capability (never by user agent). */
 export function probeRung(f: WorkerFactories): Rung {
   if (f.shared && typeof SharedWorker === 'function') return 'shared';
-  if (f.dedicated && hasLocks() && typeof BroadcastChannel === 'function' && typeof Worker === 'function') return 'leader';
+  if (f.dedicated && canLead() && typeof Worker === 'function') return 'leader';
   return 'single';
 }
 
 /** The next rung down, when one turned out not to work here. */
 export function below(rung: Rung, f: WorkerFactories): Rung | null {
-  if (rung === 'shared' && f.dedicated) return hasLocks() && typeof BroadcastChannel === 'function' ? 'leader' : 'single';
+  if (rung === 'shared' && f.dedicated) return canLead() ? 'leader' : 'single';
   if (rung === 'leader' && f.dedicated) return 'single';
   return null;
 }
