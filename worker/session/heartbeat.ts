@@ -116,39 +116,35 @@ export class Heartbeat {
     try {
       const result = await this.deps.ping(timeoutMs);
       if (generation !== this.generation) return;
-      this.failures = 0;
-      this.forgaveLate = false;
       if (result.heartbeat_interval !== undefined) this.interval = heartbeatIntervalMs(result.heartbeat_interval, this.deps.floorMs);
     } catch (err) {
       if (generation !== this.generation) return;
-      if (err instanceof TimeoutError) {
-        // Frames arrived after the ping went out: the link carries traffic, whatever the ping did.
-        if ((this.deps.lastReceivedAt?.() ?? -Infinity) > sentAt) {
-          this.inFlight = false;
-          this.failures = 0;
-          this.forgaveLate = false;
-          return this.next(sentAt);
-        }
-        // The deadline fired long after it was due: we were frozen, not the gateway. Ping again
-        // at once with a fresh deadline and the same strictness.
-        if (this.monotonic() - sentAt > timeoutMs + LATE_TIMER_SLACK_MS && !this.forgaveLate) {
-          this.forgaveLate = true;
-          return this.schedule(0, { timeoutMs, checkUp });
-        }
-      }
-      this.inFlight = false;
-      this.forgaveLate = false;
-      if (checkUp || ++this.failures >= MAX_PING_FAILURES) {
-        this.stop();
-        this.deps.onDead(err, checkUp);
-        return;
-      }
-      // Confirm at once instead of a whole interval later: a dead link is found in two timeouts.
-      this.schedule(0);
-      return;
+      // Frames arrived after the ping went out: the link carries traffic, whatever the ping did.
+      const alive = err instanceof TimeoutError && (this.deps.lastReceivedAt?.() ?? -Infinity) > sentAt;
+      if (!alive) return this.failed(err, sentAt, timeoutMs, checkUp);
     }
     this.inFlight = false;
+    this.failures = 0;
+    this.forgaveLate = false;
     this.next(sentAt);
+  }
+
+  private failed(err: unknown, sentAt: number, timeoutMs: number, checkUp: boolean): void {
+    // The deadline fired long after it was due: we were frozen, not the gateway. Ping again at
+    // once with a fresh deadline and the same strictness.
+    if (err instanceof TimeoutError && this.monotonic() - sentAt > timeoutMs + LATE_TIMER_SLACK_MS && !this.forgaveLate) {
+      this.forgaveLate = true;
+      return this.schedule(0, { timeoutMs, checkUp });
+    }
+    this.inFlight = false;
+    this.forgaveLate = false;
+    if (checkUp || ++this.failures >= MAX_PING_FAILURES) {
+      this.stop();
+      this.deps.onDead(err, checkUp);
+      return;
+    }
+    // Confirm at once instead of a whole interval later: a dead link is found in two timeouts.
+    this.schedule(0);
   }
 
   /** The next regular ping, one interval after the last one went out. */
