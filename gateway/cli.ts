@@ -1,5 +1,5 @@
 // `npm run gateway -- --port <n> --data <dir|:memory:> --issuer <domain> [--token-ttl <s>]
-//  [--host <addr>] [--heartbeat <s>] [--tls] [--quiet]`
+//  [--host <addr>] [--heartbeat <s>] [--tls] [--admin] [--quiet]`
 
 import { parseArgs } from 'node:util';
 import { startGateway } from './server.ts';
@@ -16,6 +16,7 @@ const { values } = parseArgs({
     'token-ttl': { type: 'string' },
     heartbeat: { type: 'string' },
     tls: { type: 'boolean', default: false },
+    admin: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -23,8 +24,10 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(`usage: npm run gateway -- [--port ${DEFAULT_GATEWAY_PORT}] [--host 127.0.0.1] [--data ${DEFAULT_DATA_DIR}|:memory:]
-       [--issuer aun.local] [--token-ttl 3600] [--heartbeat 30] [--tls] [--quiet]
-  --tls  serve HTTPS + WSS with a certificate from the gateway's own root (see gateway/README.md)`);
+       [--issuer aun.local] [--token-ttl 3600] [--heartbeat 30] [--tls] [--admin] [--quiet]
+  --tls    serve HTTPS + WSS with a certificate from the gateway's own root (see gateway/README.md)
+  --admin  serve the admin / fault-injection API on /admin/*, guarded by a token made at each start
+           (printed below, and written to <data>/admin-token); off by default`);
   process.exit(0);
 }
 
@@ -47,9 +50,14 @@ const gateway = await startGateway({
   tokenTtl: integer('token-ttl', values['token-ttl'], 1),
   heartbeatInterval: integer('heartbeat', values.heartbeat, 1),
   tls: values.tls,
+  admin: values.admin,
   log: values.quiet ? undefined : (line) => console.log(`[gateway] ${new Date().toISOString()} ${line}`),
 });
 console.log(`[gateway] AUN dev gateway for issuer ${gateway.config.issuer} on ${gateway.url} (http ${gateway.httpUrl}, data ${values.data}) ready in ${Math.round(performance.now() - started)} ms`);
+if (gateway.adminToken) {
+  const where = gateway.adminTokenPath ? ` (also in ${gateway.adminTokenPath})` : '';
+  console.log(`[gateway] admin API on ${gateway.httpUrl}/admin/*: send Authorization: Bearer ${gateway.adminToken}${where}`);
+}
 if (gateway.tls) {
   console.log(`[gateway] TLS: root ${gateway.httpUrl}/pki/root.crt (curl --cacert, Node \`ca\`); server key SPKI sha256 ${gateway.tls.spkiSha256}`);
   console.log(`[gateway] TLS: Chromium without touching system trust: --user-data-dir=<dir> --ignore-certificate-errors-spki-list=${gateway.tls.spkiSha256}`);

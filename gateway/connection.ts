@@ -6,6 +6,7 @@ import type { WebSocket, RawData } from 'ws';
 import { ErrorCode, MAX_FRAME_BYTES, type RpcId } from '../protocol/index.ts';
 import type { Connection, ConnectionKind } from './context.ts';
 import type { Faults } from './faults.ts';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './frame-limits.ts';
 
 export interface Request {
   id: RpcId;
@@ -21,6 +22,13 @@ export interface ConnectionHooks {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Longest string id echoed back; SDK ids are `rpc-<16 hex>` or `pre-<method>`. */
+const MAX_ID_CHARS = 256;
+
+function validId(id: unknown): id is RpcId {
+  return (typeof id === 'string' && id.length <= MAX_ID_CHARS) || (typeof id === 'number' && Number.isFinite(id));
 }
 
 /** Slot isolation key: slot_id up to the first '/', ':' or space (spec §3.4). */
@@ -107,6 +115,13 @@ export class GatewayConnection implements Connection {
     }
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
     const bytes = Buffer.byteLength(text, 'utf8');
+    // Depth is checked on the raw text, before JSON.parse and before any handler: the answer to a
+    // too-deep frame quotes nothing of it. Size is checked once the id is known (ws already cut
+    // anything over the hard limit), so the caller can match the refusal.
+    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+      this.replyError(null, ErrorCode.InvalidRequest, `frame too deep: objects and arrays nest at most ${MAX_JSON_DEPTH} levels`, { max_depth: MAX_JSON_DEPTH });
+      return;
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -114,7 +129,7 @@ export class GatewayConnection implements Connection {
       this.replyError(null, ErrorCode.ParseError, 'parse error: the frame is not valid JSON');
       return;
     }
-    const id = isRecord(value) && (typeof value.id === 'string' || typeof value.id === 'number') ? value.id : null;
+    const id = isRecord(value) && validId(value.id) ? value.id : null;
     if (bytes > MAX_FRAME_BYTES) {
       this.replyError(id, ErrorCode.InvalidRequest, `frame too large: ${bytes} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`, { limit: MAX_FRAME_BYTES, size: bytes });
       return;
@@ -132,7 +147,7 @@ export class GatewayConnection implements Connection {
       return;
     }
     if (id === null) {
-      this.replyError(null, ErrorCode.InvalidRequest, 'invalid request: id must be a string or a number');
+      this.replyError(null, ErrorCode.InvalidRequest, `invalid request: id must be a string of at most ${MAX_ID_CHARS} characters or a finite number`);
       return;
     }
     const params = value.params ?? {};

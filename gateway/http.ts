@@ -1,7 +1,10 @@
-// HTTP on the gateway's port: health, discovery, PKI (spec §2.2, §13.1) and the localhost-only
-// admin / fault-injection API. CORS is open so a page on another localhost port can use it.
+// HTTP on the gateway's port: health, discovery, PKI (spec §2.2, §13.1), with open CORS so a page
+// on another origin can read them; and, when switched on, the admin / fault-injection API, which
+// sends no CORS at all and is guarded by admin-guard.ts. Bad input is a 4xx, never a 500.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { refuseAdmin } from './admin-guard.ts';
+import { quote } from './frame-limits.ts';
 import { fingerprintMatches } from './sig.ts';
 import type { GatewayStats } from './server.ts';
 
@@ -13,21 +16,22 @@ export interface AdminApi {
   resume(): void;
   delay(ms: number): void;
   inject(aid: string, frame: string): number;
-  isPaused(): boolean;
 }
 
 export interface HttpDeps {
-  /** Served over TLS: discovery then lists wss://. */
-  secure: boolean;
   issuer: string;
   chainPem(): string;
   rootPem: string;
   agentCert(aid: string): string | null;
-  admin: AdminApi;
+  /** The ws(s):// URL discovery lists for a request that came with this Host header. */
+  gatewayUrl(host: string | undefined): string;
+  /** Paused by the admin API: /health answers 503. */
+  isPaused(): boolean;
+  /** Null while the admin API is off (every /admin/* path is then a 404). */
+  admin: { api: AdminApi; token: string; port(): number } | null;
 }
 
 const MAX_ADMIN_BODY = 1_100_000;
-const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -77,8 +81,11 @@ function sendableCloseCode(code: unknown): code is number {
     && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
 }
 
-async function admin(req: IncomingMessage, res: ServerResponse, action: string, api: AdminApi): Promise<void> {
-  if (!LOOPBACK.has(req.socket.remoteAddress ?? '')) throw new HttpError(403, 'the admin API answers localhost only');
+async function admin(req: IncomingMessage, res: ServerResponse, action: string, deps: HttpDeps): Promise<void> {
+  if (!deps.admin) throw new HttpError(404, 'not found: the admin API is off (start the gateway with --admin)');
+  const refusal = refuseAdmin(req, deps.admin.token, deps.admin.port());
+  if (refusal) throw new HttpError(refusal.status, refusal.message);
+  const api = deps.admin.api;
   if (action === 'stats' && req.method === 'GET') return json(res, 200, api.stats());
   if (req.method !== 'POST') throw new HttpError(405, `use POST /admin/${action}`);
   const body = await readJson(req);
@@ -117,34 +124,50 @@ async function admin(req: IncomingMessage, res: ServerResponse, action: string, 
   throw new HttpError(404, `unknown admin action: ${action}`);
 }
 
+/** The path's AID, or a 400 when its %-escapes do not decode. */
+function decodeAid(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new HttpError(400, 'bad request: the AID in the path is not valid percent-encoding');
+  }
+}
+
+function parseUrl(raw: string | undefined): URL {
+  try {
+    return new URL(raw ?? '/', 'http://localhost');
+  } catch {
+    throw new HttpError(400, 'bad request: unparsable request target');
+  }
+}
+
 export function createHttpHandler(deps: HttpDeps) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    cors(res);
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
     const head = req.method === 'HEAD';
     const respond = async (): Promise<void> => {
+      const url = parseUrl(req.url);
+      const path = url.pathname;
+      if (path.startsWith('/admin/')) return admin(req, res, path.slice('/admin/'.length), deps);
+      cors(res);
       if (req.method === 'OPTIONS') {
         res.writeHead(204);
         res.end();
         return;
       }
-      if (path.startsWith('/admin/')) return admin(req, res, path.slice('/admin/'.length), deps.admin);
       if (req.method !== 'GET' && !head) throw new HttpError(405, 'method not allowed');
       if (path === '/health') {
-        if (deps.admin.isPaused()) return json(res, 503, { status: 'paused' });
+        if (deps.isPaused()) return json(res, 503, { status: 'paused' });
         return json(res, 200, { status: 'ok', issuer: deps.issuer });
       }
       if (path === '/.well-known/aun-gateway') {
-        const host = req.headers.host ?? 'localhost';
-        return json(res, 200, { gateways: [{ url: `${deps.secure ? 'wss' : 'ws'}://${host}/ws`, priority: 1 }] });
+        return json(res, 200, { gateways: [{ url: deps.gatewayUrl(req.headers.host), priority: 1 }] });
       }
       if (path === '/pki/chain') return send(res, 200, 'application/x-pem-file', deps.chainPem(), head);
       if (path === '/pki/root.crt') return send(res, 200, 'application/x-pem-file', deps.rootPem, head);
       if (path.startsWith('/pki/cert/')) {
-        const aid = decodeURIComponent(path.slice('/pki/cert/'.length));
+        const aid = decodeAid(path.slice('/pki/cert/'.length));
         const pem = deps.agentCert(aid);
-        if (!pem) return send(res, 404, 'text/plain; charset=utf-8', `not registered: ${aid}\n`, head);
+        if (!pem) return send(res, 404, 'text/plain; charset=utf-8', `not registered: ${quote(aid)}\n`, head);
         const wanted = url.searchParams.get('cert_fingerprint');
         if (wanted && !fingerprintMatches(wanted, pem)) return send(res, 404, 'text/plain; charset=utf-8', 'no certificate with that fingerprint\n', head);
         return send(res, 200, 'application/x-pem-file', pem, head);
@@ -153,7 +176,7 @@ export function createHttpHandler(deps: HttpDeps) {
     };
     respond().catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
-      if (!res.headersSent) json(res, status, { error: (err as Error).message });
+      if (!res.headersSent) json(res, status, { error: err instanceof HttpError ? err.message : 'internal error' });
       else res.end();
     });
   };

@@ -22,7 +22,7 @@ const DAY_MS = 86_400_000;
 
 interface StoredKeyPair { certPem: string; keyPem: string }
 interface StoredTls { ca: StoredKeyPair; serverKeyPem: string }
-interface StoredPki { root: StoredKeyPair; issuer: StoredKeyPair; auth: StoredKeyPair; tls?: StoredTls }
+interface StoredPki { root: StoredKeyPair; issuer: StoredKeyPair; auth: StoredKeyPair; tls?: StoredTls; tokenKeyPem?: string }
 
 /** What an HTTPS server needs, and what a client needs to trust it. */
 export interface ServerTls {
@@ -39,10 +39,15 @@ export interface Pki {
   rootPem: string;
   issuerPem: string;
   authCertPem: string;
-  /** Serial of the auth certificate, the JWT `kid`. */
-  authSerial: string;
-  /** Auth-service private key (P-256) for login1 nonce signatures and JWTs. */
+  /** Auth-service private key (P-256): signs login1 client nonces, and nothing else. */
   authKey: KeyObject;
+  /**
+   * Access-token key (P-256), never used for anything but JWTs: a signature the auth key makes over
+   * a caller-chosen client nonce can then never pass as a token.
+   */
+  tokenKey: KeyObject;
+  /** The JWT `kid` of `tokenKey`: "jwt-" + 16 hex of the SHA-256 of its SPKI. */
+  tokenKid: string;
   /** Issues a P-256 agent certificate for a SPKI DER public key. */
   issueAgent(aid: string, spkiDer: Uint8Array): Promise<string>;
   /** A TLS server certificate for these host names and IP addresses, under the TLS CA. */
@@ -222,13 +227,21 @@ export async function loadPki(db: Database.Database, issuer: string, agentValidi
   const issuerKey = await importSigningKey(stored.issuer.keyPem, P384);
   const issuerPublic = await issuerCert.publicKey.export();
   const authCert = new x509.X509Certificate(stored.auth.certPem);
+  if (!stored.tokenKeyPem) {
+    // Data dirs made before tokens had their own key get one now; their old tokens stop working.
+    stored.tokenKeyPem = await exportKeyPem((await subtle.generateKey(P256, true, ['sign', 'verify'])).privateKey);
+    db.prepare('UPDATE pki SET material = ? WHERE issuer = ?').run(JSON.stringify(stored), issuer);
+  }
+  const tokenKey = createPrivateKey(stored.tokenKeyPem);
+  const tokenSpki = createPublicKey(tokenKey).export({ type: 'spki', format: 'der' });
 
   return {
     rootPem: stored.root.certPem,
     issuerPem: stored.issuer.certPem,
     authCertPem: stored.auth.certPem,
-    authSerial: authCert.serialNumber,
     authKey: createPrivateKey(stored.auth.keyPem),
+    tokenKey,
+    tokenKid: 'jwt-' + createHash('sha256').update(tokenSpki).digest('hex').slice(0, 16),
     async serverTls(hosts) {
       if (!stored.tls) {
         stored.tls = await createTlsCa(issuer, stored.root);

@@ -18,7 +18,9 @@ import {
 import { MEMORY, openDatabase } from './db.ts';
 import { Faults } from './faults.ts';
 import { createHttpHandler, type AdminApi } from './http.ts';
+import { loopbackHosts, newAdminToken, writeAdminToken } from './admin-guard.ts';
 import { loadPki } from './pki.ts';
+import { quote } from './frame-limits.ts';
 import { createAuthService, isPreAuthMethod } from './services/auth.ts';
 import { createGroupService } from './services/group.ts';
 import { createMessageService } from './services/message.ts';
@@ -40,6 +42,11 @@ export interface GatewayOptions extends Partial<GatewayConfig> {
    * `host`, issued by a TLS CA under the gateway's root. Off: plain HTTP and WS.
    */
   tls?: boolean;
+  /**
+   * Serve the admin / fault-injection API on /admin/*, guarded by a random token made at each
+   * start (see `Gateway.adminToken`; also written to `<dataDir>/admin-token`). Off: /admin/* is 404.
+   */
+  admin?: boolean;
 }
 
 /** How a client trusts a gateway started with `tls: true`. */
@@ -75,6 +82,10 @@ export interface Gateway {
   readonly rootPem: string;
   /** Null unless started with `tls: true`. */
   readonly tls: GatewayTls | null;
+  /** The admin API's bearer token for this start; null when the admin API is off. */
+  readonly adminToken: string | null;
+  /** Where the token was written (`<dataDir>/admin-token`); null when off or for `:memory:`. */
+  readonly adminTokenPath: string | null;
   stats(): GatewayStats;
   close(): Promise<void>;
 }
@@ -96,6 +107,33 @@ const DEFAULT_SHORT_TTL_MS = 30_000;
 /** Frames above this are cut off by ws itself (close 1009); below it we answer with an error. */
 const HARD_FRAME_LIMIT = 8 * 1024 * 1024;
 
+/** Error messages and error data are cut to these sizes, whatever a handler put in them. */
+const MAX_ERROR_MESSAGE_CHARS = 512;
+const MAX_ERROR_DATA_BYTES = 4096;
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** Error data as given when it is small and serialisable, else a note that it was dropped. */
+function boundedData(data: unknown): unknown {
+  if (data === undefined) return undefined;
+  try {
+    const text = JSON.stringify(data);
+    if (text !== undefined && text.length <= MAX_ERROR_DATA_BYTES) return data;
+  } catch {
+    // falls through: unserialisable data is dropped like oversized data
+  }
+  return { omitted: `error data over ${MAX_ERROR_DATA_BYTES} bytes` };
+}
+
+/** The client's protocol range as the mismatch error repeats it: versions only, each quoted short. */
+function clientRange(range: unknown): { min?: string; max?: string } | string {
+  if (typeof range !== 'object' || range === null || Array.isArray(range)) return quote(range);
+  const { min, max } = range as { min?: unknown; max?: unknown };
+  return { ...(min !== undefined && { min: quote(min) }), ...(max !== undefined && { max: quote(max) }) };
+}
+
 function versionInRange(range: unknown): boolean {
   if (typeof range !== 'object' || range === null) return true;
   const { min, max } = range as { min?: unknown; max?: unknown };
@@ -110,9 +148,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   }
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
-  const db = openDatabase(options.dataDir ?? MEMORY);
+  const dataDir = options.dataDir ?? MEMORY;
+  const db = openDatabase(dataDir);
+  const adminToken = options.admin ? newAdminToken() : null;
+  const adminTokenPath = adminToken !== null && dataDir !== MEMORY ? writeAdminToken(dataDir, adminToken) : null;
   const pki = await loadPki(db, config.issuer);
-  const tokens = new TokenService(db, pki.authKey, pki.authSerial, config.issuer, config.tokenTtl, config.refreshTtl);
+  const tokens = new TokenService(db, pki.tokenKey, pki.tokenKid, config.issuer, config.tokenTtl, config.refreshTtl);
   const auth = createAuthService(db, pki, tokens, config.issuer, now);
   const faults = new Faults();
   const connections = new Set<GatewayConnection>();
@@ -163,7 +204,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     if (params.nonce !== conn.challengeNonce) throw new RpcError(ErrorCode.ConnectBadNonce, 'invalid nonce: auth.connect must echo the challenge nonce of this connection');
     if (!versionInRange(params.protocol)) {
       conn.close(CloseCode.Normal, 'protocol version mismatch');
-      throw new RpcError(ErrorCode.ProtocolVersionMismatch, 'protocol version mismatch', { server_range: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION }, client_range: params.protocol });
+      throw new RpcError(ErrorCode.ProtocolVersionMismatch, 'protocol version mismatch', { server_range: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION }, client_range: clientRange(params.protocol) });
     }
     const authBlock = obj(params, 'auth', {});
     const token = str(authBlock, 'token', { optional: true });
@@ -180,7 +221,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     const kind = options.kind === 'short' ? 'short' : 'long';
     const mode = (obj(params, 'delivery_mode', { optional: true }) ?? {}).mode;
     if (mode !== undefined && mode !== 'fanout') {
-      throw new RpcError(ErrorCode.InvalidParams, `delivery_mode ${String(mode)} is not supported by the dev gateway: use fanout`);
+      throw new RpcError(ErrorCode.InvalidParams, `delivery_mode ${quote(mode)} is not supported by the dev gateway: use fanout`);
     }
     if (kind === 'short') {
       const slotKey = slotKeyOf(slotId);
@@ -234,7 +275,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         }
         return;
       }
-      if (!isMethodName(method)) throw new RpcError(ErrorCode.MethodNotFound, `method not found: ${method}`);
+      if (!isMethodName(method)) throw new RpcError(ErrorCode.MethodNotFound, `method not found: ${quote(method)}`);
       if (isPreAuthMethod(method)) {
         const handler = auth.handlers[method] as (p: unknown, c: Connection) => unknown;
         conn.reply(id, await handler(params, conn));
@@ -249,10 +290,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       conn.reply(id, await handler(params, conn, ctx));
     } catch (err) {
       if (err instanceof RpcError) {
-        conn.replyError(id, err.code, err.message, err.data);
+        conn.replyError(id, err.code, clip(err.message, MAX_ERROR_MESSAGE_CHARS), boundedData(err.data));
       } else {
-        log(`error ${method} on ${conn.id}: ${(err as Error).stack ?? String(err)}`);
-        conn.replyError(id, ErrorCode.Internal, `internal error in ${method}: ${(err as Error).message}`);
+        log(`error ${quote(method)} on ${conn.id}: ${(err as Error).stack ?? String(err)}`);
+        conn.replyError(id, ErrorCode.Internal, clip(`internal error in ${quote(method)}: ${(err as Error).message}`, MAX_ERROR_MESSAGE_CHARS));
       }
     }
   }
@@ -261,7 +302,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const secure = new WeakSet<GatewayConnection>();
   wss.on('connection', (ws, req) => {
     const conn = new GatewayConnection(ws, req.socket.remoteAddress ?? '?', faults, {
-      onRequest: (c, r) => void handle(c, r),
+      // handle() answers every error itself; this catch is the last line that keeps one bad
+      // frame from becoming an unhandled rejection, which would end the process.
+      onRequest: (c, r) => handle(c, r).catch((err: unknown) => log(`unanswered ${quote(r.method)} on ${c.id}: ${(err as Error).stack ?? String(err)}`)),
       onNotification: () => {},
       onClose: (c, code, reason) => {
         connections.delete(c);
@@ -316,18 +359,27 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       for (const c of connections) if (c.aid === aid) { c.writeRaw(frame); n++; }
       return n;
     },
-    isPaused: () => faults.isPaused,
   };
 
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
   const tls = options.tls ? await pki.serverTls([...new Set(['localhost', '127.0.0.1', '::1', host])]) : null;
+  let port = 0;
+  const scheme = tls ? 'wss' : 'ws';
+  const hostPort = (h: string) => `${h.includes(':') ? `[${h}]` : h}:${port}`;
   const handler = createHttpHandler({
-    secure: tls !== null,
     issuer: config.issuer,
     chainPem: () => pki.issuerPem + '\n' + pki.rootPem,
     rootPem: pki.rootPem,
     agentCert: (aid) => auth.agent(aid)?.certPem ?? null,
-    admin,
+    // Discovery names the host the client used only when it is one of ours; any other Host
+    // header (a rebound or forged name) gets the gateway's own address, never an echo.
+    gatewayUrl(hostHeader) {
+      const asked = (hostHeader ?? '').toLowerCase();
+      const ours = loopbackHosts(port).add(hostPort(host));
+      return `${scheme}://${ours.has(asked) ? asked : hostPort(host)}/ws`;
+    },
+    isPaused: () => faults.isPaused,
+    admin: adminToken === null ? null : { api: admin, token: adminToken, port: () => port },
   });
   const server: Server = tls ? createHttpsServer({ cert: tls.certChainPem, key: tls.keyPem }, handler) : createServer(handler);
   server.on('upgrade', (req, socket, head) => {
@@ -343,15 +395,17 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
   });
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
 
   return {
-    url: `${tls ? 'wss' : 'ws'}://${host}:${port}/ws`,
-    httpUrl: `${tls ? 'https' : 'http'}://${host}:${port}`,
+    url: `${scheme}://${hostPort(host)}/ws`,
+    httpUrl: `${tls ? 'https' : 'http'}://${hostPort(host)}`,
     port,
     config,
     rootPem: pki.rootPem,
     tls: tls && { rootPem: pki.rootPem, caPem: tls.caPem, certPem: tls.certPem, spkiSha256: tls.spkiSha256 },
+    adminToken,
+    adminTokenPath,
     stats,
     async close() {
       faults.resume();

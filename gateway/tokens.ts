@@ -1,5 +1,6 @@
-// Access tokens are ES256 JWTs signed by the auth-service key (spec §4.4), so they survive a
-// gateway restart without a table; refresh tokens are opaque, stored hashed, and rotate on use.
+// Access tokens are ES256 JWTs signed by a key kept for tokens alone (spec §4.4), so they survive
+// a gateway restart without a table; refresh tokens are opaque, stored hashed, and rotate on use.
+// Verification accepts exactly the header this service writes: no other alg, typ or kid.
 
 import { createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import type Database from 'better-sqlite3';
@@ -24,6 +25,12 @@ function b64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');
 }
 
+/** Strict base64url: Buffer's decoder silently skips other characters, so one token could be spelled many ways. */
+const B64URL = /^[A-Za-z0-9_-]+$/;
+const ES256_SIGNATURE_BYTES = 64;
+/** Far above any token this service writes; a longer string is refused before any decoding. */
+const MAX_TOKEN_CHARS = 2048;
+
 export interface Grant { access_token: string; refresh_token: string; expires_in: number }
 export type RefreshOutcome =
   | { ok: true; grant: Grant; aid: string; refreshCount: number }
@@ -31,6 +38,8 @@ export type RefreshOutcome =
 
 export class TokenService {
   private readonly publicKey: KeyObject;
+  /** The one header this service writes and accepts. */
+  private readonly header: string;
   private readonly insert;
   private readonly find;
   private readonly revoke;
@@ -38,20 +47,21 @@ export class TokenService {
   constructor(
     db: Database.Database,
     private readonly signingKey: KeyObject,
-    private readonly kid: string,
+    kid: string,
     private readonly issuer: string,
     private readonly accessTtl: number,
     private readonly refreshTtl: number,
   ) {
     migrate(db, 'tokens', MIGRATIONS);
     this.publicKey = createPublicKey(signingKey);
+    this.header = b64url(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid }));
     this.insert = db.prepare('INSERT INTO refresh_tokens (token_hash, aid, chain_started_at, refresh_count, expires_at) VALUES (?, ?, ?, ?, ?)');
     this.find = db.prepare('SELECT aid, chain_started_at, refresh_count, expires_at, revoked FROM refresh_tokens WHERE token_hash = ?');
     this.revoke = db.prepare('UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0');
   }
 
   private accessToken(aid: string, nowS: number): string {
-    const header = b64url(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid: this.kid }));
+    const header = this.header;
     const claims = b64url(JSON.stringify({ aid, sub: aid, iss: `auth.${this.issuer}`, aud: 'aun', iat: nowS, exp: nowS + this.accessTtl, jti: randomBytes(8).toString('hex') }));
     const sig = sign('sha256', Buffer.from(`${header}.${claims}`), { key: this.signingKey, dsaEncoding: 'ieee-p1363' });
     return `${header}.${claims}.${b64url(sig)}`;
@@ -68,16 +78,24 @@ export class TokenService {
     return { access_token: this.accessToken(aid, nowS), refresh_token: this.newRefresh(aid, nowS, 0), expires_in: this.accessTtl };
   }
 
-  /** Returns the token's AID when the JWT is ours, well-formed and not expired. */
+  /**
+   * Returns the token's AID when the JWT is ours (exactly our header: alg ES256, typ JWT, our kid;
+   * signed by the token key), well-formed, for our issuer and audience, and not expired.
+   */
   verifyAccess(token: string, nowS: number): string | null {
+    if (token.length > MAX_TOKEN_CHARS) return null;
     const parts = token.split('.');
-    if (parts.length !== 3) return null;
+    if (parts.length !== 3 || !parts.every((p) => B64URL.test(p))) return null;
     const [header, claims, sig] = parts as [string, string, string];
+    if (header !== this.header) return null;
+    const signature = Buffer.from(sig, 'base64url');
+    if (signature.length !== ES256_SIGNATURE_BYTES) return null;
     try {
-      const ok = verify('sha256', Buffer.from(`${header}.${claims}`), { key: this.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(sig, 'base64url'));
-      if (!ok) return null;
-      const body = JSON.parse(Buffer.from(claims, 'base64url').toString('utf8')) as { aid?: unknown; exp?: unknown; aud?: unknown };
-      if (typeof body.aid !== 'string' || typeof body.exp !== 'number' || body.aud !== 'aun' || body.exp <= nowS) return null;
+      if (!verify('sha256', Buffer.from(`${header}.${claims}`), { key: this.publicKey, dsaEncoding: 'ieee-p1363' }, signature)) return null;
+      const body = JSON.parse(Buffer.from(claims, 'base64url').toString('utf8')) as { aid?: unknown; sub?: unknown; iss?: unknown; exp?: unknown; aud?: unknown };
+      if (typeof body !== 'object' || body === null) return null;
+      if (typeof body.aid !== 'string' || body.sub !== body.aid || body.iss !== `auth.${this.issuer}` || body.aud !== 'aun') return null;
+      if (typeof body.exp !== 'number' || body.exp <= nowS) return null;
       return body.aid;
     } catch {
       return null;

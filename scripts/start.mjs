@@ -28,7 +28,8 @@ process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
 
 run('gateway', 'npx', ['tsx', 'gateway/cli.ts', '--port', gatewayPort, ...process.argv.slice(2)]);
-console.log(`[start] gateway: ws://127.0.0.1:${gatewayPort}/ws (admin: http://127.0.0.1:${gatewayPort}/admin/stats)`);
+// The admin API stays off (the demo and its inspector do not use it); `npm start -- --admin` turns it on.
+console.log(`[start] gateway: ws://127.0.0.1:${gatewayPort}/ws`);
 if (existsSync('demo/index.html')) {
   run('demo', 'npx', ['vite', '--port', demoPort, '--strictPort'], { GATEWAY_PORT: gatewayPort });
   console.log(`[start] demo:    http://localhost:${demoPort}/`);

@@ -73,7 +73,7 @@ export async function withBrowserStack<T>(fn: (stack: BrowserStack) => Promise<T
   try {
     await build(demoConfig);
     await build(pageConfig);
-    const gateway = await startGateway({ dataDir: ':memory:', tokenTtl: 3600 });
+    const gateway = await startGateway({ dataDir: ':memory:', tokenTtl: 3600, admin: true });
     closers.push(() => gateway.close());
     const demo = await preview({ ...demoConfig, preview: SERVE });
     closers.push(() => demo.close());

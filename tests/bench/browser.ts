@@ -13,6 +13,7 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import type { AunClient } from '../../client-stub/index.ts';
 import type { GatewayStats } from '../../gateway/server.ts';
+import { adminFetch, adminStats } from '../support/admin.ts';
 import { Identity, Session } from '../support/aun-client.ts';
 import { withBrowserStack, type BrowserStack } from './browser-stack.ts';
 import { READY_PROBE, untilReady, type ReadyRecord } from './ready-signal.ts';
@@ -51,7 +52,7 @@ function demoUrl(stack: BrowserStack, aid: string): string {
 }
 
 async function gatewayStats(stack: BrowserStack): Promise<GatewayStats> {
-  return (await fetch(`${stack.gateway.httpUrl}/admin/stats`)).json() as Promise<GatewayStats>;
+  return adminStats<GatewayStats>(stack.gateway.httpUrl, stack.gateway.adminToken);
 }
 
 async function newPage(ctx: BrowserContext, label: string): Promise<Page> {
@@ -151,7 +152,7 @@ async function benchRpc(stack: BrowserStack): Promise<DetailedRow[]> {
 async function injectBurst(stack: BrowserStack, aid: string, n: number): Promise<{ sockets: number; ms: number }> {
   const inject = async (target: string, params: unknown) => {
     const frame = JSON.stringify({ jsonrpc: '2.0', method: 'event/app.bench', params });
-    const res = await fetch(`${stack.gateway.httpUrl}/admin/inject`, { method: 'POST', body: JSON.stringify({ aid: target, frame }) });
+    const res = await adminFetch(stack.gateway.httpUrl, stack.gateway.adminToken, 'inject', { aid: target, frame });
     if (!res.ok) throw new Error(`admin inject: ${res.status} ${await res.text()}`);
     return ((await res.json()) as { sockets: number }).sockets;
   };

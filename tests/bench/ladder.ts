@@ -24,6 +24,7 @@ import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import type { AunClient, SessionSnapshot } from '../../client-stub/index.ts';
 import type { GatewayStats } from '../../gateway/server.ts';
 import type { Rung } from '../../protocol/index.ts';
+import { adminFetch, adminStats } from '../support/admin.ts';
 import { Identity } from '../support/aun-client.ts';
 import { withBrowserStack, type BrowserStack } from './browser-stack.ts';
 import { READY_PROBE, untilReady, type ReadyRecord } from './ready-signal.ts';
@@ -153,7 +154,7 @@ function readOpen(page: Page): Promise<OpenSample> {
 }
 
 async function gatewayStats(stack: BrowserStack): Promise<GatewayStats> {
-  return (await fetch(`${stack.gateway.httpUrl}/admin/stats`)).json() as Promise<GatewayStats>;
+  return adminStats<GatewayStats>(stack.gateway.httpUrl, stack.gateway.adminToken);
 }
 
 async function longConnections(stack: BrowserStack, aid: string): Promise<number> {
@@ -200,7 +201,7 @@ async function referenceTabs(stack: BrowserStack): Promise<RefTabs> {
         await sleep(SETTLE_MS);
         const before = (await readRef(page)).recoveries.length;
         const killedAt = Date.now();
-        const res = await fetch(`${stack.gateway.httpUrl}/admin/drop`, { method: 'POST', body: '{}' });
+        const res = await adminFetch(stack.gateway.httpUrl, stack.gateway.adminToken, 'drop');
         if (!res.ok) throw new Error(`admin drop: ${res.status}`);
         const rec = await until('the reference tab back up', async () => {
           const r = await readRef(page);

@@ -105,7 +105,7 @@ function traffic(s: Session, to: string, label: string): { stop(): Promise<strin
   };
 }
 const aun = <T>(page: Page, fn: (a: Aun) => T | Promise<T>) => page.evaluate(`(${fn.toString()})(globalThis.aun)`) as Promise<T>;
-const longOf = async (aid: string) => ((await (await fetch(`${gateway.httpUrl}/admin/stats`)).json()) as { connections: { aid: string; kind: string }[] }).connections.filter((c) => c.aid === aid && c.kind === 'long').length;
+const longOf = async (aid: string) => gateway.stats().connections.filter((c) => c.aid === aid && c.kind === 'long').length;
 
 async function open(ctx: BrowserContext, aid: string, rung?: string): Promise<Page> {
   const page = await ctx.newPage();

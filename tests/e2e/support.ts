@@ -9,6 +9,7 @@ import { preview, type PreviewServer } from 'vite';
 import { startGateway, type Gateway, type GatewayOptions, type GatewayStats } from '../../gateway/server.ts';
 import { expect } from 'vitest';
 import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
+import { adminFetch, adminStats } from '../support/admin.ts';
 import { Identity, Session } from '../support/aun-client.ts';
 
 export interface Stack {
@@ -35,7 +36,7 @@ export async function serveApp(): Promise<PreviewServer> {
 
 export async function startStack(gatewayOptions: GatewayOptions = {}): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'aun-e2e-'));
-  const gateway = await startGateway({ dataDir, ...gatewayOptions });
+  const gateway = await startGateway({ dataDir, admin: true, ...gatewayOptions });
   const app = await serveApp();
   const appUrl = app.resolvedUrls!.local[0]!.replace(/\/$/, '');
   const browser = await launchBrowser();
@@ -68,7 +69,7 @@ export async function openTab(ctx: BrowserContext, stack: Stack, aid: string, qu
 }
 
 export async function gatewayStats(stack: Stack): Promise<GatewayStats> {
-  return (await fetch(`${stack.gateway.httpUrl}/admin/stats`)).json() as Promise<GatewayStats>;
+  return adminStats(stack.gateway.httpUrl, stack.gateway.adminToken);
 }
 
 /** The gateway's long connections of `aid`. */
@@ -77,7 +78,7 @@ export async function longConnections(stack: Stack, aid: string): Promise<Gatewa
 }
 
 export async function adminPost(stack: Stack, action: string, body: unknown = {}): Promise<void> {
-  const res = await fetch(`${stack.gateway.httpUrl}/admin/${action}`, { method: 'POST', body: JSON.stringify(body) });
+  const res = await adminFetch(stack.gateway.httpUrl, stack.gateway.adminToken, action, body);
   if (!res.ok) throw new Error(`admin ${action}: ${res.status}`);
 }
 

@@ -123,7 +123,8 @@ describe('admin and fault injection', () => {
 
   it('rejects malformed admin bodies with 400 and unknown actions with 404', async () => {
     expect((await adminPost(gw, 'delay', { ms: 'soon' })).status).toBe(400);
-    expect((await fetch(`${gw.httpUrl}/admin/inject`, { method: 'POST', body: '{oops' })).status).toBe(400);
+    const headers = { Authorization: `Bearer ${gw.adminToken}`, 'Content-Type': 'application/json' };
+    expect((await fetch(`${gw.httpUrl}/admin/inject`, { method: 'POST', headers, body: '{oops' })).status).toBe(400);
     expect((await adminPost(gw, 'nope')).status).toBe(404);
   });
 

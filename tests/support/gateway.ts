@@ -1,6 +1,7 @@
 // Starts a dev gateway in-process for a test file, plus identities logged in against it.
 
 import { startGateway, type Gateway, type GatewayOptions } from '../../gateway/server.ts';
+import { adminFetch, adminStats } from './admin.ts';
 import { Identity, Session, type ConnectOptions } from './aun-client.ts';
 
 let counter = 0;
@@ -11,8 +12,9 @@ export function newAid(prefix = 'agent', issuer = 'aun.local'): string {
   return `${prefix}${process.pid}x${counter}${Math.floor(Math.random() * 1e6)}.${issuer}`;
 }
 
+/** A throwaway gateway with its admin API on (tests drive faults through it). */
 export async function testGateway(options: GatewayOptions = {}): Promise<Gateway> {
-  return startGateway({ dataDir: ':memory:', ...options });
+  return startGateway({ dataDir: ':memory:', admin: true, ...options });
 }
 
 /** Registers and logs in a new identity. */
@@ -28,9 +30,9 @@ export async function online(gw: Gateway, prefix = 'agent', opts: ConnectOptions
 }
 
 export async function adminPost(gw: Gateway, action: string, body: unknown = {}): Promise<Response> {
-  return fetch(`${gw.httpUrl}/admin/${action}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  return adminFetch(gw.httpUrl, gw.adminToken, action, body);
 }
 
 export async function stats(gw: Gateway): Promise<Record<string, unknown> & { connections: { aid: string | null; kind: string; device_id: string }[] }> {
-  return (await fetch(`${gw.httpUrl}/admin/stats`)).json() as never;
+  return adminStats(gw.httpUrl, gw.adminToken);
 }

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { GatewayStats } from '../../../gateway/server.ts';
+import { adminFetch, adminStats, readAdminToken } from '../../support/admin.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -52,7 +53,7 @@ export class GatewayProcess {
 
   private spawnOnce(): Promise<void> {
     const args = ['--import', 'tsx', 'gateway/cli.ts', '--port', String(this.opts.port), '--data', this.opts.dataDir,
-      '--heartbeat', String(this.opts.heartbeatS), '--quiet'];
+      '--heartbeat', String(this.opts.heartbeatS), '--admin', '--quiet'];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.output = '';
@@ -107,12 +108,11 @@ export class GatewayProcess {
   }
 
   async admin(action: string, body: unknown = {}): Promise<void> {
-    const res = await fetch(`${this.httpUrl}/admin/${action}`, { method: 'POST', body: JSON.stringify(body) });
+    const res = await adminFetch(this.httpUrl, readAdminToken(this.opts.dataDir), action, body);
     if (!res.ok) throw new Error(`admin ${action}: ${res.status} ${await res.text()}`);
   }
 
   async stats(): Promise<GatewayStats> {
-    const res = await fetch(`${this.httpUrl}/admin/stats`);
-    return res.json() as Promise<GatewayStats>;
+    return adminStats<GatewayStats>(this.httpUrl, readAdminToken(this.opts.dataDir));
   }
 }

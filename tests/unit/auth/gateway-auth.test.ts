@@ -11,7 +11,7 @@ import { shortRpc } from '../../../worker/auth/short-rpc.ts';
 import { certFingerprint, signClientCall } from '../../../worker/auth/sign.ts';
 import { TrustStore } from '../../../worker/auth/trust.ts';
 import { Identity, Session } from '../../support/aun-client.ts';
-import { newAid, stats, testGateway } from '../../support/gateway.ts';
+import { adminPost, newAid, stats, testGateway } from '../../support/gateway.ts';
 import { WS, makeRoot, registered, trustOf } from './helpers.ts';
 
 let gw: Gateway;
@@ -30,11 +30,11 @@ describe('shortRpc', () => {
   });
 
   it('gives up at the deadline with a TimeoutError and reports a refused socket as lost', async () => {
-    await fetch(`${gw.httpUrl}/admin/delay`, { method: 'POST', body: JSON.stringify({ ms: 2000 }) });
+    await adminPost(gw, 'delay', { ms: 2000 });
     try {
       await expect(shortRpc(gw.url, 'auth.create_aid', { aid: newAid(), public_key: 'AAAA' }, { WebSocketImpl: WS, timeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
     } finally {
-      await fetch(`${gw.httpUrl}/admin/delay`, { method: 'POST', body: JSON.stringify({ ms: 0 }) });
+      await adminPost(gw, 'delay', { ms: 0 });
     }
     await expect(shortRpc('ws://127.0.0.1:1/ws', 'auth.aid_login1', { aid: 'a', client_nonce: 'x' }, { WebSocketImpl: WS })).rejects.toBeInstanceOf(ConnectionLostError);
   });
