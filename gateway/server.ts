@@ -107,6 +107,13 @@ const DEFAULT_SHORT_TTL_MS = 30_000;
 /** Frames above this are cut off by ws itself (close 1009); below it we answer with an error. */
 const HARD_FRAME_LIMIT = 8 * 1024 * 1024;
 
+/** An error after which the socket is closed: the answer goes out first, then the close frame. */
+class ClosingRpcError extends RpcError {
+  constructor(code: number, message: string, data: unknown, readonly closeCode: number) {
+    super(code, message, data);
+  }
+}
+
 /** Error messages and error data are cut to these sizes, whatever a handler put in them. */
 const MAX_ERROR_MESSAGE_CHARS = 512;
 const MAX_ERROR_DATA_BYTES = 4096;
@@ -203,8 +210,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     if (conn.aid !== null) throw new RpcError(ErrorCode.InvalidRequest, 'auth.connect already succeeded on this connection');
     if (params.nonce !== conn.challengeNonce) throw new RpcError(ErrorCode.ConnectBadNonce, 'invalid nonce: auth.connect must echo the challenge nonce of this connection');
     if (!versionInRange(params.protocol)) {
-      conn.close(CloseCode.Normal, 'protocol version mismatch');
-      throw new RpcError(ErrorCode.ProtocolVersionMismatch, 'protocol version mismatch', { server_range: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION }, client_range: clientRange(params.protocol) });
+      throw new ClosingRpcError(ErrorCode.ProtocolVersionMismatch, 'protocol version mismatch', { server_range: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION }, client_range: clientRange(params.protocol) }, CloseCode.Normal);
     }
     const authBlock = obj(params, 'auth', {});
     const token = str(authBlock, 'token', { optional: true });
@@ -227,8 +233,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       const slotKey = slotKeyOf(slotId);
       const shorts = [...connections].filter((c) => c.kind === 'short' && c.aid === aid && c.deviceId === deviceId && c.slotKey === slotKey);
       if (shorts.length >= MAX_SHORT_PER_SLOT) {
-        conn.close(CloseCode.ShortCapacityExceeded, 'short connection capacity exceeded');
-        throw new RpcError(ErrorCode.Backpressure, `short connection capacity exceeded: at most ${MAX_SHORT_PER_SLOT} per device and slot`);
+        throw new ClosingRpcError(ErrorCode.Backpressure, `short connection capacity exceeded: at most ${MAX_SHORT_PER_SLOT} per device and slot`, undefined, CloseCode.ShortCapacityExceeded);
       }
       const ttl = typeof options.short_ttl_ms === 'number' && options.short_ttl_ms > 0 ? options.short_ttl_ms : DEFAULT_SHORT_TTL_MS;
       conn.setIdleTimeout(ttl, CloseCode.ShortIdleTimeout);
@@ -291,6 +296,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     } catch (err) {
       if (err instanceof RpcError) {
         conn.replyError(id, err.code, clip(err.message, MAX_ERROR_MESSAGE_CHARS), boundedData(err.data));
+        if (err instanceof ClosingRpcError) conn.close(err.closeCode, err.message);
       } else {
         log(`error ${quote(method)} on ${conn.id}: ${(err as Error).stack ?? String(err)}`);
         conn.replyError(id, ErrorCode.Internal, clip(`internal error in ${quote(method)}: ${(err as Error).message}`, MAX_ERROR_MESSAGE_CHARS));

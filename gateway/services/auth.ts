@@ -28,6 +28,12 @@ const MIGRATIONS = [
 ];
 
 const LOGIN_NONCE_TTL_MS = 60_000;
+/**
+ * client_time is signed, not checked against the clock (spec §3.3, §13.3: used verbatim): the
+ * login's freshness is the server nonce, single use and 60 s. SDKs send seconds, e.g.
+ * "1735689550" or "1735689550.123456"; anything longer than this is not a time.
+ */
+const MAX_CLIENT_TIME_CHARS = 32;
 
 type PreAuthMethod = 'auth.create_aid' | 'auth.aid_login1' | 'auth.aid_login2' | 'auth.refresh_token';
 export type PreAuthHandlers = { [M in PreAuthMethod]: (params: ParamsOf<M>, conn: Connection) => Promise<ResultOf<M>> | ResultOf<M> };
@@ -144,8 +150,8 @@ export function createAuthService(
       const nonce = str(params, 'nonce', { max: 256 });
       const signature = str(params, 'signature', { max: 512 });
       const rawTime = (params as { client_time?: unknown }).client_time;
-      if (typeof rawTime !== 'string' && typeof rawTime !== 'number') {
-        throw new RpcError(ErrorCode.InvalidParams, 'invalid params: client_time must be a string (or number)');
+      if ((typeof rawTime !== 'string' && typeof rawTime !== 'number') || String(rawTime).length > MAX_CLIENT_TIME_CHARS) {
+        throw new RpcError(ErrorCode.InvalidParams, `invalid params: client_time must be a string (or number) of at most ${MAX_CLIENT_TIME_CHARS} characters`);
       }
       // The client signs the exact text it sends; a number is signed as JavaScript prints it.
       const clientTime = String(rawTime);
