@@ -89,10 +89,13 @@ export class TokenService {
     const [header, claims, sig] = parts as [string, string, string];
     if (header !== this.header) return null;
     const signature = Buffer.from(sig, 'base64url');
-    if (signature.length !== ES256_SIGNATURE_BYTES) return null;
+    // Canonical spelling only: the last character of a base64url segment has spare bits.
+    if (signature.length !== ES256_SIGNATURE_BYTES || b64url(signature) !== sig) return null;
+    const claimBytes = Buffer.from(claims, 'base64url');
+    if (b64url(claimBytes) !== claims) return null;
     try {
       if (!verify('sha256', Buffer.from(`${header}.${claims}`), { key: this.publicKey, dsaEncoding: 'ieee-p1363' }, signature)) return null;
-      const body = JSON.parse(Buffer.from(claims, 'base64url').toString('utf8')) as { aid?: unknown; sub?: unknown; iss?: unknown; exp?: unknown; aud?: unknown };
+      const body = JSON.parse(claimBytes.toString('utf8')) as { aid?: unknown; sub?: unknown; iss?: unknown; exp?: unknown; aud?: unknown };
       if (typeof body !== 'object' || body === null) return null;
       if (typeof body.aid !== 'string' || body.sub !== body.aid || body.iss !== `auth.${this.issuer}` || body.aud !== 'aun') return null;
       if (typeof body.exp !== 'number' || body.exp <= nowS) return null;

@@ -3,7 +3,7 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { ErrorCode, P256_SPKI_LENGTH, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/index.ts';
+import { ErrorCode, P256_SPKI_LENGTH, type CreateAidResult, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/index.ts';
 import { RpcError, type AgentRecord, type Connection } from '../context.ts';
 import { migrate } from '../db.ts';
 import { certFingerprint, type Pki } from '../pki.ts';
@@ -67,7 +67,7 @@ export function createAuthService(
 ): AuthService {
   migrate(db, 'auth', MIGRATIONS);
   const getAgent = db.prepare('SELECT aid, cert_pem, public_key FROM agents WHERE aid = ?');
-  const insertAgent = db.prepare('INSERT INTO agents (aid, cert_pem, public_key, created_at) VALUES (?, ?, ?, ?)');
+  const insertAgent = db.prepare('INSERT INTO agents (aid, cert_pem, public_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(aid) DO NOTHING');
   const getDevices = db.prepare('SELECT device_id FROM devices WHERE aid = ? ORDER BY first_seen, device_id');
   const insertDevice = db.prepare('INSERT INTO devices (aid, device_id, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT(aid, device_id) DO UPDATE SET last_seen = excluded.last_seen');
   const deviceExists = db.prepare('SELECT 1 FROM devices WHERE aid = ? AND device_id = ?');
@@ -111,13 +111,18 @@ export function createAuthService(
       } catch {
         throw new RpcError(ErrorCode.InvalidParams, 'public_key is not a valid P-256 key');
       }
-      const existing = agent(aid);
-      if (existing) {
+      const registered = (): CreateAidResult | null => {
+        const existing = agent(aid);
+        if (!existing) return null;
         if (existing.publicKey !== spki.toString('base64')) throw new RpcError(ErrorCode.IdentityConflict, `aid ${aid} is already registered with another key`);
         return { aid, cert: existing.certPem, ca_cert: pki.issuerPem, curve };
-      }
+      };
+      const before = registered();
+      if (before) return before;
       const cert = await pki.issueAgent(aid, spki);
-      insertAgent.run(aid, cert, spki.toString('base64'), now());
+      // Two registrations of one AID can both be issuing here: the first insert wins and the
+      // other answers as a repeat (same key) or a conflict (another key) would.
+      if (insertAgent.run(aid, cert, spki.toString('base64'), now()).changes === 0) return registered()!;
       return { aid, cert, ca_cert: pki.issuerPem, curve };
     },
 

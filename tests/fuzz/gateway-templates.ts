@@ -1,0 +1,66 @@
+// One well-formed params object per method of protocol/methods.ts, the seeds the gateway fuzzer
+// mutates. The map is keyed by MethodName, so a method added to the protocol without a template
+// here fails to compile.
+
+import { randomBytes } from 'node:crypto';
+import type { MethodName } from '../../protocol/index.ts';
+import { makeSpk, type Identity } from '../support/aun-client.ts';
+
+export interface TemplateContext {
+  /** The identity whose long socket carries the post-login inputs. */
+  alice: Identity;
+  bob: Identity;
+  /** A group alice owns with bob in it. */
+  groupId: string;
+  /** The challenge nonce of the socket the input goes to (auth.connect). */
+  nonce: string;
+}
+
+const mid = () => `fz-${randomBytes(8).toString('hex')}`;
+
+export const TEMPLATES: { readonly [M in MethodName]: (c: TemplateContext) => Record<string, unknown> } = {
+  'auth.create_aid': (c) => ({ aid: `fz${randomBytes(4).toString('hex')}.${c.alice.aid.split('.').slice(1).join('.')}`, public_key: c.bob.spkiB64, curve: 'P-256' }),
+  'auth.aid_login1': (c) => ({ aid: c.alice.aid, cert: c.alice.cert, client_nonce: randomBytes(12).toString('base64') }),
+  // Credentials that were never issued or are spent: any token this yields is a wrong accept.
+  'auth.aid_login2': (c) => ({ aid: c.alice.aid, request_id: 'req-000000000000', nonce: randomBytes(24).toString('base64url'), client_time: String(Math.floor(Date.now() / 1000)), signature: c.alice.signDer('x') }),
+  'auth.refresh_token': (c) => ({ refresh_token: 'rt-' + randomBytes(32).toString('base64url'), aid: c.alice.aid, sdk_lang: 'typescript' }),
+  'auth.connect': (c) => ({
+    nonce: c.nonce,
+    auth: { method: 'kite_token', token: c.bob.accessToken },
+    protocol: { min: '1.0', max: '1.0' },
+    device: { id: 'fz-device', type: 'sdk' },
+    client: { slot_id: 'fz', sdk_lang: 'typescript', sdk_version: 'fuzz' },
+    delivery_mode: { mode: 'fanout', routing: '', affinity_ttl_ms: 0 },
+    options: { kind: 'short', short_ttl_ms: 30_000 },
+    extra_info: { app: 'fuzz' },
+  }),
+  'meta.ping': () => ({}),
+  'meta.status': () => ({}),
+  'message.send': (c) => ({ to: c.bob.aid, payload: { type: 'text', text: 'fuzz' }, message_id: mid(), timestamp: Date.now(), encrypted: false }),
+  'message.v2.pull': () => ({ after_seq: 0, limit: 10 }),
+  'message.v2.ack': () => ({ up_to_seq: 1 }),
+  'message.v2.put_peer_pk': (c) => ({ ...makeSpk(c.alice).fields }),
+  'message.v2.bootstrap': (c) => ({ peer_aid: c.bob.aid, e2ee_wrap_capabilities: { version: '2', per_device_wrap: true } }),
+  'message.query_online': (c) => ({ aids: [c.bob.aid, c.alice.aid] }),
+  'group.create': () => ({ name: 'fuzz', visibility: 'private', join_mode: 'invite_only', description: 'd' }),
+  'group.add_member': (c) => ({ group_id: c.groupId, aid: c.bob.aid, role: 'member' }),
+  'group.kick': (c) => ({ group_id: c.groupId, aid: c.bob.aid }),
+  'group.remove_member': (c) => ({ group_id: c.groupId, aid: c.bob.aid }),
+  'group.leave': (c) => ({ group_id: c.groupId }),
+  'group.get_members': (c) => ({ group_id: c.groupId, page: 1, size: 20 }),
+  'group.get_online_members': (c) => ({ group_id: c.groupId }),
+  'group.list_my': () => ({ page: 1, size: 20 }),
+  'group.get_info': (c) => ({ group_id: c.groupId, required: ['members'] }),
+  'group.v2.put_group_pk': (c) => ({ group_id: c.groupId, ...makeSpk(c.alice, 'group_device_prekey').fields }),
+  'group.v2.bootstrap': (c) => ({ group_id: c.groupId }),
+  'group.v2.send': (c) => ({ group_id: c.groupId, envelope: { type: 'e2ee.group_encrypted', version: 'v2', epoch: 1, aad: { message_id: mid() } } }),
+  'group.send': (c) => ({ group_id: c.groupId, payload: { type: 'text', text: 'fuzz' }, message_id: mid() }),
+  'group.v2.pull': (c) => ({ group_id: c.groupId, after_seq: 0, limit: 10 }),
+  'group.v2.ack': (c) => ({ group_id: c.groupId, up_to_seq: 1 }),
+  'group.pull_events': (c) => ({ group_id: c.groupId, after_event_seq: 0, limit: 10 }),
+  'group.ack_events': (c) => ({ group_id: c.groupId, event_seq: 1 }),
+  'group.get_state': (c) => ({ group_id: c.groupId }),
+  'group.v2.get_proposal': (c) => ({ group_id: c.groupId }),
+  'group.v2.propose_state': (c) => ({ group_id: c.groupId, state_version: 1 }),
+  'group.v2.confirm_state': () => ({ proposal_id: 'p-1' }),
+};
