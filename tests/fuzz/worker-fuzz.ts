@@ -28,6 +28,9 @@ export interface WorkerFuzzOptions {
   deadlineMs: number;
 }
 
+/** The counts of a full run (issue 13). */
+export const WORKER_FUZZ_DEFAULTS = { pushes: 2_000, portMessages: 1_000 } as const;
+
 const SENDER_DEVICE = 'node-sender';
 /** Frames per admin inject call, and the bytes after which a batch goes at once (the body limit is 1.1 MB). */
 const BATCH = 25;
@@ -49,14 +52,20 @@ async function ensureBuilt(): Promise<void> {
 /** Every text of the tab's message feed (inbound and group), for counting what it shows. */
 const shownTexts = (page: Page): Promise<string[]> => page.$$eval('#messages li .text', (els) => els.map((e) => e.textContent ?? ''));
 
-/** Group changes the tab was told about, collected from the moment of the call. */
+/**
+ * Group changes the tab was told about, collected from the moment of the call. The tab also takes
+ * the `raw` events, so every hostile frame's params cross the port to it as well.
+ */
 async function collectChanges(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const g = globalThis as unknown as { aun: { on(e: string, h: (d: unknown) => void): void }; fuzzChanges: unknown[] };
+    const g = globalThis as unknown as { aun: { on(e: string, h: (d: unknown) => void): void }; fuzzChanges: unknown[]; fuzzRaw: number };
     g.fuzzChanges = [];
+    g.fuzzRaw = 0;
     g.aun.on('group.changed', (d) => g.fuzzChanges.push(d));
+    g.aun.on('raw', () => g.fuzzRaw++);
   });
 }
+const rawSeen = (page: Page) => page.evaluate(() => (globalThis as unknown as { fuzzRaw: number }).fuzzRaw);
 const changesSeen = (page: Page) => page.evaluate(() => (globalThis as unknown as { fuzzChanges: { actor: string | null; member: string | null; action: string }[] }).fuzzChanges);
 
 interface Victim {
@@ -192,6 +201,7 @@ async function pushFuzz(stack: Stack, v: Victim, seed: number, count: number, un
     if (s.lost <= 5) s.notes.push(`seed ${seed}: real message "${e}" shown ${times} times`);
   }
   s.clearErrors = dead ? 0 : s.tried - s.wrongAccepts;
+  s.notes.push(`seed ${seed}: the tab took ${await rawSeen(v.page).catch(() => '?')} raw gateway events`);
   s.notes.push(`seed ${seed}: ${expected.length} real messages interleaved; inputs by kind: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}`);
   return s;
 }
