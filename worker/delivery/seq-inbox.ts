@@ -44,7 +44,6 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
   private loaded: Promise<void> | null = null;
   /** Own seqs waiting for the cursor to reach them. */
   private readonly skipped = new Set<number>();
-  private draining: Promise<void> | null = null;
   private pulling: Promise<void> | null = null;
   private pullAgain = false;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
@@ -83,17 +82,13 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
    * send says): nothing to show, but the cursor may move over it so it is not mistaken for a gap.
    */
   skip(seq: number): Promise<void> {
-    if (!Number.isSafeInteger(seq) || seq <= this.contiguous || seq > this.contiguous + SKIP_WINDOW) return Promise.resolve();
-    this.skipped.add(seq);
-    return this.scheduleDrain();
-  }
-
-  private scheduleDrain(): Promise<void> {
-    this.draining ??= this.enqueue(async () => {
-      this.draining = null;
+    if (!Number.isSafeInteger(seq) || seq <= this.contiguous) return Promise.resolve();
+    return this.enqueue(async () => {
+      // Judged against the loaded cursor: a seq far past it is left to the pulls.
+      if (seq <= this.contiguous || seq > this.contiguous + SKIP_WINDOW) return;
+      this.skipped.add(seq);
       await this.drain();
     });
-    return this.draining;
   }
 
   /** Pulls everything after the cursor (on ready, on gaps, on hints). Coalesces concurrent asks. */

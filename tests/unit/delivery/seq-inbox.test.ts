@@ -120,6 +120,18 @@ describe('SeqInbox', () => {
     expect(t.pulls).toEqual([0, 2]);
   });
 
+  it('an own seq (from a buggy answer) far past the cursor is not kept: the cursor never waits on it', async () => {
+    const t = setup({ stored: 5 });
+    await t.inbox.skip(5 + 10_001);
+    await t.inbox.skip(Number.NaN);
+    await t.inbox.skip(6);
+    expect(t.inbox.cursor).toBe(6);
+    t.add(7);
+    await t.inbox.hint(7);
+    expect(t.delivered).toEqual([7]);
+    expect(t.inbox.cursor).toBe(7);
+  });
+
   it('acks the contiguous prefix once per burst', async () => {
     const t = setup();
     for (let s = 1; s <= 20; s++) {
