@@ -10,7 +10,7 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x13f0);
 
 describe('worker fuzz (short)', () => {
   it('survives mutated pushes and port garbage without a wrong accept or a lost message', async () => {
-    const sections = await runWorkerFuzz({ seed: SEED, pushes: 300, portMessages: 200, deadlineMs: 35_000 });
+    const sections = await runWorkerFuzz({ seed: SEED, pushes: 300, portMessages: 200, deadlineMs: 30_000 });
     for (const s of sections) console.log(`${s.name}: ${JSON.stringify({ ...s, notes: undefined })}\n  ${s.notes.join('\n  ')}`);
     expect(sections.map((s) => s.name)).toEqual(['worker pushes', 'worker port']);
     for (const s of sections) {

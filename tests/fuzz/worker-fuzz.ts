@@ -24,7 +24,7 @@ export interface WorkerFuzzOptions {
   pushes: number;
   /** Malformed messages to post into the SharedWorker's port. */
   portMessages: number;
-  /** For both input phases together; setup and the final checks have their own bounds. */
+  /** For both input phases together, from the end of the setup; setup and the final checks have their own bounds. */
   deadlineMs: number;
 }
 
@@ -223,12 +223,11 @@ async function workerUrl(browser: Browser, page: Page): Promise<string> {
 }
 
 export async function runWorkerFuzz(opts: WorkerFuzzOptions): Promise<FuzzSection[]> {
-  const started = Date.now();
   await ensureBuilt();
   const stack = await startStack();
   try {
     const v = await setUp(stack, opts.seed, Math.ceil(opts.pushes / REAL_EVERY / 3) + 4);
-    const deadline = started + opts.deadlineMs;
+    const deadline = Date.now() + opts.deadlineMs;
     // The pushes get most of the time: each costs the worker a pull, a port message does not.
     const pushDeadline = Date.now() + Math.max(1_000, (deadline - Date.now()) * 0.75);
     const pushes = await pushFuzz(stack, v, opts.seed, opts.pushes, pushDeadline);
