@@ -5,8 +5,8 @@
 import {
   AunError, ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, V2StaleKeysError, ValidationError,
   type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage, type InboxRow,
-  type JsonObject, type LogPage, type LoggedEventName, type MessageReceivedEvent, type MessageSendResult, type MethodName,
-  type InspectorSnapshot, type ParamsOf, type PeerV2MessageReceivedEvent, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
+  type JsonObject, type LogPage, type LoggedEventName, type MessageSendResult, type MethodName,
+  type InspectorSnapshot, type ParamsOf, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
   randomHex,
 } from '../protocol/index.ts';
 import { httpBaseOf } from './auth/io.ts';
@@ -15,15 +15,14 @@ import { TrustStore } from './auth/trust.ts';
 import { groupMessageKey, Groups } from './delivery/groups.ts';
 import { Journal, type LoggedEvent, type LoggedInput } from './delivery/journal.ts';
 import { Outbox, type OutboxEntry } from './delivery/outbox.ts';
-import { plaintextMessage, rowFromPush, rowFromV2Push } from './delivery/rows.ts';
-import { SeqInbox } from './delivery/seq-inbox.ts';
+import { P2P_CURSOR, P2pInbox } from './delivery/p2p.ts';
+import { plaintextMessage } from './delivery/rows.ts';
 import { E2eeEngine } from './e2ee/engine.ts';
 import { E2eeError } from './e2ee/errors.ts';
 import { GatewaySession } from './session/session.ts';
 import type { IdentityRecord, KeyPairHandles, Store } from './store/index.ts';
 
 const SLOT_ID = 'default';
-const P2P_CURSOR = 'p2p';
 
 /** Cursor-moving calls belong to the worker's delivery: a tab acking would hide mail from others. */
 const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.ack', 'group.ack_events']);
@@ -50,13 +49,9 @@ export class AidSession {
   readonly tabs = new Set<string>();
   grace: ReturnType<typeof setTimeout> | null = null;
   private readonly calls = new Map<string, AbortController>();
-  /** Pushed rows already opened, by seq, so the inbox does not decrypt them twice. */
-  private readonly opened = new Map<number, { messageId: string; input: LoggedInput | null }>();
-  /** Pushes are opened one at a time, in arrival order. */
-  private pushed: Promise<void> = Promise.resolve();
   private readonly e2ee: E2eeEngine;
   private readonly journal: Journal;
-  private readonly inbox: SeqInbox<InboxRow, LoggedInput, LoggedEvent>;
+  private readonly inbox: P2pInbox;
   private readonly groups: Groups;
   private readonly outbox: Outbox<MessageSendResult | GroupSent>;
 
@@ -85,15 +80,10 @@ export class AidSession {
       ...(log ? { log } : {}),
     });
     this.journal = new Journal(aid, store, (e) => opts.publishLogged(e), log);
-    this.inbox = new SeqInbox<InboxRow, LoggedInput, LoggedEvent>({
-      name: `p2p:${aid}`,
-      pull: async (after, limit) => {
-        const r = await rpc('message.v2.pull', { after_seq: after, limit });
-        return { rows: r.messages, hasMore: r.has_more, floor: r.server_ack_seq ?? 0 };
-      },
-      ack: async (upTo) => {
-        await rpc('message.v2.ack', { up_to_seq: upTo });
-      },
+    this.inbox = new P2pInbox({
+      aid,
+      deviceId,
+      rpc,
       loadCursor: () => store.cursors.get(aid, P2P_CURSOR),
       commit: (seq, inputs) => this.journal.commit({ ns: P2P_CURSOR, seq }, inputs),
       open: (row) => this.openP2P(row),
@@ -314,46 +304,14 @@ export class AidSession {
 
   // ---- receiving ----
 
+  /** Pushes are hints: the inboxes pull what the gateway stored (docs/security-model.md). */
   private onGatewayEvent(name: string, params: unknown): void {
-    if (typeof params === 'object' && params !== null) {
-      const device = (params as { device_id?: unknown }).device_id;
-      const forUs = device === undefined || device === '' || device === this.deviceId;
-      if (name === 'message.received' && forUs) void this.inbox.push(rowFromPush(params as MessageReceivedEvent));
-      else if (name === 'peer.v2.message_received' && forUs) {
-        const row = rowFromV2Push(params as PeerV2MessageReceivedEvent, this.aid);
-        if (row) this.pushed = this.pushed.then(() => this.checkPush(row)).catch(this.report('push'));
-        else void this.inbox.catchUp();
-      } else this.groups.onEvent(name, params);
-    }
+    if (!this.inbox.onEvent(name, params)) this.groups.onEvent(name, params);
     this.opts.publish('raw', { aid: this.aid, event: name, params });
-  }
-
-  /**
-   * A push with an envelope is opened before it may take its seq. One that fails is reported
-   * (logged `undecryptable`) but does not consume the seq: the gateway's stored row decides, by a
-   * pull. So a forged push (a compromised or buggy path) cannot push a real message out of its
-   * place, and a row that really is bad is still reported once (same log key) and skipped.
-   */
-  private async checkPush(row: InboxRow): Promise<void> {
-    if (row.seq <= this.inbox.cursor) return;
-    const input = await this.openP2P(row);
-    if (input?.name === 'undecryptable') {
-      await this.journal.record(input);
-      void this.inbox.catchUp();
-      return;
-    }
-    this.opened.set(row.seq, { messageId: row.message_id, input });
-    // Not awaited: the next push is opened while this one is being committed (in a batch).
-    void this.inbox.push(row);
   }
 
   private async openP2P(row: InboxRow): Promise<LoggedInput | null> {
     const key = `p2p:${row.from_aid}:${row.message_id}`;
-    const early = this.opened.get(row.seq);
-    if (early) {
-      this.opened.delete(row.seq);
-      if (early.messageId === row.message_id) return early.input;
-    }
     if (row.version !== 'v2') {
       const data = plaintextMessage(this.aid, row);
       return data ? { name: 'message', key, data } : null;

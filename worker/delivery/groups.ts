@@ -1,9 +1,11 @@
 // The groups of one AID on this device: per group, one seq inbox for messages (`group:<id>`) and
-// one for membership events (`group_event:<id>`), fed by pushes and hints, caught up on ready.
+// one for membership events (`group_event:<id>`), filled by pulls on ready and after every push
+// (a push is only a hint: a forged one costs a pull, never a message or a membership change).
 
-import type {
-  GroupChange, GroupEvent, GroupInboundMessage, GroupMessageCreatedEvent, GroupRow,
-  JsonObject, MethodName, ParamsOf, ResultOf,
+import {
+  AunError, ErrorCode,
+  type GroupChange, type GroupEvent, type GroupInboundMessage, type GroupRow,
+  type JsonObject, type MethodName, type ParamsOf, type ResultOf,
 } from '../../protocol/index.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
 import { SeqInbox } from './seq-inbox.ts';
@@ -28,6 +30,12 @@ interface Tracked {
   events: SeqInbox<GroupEventRow, LoggedInput<'group.changed'>, LoggedEvent>;
 }
 
+/** Pushes that say a group has a new message (with its content, or without: the notification form). */
+const GROUP_MESSAGE_PUSHES: ReadonlySet<string> = new Set(['group.v2.message_created', 'group.message_created']);
+/** AIDs are domain names (at most 253 characters); a longer group id is not one. */
+const MAX_GROUP_ID = 255;
+/** The gateway's answers that confirm this AID is out of a group. */
+const GONE_CODES: ReadonlySet<number> = new Set([ErrorCode.GroupNotMember, ErrorCode.GroupNotFound]);
 const MEMBERSHIP: ReadonlySet<string> = new Set(['member_added', 'member_removed', 'member_left', 'joined', 'join_approved', 'invite_code_used']);
 const SELF_GONE: ReadonlySet<string> = new Set(['member_removed', 'member_left', 'dissolved']);
 
@@ -136,24 +144,40 @@ export class Groups {
 
   onEvent(name: string, params: unknown): void {
     if (typeof params !== 'object' || params === null) return;
-    const p = params as { group_id?: unknown };
-    if (typeof p.group_id !== 'string') return;
+    const p = params as { group_id?: unknown; seq?: unknown; event_seq?: unknown };
+    if (typeof p.group_id !== 'string' || p.group_id === '' || p.group_id.length > MAX_GROUP_ID) return;
     const groupId = p.group_id;
-    if (name === 'group.v2.message_created') {
-      // A notification (or the login-time unread hint) without the rows: they come from a pull.
-      void this.track(groupId).messages.catchUp();
-    } else if (name === 'group.message_created') {
-      const ev = params as GroupMessageCreatedEvent;
-      const inbox = this.track(groupId).messages;
-      if (ev.payload && typeof ev.seq === 'number' && !String(ev.payload.type ?? '').startsWith('e2ee.')) {
-        void inbox.push({ seq: ev.seq, version: 'v1', message_id: ev.message_id, from_aid: ev.sender_aid, group_id: groupId, t_server: Date.now(), payload: ev.payload });
-      } else void inbox.catchUp();
-    } else if (name === 'group.changed') {
-      const ev = params as GroupEvent;
-      const events = this.track(groupId).events;
-      if (typeof ev.event_seq === 'number') void events.push({ ...ev, seq: ev.event_seq });
-      else void events.catchUp();
+    if (!GROUP_MESSAGE_PUSHES.has(name) && name !== 'group.changed') return;
+    const known = this.tracked.get(groupId);
+    if (!known) {
+      // A group this device does not follow yet (it was just added): following it costs a pull of
+      // each inbox; a group the gateway says we are not in is dropped again.
+      void this.follow(groupId).catch(() => this.untrack(groupId));
+      return;
     }
+    // Every group push is a hint: the rows and events come from the gateway's stored sequence.
+    if (GROUP_MESSAGE_PUSHES.has(name)) void known.messages.hint(p.seq);
+    else if (this.saysSelfGone(params as GroupEvent)) void known.events.catchUp().catch((err: unknown) => this.confirmGone(groupId, params as GroupEvent, err));
+    else void known.events.hint(p.event_seq);
+  }
+
+  private saysSelfGone(e: GroupEvent): boolean {
+    const c = this.change(e.group_id, e);
+    return c.action === 'dissolved' || (SELF_GONE.has(c.action) && c.member === this.deps.aid);
+  }
+
+  /**
+   * A member that was removed (or left, or whose group was dissolved) can no longer pull the
+   * event that says so. The push is believed only when the gateway's answer confirms it: the
+   * pull of the group's events is refused because this AID is not a member (or there is no group).
+   */
+  private async confirmGone(groupId: string, e: GroupEvent, err: unknown): Promise<void> {
+    const t = this.tracked.get(groupId);
+    if (!t || !(err instanceof AunError) || !GONE_CODES.has(err.code)) return;
+    if (!Number.isSafeInteger(e.event_seq) || e.event_seq <= t.events.cursor) return;
+    const input: LoggedInput<'group.changed'> = { name: 'group.changed', key: `gevent:${groupId}:${e.event_seq}`, data: this.change(groupId, e) };
+    await this.deps.commit(`group_event:${groupId}`, e.event_seq, [input]);
+    this.afterChange(input.data);
   }
 
   stop(): void {

@@ -1,8 +1,10 @@
 // One seq namespace (a device's P2P inbox, a group's messages, a group's events): a
-// contiguous-prefix cursor over the gateway's seq, pushes applied in order, gaps and reconnects
-// filled by pulls, acks sent for the contiguous prefix. Rows are opened once, in seq order, in
-// runs; `commit` makes the cursor past a run and whatever it produced durable in one step, and
-// only then is it delivered: a crash in between redelivers nothing and loses nothing.
+// contiguous-prefix cursor over the gateway's seq, filled by pulls only, acks sent for the
+// contiguous prefix. A push is a hint that something new may sit past the cursor: it costs at most
+// one pull and never supplies a row, so the gateway's stored sequence alone says what sits at a
+// seq (see docs/security-model.md). Rows are opened once, in seq order, in runs; `commit` makes
+// the cursor past a run and whatever it produced durable in one step, and only then is it
+// delivered: a crash in between redelivers nothing and loses nothing.
 
 export interface SeqRow { seq: number }
 
@@ -34,14 +36,14 @@ export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
 const PAGE = 50;
 const MAX_PAGES = 1000;
 const ACK_DELAY_MS = 100;
+/** Own seqs (from the gateway's answers to our sends) are remembered this far past the cursor at most. */
+export const SKIP_WINDOW = 10_000;
 
 export class SeqInbox<R extends SeqRow, D, L = D> {
   private contiguous = 0;
   private loaded: Promise<void> | null = null;
-  private readonly parked = new Map<number, R>();
   /** Own seqs waiting for the cursor to reach them. */
   private readonly skipped = new Set<number>();
-  private draining: Promise<void> | null = null;
   private pulling: Promise<void> | null = null;
   private pullAgain = false;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
@@ -64,29 +66,29 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
     return this.loaded;
   }
 
-  /** A pushed row: applied in seq order (with the rows that follow it), pulled for if it leaves a gap. */
-  push(row: R): Promise<void> {
-    if (row.seq <= this.contiguous) return Promise.resolve();
-    this.parked.set(row.seq, row);
-    return this.scheduleDrain();
+  /**
+   * A push said something new may sit at `seq` (unknown when the push had none, or a bad one).
+   * The push's content is never used: a seq at or below the cursor costs nothing, anything else
+   * one pull from the cursor (coalesced with the pulls in flight), whatever the seq claims.
+   * Never rejects.
+   */
+  hint(seq?: unknown): Promise<void> {
+    if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq <= this.contiguous) return Promise.resolve();
+    return this.catchUp().catch((e: unknown) => this.deps.log?.(`${this.deps.name}: pull after a push: ${(e as Error).message}`));
   }
 
   /**
-   * A seq this device produced itself (its own group message): nothing to show, but the cursor
-   * may move over it so it is not mistaken for a gap.
+   * A seq this device produced itself (its own group message, as the gateway's answer to the
+   * send says): nothing to show, but the cursor may move over it so it is not mistaken for a gap.
    */
   skip(seq: number): Promise<void> {
-    if (seq <= this.contiguous) return Promise.resolve();
-    this.skipped.add(seq);
-    return this.scheduleDrain();
-  }
-
-  private scheduleDrain(): Promise<void> {
-    this.draining ??= this.enqueue(async () => {
-      this.draining = null;
+    if (!Number.isSafeInteger(seq) || seq <= this.contiguous) return Promise.resolve();
+    return this.enqueue(async () => {
+      // Judged against the loaded cursor: a seq far past it is left to the pulls.
+      if (seq <= this.contiguous || seq > this.contiguous + SKIP_WINDOW) return;
+      this.skipped.add(seq);
       await this.drain();
     });
-    return this.draining;
   }
 
   /** Pulls everything after the cursor (on ready, on gaps, on hints). Coalesces concurrent asks. */
@@ -111,15 +113,17 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
   private async pullAll(): Promise<void> {
     await this.load();
     for (let page = 0; page < MAX_PAGES && !this.stopped; page++) {
-      const res = await this.deps.pull(this.contiguous, PAGE);
-      const rows = [...res.rows].sort((a, b) => a.seq - b.seq);
+      const before = this.contiguous;
+      const res = await this.deps.pull(before, PAGE);
+      const rows = usableRows<R>(res.rows, before);
       await this.enqueue(async () => {
         // A pull from the cursor returns what exists: a hole before a returned row is permanent.
         await this.acceptRun(rows.filter((r) => r.seq > this.contiguous).map((row) => ({ seq: row.seq, row })));
-        if (res.floor > this.contiguous) await this.acceptRun([{ seq: res.floor }]);
+        if (Number.isSafeInteger(res.floor) && res.floor > this.contiguous) await this.acceptRun([{ seq: res.floor }]);
         await this.drain();
       });
-      if (!res.hasMore) return;
+      // A page that moved nothing would come back the same: `hasMore` alone must not spin.
+      if (res.hasMore !== true || this.contiguous === before) return;
     }
   }
 
@@ -129,24 +133,12 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
     return next;
   }
 
-  /** Applies the parked rows that continue the cursor, in runs; a gap left behind is pulled for. */
+  /** Moves the cursor over own seqs that continue it; the rest wait for the pulls to fill in. */
   private async drain(): Promise<void> {
-    for (;;) {
-      for (const seq of [...this.parked.keys()]) if (seq <= this.contiguous) this.parked.delete(seq);
-      for (const seq of [...this.skipped]) if (seq <= this.contiguous) this.skipped.delete(seq);
-      const run: { seq: number; row?: R }[] = [];
-      for (let seq = this.contiguous + 1; ; seq++) {
-        const row = this.parked.get(seq);
-        if (row) run.push({ seq, row });
-        else if (this.skipped.has(seq)) run.push({ seq });
-        else break;
-        this.parked.delete(seq);
-        this.skipped.delete(seq);
-      }
-      if (run.length === 0) break;
-      await this.acceptRun(run);
-    }
-    if (this.parked.size > 0) void this.catchUp();
+    for (const seq of [...this.skipped]) if (seq <= this.contiguous) this.skipped.delete(seq);
+    const run: { seq: number }[] = [];
+    for (let seq = this.contiguous + 1; this.skipped.delete(seq); seq++) run.push({ seq });
+    await this.acceptRun(run);
   }
 
   /**
@@ -179,4 +171,19 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = null;
   }
+}
+
+/**
+ * The rows of a page that can take a seq past `after`: a safe-integer seq, first copy of each,
+ * in seq order. Anything else in a page is the gateway's error and is left out.
+ */
+function usableRows<R extends SeqRow>(rows: unknown, after: number): R[] {
+  if (!Array.isArray(rows)) return [];
+  const bySeq = new Map<number, R>();
+  for (const r of rows as unknown[]) {
+    if (typeof r !== 'object' || r === null) continue;
+    const seq = (r as SeqRow).seq;
+    if (Number.isSafeInteger(seq) && seq > after && !bySeq.has(seq)) bySeq.set(seq, r as R);
+  }
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }

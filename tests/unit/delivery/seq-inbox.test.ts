@@ -41,21 +41,23 @@ function setup(opts: { stored?: number; rows?: number[]; floor?: number; open?: 
 const settle = () => new Promise((r) => setTimeout(r, 150));
 
 describe('SeqInbox', () => {
-  it('applies pushes in order and drops duplicates', async () => {
+  it('delivers what hints point at in order, once, and a hint at or below the cursor costs no pull', async () => {
     const t = setup();
-    await t.inbox.push(t.add(1));
-    await t.inbox.push(t.add(2));
-    await t.inbox.push({ seq: 2, text: 'again' });
-    await t.inbox.push({ seq: 1, text: 'older' });
+    t.add(1);
+    await t.inbox.hint(1);
+    t.add(2);
+    await t.inbox.hint(2);
+    await t.inbox.hint(2);
+    await t.inbox.hint(1);
     expect(t.delivered).toEqual([1, 2]);
     expect(t.inbox.cursor).toBe(2);
-    expect(t.pulls).toEqual([]);
+    expect(t.pulls).toEqual([0, 1]);
   });
 
-  it('parks a push that leaves a gap, pulls the gap, and delivers in seq order', async () => {
+  it('a hint past a gap pulls from the cursor and delivers the gap and the row in seq order', async () => {
     const t = setup({ rows: [1, 2, 3] });
-    await t.inbox.push(t.add(4));
-    await t.inbox.catchUp();
+    t.add(4);
+    await t.inbox.hint(4);
     expect(t.delivered).toEqual([1, 2, 3, 4]);
     expect(t.pulls[0]).toBe(0);
   });
@@ -74,7 +76,7 @@ describe('SeqInbox', () => {
     const t = setup();
     const inbox = new SeqInbox<Row, Row>({
       name: 'order',
-      pull: async () => ({ rows: [], hasMore: false, floor: 0 }),
+      pull: async (after) => ({ rows: [...t.server.values()].filter((r) => r.seq > after), hasMore: false, floor: 0 }),
       ack: async () => {},
       loadCursor: async () => 0,
       commit: async (s, items) => {
@@ -84,13 +86,15 @@ describe('SeqInbox', () => {
       open: async (r) => r,
       delivered: (r) => void order.push(`deliver ${r.seq}`),
     });
-    await inbox.push(t.add(1));
+    t.add(1);
+    await inbox.catchUp();
     expect(order).toEqual(['save 1', 'deliver 1']);
   });
 
   it('a row that cannot be read still moves the cursor, so it never blocks the next', async () => {
     const t = setup({ open: async (r) => (r.seq === 2 ? null : r) });
-    for (const s of [1, 2, 3]) await t.inbox.push(t.add(s));
+    for (const s of [1, 2, 3]) t.add(s);
+    await t.inbox.hint(3);
     expect(t.delivered).toEqual([1, 3]);
     expect(t.inbox.cursor).toBe(3);
   });
@@ -99,22 +103,41 @@ describe('SeqInbox', () => {
     const t = setup({ floor: 10 });
     await t.inbox.catchUp();
     expect(t.inbox.cursor).toBe(10);
-    await t.inbox.push(t.add(11));
+    t.add(11);
+    await t.inbox.hint(11);
     expect(t.delivered).toEqual([11]);
   });
 
   it('skips its own seq without delivering it', async () => {
     const t = setup();
-    await t.inbox.push(t.add(1));
+    t.add(1);
+    await t.inbox.hint(1);
     await t.inbox.skip(2);
-    await t.inbox.push(t.add(3));
+    expect(t.inbox.cursor).toBe(2);
+    t.add(3);
+    await t.inbox.hint(3);
     expect(t.delivered).toEqual([1, 3]);
-    expect(t.pulls).toEqual([]);
+    expect(t.pulls).toEqual([0, 2]);
+  });
+
+  it('an own seq (from a buggy answer) far past the cursor is not kept: the cursor never waits on it', async () => {
+    const t = setup({ stored: 5 });
+    await t.inbox.skip(5 + 10_001);
+    await t.inbox.skip(Number.NaN);
+    await t.inbox.skip(6);
+    expect(t.inbox.cursor).toBe(6);
+    t.add(7);
+    await t.inbox.hint(7);
+    expect(t.delivered).toEqual([7]);
+    expect(t.inbox.cursor).toBe(7);
   });
 
   it('acks the contiguous prefix once per burst', async () => {
     const t = setup();
-    for (let s = 1; s <= 20; s++) await t.inbox.push(t.add(s));
+    for (let s = 1; s <= 20; s++) {
+      t.add(s);
+      await t.inbox.hint(s);
+    }
     await settle();
     expect(t.acks).toEqual([20]);
   });
@@ -130,7 +153,8 @@ describe('SeqInbox', () => {
 
   it('after stop() it no longer acks', async () => {
     const t = setup();
-    await t.inbox.push(t.add(1));
+    t.add(1);
+    await t.inbox.hint(1);
     t.inbox.stop();
     await settle();
     expect(t.acks).toEqual([]);

@@ -1,0 +1,73 @@
+// The device's 1:1 inbox (`p2p`): rows come only from `message.v2.pull`, the gateway's stored
+// sequence; a push for this device (plaintext or with an envelope) is a hint for that pull, and
+// its content is never shown, never takes a seq and never marks a message id as seen.
+
+import type { InboxRow, MethodName, ParamsOf, ResultOf } from '../../protocol/index.ts';
+import type { LoggedEvent, LoggedInput } from './journal.ts';
+import { SeqInbox } from './seq-inbox.ts';
+
+export const P2P_CURSOR = 'p2p';
+
+/** The gateway's P2P push events; both only say "pull". */
+const P2P_PUSHES: ReadonlySet<string> = new Set(['message.received', 'peer.v2.message_received']);
+
+export interface P2pDeps {
+  aid: string;
+  deviceId: string;
+  rpc<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>>;
+  loadCursor(): Promise<number>;
+  /** Stores the cursor and the logged inputs in one step, and publishes them (see Journal.commit). */
+  commit(seq: number, inputs: (LoggedInput | null)[]): Promise<(LoggedEvent | null)[]>;
+  /** A stored row as the app sees it, or its undecryptable notice; null to drop it quietly. */
+  open(row: InboxRow): Promise<LoggedInput | null>;
+  log?(line: string): void;
+}
+
+/** A pulled row the rest of the worker can read: the fields every log key and event is made of. */
+function wellFormed(row: InboxRow): boolean {
+  return typeof row.message_id === 'string' && row.message_id !== '' && typeof row.from_aid === 'string' && row.from_aid !== '';
+}
+
+export class P2pInbox {
+  readonly inbox: SeqInbox<InboxRow, LoggedInput, LoggedEvent>;
+
+  constructor(private readonly deps: P2pDeps) {
+    const { aid, rpc, log } = deps;
+    this.inbox = new SeqInbox<InboxRow, LoggedInput, LoggedEvent>({
+      name: `${P2P_CURSOR}:${aid}`,
+      pull: async (after, limit) => {
+        const r = await rpc('message.v2.pull', { after_seq: after, limit });
+        return { rows: r.messages, hasMore: r.has_more, floor: r.server_ack_seq ?? 0 };
+      },
+      ack: async (upTo) => {
+        await rpc('message.v2.ack', { up_to_seq: upTo });
+      },
+      loadCursor: deps.loadCursor,
+      commit: deps.commit,
+      open: (row) => (wellFormed(row) ? deps.open(row) : Promise.resolve(null)),
+      ...(log ? { log } : {}),
+    });
+  }
+
+  get cursor(): number {
+    return this.inbox.cursor;
+  }
+
+  /** Takes a gateway event if it is a P2P push; true when it was one (for this device or not). */
+  onEvent(name: string, params: unknown): boolean {
+    if (!P2P_PUSHES.has(name)) return false;
+    if (typeof params !== 'object' || params === null) return true;
+    const { device_id: device, seq } = params as { device_id?: unknown; seq?: unknown };
+    const forUs = device === undefined || device === '' || device === this.deps.deviceId;
+    if (forUs) void this.inbox.hint(seq);
+    return true;
+  }
+
+  catchUp(): Promise<void> {
+    return this.inbox.catchUp();
+  }
+
+  stop(): void {
+    this.inbox.stop();
+  }
+}
