@@ -105,13 +105,28 @@ export function createAuthService(
       } catch {
         throw new RpcError(ErrorCode.InvalidParams, 'public_key is not a valid P-256 key');
       }
-      const existing = agent(aid);
-      if (existing) {
+      // A second registration with the same key gets the certificate already issued (the call is
+      // idempotent); with another key, a typed conflict.
+      const registered = () => {
+        const existing = agent(aid);
+        if (!existing) return null;
         if (existing.publicKey !== spki.toString('base64')) throw new RpcError(ErrorCode.IdentityConflict, `aid ${aid} is already registered with another key`);
         return { aid, cert: existing.certPem, ca_cert: pki.issuerPem, curve };
-      }
+      };
+      const before = registered();
+      if (before) return before;
       const cert = await pki.issueAgent(aid, spki);
-      insertAgent.run(aid, cert, spki.toString('base64'), now());
+      // Concurrent creates of one AID all pass the check above before the first insert: the
+      // others find its row here (or at the insert) and answer as a repeat would.
+      const raced = registered();
+      if (raced) return raced;
+      try {
+        insertAgent.run(aid, cert, spki.toString('base64'), now());
+      } catch (err) {
+        const again = (err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT') ? registered() : null;
+        if (!again) throw err;
+        return again;
+      }
       return { aid, cert, ca_cert: pki.issuerPem, curve };
     },
 
