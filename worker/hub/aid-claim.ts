@@ -3,8 +3,8 @@
 // until the session closes or drains (or the owner dies: the browser releases it). An owner that
 // finds the lock held asks the holder, over BroadcastChannel `aun-session:<aid>`, where it runs;
 // the holder answers with its rung and address, and the asking owner's tabs go there instead.
-// A holder that cannot take tabs (a `single` owner, or one draining) does not answer: the asker
-// waits for the lock.
+// A holder that cannot take other tabs (a `single` owner) is not followed: the asker waits for
+// the lock instead.
 
 import { holderOf, type SessionHolder } from '../../protocol/index.ts';
 
