@@ -16,14 +16,23 @@ function connectTo(worker: Worker, rung: Rung): MessagePort {
 export class SingleTransport implements Transport {
   readonly rung = 'single';
   private port: MessagePort | null = null;
+  private worker: Worker | null = null;
   constructor(private readonly factory: (name: string) => Worker, private readonly name: string) {}
 
   attach(msg: AttachMessage): void {
-    this.port ??= connectTo(this.factory(this.name), 'single');
+    this.worker ??= this.factory(this.name);
+    this.port ??= connectTo(this.worker, 'single');
     this.port.postMessage(msg, [msg.rpc, msg.events]);
   }
 
   cancel(): void {}
+
+  close(): void {
+    this.port?.close();
+    this.worker?.terminate();
+    this.port = null;
+    this.worker = null;
+  }
 }
 
 /** A follower's attach as it crosses the BroadcastChannel: the same fields, without the ports. */
@@ -94,11 +103,38 @@ export class LeaderTransport implements Transport {
     this.elect();
   }
 
-  /** Granted the leader lock: lead, and hold the lock for this tab's life (unless it is stolen). */
-  private readonly holdLead = (): Promise<never> => {
+  /** Set by close(): lets the leader lock go. */
+  private stepDown: (() => void) | null = null;
+  private closed = false;
+
+  /** Granted the leader lock: lead, and hold the lock for this tab's life (unless it is stolen or the tab leaves the rung). */
+  private readonly holdLead = (): Promise<void> => {
+    if (this.closed) return Promise.resolve();
     this.lead();
-    return new Promise<never>(() => {});
+    return new Promise<void>((r) => (this.stepDown = r));
   };
+
+  /**
+   * The tab leaves the leader rung (another owner holds its AID's session): it stops leading and
+   * stops queueing for the lock. Its owner goes, so its followers elect another leader.
+   */
+  close(): void {
+    this.closed = true;
+    this.cancel();
+    this.election.abort();
+    this.worker?.terminate();
+    this.worker = null;
+    this.leader?.close();
+    this.leader = null;
+    this.bus?.close();
+    this.bus = null;
+    for (const b of [...this.bridges.values()]) b.close();
+    this.inbox.close();
+    this.announce.close();
+    this.toLeader?.close();
+    this.toLeader = null;
+    this.stepDown?.();
+  }
 
   /** Queues for the leader lock; held for this tab's life unless a newer build takes it. */
   private elect(): void {
@@ -106,7 +142,7 @@ export class LeaderTransport implements Transport {
     navigator.locks.request(`aun-leader:${this.base}`, { signal: this.election.signal }, this.holdLead).catch(() => {
       // Aborted (we take the lock by steal instead), or stolen by a newer build after a handover:
       // then this tab queues again, as a follower.
-      if (this.resigning) {
+      if (this.resigning && !this.closed) {
         this.resigning = false;
         this.elect();
       }

@@ -8,8 +8,8 @@ import {
   type Transport, type WorkerFactories, type WorkerOption,
 } from './ladder.ts';
 import {
-  ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError, UpdateRequiredError, ValidationError, isNewer, isNotExecuted,
-  type AttachMessage, type BuildInfo, type CallOptions, type OwnerAddress, type Rung, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
+  ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError, UpdateRequiredError, ValidationError, holderOf, isNewer, isNotExecuted,
+  type AttachMessage, type SessionHolder, type BuildInfo, type CallOptions, type OwnerAddress, type Rung, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
   type IdentityInfo, type InspectorSnapshot, type JsonObject,
   type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame, type QueuedSend,
   type ParamsOf, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName, type WireError,
@@ -30,10 +30,19 @@ declare const __AUN_BUILD__: string | undefined;
 declare const __AUN_BUILT_AT__: number | undefined;
 const BUILD = typeof __AUN_BUILD__ === 'string' ? __AUN_BUILD__ : 'dev';
 const BUILT_AT = typeof __AUN_BUILT_AT__ === 'number' ? __AUN_BUILT_AT__ : 0;
-/** A SharedWorker that says nothing within this long is taken as broken: the next rung is tried. */
-const PROBE_MS = 4_000;
+/**
+ * A SharedWorker that says nothing within this long is slow, not broken (a cold start: its script,
+ * IndexedDB, a loaded machine): the tab's state shows `connecting` while it keeps waiting. Only a
+ * worker that cannot start (its constructor throws, its script fails to load) sends the tab down
+ * a rung: a second owner started beside a slow one would fight it for the session.
+ */
+const SLOW_OWNER_MS = 4_000;
+/** How long a tab waits for a SharedWorker's hello before it gives up on that attach (and tries again). */
+const SHARED_HELLO_MS = 60_000;
 const DEFAULT_TIMEOUT_MS = 35_000;
 const HELLO_TIMEOUT_MS = 10_000;
+/** How many times a tab follows "another owner holds this AID's session" in a row. */
+const MAX_MOVES = 4;
 /** How often a tab tells the owner how far it has read (flow control). */
 const ACK_EVENTS_MS = 200;
 const REPLAY_PAGE = 500;
@@ -131,8 +140,17 @@ export class AunClient {
   private tabLockHeld: Promise<void> | null = null;
   private tabLockGranted = false;
   private aid: string | null = null;
+  /** The AID of a login in progress (its state shows while the owner is slow to answer). */
+  private loggingIn: string | null = null;
   private closed = false;
   private lastSnapshot: SessionSnapshot | null = null;
+  /** `aid:state` of the last `state` handed to handlers, so a login does not repeat the owner's. */
+  private lastEmittedState: string | null = null;
+  /**
+   * Counts the owner's `state` frames: those come on the event port, answers on the rpc port, in
+   * no fixed order, so a login's answer is older than any state frame that came while it ran.
+   */
+  private stateFrames = 0;
   private lastIncarnation: string | null = null;
   /** The last logged event this tab handed to the app. */
   private lastLsn = 0;
@@ -225,16 +243,19 @@ export class AunClient {
     const { history, ...gateway } = options;
     // Live events that race the login answer wait until we know where this tab starts reading.
     this.held ??= [];
+    this.loggingIn = aid;
     try {
+      const frames = this.stateFrames;
       const snap = await this.invoke((f) => f.login(aid, { ...this.defaults, ...gateway }));
       this.aid = aid;
-      this.lastSnapshot = snap;
+      this.noteAnswer(snap, frames);
       const start = history === true ? 0 : typeof history === 'number' ? history : snap.lastLsn;
       // A cursor past the end means the log was reset (identity removed, storage cleared): read it all.
       this.lastLsn = start > snap.lastLsn ? 0 : start;
       if (this.lastLsn < snap.lastLsn) await this.catchUp();
       return snap;
     } finally {
+      if (this.loggingIn === aid) this.loggingIn = null;
       if (!this.catchingUp) this.releaseHeld();
     }
   }
@@ -249,6 +270,7 @@ export class AunClient {
     await this.invoke((f) => f.logout());
     this.aid = null;
     this.lastSnapshot = null;
+    this.lastEmittedState = null;
   }
 
   call<M extends MethodName>(method: M, params: ParamsOf<M>, opts: RequestOptions = {}): Promise<ResultOf<M>> {
@@ -265,7 +287,10 @@ export class AunClient {
     return this.request(opts, (f, id, o) => f.send(id, to, payload, { ...o, encrypt }));
   }
 
-  /** Calls `handler` for every `event`; returns the unsubscribe function. */
+  /**
+   * Calls `handler` for every `event`; returns the unsubscribe function. `state` is a value: a
+   * handler added while this tab is logged in gets the current state at once, then every change.
+   */
   on<E extends ClientEventName>(event: E, handler: (data: ClientEventMap[E]) => void): () => void {
     let set = this.handlers.get(event);
     if (!set) {
@@ -274,6 +299,7 @@ export class AunClient {
       if (!LOCAL_EVENTS.has(event)) this.subscribeSoon(event as TabEventName);
     }
     set.add(handler as (data: never) => void);
+    if (event === 'state' && this.lastSnapshot) this.call1(handler as (d: SessionSnapshot) => void, this.lastSnapshot);
     return () => {
       const s = this.handlers.get(event);
       if (!s?.delete(handler as (data: never) => void) || s.size > 0) return;
@@ -358,10 +384,16 @@ export class AunClient {
     // Subscriptions made before this call reach the owner before it (a login right after on()
     // must not miss the events of its first moments).
     this.flushSubscriptions();
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0, moves = 0; ; attempt++) {
       const o = await this.invokeOnce(run, opts);
+      // Another owner of the origin holds this AID's session (a login turned away unrun): go there.
+      const holder = o.ok ? null : holderOf(o.error.data);
+      if (holder && moves++ < MAX_MOVES) {
+        await this.moveTo(holder);
+        continue;
+      }
       // Turned away unrun by an owner that was handing over: safe to send to the next owner.
-      if (attempt < 3 && !o.ok && isNotExecuted(o.error.data)) continue;
+      if (attempt < 3 && !o.ok && isNotExecuted(o.error.data) && !holder) continue;
       return unwrap(o);
     }
   }
@@ -454,6 +486,7 @@ export class AunClient {
    */
   private async attach(): Promise<Link> {
     const forced = this.options.rung && this.options.rung !== 'auto';
+    let moves = 0;
     // On the shared rung the lock grant, the worker lookup and the attach run at once (see
     // lockPending); a leader's bridge watches its followers' locks itself, so they wait for theirs.
     const lock = this.requestTabLock();
@@ -471,6 +504,12 @@ export class AunClient {
           transport.target = moved;
           continue;
         }
+        // Logging back in found the AID's session held by another owner: attach to that one.
+        const holder = holderOf((err as AunError).data);
+        if (holder && moves++ < MAX_MOVES) {
+          await this.moveTo(holder);
+          continue;
+        }
         // The owner began handing over right after hello: attach to the next one.
         if (isNotExecuted((err as AunError).data) && hops < 4) {
           await new Promise((r) => setTimeout(r, 50));
@@ -483,23 +522,81 @@ export class AunClient {
     }
   }
 
+  /**
+   * Leaves this owner for the one that holds the AID's session (whatever rung each runs on): a
+   * SharedWorker by its address, or the leader tab's owner through the election. The next
+   * attach goes there; the call that was turned away runs there.
+   */
+  private async moveTo(holder: SessionHolder): Promise<void> {
+    const link = this.link;
+    if (link) {
+      this.link = null;
+      // The old owner forgets this tab now rather than when the tab closes.
+      await Promise.race([link.facade.detach().catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
+      this.failPending(new ConnectionLostError('moved to the owner that holds the session'), link);
+      link.events.onmessage = null;
+      link.events.close();
+      link.rpc.close();
+    }
+    const old = this.transport;
+    if (holder.rung === 'shared' && holder.address && this.factories.shared) {
+      const shared = old instanceof SharedTransport ? old : new SharedTransport(this.factories.shared, this.workerName);
+      shared.target = holder.address;
+      if (shared !== old) old?.close?.();
+      this.transport = shared;
+    } else if (holder.rung === 'leader' && old?.rung !== 'leader') {
+      old?.close?.();
+      this.transport = await this.makeTransport('leader');
+    }
+    this.noteSlowOwner();
+  }
+
+  /** While the owner is slow to answer (starting, or moving), a tab with an AID shows `connecting`. */
+  private noteSlowOwner(): void {
+    const aid = this.aid ?? this.loggingIn;
+    if (!aid || this.lastSnapshot?.state === 'connecting') return;
+    this.noteState({ aid, state: 'connecting', detail: { owner: 'attaching' }, lastLsn: this.lastSnapshot?.lastLsn ?? this.lastLsn });
+  }
+
+  /** A login's answer: the state it carries, unless a state frame of that AID came meanwhile (newer). */
+  private noteAnswer(snap: SessionSnapshot, framesBefore: number): void {
+    if (this.stateFrames !== framesBefore && this.lastSnapshot?.aid === snap.aid) {
+      this.lastSnapshot = { ...this.lastSnapshot, lastLsn: Math.max(this.lastSnapshot.lastLsn, snap.lastLsn) };
+      return;
+    }
+    this.noteState(snap);
+  }
+
+  /** The session state this tab knows now; handlers hear it unless it is the one they last heard. */
+  private noteState(snap: SessionSnapshot): void {
+    this.lastSnapshot = snap;
+    const key = `${snap.aid}:${snap.state}`;
+    if (key === this.lastEmittedState) return;
+    this.lastEmittedState = key;
+    this.emit('state', snap);
+  }
+
   private async attachOnce(transport: Transport, tabLock: string, probing: boolean): Promise<Link> {
     const rpc = new MessageChannel();
     const events = new MessageChannel();
-    const deadline = probing ? PROBE_MS : HELLO_TIMEOUT_MS;
+    const deadline = transport.rung === 'shared' ? SHARED_HELLO_MS : HELLO_TIMEOUT_MS;
     let lockPending = false;
     const hello = new Promise<Extract<OwnerFrame, { t: 'hello' }>>((resolve, reject) => {
       const failed = (err: Error, extra: object = {}) => {
         clearTimeout(timer);
+        clearTimeout(slow);
         transport.cancel();
         events.port1.onmessage = null;
         reject(Object.assign(err, extra));
       };
-      const timer = setTimeout(() => failed(new ConnectionLostError(`the owner did not answer the attach within ${deadline} ms`), { probe: true }), deadline);
+      // A slow owner is waited for, never replaced: only a failure to start is a failed probe.
+      const timer = setTimeout(() => failed(new ConnectionLostError(`the owner did not answer the attach within ${deadline} ms`)), deadline);
+      const slow = setTimeout(() => this.noteSlowOwner(), SLOW_OWNER_MS);
       events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => {
         const f = ev.data;
         if (f.t === 'hello') {
           clearTimeout(timer);
+          clearTimeout(slow);
           resolve(f);
         } else if (f.t === 'moved') {
           failed(new ConnectionLostError(`build ${f.to.build} runs the owner now`), { moved: f.to });
@@ -511,9 +608,9 @@ export class AunClient {
       lockPending = tabLock !== '' && !this.tabLockGranted;
       const msg: AttachMessage = { type: ATTACH, tabId: this.tabId, tabLock, lockPending, ...this.build, rpc: rpc.port2, events: events.port2 };
       try {
-        transport.attach(msg, (err) => failed(err, { probe: true }));
+        transport.attach(msg, (err) => failed(err, { probe: probing }));
       } catch (err) {
-        failed(err instanceof Error ? err : new AunError(String(err)), { probe: true });
+        failed(err instanceof Error ? err : new AunError(String(err)), { probe: probing });
       }
     });
     const h = await hello;
@@ -544,10 +641,12 @@ export class AunClient {
     const names = [...this.handlers.keys()].filter((n): n is TabEventName => !LOCAL_EVENTS.has(n));
     if (names.length) unwrap(await link.facade.subscribe(names));
     if (!this.aid) return;
-    this.lastSnapshot = unwrap(await link.facade.login(this.aid, this.defaults));
-    if (this.lastLsn > this.lastSnapshot.lastLsn) this.lastLsn = 0;
+    const frames = this.stateFrames;
+    const snap = unwrap(await link.facade.login(this.aid, this.defaults));
+    this.noteAnswer(snap, frames);
+    if (this.lastLsn > snap.lastLsn) this.lastLsn = 0;
     // Whatever was logged while this tab had no owner comes now, exactly once.
-    if (this.lastLsn < this.lastSnapshot.lastLsn) void this.catchUp().catch(() => {});
+    if (this.lastLsn < snap.lastLsn) void this.catchUp().catch(() => {});
   }
 
   private watchOwner(link: Link, ownerLock: string): void {
@@ -602,7 +701,11 @@ export class AunClient {
     }
     if (frame.name === 'state') {
       const snap = frame.data as SessionSnapshot;
-      if (snap.aid === this.aid) this.lastSnapshot = snap;
+      if (snap.aid === this.aid || snap.aid === this.loggingIn) {
+        this.stateFrames++;
+        this.lastSnapshot = snap;
+        this.lastEmittedState = `${snap.aid}:${snap.state}`;
+      }
     }
     this.emit(frame.name, frame.data as never);
   }
@@ -647,12 +750,15 @@ export class AunClient {
   }
 
   private emit<E extends ClientEventName>(event: E, data: ClientEventMap[E]): void {
-    for (const h of this.handlers.get(event) ?? []) {
-      try {
-        (h as (d: ClientEventMap[E]) => void)(data);
-      } catch (e) {
-        queueMicrotask(() => { throw e; });
-      }
+    for (const h of this.handlers.get(event) ?? []) this.call1(h as (d: ClientEventMap[E]) => void, data);
+  }
+
+  /** One handler call: an app's exception is rethrown on its own, never breaks the client. */
+  private call1<T>(h: (d: T) => void, data: T): void {
+    try {
+      h(data);
+    } catch (e) {
+      queueMicrotask(() => { throw e; });
     }
   }
 }

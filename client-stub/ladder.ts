@@ -59,6 +59,8 @@ export interface Transport {
   cancel(): void;
   /** This tab's build is newer than its owner's (leader rung: ask the leader to hand over). */
   newerThanOwner?(mine: BuildInfo): void;
+  /** The tab leaves this rung for the owner that holds its AID's session: stop what it runs. */
+  close?(): void;
 }
 
 /** Posts the attach to a SharedWorker: the versioned one of this build, or where a handoff pointed. */

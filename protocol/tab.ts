@@ -228,6 +228,33 @@ export function isNotExecuted(data: unknown): boolean {
   return typeof data === 'object' && data !== null && (data as { notExecuted?: unknown }).notExecuted === true;
 }
 
+/**
+ * Where the owner that holds an AID's gateway session runs (worker/hub/aid-claim.ts): the rung,
+ * and on the shared rung the SharedWorker's address. Only one owner of an origin holds it.
+ */
+export interface SessionHolder {
+  rung: Rung;
+  /** The SharedWorker to attach to (shared rung); null on the leader rung, where the election finds it. */
+  address: OwnerAddress | null;
+  incarnation: string;
+}
+
+/**
+ * The `data` of the error an owner answers a login with when another owner of the origin holds
+ * that AID's session: the call was not run, and the tab attaches to the holder and logs in there.
+ */
+export const heldBy = (holder: SessionHolder) => ({ notExecuted: true, heldBy: holder }) as const;
+
+export function holderOf(data: unknown): SessionHolder | null {
+  const h = typeof data === 'object' && data !== null ? (data as { heldBy?: unknown }).heldBy : undefined;
+  if (typeof h !== 'object' || h === null) return null;
+  const o = h as Record<string, unknown>;
+  const a = o.address as Record<string, unknown> | null;
+  const address = a === null || (typeof a === 'object' && typeof a.url === 'string' && typeof a.name === 'string'
+    && typeof a.build === 'string' && typeof a.builtAt === 'number' && typeof a.protocol === 'number');
+  return (o.rung === 'shared' || o.rung === 'leader' || o.rung === 'single') && typeof o.incarnation === 'string' && address ? h as SessionHolder : null;
+}
+
 /** Results cross the port as plain data; errors keep their class name and code. */
 export interface WireError { name: string; code: number; message: string; data?: unknown; retryable?: boolean }
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };

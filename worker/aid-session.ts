@@ -3,7 +3,7 @@
 // runtime's facade; it reaches the tabs only through `publish` callbacks.
 
 import {
-  AunError, ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, V2StaleKeysError, ValidationError,
+  AunError, ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, SessionError, V2StaleKeysError, ValidationError,
   type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage, type InboxRow,
   type JsonObject, type LogPage, type LoggedEventName, type MessageSendResult, type MethodName,
   type InspectorSnapshot, type ParamsOf, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
@@ -22,7 +22,8 @@ import { E2eeError } from './e2ee/errors.ts';
 import { GatewaySession } from './session/session.ts';
 import type { IdentityRecord, KeyPairHandles, Store } from './store/index.ts';
 
-const SLOT_ID = 'default';
+/** The one slot every owner of the origin logs in on (the session lock is named after it too). */
+export const SLOT_ID = 'default';
 
 /** Cursor-moving calls belong to the worker's delivery: a tab acking would hide mail from others. */
 const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.ack', 'group.ack_events']);
@@ -118,6 +119,8 @@ export class AidSession {
     });
     session.onStateChange((change) => {
       opts.publish('state', this.snapshot());
+      // Another connection took the identity over: what waits to be sent is reported, not stranded.
+      if (change.state === 'evicted') void this.outbox.abandon(new SessionError(`another connection took over ${aid}; log in again to take it back`, ErrorCode.ConnectRequired)).catch(this.report('outbox'));
       if (change.state !== 'ready') return;
       void this.e2ee.ensurePrekey().catch(this.report('prekey'));
       void this.inbox.catchUp().catch(this.report('catch-up'));

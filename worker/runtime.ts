@@ -3,18 +3,19 @@
 // the tabs logged in as its AID and closes a short grace period after the last one leaves.
 
 import {
-  AunError, ErrorCode, NOT_EXECUTED, NotFoundError, SessionError, ValidationError,
-  type OwnerAddress, type Rung,
+  AunError, ErrorCode, NOT_EXECUTED, NotFoundError, SessionError, TAB_PROTOCOL, ValidationError, heldBy,
+  type OwnerAddress, type Rung, type SessionHolder,
   type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type JsonObject, type MethodName, type Outcome, type OwnerFacade, type ParamsOf,
   type SendOptions, type SessionSnapshot, type TabEventName, type WireError, pemToDer,
   randomHex,
 } from '../protocol/index.ts';
-import { AidSession } from './aid-session.ts';
+import { AidSession, SLOT_ID } from './aid-session.ts';
 
 import { resolveGateway } from './auth/discovery.ts';
 import { createIdentity } from './auth/identity.ts';
 import { certFingerprint } from './auth/sign.ts';
 import { TrustStore } from './auth/trust.ts';
+import { claimSession } from './hub/aid-claim.ts';
 import { Hub, type Tab } from './hub/hub.ts';
 import { openStore, type IdentityRecord, type Store } from './store/index.ts';
 
@@ -33,6 +34,8 @@ export interface RuntimeOptions {
   graceMs?: number;
   heartbeatFloorMs?: number;
   log?: (line: string) => void;
+  /** Web Locks for the session and identity locks (default: the worker's navigator.locks; none on the single rung without them). */
+  locks?: LockManager;
 }
 
 const DEFAULT_GRACE_MS = 3_000;
@@ -76,6 +79,10 @@ export class Runtime {
   private storePromise: Promise<Store> | null = null;
   private readonly sessions = new Map<string, AidSession>();
   private readonly starting = new Map<string, Promise<AidSession>>();
+  /** The session lock of each AID whose session this owner holds (see hub/aid-claim.ts). */
+  private readonly claims = new Map<string, () => void>();
+  /** Identities being created here: a second create of the same AID waits for the first. */
+  private readonly creating = new Map<string, Promise<IdentityInfo>>();
   rung: Rung;
   /** Set once a handoff to a newer build started: calls that would act are turned away. */
   private draining = false;
@@ -109,6 +116,8 @@ export class Runtime {
     this.hub.broadcast({ t: 'draining', to });
     await Promise.all([...this.sessions.values()].map((s) => s.drain(DRAIN_MS).catch(() => s.close())));
     this.sessions.clear();
+    for (const release of this.claims.values()) release();
+    this.claims.clear();
     if (to) this.hub.broadcast({ t: 'moved', to });
     this.opts.log?.(`drained${to ? `, handed over to build ${to.build}` : ''}`);
   }
@@ -201,7 +210,28 @@ export class Runtime {
     return this.identityInfo(store, rec);
   }
 
-  private async createIdentity(aid: string, options: GatewayOptions): Promise<IdentityInfo> {
+  private get locks(): LockManager | undefined {
+    return this.opts.locks ?? (globalThis.navigator as Navigator | undefined)?.locks;
+  }
+
+  /**
+   * Idempotent across tabs and owners: tabs opened at once on a new AID all ask to create it. The
+   * first creates it; the others wait (here, then behind the origin's `aun-identity:<aid>` lock,
+   * for owners on other rungs) and get the identity it stored.
+   */
+  private createIdentity(aid: string, options: GatewayOptions): Promise<IdentityInfo> {
+    this.checkNewIdentity(aid, options);
+    let pending = this.creating.get(aid);
+    if (!pending) {
+      const locks = this.locks;
+      const create = () => this.createIdentityOnce(aid, options);
+      pending = (locks ? locks.request(`aun-identity:${aid}`, create) as unknown as Promise<IdentityInfo> : create()).finally(() => this.creating.delete(aid));
+      this.creating.set(aid, pending);
+    }
+    return pending;
+  }
+
+  private async createIdentityOnce(aid: string, options: GatewayOptions): Promise<IdentityInfo> {
     const roots = this.checkNewIdentity(aid, options);
     const store = await this.store();
     const existing = await store.identities.get(aid);
@@ -286,12 +316,48 @@ export class Runtime {
       await store.kv.put(aid, TRUST_ROOTS, roots);
     }
     if (!roots?.length) throw new ValidationError(`no trusted root CA is known for ${aid}: pass rootCa`);
-    const s = new AidSession({
+    const deviceId = await store.deviceId();
+    const release = await this.claim(aid, deviceId);
+    try {
+      const s = this.makeSession(aid, record, keys, roots, store, deviceId);
+      await s.start();
+      this.sessions.set(aid, s);
+      if (release) this.claims.set(aid, release);
+      return s;
+    } catch (err) {
+      release?.();
+      throw err;
+    }
+  }
+
+  /**
+   * Takes the origin's session lock of `aid` before its long connection opens (null without Web
+   * Locks: the single rung, which says so). If another owner holds it, the login is turned away
+   * unrun with where that owner runs, and the tab attaches there.
+   */
+  private async claim(aid: string, deviceId: string): Promise<(() => void) | null> {
+    const locks = this.locks;
+    if (!locks) return null;
+    const me: SessionHolder = {
+      rung: this.rung,
+      address: this.rung === 'shared' && this.opts.url && this.opts.name
+        ? { protocol: TAB_PROTOCOL, build: this.opts.build, builtAt: this.opts.builtAt ?? 0, url: this.opts.url, name: this.opts.name }
+        : null,
+      incarnation: this.incarnation,
+    };
+    const claim = await claimSession({ aid, deviceId, slotId: SLOT_ID, me, locks });
+    if (claim.held) return claim.release;
+    this.opts.log?.(`session ${aid} is held by owner ${claim.holder.incarnation} (${claim.holder.rung}): its tabs go there`);
+    throw new SessionError(`another owner of this origin (${claim.holder.rung} rung) holds the session of ${aid}: the tab attaches there`, ErrorCode.ConnectRequired, heldBy(claim.holder));
+  }
+
+  private makeSession(aid: string, record: IdentityRecord, keys: NonNullable<Awaited<ReturnType<Store['keys']['load']>>>, roots: string[], store: Store, deviceId: string): AidSession {
+    return new AidSession({
       record,
       keys,
       roots,
       store,
-      deviceId: await store.deviceId(),
+      deviceId,
       publishLogged: (e) => {
         this.recent.push({ at: Date.now(), aid, name: e.name, lsn: e.lsn });
         if (this.recent.length > RECENT_EVENTS) this.recent.shift();
@@ -301,9 +367,6 @@ export class Runtime {
       ...(this.opts.heartbeatFloorMs ? { heartbeatFloorMs: this.opts.heartbeatFloorMs } : {}),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
-    await s.start();
-    this.sessions.set(aid, s);
-    return s;
   }
 
   private async inspect(): Promise<InspectorSnapshot> {
@@ -349,6 +412,8 @@ export class Runtime {
   private closeSession(s: AidSession): void {
     s.close();
     this.sessions.delete(s.aid);
+    this.claims.get(s.aid)?.();
+    this.claims.delete(s.aid);
     this.opts.log?.(`session ${s.aid} closed`);
   }
 }

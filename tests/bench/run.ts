@@ -5,6 +5,7 @@
 // carries its own same-run baseline), and `updated` notes when which part was re-run.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { benchBrowser } from './browser.ts';
+import { benchArrival } from './cold-start.ts';
 import { benchDelivery } from './delivery.ts';
 import { benchE2ee } from './e2ee.ts';
 import { benchGateway } from './gateway.ts';
@@ -16,6 +17,7 @@ const BENCHES: { name: string; prefix: string; run: () => Promise<BenchRow[]> }[
   { name: 'gateway', prefix: 'gateway:', run: benchGateway },
   { name: 'browser', prefix: 'browser:', run: benchBrowser },
   { name: 'ladder', prefix: 'ladder:', run: benchLadder },
+  { name: 'arrival', prefix: 'arrival:', run: benchArrival },
   { name: 'delivery', prefix: 'delivery:', run: benchDelivery },
   { name: 'e2ee', prefix: 'e2ee ', run: benchE2ee },
 ];

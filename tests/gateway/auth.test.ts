@@ -70,6 +70,19 @@ describe('auth.create_aid', () => {
     await expect(shortRpc(gw.url, 'auth.create_aid', { aid: id.aid, public_key: other.spkiB64 })).rejects.toMatchObject({ body: { code: -32052 } });
   });
 
+  it('concurrent creates of one AID: the same key gets one certificate, another key a typed conflict, never a raw SQLite error', async () => {
+    const id = new Identity(newAid());
+    const same = await Promise.all(Array.from({ length: 5 }, () => shortRpc<{ cert: string }>(gw.url, 'auth.create_aid', { aid: id.aid, public_key: id.spkiB64 })));
+    expect(new Set(same.map((r) => r.cert)).size).toBe(1);
+    const other = new Identity(newAid());
+    const keys = [other.spkiB64, ...Array.from({ length: 4 }, () => new Identity(other.aid).spkiB64)];
+    const raced = await Promise.allSettled(keys.map((k) => shortRpc(gw.url, 'auth.create_aid', { aid: other.aid, public_key: k })));
+    expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of raced) {
+      if (r.status === 'rejected') expect(r.reason).toMatchObject({ body: { code: -32052 } });
+    }
+  });
+
   it('rejects bad AIDs and keys with -32602', async () => {
     const key = new Identity('x').spkiB64;
     for (const aid of ['UPPER.aun.local', 'abc.aun.local', 'guestname.aun.local', `name${Date.now()}.other.example`, 'no-issuer']) {

@@ -64,6 +64,8 @@ export class Outbox<R> {
   private pumping: Promise<void> | null = null;
   private retry: ReturnType<typeof setTimeout> | null = null;
   private loaded: Promise<void> | null = null;
+  /** Set by abandon(): why nothing can be sent now; a failed attempt is then final. Cleared by flush(). */
+  private lost: unknown = null;
 
   constructor(private readonly deps: OutboxDeps<R>) {}
 
@@ -103,8 +105,28 @@ export class Outbox<R> {
 
   /** Sends everything still queued, oldest first (on every ready). */
   async flush(): Promise<void> {
+    this.lost = null;
     await this.load();
     await this.pump();
+  }
+
+  /**
+   * The session is lost for good (another connection took the identity over): nothing here will
+   * be sent, so every waiting entry is dropped and reported (`failed`, or the waiting call
+   * rejects), never left in an outbox nobody drains, until the next flush (a takeover's ready).
+   */
+  async abandon(err: unknown): Promise<void> {
+    this.lost = err;
+    await this.load();
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    // The attempt in flight settles itself: sent if it got through, else reported like the rest.
+    for (const w of this.queue.splice(this.pumping ? 1 : 0)) {
+      await this.deps.store.outbox.remove(this.deps.aid, w.entry.id).catch(() => {});
+      this.deps.log?.(`outbox ${w.entry.id}: abandoned: ${(err as Error).message}`);
+      if (w.detached) this.deps.failed(w.entry, err);
+      w.settle.reject(err);
+    }
   }
 
   /** Entries a previous worker left behind go first, in the order they were made. */
@@ -134,7 +156,7 @@ export class Outbox<R> {
         await this.deps.sent(head.entry, result);
         head.settle.resolve(result);
       } catch (err) {
-        if (isTransient(err)) {
+        if (isTransient(err) && this.lost === null) {
           head.entry = { ...head.entry, attempts: head.entry.attempts + 1 };
           await this.deps.store.outbox.put(this.deps.aid, head.entry).catch(() => {});
           // The next ready flushes too; this covers a session that never went down (a lost answer).
@@ -144,11 +166,12 @@ export class Outbox<R> {
           }, RETRY_MS);
           return;
         }
+        const reason = isTransient(err) && this.lost !== null ? this.lost : err;
         this.queue.shift();
         await this.deps.store.outbox.remove(this.deps.aid, head.entry.id).catch(() => {});
-        this.deps.log?.(`outbox ${head.entry.id}: refused: ${(err as Error).message}`);
-        if (head.detached) this.deps.failed(head.entry, err);
-        head.settle.reject(err);
+        this.deps.log?.(`outbox ${head.entry.id}: refused: ${(reason as Error).message}`);
+        if (head.detached) this.deps.failed(head.entry, reason);
+        head.settle.reject(reason);
       }
     }
   }

@@ -4,7 +4,7 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
-import { ConnectionLostError, TimeoutError, ValidationError, type InboundMessage } from '../../../protocol/index.ts';
+import { ConnectionLostError, SessionError, TimeoutError, ValidationError, type InboundMessage } from '../../../protocol/index.ts';
 import { Journal, type LoggedEvent } from '../../../worker/delivery/journal.ts';
 import { Outbox, type OutboxEntry } from '../../../worker/delivery/outbox.ts';
 import { SeqInbox } from '../../../worker/delivery/seq-inbox.ts';
@@ -214,6 +214,32 @@ describe('Outbox', () => {
     await flushing;
     expect(await late).toBe('ok');
     expect(gateway).toEqual(['a1', 'a2', 'b']);
+  });
+
+  it('a session lost for good (evicted) reports every queued send as failed and empties the outbox; the one in flight settles as it ends', async () => {
+    const store = await (await fresh()).open();
+    const attempts: ((v: string | Error) => void)[] = [];
+    const { box, failed, sent } = outbox(store, () => new Promise<string>((resolve, reject) => attempts.push((v) => (typeof v === 'string' ? resolve(v) : reject(v)))));
+    expect(await box.submit(entry('q1'), 200)).toBeNull();
+    expect(await box.submit(entry('q2'), 200)).toBeNull();
+    const awaited = box.submit(entry('q3'), 5_000);
+    await new Promise((r) => setTimeout(r, 20));
+    const evicted = new SessionError('another connection took over this identity');
+    await box.abandon(evicted);
+    await expect(awaited).rejects.toBe(evicted);
+    expect(failed).toEqual(['q2']);
+    // The attempt in flight loses its socket: reported too, not kept for a retry nobody makes.
+    attempts[0]!(new ConnectionLostError('evicted'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(failed).toEqual(['q2', 'q1']);
+    expect(sent).toEqual([]);
+    expect(await store.outbox.list(AID)).toEqual([]);
+    // A send while evicted fails at once instead of waiting in the outbox.
+    const next = box.submit(entry('q4'), 5_000);
+    await new Promise((r) => setTimeout(r, 20));
+    attempts[1]!(new SessionError('not ready'));
+    await expect(next).rejects.toBe(evicted);
+    expect(await store.outbox.list(AID)).toEqual([]);
   });
 
   it('a queued send refused later is reported through failed; one refused while awaited only rejects', async () => {

@@ -86,6 +86,10 @@ describe('aunWorker() build identity', () => {
     // An app's own worker entry: its dependencies are its own business.
     const own = await (aunWorker({ entry: 'w.ts' }).config as (c: object, e: object) => unknown)({}, { command: 'serve', mode: 'development' });
     expect(own).not.toHaveProperty('optimizeDeps');
+    // The dev server transforms the worker's module graph as it starts, before the first tab asks.
+    expect(own).toMatchObject({ server: { warmup: { clientFiles: ['w.ts'] } } });
+    const dev = await (plugin.config as (c: object, e: object) => unknown)({}, { command: 'serve', mode: 'development' });
+    expect((dev as { server: { warmup: { clientFiles: string[] } } }).server.warmup.clientFiles).toEqual([plugin.api.entry]);
   });
 
   it('lists every npm module the worker imports, for the dev server to pre-bundle', () => {
