@@ -147,6 +147,7 @@ export class Runtime {
       removeIdentity: outcome((aid: string) => this.removeIdentity(aid)),
       login: outcome((aid: string, options: Partial<GatewayOptions>) => this.login(tab, aid, options)),
       logout: outcome(async () => this.unbind(tab)),
+      reconnectNow: outcome(async () => my().session.reconnectNow()),
       call: outcome((callId: string, method: MethodName, params: unknown, o: { timeoutMs?: number }) =>
         my().call(callId, method, params as ParamsOf<MethodName>, o?.timeoutMs)) as OwnerFacade['call'],
       send: outcome((_callId: string, to: string, payload: JsonObject, o: SendOptions) => my().send(to, payload, o?.encrypt !== false, o?.timeoutMs)),
