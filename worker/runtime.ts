@@ -9,6 +9,7 @@ import {
   type SendOptions, type SessionSnapshot, type TabEventName, type WireError, pemToDer,
   randomHex,
 } from '../protocol/index.ts';
+import { aidProblem } from '../protocol/aid.ts';
 import { AidSession } from './aid-session.ts';
 
 import { resolveGateway } from './auth/discovery.ts';
@@ -38,7 +39,6 @@ export interface RuntimeOptions {
 const DEFAULT_GRACE_MS = 3_000;
 const IK = 'ik';
 const TRUST_ROOTS = 'trust_roots';
-const AID_SYNTAX = /^[a-z0-9_][a-z0-9_-]{3,63}\.[a-z0-9-]+(\.[a-z0-9-]+)*$/;
 
 
 function toWire(err: unknown): WireError {
@@ -186,7 +186,8 @@ export class Runtime {
   }
 
   private checkNewIdentity(aid: string, options: GatewayOptions): string[] {
-    if (typeof aid !== 'string' || !AID_SYNTAX.test(aid)) throw new ValidationError(`not a valid AID: ${String(aid)} (expected name.issuer, lower case)`);
+    const problem = aidProblem(aid);
+    if (problem) throw new ValidationError(`not a valid AID: ${String(aid)}: ${problem}`);
     const roots = options?.rootCa;
     if (!Array.isArray(roots) || roots.length === 0 || !roots.every((r) => typeof r === 'string')) {
       throw new ValidationError('a new identity needs {rootCa: [PEM, …]} and a gateway: "wss://…/ws", an https:// origin to discover it at, or none to discover it from the AID');
