@@ -6,6 +6,7 @@
 // Query: ?gateway=ws://host:port/ws &aid=<aid> &autologin=1 (creates the identity if needed)
 
 import type { GroupInboundMessage, InboundMessage, JsonObject, SessionSnapshot } from '../client-stub/index.ts';
+import { AID_RULES, aidProblem } from '../protocol/aid.ts';
 import { openClient, query } from './connect.ts';
 import { Chats, type Conversation, type SendOutcome } from './app/chats.ts';
 import { ConnectionIndicator } from './app/connection.ts';
@@ -34,7 +35,19 @@ function value(id: string): string {
   return byId<HTMLInputElement>(id).value.trim();
 }
 
+/** Every AID field says what is wrong with what is typed, by the one set of rules (protocol/aid.ts). */
+function checkAidInputs(): void {
+  for (const input of document.querySelectorAll<HTMLInputElement>('input[data-aid-input]')) {
+    input.title = AID_RULES;
+    input.addEventListener('input', () => {
+      const value = input.value.trim();
+      input.setCustomValidity(value === '' ? '' : aidProblem(value) ?? '');
+    });
+  }
+}
+
 async function main(): Promise<void> {
+  checkAidInputs();
   const client = await openClient();
   Object.assign(globalThis, { aun: client });
 

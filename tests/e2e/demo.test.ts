@@ -410,6 +410,12 @@ describe('the demo chat', () => {
     await third.goto(demoUrl(stack));
     await third.waitForSelector('body[data-ready="1"]');
     expect(await third.getAttribute('#state', 'data-state')).toBe('detached');
+    // The AID fields explain the rules: a 3-letter name is too short (and says so).
+    await third.fill('#new-aid', 'bob.aun.local');
+    expect(await third.$eval('#new-aid', (e) => (e as HTMLInputElement).validationMessage)).toContain('"bob" is too short');
+    await third.fill('#new-aid', 'bobby.aun.local');
+    expect(await third.$eval('#new-aid', (e) => (e as HTMLInputElement).validity.valid)).toBe(true);
+    await third.fill('#new-aid', '');
 
     await second.locator(`#identities li[data-aid="${frank}"]`).getByRole('button', { name: 'Log in' }).click();
     await second.waitForSelector('#state[data-state="ready"]');
