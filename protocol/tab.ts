@@ -214,8 +214,8 @@ export interface InspectorSnapshot {
     cursors: Record<string, number>;
     outbox: number;
   }[];
-  /** The last logged events handed to tabs, newest last. */
-  recent: { at: number; aid: string; name: string; lsn: number }[];
+  /** The last logged events handed to tabs, newest last; `sentAt` is an inbound message's send time (its delivery latency is `at - sentAt`). */
+  recent: { at: number; aid: string; name: string; lsn: number; sentAt?: number }[];
 }
 
 /**

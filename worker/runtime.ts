@@ -295,7 +295,9 @@ export class Runtime {
       store,
       deviceId: await store.deviceId(),
       publishLogged: (e) => {
-        this.recent.push({ at: Date.now(), aid, name: e.name, lsn: e.lsn });
+        const m = e.data as { direction?: unknown; timestamp?: unknown };
+        const sentAt = e.name.endsWith('message') && m.direction === 'inbound' && typeof m.timestamp === 'number' ? m.timestamp : undefined;
+        this.recent.push({ at: Date.now(), aid, name: e.name, lsn: e.lsn, ...(sentAt === undefined ? {} : { sentAt }) });
         if (this.recent.length > RECENT_EVENTS) this.recent.shift();
         this.hub.publishLogged(aid, e.lsn, e.name, e.data);
       },

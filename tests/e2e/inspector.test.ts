@@ -32,6 +32,12 @@ describe.each(['shared', 'leader'] as const)('inspector, %s rung', (rung) => {
     expect(await inspector.textContent('#owner')).toMatch(new RegExp(`rung ${rung} · incarnation [0-9a-f]{16}`));
     await anchor.evaluate((to) => (globalThis as unknown as { aun: { send(a: string, b: unknown): Promise<unknown> } }).aun.send(to, { type: 'text', text: 'note to self' }), aid);
     await until('the send shows in recent events', async () => (await inspector.textContent('#recent'))?.includes('message'));
+    // The live chart: a bar for the messages of that second, a latency dot for the inbound copy,
+    // and the session's band in the connection timeline, in its state.
+    await until('the chart shows the message', async () => (await inspector.locator('#chart rect.rate').count()) > 0);
+    await until('and its delivery latency', async () => (await inspector.locator('#chart circle.latency').count()) > 0);
+    expect(await inspector.locator('#chart rect[data-state="ready"]').count()).toBeGreaterThan(0);
+    expect(await inspector.textContent('#chart')).toContain(`${aid} · ready`);
 
     const connectsBefore = (await gatewayStats(stack)).connects;
     for (let i = 0; i < 100; i++) {
