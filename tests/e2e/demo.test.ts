@@ -255,8 +255,10 @@ describe('the demo chat', () => {
       await tab1!.waitForFunction(() => document.querySelector('#state')?.getAttribute('data-state') === 'backoff'
         && /^retry in \d+ s$/.test(document.querySelector('#retry')?.textContent ?? ''), undefined, { timeout: 30_000 });
       expect(await tab1!.textContent('#banner')).toContain('Connection lost');
-      expect(await tab1!.textContent('#state-label')).toBe('Offline, reconnecting');
-      expect(await tab1!.locator('#retry-now').isVisible()).toBe(true);
+      // Between two attempts (the state goes connecting → backoff each time): the friendly label and Retry now.
+      await tab1!.waitForFunction(() => document.querySelector('#state')?.getAttribute('data-state') === 'backoff'
+        && document.querySelector('#state-label')?.textContent === 'Offline, reconnecting'
+        && !(document.querySelector('#retry-now') as HTMLElement | null)?.hidden, undefined, { timeout: 30_000 });
       await shot(tab1!, 'connection-backoff');
       await typeMessage(tab1!, 'written offline');
       // Queued from the start: the session is down, so there is no "sending…" to wait through.
