@@ -273,6 +273,14 @@ export class AunClient {
     this.lastEmittedState = null;
   }
 
+  /**
+   * Skips the backoff wait: the session tries the gateway now (a "retry now" button). When ready
+   * it checks the link with one short ping instead; offline (the browser says so) it does nothing.
+   */
+  async reconnectNow(): Promise<void> {
+    await this.invoke((f) => f.reconnectNow());
+  }
+
   call<M extends MethodName>(method: M, params: ParamsOf<M>, opts: RequestOptions = {}): Promise<ResultOf<M>> {
     return this.request(opts, (f, id, o) => f.call(id, method, params, o) as Promise<Outcome<ResultOf<M>>>);
   }

@@ -1,6 +1,8 @@
-// The inspector: what the owner holds, refreshed every second, no browser devtools needed.
+// The inspector: what the owner holds, refreshed every second, no browser devtools needed, with
+// a live chart of messages per second, delivery latency and the connection timeline.
 import type { InspectorSnapshot } from '../client-stub/index.ts';
 import { openClient } from './connect.ts';
+import { LiveChart } from './inspector-chart.ts';
 
 const $ = (id: string) => document.getElementById(id)!;
 
@@ -33,10 +35,13 @@ function render(s: InspectorSnapshot): void {
 
 async function main(): Promise<void> {
   const client = await openClient({ devRoot: false });
-  Object.assign(globalThis, { aun: client });
+  const chart = new LiveChart($('chart'));
+  Object.assign(globalThis, { aun: client, chart });
   const tick = async () => {
     try {
-      render(await client.inspect());
+      const snap = await client.inspect();
+      render(snap);
+      chart.add(snap);
       $('error').textContent = '';
     } catch (e) {
       $('error').textContent = String(e);

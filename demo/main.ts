@@ -1,16 +1,22 @@
 // The demo: a multi-tab chat on client-stub alone. Pick or create an identity, log in, talk 1:1
 // (end-to-end encrypted by default) or in groups. Every tab of the origin shares one session per
 // AID through the worker: open several and watch them stay in step.
+// A tab opened without ?aid follows the origin: it opens into the AID the other tabs use (or the
+// last one used), on the conversation it had open; log out and removal reach every tab.
 // Query: ?gateway=ws://host:port/ws &aid=<aid> &autologin=1 (creates the identity if needed)
 
 import type { GroupInboundMessage, InboundMessage, JsonObject, SessionSnapshot } from '../client-stub/index.ts';
+import { AID_RULES, aidProblem } from '../protocol/aid.ts';
 import { openClient, query } from './connect.ts';
 import { Chats, type Conversation, type SendOutcome } from './app/chats.ts';
 import { ConnectionIndicator } from './app/connection.ts';
 import { ConversationView } from './app/conversation.ts';
 import { byId, clearError, coalesce, errorText, showError } from './app/dom.ts';
-import { clearFeed, feedMessage, feedUndecryptable } from './app/feed.ts';
+import { clearFeed, feedMessage, feedUndecryptable, relabelFeed } from './app/feed.ts';
 import { renderIdentities } from './app/identities.ts';
+import {
+  announce, followedAid, forgetCurrent, onNews, openConversationOf, rememberAid, saveOpenConversation,
+} from './app/origin-session.ts';
 import { renderConversations } from './app/sidebar.ts';
 import { addContact, forgetAid, loadContacts, loadReadMarks, saveReadMark, watchStorage } from './app/storage.ts';
 
@@ -29,7 +35,19 @@ function value(id: string): string {
   return byId<HTMLInputElement>(id).value.trim();
 }
 
+/** Every AID field says what is wrong with what is typed, by the one set of rules (protocol/aid.ts). */
+function checkAidInputs(): void {
+  for (const input of document.querySelectorAll<HTMLInputElement>('input[data-aid-input]')) {
+    input.title = AID_RULES;
+    input.addEventListener('input', () => {
+      const value = input.value.trim();
+      input.setCustomValidity(value === '' ? '' : aidProblem(value) ?? '');
+    });
+  }
+}
+
 async function main(): Promise<void> {
+  checkAidInputs();
   const client = await openClient();
   Object.assign(globalThis, { aun: client });
 
@@ -39,11 +57,35 @@ async function main(): Promise<void> {
   let loggedOutOf: string | null = null;
   let stateSeen = false;
 
-  const indicator = new ConnectionIndicator({ reconnect: (aid) => void login(aid, client.cursor).catch(showError) });
-  const view = new ConversationView(client, { send });
+  const indicator = new ConnectionIndicator({
+    reconnect: (aid) => void login(aid, client.cursor).catch((err: unknown) => {
+      // The identity is gone (removed in another tab): back to the picker, saying why.
+      if ((err as Error).name === 'NotFoundError') gone(aid, `The identity ${aid} no longer exists in this browser.`);
+      else showError(err);
+    }),
+    retryNow: () => void client.reconnectNow().catch(showError),
+  });
+  const view = new ConversationView(client, {
+    send,
+    label: (c) => chats?.label(c) ?? c.name,
+    encryptedThroughout: (c) => chats?.encryptedThroughout(c) ?? true,
+  });
+  const groupLabel = (groupId: string) => chats?.groupLabel(groupId) ?? groupId;
   // At most ~20 list renders a second, however fast messages arrive.
-  const refreshList = coalesce(() => chats && renderConversations(chats, select), 50);
-  const picker = { login: (aid: string) => void login(aid).catch(showError), removed: forgetAid };
+  const refreshList = coalesce(() => {
+    if (!chats) return;
+    renderConversations(chats, select);
+    relabelFeed(groupLabel);
+  }, 50);
+  const picker = {
+    login: (aid: string) => void login(aid).catch(showError),
+    removed: (aid: string) => {
+      forgetAid(aid);
+      forgetCurrent(aid);
+      saveOpenConversation(aid, null);
+      announce({ type: 'removed', aid });
+    },
+  };
 
   function enter(aid: string): Chats {
     const c = new Chats(aid, {
@@ -56,6 +98,8 @@ async function main(): Promise<void> {
       read: (conv, lsn) => saveReadMark(aid, conv.id, lsn),
     }, loadReadMarks(aid));
     chats = c;
+    rememberAid(aid);
+    notice(null);
     for (const peer of loadContacts(aid)) c.ensure('p2p', peer);
     clearFeed();
     view.show(null);
@@ -78,6 +122,23 @@ async function main(): Promise<void> {
     void renderIdentities(client, picker).catch(showError);
   }
 
+  /** A line above the app that says what happened elsewhere (another tab logged out, …). */
+  function notice(text: string | null): void {
+    const p = byId('notice');
+    p.textContent = text ?? '';
+    p.hidden = !text;
+  }
+
+  /** This tab's AID was logged out or removed elsewhere: to the picker, saying so. */
+  function gone(aid: string, why: string): void {
+    if (chats?.self !== aid && loggedOutOf !== aid) return;
+    loggedOutOf = aid;
+    // Unbinds this tab in the owner (already done if the identity is gone).
+    void client.logout().catch(() => {});
+    leave();
+    notice(why);
+  }
+
   /** The conversations for an event's AID: a login this tab did not start (window.aun.login) is followed too. */
   function route(aid: string): Chats | null {
     if (aid === loggedOutOf) return null;
@@ -94,6 +155,14 @@ async function main(): Promise<void> {
     if (snap.state === 'ready') void refreshGroups();
   }
 
+  /** Reopens the conversation this tab (or, for a new tab, the origin) had open for `aid`. */
+  function reopen(aid: string): void {
+    const id = openConversationOf(aid);
+    const m = id ? /^(p2p|group):(.+)$/.exec(id) : null;
+    if (!m || !chats || chats.self !== aid) return;
+    select(chats.ensure(m[1] as 'p2p' | 'group', m[2]!).id);
+  }
+
   async function refreshGroups(): Promise<void> {
     const c = chats;
     if (!c) return;
@@ -106,14 +175,18 @@ async function main(): Promise<void> {
   }
 
   function select(id: string): void {
-    if (chats) view.show(chats.openConversation(id));
+    if (!chats) return;
+    view.show(chats.openConversation(id));
+    saveOpenConversation(chats.self, id);
   }
 
   function send(conv: Conversation, text: string, encrypt: boolean): void {
     const c = chats;
     if (!c) return;
-    const key = c.startSend(conv, text, encrypt);
-    const payload: JsonObject = { type: 'text', text };
+    const at = Date.now();
+    // Down already: the send will wait in the outbox, so it says "queued" now, not at the deadline.
+    const key = c.startSend(conv, text, encrypt, { at, delivery: indicator.online ? 'sending' : 'queued' });
+    const payload: JsonObject = { type: 'text', text, sentAt: at };
     const opts = { encrypt, timeoutMs: SEND_TIMEOUT_MS };
     const sent: Promise<SendOutcome> = conv.kind === 'group'
       ? client.groups.send(conv.peer, payload, opts).then((r) => ({ messageId: r.messageId, queued: r.status === 'queued' }))
@@ -130,7 +203,7 @@ async function main(): Promise<void> {
   const onMessage = (m: InboundMessage | GroupInboundMessage) => {
     const c = route(m.aid);
     if (!c) return;
-    feedMessage(m);
+    feedMessage(m, groupLabel);
     // Inside the handler, the client's cursor is this event's position in the log.
     c.receive(m, client.cursor);
   };
@@ -141,6 +214,7 @@ async function main(): Promise<void> {
     stateSeen = true;
     indicator.show(snap);
     if (snap.state === 'ready') void refreshGroups();
+    else if (snap.state !== 'connecting' && snap.state !== 'authenticating') chats?.queueSending();
   });
   client.on('group.changed', (ch) => {
     const c = route(ch.aid);
@@ -164,15 +238,23 @@ async function main(): Promise<void> {
   byId('logout').addEventListener('click', () => {
     const aid = chats?.self ?? null;
     loggedOutOf = aid;
-    client.logout().then(leave, (err: unknown) => {
+    client.logout().then(() => {
+      leave();
+      if (!aid) return;
+      // Log out means the AID, not this tab: every tab of it follows, and a new tab starts on the picker.
+      forgetCurrent(aid);
+      announce({ type: 'logout', aid });
+    }, (err: unknown) => {
       loggedOutOf = null;
       showError(err);
     });
   });
   onSubmit('create-form', (form) => {
-    client.identities.create(value('new-aid')).then(() => {
+    const aid = value('new-aid');
+    client.identities.create(aid).then(() => {
       form.reset();
       clearError();
+      announce({ type: 'created', aid });
       return renderIdentities(client, picker);
     }).catch(showError);
   });
@@ -203,8 +285,16 @@ async function main(): Promise<void> {
   const link = byId<HTMLAnchorElement>('inspector-link');
   if (query.has('gateway')) link.search = `?${new URLSearchParams({ gateway: query.get('gateway')! })}`;
 
-  const aid = query.get('aid');
-  if (aid && query.get('autologin') === '1') {
+  onNews((news) => {
+    if (news.type === 'logout') gone(news.aid, `Logged out of ${news.aid} (in another tab).`);
+    if (news.type === 'removed') gone(news.aid, `The identity ${news.aid} was removed (in another tab).`);
+    if (!chats) void renderIdentities(client, picker).catch(showError);
+  });
+
+  const aid = query.get('aid') ?? (await followedAid(client).catch(() => null));
+  if (aid && !query.has('aid')) {
+    await login(aid).catch(showError);
+  } else if (aid && query.get('autologin') === '1') {
     // The usual case (a known identity) costs one call; a new one is created on the way.
     try {
       await login(aid);
@@ -214,6 +304,7 @@ async function main(): Promise<void> {
       await login(aid);
     }
   }
+  if (aid && chats) reopen(aid);
   await renderIdentities(client, picker);
   document.body.dataset.ready = '1';
 }

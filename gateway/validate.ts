@@ -56,8 +56,8 @@ export function bool(p: Params, field: string): boolean {
   return v;
 }
 
-/** AID syntax (spec §4.1): name.issuer, lower case, name 4–64 chars, not starting with "guest". */
-export const AID_PATTERN = /^(?!guest)[a-z0-9_][a-z0-9_-]{3,63}\.[a-z0-9-]+(\.[a-z0-9-]+)*$/;
+/** AID syntax (spec §4.1): the one rule, in protocol/aid.ts. */
+export { AID_PATTERN } from '../protocol/aid.ts';
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 export const SLOT_ID_PATTERN = /^[A-Za-z0-9._-][A-Za-z0-9._/ :-]{0,127}$/;
 

@@ -214,8 +214,8 @@ export interface InspectorSnapshot {
     cursors: Record<string, number>;
     outbox: number;
   }[];
-  /** The last logged events handed to tabs, newest last. */
-  recent: { at: number; aid: string; name: string; lsn: number }[];
+  /** The last logged events handed to tabs, newest last; `sentAt` is an inbound message's send time (its delivery latency is `at - sentAt`). */
+  recent: { at: number; aid: string; name: string; lsn: number; sentAt?: number }[];
 }
 
 /**
@@ -284,6 +284,8 @@ export interface OwnerFacade {
   removeIdentity(aid: string): Promise<Outcome<void>>;
   login(aid: string, options: Partial<GatewayOptions>): Promise<Outcome<SessionSnapshot>>;
   logout(): Promise<Outcome<void>>;
+  /** Skips the backoff wait of this tab's session: one attempt now (a link check when ready). */
+  reconnectNow(): Promise<Outcome<void>>;
   call<M extends MethodName>(callId: string, method: M, params: ParamsOf<M>, options: CallOptions): Promise<Outcome<ResultOf<M>>>;
   send(callId: string, to: string, payload: JsonObject, options: SendOptions): Promise<Outcome<MessageSendResult | QueuedSend>>;
   /** Logged events after `afterLsn` (a page of at most `limit`). */
@@ -308,7 +310,7 @@ export interface OwnerFacade {
 }
 
 const FACADE_SET: { readonly [K in keyof OwnerFacade]: true } = {
-  listIdentities: true, createIdentity: true, importIdentity: true, removeIdentity: true, login: true, logout: true,
+  listIdentities: true, createIdentity: true, importIdentity: true, removeIdentity: true, login: true, logout: true, reconnectNow: true,
   call: true, send: true, replay: true, ackEvents: true, cancel: true, subscribe: true,
   groupCreate: true, groupAdd: true, groupRemove: true, groupLeave: true, groupList: true, groupMembers: true, groupSend: true, unsubscribe: true, snapshot: true, inspect: true, detach: true, lockHeld: true,
 };

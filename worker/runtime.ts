@@ -9,6 +9,7 @@ import {
   type SendOptions, type SessionSnapshot, type TabEventName, type WireError, pemToDer,
   randomHex,
 } from '../protocol/index.ts';
+import { aidProblem } from '../protocol/aid.ts';
 import { AidSession, SLOT_ID } from './aid-session.ts';
 
 import { resolveGateway } from './auth/discovery.ts';
@@ -41,7 +42,6 @@ export interface RuntimeOptions {
 const DEFAULT_GRACE_MS = 3_000;
 const IK = 'ik';
 const TRUST_ROOTS = 'trust_roots';
-const AID_SYNTAX = /^[a-z0-9_][a-z0-9_-]{3,63}\.[a-z0-9-]+(\.[a-z0-9-]+)*$/;
 
 
 function toWire(err: unknown): WireError {
@@ -156,6 +156,7 @@ export class Runtime {
       removeIdentity: outcome((aid: string) => this.removeIdentity(aid)),
       login: outcome((aid: string, options: Partial<GatewayOptions>) => this.login(tab, aid, options)),
       logout: outcome(async () => this.unbind(tab)),
+      reconnectNow: outcome(async () => my().session.reconnectNow()),
       call: outcome((callId: string, method: MethodName, params: unknown, o: { timeoutMs?: number }) =>
         my().call(callId, method, params as ParamsOf<MethodName>, o?.timeoutMs)) as OwnerFacade['call'],
       send: outcome((_callId: string, to: string, payload: JsonObject, o: SendOptions) => my().send(to, payload, o?.encrypt !== false, o?.timeoutMs)),
@@ -194,7 +195,8 @@ export class Runtime {
   }
 
   private checkNewIdentity(aid: string, options: GatewayOptions): string[] {
-    if (typeof aid !== 'string' || !AID_SYNTAX.test(aid)) throw new ValidationError(`not a valid AID: ${String(aid)} (expected name.issuer, lower case)`);
+    const problem = aidProblem(aid);
+    if (problem) throw new ValidationError(`not a valid AID: ${String(aid)}: ${problem}`);
     const roots = options?.rootCa;
     if (!Array.isArray(roots) || roots.length === 0 || !roots.every((r) => typeof r === 'string')) {
       throw new ValidationError('a new identity needs {rootCa: [PEM, …]} and a gateway: "wss://…/ws", an https:// origin to discover it at, or none to discover it from the AID');
@@ -359,7 +361,9 @@ export class Runtime {
       store,
       deviceId,
       publishLogged: (e) => {
-        this.recent.push({ at: Date.now(), aid, name: e.name, lsn: e.lsn });
+        const m = e.data as { direction?: unknown; timestamp?: unknown };
+        const sentAt = e.name.endsWith('message') && m.direction === 'inbound' && typeof m.timestamp === 'number' ? m.timestamp : undefined;
+        this.recent.push({ at: Date.now(), aid, name: e.name, lsn: e.lsn, ...(sentAt === undefined ? {} : { sentAt }) });
         if (this.recent.length > RECENT_EVENTS) this.recent.shift();
         this.hub.publishLogged(aid, e.lsn, e.name, e.data);
       },

@@ -61,6 +61,20 @@ export function conversationId(kind: ConversationKind, peer: string): string {
   return `${kind}:${peer}`;
 }
 
+/**
+ * When the sender pressed Send: the demo's payloads carry `sentAt`, so a message that waited in
+ * an outbox or arrived late shows its send time; other clients' messages show the gateway's time.
+ */
+export function sentAtOf(payload: JsonObject, fallback: number): number {
+  const at = payload.sentAt;
+  return typeof at === 'number' && Number.isFinite(at) && at > 0 ? at : fallback;
+}
+
+/** The short, stable tail of a group id (`27e6` of `g-…27e6.aun.local`), to tell same-named groups apart. */
+export function groupTag(groupId: string): string {
+  return (groupId.split('.')[0] ?? groupId).replace(/^g-/, '').slice(0, 4);
+}
+
 export function textOf(payload: JsonObject): string {
   return typeof payload.text === 'string' ? payload.text : JSON.stringify(payload);
 }
@@ -122,7 +136,7 @@ export class Chats {
     if (this.index.get(c.id)!.has(key)) return;
     this.add(c, {
       key, system: false, messageId: m.messageId, from: m.from, text, encrypted: m.encrypted, mine,
-      at: m.timestamp, lsn, delivery: mine ? 'sent' : null, error: null,
+      at: sentAtOf(m.payload, m.timestamp), lsn, delivery: mine ? 'sent' : null, error: null,
     });
   }
 
@@ -138,11 +152,46 @@ export class Chats {
     });
   }
 
-  /** A send this tab starts; returns the key to settle it with. */
-  startSend(c: Conversation, text: string, encrypted: boolean): string {
+  /**
+   * A send this tab starts; returns the key to settle it with. `queued` when the session is down
+   * already: the message waits in the outbox, and saying "sending…" until the deadline would lie.
+   */
+  startSend(c: Conversation, text: string, encrypted: boolean, opts: { at?: number; delivery?: 'sending' | 'queued' } = {}): string {
     const key = `pending:${++this.pendingSeq}`;
-    this.add(c, { key, system: false, messageId: null, from: this.self, text, encrypted, mine: true, at: Date.now(), lsn: 0, delivery: 'sending', error: null });
+    const { at = Date.now(), delivery = 'sending' } = opts;
+    this.add(c, { key, system: false, messageId: null, from: this.self, text, encrypted, mine: true, at, lsn: 0, delivery, error: null });
     return key;
+  }
+
+  /** The session went down: this tab's sends in progress now wait in the outbox. */
+  queueSending(): void {
+    for (const c of this.conversations.values()) {
+      for (const m of c.messages) {
+        if (m.delivery !== 'sending') continue;
+        m.delivery = 'queued';
+        this.on.message(c, m, 'update');
+      }
+    }
+  }
+
+  /** True when every message of the conversation so far travelled end-to-end encrypted. */
+  encryptedThroughout(c: Conversation): boolean {
+    return c.messages.every((m) => m.system || m.encrypted);
+  }
+
+  /** The name shown for a conversation: a group's name gets its id's tag when another group has the same name. */
+  label(c: Conversation): string {
+    if (c.kind !== 'group') return c.name;
+    for (const other of this.conversations.values()) {
+      if (other !== c && other.kind === 'group' && other.name === c.name) return `${c.name} #${groupTag(c.peer)}`;
+    }
+    return c.name;
+  }
+
+  /** A group's label by id (its id's tag while the name is not known yet). */
+  groupLabel(groupId: string): string {
+    const c = this.conversations.get(conversationId('group', groupId));
+    return c && c.name !== groupId ? this.label(c) : `group #${groupTag(groupId)}`;
   }
 
   settleSend(c: Conversation, key: string, outcome: SendOutcome): void {

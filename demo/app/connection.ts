@@ -1,20 +1,42 @@
 // The connection indicator: the session state in #state (its text is the bare state name, the
-// tests read it), a retry countdown beside it while in backoff, and a plain banner when the
-// session is down for a reason the user should know about (evicted, closed, reconnecting).
+// tests read it; hidden from people), a friendly label in #state-label, a retry countdown and a
+// "Retry now" beside it while in backoff, and a plain banner when the session is down for a
+// reason the user should know about (evicted, closed, reconnecting).
 
-import type { SessionSnapshot } from '../../client-stub/index.ts';
+import type { SessionSnapshot, SessionStateName } from '../../client-stub/index.ts';
 import { byId, el } from './dom.ts';
 
 export interface ConnectionActions {
   /** Log in again after an eviction or a close (an explicit takeover). */
   reconnect(aid: string): void;
+  /** Skip the backoff wait. */
+  retryNow(): void;
 }
+
+/** What people read for each session state (the state names are for developers). */
+export const STATE_LABEL: Record<SessionStateName | 'detached', string> = {
+  detached: 'Not signed in',
+  idle: 'Starting…',
+  connecting: 'Connecting…',
+  authenticating: 'Signing in…',
+  ready: 'Online',
+  backoff: 'Offline, reconnecting',
+  evicted: 'Signed in elsewhere',
+  closed: 'Disconnected',
+};
 
 export class ConnectionIndicator {
   private snap: SessionSnapshot | null = null;
   private ticker: ReturnType<typeof setInterval> | null = null;
 
-  constructor(private readonly actions: ConnectionActions) {}
+  constructor(private readonly actions: ConnectionActions) {
+    byId('retry-now').addEventListener('click', () => this.actions.retryNow());
+  }
+
+  /** The session is up: sends go out now rather than wait in the outbox. */
+  get online(): boolean {
+    return this.snap?.state === 'ready';
+  }
 
   show(snap: SessionSnapshot | null): void {
     this.snap = snap;
@@ -23,7 +45,11 @@ export class ConnectionIndicator {
     const pill = byId('state');
     pill.dataset.state = state;
     pill.textContent = state;
-    pill.title = describe(snap);
+    const label = byId('state-label');
+    label.dataset.state = state;
+    label.textContent = STATE_LABEL[state];
+    label.title = describe(snap);
+    byId('retry-now').hidden = state !== 'backoff' || snap?.detail.online === false;
     this.banner(snap);
     this.tick();
     const counting = state === 'backoff' && typeof snap?.detail.nextRetryAt === 'number';
@@ -45,6 +71,7 @@ export class ConnectionIndicator {
     retry.textContent = typeof at === 'number'
       ? `retry in ${Math.max(0, Math.ceil((at - Date.now()) / 1000))} s`
       : 'waiting for the network';
+    byId('retry-now').hidden = typeof at !== 'number';
   }
 
   private banner(snap: SessionSnapshot | null): void {
@@ -85,5 +112,5 @@ export class ConnectionIndicator {
 function describe(snap: SessionSnapshot | null): string {
   if (!snap) return 'not logged in';
   const error = typeof snap.detail.error === 'string' ? `: ${snap.detail.error}` : '';
-  return `${snap.aid}: ${snap.state}${error}`;
+  return `${snap.aid}: ${STATE_LABEL[snap.state]} (${snap.state})${error}`;
 }

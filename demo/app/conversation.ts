@@ -12,6 +12,10 @@ const DELIVERY_LABEL = { sending: 'sending…', sent: 'sent', queued: 'queued', 
 
 export interface ConversationActions {
   send(c: Conversation, text: string, encrypt: boolean): void;
+  /** The name shown for a conversation (same-named groups told apart). */
+  label(c: Conversation): string;
+  /** Whether every message so far was end-to-end encrypted. */
+  encryptedThroughout(c: Conversation): boolean;
 }
 
 export class ConversationView {
@@ -36,18 +40,29 @@ export class ConversationView {
       const aid = input.value.trim();
       const c = this.current;
       if (!c || c.kind !== 'group' || !aid) return;
+      // Adding fetches the member's keys and re-keys the group: it can take seconds, so say so.
+      const button = byId<HTMLButtonElement>('add-member-form').querySelector('button')!;
+      const pending = el('li', { class: 'adding', 'data-adding': aid, title: aid }, `adding ${shortName(aid)}…`);
+      input.disabled = button.disabled = true;
+      button.textContent = 'Adding…';
+      byId('members').append(pending);
       this.client.groups.add(c.peer, aid).then(() => {
         input.value = '';
         clearError();
         return this.refreshMembers();
-      }).catch(showError);
+      }).catch(showError).finally(() => {
+        pending.remove();
+        input.disabled = button.disabled = false;
+        button.textContent = 'Add';
+      });
     });
   }
 
   /** The open conversation's name may have become known (a group's, after the list came). */
   syncTitle(): void {
     const title = byId('conv-title');
-    if (this.current && title.textContent !== this.current.name) title.textContent = this.current.name;
+    const label = this.current && this.actions.label(this.current);
+    if (label && title.textContent !== label) title.textContent = label;
   }
 
   show(c: Conversation | null): void {
@@ -58,7 +73,7 @@ export class ConversationView {
     if (!c) return;
     if (changed) this.showAll = false;
     byId('conversation').dataset.kind = c.kind;
-    byId('conv-title').textContent = c.name;
+    byId('conv-title').textContent = this.actions.label(c);
     byId('conv-title').title = c.peer;
     this.header();
     this.renderLog();
@@ -87,7 +102,7 @@ export class ConversationView {
       return;
     }
     this.append(li, m.mine);
-    if (m.system) this.header();
+    if (m.system || !m.encrypted) this.header();
   }
 
   async refreshMembers(): Promise<void> {
@@ -123,6 +138,10 @@ export class ConversationView {
   private header(): void {
     const c = this.current!;
     const group = c.kind === 'group';
+    // The badge speaks for the whole conversation only when it is true of every message in it.
+    const whole = this.actions.encryptedThroughout(c);
+    byId('conv-e2ee').hidden = !whole;
+    byId('conv-mixed').hidden = whole;
     byId('group-panel').hidden = !group || c.left;
     const sub = byId('conv-sub');
     if (!group) sub.textContent = '1:1 conversation';

@@ -1,7 +1,7 @@
 // The "all messages" feed: every message, group message and undecryptable notice of the AID, in
 // log order, whatever conversation is open. Its markup is a contract with the e2e tests and the
 // benchmarks: `li` className = direction, data-seq, data-message-id, data-encrypted, and the
-// children .lock, .from (`[group] ` prefix for group messages), .text.
+// children .lock, .from (`[group name] ` prefix for group messages, the id in its title), .text.
 
 import type { GroupInboundMessage, InboundMessage, UndecryptableMessage } from '../../client-stub/index.ts';
 import { bottomAppender, byId, el } from './dom.ts';
@@ -9,15 +9,29 @@ import { textOf } from './chats.ts';
 
 const append = bottomAppender(() => byId('messages'));
 
-export function feedMessage(m: InboundMessage | GroupInboundMessage): void {
-  const group = 'groupId' in m ? `[${m.groupId}] ` : '';
-  const who = m.direction === 'inbound' ? m.from : `→ ${'groupId' in m ? m.groupId : m.to}`;
-  const li = el('li', { 'data-seq': m.seq, 'data-message-id': m.messageId, 'data-encrypted': String(m.encrypted) },
+/** `groupLabel` names a group for people (its name, never its raw id). */
+export function feedMessage(m: InboundMessage | GroupInboundMessage, groupLabel: (groupId: string) => string): void {
+  const groupName = 'groupId' in m ? groupLabel(m.groupId) : null;
+  const group = groupName === null ? '' : `[${groupName}] `;
+  const who = m.direction === 'inbound' ? m.from : `→ ${'groupId' in m ? groupName : m.to}`;
+  const li = el('li', {
+    'data-seq': m.seq, 'data-message-id': m.messageId, 'data-encrypted': String(m.encrypted), 'data-group-id': 'groupId' in m ? m.groupId : false,
+  },
     el('span', { class: 'lock', title: m.encrypted ? 'end-to-end encrypted' : 'plaintext' }),
-    el('span', { class: 'from' }, group + who),
+    el('span', { class: 'from', title: 'groupId' in m ? m.groupId : m.from }, group + who),
     el('span', { class: 'text' }, textOf(m.payload)));
   li.className = m.direction;
   append(li);
+}
+
+/** Group names became known (or two now share a name): the feed's group lines follow. */
+export function relabelFeed(groupLabel: (groupId: string) => string): void {
+  for (const li of byId('messages').querySelectorAll<HTMLLIElement>('li[data-group-id]')) {
+    const from = li.querySelector('.from');
+    const name = groupLabel(li.dataset.groupId!);
+    const text = li.classList.contains('inbound') ? `[${name}] ${from?.textContent?.replace(/^\[[^\]]*\] /, '')}` : `[${name}] → ${name}`;
+    if (from && from.textContent !== text) from.textContent = text;
+  }
 }
 
 export function feedUndecryptable(u: UndecryptableMessage): void {

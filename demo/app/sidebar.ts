@@ -10,7 +10,7 @@ export function renderConversations(chats: Chats, select: (id: string) => void):
     const button = el('button', { type: 'button', class: 'conv', 'data-key': c.id, 'data-kind': c.kind, 'aria-current': c.id === open ? 'true' : false },
       el('span', { class: `avatar ${c.kind}`, 'aria-hidden': 'true' }, c.kind === 'group' ? '#' : c.name.charAt(0).toUpperCase()),
       el('span', { class: 'conv-main' },
-        el('span', { class: 'conv-name', title: c.kind === 'group' ? c.peer : c.name }, c.name),
+        el('span', { class: 'conv-name', title: c.kind === 'group' ? c.peer : c.name }, chats.label(c)),
         el('span', { class: 'conv-preview' }, preview(c))),
       c.unread > 0 && el('span', { class: 'badge', title: `${c.unread} unread` }, String(c.unread)));
     button.addEventListener('click', () => select(c.id));

@@ -2,10 +2,9 @@
 // of wrapper a library author publishes. It exposes subscribe()/getSnapshot(), so React can read it
 // with useSyncExternalStore, and Svelte, Vue or plain DOM code can subscribe the same way.
 //
-// In your own package, import the types from 'aun-worker/client'; inside this repository the
-// example imports the sources so that `npm run typecheck` proves it matches the real client.
-
-import type { AunClient, ClientEventMap, InboundMessage, JsonObject, LoginOptions, SessionSnapshot } from '../../client-stub/index.ts';
+// Inside this repository `aun-worker/client` resolves to the sources (tsconfig.json `paths`), so
+// `npm run typecheck` proves the example matches the real client.
+import type { AunClient, ClientEventMap, InboundMessage, JsonObject, LoginOptions, SessionSnapshot } from 'aun-worker/client';
 
 /**
  * The part of the client the store uses. Any AunClient fits; so does a small fake in a test. The

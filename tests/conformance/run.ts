@@ -1,5 +1,5 @@
 // `npm run conformance -- [dir] [--browser]`: runs every vector file under dir (default
-// ../shared/conformance next to the repo), one PASS/FAIL line each, exit 0 only when all pass.
+// tests/conformance/vectors, the SDK's vectors copied into the repo), one PASS/FAIL line each, exit 0 only when all pass.
 // With --browser the same checks run inside a SharedWorker in Chromium, on its WebCrypto.
 
 import { existsSync } from 'node:fs';

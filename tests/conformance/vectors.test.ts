@@ -1,11 +1,11 @@
-// One test per vector file, in the shared folder and in our generated one; same dispatch as the CLI.
+// One test per vector file, in the SDK's folder (copied in) and in our generated one; same dispatch as the CLI.
 
 import { relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_VECTOR_DIR, findVectorFiles, GENERATED_VECTOR_DIR, runVectorFile } from './vectors.ts';
 
 describe.each([
-  ['shared conformance', DEFAULT_VECTOR_DIR],
+  ['sdk conformance', DEFAULT_VECTOR_DIR],
   ['generated', GENERATED_VECTOR_DIR],
 ])('%s vectors', (_label, dir) => {
   const files = findVectorFiles(dir);
@@ -19,6 +19,6 @@ describe.each([
   });
 });
 
-it('the shared folder holds at least the 19 canonical vectors (§7.2)', () => {
+it('the SDK folder holds at least the 19 canonical vectors (§7.2)', () => {
   expect(findVectorFiles(DEFAULT_VECTOR_DIR).filter((f) => f.includes('/canonical/')).length).toBeGreaterThanOrEqual(19);
 });

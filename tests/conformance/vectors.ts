@@ -9,7 +9,8 @@ import { checkVector, type VectorFile } from './check.ts';
 export { checkVector, parseVector, TAMPER_CASES, type VectorFile, type VectorResult } from './check.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const DEFAULT_VECTOR_DIR = resolve(REPO_ROOT, '../shared/conformance');
+/** The AUN SDK's vectors, copied into the repo (see vectors/README.md for source and license). */
+export const DEFAULT_VECTOR_DIR = resolve(REPO_ROOT, 'tests/conformance/vectors');
 export const GENERATED_VECTOR_DIR = resolve(REPO_ROOT, 'tests/conformance/generated');
 
 /** Every `*.json` under `dir`, recursively, in a stable order. */

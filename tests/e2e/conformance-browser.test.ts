@@ -1,4 +1,4 @@
-// Every conformance vector file, in the shared folder and in our generated one, checked inside a
+// Every conformance vector file, in the SDK's folder (copied in) and in our generated one, checked inside a
 // SharedWorker in Chromium on the browser's WebCrypto: the same check.ts as the Node runner, all
 // files in one page load, then one test per file. Envelope files also get one test per tamper case.
 
@@ -7,7 +7,7 @@ import { checkVectorsInChromium, type BrowserRun } from '../conformance/chromium
 import { DEFAULT_VECTOR_DIR, GENERATED_VECTOR_DIR, readVectorDir, TAMPER_CASES, type VectorFile, type VectorResult } from '../conformance/vectors.ts';
 
 const SETS = [
-  ['shared', DEFAULT_VECTOR_DIR],
+  ['sdk', DEFAULT_VECTOR_DIR],
   ['generated', GENERATED_VECTOR_DIR],
 ] as const;
 
@@ -31,8 +31,8 @@ it('runs every file inside a SharedWorker of Chromium, on its WebCrypto', () => 
   expect(run.results.map((r) => r.name)).toEqual(names);
 });
 
-it('finds the vector files: at least 19 canonical in the shared folder (§7.2) and the envelopes in ours', () => {
-  expect(names.filter((n) => n.startsWith('shared/canonical/')).length).toBeGreaterThanOrEqual(19);
+it('finds the vector files: at least 19 canonical in the SDK folder (§7.2) and the envelopes in ours', () => {
+  expect(names.filter((n) => n.startsWith('sdk/canonical/')).length).toBeGreaterThanOrEqual(19);
   for (const [label] of SETS) expect(names.some((n) => n.startsWith(`${label}/`))).toBe(true);
   expect(envelopes.length).toBeGreaterThan(0);
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page, Request } from 'playwright-core';
 import { Identity, Session } from '../support/aun-client.ts';
-import { adminPost, aunCall, demoUrl, gatewayStats, openTab, startStack, until, type Stack } from './support.ts';
+import { adminPost, aunCall, demoUrl, gatewayStats, longConnections, openTab, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 const contexts: BrowserContext[] = [];
@@ -255,9 +255,19 @@ describe('the demo chat', () => {
       await tab1!.waitForFunction(() => document.querySelector('#state')?.getAttribute('data-state') === 'backoff'
         && /^retry in \d+ s$/.test(document.querySelector('#retry')?.textContent ?? ''), undefined, { timeout: 30_000 });
       expect(await tab1!.textContent('#banner')).toContain('Connection lost');
+      // Between two attempts (the state goes connecting → backoff each time): the friendly label and Retry now.
+      await tab1!.waitForFunction(() => document.querySelector('#state')?.getAttribute('data-state') === 'backoff'
+        && document.querySelector('#state-label')?.textContent === 'Offline, reconnecting'
+        && !(document.querySelector('#retry-now') as HTMLElement | null)?.hidden, undefined, { timeout: 30_000 });
       await shot(tab1!, 'connection-backoff');
       await typeMessage(tab1!, 'written offline');
-      await bubble(tab1!, 'written offline').locator('.delivery', { hasText: 'queued' }).waitFor({ timeout: 20_000 });
+      // Queued from the start: the session is down, so there is no "sending…" to wait through.
+      await bubble(tab1!, 'written offline').waitFor();
+      expect(await bubble(tab1!, 'written offline').getAttribute('data-delivery')).toBe('queued');
+      await shot(tab1!, 'offline-send');
+      // Retry now: one attempt at once (the gateway is still paused, so back to backoff).
+      await tab1!.click('#retry-now');
+      await tab1!.waitForSelector('#state[data-state="backoff"]', { timeout: 30_000 });
     } finally {
       await adminPost(stack, 'resume');
     }
@@ -268,6 +278,12 @@ describe('the demo chat', () => {
     await bubble(tab1!, 'written offline').locator('.delivery', { hasText: 'sent' }).waitFor({ timeout: 20_000 });
     await shows(bobTab, '#messages li.inbound .text', 'written offline');
     expect(await bubble(tab1!, 'written offline').count()).toBe(1);
+    expect(await tab1!.textContent('#state-label')).toBe('Online');
+    // Bob sees when Alice pressed Send, not when the message reached him.
+    await openConversation(bobTab, `p2p:${alice}`);
+    await shows(bobTab, '#conv-log .msg.theirs .body', 'written offline');
+    const sentAt = await bubble(tab1!, 'written offline').locator('time').getAttribute('datetime');
+    expect(await bubble(bobTab, 'written offline').locator('time').getAttribute('datetime')).toBe(sentAt);
     expect(problems).toEqual([]);
   });
 
@@ -297,6 +313,122 @@ describe('the demo chat', () => {
     } finally {
       intruder.close();
     }
+    expect(problems).toEqual([]);
+  });
+
+  it('a conversation with plaintext and encrypted messages loses the E2EE badge and marks each message', async () => {
+    await openConversation(carolTab, `p2p:${dave}`);
+    expect(await carolTab.locator('#conv-e2ee').isVisible()).toBe(true);
+    await carolTab.uncheck('#compose-encrypt');
+    await typeMessage(carolTab, 'this one in the clear');
+    await carolTab.check('#compose-encrypt');
+    await bubble(carolTab, 'this one in the clear').locator('.delivery', { hasText: 'sent' }).waitFor();
+    expect(await carolTab.locator('#conv-e2ee').isVisible()).toBe(false);
+    expect(await carolTab.locator('#conv-mixed').isVisible()).toBe(true);
+    expect(await bubble(carolTab, 'this one in the clear').locator('.plain').isVisible()).toBe(true);
+    expect(await bubble(carolTab, 'hi dave').locator('img.lock').isVisible()).toBe(true);
+    await openConversation(daveTab, `p2p:${carol}`);
+    await shows(daveTab, '#conv-log .msg.theirs[data-encrypted="false"] .body', 'this one in the clear');
+    expect(await daveTab.locator('#conv-mixed').isVisible()).toBe(true);
+    await shot(carolTab, 'conversation-mixed');
+    expect(problems).toEqual([]);
+  });
+
+  it('the feed names groups, and two groups named alike are told apart', async () => {
+    const [tab1] = aliceTabs;
+    const feedGroups = await texts(daveTab, '#messages li[data-group-id] .from');
+    expect(feedGroups.length).toBeGreaterThan(0);
+    for (const f of feedGroups) expect(f).toMatch(/^\[team\] /);
+    await tab1!.fill('#group-name', 'team');
+    await tab1!.press('#group-name', 'Enter');
+    await until('two groups in the list', async () => (await tab1!.locator('#conversations [data-kind="group"]').count()) === 2);
+    await until('both labelled apart', async () => {
+      const names = await texts(tab1!, '#conversations [data-kind="group"] .conv-name');
+      return names.length === 2 && names.every((n) => /^team #\w{4}$/.test(n)) && names[0] !== names[1];
+    });
+    expect(await tab1!.textContent('#conv-title')).toMatch(/^team #\w{4}$/);
+    expect(problems).toEqual([]);
+  });
+
+  it('a new tab and a reloaded tab open into the logged-in AID and the conversation they had open', async () => {
+    const ctx = aliceTabs[0]!.context();
+    const fresh = await ctx.newPage();
+    // No ?aid: it follows the session the other tabs of the origin use.
+    await fresh.goto(demoUrl(stack));
+    await fresh.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
+    expect(await fresh.textContent('#whoami')).toBe(alice);
+    await openConversation(fresh, `p2p:${bob}`);
+    await fresh.reload();
+    await fresh.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
+    expect(await fresh.textContent('#whoami')).toBe(alice);
+    await fresh.locator(`${conv(`p2p:${bob}`)}[aria-current="true"]`).waitFor();
+    expect(await fresh.textContent('#conv-title')).toBe(bob);
+    await shows(fresh, '#conv-log .msg.mine .body', 'hello from tab 1');
+    expect(await fresh.locator('#picker').isVisible()).toBe(false);
+    await shot(fresh, 'reloaded-tab');
+    await fresh.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('at 390 px the name is whole and the compose bar stays in view', async () => {
+    const page = await aliceTabs[0]!.context().newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(demoUrl(stack));
+    await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
+    await openConversation(page, `p2p:${bob}`);
+    const who = await page.$eval('#whoami', (e) => ({ text: e.textContent, fits: e.scrollWidth <= e.clientWidth + 1 }));
+    expect(who).toEqual({ text: alice, fits: true });
+    // The page scrolls as a whole at this width: with the conversation's head at the top, the composer is in view.
+    await page.evaluate(() => document.getElementById('conv-pane')!.scrollIntoView({ block: 'start' }));
+    const box = await page.locator('#compose-form').boundingBox();
+    expect(box).not.toBeNull();
+    expect(box!.y + box!.height).toBeLessThanOrEqual(844 + 1);
+    expect(box!.y).toBeGreaterThanOrEqual(0);
+    expect(await page.$eval('#compose-form', (e) => getComputedStyle(e).position)).toBe('sticky');
+    await shot(page, 'mobile-390');
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('log out ends the AID in every tab; removing it moves its other tabs to the picker, saying why', async () => {
+    const frank = aidOf('frank');
+    const ctx = await profile('frank');
+    const first = await openTab(ctx, stack, frank);
+    const second = await ctx.newPage();
+    await second.goto(demoUrl(stack));
+    await second.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
+    expect(await second.textContent('#whoami')).toBe(frank);
+
+    await first.click('#logout');
+    for (const p of [first, second]) {
+      await p.waitForSelector('#state[data-state="detached"]');
+      expect(await p.locator('#picker').isVisible()).toBe(true);
+    }
+    expect(await second.textContent('#notice')).toContain(`Logged out of ${frank}`);
+    expect(await second.textContent('#state-label')).toBe('Not signed in');
+    await until('the session closed at the gateway', async () => (await longConnections(stack, frank)).length === 0);
+    // A new tab after the log out starts on the picker.
+    const third = await ctx.newPage();
+    await third.goto(demoUrl(stack));
+    await third.waitForSelector('body[data-ready="1"]');
+    expect(await third.getAttribute('#state', 'data-state')).toBe('detached');
+    // The AID fields explain the rules: a 3-letter name is too short (and says so).
+    await third.fill('#new-aid', 'bob.aun.local');
+    expect(await third.$eval('#new-aid', (e) => (e as HTMLInputElement).validationMessage)).toContain('"bob" is too short');
+    await third.fill('#new-aid', 'bobby.aun.local');
+    expect(await third.$eval('#new-aid', (e) => (e as HTMLInputElement).validity.valid)).toBe(true);
+    await third.fill('#new-aid', '');
+
+    await second.locator(`#identities li[data-aid="${frank}"]`).getByRole('button', { name: 'Log in' }).click();
+    await second.waitForSelector('#state[data-state="ready"]');
+    const row = third.locator(`#identities li[data-aid="${frank}"]`);
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await row.getByRole('button', { name: 'Remove for good?' }).click();
+    await second.waitForSelector('#state[data-state="detached"]', { timeout: 20_000 });
+    expect(await second.locator('#picker').isVisible()).toBe(true);
+    expect(await second.textContent('#notice')).toContain(`The identity ${frank} was removed`);
+    expect(await second.locator('#banner').isVisible()).toBe(false);
+    await second.locator(`#identities li[data-aid="${frank}"]`).waitFor({ state: 'detached' });
     expect(problems).toEqual([]);
   });
 

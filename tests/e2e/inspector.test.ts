@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { demoUrl, gatewayStats, startStack, until, type Stack } from './support.ts';
+import { demoUrl, gatewayStats, openSender, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -32,6 +32,19 @@ describe.each(['shared', 'leader'] as const)('inspector, %s rung', (rung) => {
     expect(await inspector.textContent('#owner')).toMatch(new RegExp(`rung ${rung} · incarnation [0-9a-f]{16}`));
     await anchor.evaluate((to) => (globalThis as unknown as { aun: { send(a: string, b: unknown): Promise<unknown> } }).aun.send(to, { type: 'text', text: 'note to self' }), aid);
     await until('the send shows in recent events', async () => (await inspector.textContent('#recent'))?.includes('message'));
+    // The live chart: a bar for the messages of that second, a latency dot for the inbound copy,
+    // and the session's band in the connection timeline, in its state.
+    await until('the chart shows the message', async () => (await inspector.locator('#chart rect.rate').count()) > 0);
+    // A note to self is logged once, as sent: the latency dot needs a message from someone else.
+    const sender = await openSender(stack.gateway, `snd${rung.slice(0, 1)}${Date.now() % 1e8}.${stack.gateway.config.issuer}`);
+    try {
+      await sender.call('message.send', { to: aid, payload: { type: 'text', text: 'from node' } });
+    } finally {
+      sender.close();
+    }
+    await until('and its delivery latency', async () => (await inspector.locator('#chart circle.latency').count()) > 0);
+    expect(await inspector.locator('#chart rect[data-state="ready"]').count()).toBeGreaterThan(0);
+    expect(await inspector.textContent('#chart')).toContain(`${aid} · ready`);
 
     const connectsBefore = (await gatewayStats(stack)).connects;
     for (let i = 0; i < 100; i++) {

@@ -110,4 +110,46 @@ describe('demo conversations', () => {
     expect(c.left).toBe(true);
     expect(contacts).toEqual([]);
   });
+
+  it('a send started while the session is down says queued at once, and the sends in progress turn queued when it drops', () => {
+    const { chats } = setup();
+    const c = chats.ensure('p2p', BOB);
+    chats.startSend(c, 'in flight', true);
+    const key = chats.startSend(c, 'offline', true, { delivery: 'queued' });
+    expect(visible(c)).toEqual(['in flight:sending', 'offline:queued']);
+    chats.queueSending();
+    expect(visible(c)).toEqual(['in flight:queued', 'offline:queued']);
+    chats.settleSend(c, key, { messageId: 'q1', queued: false });
+    expect(visible(c)).toEqual(['in flight:queued', 'offline:sent']);
+  });
+
+  it('shows the send time the payload carries, not the arrival time', () => {
+    const { chats } = setup();
+    chats.receive(p2p({ timestamp: 9000, payload: { type: 'text', text: 'late', sentAt: 1234 } }), 1);
+    chats.receive(p2p({ messageId: 'm2', timestamp: 9000, payload: { type: 'text', text: 'other client' } }), 2);
+    chats.receive(p2p({ messageId: 'm3', timestamp: 9000, payload: { type: 'text', text: 'bad', sentAt: 'yesterday' } }), 3);
+    expect(chats.conversations.get(`p2p:${BOB}`)!.messages.map((m) => m.at)).toEqual([1234, 9000, 9000]);
+  });
+
+  it('is end-to-end encrypted throughout only while every message is', () => {
+    const { chats } = setup();
+    const c = chats.ensure('p2p', BOB);
+    expect(chats.encryptedThroughout(c)).toBe(true);
+    chats.receive(p2p({}), 1);
+    expect(chats.encryptedThroughout(c)).toBe(true);
+    chats.receive(p2p({ messageId: 'm2', encrypted: false }), 2);
+    expect(chats.encryptedThroughout(c)).toBe(false);
+  });
+
+  it('tells same-named groups apart by their id, and never shows a raw group id', () => {
+    const { chats } = setup();
+    const a = chats.ensure('group', 'g-27e624d390bd.aun.local', 'team');
+    expect(chats.label(a)).toBe('team');
+    const b = chats.ensure('group', 'g-9f00aa11.aun.local', 'team');
+    expect([chats.label(a), chats.label(b)]).toEqual(['team #27e6', 'team #9f00']);
+    expect(chats.groupLabel('g-9f00aa11.aun.local')).toBe('team #9f00');
+    chats.ensure('group', 'g-5555beef.aun.local');
+    expect(chats.groupLabel('g-5555beef.aun.local')).toBe('group #5555');
+    expect(chats.groupLabel('g-unknown1.aun.local')).toBe('group #unkn');
+  });
 });
