@@ -19,8 +19,9 @@ function table(el: HTMLElement, head: string[], rows: (string | number)[][]): vo
 
 const time = (ms: number) => new Date(ms).toLocaleTimeString();
 
-function render(s: InspectorSnapshot): void {
-  $('owner').textContent = `rung ${s.rung} · incarnation ${s.incarnation} · build ${s.build} · up since ${time(s.startedAt)}`;
+/** `steppedDown`: why this page's client runs below the first rung it tried (the owner cannot know). */
+function render(s: InspectorSnapshot, steppedDown: string | null): void {
+  $('owner').textContent = `rung ${s.rung}${steppedDown ? ` (stepped down ${steppedDown})` : ''} · incarnation ${s.incarnation} · build ${s.build} · up since ${time(s.startedAt)}`;
   document.body.dataset.tabs = String(s.tabs.length);
   document.body.dataset.sessions = String(s.sessions.length);
   table($('sessions'), ['aid', 'state', 'tabs', 'in-flight calls', 'last lsn', 'outbox', 'cursors', 'detail'],
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
   Object.assign(globalThis, { aun: client });
   const tick = async () => {
     try {
-      render(await client.inspect());
+      render(await client.inspect(), client.rungReason);
       $('error').textContent = '';
     } catch (e) {
       $('error').textContent = String(e);
