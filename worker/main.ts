@@ -41,7 +41,7 @@ void gate?.then((elsewhere) => elsewhere && setTimeout(() => self.close(), 30_00
 if (shared) {
   // Asked once, before the first attach is served: an owner whose keystore cannot keep keys here
   // turns every tab away to the next rung instead of failing at its first login.
-  const unfit = keystoreProbe(self.indexedDB).catch((err: unknown) => `the keystore probe failed: ${String(err)}`);
+  const unfit = keystoreProbe().catch((err: unknown) => `the keystore probe failed: ${String(err)}`);
   void unfit.then((why) => why !== null && log(`unfit for the shared rung: ${why}`));
   (self as unknown as SharedWorkerGlobalScope).onconnect = (ev: MessageEvent) => {
     for (const port of ev.ports) void unfit.then((why) => (why === null ? runtime.accept(port) : turnAway(port, why)));

@@ -1,52 +1,31 @@
-// Can this context keep a non-extractable CryptoKey in IndexedDB? The keystore stores its wrapping
-// key exactly so, and WebKit's SharedWorker cannot (DataCloneError on any CryptoKey, while a page
-// or a dedicated worker of the same engine can). Asked once by a SharedWorker at start, so the
-// tabs step down to a rung whose owner can keep keys, instead of failing at the first login.
+// Can this worker keep a non-extractable CryptoKey at rest? The keystore stores its wrapping key
+// as one in IndexedDB, and storing it needs the browser to serialize a CryptoKey. WebKit's
+// SharedWorker cannot serialize any CryptoKey — IndexedDB put and postMessage both throw
+// DataCloneError there, and a key a page stored reads back as null — while a page or a dedicated
+// worker of the same engine can. A SharedWorker asks this once at start, so that tabs step down to
+// a rung whose owner can keep keys instead of failing at their first login. The check is a
+// structured clone through a MessageChannel: synchronous, no disk, microseconds after the key
+// exists, and it fails exactly where the IndexedDB put does.
 
 import { describe } from './open.ts';
 
-/** A scratch database: nothing is ever committed to it (the probe's transaction is aborted). */
-export const PROBE_DB_NAME = 'aun-worker-probe';
-
-/** null when a non-extractable key can be stored here; otherwise why not, in plain words. */
-export async function keystoreProbe(factory: IDBFactory | undefined): Promise<string | null> {
-  if (factory === undefined) return 'IndexedDB is not available in this worker';
-  if (globalThis.crypto?.subtle === undefined) return 'WebCrypto is not available in this worker';
+/** null when this context can serialize a non-extractable CryptoKey; otherwise why not. */
+export async function keystoreProbe(): Promise<string | null> {
+  if (globalThis.crypto?.subtle === undefined) return 'WebCrypto is not available in this worker (it needs a secure context)';
   let key: CryptoKey;
   try {
     key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['wrapKey', 'unwrapKey']);
   } catch (err) {
-    return `WebCrypto cannot generate an AES-GCM key here (${describe(err)})`;
+    return `WebCrypto cannot generate the keystore's wrapping key here (${describe(err)})`;
   }
-  let db: IDBDatabase;
+  const ch = new MessageChannel();
   try {
-    db = await openProbeDb(factory);
+    ch.port1.postMessage(key);
+    return null;
   } catch (err) {
-    return `IndexedDB cannot be opened in this worker (${describe(err)})`;
-  }
-  try {
-    const tx = db.transaction('probe', 'readwrite');
-    try {
-      // The structured clone runs (and throws DataCloneError) synchronously, inside put().
-      tx.objectStore('probe').put({ key }, 'probe');
-      return null;
-    } catch (err) {
-      return `a non-extractable CryptoKey cannot be stored in IndexedDB from this worker (${describe(err)})`;
-    } finally {
-      tx.abort();
-    }
-  } catch (err) {
-    return `IndexedDB refused a transaction in this worker (${describe(err)})`;
+    return `this worker cannot serialize a non-extractable CryptoKey, so the keystore cannot keep its wrapping key in IndexedDB (${describe(err)})`;
   } finally {
-    db.close();
+    ch.port1.close();
+    ch.port2.close();
   }
-}
-
-function openProbeDb(factory: IDBFactory): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const req = factory.open(PROBE_DB_NAME, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore('probe');
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error ?? new Error('open failed'));
-  });
 }
