@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { benchBrowser } from './browser.ts';
 import { benchDelivery } from './delivery.ts';
 import { benchE2ee } from './e2ee.ts';
+import { benchEngines } from './engines.ts';
 import { benchGateway } from './gateway.ts';
 import { benchLadder } from './ladder.ts';
 import { table, type BenchRow } from './report.ts';
@@ -18,6 +19,7 @@ const BENCHES: { name: string; prefix: string; run: () => Promise<BenchRow[]> }[
   { name: 'ladder', prefix: 'ladder:', run: benchLadder },
   { name: 'delivery', prefix: 'delivery:', run: benchDelivery },
   { name: 'e2ee', prefix: 'e2ee ', run: benchE2ee },
+  { name: 'engines', prefix: 'engines:', run: benchEngines },
 ];
 
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
