@@ -143,6 +143,7 @@ export class AunClient {
   /** The AID of a login in progress (its state shows while the owner is slow to answer). */
   private loggingIn: string | null = null;
   private closed = false;
+  private steppedDown: string | null = null;
   private lastSnapshot: SessionSnapshot | null = null;
   /** `aid:state` of the last `state` handed to handlers, so a login does not repeat the owner's. */
   private lastEmittedState: string | null = null;
@@ -182,6 +183,14 @@ export class AunClient {
   /** Where this tab's owner runs: 'shared', 'leader' or 'single' (null before the first attach). */
   get rung(): Rung | null {
     return this.link?.rung ?? this.transport?.rung ?? null;
+  }
+
+  /**
+   * Why this tab runs below the rung its browser first offered, e.g. `shared → leader: the shared
+   * rung cannot run in this browser: …` (WebKit's SharedWorker cannot keep keys); null otherwise.
+   */
+  get rungReason(): string | null {
+    return this.steppedDown;
   }
 
   /** The session this tab is logged in to, as last reported by the owner. */
@@ -525,6 +534,7 @@ export class AunClient {
         }
         const next = !forced && (err as { probe?: boolean }).probe ? below(transport.rung, this.factories) : null;
         if (!next) throw err;
+        this.steppedDown = `${transport.rung} → ${next}: ${(err as Error).message}`;
         this.transport = await this.makeTransport(next);
       }
     }
@@ -608,6 +618,8 @@ export class AunClient {
           resolve(f);
         } else if (f.t === 'moved') {
           failed(new ConnectionLostError(`build ${f.to.build} runs the owner now`), { moved: f.to });
+        } else if (f.t === 'unfit') {
+          failed(new AunError(`the ${transport.rung} rung cannot run in this browser: ${f.reason}`), { probe: true });
         } else if (f.t === 'refused') {
           this.noteUpdate({ yours: this.build, running: buildOf(f), refused: true });
           failed(new UpdateRequiredError(`the owner (build ${f.build}) cannot serve this tab: ${f.reason}; reload the page`));

@@ -21,8 +21,9 @@ function table(el: HTMLElement, head: string[], rows: (string | number)[][]): vo
 
 const time = (ms: number) => new Date(ms).toLocaleTimeString();
 
-function render(s: InspectorSnapshot): void {
-  $('owner').textContent = `rung ${s.rung} · incarnation ${s.incarnation} · build ${s.build} · up since ${time(s.startedAt)}`;
+/** `steppedDown`: why this page's client runs below the first rung it tried (the owner cannot know). */
+function render(s: InspectorSnapshot, steppedDown: string | null): void {
+  $('owner').textContent = `rung ${s.rung}${steppedDown ? ` (stepped down ${steppedDown})` : ''} · incarnation ${s.incarnation} · build ${s.build} · up since ${time(s.startedAt)}`;
   document.body.dataset.tabs = String(s.tabs.length);
   document.body.dataset.sessions = String(s.sessions.length);
   table($('sessions'), ['aid', 'state', 'tabs', 'in-flight calls', 'last lsn', 'outbox', 'cursors', 'detail'],
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   const tick = async () => {
     try {
       const snap = await client.inspect();
-      render(snap);
+      render(snap, client.rungReason);
       chart.add(snap);
       $('error').textContent = '';
     } catch (e) {

@@ -171,6 +171,11 @@ export type OwnerFrame =
   /** The owner cannot serve this tab's protocol: the tab must reload (UpdateRequiredError). */
   | { t: 'refused'; reason: string; build: string; builtAt: number; protocol: number }
   /**
+   * This owner cannot run in this context (its keystore cannot keep keys here, e.g. WebKit's
+   * SharedWorker): the tab steps down to the next rung of the ladder and reports `reason`.
+   */
+  | { t: 'unfit'; reason: string }
+  /**
    * The owner hands over to a newer build: send nothing new here. On the shared rung `moved`
    * follows with the new owner's address; on the leader rung (`to: null`) the new leader announces
    * itself and the tabs re-attach through the election.

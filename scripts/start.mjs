@@ -101,7 +101,7 @@ async function lead() {
   await Promise.all(wanted.map(([, port]) => listening(Number(port), () => stopping)));
   if (stopping) return;
   const gatewayNote = withGateway
-    ? `gateway ws://127.0.0.1:${gatewayPort}/ws (admin http://127.0.0.1:${gatewayPort}/admin/stats)`
+    ? `gateway ws://127.0.0.1:${gatewayPort}/ws`
     : `no gateway: run \`npm run gateway -- --port ${gatewayPort}\` (restart it at will)`;
   console.log(`[start] ready: demo http://localhost:${demoPort}/ · ${gatewayNote} · Ctrl-C stops ${withGateway ? 'both' : 'it'}`);
 }

@@ -9,6 +9,14 @@ import { ensureChromium } from './chromium.mjs';
 
 const chromium = ensureChromium();
 const env = { ...process.env };
+// The cross-engine suite (tests/e2e/engines.test.ts) finds these itself (FIREFOX_PATH,
+// WEBKIT_DRIVER_PATH, MINIBROWSER_PATH override); say up front what it will miss.
+const missing = [
+  ['Firefox', [env.FIREFOX_PATH, '/usr/bin/firefox-esr', '/usr/bin/firefox'], 'firefox-esr'],
+  ['WebKitWebDriver', [env.WEBKIT_DRIVER_PATH, '/usr/bin/WebKitWebDriver'], 'webkit2gtk-driver'],
+  ['Xvfb', ['/usr/bin/Xvfb'], 'xvfb'],
+].filter(([, paths]) => !paths.some((p) => p && existsSync(p)));
+for (const [what, , pkg] of missing) console.error(`[test] ${what} not found: the cross-engine e2e tests will fail (Debian: apt-get install ${pkg}; .ci/run installs it)`);
 const args = ['vitest', 'run', '--reporter=default', '--reporter=json'];
 // Without a browser the e2e tests fail with the explanation ensureChromium printed above.
 if (chromium) env.CHROMIUM_PATH = chromium;

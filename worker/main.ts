@@ -6,9 +6,10 @@
 // load. The package is `"sideEffects": false`, and a bundler may then drop this import from the
 // modules that use X.509 (rolldown does, in some graphs), but never from an entry.
 import 'reflect-metadata/lite';
-import { CONNECT, DRAIN, DRAINED, TAB_PROTOCOL, type OwnerAddress, type Rung } from '../protocol/index.ts';
+import { ATTACH, CONNECT, DRAIN, DRAINED, TAB_PROTOCOL, type OwnerAddress, type OwnerFrame, type Rung } from '../protocol/index.ts';
 import { succession } from './hub/succession.ts';
 import { Runtime } from './runtime.ts';
+import { keystoreProbe } from './store/probe.ts';
 
 declare const __AUN_BUILD__: string | undefined;
 declare const __AUN_BUILT_AT__: number | undefined;
@@ -38,8 +39,12 @@ runtime = new Runtime({ build, builtAt, name, url: me.url, rung: shared ? 'share
 void gate?.then((elsewhere) => elsewhere && setTimeout(() => self.close(), 30_000));
 
 if (shared) {
+  // Asked once, before the first attach is served: an owner whose keystore cannot keep keys here
+  // turns every tab away to the next rung instead of failing at its first login.
+  const unfit = keystoreProbe().catch((err: unknown) => `the keystore probe failed: ${String(err)}`);
+  void unfit.then((why) => why !== null && log(`unfit for the shared rung: ${why}`));
   (self as unknown as SharedWorkerGlobalScope).onconnect = (ev: MessageEvent) => {
-    for (const port of ev.ports) runtime.accept(port);
+    for (const port of ev.ports) void unfit.then((why) => (why === null ? runtime.accept(port) : turnAway(port, why)));
   };
 } else {
   self.onmessage = (ev: MessageEvent) => {
@@ -52,5 +57,16 @@ if (shared) {
     if (m?.type !== CONNECT || !ev.ports[0]) return;
     if (m.rung === 'leader' || m.rung === 'single') runtime.rung = m.rung as Rung;
     runtime.accept(ev.ports[0]);
+  };
+}
+
+/** Answers every attach on `port` with `unfit`: the tab tries the next rung. */
+function turnAway(port: MessagePort, why: string): void {
+  port.onmessage = (ev: MessageEvent) => {
+    const m = ev.data as { type?: unknown; events?: unknown; rpc?: unknown } | null;
+    if (m?.type !== ATTACH || !(m.events instanceof MessagePort)) return;
+    m.events.postMessage({ t: 'unfit', reason: why } satisfies OwnerFrame);
+    m.events.close();
+    if (m.rpc instanceof MessagePort) m.rpc.close();
   };
 }

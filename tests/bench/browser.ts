@@ -149,7 +149,7 @@ async function benchRpc(stack: BrowserStack): Promise<DetailedRow[]> {
  * at ~1.5 k requests/s here whatever the concurrency; more lanes only queue requests in Node
  * (64 lanes gave ~1 s outliers before the frame even reached the gateway socket).
  */
-async function injectBurst(stack: BrowserStack, aid: string, n: number): Promise<{ sockets: number; ms: number }> {
+export async function injectBurst(stack: BrowserStack, aid: string, n: number): Promise<{ sockets: number; ms: number }> {
   const inject = async (target: string, params: unknown) => {
     const frame = JSON.stringify({ jsonrpc: '2.0', method: 'event/app.bench', params });
     const res = await adminFetch(stack.gateway.httpUrl, stack.gateway.adminToken, 'inject', { aid: target, frame });

@@ -8,6 +8,7 @@ import { benchBrowser } from './browser.ts';
 import { benchArrival } from './cold-start.ts';
 import { benchDelivery } from './delivery.ts';
 import { benchE2ee } from './e2ee.ts';
+import { benchEngines } from './engines.ts';
 import { benchGateway } from './gateway.ts';
 import { benchLadder } from './ladder.ts';
 import { table, type BenchRow } from './report.ts';
@@ -20,6 +21,7 @@ const BENCHES: { name: string; prefix: string; run: () => Promise<BenchRow[]> }[
   { name: 'arrival', prefix: 'arrival:', run: benchArrival },
   { name: 'delivery', prefix: 'delivery:', run: benchDelivery },
   { name: 'e2ee', prefix: 'e2ee ', run: benchE2ee },
+  { name: 'engines', prefix: 'engines:', run: benchEngines },
 ];
 
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
