@@ -3,8 +3,6 @@
 // calls those operations make. Keys are held as worker/runtime.ts holds the IK: non-extractable
 // WebCrypto handles and no scalar (so signatures use WebCrypto, not RFC 6979 in JS).
 
-// As in worker/main.ts: a worker entry loads the Reflect polyfill before anything uses X.509.
-import 'reflect-metadata/lite';
 import * as Comlink from 'comlink';
 import {
   canonicalJson,
