@@ -8,7 +8,7 @@ import { derToP1363 } from './sign.ts';
 /** What the worker reads from a certificate; byte fields are exact slices of `der`'s encoding. */
 export interface Certificate {
   readonly der: Uint8Array;
-  /** Hex of the serial's DER contents. */
+  /** Hex of the serial, without the sign byte DER puts in front of a set top bit. */
   readonly serialNumber: string;
   /** RFC 4514-style text ("CN=x, O=y"), for messages; compare names with `issuerDer`/`subjectDer`. */
   readonly issuer: string;
@@ -142,9 +142,10 @@ export function parseCertificate(der: Uint8Array): Certificate {
     const issuerName = nameOf(issuer);
     const subjectName = nameOf(subject);
     serial.integer();
+    const serialBytes = serial.contents();
     return {
       der,
-      serialNumber: toHex(serial.contents()),
+      serialNumber: toHex(serialBytes[0] === 0 && serialBytes.length > 1 ? serialBytes.subarray(1) : serialBytes),
       issuer: issuerName.text,
       subject: subjectName.text,
       issuerDer: encoded(issuer),
