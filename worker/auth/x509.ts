@@ -180,7 +180,7 @@ function curveOf(spki: Uint8Array): { namedCurve: string; size: number } | undef
 export function verifyKey(cert: Certificate): Promise<CryptoKey> {
   const curve = curveOf(cert.spki);
   if (!curve) return Promise.reject(new TypeError(`certificate "${cert.subject}" does not carry a supported ECDSA key`));
-  return crypto.subtle.importKey('spki', buf(cert.spki), { name: 'ECDSA', namedCurve: curve.namedCurve }, true, ['verify']);
+  return crypto.subtle.importKey('spki', buf(cert.spki), { name: 'ECDSA', namedCurve: curve.namedCurve }, false, ['verify']);
 }
 
 /** Whether `parent`'s key signed `child` (ECDSA with SHA-256/384/512); never throws. */
