@@ -51,13 +51,9 @@ export const WORKER_DEPS: readonly string[] = [
   '@noble/hashes/hkdf.js',
   '@noble/hashes/hmac.js',
   '@noble/hashes/sha2.js',
-  '@peculiar/asn1-ecc',
-  '@peculiar/asn1-pkcs8',
-  '@peculiar/asn1-schema',
-  '@peculiar/x509',
+  '@oslojs/asn1',
   'comlink',
   'idb',
-  'reflect-metadata/lite',
 ];
 
 /**

@@ -2,10 +2,6 @@
 // with owners of other builds which one is active (hub/succession.ts); as a dedicated worker
 // (leader and single rungs) it serves the ports its tab hands it.
 
-// First, before anything reaches @peculiar/x509: its tsyringe needs the Reflect metadata API at
-// load. The package is `"sideEffects": false`, and a bundler may then drop this import from the
-// modules that use X.509 (rolldown does, in some graphs), but never from an entry.
-import 'reflect-metadata/lite';
 import { ATTACH, CONNECT, DRAIN, DRAINED, TAB_PROTOCOL, type OwnerAddress, type OwnerFrame, type Rung } from '../protocol/index.ts';
 import { succession } from './hub/succession.ts';
 import { Runtime } from './runtime.ts';

@@ -11,7 +11,8 @@
 // pre-imported keys: the floor native crypto sets. The key imports worker/e2ee also makes are
 // timed too and reported beside it; what remains is JS (noble point checks, HKDF, SHA-256, HMAC,
 // canonical JSON, base64) and async overhead. Primitive rates are the mean of a pass before and a
-// pass after the scenarios.
+// pass after the scenarios. Each operation also gets a row for its pure-@noble path (scalar keys,
+// no WebCrypto EC handles) against its WebCrypto path of the same run: the speed-up on record.
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +81,17 @@ function row(label: string, op: Rate, uses: Partial<Record<Primitive, number>>, 
   };
 }
 
+/** The same operation on the pure-@noble path, against the WebCrypto path timed in the same run. */
+function nobleRow(label: string, noble: Rate, webCrypto: Rate): DetailedRow {
+  return {
+    name: `e2ee in Chromium SharedWorker, 1 KB JSON, pure-@noble path (scalar keys: ECDH and signing in JS): ${label} (${noble.ops} ops in ${(noble.ms / 1000).toFixed(1)} s)`,
+    value: noble.perSec,
+    unit: 'ops/s',
+    baseline: { name: 'the WebCrypto path of the same operation, same run', value: webCrypto.perSec, unit: 'ops/s' },
+    detail: { measured: noble },
+  };
+}
+
 export async function benchE2ee(): Promise<BenchRow[]> {
   return withWorkerPage(
     PAGE_ROOT,
@@ -108,6 +120,8 @@ export async function benchE2ee(): Promise<BenchRow[]> {
         return [
           row(label.encrypt, r.encrypt, r.uses.encrypt, rates, { ...detail, op: 'encrypt' }),
           row(label.decrypt, r.decrypt, r.uses.decrypt, rates, { ...detail, op: 'decrypt' }),
+          nobleRow(label.encrypt, r.nobleEncrypt, r.encrypt),
+          nobleRow(label.decrypt, r.nobleDecrypt, r.decrypt),
         ];
       });
     },

@@ -2,7 +2,8 @@
 // If a benchmark fails, the rows measured so far are printed and results.json is left as it was.
 // `BENCH_ONLY=ladder` (comma-separated names from BENCHES) runs just those: their rows replace
 // the same benchmarks' rows in bench/results.json, the others' rows stay as they were (each row
-// carries its own same-run baseline), and `updated` notes when which part was re-run.
+// carries its own same-run baseline), and `updated` notes when which part was re-run. The latency
+// chart (docs/bench-latency.svg) is drawn from the rows written.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { benchBrowser } from './browser.ts';
 import { benchArrival } from './cold-start.ts';
@@ -11,6 +12,7 @@ import { benchE2ee } from './e2ee.ts';
 import { benchEngines } from './engines.ts';
 import { benchGateway } from './gateway.ts';
 import { benchLadder } from './ladder.ts';
+import { latencyChart } from './chart.ts';
 import { table, type BenchRow } from './report.ts';
 
 /** In run order; `prefix` starts the name of every row the benchmark returns. */
@@ -45,6 +47,8 @@ for (const bench of selected) {
 console.log(table(rows));
 
 const FILE = 'bench/results.json';
+/** Drawn from the delivery rows of results.json as written, so a partial run keeps the others' curves. */
+const CHART = 'docs/bench-latency.svg';
 type Results = { date: string; rows: BenchRow[]; updated?: Record<string, string> };
 
 function merged(now: string): Results {
@@ -64,6 +68,9 @@ if (failed) {
   process.exitCode = 1;
 } else {
   mkdirSync('bench', { recursive: true });
-  writeFileSync(FILE, JSON.stringify(merged(new Date().toISOString()), null, 2) + '\n');
+  const results = merged(new Date().toISOString());
+  writeFileSync(FILE, JSON.stringify(results, null, 2) + '\n');
   console.log(`\nwrote ${FILE}${selected === BENCHES ? '' : ` (rows of ${selected.map((b) => b.name).join(', ')} replaced, the others kept)`}`);
+  writeFileSync(CHART, latencyChart(results.rows));
+  console.log(`wrote ${CHART}`);
 }

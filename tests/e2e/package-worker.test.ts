@@ -1,8 +1,7 @@
 // The worker as an app gets it: the package fixture app built by Vite with `aunWorker()` (the
 // package is `"sideEffects": false`), its worker started by both factories in Chromium, attached
-// to like a tab does, and answering hello. With `sideEffects: false` a bundler may drop the X.509
-// modules' own `import 'reflect-metadata/lite'` (rolldown did, for the conformance worker), and
-// @peculiar/x509 then throws at load: worker/main.ts imports the polyfill first for that.
+// to like a tab does, and answering hello: with `sideEffects: false` a bundler may drop any module
+// the worker does not use, and the worker must still load.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

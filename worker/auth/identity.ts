@@ -4,7 +4,8 @@
 import { AunError, AuthError, buf, equalBytes, ErrorCode, IdentityConflictError, toBase64 } from '../../protocol/index.ts';
 import { httpBaseOf, resolveFetch, type FetchFn, type Timers, type WebSocketCtor } from './io.ts';
 import { shortRpc } from './short-rpc.ts';
-import { commonName, type TrustStore, type X509Certificate } from './trust.ts';
+import type { TrustStore } from './trust.ts';
+import type { Certificate } from './x509.ts';
 
 export interface IdentityContext {
   /** ws(s)://…/ws of the gateway. */
@@ -70,15 +71,15 @@ async function register(aid: string, publicSpki: Uint8Array, ctx: IdentityContex
 }
 
 /** The chain ends at a trusted root and the subject CN is the AID. */
-async function verifiedCert(certPem: string, aid: string, trust: TrustStore, httpBase: string): Promise<X509Certificate> {
+async function verifiedCert(certPem: string, aid: string, trust: TrustStore, httpBase: string): Promise<Certificate> {
   const cert = await trust.verifyLeaf(certPem, httpBase);
-  const cn = commonName(cert);
+  const cn = cert.commonName;
   if (cn !== aid) throw new AuthError(`certificate check failed: subject CN "${cn ?? ''}" is not ${aid}`, ErrorCode.AuthFailed);
   return cert;
 }
 
-function sameKey(cert: X509Certificate, publicSpki: Uint8Array): boolean {
-  return equalBytes(new Uint8Array(cert.publicKey.rawData), publicSpki);
+function sameKey(cert: Certificate, publicSpki: Uint8Array): boolean {
+  return equalBytes(cert.spki, publicSpki);
 }
 
 /** Imports a PKCS#8 P-256 key for signing only, non-extractable. */

@@ -7,6 +7,7 @@ import { httpBaseOf, systemTimers, type Timers, type WebSocketCtor } from './io.
 import { shortRpc } from './short-rpc.ts';
 import { signDer, verifyDer } from './sign.ts';
 import type { TrustStore } from './trust.ts';
+import { verifyKey } from './x509.ts';
 
 export const SDK_LANG = 'javascript';
 export const SDK_VERSION = 'aun-worker/0.1.0';
@@ -63,7 +64,12 @@ async function verifyAuthServer(authCertPem: unknown, signatureB64: unknown, cli
   } catch {
     throw new AuthError('auth.aid_login1: client_nonce_signature is not base64', ErrorCode.AuthFailed);
   }
-  const key = await cert.publicKey.export();
+  let key: CryptoKey;
+  try {
+    key = await verifyKey(cert);
+  } catch {
+    throw new AuthError(`the auth server's certificate "${cert.subject}" does not carry a P-256 or P-384 ECDSA key`, ErrorCode.AuthFailed);
+  }
   // Signed text is the client_nonce string as sent, not its base64-decoded bytes (spec §3.2).
   if (!(await verifyDer(key, utf8(clientNonce), signature))) {
     throw new AuthError('the auth server\'s signature over client_nonce does not verify: not talking to the real auth service', ErrorCode.AuthFailed);

@@ -4,7 +4,7 @@
 
 import { AuthError, ErrorCode, NotFoundError } from '../../protocol/index.ts';
 import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';
-import { commonName, type TrustStore } from './trust.ts';
+import type { TrustStore } from './trust.ts';
 
 const PEER_CACHE_TTL_MS = 3_600_000;
 const MAX_PEERS = 1024;
@@ -33,8 +33,8 @@ export class PeerCertificates {
     if (hit && hit.until > this.now()) return hit.spki;
     const pem = certPem ?? (await this.download(aid));
     const cert = await this.trust.verifyLeaf(pem, this.httpBase);
-    if (commonName(cert) !== aid) throw new AuthError(`the certificate served for ${aid} is for ${commonName(cert) ?? 'nobody'}`, ErrorCode.AuthFailed);
-    const spki = new Uint8Array(cert.publicKey.rawData);
+    if (cert.commonName !== aid) throw new AuthError(`the certificate served for ${aid} is for ${cert.commonName ?? 'nobody'}`, ErrorCode.AuthFailed);
+    const spki = cert.spki;
     if (this.cache.size >= MAX_PEERS) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(aid, { spki, until: this.now() + PEER_CACHE_TTL_MS });
     return spki;

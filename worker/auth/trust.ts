@@ -1,12 +1,9 @@
 // Certificate chain checks (spec §3.2 step 3): leaf → chain[0] → … → a self-signed root that is
-// byte-identical to one we trust. X.509 parsing and signatures through @peculiar/x509.
+// byte-identical to one we trust. Certificates are read by x509.ts, signatures checked by WebCrypto.
 
-// @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API
-// (here for Node and unbundled use; in a bundle the worker entry loads it first, see main.ts).
-import 'reflect-metadata/lite';
-import * as x509 from '@peculiar/x509';
-import { AunError, AuthError, equalBytes, ErrorCode, splitPemBundle } from '../../protocol/index.ts';
+import { AunError, AuthError, equalBytes, ErrorCode, pemToDer, splitPemBundle } from '../../protocol/index.ts';
 import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';
+import { parseCertificate, signedBy, type Certificate } from './x509.ts';
 
 /** Clock skew tolerated on notBefore/notAfter, as the reference does. */
 export const CLOCK_SKEW_MS = 300_000;
@@ -15,8 +12,6 @@ export const LEAF_CACHE_TTL_MS = 86_400_000;
 /** `/pki/chain` changes only when a CA rotates; a failed check refetches it at once anyway. */
 export const CHAIN_CACHE_TTL_MS = 3_600_000;
 const MAX_CACHED_LEAVES = 256;
-
-export type X509Certificate = x509.X509Certificate;
 
 export interface TrustStoreOptions {
   fetch?: FetchFn;
@@ -27,24 +22,12 @@ function fail(check: string): never {
   throw new AuthError(`certificate check failed: ${check}`, ErrorCode.AuthFailed);
 }
 
-function parse(pem: string, what: string): x509.X509Certificate {
+function parse(pem: string, what: string): Certificate {
   try {
-    return new x509.X509Certificate(pem);
+    return parseCertificate(pemToDer(pem));
   } catch {
     return fail(`${what} is not a parsable X.509 certificate`);
   }
-}
-
-async function signedBy(child: x509.X509Certificate, parent: x509.X509Certificate): Promise<boolean> {
-  try {
-    return await child.verify({ publicKey: parent, signatureOnly: true });
-  } catch {
-    return false;
-  }
-}
-
-export function commonName(cert: x509.X509Certificate): string | undefined {
-  return cert.subjectName.getField('CN')[0];
 }
 
 export class TrustStore {
@@ -52,11 +35,11 @@ export class TrustStore {
   private readonly fetch: FetchFn;
   private readonly now: () => number;
   private readonly chains = new Map<string, { pems: string[]; fetchedAt: number }>();
-  private readonly leaves = new Map<string, { cert: x509.X509Certificate; der: Uint8Array; until: number }>();
+  private readonly leaves = new Map<string, { cert: Certificate; until: number }>();
 
   /** `rootPems`: the trusted roots (PEM, one or more per string). */
   constructor(rootPems: readonly string[], opts: TrustStoreOptions = {}) {
-    this.roots = rootPems.flatMap(splitPemBundle).map((pem) => new Uint8Array(parse(pem, 'a trusted root').rawData));
+    this.roots = rootPems.flatMap(splitPemBundle).map((pem) => parse(pem, 'a trusted root').der);
     if (this.roots.length === 0) throw new AunError('TrustStore needs at least one trusted root certificate (PEM)');
     this.fetch = resolveFetch(opts.fetch);
     const timers = opts.timers ?? systemTimers;
@@ -64,7 +47,7 @@ export class TrustStore {
   }
 
   /** Verifies `leafPem` against `chainPems` (issuer CA first, root last); throws AuthError. */
-  async verifyChain(leafPem: string, chainPems: readonly string[]): Promise<x509.X509Certificate> {
+  async verifyChain(leafPem: string, chainPems: readonly string[]): Promise<Certificate> {
     const leaf = parse(leafPem, 'the certificate');
     const chain = chainPems.map((pem, i) => parse(pem, `chain element ${i}`));
     const root = chain[chain.length - 1];
@@ -79,15 +62,14 @@ export class TrustStore {
     for (let i = 0; i < path.length - 1; i++) {
       const child = path[i]!;
       const parent = path[i + 1]!;
-      if (child.issuer !== parent.subject) fail(`${label(i)} is issued by "${child.issuer}", not by the next chain element "${parent.subject}"`);
+      if (!equalBytes(child.issuerDer, parent.subjectDer)) fail(`${label(i)} is issued by "${child.issuer}", not by the next chain element "${parent.subject}"`);
       if (!(await signedBy(child, parent))) fail(`the signature on ${label(i)} does not verify with the key of "${parent.subject}"`);
     }
     for (const [i, ca] of chain.entries()) {
-      if (!ca.getExtension(x509.BasicConstraintsExtension)?.ca) fail(`${label(i + 1)} is not a CA (basicConstraints CA:TRUE missing)`);
+      if (!ca.isCa) fail(`${label(i + 1)} is not a CA (basicConstraints CA:TRUE missing)`);
     }
-    if (root.issuer !== root.subject || !(await signedBy(root, root))) fail(`the last chain element "${root.subject}" is not a self-signed root`);
-    const rootDer = new Uint8Array(root.rawData);
-    if (!this.roots.some((r) => equalBytes(r, rootDer))) fail(`the chain ends at "${root.subject}", which is not a trusted root`);
+    if (!equalBytes(root.issuerDer, root.subjectDer) || !(await signedBy(root, root))) fail(`the last chain element "${root.subject}" is not a self-signed root`);
+    if (!this.roots.some((r) => equalBytes(r, root.der))) fail(`the chain ends at "${root.subject}", which is not a trusted root`);
     return leaf;
   }
 
@@ -112,29 +94,28 @@ export class TrustStore {
    * by serial (and checked byte for byte on a hit); a failure with a cached chain retries once
    * with a fresh one, because the CA may have rotated.
    */
-  async verifyLeaf(leafPem: string, httpBase: string): Promise<x509.X509Certificate> {
+  async verifyLeaf(leafPem: string, httpBase: string): Promise<Certificate> {
     const parsed = parse(leafPem, 'the certificate');
-    const der = new Uint8Array(parsed.rawData);
     const serial = parsed.serialNumber;
     const hit = this.leaves.get(serial);
-    if (hit && hit.until > this.now() && equalBytes(hit.der, der)) return hit.cert;
+    if (hit && hit.until > this.now() && equalBytes(hit.cert.der, parsed.der)) return hit.cert;
     const wasCached = this.chains.has(httpBase);
-    let cert: x509.X509Certificate;
+    let cert: Certificate;
     try {
       cert = await this.verifyChain(leafPem, await this.chainFor(httpBase));
     } catch (err) {
       if (!(err instanceof AuthError) || !wasCached) throw err;
       cert = await this.verifyChain(leafPem, await this.chainFor(httpBase, true));
     }
-    this.remember(serial, cert, der);
+    this.remember(serial, cert);
     return cert;
   }
 
-  private remember(serial: string, cert: x509.X509Certificate, der: Uint8Array): void {
+  private remember(serial: string, cert: Certificate): void {
     this.leaves.delete(serial);
     if (this.leaves.size >= MAX_CACHED_LEAVES) this.leaves.delete(this.leaves.keys().next().value!);
     const until = Math.min(this.now() + LEAF_CACHE_TTL_MS, cert.notAfter.getTime() + CLOCK_SKEW_MS);
-    this.leaves.set(serial, { cert, der, until });
+    this.leaves.set(serial, { cert, until });
   }
 }
 

@@ -160,9 +160,11 @@ async function seal(
   const masterKey = random(MASTER_KEY_LENGTH);
   const msgNonce = random(NONCE_LENGTH);
   const aadBytes = canonical(aad, 'aad');
-  const { ciphertext, tag } = await aesGcmEncrypt(masterKey, msgNonce, canonical(payload, 'payload'), aadBytes);
-
-  const eph = await generateEphemeralKey(opts.random);
+  // Independent WebCrypto calls run together; a `random` hook is still drawn from in the same order.
+  const [{ ciphertext, tag }, eph] = await Promise.all([
+    aesGcmEncrypt(masterKey, msgNonce, canonical(payload, 'payload'), aadBytes),
+    generateEphemeralKey(opts.random),
+  ]);
   const salt = wrapSalt(aadBytes, eph.publicSpki);
   const wrapNonces = targets.map(() => random(NONCE_LENGTH));
   const rows = await Promise.all(
@@ -356,6 +358,40 @@ function rowContext(row: RecipientRow): string {
   return `recipient=${row[0]}/${row[1]}; role=${row[2]}; key_source=${row[3]}; spk_id=${row[5] || '<empty>'}`;
 }
 
+/** §6.1 steps 2–4: our row, the wrap salt and the wrap key (1DH or 3DH by the row's spk_id alone). */
+async function wrapKeyOf(
+  env: Record<string, unknown>,
+  aadBytes: Uint8Array,
+  digest: string,
+  keys: DecryptKeys,
+): Promise<{ row: RecipientRow; wrapKey: Uint8Array }> {
+  // 2. Our row.
+  const row = ourRow(env, digest, keys);
+
+  // 3. Salt, from the top-level suite (not aad.suite), defaulting to the constant.
+  const suite = env.suite ?? SUITE;
+  if (typeof suite !== 'string') throw new E2eeError('malformed', 'suite must be a string');
+  const ephSpki = b64Field(env, 'sender_session_pk');
+  try {
+    parseSpki(ephSpki);
+  } catch (exc) {
+    throw new E2eeError('malformed', `sender_session_pk: ${describeCause(exc)}`, { cause: exc });
+  }
+  const salt = wrapSalt(aadBytes, ephSpki, suite);
+
+  // 4. Wrap key: a non-empty spk_id means 3DH, and never a silent fallback to 1DH.
+  const spkId = row[5];
+  let spk: P256PrivateKey | undefined;
+  if (spkId) {
+    spk = typeof keys.spk === 'function' ? await keys.spk(spkId) : keys.spk;
+    if (!spk) throw new E2eeError('spk_missing', `spk_missing: spk_id=${spkId}`);
+  }
+  const wrapKey = spk
+    ? await receiverWrapKey3DH(keys.ik, spk, keys.senderIkSpki, ephSpki, salt)
+    : await receiverWrapKey1DH(keys.ik, ephSpki, salt);
+  return { row, wrapKey };
+}
+
 /**
  * Decrypts one envelope addressed to us. Order (§6.1): sender signature, [GAP] checks, our row and
  * the digest, wrap salt, wrap key (1DH or 3DH by the row's spk_id alone), unwrap, metadata HMACs,
@@ -381,36 +417,15 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   } catch (exc) {
     throw new E2eeError('malformed', `recipients_digest: ${describeCause(exc)}`, { cause: exc });
   }
-  if (!(await verifyRaw(keys.senderIkSpki, concatBytes(ciphertext, tag, aadBytes, digestBytes), signature))) {
-    throw new E2eeError('sender_signature', 'sender_signature verification failed');
-  }
+  const signed = verifyRaw(keys.senderIkSpki, concatBytes(ciphertext, tag, aadBytes, digestBytes), signature);
+  // Steps 2–4 do not depend on the signature's outcome, so they run while WebCrypto checks it; their
+  // result, or their error, is taken only after the signature and the [GAP] checks, as §6.1 orders.
+  const keyed = wrapKeyOf(env, aadBytes, digest, keys);
+  keyed.catch(() => undefined);
+  if (!(await signed)) throw new E2eeError('sender_signature', 'sender_signature verification failed');
 
   await checkGaps(aad, checks);
-
-  // 2. Our row.
-  const row = ourRow(env, digest, keys);
-
-  // 3. Salt, from the top-level suite (not aad.suite), defaulting to the constant.
-  const suite = env.suite ?? SUITE;
-  if (typeof suite !== 'string') throw new E2eeError('malformed', 'suite must be a string');
-  const ephSpki = b64Field(env, 'sender_session_pk');
-  try {
-    parseSpki(ephSpki);
-  } catch (exc) {
-    throw new E2eeError('malformed', `sender_session_pk: ${describeCause(exc)}`, { cause: exc });
-  }
-  const salt = wrapSalt(aadBytes, ephSpki, suite);
-
-  // 4. Wrap key: a non-empty spk_id means 3DH, and never a silent fallback to 1DH.
-  const spkId = row[5];
-  let spk: P256PrivateKey | undefined;
-  if (spkId) {
-    spk = typeof keys.spk === 'function' ? await keys.spk(spkId) : keys.spk;
-    if (!spk) throw new E2eeError('spk_missing', `spk_missing: spk_id=${spkId}`);
-  }
-  const wrapKey = spk
-    ? await receiverWrapKey3DH(keys.ik, spk, keys.senderIkSpki, ephSpki, salt)
-    : await receiverWrapKey1DH(keys.ik, ephSpki, salt);
+  const { row, wrapKey } = await keyed;
 
   // 5. Unwrap the master key (empty AAD).
   let wrapNonce: Uint8Array;

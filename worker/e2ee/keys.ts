@@ -1,16 +1,11 @@
 // P-256 key encodings (spec/e2ee-v2.md §1.1, §1.8): the fixed 91-byte SPKI, the scalar inside a
 // PKCS#8 key, the SPKI inside an X.509 certificate, fingerprints, and the in-memory key object.
 
-// @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API
-// (here for Node and unbundled use; in a bundle the worker entry loads it first, see main.ts).
-import 'reflect-metadata/lite';
 import { p256 } from '@noble/curves/nist.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { ECParameters, ECPrivateKey, id_ecPublicKey, id_secp256r1 } from '@peculiar/asn1-ecc';
-import { PrivateKeyInfo } from '@peculiar/asn1-pkcs8';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { X509Certificate } from '@peculiar/x509';
-import { buf, concatBytes, equalBytes, P256_SPKI_LENGTH, P256_SPKI_PREFIX, pemToDer, toBase64Url, toHex } from '../../protocol/bytes.ts';
+import { parseASN1NoLeftoverBytes, type ASN1Value } from '@oslojs/asn1';
+import { oidText, parseCertificate } from '../auth/x509.ts';
+import { concatBytes, equalBytes, P256_SPKI_LENGTH, P256_SPKI_PREFIX, pemToDer, toBase64Url, toHex } from '../../protocol/bytes.ts';
 
 /**
  * A P-256 private key as the worker holds it: one object, whatever backs it.
@@ -114,11 +109,39 @@ function derOf(input: string | Uint8Array): Uint8Array {
   return typeof input === 'string' ? pemToDer(input) : input;
 }
 
-function parseDer<T>(der: Uint8Array, schema: new () => T, what: string): T {
+const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const OID_P256 = '1.2.840.10045.3.1.7';
+
+/** The elements of a DER SEQUENCE (bytes or already decoded by @oslojs/asn1). */
+function sequenceOf(der: Uint8Array | ASN1Value | undefined, what: string): ASN1Value[] {
   try {
-    return AsnConvert.parse(der, schema);
+    return (der instanceof Uint8Array ? parseASN1NoLeftoverBytes(der) : der!).sequence().elements;
   } catch (err) {
     throw new TypeError(`not a DER ${what}`, { cause: err });
+  }
+}
+
+function integerOf(v: ASN1Value | undefined): bigint | undefined {
+  try {
+    return v?.integer().value;
+  } catch {
+    return undefined;
+  }
+}
+
+function oidOf(v: ASN1Value | undefined): string | undefined {
+  try {
+    return v && oidText(v);
+  } catch {
+    return undefined;
+  }
+}
+
+function octetsOf(v: ASN1Value | undefined, what: string): Uint8Array {
+  try {
+    return v!.octetString().value;
+  } catch (err) {
+    throw new TypeError(`${what} is not an OCTET STRING`, { cause: err });
   }
 }
 
@@ -127,15 +150,13 @@ function parseDer<T>(der: Uint8Array, schema: new () => T, what: string): T {
  * OCTET STRING { ECPrivateKey { 1, OCTET STRING d, … } } }. Optional trailing fields are ignored.
  */
 export function scalarFromPkcs8(pkcs8: string | Uint8Array): Uint8Array {
-  const info = parseDer(derOf(pkcs8), PrivateKeyInfo, 'PKCS#8 PrivateKeyInfo');
-  if (info.version !== 0) throw new TypeError('unsupported PKCS#8 version');
-  const alg = info.privateKeyAlgorithm;
-  if (alg.algorithm !== id_ecPublicKey || !alg.parameters) throw new TypeError('PKCS#8 key is not P-256');
-  const params = parseDer(new Uint8Array(alg.parameters), ECParameters, 'EC parameters');
-  if (params.namedCurve !== id_secp256r1) throw new TypeError('PKCS#8 key is not P-256');
-  const ecKey = parseDer(new Uint8Array(info.privateKey.buffer), ECPrivateKey, 'ECPrivateKey');
-  if (ecKey.version !== 1) throw new TypeError('unsupported ECPrivateKey version');
-  return normalizeScalar(new Uint8Array(ecKey.privateKey.buffer));
+  const [version, alg, privateKey] = sequenceOf(derOf(pkcs8), 'PKCS#8 PrivateKeyInfo');
+  if (integerOf(version) !== 0n) throw new TypeError('unsupported PKCS#8 version');
+  const [kind, curve] = sequenceOf(alg, 'AlgorithmIdentifier');
+  if (oidOf(kind) !== OID_EC_PUBLIC_KEY || oidOf(curve) !== OID_P256) throw new TypeError('PKCS#8 key is not P-256');
+  const [ecVersion, d] = sequenceOf(octetsOf(privateKey, 'PKCS#8 privateKey'), 'ECPrivateKey');
+  if (integerOf(ecVersion) !== 1n) throw new TypeError('unsupported ECPrivateKey version');
+  return normalizeScalar(octetsOf(d, 'ECPrivateKey privateKey'));
 }
 
 /**
@@ -145,7 +166,7 @@ export function scalarFromPkcs8(pkcs8: string | Uint8Array): Uint8Array {
 export function spkiFromCertificate(cert: string | Uint8Array): Uint8Array {
   let spki: Uint8Array;
   try {
-    spki = new Uint8Array(new X509Certificate(buf(derOf(cert))).publicKey.rawData);
+    spki = parseCertificate(derOf(cert)).spki;
   } catch (err) {
     throw new TypeError('not an X.509 certificate (PEM or DER)', { cause: err });
   }

@@ -20,20 +20,36 @@ export const WRAP_SALT_LENGTH = 16;
 // WebCrypto's types want ArrayBuffer-backed views; ours always are (no SharedArrayBuffer here).
 const buf = (b: Uint8Array): Uint8Array<ArrayBuffer> => b as Uint8Array<ArrayBuffer>;
 
+// Imported public keys by use and SPKI bytes, least recently used first: the same identity keys
+// and prekeys come back with every message, and an import (with its point check) costs about as
+// much as the ECDH it serves. An entry exists only for an SPKI that passed parseSpki.
+const PUBLIC_KEYS_MAX = 512;
+const publicKeys = new Map<string, Promise<CryptoKey>>();
+
 function importPublic(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
-  const usages: KeyUsage[] = algorithm === 'ECDSA' ? ['verify'] : [];
-  return crypto.subtle.importKey('spki', buf(spki), { name: algorithm, namedCurve: 'P-256' }, false, usages);
+  const id = algorithm + String.fromCharCode(...spki);
+  let key = publicKeys.get(id);
+  if (key) {
+    publicKeys.delete(id);
+  } else {
+    parseSpki(spki);
+    const usages: KeyUsage[] = algorithm === 'ECDSA' ? ['verify'] : [];
+    key = crypto.subtle.importKey('spki', buf(spki), { name: algorithm, namedCurve: 'P-256' }, false, usages);
+    key.catch(() => publicKeys.delete(id));
+    if (publicKeys.size >= PUBLIC_KEYS_MAX) publicKeys.delete(publicKeys.keys().next().value!);
+  }
+  publicKeys.set(id, key);
+  return key;
 }
 
 /** §1.2: the 32-byte X coordinate of priv·Pub, no prefix byte, no hashing. */
 export async function ecdh(priv: P256PrivateKey, peerSpki: Uint8Array): Promise<Uint8Array> {
-  const point = parseSpki(peerSpki);
   let shared: Uint8Array;
   if (priv.ecdh) {
     const pub = await importPublic(peerSpki, 'ECDH');
     shared = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: pub }, priv.ecdh, 256));
   } else if (priv.scalar) {
-    shared = p256.getSharedSecret(priv.scalar, point, true).slice(1);
+    shared = p256.getSharedSecret(priv.scalar, parseSpki(peerSpki), true).slice(1);
   } else {
     throw new TypeError('private key has neither a scalar nor an ECDH handle');
   }
@@ -156,7 +172,6 @@ export async function verifyRaw(publicSpki: Uint8Array, message: Uint8Array, sig
   if (signature.length !== 64) return false;
   let key: CryptoKey;
   try {
-    parseSpki(publicSpki);
     key = await importPublic(publicSpki, 'ECDSA');
   } catch {
     return false;

@@ -40,6 +40,9 @@ export interface ScenarioResult {
   envelopeBytes: number;
   encrypt: Rate;
   decrypt: Rate;
+  /** The same operations with scalar-only keys: ECDH and signing in @noble, no WebCrypto EC handles. */
+  nobleEncrypt: Rate;
+  nobleDecrypt: Rate;
   /** How many times one encrypt / one decrypt calls each WebCrypto primitive. */
   uses: { encrypt: Partial<Record<Primitive, number>>; decrypt: Partial<Record<Primitive, number>> };
 }

@@ -3,8 +3,6 @@
 // calls those operations make. Keys are held as worker/runtime.ts holds the IK: non-extractable
 // WebCrypto handles and no scalar (so signatures use WebCrypto, not RFC 6979 in JS).
 
-// As in worker/main.ts: a worker entry loads the Reflect polyfill before anything uses X.509.
-import 'reflect-metadata/lite';
 import * as Comlink from 'comlink';
 import {
   canonicalJson,
@@ -40,6 +38,14 @@ async function workerKey(): Promise<P256PrivateKey> {
   return { publicSpki, ecdh, ecdsa };
 }
 
+/** The pure-@noble path: the scalar only, so ECDH and signing run in JS (verification and AES stay WebCrypto). */
+async function nobleKey(): Promise<P256PrivateKey> {
+  const { publicSpki, scalar } = await generatePrivateKey();
+  return { publicSpki, scalar: scalar! };
+}
+
+type KeyMaker = () => Promise<P256PrivateKey>;
+
 /** Sequential calls for `warmupMs`, then counted for at least `ms`. */
 async function rate(fn: () => Promise<unknown>, t: Timing): Promise<Rate> {
   let start = performance.now();
@@ -69,30 +75,30 @@ interface Fixture {
 const SENDER_AID = 'alice.bench.aid';
 const GROUP_ID = 'grp-bench.bench.aid';
 
-async function spkTarget(aid: string, deviceId: string, ik: P256PrivateKey, keySource: 'peer_device_prekey' | 'group_device_prekey'): Promise<{ target: Target; spk: P256PrivateKey }> {
-  const spk = await workerKey();
+async function spkTarget(newKey: KeyMaker, aid: string, deviceId: string, ik: P256PrivateKey, keySource: 'peer_device_prekey' | 'group_device_prekey'): Promise<{ target: Target; spk: P256PrivateKey }> {
+  const spk = await newKey();
   return { spk, target: { aid, deviceId, ikSpki: ik.publicSpki, keySource, spkId: spkIdOf(spk.publicSpki), spkSpki: spk.publicSpki } };
 }
 
-async function buildFixture(): Promise<Fixture> {
+async function buildFixture(newKey: KeyMaker): Promise<Fixture> {
   const payload = makePayload();
-  const alice = await workerKey();
+  const alice = await newKey();
   const sender: Sender = { aid: SENDER_AID, deviceId: 'alice-d1', ik: alice };
   const reader = (aid: string, deviceId: string, ik: P256PrivateKey, spk?: P256PrivateKey): DecryptKeys => ({
     selfAid: aid, selfDeviceId: deviceId, ik, senderIkSpki: alice.publicSpki, ...(spk ? { spk } : {}),
   });
   const p2p = (targets: Target[], keys: DecryptKeys): Built => ({ targets, reader: keys, encrypt: () => encryptP2P(sender, targets, payload) });
 
-  const bob = await workerKey();
+  const bob = await newKey();
   const bobAid = 'bob.bench.aid';
   const oneDh: Target = { aid: bobAid, deviceId: 'bob-d1', ikSpki: bob.publicSpki };
-  const threeDh = await spkTarget(bobAid, 'bob-d1', bob, 'peer_device_prekey');
+  const threeDh = await spkTarget(newKey, bobAid, 'bob-d1', bob, 'peer_device_prekey');
   // One AID, three devices: they share the AID's IK and each has its own SPK.
-  const devices = await Promise.all(['bob-d1', 'bob-d2', 'bob-d3'].map((d) => spkTarget(bobAid, d, bob, 'peer_device_prekey')));
+  const devices = await Promise.all(['bob-d1', 'bob-d2', 'bob-d3'].map((d) => spkTarget(newKey, bobAid, d, bob, 'peer_device_prekey')));
   const members = await Promise.all(
     Array.from({ length: 10 }, async (_, i) => {
-      const ik = await workerKey();
-      return { ik, ...(await spkTarget(`m${i}.bench.aid`, `m${i}-d1`, ik, 'group_device_prekey')) };
+      const ik = await newKey();
+      return { ik, ...(await spkTarget(newKey, `m${i}.bench.aid`, `m${i}-d1`, ik, 'group_device_prekey')) };
     }),
   );
   const me = members[3]!;
@@ -114,7 +120,9 @@ async function buildFixture(): Promise<Fixture> {
 }
 
 let fixture: Promise<Fixture> | undefined;
-const getFixture = () => (fixture ??= buildFixture());
+let nobleFixture: Promise<Fixture> | undefined;
+const getFixture = () => (fixture ??= buildFixture(workerKey));
+const getNobleFixture = () => (nobleFixture ??= buildFixture(nobleKey));
 
 // ---- which WebCrypto calls an operation makes: counted, not assumed ----
 
@@ -163,6 +171,16 @@ async function countCalls(fn: () => Promise<unknown>): Promise<Partial<Record<Pr
   }
   if (unknown.length) throw new Error(`uncounted WebCrypto calls: ${unknown.join(', ')}`);
   return counts;
+}
+
+async function nobleRates(s: Scenario, t: Timing): Promise<{ nobleEncrypt: Rate; nobleDecrypt: Rate }> {
+  const f = await getNobleFixture();
+  const built = f.scenarios[s];
+  const sample = await built.encrypt();
+  const got = await decryptEnvelope(sample, built.reader);
+  if ((got.payload as { text?: string }).text !== f.payload.text) throw new Error(`${s}: the @noble path decrypted another payload`);
+  if (built.reader.ik.ecdh || built.reader.ik.ecdsa) throw new Error(`${s}: the @noble fixture holds WebCrypto handles`);
+  return { nobleEncrypt: await rate(() => built.encrypt(), t), nobleDecrypt: await rate(() => decryptEnvelope(sample, built.reader), t) };
 }
 
 // ---- the API ----
@@ -242,6 +260,7 @@ const api: E2eeBenchApi = {
       envelopeBytes: JSON.stringify(sample).length,
       encrypt: await rate(() => built.encrypt(), t),
       decrypt: await rate(() => decryptEnvelope(sample, built.reader), t),
+      ...(await nobleRates(s, t)),
       uses,
     };
   },

@@ -1,8 +1,6 @@
 // The SharedWorker that runs the conformance checks: the same check.ts as under Node, here on the
 // browser's WebCrypto, in the kind of global scope the real owner (worker/main.ts) runs in.
 
-// As in worker/main.ts: a worker entry loads the Reflect polyfill before anything uses X.509.
-import 'reflect-metadata/lite';
 import * as Comlink from 'comlink';
 import { checkVector, type VectorFile, type VectorResult } from '../check.ts';
 import type { ConformanceApi, WorkerInfo } from './api.ts';

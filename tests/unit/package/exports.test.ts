@@ -39,8 +39,8 @@ afterAll(() => {
 
 describe('package.json', () => {
   it('is side-effect free, and every export target is built and published', () => {
-    // Bundlers may drop any module a tab does not use. The one import kept for its side effect,
-    // the Reflect polyfill, is made by the worker entry (tests/e2e/package-worker.test.ts).
+    // Bundlers may drop any module a tab or the worker does not use: none is imported for a side
+    // effect (tests/e2e/package-worker.test.ts loads the worker built that way).
     expect(pkg.sideEffects).toBe(false);
     expect(Object.keys(pkg.exports).sort()).toEqual(['./client', './package.json', './protocol', './virtual', './vite', './worker']);
     const targets = Object.values(pkg.exports).flatMap((t) => (typeof t === 'string' ? [t] : Object.values(t)));

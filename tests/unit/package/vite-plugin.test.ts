@@ -40,10 +40,7 @@ function workerUrls(code: string, ctor: 'SharedWorker' | 'Worker'): string[] {
   return [...code.matchAll(re)].map((m) => m[2]!);
 }
 
-/**
- * Ways to run code from a string. The worker imports `reflect-metadata/lite` (needed by
- * @peculiar/x509), which, unlike the full build, has no eval fallback: none may appear.
- */
+/** Ways to run code from a string, which a strict worker-src/script-src CSP refuses: none may appear. */
 function dynamicCode(code: string): string[] {
   const allowed = code;
   return allowed.match(/\beval\b|\bFunction\s*\(|blob:|createObjectURL/g) ?? [];
