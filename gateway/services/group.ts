@@ -603,6 +603,9 @@ export function createGroupService(ctx: GatewayContext): Service {
         throw new RpcError(ErrorCode.InvalidParams, 'invalid params: required must be an array of strings');
       }
       const g = requireGroup(groupId);
+      // A private group's info and key epoch are its members' business (spec leaves it open;
+      // gateway/README.md, "non-members").
+      if (g.visibility !== 'public') requireMember(g, conn.aid);
       const result: { group: GroupInfo; members?: GroupMember[]; e2ee_epoch: number } = { group: info(g), e2ee_epoch: g.epoch };
       if (Array.isArray(required) && required.includes('member')) {
         requireMember(g, conn.aid);
@@ -806,6 +809,7 @@ export function createGroupService(ctx: GatewayContext): Service {
 
     'group.get_state'(params, conn) {
       const g = requireGroup(readGroupId(params, conn));
+      requireMember(g, conn.aid);
       return { state_version: 0, state_hash: '', key_epoch: g.epoch, membership_snapshot: '' };
     },
 

@@ -53,6 +53,17 @@ describe('group membership', () => {
     for (const s of [owner, bob, carol]) s.close();
   });
 
+  it('a non-member reads neither a private group\'s info nor its key epoch; a public group\'s info is open', async () => {
+    const { owner, carol, gid } = await trio();
+    await expect(carol.call('group.get_info', { group_id: gid })).rejects.toMatchObject({ body: { code: -33006 } });
+    await expect(carol.call('group.get_state', { group_id: gid })).rejects.toMatchObject({ body: { code: -33006 } });
+    expect(await owner.call('group.get_state', { group_id: gid })).toMatchObject({ key_epoch: expect.any(Number) });
+    const { group } = await owner.call<{ group: Obj & { group_id: string } }>('group.create', { name: 'Open', visibility: 'public', device_id: 'o1', slot_id: 'default' });
+    expect(await carol.call('group.get_info', { group_id: group.group_id })).toMatchObject({ group: { group_id: group.group_id } });
+    await expect(carol.call('group.get_state', { group_id: group.group_id })).rejects.toMatchObject({ body: { code: -33006 } });
+    for (const s of [owner, carol]) s.close();
+  });
+
   it('kick and leave emit events, and a removed member loses access', async () => {
     const { owner, bob, carol, gid } = await trio();
     await owner.call('group.add_member', { group_id: gid, aid: bob.identity.aid });
