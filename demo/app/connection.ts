@@ -27,6 +27,8 @@ export const STATE_LABEL: Record<SessionStateName | 'detached', string> = {
 
 export class ConnectionIndicator {
   private snap: SessionSnapshot | null = null;
+  /** The session went down and is coming back: the banner stays through each new attempt. */
+  private lost = false;
   private ticker: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly actions: ConnectionActions) {
@@ -83,11 +85,14 @@ export class ConnectionIndicator {
       return b;
     };
     banner.dataset.state = snap?.state ?? 'detached';
-    switch (snap?.state) {
+    const state = snap?.state;
+    if (state === 'backoff') this.lost = true;
+    else if (state !== 'connecting' && state !== 'authenticating') this.lost = false;
+    switch (this.lost ? 'backoff' : state) {
       case 'evicted':
         banner.replaceChildren(
           el('strong', {}, 'Evicted. '),
-          `Another client logged in as ${snap.aid} on this device's slot${code ? ` (close ${code})` : ''}, so the gateway closed this session. `
+          `Another client logged in as ${snap?.aid} on this device's slot${code ? ` (close ${code})` : ''}, so the gateway closed this session. `
           + 'Every tab of this identity is offline and will not reconnect on its own. ',
           reconnect('Take the session back'));
         break;

@@ -52,7 +52,8 @@ export function checkTab(label: string, items: Rendered[], expected: Expected, d
       misplaced.push(`#${i} unexpected ${li.cls} "${li.text}" from "${li.from}"`);
       continue;
     }
-    const isGroup = li.from.startsWith(`[${groupId}]`);
+    // The feed names a group for people; its id is in data-group-id.
+    const isGroup = li.groupId === groupId;
     if (isGroup !== expected.kinds.get(n) || li.cls !== direction) {
       misplaced.push(`#${i} s${n} as ${li.cls} in ${isGroup ? 'the group' : '1:1'} (sent ${expected.kinds.get(n) ? 'to the group' : '1:1'}, want ${direction})`);
       continue;

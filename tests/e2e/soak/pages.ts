@@ -26,7 +26,7 @@ export interface SendOutcome {
 }
 
 /** One rendered `#messages li`. */
-export interface Rendered { cls: string; from: string; text: string; messageId: string }
+export interface Rendered { cls: string; from: string; text: string; messageId: string; groupId: string }
 
 export function demoUrl(appUrl: string, gatewayUrl: string, aid: string): string {
   return `${appUrl}/?${new URLSearchParams({ gateway: gatewayUrl, aid, autologin: '1' })}`;
@@ -108,6 +108,7 @@ export async function rendered(page: Page): Promise<Rendered[]> {
     from: e.querySelector('.from')?.textContent ?? '',
     text: e.querySelector('.text')?.textContent ?? e.textContent ?? '',
     messageId: (e as HTMLElement).dataset.messageId ?? '',
+    groupId: (e as HTMLElement).dataset.groupId ?? '',
   })));
 }
 
