@@ -96,8 +96,10 @@ describe('the last tab', () => {
     const ctx = await stack.browser.newContext();
     const aid = newAid();
     const first = await openTab(ctx, stack, aid);
-    const keep = await ctx.newPage(); // another page keeps the worker alive but is not logged in
-    await keep.goto(demoUrl(stack));
+    // Another page keeps the worker alive but is not logged in (`?aid=` empty: the demo would
+    // otherwise follow the origin's session into the AID).
+    const keep = await ctx.newPage();
+    await keep.goto(demoUrl(stack, { aid: '' }));
     await keep.waitForSelector('body[data-ready="1"]');
     expect(await longConnections(stack, aid)).toHaveLength(1);
     await first.close();

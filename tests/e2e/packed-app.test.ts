@@ -12,6 +12,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
+import { stats } from '../support/gateway.ts';
 import { launchBrowser, until } from './support.ts';
 
 const run = promisify(execFile);
@@ -68,7 +69,7 @@ beforeAll(async () => {
   installLog = install.stdout + install.stderr;
   await run(process.execPath, [path.join(app, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: app });
   server = await preview({ configFile: false, logLevel: 'warn', root: app, build: { outDir: path.join(app, 'dist') }, preview: { port: 0, strictPort: false, host: '127.0.0.1' } });
-  gateway = await startGateway({ dataDir: path.join(dir, 'gateway') });
+  gateway = await startGateway({ dataDir: path.join(dir, 'gateway'), admin: true });
   browser = await launchBrowser();
   ctx = await browser.newContext();
 }, 300_000);
@@ -125,8 +126,7 @@ describe('the app built with aunWorker()', () => {
     tabs = [await openTab(), await openTab()];
     for (const t of tabs) expect(await t.evaluate(() => (globalThis as unknown as { aun: { rung: string } }).aun.rung)).toBe('shared');
     const long = await until('one long connection', async () => {
-      const stats = (await (await fetch(`${gateway.httpUrl}/admin/stats`)).json()) as { connections: { aid?: string; kind: string }[] };
-      const c = stats.connections.filter((x) => x.aid === AID && x.kind === 'long');
+      const c = (await stats(gateway)).connections.filter((x) => x.aid === AID && x.kind === 'long');
       return c.length > 0 && c;
     });
     expect(long.length).toBe(1);
