@@ -2,9 +2,8 @@
 // BiDi (no geckodriver, no browser download). Playwright's BiDi path cannot open a context on ESR
 // 153 (it lacks emulation.setMediaFeaturesOverride); Puppeteer's does not need it.
 
-import { accessSync, constants } from 'node:fs';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import type { EngineProfile, EngineTab } from './tab.ts';
+import { isExecutable, type EngineProfile, type EngineTab } from './tab.ts';
 
 const CANDIDATES = ['/usr/bin/firefox-esr', '/usr/bin/firefox'];
 
@@ -13,15 +12,6 @@ export function firefoxPath(): string {
   const found = [process.env.FIREFOX_PATH, ...CANDIDATES].find((p) => p !== undefined && p !== '' && isExecutable(p));
   if (found) return found;
   throw new Error(`no Firefox found (FIREFOX_PATH, ${CANDIDATES.join(', ')}): apt-get install firefox-esr, or set FIREFOX_PATH`);
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 class FirefoxTab implements EngineTab {

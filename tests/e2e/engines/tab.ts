@@ -1,6 +1,8 @@
 // One tab of the demo in a browser that is not driven by Playwright (Firefox over WebDriver BiDi,
 // WebKit over classic WebDriver), seen through the few things the cross-engine suite asks of it.
 
+import { accessSync, constants } from 'node:fs';
+
 /** What the suite reads from and does to a demo tab, whatever drives the browser. */
 export interface EngineTab {
   /** Evaluates a JavaScript expression in the page (awaited when it is a promise). */
@@ -41,4 +43,14 @@ export function inbound(tab: EngineTab): Promise<{ text: string; encrypted: bool
 /** The text of the demo's error line (empty when none). */
 export function errorOf(tab: EngineTab): Promise<string> {
   return tab.eval(`document.querySelector('#error')?.textContent ?? ''`);
+}
+
+/** Whether a browser or driver binary is there and runnable. */
+export function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

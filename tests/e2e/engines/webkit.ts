@@ -3,23 +3,13 @@
 // itself (MiniBrowser has no headless mode). All windows of one WebDriver session are one profile.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { createServer } from 'node:net';
 import { Builder, type WebDriver } from 'selenium-webdriver';
-import type { EngineProfile, EngineTab } from './tab.ts';
+import { isExecutable, type EngineProfile, type EngineTab } from './tab.ts';
 
 const DRIVER_CANDIDATES = ['/usr/bin/WebKitWebDriver'];
 const MINIBROWSER_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'];
 const START_TIMEOUT_MS = 20_000;
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** WEBKIT_DRIVER_PATH / MINIBROWSER_PATH, or Debian's; throws with what to install when missing. */
 export function webkitPaths(): { driver: string; browser: string } {
