@@ -1,5 +1,5 @@
 // `npm run gateway -- --port <n> --data <dir|:memory:> --issuer <domain> [--token-ttl <s>]
-//  [--host <addr>] [--heartbeat <s>] [--tls] [--quiet]`
+//  [--host <addr>] [--heartbeat <s>] [--tls] [--push-agents <aid,…>] [--quiet]`
 
 import { parseArgs } from 'node:util';
 import { startGateway } from './server.ts';
@@ -16,6 +16,7 @@ const { values } = parseArgs({
     'token-ttl': { type: 'string' },
     heartbeat: { type: 'string' },
     tls: { type: 'boolean', default: false },
+    'push-agents': { type: 'string', default: '' },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -23,8 +24,9 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(`usage: npm run gateway -- [--port ${DEFAULT_GATEWAY_PORT}] [--host 127.0.0.1] [--data ${DEFAULT_DATA_DIR}|:memory:]
-       [--issuer aun.local] [--token-ttl 3600] [--heartbeat 30] [--tls] [--quiet]
-  --tls  serve HTTPS + WSS with a certificate from the gateway's own root (see gateway/README.md)`);
+       [--issuer aun.local] [--token-ttl 3600] [--heartbeat 30] [--tls] [--push-agents <aid,…>] [--quiet]
+  --tls          serve HTTPS + WSS with a certificate from the gateway's own root (see gateway/README.md)
+  --push-agents  AIDs allowed to act as offline-push agents (none: offline push off; see docs/push.md)`);
   process.exit(0);
 }
 
@@ -47,6 +49,7 @@ const gateway = await startGateway({
   tokenTtl: integer('token-ttl', values['token-ttl'], 1),
   heartbeatInterval: integer('heartbeat', values.heartbeat, 1),
   tls: values.tls,
+  pushAgents: values['push-agents'].split(',').map((a) => a.trim()).filter((a) => a !== ''),
   log: values.quiet ? undefined : (line) => console.log(`[gateway] ${new Date().toISOString()} ${line}`),
 });
 console.log(`[gateway] AUN dev gateway for issuer ${gateway.config.issuer} on ${gateway.url} (http ${gateway.httpUrl}, data ${values.data}) ready in ${Math.round(performance.now() - started)} ms`);
