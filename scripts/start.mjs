@@ -1,11 +1,14 @@
-// `npm start`: the dev gateway and the demo app together. PORT (demo, default 5173) and
-// GATEWAY_PORT (default 7700) come from the environment; Ctrl-C stops both.
+// `npm start`: the dev gateway, the push agent and the demo app together. PORT (demo, default
+// 5173), GATEWAY_PORT (default 7700), PUSH_AGENT_PORT (default 7710) and PUSH_AGENT_AID (default
+// notifier.aun.local) come from the environment; Ctrl-C stops them all.
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const gatewayPort = process.env.GATEWAY_PORT ?? '7700';
 const demoPort = process.env.PORT ?? '5173';
+const pushAgentPort = process.env.PUSH_AGENT_PORT ?? '7710';
+const pushAgentAid = process.env.PUSH_AGENT_AID ?? 'notifier.aun.local';
 const children = [];
 
 function run(name, cmd, args, env = {}) {
@@ -27,9 +30,11 @@ function shutdown(code) {
 process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
 
-run('gateway', 'npx', ['tsx', 'gateway/cli.ts', '--port', gatewayPort, ...process.argv.slice(2)]);
+run('gateway', 'npx', ['tsx', 'gateway/cli.ts', '--port', gatewayPort, '--push-agents', pushAgentAid, ...process.argv.slice(2)]);
 console.log(`[start] gateway: ws://127.0.0.1:${gatewayPort}/ws (admin: http://127.0.0.1:${gatewayPort}/admin/stats)`);
+run('push-agent', 'npx', ['tsx', 'push-agent/cli.ts', '--gateway', `ws://127.0.0.1:${gatewayPort}/ws`, '--aid', pushAgentAid, '--port', pushAgentPort]);
+console.log(`[start] push agent ${pushAgentAid}: http://127.0.0.1:${pushAgentPort}/vapid-public-key`);
 if (existsSync('demo/index.html')) {
-  run('demo', 'npx', ['vite', '--port', demoPort, '--strictPort'], { GATEWAY_PORT: gatewayPort });
+  run('demo', 'npx', ['vite', '--port', demoPort, '--strictPort'], { GATEWAY_PORT: gatewayPort, PUSH_AGENT_PORT: pushAgentPort });
   console.log(`[start] demo:    http://localhost:${demoPort}/`);
 }
