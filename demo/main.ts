@@ -4,13 +4,14 @@
 // Query: ?gateway=ws://host:port/ws &aid=<aid> &autologin=1 (creates the identity if needed)
 
 import type { GroupInboundMessage, InboundMessage, JsonObject, SessionSnapshot } from '../client-stub/index.ts';
-import { openClient, query } from './connect.ts';
+import { gateway, openClient, query } from './connect.ts';
 import { Chats, type Conversation, type SendOutcome } from './app/chats.ts';
 import { ConnectionIndicator } from './app/connection.ts';
 import { ConversationView } from './app/conversation.ts';
 import { byId, clearError, coalesce, errorText, showError } from './app/dom.ts';
 import { clearFeed, feedMessage, feedUndecryptable } from './app/feed.ts';
 import { renderIdentities } from './app/identities.ts';
+import { PushToggle } from './app/push.ts';
 import { renderConversations } from './app/sidebar.ts';
 import { addContact, forgetAid, loadContacts, loadReadMarks, saveReadMark, watchStorage } from './app/storage.ts';
 
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
   // At most ~20 list renders a second, however fast messages arrive.
   const refreshList = coalesce(() => chats && renderConversations(chats, select), 50);
   const picker = { login: (aid: string) => void login(aid).catch(showError), removed: forgetAid };
+  const notify = new PushToggle(client, PushToggle.agentFrom(query), query.get('gateway') ?? gateway);
 
   function enter(aid: string): Chats {
     const c = new Chats(aid, {
@@ -61,6 +63,8 @@ async function main(): Promise<void> {
     view.show(null);
     byId('whoami').textContent = aid;
     byId('logout').hidden = false;
+    byId('notify-closed-label').hidden = !('serviceWorker' in navigator);
+    notify.show(aid);
     document.body.dataset.view = 'chat';
     refreshList();
     return c;
@@ -73,6 +77,8 @@ async function main(): Promise<void> {
     byId('conversations').replaceChildren();
     byId('whoami').textContent = '';
     byId('logout').hidden = true;
+    byId('notify-closed-label').hidden = true;
+    notify.show(null);
     document.body.dataset.view = 'picker';
     indicator.show(null);
     void renderIdentities(client, picker).catch(showError);
@@ -213,6 +219,10 @@ async function main(): Promise<void> {
       await client.identities.create(aid);
       await login(aid);
     }
+    // A notification click opens ?chat=<sender>: that conversation.
+    const chat = query.get('chat');
+    const c = chats as Chats | null;
+    if (chat && c) select(c.ensure('p2p', chat).id);
   }
   await renderIdentities(client, picker);
   document.body.dataset.ready = '1';
