@@ -38,8 +38,17 @@ export class PushToggle {
 
   private async registration(): Promise<ServiceWorkerRegistration> {
     const url = this.gateway ? `${swUrl}?${new URLSearchParams({ gateway: this.gateway })}` : swUrl;
-    await navigator.serviceWorker.register(url, { type: 'module' });
-    return navigator.serviceWorker.ready;
+    // The bundled script lives under /assets/, so that is its scope and it controls no page:
+    // navigator.serviceWorker.ready would never resolve. Push and notifications need only an
+    // active worker.
+    const reg = await navigator.serviceWorker.register(url, { type: 'module' });
+    const pending = reg.installing ?? reg.waiting;
+    if (!reg.active && pending) {
+      await new Promise<void>((resolve) => {
+        pending.addEventListener('statechange', () => { if (pending.state === 'activated' || pending.state === 'redundant') resolve(); });
+      });
+    }
+    return reg;
   }
 
   private async apply(on: boolean): Promise<void> {
