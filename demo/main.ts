@@ -7,7 +7,7 @@
 
 import type { GroupInboundMessage, InboundMessage, JsonObject, SessionSnapshot } from '../client-stub/index.ts';
 import { AID_RULES, aidProblem } from '../protocol/aid.ts';
-import { openClient, query } from './connect.ts';
+import { gateway, openClient, query } from './connect.ts';
 import { Chats, type Conversation, type SendOutcome } from './app/chats.ts';
 import { ConnectionIndicator } from './app/connection.ts';
 import { ConversationView } from './app/conversation.ts';
@@ -17,6 +17,7 @@ import { renderIdentities } from './app/identities.ts';
 import {
   announce, followedAid, forgetCurrent, onNews, openConversationOf, rememberAid, saveOpenConversation,
 } from './app/origin-session.ts';
+import { PushToggle } from './app/push.ts';
 import { renderConversations } from './app/sidebar.ts';
 import { addContact, forgetAid, loadContacts, loadReadMarks, saveReadMark, watchStorage } from './app/storage.ts';
 
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
       announce({ type: 'removed', aid });
     },
   };
+  const notify = new PushToggle(client, PushToggle.agentFrom(query), query.get('gateway') ?? gateway);
 
   function enter(aid: string): Chats {
     const c = new Chats(aid, {
@@ -105,6 +107,8 @@ async function main(): Promise<void> {
     view.show(null);
     byId('whoami').textContent = aid;
     byId('logout').hidden = false;
+    byId('notify-closed-label').hidden = !('serviceWorker' in navigator);
+    notify.show(aid);
     document.body.dataset.view = 'chat';
     refreshList();
     return c;
@@ -117,6 +121,8 @@ async function main(): Promise<void> {
     byId('conversations').replaceChildren();
     byId('whoami').textContent = '';
     byId('logout').hidden = true;
+    byId('notify-closed-label').hidden = true;
+    notify.show(null);
     document.body.dataset.view = 'picker';
     indicator.show(null);
     void renderIdentities(client, picker).catch(showError);
@@ -304,7 +310,13 @@ async function main(): Promise<void> {
       await login(aid);
     }
   }
-  if (aid && chats) reopen(aid);
+  // A notification click opens ?chat=<sender>: that conversation; otherwise the one left open.
+  const chat = query.get('chat');
+  const c = chats as Chats | null;
+  if (aid && c) {
+    if (chat) select(c.ensure('p2p', chat).id);
+    else reopen(aid);
+  }
   await renderIdentities(client, picker);
   document.body.dataset.ready = '1';
 }

@@ -1,5 +1,5 @@
 // `npm run gateway -- --port <n> --data <dir|:memory:> --issuer <domain> [--token-ttl <s>]
-//  [--host <addr>] [--heartbeat <s>] [--tls] [--admin] [--quiet]`
+//  [--host <addr>] [--heartbeat <s>] [--tls] [--admin] [--push-agents <aid,…>] [--quiet]`
 
 import { parseArgs } from 'node:util';
 import { startGateway } from './server.ts';
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     heartbeat: { type: 'string' },
     tls: { type: 'boolean', default: false },
     admin: { type: 'boolean', default: false },
+    'push-agents': { type: 'string', default: '' },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -24,10 +25,11 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(`usage: npm run gateway -- [--port ${DEFAULT_GATEWAY_PORT}] [--host 127.0.0.1] [--data ${DEFAULT_DATA_DIR}|:memory:]
-       [--issuer aun.local] [--token-ttl 3600] [--heartbeat 30] [--tls] [--admin] [--quiet]
-  --tls    serve HTTPS + WSS with a certificate from the gateway's own root (see gateway/README.md)
-  --admin  serve the admin / fault-injection API on /admin/*, guarded by a token made at each start
-           (printed below, and written to <data>/admin-token); off by default`);
+       [--issuer aun.local] [--token-ttl 3600] [--heartbeat 30] [--tls] [--admin] [--push-agents <aid,…>] [--quiet]
+  --tls          serve HTTPS + WSS with a certificate from the gateway's own root (see gateway/README.md)
+  --admin        serve the admin / fault-injection API on /admin/*, guarded by a token made at each
+                 start (printed below, and written to <data>/admin-token); off by default
+  --push-agents  AIDs allowed to act as offline-push agents (none: offline push off; see docs/push.md)`);
   process.exit(0);
 }
 
@@ -51,6 +53,7 @@ const gateway = await startGateway({
   heartbeatInterval: integer('heartbeat', values.heartbeat, 1),
   tls: values.tls,
   admin: values.admin,
+  pushAgents: values['push-agents'].split(',').map((a) => a.trim()).filter((a) => a !== ''),
   log: values.quiet ? undefined : (line) => console.log(`[gateway] ${new Date().toISOString()} ${line}`),
 });
 console.log(`[gateway] AUN dev gateway for issuer ${gateway.config.issuer} on ${gateway.url} (http ${gateway.httpUrl}, data ${values.data}) ready in ${Math.round(performance.now() - started)} ms`);

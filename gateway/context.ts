@@ -3,7 +3,8 @@
 // protocol method map.
 
 import type Database from 'better-sqlite3';
-import type { EventMap, EventName, MethodName, ParamsOf, ResultOf } from '../protocol/index.ts';
+import type { ConnectParams, EventMap, EventName, MethodName, ParamsOf, ResultOf } from '../protocol/index.ts';
+import type { StoredNote } from './push-aggregator.ts';
 
 export type ConnectionKind = 'pending' | 'long' | 'short';
 
@@ -70,6 +71,8 @@ export interface GatewayContext {
   push<E extends EventName>(targets: Iterable<Connection>, event: E, params: EventMap[E]): void;
   /** Counters shown by GET /admin/stats. */
   count(counter: 'messages_stored', by?: number): void;
+  /** A message was stored for `note.to` (once per message and target AID): feeds offline push. */
+  messageStored(note: StoredNote): void;
 }
 
 export type Handler<M extends MethodName> = (
@@ -84,6 +87,10 @@ export interface Service {
   handlers: HandlerTable;
   /** Called after a long connection authenticated (backlog hints, first-seen device work). */
   onLongConnected?(conn: AuthedConnection, firstSeenDevice: boolean): void;
+  /** Called after any auth.connect succeeded, before the answer goes out (push config). */
+  onConnect?(conn: AuthedConnection, params: ConnectParams): void;
+  /** Called when the gateway closes (timers). */
+  close?(): void;
 }
 
 /** A JSON-RPC error answer. Thrown by handlers; the core turns it into the error frame. */

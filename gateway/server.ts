@@ -24,6 +24,8 @@ import { quote } from './frame-limits.ts';
 import { createAuthService, isPreAuthMethod } from './services/auth.ts';
 import { createGroupService } from './services/group.ts';
 import { createMessageService } from './services/message.ts';
+import { createPushService } from './services/push.ts';
+import { DEFAULT_PUSH_SETTINGS, type PushSettings } from './push-aggregator.ts';
 import { verifyClientSignature } from './sig.ts';
 import { TokenService } from './tokens.ts';
 import { DEVICE_ID_PATTERN, SLOT_ID_PATTERN, obj, str } from './validate.ts';
@@ -47,6 +49,10 @@ export interface GatewayOptions extends Partial<GatewayConfig> {
    * start (see `Gateway.adminToken`; also written to `<dataDir>/admin-token`). Off: /admin/* is 404.
    */
   admin?: boolean;
+  /** AIDs allowed to act as push agents (spec push.md §3); empty or absent = offline push off. */
+  pushAgents?: string[];
+  /** Aggregator timings and limits; defaults are the spec's (tests shrink them). */
+  push?: Partial<PushSettings>;
 }
 
 /** How a client trusts a gateway started with `tls: true`. */
@@ -191,9 +197,11 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     count(_counter, by = 1) {
       counters.messages_stored += by;
     },
+    messageStored: (note) => push.messageStored(note),
   };
 
-  const services: Service[] = [createMessageService(ctx), createGroupService(ctx)];
+  const push = createPushService(ctx, options.pushAgents ?? [], { ...DEFAULT_PUSH_SETTINGS, ...options.push });
+  const services: Service[] = [createMessageService(ctx), createGroupService(ctx), push];
   const handlers: HandlerTable = Object.assign({}, ...services.map((s) => s.handlers)) as HandlerTable;
 
   handlers['meta.ping'] = () => ({ pong: true, timestamp: Math.floor(now() / 1000), heartbeat_interval: config.heartbeatInterval });
@@ -273,6 +281,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     try {
       if (method === 'auth.connect') {
         const result = connect(conn, params as unknown as ConnectParams);
+        if (authed(conn)) for (const s of services) s.onConnect?.(conn, params as unknown as ConnectParams);
         conn.reply(id, result);
         if (result.connection.kind === 'long' && authed(conn)) {
           const firstSeen = auth.touchDevice(conn.aid, conn.deviceId, now());
@@ -414,6 +423,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     adminTokenPath,
     stats,
     async close() {
+      for (const s of services) s.close?.();
       faults.resume();
       for (const c of connections) c.terminate();
       wss.close();

@@ -64,6 +64,19 @@ export interface GroupMessageCreatedEvent {
   member_aids: string[];
 }
 
+/** Offline push (spec push.md §5): metadata only, never content, message ids or ciphertext. */
+export interface OfflinePushSummary {
+  unread_count: number;
+  /** Distinct sender AIDs. */
+  senders: string[];
+  /** Newest aggregated message, seconds (as the AUN chapter's example). */
+  latest_ts: number;
+  /** Group AIDs involved; [] for P2P only. */
+  group_ids: string[];
+}
+export interface OfflinePushItem { target_aid: string; push_token: string; summary: OfflinePushSummary }
+export interface OfflinePushBatch { batch_id: string; items: OfflinePushItem[] }
+
 export interface EventMap {
   'gateway.disconnect': GatewayDisconnectEvent;
   'message.received': MessageReceivedEvent;
@@ -71,6 +84,7 @@ export interface EventMap {
   'group.v2.message_created': GroupV2MessageCreatedEvent;
   'group.message_created': GroupMessageCreatedEvent;
   'group.changed': GroupEvent;
+  'push.offline_message': OfflinePushBatch;
 }
 
 export type EventName = keyof EventMap;

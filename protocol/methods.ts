@@ -86,6 +86,10 @@ export interface ConnectParams {
   capabilities?: Record<string, unknown>;
   options?: { kind?: 'long' | 'short'; short_ttl_ms?: number };
   extra_info?: Record<string, unknown>;
+  /** Offline push (spec push.md §2): the push agent's AID; only together with push_token. */
+  push_notify_aid?: string;
+  /** Opaque token issued by that push agent (not the Stream sub-protocol's push_token). */
+  push_token?: string;
 }
 export interface ConnectResult {
   status: 'ok';
@@ -311,6 +315,15 @@ export interface GroupStateResult { state_version: number; state_hash: string; k
 export interface GroupProposalResult { proposal: null }
 export interface GroupProposeResult { proposal_id: string; accepted: false }
 
+// ---- offline push (spec push.md §6) ----
+
+export interface PushAckParams { batch_id: string }
+export interface PushAckResult { success: true }
+/** Both set: store this config; both absent or null: forget the AID's config. */
+export interface PushUpdateConfigParams { push_notify_aid?: string | null; push_token?: string | null }
+/** `stored` false: nothing stored (config cleared, or the agent is not allowed for this AID). */
+export interface PushUpdateConfigResult { success: true; stored: boolean }
+
 /** name → { params, result } for every method the dev gateway answers. */
 export interface MethodMap {
   'auth.create_aid': { params: CreateAidParams; result: CreateAidResult };
@@ -347,6 +360,8 @@ export interface MethodMap {
   'group.v2.get_proposal': { params: GroupRef & Signed; result: GroupProposalResult };
   'group.v2.propose_state': { params: GroupRef & Signed & Record<string, unknown>; result: GroupProposeResult };
   'group.v2.confirm_state': { params: { proposal_id: string } & Signed; result: OkResult };
+  'push.ack': { params: PushAckParams; result: PushAckResult };
+  'push.update_config': { params: PushUpdateConfigParams; result: PushUpdateConfigResult };
 }
 
 export type MethodName = keyof MethodMap;
@@ -402,6 +417,8 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'group.v2.get_proposal': signed,
   'group.v2.propose_state': signed,
   'group.v2.confirm_state': signed,
+  'push.ack': plain,
+  'push.update_config': plain,
 };
 
 /** Internal-only names of spec §10.1, including aliases the gateway does not serve. */

@@ -1,8 +1,10 @@
-// `npm start`: the dev gateway and the demo app together, in one process group of their own, so
-// that stopping (Ctrl-C, or any child exiting) ends every process of it, Vite's and tsx's included,
-// and frees both ports. `npm start -- --no-gateway` (`npm run demo`) runs the demo alone, for a
+// `npm start`: the dev gateway, the offline-push agent and the demo app together, in one process
+// group of their own, so that stopping (Ctrl-C, or any child exiting) ends every process of it,
+// Vite's and tsx's included, and frees the ports. `npm start -- --no-gateway` (`npm run demo`) runs the demo alone, for a
 // gateway run and restarted on its own with `npm run gateway`. PORT (demo, default 5173) and
-// GATEWAY_PORT (default 7700) come from the environment; other arguments go to the gateway.
+// GATEWAY_PORT (default 7700), PUSH_AGENT_PORT (default 7710) and PUSH_AGENT_AID (default
+// notifier.aun.local) come from the environment; other arguments go to the gateway. The push
+// agent runs only beside the gateway (see docs/push.md).
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -13,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const gatewayPort = process.env.GATEWAY_PORT ?? '7700';
 const demoPort = process.env.PORT ?? '5173';
+const pushAgentPort = process.env.PUSH_AGENT_PORT ?? '7710';
+const pushAgentAid = process.env.PUSH_AGENT_AID ?? 'notifier.aun.local';
 const args = process.argv.slice(2);
 const withGateway = !args.includes('--no-gateway');
 const gatewayArgs = args.filter((a) => a !== '--no-gateway');
@@ -48,10 +52,10 @@ function supervise() {
 /** The group leader: checks the ports, runs the children, says when both are up, stops them all. */
 async function lead() {
   const children = [];
-  const wanted = [...(withGateway ? [['gateway', gatewayPort]] : []), ['demo', demoPort]];
+  const wanted = [...(withGateway ? [['gateway', gatewayPort], ['push agent', pushAgentPort]] : []), ['demo', demoPort]];
   for (const [name, port] of wanted) {
     if (!(await portFree(Number(port)))) {
-      console.error(`[start] port ${port} (${name}) is already in use: stop what holds it, or set ${name === 'demo' ? 'PORT' : 'GATEWAY_PORT'}=<another port>`);
+      console.error(`[start] port ${port} (${name}) is already in use: stop what holds it, or set ${{ demo: 'PORT', gateway: 'GATEWAY_PORT', 'push agent': 'PUSH_AGENT_PORT' }[name]}=<another port>`);
       process.exit(1);
     }
   }
@@ -89,11 +93,15 @@ async function lead() {
 
   const pids = [`group ${process.pid}`];
   if (withGateway) {
-    const gw = run('gateway', ['--import', 'tsx', 'gateway/cli.ts', '--port', gatewayPort, ...gatewayArgs], { GATEWAY_PORT: gatewayPort });
+    const gw = run('gateway', ['--import', 'tsx', 'gateway/cli.ts', '--port', gatewayPort, '--push-agents', pushAgentAid, ...gatewayArgs], { GATEWAY_PORT: gatewayPort });
     pids.push(`gateway ${gw.pid}`);
+    await listening(Number(gatewayPort), () => stopping);
+    if (stopping) return;
+    const agent = run('push agent', ['--import', 'tsx', 'push-agent/cli.ts', '--gateway', `ws://127.0.0.1:${gatewayPort}/ws`, '--aid', pushAgentAid, '--port', pushAgentPort]);
+    pids.push(`push agent ${agent.pid}`);
   }
   if (existsSync(join(repo, 'demo/index.html'))) {
-    const demo = run('demo', [join(repo, 'node_modules/vite/bin/vite.js'), '--port', demoPort, '--strictPort'], { GATEWAY_PORT: gatewayPort, PORT: demoPort });
+    const demo = run('demo', [join(repo, 'node_modules/vite/bin/vite.js'), '--port', demoPort, '--strictPort'], { GATEWAY_PORT: gatewayPort, PORT: demoPort, PUSH_AGENT_PORT: pushAgentPort });
     pids.push(`demo ${demo.pid}`);
   }
   console.log(`[start] pids: ${pids.join(', ')}`);
@@ -101,9 +109,9 @@ async function lead() {
   await Promise.all(wanted.map(([, port]) => listening(Number(port), () => stopping)));
   if (stopping) return;
   const gatewayNote = withGateway
-    ? `gateway ws://127.0.0.1:${gatewayPort}/ws`
+    ? `gateway ws://127.0.0.1:${gatewayPort}/ws · push agent http://127.0.0.1:${pushAgentPort}/`
     : `no gateway: run \`npm run gateway -- --port ${gatewayPort}\` (restart it at will)`;
-  console.log(`[start] ready: demo http://localhost:${demoPort}/ · ${gatewayNote} · Ctrl-C stops ${withGateway ? 'both' : 'it'}`);
+  console.log(`[start] ready: demo http://localhost:${demoPort}/ · ${gatewayNote} · Ctrl-C stops ${withGateway ? 'all' : 'it'}`);
 }
 
 function signal(pid, sig) {

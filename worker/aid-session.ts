@@ -19,6 +19,7 @@ import { P2P_CURSOR, P2pInbox } from './delivery/p2p.ts';
 import { plaintextMessage } from './delivery/rows.ts';
 import { E2eeEngine } from './e2ee/engine.ts';
 import { E2eeError } from './e2ee/errors.ts';
+import { pushConfigFromUpdate, type OfflinePushConfig } from './session/push-config.ts';
 import { GatewaySession } from './session/session.ts';
 import type { IdentityRecord, KeyPairHandles, Store } from './store/index.ts';
 
@@ -55,6 +56,8 @@ export class AidSession {
   private readonly inbox: P2pInbox;
   private readonly groups: Groups;
   private readonly outbox: Outbox<MessageSendResult | GroupSent>;
+  /** Carried on every reconnect once the app set it (push.update_config). */
+  private pushConfig: OfflinePushConfig | null = null;
 
   constructor(private readonly opts: AidSessionOptions) {
     const { record, keys, store, deviceId, log } = opts;
@@ -69,6 +72,7 @@ export class AidSession {
       deviceId,
       slotId: SLOT_ID,
       online: (globalThis.navigator as Navigator | undefined)?.onLine ?? true,
+      push: () => this.pushConfig,
       ...(opts.heartbeatFloorMs ? { heartbeatFloorMs: opts.heartbeatFloorMs } : {}),
       ...(log ? { log } : {}),
     }));
@@ -201,7 +205,12 @@ export class AidSession {
     const ac = new AbortController();
     this.calls.set(callId, ac);
     try {
-      return await this.session.call(method, params, { ...(timeoutMs ? { timeoutMs } : {}), signal: ac.signal, waitReady: true });
+      const result = await this.session.call(method, params, { ...(timeoutMs ? { timeoutMs } : {}), signal: ac.signal, waitReady: true });
+      if (method === 'push.update_config') {
+        const next = pushConfigFromUpdate(params);
+        if (next !== undefined) this.pushConfig = (result as ResultOf<'push.update_config'>).stored ? next : null;
+      }
+      return result;
     } finally {
       this.calls.delete(callId);
     }

@@ -716,6 +716,7 @@ export function createGroupService(ctx: GatewayContext): Service {
       pushToMembers(current, 'group.v2.message_created', {
         group_id: groupId, seq: stored.seq, message_id: stored.message_id, sender_aid: conn.aid, member_aids: memberAids,
       }, conn);
+      for (const aid of memberAids) ctx.messageStored({ to: aid, from: conn.aid, messageId: stored.message_id, ts: stored.t_server, groupId });
       return v2Result(groupId, stored, 'sent');
     },
 
@@ -748,6 +749,7 @@ export function createGroupService(ctx: GatewayContext): Service {
         dispatch_mode: 'broadcast', dispatch: { mode: 'broadcast', reason: 'duty_disabled' }, payload, kind: 'group.broadcast',
         member_aids: current.filter((a) => a !== conn.aid),
       }, conn);
+      for (const aid of current) ctx.messageStored({ to: aid, from: conn.aid, messageId, ts: stored.t_server, groupId });
       return plainResult(groupId, stored, 'sent');
     },
 

@@ -474,6 +474,7 @@ export function createMessageService(ctx: GatewayContext): Service {
     const { result, rows } = store(body, targets, pending);
     ctx.count('messages_stored', rows.length);
     for (const row of rows) pushRow(body, row);
+    ctx.messageStored({ to: body.toAid, from: body.fromAid, messageId: body.messageId, ts: body.tServer });
     return result;
   }
 

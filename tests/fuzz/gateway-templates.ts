@@ -63,4 +63,6 @@ export const TEMPLATES: { readonly [M in MethodName]: (c: TemplateContext) => Re
   'group.v2.get_proposal': (c) => ({ group_id: c.groupId }),
   'group.v2.propose_state': (c) => ({ group_id: c.groupId, state_version: 1 }),
   'group.v2.confirm_state': () => ({ proposal_id: 'p-1' }),
+  'push.update_config': (c) => ({ push_notify_aid: `notifier.${c.alice.aid.split('.').slice(1).join('.')}`, push_token: 'fz-token' }),
+  'push.ack': () => ({ batch_id: 'pb-unknown' }),
 };

@@ -169,6 +169,8 @@ export interface ConnectOptions {
   kind?: 'long' | 'short';
   token?: string;
   ca?: string;
+  /** Extra top-level auth.connect params (e.g. push_notify_aid, push_token). */
+  extra?: Record<string, unknown>;
 }
 
 /** An authenticated connection with request/response matching and an event log. */
@@ -220,6 +222,7 @@ export class Session {
       capabilities: { e2ee: true, group_e2ee: true },
     };
     if (opts.kind === 'short') params.options = { kind: 'short', short_ttl_ms: 30_000 };
+    Object.assign(params, opts.extra);
     s.hello = await s.call('auth.connect', params);
     return s;
   }

@@ -1,5 +1,5 @@
-// `npm start` (scripts/start.mjs) as a user runs it, on free ports: the gateway and the demo in one
-// process group, a ready line once both listen, and any end (a child dying, Ctrl-C) leaving no
+// `npm start` (scripts/start.mjs) as a user runs it, on free ports: the gateway, the push agent and
+// the demo in one process group, a ready line once both listen, and any end (a child dying, Ctrl-C) leaving no
 // process of the group and both ports free. Linux: the group is read from /proc.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -70,16 +70,16 @@ interface Started {
   proc: ChildProcess;
   output: () => string;
   exited: Promise<number | null>;
-  ports: { demo: number; gateway: number };
+  ports: { demo: number; gateway: number; agent: number };
 }
 
 let groups: number[] = [];
 
 /** `npm start` on two free ports, with an in-memory gateway. */
-async function start(extra: string[] = [], ports?: { demo: number; gateway: number }): Promise<Started> {
-  const p = ports ?? { demo: await freePort(), gateway: await freePort() };
+async function start(extra: string[] = [], ports?: Started['ports']): Promise<Started> {
+  const p = ports ?? { demo: await freePort(), gateway: await freePort(), agent: await freePort() };
   const proc = spawn('npm', ['start', '--', '--data', ':memory:', '--quiet', ...extra], {
-    cwd: repo, env: { ...process.env, PORT: String(p.demo), GATEWAY_PORT: String(p.gateway) }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: repo, env: { ...process.env, PORT: String(p.demo), GATEWAY_PORT: String(p.gateway), PUSH_AGENT_PORT: String(p.agent) }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -88,22 +88,23 @@ async function start(extra: string[] = [], ports?: { demo: number; gateway: numb
   return { proc, output: () => out, exited, ports: p };
 }
 
-async function ready(s: Started): Promise<{ group: number; gateway: number; demo: number }> {
+async function ready(s: Started): Promise<{ group: number; gateway: number; agent: number; demo: number }> {
   await until('the ready line', () => /\[start\] ready:/.test(s.output()) || s.proc.exitCode !== null, 90_000);
   expect(s.output()).toMatch(/\[start\] ready: demo http:\/\/localhost:\d+\/ · gateway ws:\/\/127\.0\.0\.1:\d+\/ws/);
-  const m = /\[start\] pids: group (\d+), gateway (\d+), demo (\d+)/.exec(s.output());
+  const m = /\[start\] pids: group (\d+), gateway (\d+), push agent (\d+), demo (\d+)/.exec(s.output());
   expect(m, s.output()).not.toBeNull();
-  const [group, gateway, demo] = [Number(m![1]), Number(m![2]), Number(m![3])];
+  const [group, gateway, agent, demo] = [Number(m![1]), Number(m![2]), Number(m![3]), Number(m![4])];
   groups.push(group);
-  return { group, gateway, demo };
+  return { group, gateway, agent, demo };
 }
 
-/** The group is empty and both ports are free again. */
+/** The group is empty and every port is free again. */
 async function expectAllGone(s: Started, group: number): Promise<void> {
   await until('npm start to exit', () => s.proc.exitCode !== null || s.proc.signalCode !== null, 30_000);
   await until(`no process left in group ${group}`, () => groupMembers(group).length === 0, 15_000);
   expect(await portIsFree(s.ports.gateway)).toBe(true);
   expect(await portIsFree(s.ports.demo)).toBe(true);
+  expect(await portIsFree(s.ports.agent)).toBe(true);
 }
 
 afterEach(() => {
@@ -119,11 +120,12 @@ afterEach(() => {
 });
 
 describe('npm start', () => {
-  it('runs both in one group of its own; the gateway dying stops the demo too and frees both ports', async () => {
+  it('runs all three in one group of its own; the gateway dying stops the rest too and frees every port', async () => {
     const s = await start();
-    const { group, gateway, demo } = await ready(s);
+    const { group, gateway, agent, demo } = await ready(s);
     const members = groupMembers(group);
     expect(members).toContain(gateway);
+    expect(members).toContain(agent);
     expect(members).toContain(demo);
     expect(group).not.toBe(process.pid);
     process.kill(gateway, 'SIGKILL');
@@ -144,7 +146,7 @@ describe('npm start', () => {
   it('refuses a port in use with a clear message and starts nothing', async () => {
     const taken = await listen();
     try {
-      const s = await start([], { demo: await freePort(), gateway: (taken.address() as { port: number }).port });
+      const s = await start([], { demo: await freePort(), gateway: (taken.address() as { port: number }).port, agent: await freePort() });
       expect(await s.exited).toBe(1);
       expect(s.output()).toMatch(/port \d+ \(gateway\) is already in use/);
       expect(s.output()).not.toMatch(/\[start\] pids/);

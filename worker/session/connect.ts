@@ -4,6 +4,7 @@
 
 import { AuthError, ErrorCode, type ConnectResult, type ParamsOf } from '../../protocol/index.ts';
 import { SDK_LANG, SDK_VERSION } from '../auth/login.ts';
+import type { OfflinePushConfig } from './push-config.ts';
 import type { StateDetailMap } from './state.ts';
 import type { TokenKeeper } from './token-keeper.ts';
 import { isReusable } from './tokens.ts';
@@ -14,6 +15,8 @@ export type Strategy = StateDetailMap['ready']['strategy'];
 export interface ClientIdentity {
   deviceId: string;
   slotId: string;
+  /** Read at every connect: the offline-push config to carry, if any. */
+  push?: () => OfflinePushConfig | null;
 }
 
 export function connectParams(nonce: string, token: string, who: ClientIdentity): ParamsOf<'auth.connect'> {
@@ -25,6 +28,7 @@ export function connectParams(nonce: string, token: string, who: ClientIdentity)
     client: { slot_id: who.slotId, sdk_lang: SDK_LANG, sdk_version: SDK_VERSION },
     delivery_mode: { mode: 'fanout', routing: '', affinity_ttl_ms: 0 },
     capabilities: { e2ee: true, group_e2ee: true, supported_p2p_e2ee: ['e2ee_v2'], supported_group_e2ee: ['group_e2ee_v2'] },
+    ...who.push?.(),
   };
 }
 

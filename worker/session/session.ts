@@ -16,6 +16,7 @@ import { certFingerprint, signClientCall } from '../auth/sign.ts';
 import type { TrustStore } from '../auth/trust.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { authenticate, type ClientIdentity } from './connect.ts';
+import type { OfflinePushConfig } from './push-config.ts';
 import { checkHealth } from './health.ts';
 import { Heartbeat, HEARTBEAT_MIN_MS, PROBE_TIMEOUT_MS } from './heartbeat.ts';
 import { StateMachine, type SessionState, type StateChange } from './state.ts';
@@ -53,6 +54,8 @@ export interface GatewaySessionOptions {
   heartbeatFloorMs?: number;
   /** Initial network state; the runtime keeps it current with setOnline(). */
   online?: boolean;
+  /** The offline-push config to carry on every auth.connect (see push-config.ts). */
+  push?: () => OfflinePushConfig | null;
   /** Monotonic clock (performance.now) for ping deadlines and the wake detector; tests inject one. */
   monotonic?: Monotonic;
   /** Period of the wake detector's tick (default 10 s); a gap over 2 × tick + 5 s is a wake. */
@@ -127,7 +130,7 @@ export class GatewaySession {
     this.timers = opts.timers ?? systemTimers;
     this.fetch = resolveFetch(opts.fetch);
     this.httpBase = opts.httpBase ?? httpBaseOf(opts.url);
-    this.who = { deviceId: opts.deviceId, slotId: opts.slotId ?? 'default' };
+    this.who = { deviceId: opts.deviceId, slotId: opts.slotId ?? 'default', ...(opts.push ? { push: opts.push } : {}) };
     this.online = opts.online ?? true;
     this.monotonic = opts.monotonic ?? systemMonotonic;
     this.machine = new StateMachine((err) => this.log(`state listener threw: ${(err as Error).message}`));

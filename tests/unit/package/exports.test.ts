@@ -42,7 +42,7 @@ describe('package.json', () => {
     // Bundlers may drop any module a tab or the worker does not use: none is imported for a side
     // effect (tests/e2e/package-worker.test.ts loads the worker built that way).
     expect(pkg.sideEffects).toBe(false);
-    expect(Object.keys(pkg.exports).sort()).toEqual(['./client', './package.json', './protocol', './virtual', './vite', './worker']);
+    expect(Object.keys(pkg.exports).sort()).toEqual(['./client', './package.json', './protocol', './push', './push-sw', './virtual', './vite', './worker']);
     const targets = Object.values(pkg.exports).flatMap((t) => (typeof t === 'string' ? [t] : Object.values(t)));
     for (const t of targets) {
       expect(existsSync(path.join(repo, t)), t).toBe(true);
