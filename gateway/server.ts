@@ -1,6 +1,7 @@
 // The dev gateway: one HTTP server whose upgrades become AUN WebSockets. This file wires the
 // pieces (database, PKI, tokens, auth, services, connections) and routes every request.
 
+import { X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +13,7 @@ import {
 } from '../protocol/index.ts';
 import { GatewayConnection, slotKeyOf, type Request } from './connection.ts';
 import {
-  RpcError, type AuthedConnection, type Connection, type GatewayConfig, type GatewayContext,
+  RpcError, frameMetaOf, type AuthedConnection, type Connection, type GatewayConfig, type GatewayContext,
   type HandlerTable, type Service,
 } from './context.ts';
 import { MEMORY, openDatabase } from './db.ts';
@@ -140,6 +141,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       const frame = { jsonrpc: '2.0', method: `event/${event}`, params };
       for (const t of targets) t.send(frame);
     },
+    async issueCert(aid, spkiDer) {
+      const pem = await pki.issueAgent(aid, spkiDer);
+      return { pem, serial: new X509Certificate(pem).serialNumber.toLowerCase() };
+    },
     count(_counter, by = 1) {
       counters.messages_stored += by;
     },
@@ -246,7 +251,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       if (params.client_signature !== undefined) {
         verifyClientSignature(method, params, auth.agent(conn.aid)!, Math.floor(now() / 1000), config.signatureSkew);
       }
-      conn.reply(id, await handler(params, conn, ctx));
+      const result = await handler(params, conn, ctx);
+      conn.reply(id, result, frameMetaOf(result));
     } catch (err) {
       if (err instanceof RpcError) {
         conn.replyError(id, err.code, err.message, err.data);
@@ -262,7 +268,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   wss.on('connection', (ws, req) => {
     const conn = new GatewayConnection(ws, req.socket.remoteAddress ?? '?', faults, {
       onRequest: (c, r) => void handle(c, r),
-      onNotification: () => {},
+      onNotification: (c, method, params) => {
+        if (authed(c)) for (const s of services) s.onNotification?.(c, method, params);
+      },
       onClose: (c, code, reason) => {
         connections.delete(c);
         log(`close ${describe(c)} code=${code}${reason ? ` reason=${reason}` : ''}`);

@@ -5,3 +5,4 @@ export * from './events.ts';
 export * from './canonical.ts';
 export * from './bytes.ts';
 export * from './tab.ts';
+export * from './methods-extra.ts';

@@ -48,7 +48,7 @@ describe('group membership', () => {
     expect(members.members.map((m) => m.aid).sort()).toEqual([owner.identity.aid, bob.identity.aid].sort());
     const mine = await bob.call<{ items: Obj[] }>('group.list_my', {});
     expect(mine.items).toEqual([expect.objectContaining({ group_id: gid, role: 'member' })]);
-    expect(await bob.call('group.get_info', { group_id: gid })).toMatchObject({ group: { group_id: gid }, e2ee_epoch: expect.any(Number) });
+    expect(await bob.call('group.get_info', { group_id: gid })).toMatchObject({ found: true, group_id: gid, owner_aid: owner.identity.aid, my_role: 'member', e2ee_epoch: expect.any(Number) });
     await expect(carol.call('group.get_members', { group_id: gid })).rejects.toMatchObject({ body: { code: -33006 } });
     for (const s of [owner, bob, carol]) s.close();
   });
