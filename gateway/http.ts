@@ -2,6 +2,7 @@
 // admin / fault-injection API. CORS is open so a page on another localhost port can use it.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Revocation } from './revocation.ts';
 import { fingerprintMatches } from './sig.ts';
 import type { GatewayStats } from './server.ts';
 
@@ -14,6 +15,8 @@ export interface AdminApi {
   delay(ms: number): void;
   inject(aid: string, frame: string): number;
   isPaused(): boolean;
+  /** Revokes a certificate this gateway issued, by serial (hex); false when unknown. */
+  revoke(serial: string): boolean;
 }
 
 export interface HttpDeps {
@@ -23,6 +26,7 @@ export interface HttpDeps {
   chainPem(): string;
   rootPem: string;
   agentCert(aid: string): string | null;
+  revocation: Pick<Revocation, 'crl' | 'ocsp'>;
   admin: AdminApi;
 }
 
@@ -104,6 +108,12 @@ async function admin(req: IncomingMessage, res: ServerResponse, action: string, 
       api.delay(ms);
       return json(res, 200, { ok: true, ms });
     }
+    case 'revoke': {
+      if (typeof body.serial !== 'string') throw new HttpError(400, 'body must be {"serial": <hex>}');
+      const revoked = api.revoke(body.serial);
+      if (!revoked) throw new HttpError(404, `no certificate issued here with serial ${body.serial}`);
+      return json(res, 200, { ok: true, revoked });
+    }
     case 'inject': {
       const frames = typeof body.frame === 'string' ? [body.frame] : body.frames;
       if (typeof body.aid !== 'string' || !Array.isArray(frames) || !frames.every((f) => typeof f === 'string')) {
@@ -141,6 +151,8 @@ export function createHttpHandler(deps: HttpDeps) {
       }
       if (path === '/pki/chain') return send(res, 200, 'application/x-pem-file', deps.chainPem(), head);
       if (path === '/pki/root.crt') return send(res, 200, 'application/x-pem-file', deps.rootPem, head);
+      if (path === '/pki/crl.json') return json(res, 200, deps.revocation.crl());
+      if (path.startsWith('/pki/ocsp/')) return json(res, 200, deps.revocation.ocsp(decodeURIComponent(path.slice('/pki/ocsp/'.length))));
       if (path.startsWith('/pki/cert/')) {
         const aid = decodeURIComponent(path.slice('/pki/cert/'.length));
         const pem = deps.agentCert(aid);

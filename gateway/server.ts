@@ -20,6 +20,7 @@ import { MEMORY, openDatabase } from './db.ts';
 import { Faults } from './faults.ts';
 import { createHttpHandler, type AdminApi } from './http.ts';
 import { loadPki } from './pki.ts';
+import { Revocation } from './revocation.ts';
 import { createAuthService, isPreAuthMethod } from './services/auth.ts';
 import { createGroupService } from './services/group.ts';
 import { createMessageService } from './services/message.ts';
@@ -312,6 +313,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     };
   }
 
+  const revocation = new Revocation(db, [pki.authSerial], now);
   const admin: AdminApi = {
     stats,
     drop: () => connections.forEach((c) => c.terminate()),
@@ -325,6 +327,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       return n;
     },
     isPaused: () => faults.isPaused,
+    revoke: (serial) => revocation.revoke(serial),
   };
 
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
@@ -335,6 +338,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     chainPem: () => pki.issuerPem + '\n' + pki.rootPem,
     rootPem: pki.rootPem,
     agentCert: (aid) => auth.agent(aid)?.certPem ?? null,
+    revocation,
     admin,
   });
   const server: Server = tls ? createHttpsServer({ cert: tls.certChainPem, key: tls.keyPem }, handler) : createServer(handler);
