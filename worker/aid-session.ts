@@ -5,7 +5,7 @@
 import {
   AunError, ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, V2StaleKeysError, ValidationError,
   type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage, type InboxRow,
-  type JsonObject, type LogPage, type LoggedEventName, type MessageReceivedEvent, type MessageSendResult, type MethodName,
+  type JsonObject, type LogPage, type LoggedEventName, type MessageReceivedEvent, type MessageRecalledEvent, type MessageSendResult, type MethodName,
   type InspectorSnapshot, type ParamsOf, type PeerV2MessageReceivedEvent, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
   randomHex,
 } from '../protocol/index.ts';
@@ -17,6 +17,9 @@ import { Journal, type LoggedEvent, type LoggedInput } from './delivery/journal.
 import { Outbox, type OutboxEntry } from './delivery/outbox.ts';
 import { plaintextMessage, rowFromPush, rowFromV2Push } from './delivery/rows.ts';
 import { SeqInbox } from './delivery/seq-inbox.ts';
+import { p2pRecallNotice, Recalls, rowFromRecallPush } from './delivery/recall.ts';
+import { AidActions, withdrawnError } from './aid-actions.ts';
+import { Notifier } from './notify.ts';
 import { E2eeEngine } from './e2ee/engine.ts';
 import { E2eeError } from './e2ee/errors.ts';
 import { GatewaySession } from './session/session.ts';
@@ -36,7 +39,7 @@ export interface AidSessionOptions {
   deviceId: string;
   /** Logged events (with their lsn) and live state for the tabs of this AID. */
   publishLogged(event: LoggedEvent): void;
-  publish<E extends 'state' | 'raw' | 'send.failed'>(name: E, data: TabEventMap[E]): void;
+  publish<E extends 'state' | 'raw' | 'send.failed' | 'notify'>(name: E, data: TabEventMap[E]): void;
   heartbeatFloorMs?: number;
   log?: (line: string) => void;
 }
@@ -59,6 +62,11 @@ export class AidSession {
   private readonly inbox: SeqInbox<InboxRow, LoggedInput, LoggedEvent>;
   private readonly groups: Groups;
   private readonly outbox: Outbox<MessageSendResult | GroupSent>;
+  private readonly recalls: Recalls;
+  /** Recall, signed group settings, thoughts (aid-actions.ts). */
+  readonly actions: AidActions;
+  /** Typing / presence notices (notify.ts). */
+  readonly notifier: Notifier;
 
   constructor(private readonly opts: AidSessionOptions) {
     const { record, keys, store, deviceId, log } = opts;
@@ -85,6 +93,7 @@ export class AidSession {
       ...(log ? { log } : {}),
     });
     this.journal = new Journal(aid, store, (e) => opts.publishLogged(e), log);
+    this.recalls = new Recalls(aid, store);
     this.inbox = new SeqInbox<InboxRow, LoggedInput, LoggedEvent>({
       name: `p2p:${aid}`,
       pull: async (after, limit) => {
@@ -105,6 +114,7 @@ export class AidSession {
       loadCursor: (ns) => store.cursors.get(aid, ns),
       commit: (ns, seq, inputs) => this.journal.commit({ ns, seq }, inputs),
       decrypt: (row) => this.openGroup(row),
+      recall: (notice) => this.recalls.group(notice),
       membershipChanged: (groupId, joinedSelf) => {
         this.e2ee.forgetGroup(groupId);
         if (joinedSelf) void this.e2ee.ensureGroupPrekey(groupId).catch(this.report('group prekey'));
@@ -126,6 +136,16 @@ export class AidSession {
       },
       ...(log ? { log } : {}),
     });
+    this.actions = new AidActions({
+      aid, ecdsa: keys.ecdsa, rpc, recalls: this.recalls,
+      record: (input) => this.journal.record(input),
+      withdraw: (id) => this.outbox.withdraw(id, withdrawnError(id)),
+      catchUpGroup: (groupId) => this.groups.follow(groupId),
+      encryptTo: (to, payload, id) => this.withFreshKeys(() => this.e2ee.forget(to), () => this.e2ee.encryptTo(to, payload, id)),
+      encryptToGroup: (groupId, payload, id) => this.withFreshKeys(() => this.e2ee.forgetGroup(groupId), () => this.e2ee.encryptToGroup(groupId, payload, id)),
+      decryptThought: (envelope, from, groupId) => this.e2ee.decryptThought(envelope, from, groupId),
+    });
+    this.notifier = new Notifier({ aid, write: (method, params) => session.notify(method, params), publish: (e) => opts.publish('notify', e) });
     session.onStateChange((change) => {
       opts.publish('state', this.snapshot());
       if (change.state !== 'ready') return;
@@ -319,6 +339,8 @@ export class AidSession {
       const device = (params as { device_id?: unknown }).device_id;
       const forUs = device === undefined || device === '' || device === this.deviceId;
       if (name === 'message.received' && forUs) void this.inbox.push(rowFromPush(params as MessageReceivedEvent));
+      else if (name === 'message.recalled' && forUs) void this.inbox.push(rowFromRecallPush(params as MessageRecalledEvent));
+      else if (this.notifier.receive(name, params)) return;
       else if (name === 'peer.v2.message_received' && forUs) {
         const row = rowFromV2Push(params as PeerV2MessageReceivedEvent, this.aid);
         if (row) this.pushed = this.pushed.then(() => this.checkPush(row)).catch(this.report('push'));
@@ -355,6 +377,8 @@ export class AidSession {
       if (early.messageId === row.message_id) return early.input;
     }
     if (row.version !== 'v2') {
+      const recall = p2pRecallNotice(row);
+      if (recall) return recall === 'placeholder' ? null : this.recalls.p2p(recall);
       const data = plaintextMessage(this.aid, row);
       return data ? { name: 'message', key, data } : null;
     }

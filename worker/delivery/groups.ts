@@ -2,10 +2,11 @@
 // one for membership events (`group_event:<id>`), fed by pushes and hints, caught up on ready.
 
 import type {
-  GroupChange, GroupEvent, GroupInboundMessage, GroupMessageCreatedEvent, GroupRow,
+  GroupChange, GroupEvent, GroupInboundMessage, GroupMessageCreatedEvent, GroupMessageRecalledEvent, GroupRow,
   JsonObject, MethodName, ParamsOf, ResultOf,
 } from '../../protocol/index.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
+import { groupRecallNotice, groupRowFromRecallPush, type GroupNotice } from './recall.ts';
 import { SeqInbox } from './seq-inbox.ts';
 
 export interface GroupsDeps {
@@ -16,6 +17,8 @@ export interface GroupsDeps {
   commit(ns: string, seq: number, inputs: (LoggedInput | null)[]): Promise<(LoggedEvent | null)[]>;
   /** A V2 row as the app sees it, or its undecryptable notice; null to drop it quietly. */
   decrypt(row: GroupRow): Promise<LoggedInput | null>;
+  /** A recall notice as its logged event (the originals redacted in the log). */
+  recall(notice: GroupNotice): Promise<LoggedInput>;
   /** Membership moved: cached keys of the group are stale. */
   membershipChanged(groupId: string, joinedSelf: boolean): void;
   log?(line: string): void;
@@ -70,7 +73,7 @@ export class Groups {
         },
         loadCursor: () => this.deps.loadCursor(messagesNs),
         commit: (seq, inputs) => this.deps.commit(messagesNs, seq, inputs),
-        open: (row) => (row.version === 'v2' ? this.deps.decrypt(row) : Promise.resolve(plaintext(aid, row))),
+        open: (row) => (row.version === 'v2' ? this.deps.decrypt(row) : this.openPlain(row)),
         ...(log ? { log } : {}),
       }),
       events: new SeqInbox<GroupEventRow, LoggedInput<'group.changed'>, LoggedEvent>({
@@ -93,11 +96,22 @@ export class Groups {
     return t;
   }
 
+  /** A plaintext row: a message, or a recall tombstone (the placeholder shows nothing). */
+  private async openPlain(row: GroupRow): Promise<LoggedInput | null> {
+    const recall = groupRecallNotice(row);
+    if (recall) return recall === 'placeholder' ? null : this.deps.recall(recall);
+    return plaintext(this.deps.aid, row);
+  }
+
   private change(groupId: string, e: GroupEvent): GroupChange {
     const raw = e as GroupEvent & { joined_aid?: string; aid?: string };
     return {
       aid: this.deps.aid, groupId, eventSeq: e.event_seq, action: e.action,
       member: raw.joined_aid ?? raw.member_aid ?? raw.aid ?? null, actor: e.actor_aid, at: e.created_at,
+      ...(e.old_role ? { oldRole: e.old_role } : {}), ...(e.new_role ? { newRole: e.new_role } : {}),
+      ...(e.old_owner ? { oldOwner: e.old_owner } : {}), ...(e.new_owner ? { newOwner: e.new_owner } : {}),
+      ...(e.status ? { status: e.status } : {}), ...(Array.isArray(e.keys) ? { keys: e.keys } : {}),
+      ...(typeof e.code === 'string' ? { code: e.code } : {}),
     };
   }
 
@@ -148,6 +162,11 @@ export class Groups {
       if (ev.payload && typeof ev.seq === 'number' && !String(ev.payload.type ?? '').startsWith('e2ee.')) {
         void inbox.push({ seq: ev.seq, version: 'v1', message_id: ev.message_id, from_aid: ev.sender_aid, group_id: groupId, t_server: Date.now(), payload: ev.payload });
       } else void inbox.catchUp();
+    } else if (name === 'group.message_recalled') {
+      const ev = params as GroupMessageRecalledEvent;
+      const inbox = this.track(groupId).messages;
+      if (typeof ev.seq === 'number') void inbox.push(groupRowFromRecallPush(ev));
+      else void inbox.catchUp();
     } else if (name === 'group.changed') {
       const ev = params as GroupEvent;
       const events = this.track(groupId).events;
