@@ -10,6 +10,7 @@ import { ConnectionIndicator } from './app/connection.ts';
 import { ConversationView } from './app/conversation.ts';
 import { byId, clearError, coalesce, errorText, showError } from './app/dom.ts';
 import { clearFeed, feedMessage, feedUndecryptable } from './app/feed.ts';
+import { markRecalled } from './app/recall.ts';
 import { renderIdentities } from './app/identities.ts';
 import { renderConversations } from './app/sidebar.ts';
 import { addContact, forgetAid, loadContacts, loadReadMarks, saveReadMark, watchStorage } from './app/storage.ts';
@@ -154,6 +155,8 @@ async function main(): Promise<void> {
     if (route(u.aid)) feedUndecryptable(u);
   });
   client.on('send.failed', (f) => route(f.aid)?.sendFailed(f.messageId, f.error.message));
+  client.on('message.recalled', (r) => markRecalled(r.messageIds));
+  client.on('group.message_recalled', (r) => markRecalled(r.messageIds));
 
   watchStorage(() => chats?.self ?? null, (what) => {
     if (!chats) return;
