@@ -29,7 +29,7 @@ const SLOT_ID = 'default';
 const P2P_CURSOR = 'p2p';
 
 /** Cursor-moving calls belong to the worker's delivery: a tab acking would hide mail from others. */
-const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.ack', 'group.ack_events']);
+const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.ack', 'group.ack_events', 'message.ack', 'group.ack_messages']);
 
 export interface AidSessionOptions {
   record: IdentityRecord;
