@@ -3,6 +3,7 @@
 // calls reject at once with ConnectionLostError and the client re-attaches by itself.
 
 import * as Comlink from 'comlink';
+import { groupExtras, notifyTo, recallP2p, thoughtsApi } from './extras.ts';
 import {
   SharedTransport, below, factoriesOf, hasLocks, probeRung,
   type Transport, type WorkerFactories, type WorkerOption,
@@ -12,7 +13,7 @@ import {
   type AttachMessage, type SessionHolder, type BuildInfo, type CallOptions, type OwnerAddress, type Rung, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
   type IdentityInfo, type InspectorSnapshot, type JsonObject,
   type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame, type QueuedSend,
-  type ParamsOf, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName, type WireError,
+  type ParamsOf, type RecallOutcome, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName, type WireError,
 } from '../protocol/index.ts';
 
 export {
@@ -24,6 +25,8 @@ export type {
   GatewayOptions, GroupChange, GroupInboundMessage, GroupInfo, GroupMember, GroupSent, GroupSummary, IdentityInfo,
   InboundMessage, InspectorSnapshot, JsonObject, QueuedSend, UndecryptableMessage, MessageSendResult, MethodName, ParamsOf,
   ResultOf, Rung, SessionSnapshot, SessionStateName, TabEventMap, BuildInfo,
+  MessageRecalled, GroupMessageRecalled, RecalledOriginal, RecallOutcome, NotifyEvent, NotifyTarget, Thought, ThoughtContext, ThoughtPut,
+  InviteCode, GroupGetInfoResult, GroupSearchItem, SetRoleResult, TransferOwnerResult, SuspendResult, UseInviteCodeResult,
 } from '../protocol/index.ts';
 
 declare const __AUN_BUILD__: string | undefined;
@@ -245,7 +248,29 @@ export class AunClient {
       const encrypt = opts.encrypt ?? true;
       return this.request(opts, (f, id, o) => f.groupSend(id, groupId, payload, { ...o, encrypt }));
     },
+    ...groupExtras((fn) => this.invoke(fn), (method, params) => this.call(method, params)),
   };
+
+  /** End-to-end encrypted thoughts: `put` for a peer or a group, `get` a sender's, decrypted. */
+  readonly thoughts = thoughtsApi((fn) => this.invoke(fn));
+
+  /**
+   * Recalls P2P messages this AID sent (within two minutes): a queued one is taken out of the
+   * outbox, the others are recalled at the gateway. Every tab, and every tab opened later, gets one
+   * `message.recalled` event naming the originals, whose plaintext is gone from the local log.
+   */
+  recall(messageIds: string | string[]): Promise<RecallOutcome> {
+    return recallP2p((fn) => this.invoke(fn), messageIds);
+  }
+
+  /**
+   * An ephemeral notice (`typing`, `presence`, …) to an AID or a group: delivered only to their
+   * open tabs, never stored; at most 5 a second. Resolves false when the session was not ready.
+   * Receive them with `on('notify')`.
+   */
+  notify(to: string | { groupId: string }, kind: string, params: JsonObject = {}): Promise<boolean> {
+    return notifyTo((fn) => this.invoke(fn), to, kind, params);
+  }
 
   /** Logs this tab in as `aid`, sharing the owner's session when one is already up. */
   async login(aid: string, options: LoginOptions = {}): Promise<SessionSnapshot> {

@@ -13,6 +13,7 @@ import { ConnectionIndicator } from './app/connection.ts';
 import { ConversationView } from './app/conversation.ts';
 import { byId, clearError, coalesce, errorText, showError } from './app/dom.ts';
 import { clearFeed, feedMessage, feedUndecryptable, relabelFeed } from './app/feed.ts';
+import { markRecalled } from './app/recall.ts';
 import { renderIdentities } from './app/identities.ts';
 import {
   announce, followedAid, forgetCurrent, onNews, openConversationOf, rememberAid, saveOpenConversation,
@@ -234,6 +235,8 @@ async function main(): Promise<void> {
     if (route(u.aid)) feedUndecryptable(u);
   });
   client.on('send.failed', (f) => route(f.aid)?.sendFailed(f.messageId, f.error.message));
+  client.on('message.recalled', (r) => markRecalled(r.messageIds));
+  client.on('group.message_recalled', (r) => markRecalled(r.messageIds));
 
   watchStorage(() => chats?.self ?? null, (what) => {
     if (!chats) return;

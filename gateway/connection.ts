@@ -98,8 +98,8 @@ export class GatewayConnection implements Connection {
     this.idle = { ms, code };
   }
 
-  reply(id: RpcId | null, result: unknown): void {
-    this.send({ jsonrpc: '2.0', id, result });
+  reply(id: RpcId | null, result: unknown, meta?: Record<string, unknown>): void {
+    this.send(meta ? { jsonrpc: '2.0', id, result, _meta: meta } : { jsonrpc: '2.0', id, result });
   }
 
   replyError(id: RpcId | null, code: number, message: string, data?: unknown): void {

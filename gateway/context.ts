@@ -69,6 +69,8 @@ export interface GatewayContext {
   longConnections(aid: string, deviceId?: string): AuthedConnection[];
   isOnline(aid: string): boolean;
   push<E extends EventName>(targets: Iterable<Connection>, event: E, params: EventMap[E]): void;
+  /** Issues a P-256 certificate `CN=<aid>` under the issuer CA (named groups); PEM and serial hex. */
+  issueCert(aid: string, spkiDer: Uint8Array): Promise<{ pem: string; serial: string }>;
   /** Counters shown by GET /admin/stats. */
   count(counter: 'messages_stored', by?: number): void;
   /** A message was stored for `note.to` (once per message and target AID): feeds offline push. */
@@ -91,6 +93,21 @@ export interface Service {
   onConnect?(conn: AuthedConnection, params: ConnectParams): void;
   /** Called when the gateway closes (timers). */
   close?(): void;
+  /** A client notification (a frame without id) after auth.connect, e.g. `notification/route`. */
+  onNotification?(conn: AuthedConnection, method: string, params: unknown): void;
+}
+
+// Frame-level `_meta` next to `result` (where the browser SDK reads it), attached to a result
+// object by the handler and written by the core.
+const frameMeta = new WeakMap<object, Record<string, unknown>>();
+
+export function withFrameMeta<R extends object>(result: R, meta: Record<string, unknown>): R {
+  frameMeta.set(result, meta);
+  return result;
+}
+
+export function frameMetaOf(result: unknown): Record<string, unknown> | undefined {
+  return typeof result === 'object' && result !== null ? frameMeta.get(result) : undefined;
 }
 
 /** A JSON-RPC error answer. Thrown by handlers; the core turns it into the error frame. */

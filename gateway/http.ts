@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { refuseAdmin } from './admin-guard.ts';
 import { quote } from './frame-limits.ts';
+import type { Revocation } from './revocation.ts';
 import { fingerprintMatches } from './sig.ts';
 import type { GatewayStats } from './server.ts';
 
@@ -16,6 +17,8 @@ export interface AdminApi {
   resume(): void;
   delay(ms: number): void;
   inject(aid: string, frame: string): number;
+  /** Revokes a certificate this gateway issued, by serial (hex); false when unknown. */
+  revoke(serial: string): boolean;
 }
 
 export interface HttpDeps {
@@ -29,6 +32,7 @@ export interface HttpDeps {
   isPaused(): boolean;
   /** Null while the admin API is off (every /admin/* path is then a 404). */
   admin: { api: AdminApi; token: string; port(): number } | null;
+  revocation: Pick<Revocation, 'crl' | 'ocsp'>;
 }
 
 const MAX_ADMIN_BODY = 1_100_000;
@@ -111,6 +115,12 @@ async function admin(req: IncomingMessage, res: ServerResponse, action: string, 
       api.delay(ms);
       return json(res, 200, { ok: true, ms });
     }
+    case 'revoke': {
+      if (typeof body.serial !== 'string') throw new HttpError(400, 'body must be {"serial": <hex>}');
+      const revoked = api.revoke(serialOf(body.serial));
+      if (!revoked) throw new HttpError(404, `no certificate issued here with serial ${body.serial}`);
+      return json(res, 200, { ok: true, revoked });
+    }
     case 'inject': {
       const frames = typeof body.frame === 'string' ? [body.frame] : body.frames;
       if (typeof body.aid !== 'string' || !Array.isArray(frames) || !frames.every((f) => typeof f === 'string')) {
@@ -131,6 +141,12 @@ function decodeAid(encoded: string): string {
   } catch {
     throw new HttpError(400, 'bad request: the AID in the path is not valid percent-encoding');
   }
+}
+
+/** A certificate serial as hex (at most 40 bytes, RFC 5280 allows 20); anything else is a 400. */
+function serialOf(raw: string): string {
+  if (!/^(?:0x)?[0-9a-fA-F]{1,80}$/.test(raw)) throw new HttpError(400, 'bad request: a serial is 1–80 hex digits');
+  return raw.replace(/^0x/, '');
 }
 
 function parseUrl(raw: string | undefined): URL {
@@ -164,6 +180,8 @@ export function createHttpHandler(deps: HttpDeps) {
       }
       if (path === '/pki/chain') return send(res, 200, 'application/x-pem-file', deps.chainPem(), head);
       if (path === '/pki/root.crt') return send(res, 200, 'application/x-pem-file', deps.rootPem, head);
+      if (path === '/pki/crl.json') return json(res, 200, deps.revocation.crl());
+      if (path.startsWith('/pki/ocsp/')) return json(res, 200, deps.revocation.ocsp(path.slice('/pki/ocsp/'.length, '/pki/ocsp/'.length + 160)));
       if (path.startsWith('/pki/cert/')) {
         const aid = decodeAid(path.slice('/pki/cert/'.length));
         const pem = deps.agentCert(aid);

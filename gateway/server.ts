@@ -1,6 +1,7 @@
 // The dev gateway: one HTTP server whose upgrades become AUN WebSockets. This file wires the
 // pieces (database, PKI, tokens, auth, services, connections) and routes every request.
 
+import { X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +13,7 @@ import {
 } from '../protocol/index.ts';
 import { GatewayConnection, slotKeyOf, type Request } from './connection.ts';
 import {
-  RpcError, type AuthedConnection, type Connection, type GatewayConfig, type GatewayContext,
+  RpcError, frameMetaOf, type AuthedConnection, type Connection, type GatewayConfig, type GatewayContext,
   type HandlerTable, type Service,
 } from './context.ts';
 import { MEMORY, openDatabase } from './db.ts';
@@ -21,6 +22,7 @@ import { createHttpHandler, type AdminApi } from './http.ts';
 import { loopbackHosts, newAdminToken, writeAdminToken } from './admin-guard.ts';
 import { loadPki } from './pki.ts';
 import { quote } from './frame-limits.ts';
+import { Revocation } from './revocation.ts';
 import { createAuthService, isPreAuthMethod } from './services/auth.ts';
 import { createGroupService } from './services/group.ts';
 import { createMessageService } from './services/message.ts';
@@ -194,6 +196,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       const frame = { jsonrpc: '2.0', method: `event/${event}`, params };
       for (const t of targets) t.send(frame);
     },
+    async issueCert(aid, spkiDer) {
+      const pem = await pki.issueAgent(aid, spkiDer);
+      return { pem, serial: new X509Certificate(pem).serialNumber.toLowerCase() };
+    },
     count(_counter, by = 1) {
       counters.messages_stored += by;
     },
@@ -301,7 +307,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       if (params.client_signature !== undefined) {
         verifyClientSignature(method, params, auth.agent(conn.aid)!, Math.floor(now() / 1000), config.signatureSkew);
       }
-      conn.reply(id, await handler(params, conn, ctx));
+      const result = await handler(params, conn, ctx);
+      conn.reply(id, result, frameMetaOf(result));
     } catch (err) {
       if (err instanceof RpcError) {
         conn.replyError(id, err.code, clip(err.message, MAX_ERROR_MESSAGE_CHARS), boundedData(err.data));
@@ -320,7 +327,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       // handle() answers every error itself; this catch is the last line that keeps one bad
       // frame from becoming an unhandled rejection, which would end the process.
       onRequest: (c, r) => handle(c, r).catch((err: unknown) => log(`unanswered ${quote(r.method)} on ${c.id}: ${(err as Error).stack ?? String(err)}`)),
-      onNotification: () => {},
+      onNotification: (c, method, params) => {
+        if (authed(c)) for (const s of services) s.onNotification?.(c, method, params);
+      },
       onClose: (c, code, reason) => {
         connections.delete(c);
         log(`close ${describe(c)} code=${code}${reason ? ` reason=${reason}` : ''}`);
@@ -362,6 +371,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     };
   }
 
+  const revocation = new Revocation(db, [new X509Certificate(pki.authCertPem).serialNumber], now);
   const admin: AdminApi = {
     stats,
     drop: () => connections.forEach((c) => c.terminate()),
@@ -374,6 +384,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       for (const c of connections) if (c.aid === aid) { c.writeRaw(frame); n++; }
       return n;
     },
+    revoke: (serial) => revocation.revoke(serial),
   };
 
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
@@ -395,6 +406,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     },
     isPaused: () => faults.isPaused,
     admin: adminToken === null ? null : { api: admin, token: adminToken, port: () => port },
+    revocation,
   });
   const server: Server = tls ? createHttpsServer({ cert: tls.certChainPem, key: tls.keyPem }, handler) : createServer(handler);
   server.on('upgrade', (req, socket, head) => {

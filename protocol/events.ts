@@ -76,6 +76,39 @@ export interface OfflinePushSummary {
 }
 export interface OfflinePushItem { target_aid: string; push_token: string; summary: OfflinePushSummary }
 export interface OfflinePushBatch { batch_id: string; items: OfflinePushItem[] }
+/** A P2P recall notice (groups-and-more §2.2); `seq` is the receiving device's tombstone row. */
+export interface MessageRecalledEvent {
+  message_id: string;
+  tombstone_message_id: string;
+  from: string;
+  to: string;
+  message_ids: string[];
+  seq: number;
+  timestamp: number;
+  device_id: string;
+}
+
+/** A group recall notice (§2.4); `seq` is the notice tombstone's seq. */
+export interface GroupMessageRecalledEvent {
+  module_id: 'group';
+  group_id: string;
+  seq: number;
+  message_id: string;
+  tombstone_message_id: string;
+  message_ids: string[];
+  target_message_seqs: number[];
+  sender_aid: string;
+  recalled_by: string;
+  recalled_at: number;
+  reason: string;
+  member_aids: string[];
+}
+
+/** Sent to the owner on create (§3.2). */
+export interface GroupCreatedEvent { module_id: 'group'; group_id: string; owner_aid: string; visibility: string }
+
+/** Overwritten by the gateway on every routed notify (§4). */
+export interface NotifyStamp { from_aid: string; device_id: string; slot_id: string; connection_id: string; sent_at: number; ttl_ms: number }
 
 export interface EventMap {
   'gateway.disconnect': GatewayDisconnectEvent;
@@ -85,6 +118,9 @@ export interface EventMap {
   'group.message_created': GroupMessageCreatedEvent;
   'group.changed': GroupEvent;
   'push.offline_message': OfflinePushBatch;
+  'message.recalled': MessageRecalledEvent;
+  'group.message_recalled': GroupMessageRecalledEvent;
+  'group.created': GroupCreatedEvent;
 }
 
 export type EventName = keyof EventMap;

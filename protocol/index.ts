@@ -6,3 +6,4 @@ export * from './canonical.ts';
 export * from './bytes.ts';
 export * from './tab.ts';
 export * from './aid.ts';
+export * from './methods-extra.ts';

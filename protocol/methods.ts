@@ -4,6 +4,7 @@
 // without the compiler checking it against this map.
 
 import type { JsonObject } from './frames.ts';
+import type * as X from './methods-extra.ts';
 
 /** Attached to signed methods (spec §10.2). */
 export interface ClientSignature {
@@ -201,11 +202,13 @@ export interface GroupInfo {
   creator_aid: string;
   visibility: string;
   join_mode: string;
-  status: 'active';
+  description: string;
+  status: 'active' | 'suspended' | 'dissolved';
   member_count: number;
   message_seq: number;
   event_seq: number;
   created_at: number;
+  updated_at: number;
   e2ee_epoch: number;
 }
 export interface GroupMember { aid: string; role: 'owner' | 'admin' | 'member'; member_type: string; joined_at: number }
@@ -220,8 +223,15 @@ export interface GroupCreateParams {
   description?: string;
   device_id?: string;
   slot_id?: string;
+  /** Named group `{group_name}.{issuer}` (with public_key), spec groups-and-more §3.3. */
+  group_name?: string;
+  /** base64 SPKI DER of the group's own P-256 key. */
+  public_key?: string;
+  curve?: string;
 }
-export interface GroupCreateResult { group: GroupInfo }
+/** The certificate of a named group's own key (CN = group_aid). */
+export interface GroupAidCert { cert: string; ca_cert: string; ca_chain: string[]; cert_sn: string; curve: string }
+export interface GroupCreateResult { group: GroupInfo & { group_url?: string }; aid_cert?: GroupAidCert }
 
 export interface GroupAddMemberParams extends GroupRef, Signed { aid: string; role?: 'member' | 'admin'; member_type?: string }
 export interface GroupAddMemberResult { group: GroupInfo; member: GroupMember }
@@ -243,7 +253,30 @@ export interface GroupOnlineMembersResult { group_id: string; members: (GroupMem
 export interface GroupListMyParams { size?: number; page?: number }
 export interface GroupListMyResult { items: (GroupInfo & { role: GroupMember['role'] })[]; total: number; page: number; size: number; aid: string }
 export interface GroupGetInfoParams extends GroupRef { required?: string[] }
-export interface GroupGetInfoResult { group: GroupInfo; members?: GroupMember[]; e2ee_epoch: number }
+/**
+ * Flat (spec groups-and-more §3.4): the public fields for everyone who may see the group; the
+ * member-only fields with `required:["member"]` (and always for members).
+ */
+export interface GroupGetInfoResult {
+  found: true;
+  group_id: string;
+  group_aid: string;
+  name: string;
+  visibility: string;
+  status: GroupInfo['status'];
+  description: string;
+  member_count: number;
+  created_at: number;
+  owner_aid?: string;
+  creator_aid?: string;
+  join_mode?: string;
+  message_seq?: number;
+  event_seq?: number;
+  e2ee_epoch?: number;
+  updated_at?: number;
+  my_role?: GroupMember['role'];
+  members?: GroupMember[];
+}
 
 export interface PutGroupPkParams extends GroupRef, Signed, SpkFields {}
 export interface GroupBootstrapParams extends GroupRef, Signed { e2ee_wrap_capabilities?: WrapCapabilities }
@@ -304,6 +337,20 @@ export interface GroupEvent {
   member_aid?: string;
   created_at: number;
   event_type: 'group.changed';
+  /** role_changed */
+  old_role?: GroupMember['role'];
+  new_role?: GroupMember['role'];
+  /** owner_transferred */
+  old_owner?: string;
+  new_owner?: string;
+  /** suspended / resumed / dissolved */
+  status?: GroupInfo['status'];
+  /** invite_code_created / invite_code_used / invite_code_revoked */
+  code?: string;
+  /** settings writes: the keys written */
+  keys?: string[];
+  /** group.message_recalled audit rows */
+  message_ids?: string[];
   client_signature?: ClientSignature;
 }
 export interface GroupPullEventsParams extends GroupRef { after_event_seq?: number; limit?: number }
@@ -362,6 +409,27 @@ export interface MethodMap {
   'group.v2.confirm_state': { params: { proposal_id: string } & Signed; result: OkResult };
   'push.ack': { params: PushAckParams; result: PushAckResult };
   'push.update_config': { params: PushUpdateConfigParams; result: PushUpdateConfigResult };
+  'message.ack': { params: X.LegacyAckParams; result: AckResult };
+  'message.pull': { params: X.LegacyPullParams; result: X.LegacyPullResult };
+  'message.recall': { params: X.MessageRecallParams; result: X.MessageRecallResult };
+  'message.thought.put': { params: X.MessageThoughtPutParams; result: X.MessageThoughtPutResult };
+  'message.thought.get': { params: X.MessageThoughtGetParams; result: X.MessageThoughtGetResult };
+  'group.ack_messages': { params: X.GroupAckMessagesParams; result: X.GroupAckMessagesResult };
+  'group.recall': { params: X.GroupRecallParams; result: X.GroupRecallResult };
+  'group.set_role': { params: X.SetRoleParams; result: X.SetRoleResult };
+  'group.transfer_owner': { params: X.TransferOwnerParams; result: X.TransferOwnerResult };
+  'group.dissolve': { params: GroupRef & Signed; result: X.DissolveResult };
+  'group.suspend': { params: GroupRef & Signed; result: X.SuspendResult };
+  'group.resume': { params: GroupRef & Signed; result: X.SuspendResult };
+  'group.create_invite_code': { params: X.CreateInviteCodeParams; result: X.CreateInviteCodeResult };
+  'group.use_invite_code': { params: X.UseInviteCodeParams; result: X.UseInviteCodeResult };
+  'group.list_invite_codes': { params: GroupRef & { status?: string }; result: X.ListInviteCodesResult };
+  'group.revoke_invite_code': { params: X.RevokeInviteCodeParams; result: X.RevokeInviteCodeResult };
+  'group.set_settings': { params: X.SetSettingsParams; result: X.SetSettingsResult };
+  'group.get_settings': { params: X.GetSettingsParams; result: X.GetSettingsResult };
+  'group.search': { params: X.GroupSearchParams; result: X.GroupSearchResult };
+  'group.thought.put': { params: X.GroupThoughtPutParams; result: X.GroupThoughtPutResult };
+  'group.thought.get': { params: X.GroupThoughtGetParams; result: X.GroupThoughtGetResult };
 }
 
 export type MethodName = keyof MethodMap;
@@ -419,6 +487,28 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'group.v2.confirm_state': signed,
   'push.ack': plain,
   'push.update_config': plain,
+  // Signing as the 0.5.4 browser SDK does it (groups-and-more §8).
+  'message.ack': plain,
+  'message.pull': plain,
+  'message.recall': plain,
+  'message.thought.put': signed,
+  'message.thought.get': plain,
+  'group.ack_messages': plain,
+  'group.recall': plain,
+  'group.set_role': signed,
+  'group.transfer_owner': signed,
+  'group.dissolve': signed,
+  'group.suspend': signed,
+  'group.resume': signed,
+  'group.create_invite_code': plain,
+  'group.use_invite_code': signed,
+  'group.list_invite_codes': plain,
+  'group.revoke_invite_code': plain,
+  'group.set_settings': signed,
+  'group.get_settings': plain,
+  'group.search': plain,
+  'group.thought.put': signed,
+  'group.thought.get': plain,
 };
 
 /** Internal-only names of spec §10.1, including aliases the gateway does not serve. */

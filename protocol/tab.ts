@@ -2,7 +2,7 @@
 // RPC facade the owner exposes through Comlink, and the one-way frames on the event port.
 // Types and constants only, so client-stub stays a thin importer of protocol/.
 
-import type { GroupInfo, GroupMember, JsonObject, MessageSendResult, MethodName, ParamsOf, ResultOf } from './index.ts';
+import type { GroupInfo, GroupMember, JsonObject, MessageSendResult, MethodName, ParamsOf, ResultOf, ThoughtContext } from './index.ts';
 
 /** Bumped when the tab↔owner contract changes incompatibly. */
 export const TAB_PROTOCOL = 1;
@@ -92,6 +92,8 @@ export interface InboundMessage {
   direction: Direction;
   /** E2EE protected headers, integrity-checked (without `_auth`). */
   protectedHeaders?: Record<string, unknown>;
+  /** Set on a replayed entry whose sender recalled it: its payload is gone (`{}`). */
+  recalled?: true;
 }
 
 /** A message that arrived but could not (or must not) be read; the worker goes on. */
@@ -118,6 +120,54 @@ export interface GroupInboundMessage {
   payload: JsonObject;
   encrypted: boolean;
   direction: Direction;
+  /** Set on a replayed entry whose sender recalled it: its payload is gone (`{}`). */
+  recalled?: true;
+}
+
+/** A recalled message as the log knew it: its id and the lsn of its (now redacted) log entry, null when this device never had it. */
+export interface RecalledOriginal { messageId: string; lsn: number | null }
+
+/** The sender withdrew P2P messages: their plaintext is gone from this device's log and outbox. */
+export interface MessageRecalled {
+  aid: string;
+  /** The sender, who recalled them. */
+  from: string;
+  to: string;
+  messageIds: string[];
+  originals: RecalledOriginal[];
+  /** The inbox seq of the recall notice; null for a recall made on this device. */
+  seq: number | null;
+  at: number;
+}
+
+/** The sender withdrew group messages: their plaintext is gone from this device's log and outbox. */
+export interface GroupMessageRecalled {
+  aid: string;
+  groupId: string;
+  /** The original sender. */
+  from: string;
+  recalledBy: string;
+  messageIds: string[];
+  /** The group seqs of the recalled messages. */
+  seqs: number[];
+  originals: RecalledOriginal[];
+  reason: string;
+  /** The group seq of the recall notice; null for a recall made on this device. */
+  seq: number | null;
+  at: number;
+}
+
+/** An ephemeral notice (typing, presence…) from another AID or a group member; never logged. */
+export interface NotifyEvent {
+  aid: string;
+  /** `typing`, `presence`, … (the `event/app.<kind>` name). */
+  kind: string;
+  from: string;
+  fromDevice: string;
+  /** Set when it was sent to a group. */
+  groupId?: string;
+  params: JsonObject;
+  at: number;
 }
 
 /** A membership change of a group this AID belongs to (or just left). */
@@ -130,6 +180,18 @@ export interface GroupChange {
   member: string | null;
   actor: string;
   at: number;
+  /** `role_changed` */
+  oldRole?: GroupMember['role'];
+  newRole?: GroupMember['role'];
+  /** `owner_transferred` */
+  oldOwner?: string;
+  newOwner?: string;
+  /** `suspended`, `resumed`, `dissolved` */
+  status?: GroupInfo['status'];
+  /** settings writes (`update`, `rules_updated`, `announcement_updated`, `join_requirements_updated`) */
+  keys?: string[];
+  /** invite code kinds */
+  code?: string;
 }
 
 export type GroupSummary = GroupInfo & { role: GroupMember['role'] };
@@ -155,6 +217,9 @@ export interface TabEventMap {
   'group.message': GroupInboundMessage;
   'group.changed': GroupChange;
   'send.failed': SendFailed;
+  'message.recalled': MessageRecalled;
+  'group.message_recalled': GroupMessageRecalled;
+  notify: NotifyEvent;
   /** Anything the gateway pushed, untouched, for library authors. */
   raw: { aid: string; event: string; params: unknown };
 }
@@ -187,7 +252,7 @@ export type OwnerFrame =
   | { t: 'resync'; aid: string; lastLsn: number };
 
 /** Events kept in the local log, by name. */
-export type LoggedEventName = 'message' | 'group.message' | 'group.changed' | 'undecryptable';
+export type LoggedEventName = 'message' | 'group.message' | 'group.changed' | 'undecryptable' | 'message.recalled' | 'group.message_recalled';
 
 /** One page of the local event log. */
 export interface LogPage {
@@ -275,6 +340,21 @@ export interface GatewayOptions {
 }
 
 export interface CallOptions { timeoutMs?: number }
+
+/** Where a notice or a thought goes: a peer AID, or a group. */
+export type NotifyTarget = { to: string; groupId?: undefined } | { groupId: string; to?: undefined };
+
+/** What a recall did, per message id. */
+export interface RecallOutcome {
+  /** Recalled at the gateway, or withdrawn from the outbox before it was sent. */
+  recalled: string[];
+  /** Ids the gateway refused, with its reason (`not_found`, `not_sender`, `already_recalled`, `expired`, `group_inactive`). */
+  errors: { messageId: string; error: string }[];
+}
+
+export interface ThoughtPut { thoughtId: string; storedCount: number }
+/** One decrypted thought; `payload` is null when this device cannot read it (e.g. its own). */
+export interface Thought { thoughtId: string; from: string; payload: JsonObject | null; createdAt: number }
 export interface SendOptions extends CallOptions {
   /** End-to-end encrypt (the default). `false` sends plaintext the gateway can read. */
   encrypt?: boolean;
@@ -305,6 +385,16 @@ export interface OwnerFacade {
   groupList(): Promise<Outcome<GroupSummary[]>>;
   groupMembers(groupId: string): Promise<Outcome<GroupMember[]>>;
   groupSend(callId: string, groupId: string, payload: JsonObject, options: SendOptions): Promise<Outcome<GroupSent>>;
+  /** Recalls messages this AID sent (P2P, or in `groupId`); also withdraws them from the outbox. */
+  recall(messageIds: string[], groupId: string | null, reason: string): Promise<Outcome<RecallOutcome>>;
+  /** An ephemeral notice to an AID or a group (`event/app.<kind>`); rate-limited, never logged. */
+  notify(target: NotifyTarget, kind: string, params: JsonObject): Promise<Outcome<boolean>>;
+  /** Writes group settings; indexed keys get a group.index signed by this AID, by compare-and-swap. */
+  groupSettingsSet(groupId: string, settings: Record<string, unknown>): Promise<Outcome<string[]>>;
+  /** Puts an end-to-end encrypted thought for a peer AID or a group. */
+  thoughtPut(target: NotifyTarget, context: ThoughtContext, payload: JsonObject): Promise<Outcome<ThoughtPut>>;
+  /** Reads (and decrypts) a sender's thoughts for a context. */
+  thoughtGet(target: NotifyTarget & { sender: string }, context: ThoughtContext): Promise<Outcome<Thought[]>>;
   subscribe(names: TabEventName[]): Promise<Outcome<void>>;
   unsubscribe(names: TabEventName[]): Promise<Outcome<void>>;
   snapshot(): Promise<Outcome<SessionSnapshot | null>>;
@@ -317,7 +407,7 @@ export interface OwnerFacade {
 const FACADE_SET: { readonly [K in keyof OwnerFacade]: true } = {
   listIdentities: true, createIdentity: true, importIdentity: true, removeIdentity: true, login: true, logout: true, reconnectNow: true,
   call: true, send: true, replay: true, ackEvents: true, cancel: true, subscribe: true,
-  groupCreate: true, groupAdd: true, groupRemove: true, groupLeave: true, groupList: true, groupMembers: true, groupSend: true, unsubscribe: true, snapshot: true, inspect: true, detach: true, lockHeld: true,
+  groupCreate: true, groupAdd: true, groupRemove: true, groupLeave: true, groupList: true, groupMembers: true, groupSend: true, recall: true, notify: true, groupSettingsSet: true, thoughtPut: true, thoughtGet: true, unsubscribe: true, snapshot: true, inspect: true, detach: true, lockHeld: true,
 };
 
 /** Every facade method name: the only calls the owner accepts from a tab. */

@@ -17,6 +17,9 @@ import { Journal, type LoggedEvent, type LoggedInput } from './delivery/journal.
 import { Outbox, type OutboxEntry } from './delivery/outbox.ts';
 import { P2P_CURSOR, P2pInbox } from './delivery/p2p.ts';
 import { plaintextMessage } from './delivery/rows.ts';
+import { p2pRecallNotice, Recalls } from './delivery/recall.ts';
+import { AidActions, withdrawnError } from './aid-actions.ts';
+import { Notifier } from './notify.ts';
 import { E2eeEngine } from './e2ee/engine.ts';
 import { E2eeError } from './e2ee/errors.ts';
 import { pushConfigFromUpdate, type OfflinePushConfig } from './session/push-config.ts';
@@ -27,7 +30,7 @@ import type { IdentityRecord, KeyPairHandles, Store } from './store/index.ts';
 export const SLOT_ID = 'default';
 
 /** Cursor-moving calls belong to the worker's delivery: a tab acking would hide mail from others. */
-const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.ack', 'group.ack_events']);
+const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.ack', 'group.ack_events', 'message.ack', 'group.ack_messages']);
 
 export interface AidSessionOptions {
   record: IdentityRecord;
@@ -37,7 +40,7 @@ export interface AidSessionOptions {
   deviceId: string;
   /** Logged events (with their lsn) and live state for the tabs of this AID. */
   publishLogged(event: LoggedEvent): void;
-  publish<E extends 'state' | 'raw' | 'send.failed'>(name: E, data: TabEventMap[E]): void;
+  publish<E extends 'state' | 'raw' | 'send.failed' | 'notify'>(name: E, data: TabEventMap[E]): void;
   heartbeatFloorMs?: number;
   log?: (line: string) => void;
 }
@@ -58,6 +61,11 @@ export class AidSession {
   private readonly outbox: Outbox<MessageSendResult | GroupSent>;
   /** Carried on every reconnect once the app set it (push.update_config). */
   private pushConfig: OfflinePushConfig | null = null;
+  private readonly recalls: Recalls;
+  /** Recall, signed group settings, thoughts (aid-actions.ts). */
+  readonly actions: AidActions;
+  /** Typing / presence notices (notify.ts). */
+  readonly notifier: Notifier;
 
   constructor(private readonly opts: AidSessionOptions) {
     const { record, keys, store, deviceId, log } = opts;
@@ -85,6 +93,7 @@ export class AidSession {
       ...(log ? { log } : {}),
     });
     this.journal = new Journal(aid, store, (e) => opts.publishLogged(e), log);
+    this.recalls = new Recalls(aid, store);
     this.inbox = new P2pInbox({
       aid,
       deviceId,
@@ -100,6 +109,7 @@ export class AidSession {
       loadCursor: (ns) => store.cursors.get(aid, ns),
       commit: (ns, seq, inputs) => this.journal.commit({ ns, seq }, inputs),
       decrypt: (row) => this.openGroup(row),
+      recall: (notice) => this.recalls.group(notice),
       membershipChanged: (groupId, joinedSelf) => {
         this.e2ee.forgetGroup(groupId);
         if (joinedSelf) void this.e2ee.ensureGroupPrekey(groupId).catch(this.report('group prekey'));
@@ -121,6 +131,16 @@ export class AidSession {
       },
       ...(log ? { log } : {}),
     });
+    this.actions = new AidActions({
+      aid, ecdsa: keys.ecdsa, rpc, recalls: this.recalls,
+      record: (input) => this.journal.record(input),
+      withdraw: (id) => this.outbox.withdraw(id, withdrawnError(id)),
+      catchUpGroup: (groupId) => this.groups.follow(groupId),
+      encryptTo: (to, payload, id) => this.withFreshKeys(() => this.e2ee.forget(to), () => this.e2ee.encryptTo(to, payload, id)),
+      encryptToGroup: (groupId, payload, id) => this.withFreshKeys(() => this.e2ee.forgetGroup(groupId), () => this.e2ee.encryptToGroup(groupId, payload, id)),
+      decryptThought: (envelope, from, groupId) => this.e2ee.decryptThought(envelope, from, groupId),
+    });
+    this.notifier = new Notifier({ aid, write: (method, params) => session.notify(method, params), publish: (e) => opts.publish('notify', e) });
     session.onStateChange((change) => {
       opts.publish('state', this.snapshot());
       // Another connection took the identity over: what waits to be sent is reported, not stranded.
@@ -318,13 +338,19 @@ export class AidSession {
 
   /** Pushes are hints: the inboxes pull what the gateway stored (docs/security-model.md). */
   private onGatewayEvent(name: string, params: unknown): void {
-    if (!this.inbox.onEvent(name, params)) this.groups.onEvent(name, params);
+    if (this.inbox.onEvent(name, params)) {
+      // P2P hint taken.
+    } else if (this.notifier.receive(name, params)) {
+      return; // Ephemeral: fanned out by the notifier, never logged or published raw.
+    } else this.groups.onEvent(name, params);
     this.opts.publish('raw', { aid: this.aid, event: name, params });
   }
 
   private async openP2P(row: InboxRow): Promise<LoggedInput | null> {
     const key = `p2p:${row.from_aid}:${row.message_id}`;
     if (row.version !== 'v2') {
+      const recall = p2pRecallNotice(row);
+      if (recall) return recall === 'placeholder' ? null : this.recalls.p2p(recall);
       const data = plaintextMessage(this.aid, row);
       return data ? { name: 'message', key, data } : null;
     }

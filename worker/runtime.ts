@@ -6,7 +6,7 @@ import {
   AunError, ErrorCode, NOT_EXECUTED, NotFoundError, SessionError, TAB_PROTOCOL, ValidationError, heldBy,
   type OwnerAddress, type Rung, type SessionHolder,
   type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type JsonObject, type MethodName, type Outcome, type OwnerFacade, type ParamsOf,
-  type SendOptions, type SessionSnapshot, type TabEventName, type WireError, pemToDer,
+  type NotifyTarget, type SendOptions, type SessionSnapshot, type ThoughtContext, type TabEventName, type WireError, pemToDer,
   randomHex,
 } from '../protocol/index.ts';
 import { aidProblem } from '../protocol/aid.ts';
@@ -170,6 +170,11 @@ export class Runtime {
       groupList: outcome(async () => (await my().session.call('group.list_my', { size: 200 }, { waitReady: true })).items),
       groupMembers: outcome(async (groupId: string) => (await my().session.call('group.get_members', { group_id: groupId, group_aid: groupId }, { waitReady: true })).members),
       groupSend: outcome((_callId: string, groupId: string, payload: JsonObject, o: SendOptions) => my().groupSend(groupId, payload, o?.encrypt !== false, o?.timeoutMs)),
+      recall: outcome((ids: string[], groupId: string | null, reason: string) => my().actions.recall(ids, groupId, reason)),
+      notify: outcome(async (target: NotifyTarget, kind: string, params: JsonObject) => my().notifier.send(target, kind, params)),
+      groupSettingsSet: outcome((groupId: string, settings: Record<string, unknown>) => my().actions.setGroupSettings(groupId, settings)),
+      thoughtPut: outcome((target: NotifyTarget, context: ThoughtContext, payload: JsonObject) => my().actions.thoughtPut(target, context, payload)),
+      thoughtGet: outcome((target: NotifyTarget & { sender: string }, context: ThoughtContext) => my().actions.thoughtGet(target, context)),
       subscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.add(n))),
       unsubscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.delete(n))),
       snapshot: outcome(async () => (tab.aid ? this.snapshotOf(tab.aid) : null)),

@@ -6,7 +6,7 @@
 // Membership changes bump both the group's event_seq and its epoch (so a V2 send built from a
 // bootstrap taken before the change fails with -33052 and the SDK re-bootstraps).
 
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import {
   ErrorCode,
@@ -17,6 +17,7 @@ import {
   type EventName,
   type GroupCursor,
   type GroupEvent,
+  type GroupGetInfoResult,
   type GroupInfo,
   type GroupMember,
   type GroupRow,
@@ -25,6 +26,13 @@ import {
   type JsonObject,
 } from '../../protocol/index.ts';
 import { RpcError, type AuthedConnection, type GatewayContext, type HandlerTable, type Service } from '../context.ts';
+import type { EmitOptions, EventFields, GroupCore, GroupRecord, MemberRecord, MessageRecord, Role } from './group-core.ts';
+import { groupInviteHandlers } from './group-invites.ts';
+import { groupRoleHandlers } from './group-roles.ts';
+import { groupSettingsHandlers } from './group-settings.ts';
+import { createNotify } from './notify.ts';
+import { groupRecallHandlers } from './recall.ts';
+import { thoughtHandlers } from './thoughts.ts';
 import { migrate } from '../db.ts';
 import { int, obj, str, MAX_AID, MAX_MESSAGE_ID, MAX_PAYLOAD_BYTES } from '../validate.ts';
 import {
@@ -109,51 +117,27 @@ const MIGRATIONS = [
      updated_at INTEGER NOT NULL,
      PRIMARY KEY (group_id, aid, device_id)
    )`,
+  `ALTER TABLE group_info ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+   ALTER TABLE group_info ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE group_identity (
+     group_id TEXT PRIMARY KEY REFERENCES group_info(group_id),
+     public_key TEXT NOT NULL,
+     curve TEXT NOT NULL,
+     cert_pem TEXT NOT NULL,
+     cert_sn TEXT NOT NULL
+   )`,
 ];
 
 const PAGE_LIMIT = 50;
 const MAX_MEMBERS_PAGE = 200;
 const MAX_GROUP_ID = 300;
 const GROUP_BASE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** A named group's name (spec groups-and-more §3.3). */
+const GROUP_NAME = /^(?!guest|g-)[a-z0-9][a-z0-9_-]{3,63}$/;
 const GROUP_ID = /^[a-z0-9][a-z0-9_-]{0,63}\.[a-z0-9-]+(\.[a-z0-9-]+)*$/;
 const JOIN_MODES: ReadonlySet<string> = new Set(['open', 'approval', 'invite_only', 'closed']);
 const MEMBER_TYPES: ReadonlySet<string> = new Set(['human', 'ai']);
 const ROW_ROLES: ReadonlySet<string> = new Set(['member', 'self_sync', 'audit']);
-
-type Role = GroupMember['role'];
-
-interface GroupRecord {
-  group_id: string;
-  name: string;
-  owner_aid: string;
-  creator_aid: string;
-  visibility: string;
-  join_mode: string;
-  description: string;
-  message_seq: number;
-  event_seq: number;
-  epoch: number;
-  created_at: number;
-}
-
-interface MemberRecord {
-  aid: string;
-  role: Role;
-  member_type: string;
-  joined_at: number;
-  join_seq: number;
-  join_event_seq: number;
-}
-
-interface MessageRecord {
-  seq: number;
-  message_id: string;
-  sender_aid: string;
-  version: 'v1' | 'v2';
-  msg_type: string;
-  body: string;
-  t_server: number;
-}
 
 interface SpkRow {
   device_id: string;
@@ -174,10 +158,11 @@ export function createGroupService(ctx: GatewayContext): Service {
 
   const getGroup = db.prepare('SELECT * FROM group_info WHERE group_id = ?');
   const insertGroup = db.prepare(
-    `INSERT INTO group_info (group_id, name, owner_aid, creator_aid, visibility, join_mode, description, message_seq, event_seq, epoch, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 1, ?)`,
+    `INSERT INTO group_info (group_id, name, owner_aid, creator_aid, visibility, join_mode, description, message_seq, event_seq, epoch, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 1, ?, ?)`,
   );
-  const bumpEvent = db.prepare('UPDATE group_info SET event_seq = event_seq + 1, epoch = epoch + 1 WHERE group_id = ?');
+  const bumpEvent = db.prepare('UPDATE group_info SET event_seq = event_seq + 1, epoch = epoch + ?, updated_at = ? WHERE group_id = ?');
+  const insertIdentity = db.prepare('INSERT INTO group_identity (group_id, public_key, curve, cert_pem, cert_sn) VALUES (?, ?, ?, ?, ?)');
   const bumpMessage = db.prepare('UPDATE group_info SET message_seq = message_seq + 1 WHERE group_id = ?');
   const getMember = db.prepare('SELECT aid, role, member_type, joined_at, join_seq, join_event_seq FROM group_members WHERE group_id = ? AND aid = ?');
   const listMembers = db.prepare('SELECT aid, role, member_type, joined_at, join_seq, join_event_seq FROM group_members WHERE group_id = ? ORDER BY joined_at, aid');
@@ -268,6 +253,31 @@ export function createGroupService(ctx: GatewayContext): Service {
     return id;
   }
 
+  /** `group_name` (+ `public_key`, `curve`) of a named group, or null (spec groups-and-more §3.3). */
+  function readNamed(params: object): { name: string; publicKey?: string } | null {
+    const name = str(params, 'group_name', { optional: true, max: 64 });
+    const publicKey = str(params, 'public_key', { optional: true, max: 1024 });
+    const curve = str(params, 'curve', { optional: true, max: 16 });
+    if (name === undefined) {
+      if (publicKey !== undefined) throw new RpcError(ErrorCode.InvalidParams, 'invalid params: public_key needs group_name (a named group)');
+      return null;
+    }
+    if (!GROUP_NAME.test(name)) {
+      throw new RpcError(ErrorCode.InvalidParams, 'invalid params: group_name must be 4–64 characters of [a-z0-9_-], starting with a letter or digit, not with "guest" or "g-"');
+    }
+    if (curve !== undefined && curve !== 'P-256') throw new RpcError(ErrorCode.InvalidParams, `invalid params: curve ${curve} is not supported; use P-256`);
+    if (publicKey !== undefined) {
+      let ok = false;
+      try {
+        ok = createPublicKey({ key: Buffer.from(publicKey, 'base64'), format: 'der', type: 'spki' }).asymmetricKeyDetails?.namedCurve === 'prime256v1';
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw new RpcError(ErrorCode.InvalidParams, 'invalid params: public_key must be the base64 SPKI DER of a P-256 key');
+    }
+    return { name, publicKey };
+  }
+
   function page(params: object, maxSize: number): { page: number; size: number } {
     const p = int(params, 'page', { optional: true, min: 1 }) ?? 1;
     const size = Math.min(int(params, 'size', { optional: true, min: 1 }) ?? PAGE_LIMIT, maxSize);
@@ -284,7 +294,12 @@ export function createGroupService(ctx: GatewayContext): Service {
   function requireGroup(groupId: string): GroupRecord {
     const g = getGroup.get(groupId) as GroupRecord | undefined;
     if (!g) throw new RpcError(ErrorCode.GroupNotFound, `group not found: ${groupId}`);
+    if (g.status === 'dissolved') throw new RpcError(ErrorCode.GroupNotFound, `group not found: ${groupId} was dissolved`);
     return g;
+  }
+
+  function requireActive(g: GroupRecord): void {
+    if (g.status === 'suspended') throw new RpcError(ErrorCode.GroupSuspended, `group suspended: ${g.group_id} is suspended; an admin may resume it`);
   }
 
   function memberOf(groupId: string, aid: string): MemberRecord | null {
@@ -318,11 +333,13 @@ export function createGroupService(ctx: GatewayContext): Service {
       creator_aid: g.creator_aid,
       visibility: g.visibility,
       join_mode: g.join_mode,
-      status: 'active',
+      description: g.description,
+      status: g.status,
       member_count: (countMembers.get(g.group_id) as { n: number }).n,
       message_seq: g.message_seq,
       event_seq: g.event_seq,
       created_at: g.created_at,
+      updated_at: g.updated_at,
       e2ee_epoch: g.epoch,
     };
   }
@@ -374,35 +391,45 @@ export function createGroupService(ctx: GatewayContext): Service {
     return isRecord(cs) ? ({ ...cs, _method: method } as ClientSignature) : undefined;
   }
 
-  const applyChange = db.transaction(
-    (groupId: string, action: 'member_added' | 'member_removed' | 'member_left', actor: string, memberAid: string,
-      added: { role: Role; memberType: string } | null, signature: ClientSignature | undefined): { event: GroupEvent; group: GroupRecord } => {
-      bumpEvent.run(groupId);
-      const g = getGroup.get(groupId) as GroupRecord;
-      const t = ctx.now();
-      if (added) insertMember.run(groupId, memberAid, added.role, added.memberType, t, g.message_seq, g.event_seq);
-      else deleteMember.run(groupId, memberAid);
-      const event: GroupEvent = {
-        module_id: 'group',
-        action,
-        group_id: groupId,
-        event_seq: g.event_seq,
-        actor_aid: actor,
-        member_aid: memberAid,
-        created_at: t,
-        event_type: 'group.changed',
-        ...(signature ? { client_signature: signature } : {}),
-      };
-      insertEvent.run(groupId, g.event_seq, JSON.stringify(event));
-      return { event, group: g };
-    },
-  );
+  const applyEvent = db.transaction((groupId: string, action: string, actor: string, opts: EmitOptions): { event: GroupEvent; group: GroupRecord } => {
+    const t = ctx.now();
+    bumpEvent.run(opts.epoch ? 1 : 0, t, groupId);
+    let g = getGroup.get(groupId) as GroupRecord;
+    if (opts.mutate) {
+      opts.mutate(g);
+      g = getGroup.get(groupId) as GroupRecord;
+    }
+    const event: GroupEvent = {
+      module_id: 'group',
+      action,
+      group_id: groupId,
+      event_seq: g.event_seq,
+      actor_aid: actor,
+      ...opts.fields,
+      created_at: t,
+      event_type: 'group.changed',
+      ...(opts.signature ? { client_signature: opts.signature } : {}),
+    };
+    insertEvent.run(groupId, g.event_seq, JSON.stringify(event));
+    return { event, group: g };
+  });
 
-  /** Applies a membership change and tells every member, the affected one included. */
-  function change(...args: Parameters<typeof applyChange>): GroupRecord {
-    const { event, group } = applyChange(...args);
-    pushToMembers([...members(group.group_id).map((m) => m.aid), event.member_aid!], 'group.changed', event);
+  function emit(groupId: string, action: string, actor: string, opts: EmitOptions = {}): GroupRecord {
+    const { event, group } = applyEvent(groupId, action, actor, opts);
+    pushToMembers([...members(groupId).map((m) => m.aid), ...(opts.alsoTell ?? [])], 'group.changed', event);
     return group;
+  }
+
+  function addMember(groupId: string, aid: string, role: Role, actor: string, action: string, signature?: ClientSignature, fields?: EventFields): GroupRecord {
+    return emit(groupId, action, actor, {
+      epoch: true, signature, fields: { member_aid: aid, ...fields },
+      mutate: (g) => insertMember.run(groupId, aid, role, 'ai', ctx.now(), g.message_seq, g.event_seq),
+    });
+  }
+
+  /** Removes a member and tells every member, the removed one included. */
+  function dropMember(groupId: string, action: 'member_removed' | 'member_left', actor: string, aid: string, signature: ClientSignature | undefined): GroupRecord {
+    return emit(groupId, action, actor, { epoch: true, signature, fields: { member_aid: aid }, alsoTell: [aid], mutate: () => deleteMember.run(groupId, aid) });
   }
 
   // ---- messages ----
@@ -500,14 +527,17 @@ export function createGroupService(ctx: GatewayContext): Service {
   }
 
   const handlers: HandlerTable = {
-    'group.create'(params, conn) {
+    async 'group.create'(params, conn) {
       const name = str(params, 'name', { optional: true, max: 256 }) ?? '';
       const visibility = str(params, 'visibility', { optional: true, max: 32 }) ?? 'private';
       const joinMode = str(params, 'join_mode', { optional: true, max: 32 }) ?? 'invite_only';
       if (!JOIN_MODES.has(joinMode)) throw new RpcError(ErrorCode.InvalidParams, `invalid params: join_mode must be one of ${[...JOIN_MODES].join(', ')}`);
       const description = str(params, 'description', { optional: true, max: 4096 }) ?? '';
-      let groupId = readGroupId(params, conn, true);
-      if (groupId !== undefined) {
+      const named = readNamed(params);
+      let groupId = named ? `${named.name}.${issuer}` : readGroupId(params, conn, true);
+      if (named) {
+        if (getGroup.get(groupId) || ctx.agent(groupId!)) throw new RpcError(ErrorCode.IdentityConflict, `identity conflict: ${groupId} is already taken`);
+      } else if (groupId !== undefined) {
         const base = groupId.slice(0, groupId.length - issuer.length - 1);
         if (!groupId.endsWith(`.${issuer}`) || !GROUP_BASE.test(base) || /^\d+$/.test(base)) {
           throw new RpcError(ErrorCode.InvalidParams, `invalid params: a custom group id must be <base>.${issuer} with a base of 1–64 [a-z0-9_-] characters that is not purely numeric`);
@@ -518,12 +548,20 @@ export function createGroupService(ctx: GatewayContext): Service {
         while (getGroup.get(groupId));
       }
       const t = ctx.now();
-      const id = groupId;
+      const id = groupId!;
+      const cert = named?.publicKey ? await ctx.issueCert(id, Buffer.from(named.publicKey, 'base64')) : null;
       db.transaction(() => {
-        insertGroup.run(id, name, conn.aid, conn.aid, visibility, joinMode, description, t);
+        insertGroup.run(id, name, conn.aid, conn.aid, visibility, joinMode, description, t, t);
         insertMember.run(id, conn.aid, 'owner', 'ai', t, 0, 0);
+        if (cert) insertIdentity.run(id, named!.publicKey, 'P-256', cert.pem, cert.serial);
       })();
-      return { group: info(requireGroup(id)) };
+      ctx.push(ctx.longConnections(conn.aid), 'group.created', { module_id: 'group', group_id: id, owner_aid: conn.aid, visibility });
+      const group = info(requireGroup(id));
+      if (!named) return { group };
+      return {
+        group: { ...group, group_url: `https://group.${issuer}/${id}` },
+        ...(cert ? { aid_cert: { cert: cert.pem, ca_cert: ctx.caChain()[0]!, ca_chain: ctx.caChain(), cert_sn: cert.serial, curve: 'P-256' } } : {}),
+      };
     },
 
     'group.add_member'(params, conn) {
@@ -538,7 +576,10 @@ export function createGroupService(ctx: GatewayContext): Service {
       if (role === 'admin' && actor.role !== 'owner') throw new RpcError(ErrorCode.GroupRoleInsufficient, 'role insufficient: only the owner may add an admin');
       if (!ctx.agent(aid)) throw new RpcError(ErrorCode.NotFound, `not found: ${aid} is not registered on this gateway`);
       if (memberOf(groupId, aid)) throw new RpcError(ErrorCode.GroupAlreadyMember, `already a member: ${aid} is already in ${groupId}`);
-      const after = change(groupId, 'member_added', conn.aid, aid, { role, memberType }, relayedSignature(params, 'group.add_member'));
+      const after = emit(groupId, 'member_added', conn.aid, {
+        epoch: true, signature: relayedSignature(params, 'group.add_member'), fields: { member_aid: aid },
+        mutate: (g2) => insertMember.run(groupId, aid, role, memberType, ctx.now(), g2.message_seq, g2.event_seq),
+      });
       return { group: info(after), member: memberView(memberOf(groupId, aid)!) };
     },
 
@@ -555,7 +596,7 @@ export function createGroupService(ctx: GatewayContext): Service {
       const g = requireGroup(groupId);
       const m = requireMember(g, conn.aid);
       if (m.role === 'owner') throw new RpcError(ErrorCode.GroupRoleInsufficient, `the owner cannot leave ${groupId}`);
-      const after = change(groupId, 'member_left', conn.aid, conn.aid, null, relayedSignature(params, 'group.leave'));
+      const after = dropMember(groupId, 'member_left', conn.aid, conn.aid, relayedSignature(params, 'group.leave'));
       return { group: info(after), left_aid: conn.aid };
     },
 
@@ -603,14 +644,21 @@ export function createGroupService(ctx: GatewayContext): Service {
         throw new RpcError(ErrorCode.InvalidParams, 'invalid params: required must be an array of strings');
       }
       const g = requireGroup(groupId);
-      // A private group's info and key epoch are its members' business (spec leaves it open;
-      // gateway/README.md, "non-members").
-      if (g.visibility !== 'public') requireMember(g, conn.aid);
-      const result: { group: GroupInfo; members?: GroupMember[]; e2ee_epoch: number } = { group: info(g), e2ee_epoch: g.epoch };
-      if (Array.isArray(required) && required.includes('member')) {
-        requireMember(g, conn.aid);
-        result.members = members(groupId).map(memberView);
-      }
+      const m = memberOf(groupId, conn.aid);
+      const wantsMember = Array.isArray(required) && required.includes('member');
+      // A private group shows nothing to non-members; a public one its public fields only.
+      if (!m && (g.visibility !== 'public' || wantsMember)) requireMember(g, conn.aid);
+      const full = info(g);
+      const result: GroupGetInfoResult = {
+        found: true, group_id: g.group_id, group_aid: g.group_id, name: g.name, visibility: g.visibility, status: g.status,
+        description: g.description, member_count: full.member_count, created_at: g.created_at,
+      };
+      if (!m) return result;
+      Object.assign(result, {
+        owner_aid: g.owner_aid, creator_aid: g.creator_aid, join_mode: g.join_mode, message_seq: g.message_seq,
+        event_seq: g.event_seq, e2ee_epoch: g.epoch, updated_at: g.updated_at, my_role: m.role,
+      });
+      if (wantsMember) result.members = members(groupId).map(memberView);
       return result;
     },
 
@@ -680,6 +728,7 @@ export function createGroupService(ctx: GatewayContext): Service {
       if (bytes > MAX_PAYLOAD_BYTES) throw new RpcError(ErrorCode.Internal, `envelope too large: ${bytes} bytes, at most ${MAX_PAYLOAD_BYTES}`);
       const g = requireGroup(groupId);
       requireMember(g, conn.aid);
+      requireActive(g);
       const checked = checkEnvelopeShape(envelope, GROUP_ENVELOPE_TYPE);
       const dup = earlier(groupId, checked.messageId, conn.aid, 'v2');
       if (dup) return v2Result(groupId, dup, 'duplicate');
@@ -734,6 +783,7 @@ export function createGroupService(ctx: GatewayContext): Service {
       if (bytes > MAX_PAYLOAD_BYTES) throw new RpcError(ErrorCode.Internal, `payload too large: ${bytes} bytes, at most ${MAX_PAYLOAD_BYTES}`);
       const g = requireGroup(groupId);
       requireMember(g, conn.aid);
+      requireActive(g);
       if (paramId === '') throw new RpcError(ErrorCode.InvalidParams, 'invalid params: message_id must not be empty');
       const messageId = paramId ?? `gm-${randomUUID()}`;
       const dup = earlier(groupId, messageId, conn.aid, 'v1');
@@ -781,6 +831,16 @@ export function createGroupService(ctx: GatewayContext): Service {
       advanceMessageCursor.run(groupId, conn.aid, conn.deviceId, Math.min(upTo, g.message_seq));
       const cursor = messageCursor(g, m, conn);
       return { group_id: groupId, cursor, ack_seq: cursor.current_seq };
+    },
+
+    // The raw ack the browser SDK sends after plaintext pushes (groups-and-more §1.5): same cursor.
+    'group.ack_messages'(params, conn) {
+      const groupId = readGroupId(params, conn);
+      const seq = int(params, 'msg_seq', { min: 0 });
+      const g = requireGroup(groupId);
+      const m = requireMember(g, conn.aid);
+      advanceMessageCursor.run(groupId, conn.aid, conn.deviceId, Math.min(seq, g.message_seq));
+      return { cursor: messageCursor(g, m, conn).current_seq };
     },
 
     'group.pull_events'(params, conn) {
@@ -842,12 +902,19 @@ export function createGroupService(ctx: GatewayContext): Service {
     if (target.role === 'admin' && actor.role !== 'owner' && aid !== conn.aid) {
       throw new RpcError(ErrorCode.GroupRoleInsufficient, 'role insufficient: only the owner may remove an admin');
     }
-    const after = change(groupId, 'member_removed', conn.aid, aid, null, relayedSignature(params, method));
+    const after = dropMember(groupId, 'member_removed', conn.aid, aid, relayedSignature(params, method));
     return { group: info(after), removed_aid: aid };
   }
 
+  const core: GroupCore = {
+    ctx, db, issuer, normalizeGroupId, readGroupId: (p, c) => readGroupId(p, c), requireGroup, requireActive, memberOf, requireMember,
+    requireManager, members, info, memberView, relayedSignature, pushToMembers, emit, addMember, storeMessage,
+  };
+  for (const part of [groupRoleHandlers, groupInviteHandlers, groupSettingsHandlers, groupRecallHandlers, thoughtHandlers]) Object.assign(handlers, part(core));
+
   return {
     handlers,
+    onNotification: createNotify(core),
     onLongConnected(conn) {
       // The login-time unread hint (spec §6.7, §8.4): one per group with rows this device has not acked.
       for (const { group_id: groupId } of groupsOf.all(conn.aid) as { group_id: string }[]) {

@@ -16,6 +16,7 @@ import {
   type DeviceKeys,
   type InboxRow,
   type JsonObject,
+  type LegacyRow,
   type MessageSendResult,
 } from '../../protocol/index.ts';
 import { RpcError, type AuthedConnection, type GatewayContext, type HandlerTable, type Service } from '../context.ts';
@@ -34,6 +35,7 @@ import {
   mismatch,
   readSpk,
 } from './envelope-check.ts';
+import { createMessageRecall } from './message-recall.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE message_bodies (
@@ -373,7 +375,35 @@ export function createMessageService(ctx: GatewayContext): Service {
     return devices.map((d) => deviceEntry(aid, d, ik, spks.get(d)));
   }
 
+  const recall = createMessageRecall(ctx, {
+    insertBody: (from, id, to, body, t) => Number(insertBody.run(from, id, to, 'v1', body, t, '{}').lastInsertRowid),
+    append: (bodyId, aid, deviceId, direction) => appendInbox(bodyId, { aid, deviceId, direction, spkId: '' }).seq,
+  });
+
   const handlers: HandlerTable = {
+    'message.recall'(params, conn) {
+      return recall(params, conn);
+    },
+
+    // The legacy ack and pull the browser SDK still sends (groups-and-more §1): same inbox, same cursor.
+    'message.ack'(params, conn) {
+      const seq = int(params, 'seq', { min: 0 });
+      checkInstance(params, conn);
+      return { success: true, ack_seq: ack(conn, seq) };
+    },
+
+    'message.pull'(params, conn) {
+      const afterSeq = int(params, 'after_seq', { optional: true, min: 0 }) ?? 0;
+      const limit = int(params, 'limit', { optional: true, min: 0 });
+      checkInstance(params, conn);
+      const rows = pullRows.all(conn.aid, conn.deviceId, afterSeq, !limit ? PULL_LIMIT : Math.min(limit, PULL_LIMIT)) as InboxJoinRow[];
+      const messages = rows.map(legacyRow);
+      return {
+        messages, count: messages.length, latest_seq: latest(conn.aid, conn.deviceId), server_ack_seq: ackSeq(conn),
+        ephemeral_earliest_available_seq: 0, ephemeral_dropped_count: 0,
+      };
+    },
+
     'message.send'(params, conn) {
       const to = str(params, 'to', { max: MAX_AID });
       const payload = obj(params, 'payload', {}) as JsonObject;
@@ -476,6 +506,15 @@ export function createMessageService(ctx: GatewayContext): Service {
     for (const row of rows) pushRow(body, row);
     ctx.messageStored({ to: body.toAid, from: body.fromAid, messageId: body.messageId, ts: body.tServer });
     return result;
+  }
+
+  function legacyRow(r: InboxJoinRow): LegacyRow {
+    const row: LegacyRow = {
+      message_id: r.message_id, seq: r.seq, from: r.from_aid, to: r.to_aid, timestamp: r.t_server,
+      payload: JSON.parse(r.body) as JsonObject, delivery_mode: 'fanout',
+    };
+    if (r.version === 'v2') row.encrypted = true;
+    return row;
   }
 
   function inboxRow(r: InboxJoinRow, conn: AuthedConnection): InboxRow {

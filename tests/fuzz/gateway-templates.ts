@@ -17,6 +17,8 @@ export interface TemplateContext {
 }
 
 const mid = () => `fz-${randomBytes(8).toString('hex')}`;
+/** A well-formed group id on the same issuer that names no group. */
+const gone = (c: TemplateContext) => `g-000000000000.${c.groupId.split('.').slice(1).join('.')}`;
 
 export const TEMPLATES: { readonly [M in MethodName]: (c: TemplateContext) => Record<string, unknown> } = {
   'auth.create_aid': (c) => ({ aid: `fz${randomBytes(4).toString('hex')}.${c.alice.aid.split('.').slice(1).join('.')}`, public_key: c.bob.spkiB64, curve: 'P-256' }),
@@ -65,4 +67,26 @@ export const TEMPLATES: { readonly [M in MethodName]: (c: TemplateContext) => Re
   'group.v2.confirm_state': () => ({ proposal_id: 'p-1' }),
   'push.update_config': (c) => ({ push_notify_aid: `notifier.${c.alice.aid.split('.').slice(1).join('.')}`, push_token: 'fz-token' }),
   'push.ack': () => ({ batch_id: 'pb-unknown' }),
+  'message.ack': () => ({ seq: 1 }),
+  'message.pull': () => ({ after_seq: 0, limit: 10 }),
+  'message.recall': () => ({ message_ids: [mid()] }),
+  'message.thought.put': (c) => ({ to: c.bob.aid, payload: { type: 'e2ee.v2', ciphertext: 'AA' }, encrypted: true, thought_id: mid(), context: { type: 'message', id: mid() } }),
+  'message.thought.get': (c) => ({ sender_aid: c.bob.aid, context: { type: 'message', id: 'm-1' } }),
+  'group.ack_messages': (c) => ({ group_id: c.groupId, msg_seq: 1 }),
+  'group.recall': (c) => ({ group_id: c.groupId, message_ids: [mid()], reason: 'fuzz' }),
+  // The destructive ones name a group that does not exist, so the fuzzed group stays usable.
+  'group.set_role': (c) => ({ group_id: gone(c), aid: c.bob.aid, role: 'admin' }),
+  'group.transfer_owner': (c) => ({ group_id: gone(c), new_owner: c.bob.aid }),
+  'group.dissolve': (c) => ({ group_id: gone(c) }),
+  'group.suspend': (c) => ({ group_id: gone(c) }),
+  'group.resume': (c) => ({ group_id: gone(c) }),
+  'group.create_invite_code': (c) => ({ group_id: c.groupId, max_uses: 1, expires_in_seconds: 60 }),
+  'group.use_invite_code': () => ({ code: 'ic-000000000000' }),
+  'group.list_invite_codes': (c) => ({ group_id: c.groupId }),
+  'group.revoke_invite_code': (c) => ({ group_id: c.groupId, code: 'ic-000000000000' }),
+  'group.set_settings': (c) => ({ group_id: c.groupId, settings: { description: 'fuzz' } }),
+  'group.get_settings': (c) => ({ group_id: c.groupId, keys: ['description', 'group.index'] }),
+  'group.search': () => ({ query: 'fuzz', size: 5 }),
+  'group.thought.put': (c) => ({ group_id: c.groupId, payload: { type: 'e2ee.group_v2', ciphertext: 'AA' }, encrypted: true, thought_id: mid(), context: { type: 'message', id: mid() } }),
+  'group.thought.get': (c) => ({ group_id: c.groupId, sender_aid: c.alice.aid, context: { type: 'message', id: 'm-1' } }),
 };

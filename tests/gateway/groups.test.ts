@@ -48,7 +48,7 @@ describe('group membership', () => {
     expect(members.members.map((m) => m.aid).sort()).toEqual([owner.identity.aid, bob.identity.aid].sort());
     const mine = await bob.call<{ items: Obj[] }>('group.list_my', {});
     expect(mine.items).toEqual([expect.objectContaining({ group_id: gid, role: 'member' })]);
-    expect(await bob.call('group.get_info', { group_id: gid })).toMatchObject({ group: { group_id: gid }, e2ee_epoch: expect.any(Number) });
+    expect(await bob.call('group.get_info', { group_id: gid })).toMatchObject({ found: true, group_id: gid, owner_aid: owner.identity.aid, my_role: 'member', e2ee_epoch: expect.any(Number) });
     await expect(carol.call('group.get_members', { group_id: gid })).rejects.toMatchObject({ body: { code: -33006 } });
     for (const s of [owner, bob, carol]) s.close();
   });
@@ -59,7 +59,11 @@ describe('group membership', () => {
     await expect(carol.call('group.get_state', { group_id: gid })).rejects.toMatchObject({ body: { code: -33006 } });
     expect(await owner.call('group.get_state', { group_id: gid })).toMatchObject({ key_epoch: expect.any(Number) });
     const { group } = await owner.call<{ group: Obj & { group_id: string } }>('group.create', { name: 'Open', visibility: 'public', device_id: 'o1', slot_id: 'default' });
-    expect(await carol.call('group.get_info', { group_id: group.group_id })).toMatchObject({ group: { group_id: group.group_id } });
+    const open = await carol.call<Obj>('group.get_info', { group_id: group.group_id });
+    expect(open).toMatchObject({ found: true, group_id: group.group_id, visibility: 'public' });
+    // The public fields only: owner, key epoch and role are member information.
+    expect(open).not.toHaveProperty('owner_aid');
+    expect(open).not.toHaveProperty('e2ee_epoch');
     await expect(carol.call('group.get_state', { group_id: group.group_id })).rejects.toMatchObject({ body: { code: -33006 } });
     for (const s of [owner, carol]) s.close();
   });

@@ -298,3 +298,50 @@ export function makeSpk(identity: Identity, keySource: 'peer_device_prekey' | 'g
     fields: { key_source: keySource, spk_id: spkId, spk_pk: spkDer.toString('base64'), spk_signature: signature, spk_timestamp: ts },
   };
 }
+
+// ---- beyond the basics (spec groups-and-more.md), written from the digest alone ----
+
+/** Canonical JSON for the plain values the tests index (objects, arrays, strings, integers, booleans, null). */
+export function canonical(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return '[' + v.map(canonical).join(',') + ']';
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonical(o[k])).join(',') + '}';
+}
+
+/** A signed `group.index` (§3.13) over `values` (key → setting value), as the browser SDK builds it. */
+export function signedGroupIndex(signer: Identity, groupAid: string, values: Record<string, unknown>, lastModified = Date.now()): { body: string; meta: Record<string, unknown>; entries: Record<string, unknown>[]; etag: string } {
+  const entries = Object.keys(values).sort().map((key) => ({ etag: `"sha256:${sha256Hex(canonical(values[key]))}"`, key, last_modified: lastModified, source: 'db' }));
+  const entryText = entries.map((e) => canonical(e) + '\n').join('');
+  const hex = sha256Hex(entryText);
+  const meta: Record<string, unknown> = {
+    type: 'index_meta', group_aid: groupAid, etag: `"sha256:${hex}"`, last_modified: lastModified, schema: 'aun.group.index.v1',
+    body_hash: `sha256:${hex}`, signed_by: signer.aid, sig_alg: 'ECDSA-P256-SHA256',
+  };
+  meta.signature = signer.signDer(canonical(meta) + '\n' + entryText);
+  return { body: canonical(meta) + '\n' + entryText, meta, entries, etag: meta.etag as string };
+}
+
+/**
+ * A V2 envelope of the right shape for routing checks (§5: the gateway never decrypts): the
+ * ciphertext fields are random, the aad names the sender, its device and the message id.
+ */
+export function opaqueEnvelope(type: 'e2ee.p2p_encrypted' | 'e2ee.group_encrypted', aad: Record<string, unknown>): Record<string, unknown> {
+  const b64 = (n: number) => randomBytes(n).toString('base64');
+  return {
+    type, version: 'v2', nonce: b64(12), ciphertext: b64(32), tag: b64(16), sender_signature: b64(64), sender_session_pk: b64(65),
+    recipients_digest: b64(32), aad, recipients: [],
+  };
+}
+
+/** Sends a JSON-RPC notification (no id), e.g. `notification/route` (§4). */
+export function notify(session: Session, method: string, params: Record<string, unknown>): void {
+  session.ws.send(JSON.stringify({ jsonrpc: '2.0', method, params }));
+}
+
+/** GET a JSON document. */
+export async function getJson<T = Record<string, unknown>>(url: string): Promise<{ status: number; body: T }> {
+  const r = await fetch(url);
+  return { status: r.status, body: (await r.json()) as T };
+}

@@ -8,6 +8,7 @@ import {
   type JsonObject, type MethodName, type ParamsOf, type ResultOf,
 } from '../../protocol/index.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
+import { groupRecallNotice, type GroupNotice } from './recall.ts';
 import { SeqInbox } from './seq-inbox.ts';
 
 export interface GroupsDeps {
@@ -18,6 +19,8 @@ export interface GroupsDeps {
   commit(ns: string, seq: number, inputs: (LoggedInput | null)[]): Promise<(LoggedEvent | null)[]>;
   /** A V2 row as the app sees it, or its undecryptable notice; null to drop it quietly. */
   decrypt(row: GroupRow): Promise<LoggedInput | null>;
+  /** A recall notice as its logged event (the originals redacted in the log). */
+  recall(notice: GroupNotice): Promise<LoggedInput>;
   /** Membership moved: cached keys of the group are stale. */
   membershipChanged(groupId: string, joinedSelf: boolean): void;
   log?(line: string): void;
@@ -31,7 +34,7 @@ interface Tracked {
 }
 
 /** Pushes that say a group has a new message (with its content, or without: the notification form). */
-const GROUP_MESSAGE_PUSHES: ReadonlySet<string> = new Set(['group.v2.message_created', 'group.message_created']);
+const GROUP_MESSAGE_PUSHES: ReadonlySet<string> = new Set(['group.v2.message_created', 'group.message_created', 'group.message_recalled']);
 /** AIDs are domain names (at most 253 characters); a longer group id is not one. */
 const MAX_GROUP_ID = 255;
 /** The gateway's answers that confirm this AID is out of a group. */
@@ -78,7 +81,7 @@ export class Groups {
         },
         loadCursor: () => this.deps.loadCursor(messagesNs),
         commit: (seq, inputs) => this.deps.commit(messagesNs, seq, inputs),
-        open: (row) => (row.version === 'v2' ? this.deps.decrypt(row) : Promise.resolve(plaintext(aid, row))),
+        open: (row) => (row.version === 'v2' ? this.deps.decrypt(row) : this.openPlain(row)),
         ...(log ? { log } : {}),
       }),
       events: new SeqInbox<GroupEventRow, LoggedInput<'group.changed'>, LoggedEvent>({
@@ -101,11 +104,22 @@ export class Groups {
     return t;
   }
 
+  /** A plaintext row: a message, or a recall tombstone (the placeholder shows nothing). */
+  private async openPlain(row: GroupRow): Promise<LoggedInput | null> {
+    const recall = groupRecallNotice(row);
+    if (recall) return recall === 'placeholder' ? null : this.deps.recall(recall);
+    return plaintext(this.deps.aid, row);
+  }
+
   private change(groupId: string, e: GroupEvent): GroupChange {
     const raw = e as GroupEvent & { joined_aid?: string; aid?: string };
     return {
       aid: this.deps.aid, groupId, eventSeq: e.event_seq, action: e.action,
       member: raw.joined_aid ?? raw.member_aid ?? raw.aid ?? null, actor: e.actor_aid, at: e.created_at,
+      ...(e.old_role ? { oldRole: e.old_role } : {}), ...(e.new_role ? { newRole: e.new_role } : {}),
+      ...(e.old_owner ? { oldOwner: e.old_owner } : {}), ...(e.new_owner ? { newOwner: e.new_owner } : {}),
+      ...(e.status ? { status: e.status } : {}), ...(Array.isArray(e.keys) ? { keys: e.keys } : {}),
+      ...(typeof e.code === 'string' ? { code: e.code } : {}),
     };
   }
 

@@ -98,6 +98,20 @@ export class Outbox<R> {
     }
   }
 
+  /**
+   * Takes a queued message back before it reaches the gateway (a recall): true when it was
+   * queued and not in flight; its sender sees `withdrawn` as the refusal.
+   */
+  async withdraw(id: string, withdrawn: Error): Promise<boolean> {
+    await this.load();
+    const i = this.queue.findIndex((w) => w.entry.id === id);
+    if (i < 0 || (i === 0 && this.pumping !== null)) return false;
+    const [w] = this.queue.splice(i, 1);
+    await this.deps.store.outbox.remove(this.deps.aid, id);
+    w!.settle.reject(withdrawn);
+    return true;
+  }
+
   /** True while an entry is on its way to the gateway. */
   get busy(): boolean {
     return this.pumping !== null;

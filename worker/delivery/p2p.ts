@@ -9,7 +9,7 @@ import { SeqInbox } from './seq-inbox.ts';
 export const P2P_CURSOR = 'p2p';
 
 /** The gateway's P2P push events; both only say "pull". */
-const P2P_PUSHES: ReadonlySet<string> = new Set(['message.received', 'peer.v2.message_received']);
+const P2P_PUSHES: ReadonlySet<string> = new Set(['message.received', 'peer.v2.message_received', 'message.recalled']);
 
 export interface P2pDeps {
   aid: string;

@@ -264,6 +264,19 @@ export class E2eeEngine {
     return result;
   }
 
+  /**
+   * Opens a thought (spec groups-and-more §5): heads are read again and again, so no replay window
+   * and no dedup; a P2P thought must be addressed to this AID, a group one bound to its group.
+   */
+  async decryptThought(envelope: unknown, from: string, groupId?: string): Promise<Decrypted> {
+    const { aid: self, deviceId, ik } = this.deps;
+    const senderIkSpki = from === self ? ik.publicSpki : await this.deps.peerIk(from);
+    const binding: DecryptChecks = groupId ? { expectedGroupId: groupId } : from === self ? {} : { expectedTo: self };
+    return decryptEnvelope(envelope, { selfAid: self, selfDeviceId: deviceId, ik, spk: (spkId) => this.spk(spkId), senderIkSpki }, {
+      ...binding, expectedFrom: from, isSeen: () => false,
+    });
+  }
+
   private async open(envelopeJson: string | undefined, from: string, binding: DecryptChecks): Promise<Decrypted> {
     let envelope: unknown;
     try {

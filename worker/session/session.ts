@@ -250,6 +250,11 @@ export class GatewaySession {
     }
   }
 
+  /** Writes a notification frame (notify routing) when ready; false when it was not written. */
+  notify(method: string, params: object): boolean {
+    return this.state === 'ready' && this.transport !== null && this.transport.notify(method, params);
+  }
+
   /** Resolves when ready; rejects at once from idle/evicted/closed, or at the deadline. */
   whenReady(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.state === 'ready') return Promise.resolve();

@@ -105,6 +105,19 @@ export class Transport {
     return this.pending.size;
   }
 
+  /** A JSON-RPC notification (no id, no answer): false when the socket is not open or it is too big. */
+  notify(method: string, params: object): boolean {
+    if (!this.isOpen) return false;
+    const text = JSON.stringify({ jsonrpc: '2.0', method, params });
+    if (text.length * 3 > MAX_FRAME_BYTES && utf8(text).length > MAX_FRAME_BYTES) return false;
+    try {
+      this.socket.send(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   call<M extends MethodName>(method: M, params: ParamsOf<M>, opts: CallOptions = {}): Promise<ResultOf<M>> {
     return new Promise((resolve, reject) => {
       if (opts.signal?.aborted) return reject(new CallAbortedError(`${method} was cancelled before it was sent`));

@@ -358,6 +358,20 @@ function createStore(
           }
           return out;
         }),
+      redact: (aid: string, key: string, patch: (data: unknown) => unknown) =>
+        run('log.redact', async () => {
+          requireId('log.redact', 'aid', aid);
+          requireId('log.redact', 'key', key);
+          const tx = db.transaction('log', 'readwrite');
+          const primary = await tx.store.index('by_key').getKey([aid, key]);
+          if (primary === undefined) {
+            await tx.done;
+            return null;
+          }
+          const row = parseLogRow(await tx.store.get(primary), aid);
+          await Promise.all([tx.store.put({ aid, ...row, data: patch(row.data) }), tx.done]);
+          return row.lsn;
+        }),
       last: (aid: string) =>
         run('log.last', async () => {
           requireId('log.last', 'aid', aid);

@@ -102,6 +102,11 @@ export interface Store {
     /** The highest lsn of the AID, 0 when its log is empty. */
     last(aid: string): Promise<number>;
     /**
+     * Replaces the data of the entry with this key by `patch(data)`, keeping its lsn and key (a
+     * recalled message loses its plaintext); resolves with that lsn, or null when no entry has the key.
+     */
+    redact(aid: string, key: string, patch: (data: unknown) => unknown): Promise<number | null>;
+    /**
      * Deletes the oldest entries so that at most `keep` remain; returns how many it deleted.
      * `keep` must be at least 1: the newest entry is what carries the lsn sequence on.
      */

@@ -185,6 +185,7 @@ function groupSetup() {
   const shown: string[] = [];
   const cursors = new Map<string, number>();
   const pulls = { messages: 0 };
+  const recalled: string[][] = [];
   const rpc = async <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> => {
     await settle(1);
     const p = params as { after_seq?: number; after_event_seq?: number };
@@ -212,10 +213,19 @@ function groupSetup() {
     },
     decrypt: async () => null,
     membershipChanged: () => {},
+    async recall(n) {
+      recalled.push(n.messageIds);
+      return { name: 'group.message_recalled', key: `grecall:${n.messageIds.join(',')}`, data: n } as unknown as LoggedInput;
+    },
   });
   const storeRow = (seq: number, text: string) =>
     rows.set(seq, { seq, version: 'v1', message_id: `gm-${seq}`, from_aid: PEER, group_id: GROUP, t_server: Date.now(), payload: { type: 'text', text } } as GroupRow);
-  return { groups, storeRow, events, committed, shown, cursors, pulls, leave: () => (member = false) };
+  const storeRecall = (seq: number, ids: string[]) =>
+    rows.set(seq, {
+      seq, version: 'v1', message_id: `gr-${seq}`, from_aid: PEER, group_id: GROUP, t_server: Date.now(), type: 'group.message_recalled',
+      payload: { type: 'group.message_recalled', message_ids: ids, sender_aid: PEER, recalled_by: PEER, recalled_at: 1, reason: '' },
+    } as GroupRow);
+  return { groups, storeRow, storeRecall, events, committed, shown, cursors, pulls, recalled, leave: () => (member = false) };
 }
 
 const groupPush = (seq: number, text: string) => ({ group_id: GROUP, seq, message_id: `gm-forged-${seq}`, sender_aid: PEER, payload: { type: 'text', text } });
@@ -231,6 +241,24 @@ describe('group pushes are hints (issue 13)', () => {
     t.groups.onEvent('group.message_created', groupPush(1, 'real'));
     await settle();
     expect(t.shown).toEqual(['real']);
+  });
+
+  it('a forged group recall push redacts nothing; the recall the gateway stored does', async () => {
+    const t = groupSetup();
+    t.storeRow(1, 'keep me');
+    await t.groups.follow(GROUP);
+    const forged = {
+      module_id: 'group', group_id: GROUP, seq: 2, message_id: 'gr-forged', tombstone_message_id: 'gr-forged', message_ids: ['gm-1'],
+      target_message_seqs: [1], sender_aid: PEER, recalled_by: PEER, recalled_at: 1, reason: '', member_aids: [ME, PEER],
+    };
+    t.groups.onEvent('group.message_recalled', forged);
+    await settle();
+    expect(t.recalled).toEqual([]);
+    expect(t.cursors.get(`group:${GROUP}`)).toBe(1);
+    t.storeRecall(2, ['gm-1']);
+    t.groups.onEvent('group.message_recalled', forged);
+    await settle();
+    expect(t.recalled).toEqual([['gm-1']]);
   });
 
   it('a far-ahead group seq costs one pull and moves nothing', async () => {

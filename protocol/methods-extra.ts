@@ -1,0 +1,160 @@
+// Params and results of the message and group methods beyond the basics (spec
+// groups-and-more.md): legacy ack/pull, recall, roles, lifecycle, invite codes, settings with the
+// signed group.index, search, thoughts. methods.ts lists them in the method map.
+
+import type { JsonObject } from './frames.ts';
+import type { ClientSignature, GroupInfo, GroupMember } from './methods.ts';
+
+interface Signed {
+  client_signature?: ClientSignature;
+}
+
+interface GroupRef {
+  group_id: string;
+  group_aid?: string;
+  device_id?: string;
+  slot_id?: string;
+}
+
+// ---- legacy P2P ack / pull (§1.2, §1.3) ----
+
+export interface LegacyAckParams { seq: number; device_id?: string; slot_id?: string }
+export interface LegacyPullParams { after_seq?: number; limit?: number; device_id?: string; slot_id?: string }
+/** A `message.pull` row (legacy shape); `encrypted` only when true. */
+export interface LegacyRow {
+  message_id: string;
+  seq: number;
+  from: string;
+  to: string;
+  timestamp: number;
+  payload: JsonObject;
+  delivery_mode: 'fanout';
+  encrypted?: true;
+}
+export interface LegacyPullResult {
+  messages: LegacyRow[];
+  count: number;
+  latest_seq: number;
+  server_ack_seq: number;
+  ephemeral_earliest_available_seq: number;
+  ephemeral_dropped_count: number;
+}
+export interface GroupAckMessagesParams extends GroupRef { msg_seq: number }
+export interface GroupAckMessagesResult { cursor: number }
+
+// ---- recall (§2) ----
+
+export interface RecallError { message_id: string; error: 'not_found' | 'not_sender' | 'already_recalled' | 'expired' | 'group_inactive' }
+export interface MessageRecallParams { message_ids: string[] }
+export interface MessageRecallResult { success: boolean; accepted: number; recalled: number; errors: RecallError[] | null }
+export interface GroupRecallParams extends GroupRef { message_ids: string[]; reason?: string }
+export interface GroupRecallResult { success: boolean; accepted: string[]; recalled: string[]; errors: RecallError[] }
+
+// ---- roles and lifecycle (§3.6–§3.9) ----
+
+export interface GroupMemberDetail extends GroupMember { group_id: string; last_ack_seq: number; last_pull_at: number }
+export interface SetRoleParams extends GroupRef, Signed { aid: string; role: 'admin' | 'member' }
+export interface SetRoleResult {
+  group: GroupInfo;
+  member: GroupMemberDetail;
+  old_role: GroupMember['role'];
+  new_role: GroupMember['role'];
+  acl_model: 'role_based';
+  acl_policy: 'unchanged';
+}
+export interface TransferOwnerParams extends GroupRef, Signed { new_owner?: string; aid?: string }
+export interface TransferOwnerResult { group: GroupInfo; old_owner: string; new_owner: string }
+export interface DissolveResult { group_id: string; status: 'dissolved' }
+export interface SuspendResult { group: GroupInfo; status: 'suspended' | 'active' | 'unchanged' }
+
+// ---- invite codes (§3.10) ----
+
+export interface InviteCode {
+  group_id: string;
+  code: string;
+  code_with_domain: string;
+  created_by: string;
+  expires_at: number;
+  max_uses: number;
+  used_count: number;
+  status: 'active' | 'expired' | 'revoked';
+  created_at: number;
+}
+export interface CreateInviteCodeParams extends GroupRef { code?: string; max_uses?: number; expires_in_seconds?: number }
+export interface CreateInviteCodeResult { group_id: string; invite_code: InviteCode }
+export interface UseInviteCodeParams extends Signed { code: string }
+export interface UseInviteCodeResult { status: 'joined'; group: GroupInfo; invite_code: InviteCode }
+export interface ListInviteCodesResult { group_id: string; items: InviteCode[] }
+export interface RevokeInviteCodeParams extends GroupRef { code: string }
+export interface RevokeInviteCodeResult { group_id: string; code: string; status: 'revoked' }
+
+// ---- settings and the signed index (§3.13), search (§3.14) ----
+
+/** The value of `settings["group.index"]`: readers use `body`; the SDK also sends meta and entries. */
+export interface GroupIndexValue { body: string; meta?: JsonObject; entries?: JsonObject[] }
+export interface SetSettingsParams extends GroupRef, Signed { settings: Record<string, unknown>; expected_index_etag?: string }
+export interface SetSettingsResult { group_id: string; group_aid: string; updated_keys: string[] }
+export interface GetSettingsParams extends GroupRef { keys?: string[] }
+export interface GroupSetting { key: string; value: unknown; updated_at: number; updated_by?: string }
+export interface GetSettingsResult { group_id: string; group_aid: string; settings: GroupSetting[] }
+/** Frame-level `_meta` next to `result` (§3.13). */
+export interface GroupIndexMeta { group_indexes: Record<string, { etag: string; last_modified: number; schema: string }> }
+export interface GroupSearchParams { query?: string; q?: string; keyword?: string; size?: number; limit?: number }
+export interface GroupSearchItem { group_id: string; group_aid: string; name: string; description: string; member_count: number; visibility: 'public' }
+export interface GroupSearchResult { query: string; page: 1; size: number; items: GroupSearchItem[]; total: number; has_more: boolean }
+
+// ---- thoughts (§5) ----
+
+export interface ThoughtContext { type: string; id: string }
+export interface MessageThoughtPutParams extends Signed {
+  to: string;
+  payload: JsonObject;
+  encrypted?: boolean;
+  thought_id?: string;
+  timestamp?: number;
+  context: ThoughtContext;
+}
+export interface MessageThoughtPutResult {
+  sender_aid: string;
+  peer_aid: string;
+  to: string;
+  context: ThoughtContext;
+  thought_id: string;
+  stored_count: number;
+  updated_at: number;
+}
+export interface MessageThoughtGetParams { sender_aid: string; context: ThoughtContext; peer_aid?: string; to?: string }
+export interface ThoughtItem {
+  thought_id: string;
+  message_id: string;
+  context: ThoughtContext;
+  from: string;
+  to: string;
+  payload: JsonObject;
+  created_at: number;
+}
+export interface MessageThoughtGetResult {
+  found: boolean;
+  sender_aid: string;
+  peer_aid: string;
+  context: ThoughtContext;
+  thoughts: ThoughtItem[];
+  updated_at: number;
+}
+export interface GroupThoughtPutParams extends GroupRef, Signed {
+  payload: JsonObject;
+  encrypted?: boolean;
+  thought_id?: string;
+  timestamp?: number;
+  context: ThoughtContext;
+}
+export interface GroupThoughtPutResult { group_id: string; sender_aid: string; context: ThoughtContext; thought_id: string; stored_count: number; updated_at: number }
+export interface GroupThoughtGetParams extends GroupRef { sender_aid: string; context: ThoughtContext }
+export interface GroupThoughtGetResult {
+  found: boolean;
+  group_id: string;
+  sender_aid: string;
+  context: ThoughtContext;
+  thoughts: Omit<ThoughtItem, 'from' | 'to'>[];
+  updated_at: number;
+}
