@@ -116,8 +116,16 @@ export class Recalls {
     const originals: RecalledOriginal[] = [];
     for (const [i, id] of n.messageIds.entries()) {
       const seq = n.seqs[i];
-      const lsn = seq === undefined ? null : await this.store.log.redact(this.aid, groupMessageKey(n.groupId, seq), redacted);
-      originals.push({ messageId: id, lsn });
+      // Only the sender recalls (gateway README, decision 19), and only the message the notice
+      // names sits at that seq: a notice that says otherwise redacts nothing.
+      let matched = false;
+      const check = (data: unknown) => {
+        const d = data as { messageId?: unknown; from?: unknown } | null;
+        matched = d?.messageId === id && d.from === n.from && n.from === n.recalledBy;
+        return matched ? redacted(data) : data;
+      };
+      const lsn = seq === undefined ? null : await this.store.log.redact(this.aid, groupMessageKey(n.groupId, seq), check);
+      originals.push({ messageId: id, lsn: matched ? lsn : null });
     }
     const data: GroupMessageRecalled = {
       aid: this.aid, groupId: n.groupId, from: n.from, recalledBy: n.recalledBy, messageIds: n.messageIds, seqs: n.seqs,

@@ -68,6 +68,26 @@ describe('recall on the device', () => {
     const log = await journal.since(0, 10);
     expect(log.events.map((e) => (e.data as { payload: object }).payload)).toEqual([{}, {}]);
   });
+
+  it('a group notice that names another sender, or a seq holding another message, redacts nothing', async () => {
+    const store = await openStore({ name: `recall-${Math.random()}`, idbFactory: new IDBFactory() });
+    const journal = new Journal(AID, store, () => {});
+    const entry = (seq: number, messageId: string) => ({
+      name: 'group.message' as const, key: `group:g.aun.local:${seq}`,
+      data: { aid: AID, groupId: 'g.aun.local', seq, messageId, from: BOB, timestamp: 1, payload: { text: `keep ${seq}` }, encrypted: true, direction: 'inbound' as const },
+    });
+    await journal.record(entry(4, 'gm-4'));
+    await journal.record(entry(5, 'gm-5'));
+    const recalls = new Recalls(AID, store);
+    const base = { groupId: 'g.aun.local', reason: '', seq: 9, at: 1 };
+    // Carol "recalls" Bob's message; then a notice naming gm-x at the seq where gm-5 sits.
+    const a = await recalls.group({ ...base, from: BOB, recalledBy: 'carol.aun.local', messageIds: ['gm-4'], seqs: [4] });
+    const b = await recalls.group({ ...base, from: BOB, recalledBy: BOB, messageIds: ['gm-x'], seqs: [5] });
+    expect(a.data.originals).toEqual([{ messageId: 'gm-4', lsn: null }]);
+    expect(b.data.originals).toEqual([{ messageId: 'gm-x', lsn: null }]);
+    const log = await journal.since(0, 10);
+    expect(log.events.map((e) => (e.data as { payload: object }).payload)).toEqual([{ text: 'keep 4' }, { text: 'keep 5' }]);
+  });
 });
 
 describe('the signed group.index the worker builds', () => {
