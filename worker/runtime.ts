@@ -1,23 +1,17 @@
-// The composition root: the one place that wires the keystore, the per-AID Gateway sessions, the
-// inboxes and the tabs. Each tab gets a facade (its capability); every session is shared by all
-// the tabs logged in as its AID and closes a short grace period after the last one leaves.
+// The composition root: the one place that wires the keystore, the identities, the registry of
+// accounts (one per logged-in AID, shared by all the tabs logged in as it) and the hub. An account
+// closes a short grace period after the last tab leaves it; that timer lives here, in the registry.
 
 import {
-  AunError, ErrorCode, NOT_EXECUTED, NotFoundError, SessionError, TAB_PROTOCOL, ValidationError, heldBy,
-  type OwnerAddress, type Rung, type SessionHolder,
-  type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type JsonObject, type MethodName, type Outcome, type OwnerFacade, type ParamsOf,
-  type NotifyTarget, type SendOptions, type SessionSnapshot, type ThoughtContext, type TabEventName, type WireError, pemToDer,
+  ErrorCode, NotFoundError, SessionError, TAB_PROTOCOL, ValidationError, heldBy,
+  type GatewayOptions, type InspectorSnapshot, type OwnerAddress, type Rung, type SessionHolder, type SessionSnapshot,
   randomHex,
 } from '../protocol/index.ts';
-import { aidProblem } from '../protocol/aid.ts';
-import { AidSession, SLOT_ID } from './aid-session.ts';
-
-import { resolveGateway } from './auth/discovery.ts';
-import { createIdentity } from './auth/identity.ts';
-import { certFingerprint } from './auth/sign.ts';
-import { TrustStore } from './auth/trust.ts';
+import { Account, SLOT_ID } from './account.ts';
 import { claimSession } from './hub/aid-claim.ts';
+import { tabFacade, type FacadeOwner } from './hub/facade.ts';
 import { Hub, type Tab } from './hub/hub.ts';
+import { Identities, IK, TRUST_ROOTS } from './identities.ts';
 import { openStore, type IdentityRecord, type Store } from './store/index.ts';
 
 export interface RuntimeOptions {
@@ -31,7 +25,7 @@ export interface RuntimeOptions {
   /** Settles before any tab hears hello: null when this owner serves, else where tabs must go. */
   gate?: Promise<OwnerAddress | null>;
   storeName?: string;
-  /** How long a session outlives its last tab, ms. */
+  /** How long an account outlives its last tab, ms. */
   graceMs?: number;
   heartbeatFloorMs?: number;
   log?: (line: string) => void;
@@ -40,52 +34,24 @@ export interface RuntimeOptions {
 }
 
 const DEFAULT_GRACE_MS = 3_000;
-const IK = 'ik';
-const TRUST_ROOTS = 'trust_roots';
-
-
-function toWire(err: unknown): WireError {
-  if (err instanceof AunError) {
-    return { name: err.name, code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }), ...(err.retryable ? { retryable: true } : {}) };
-  }
-  const e = err instanceof Error ? err : new Error(String(err));
-  return { name: e.name === 'AbortError' ? 'AbortError' : 'AunError', code: ErrorCode.Internal, message: e.message };
-}
-
-/** Turns a facade method into one that never throws across the port. */
-function outcome<A extends unknown[], T>(fn: (...args: A) => Promise<T>): (...args: A) => Promise<Outcome<T>> {
-  return async (...args) => {
-    try {
-      return { ok: true, value: await fn(...args) };
-    } catch (err) {
-      return { ok: false, error: toWire(err) };
-    }
-  };
-}
-
-const RECENT_EVENTS = 50;
 /** How long a draining owner waits for in-flight calls and sends before it closes anyway. */
 const DRAIN_MS = 5_000;
-/** Facade calls a draining owner still serves: they change nothing at the gateway. */
-const SERVED_WHILE_DRAINING = new Set<keyof OwnerFacade>(['detach', 'lockHeld', 'inspect', 'snapshot', 'ackEvents', 'cancel', 'replay', 'subscribe', 'unsubscribe']);
-/** What a draining owner answers to any other call: not run, so the tab retries it on the next owner. */
-const NOT_RUN: Outcome<never> = { ok: false, error: { name: 'ConnectionLostError', code: ErrorCode.Internal, message: 'the owner is handing over to a newer build', data: NOT_EXECUTED } };
 
-export class Runtime {
+export class Runtime implements FacadeOwner {
   readonly incarnation = randomHex(8);
   private readonly startedAt = Date.now();
-  private readonly recent: InspectorSnapshot['recent'] = [];
   readonly hub: Hub;
+  readonly identities: Identities;
   private storePromise: Promise<Store> | null = null;
-  private readonly sessions = new Map<string, AidSession>();
-  private readonly starting = new Map<string, Promise<AidSession>>();
-  /** The session lock of each AID whose session this owner holds (see hub/aid-claim.ts). */
+  /** The registry of accounts: the live ones, the ones starting, and the grace timer of each idle one. */
+  private readonly accounts = new Map<string, Account>();
+  private readonly starting = new Map<string, Promise<Account>>();
+  private readonly grace = new Map<string, ReturnType<typeof setTimeout>>();
+  /** The session lock of each AID whose account this owner holds (see hub/aid-claim.ts). */
   private readonly claims = new Map<string, () => void>();
-  /** Identities being created here: a second create of the same AID waits for the first. */
-  private readonly creating = new Map<string, Promise<IdentityInfo>>();
   rung: Rung;
   /** Set once a handoff to a newer build started: calls that would act are turned away. */
-  private draining = false;
+  draining = false;
 
   constructor(private readonly opts: RuntimeOptions) {
     this.rung = opts.rung ?? 'shared';
@@ -95,12 +61,13 @@ export class Runtime {
       builtAt: opts.builtAt ?? 0,
       rung: () => this.rung,
       ...(opts.gate ? { gate: opts.gate } : {}),
-      facade: (tab) => this.facade(tab),
-      onDetach: (tab) => this.unbind(tab),
+      facade: (tab) => tabFacade(tab, this.hub, this),
+      onDetach: (tab) => this.logout(tab),
       log: opts.log,
     });
-    globalThis.addEventListener?.('online', () => this.sessions.forEach((s) => s.session.setOnline(true)));
-    globalThis.addEventListener?.('offline', () => this.sessions.forEach((s) => s.session.setOnline(false)));
+    this.identities = new Identities({ store: () => this.store(), locks: () => this.locks });
+    globalThis.addEventListener?.('online', () => this.accounts.forEach((a) => a.session.setOnline(true)));
+    globalThis.addEventListener?.('offline', () => this.accounts.forEach((a) => a.session.setOnline(false)));
   }
 
   accept(port: MessagePort): void {
@@ -114,8 +81,10 @@ export class Runtime {
   async drain(to: OwnerAddress | null): Promise<void> {
     this.draining = true;
     this.hub.broadcast({ t: 'draining', to });
-    await Promise.all([...this.sessions.values()].map((s) => s.drain(DRAIN_MS).catch(() => s.close())));
-    this.sessions.clear();
+    await Promise.all([...this.accounts.values()].map((a) => a.drain(DRAIN_MS).catch(() => a.close())));
+    this.accounts.clear();
+    this.grace.forEach((timer) => clearTimeout(timer));
+    this.grace.clear();
     for (const release of this.claims.values()) release();
     this.claims.clear();
     if (to) this.hub.broadcast({ t: 'moved', to });
@@ -135,183 +104,89 @@ export class Runtime {
     return this.storePromise;
   }
 
-  // ---- the facade: one per tab ----
-
-  private facade(tab: Tab): OwnerFacade {
-    const f = this.methods(tab);
-    for (const k of Object.keys(f) as (keyof OwnerFacade)[]) {
-      if (SERVED_WHILE_DRAINING.has(k)) continue;
-      const run = f[k] as (...a: unknown[]) => Promise<Outcome<unknown>>;
-      (f as unknown as Record<string, unknown>)[k] = (...a: unknown[]) => (this.draining ? Promise.resolve(NOT_RUN) : run(...a));
-    }
-    return f;
-  }
-
-  private methods(tab: Tab): OwnerFacade {
-    const my = () => this.sessionOf(tab);
-    return {
-      listIdentities: outcome(() => this.listIdentities()),
-      createIdentity: outcome((aid: string, options: GatewayOptions) => this.createIdentity(aid, options)),
-      importIdentity: outcome((aid: string, pem: string, options: GatewayOptions) => this.importIdentity(aid, pem, options)),
-      removeIdentity: outcome((aid: string) => this.removeIdentity(aid)),
-      login: outcome((aid: string, options: Partial<GatewayOptions>) => this.login(tab, aid, options)),
-      logout: outcome(async () => this.unbind(tab)),
-      reconnectNow: outcome(async () => my().session.reconnectNow()),
-      call: outcome((callId: string, method: MethodName, params: unknown, o: { timeoutMs?: number }) =>
-        my().call(callId, method, params as ParamsOf<MethodName>, o?.timeoutMs)) as OwnerFacade['call'],
-      send: outcome((_callId: string, to: string, payload: JsonObject, o: SendOptions) => my().send(to, payload, o?.encrypt !== false, o?.timeoutMs)),
-      replay: outcome(async (afterLsn: number, limit: number) => my().replay(afterLsn, limit)),
-      ackEvents: outcome(async (lsn: number) => this.hub.ack(tab, lsn, my().lastLsn)),
-      cancel: outcome(async (callId: string) => (tab.aid ? this.sessions.get(tab.aid)?.cancel(callId) ?? false : false)),
-      groupCreate: outcome((name: string) => my().groupCreate(name)),
-      groupAdd: outcome((groupId: string, aid: string) => my().groupMembership('group.add_member', groupId, aid)),
-      groupRemove: outcome((groupId: string, aid: string) => my().groupMembership('group.kick', groupId, aid)),
-      groupLeave: outcome((groupId: string) => my().groupLeave(groupId)),
-      groupList: outcome(async () => (await my().session.call('group.list_my', { size: 200 }, { waitReady: true })).items),
-      groupMembers: outcome(async (groupId: string) => (await my().session.call('group.get_members', { group_id: groupId, group_aid: groupId }, { waitReady: true })).members),
-      groupSend: outcome((_callId: string, groupId: string, payload: JsonObject, o: SendOptions) => my().groupSend(groupId, payload, o?.encrypt !== false, o?.timeoutMs)),
-      recall: outcome((ids: string[], groupId: string | null, reason: string) => my().actions.recall(ids, groupId, reason)),
-      notify: outcome(async (target: NotifyTarget, kind: string, params: JsonObject) => my().notifier.send(target, kind, params)),
-      groupSettingsSet: outcome((groupId: string, settings: Record<string, unknown>) => my().actions.setGroupSettings(groupId, settings)),
-      thoughtPut: outcome((target: NotifyTarget, context: ThoughtContext, payload: JsonObject) => my().actions.thoughtPut(target, context, payload)),
-      thoughtGet: outcome((target: NotifyTarget & { sender: string }, context: ThoughtContext) => my().actions.thoughtGet(target, context)),
-      subscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.add(n))),
-      unsubscribe: outcome(async (names: TabEventName[]) => names.forEach((n) => tab.subscriptions.delete(n))),
-      snapshot: outcome(async () => (tab.aid ? this.snapshotOf(tab.aid) : null)),
-      inspect: outcome(() => this.inspect()),
-      detach: outcome(async () => this.hub.detach(tab.id)),
-      lockHeld: outcome(async () => this.hub.lockHeld(tab.id)),
-    };
-  }
-
-  private async identityInfo(store: Store, rec: IdentityRecord): Promise<IdentityInfo> {
-    return {
-      aid: rec.aid,
-      gateway: rec.gatewayUrl,
-      certFingerprint: await certFingerprint(rec.certPem),
-      createdAt: rec.createdAt,
-      hasToken: (await store.tokens.get(rec.aid)) !== undefined,
-    };
-  }
-
-  private async listIdentities(): Promise<IdentityInfo[]> {
-    const store = await this.store();
-    return Promise.all((await store.identities.list()).map((r) => this.identityInfo(store, r)));
-  }
-
-  private checkNewIdentity(aid: string, options: GatewayOptions): string[] {
-    const problem = aidProblem(aid);
-    if (problem) throw new ValidationError(`not a valid AID: ${String(aid)}: ${problem}`);
-    const roots = options?.rootCa;
-    if (!Array.isArray(roots) || roots.length === 0 || !roots.every((r) => typeof r === 'string')) {
-      throw new ValidationError('a new identity needs {rootCa: [PEM, …]} and a gateway: "wss://…/ws", an https:// origin to discover it at, or none to discover it from the AID');
-    }
-    return roots;
-  }
-
-  private async saveIdentity(store: Store, aid: string, certPem: string, options: GatewayOptions): Promise<IdentityInfo> {
-    await store.kv.put(aid, TRUST_ROOTS, options.rootCa);
-    const now = Date.now();
-    const rec: IdentityRecord = { aid, certPem, gatewayUrl: options.gateway, createdAt: now, updatedAt: now };
-    await store.identities.put(rec);
-    return this.identityInfo(store, rec);
-  }
-
   private get locks(): LockManager | undefined {
     return this.opts.locks ?? (globalThis.navigator as Navigator | undefined)?.locks;
   }
 
-  /**
-   * Idempotent across tabs and owners: tabs opened at once on a new AID all ask to create it. The
-   * first creates it; the others wait (here, then behind the origin's `aun-identity:<aid>` lock,
-   * for owners on other rungs) and get the identity it stored.
-   */
-  private createIdentity(aid: string, options: GatewayOptions): Promise<IdentityInfo> {
-    this.checkNewIdentity(aid, options);
-    let pending = this.creating.get(aid);
-    if (!pending) {
-      const locks = this.locks;
-      const create = () => this.createIdentityOnce(aid, options);
-      pending = (locks ? locks.request(`aun-identity:${aid}`, create) as unknown as Promise<IdentityInfo> : create()).finally(() => this.creating.delete(aid));
-      this.creating.set(aid, pending);
-    }
-    return pending;
+  // ---- what every tab's facade (hub/facade.ts) asks of the owner ----
+
+  async removeIdentity(aid: string): Promise<void> {
+    const a = this.accounts.get(aid);
+    if (a) this.closeAccount(a);
+    for (const tab of this.hub.tabsOf(aid)) this.hub.unbind(tab);
+    await this.identities.remove(aid);
   }
 
-  private async createIdentityOnce(aid: string, options: GatewayOptions): Promise<IdentityInfo> {
-    const roots = this.checkNewIdentity(aid, options);
-    const store = await this.store();
-    const existing = await store.identities.get(aid);
-    if (existing) return this.identityInfo(store, existing);
-    options = { ...options, gateway: await resolveGateway(options.gateway, aid) };
-    const made = await createIdentity(aid, { url: options.gateway, trust: new TrustStore(roots) });
-    if (made.kind !== 'new-key') throw new AunError(`the gateway already holds a key for ${aid} that this origin does not have`);
-    try {
-      await store.keys.put(aid, IK, made.pkcs8);
-    } finally {
-      made.pkcs8.fill(0);
-    }
-    return this.saveIdentity(store, aid, made.certPem, options);
-  }
-
-  /** The key goes into the keystore first (which checks it), then the gateway's certificate must match it. */
-  private async importIdentity(aid: string, privateKeyPem: string, options: GatewayOptions): Promise<IdentityInfo> {
-    const roots = this.checkNewIdentity(aid, options);
-    if (typeof privateKeyPem !== 'string' || !privateKeyPem.includes('PRIVATE KEY')) throw new ValidationError('importIdentity needs a PKCS#8 PEM private key');
-    const store = await this.store();
-    if (await store.identities.get(aid)) throw new ValidationError(`${aid} is already in this origin's keystore`);
-    options = { ...options, gateway: await resolveGateway(options.gateway, aid) };
-    const pkcs8 = pemToDer(privateKeyPem);
-    try {
-      await store.keys.put(aid, IK, pkcs8);
-    } finally {
-      pkcs8.fill(0);
-    }
-    try {
-      const keys = await store.keys.load(aid, IK);
-      const made = await createIdentity(aid, { url: options.gateway, trust: new TrustStore(roots), existingPublicSpki: keys!.publicSpki });
-      return await this.saveIdentity(store, aid, made.certPem, options);
-    } catch (err) {
-      await store.keys.remove(aid, IK);
-      throw err;
-    }
-  }
-
-  private async removeIdentity(aid: string): Promise<void> {
-    const s = this.sessions.get(aid);
-    if (s) this.closeSession(s);
-    for (const tab of this.hub.tabsOf(aid)) tab.aid = null;
-    await (await this.store()).identities.remove(aid);
-  }
-
-  private async login(tab: Tab, aid: string, options: Partial<GatewayOptions>): Promise<SessionSnapshot> {
+  async login(tab: Tab, aid: string, options: Partial<GatewayOptions>): Promise<SessionSnapshot> {
     if (typeof aid !== 'string') throw new ValidationError('login needs an AID');
-    const s = await this.sessionFor(aid, options ?? {});
+    const a = await this.accountFor(aid, options ?? {});
     // Logging in again after an eviction (or a close the gateway ordered) takes the identity back;
     // start() does nothing to a session that is running.
-    s.session.start();
-    if (tab.aid !== aid) this.unbind(tab);
-    tab.aid = aid;
-    tab.sentLsn = tab.ackedLsn = s.lastLsn;
-    tab.lagging = false;
-    s.tabs.add(tab.id);
-    if (s.grace) clearTimeout(s.grace);
-    s.grace = null;
-    return this.snapshotOf(aid)!;
+    a.session.start();
+    if (tab.aid !== aid) this.logout(tab);
+    this.hub.bind(tab, aid, a.lastLsn);
+    clearTimeout(this.grace.get(aid));
+    this.grace.delete(aid);
+    return a.snapshot();
   }
 
-  private sessionFor(aid: string, options: Partial<GatewayOptions>): Promise<AidSession> {
-    const live = this.sessions.get(aid);
+  /** The tab leaves its AID; the last tab out starts the account's grace period. */
+  logout(tab: Tab): void {
+    const aid = this.hub.unbind(tab);
+    const a = aid ? this.accounts.get(aid) : undefined;
+    if (!a) return;
+    if (this.hub.tabCount(a.aid) > 0 || this.grace.has(a.aid)) return;
+    this.grace.set(a.aid, setTimeout(() => {
+      this.grace.delete(a.aid);
+      if (this.hub.tabCount(a.aid) === 0) this.closeAccount(a);
+    }, this.opts.graceMs ?? DEFAULT_GRACE_MS));
+  }
+
+  accountOf(tab: Tab): Account {
+    const a = tab.aid ? this.accounts.get(tab.aid) : undefined;
+    if (!a) throw new SessionError('this tab is not logged in: call login(aid) first', ErrorCode.ConnectRequired);
+    return a;
+  }
+
+  cancel(tab: Tab, callId: string): boolean {
+    return tab.aid ? this.accounts.get(tab.aid)?.cancel(callId) ?? false : false;
+  }
+
+  snapshot(tab: Tab): SessionSnapshot | null {
+    return tab.aid ? this.accounts.get(tab.aid)?.snapshot() ?? null : null;
+  }
+
+  async inspect(): Promise<InspectorSnapshot> {
+    return {
+      rung: this.rung,
+      incarnation: this.incarnation,
+      build: this.opts.build,
+      builtAt: this.opts.builtAt ?? 0,
+      name: this.opts.name ?? '',
+      startedAt: this.startedAt,
+      tabs: this.hub.list().map((t) => ({
+        id: t.id, build: t.build, aid: t.aid, subscriptions: [...t.subscriptions], attachedAt: t.attachedAt,
+        sentLsn: t.sentLsn, ackedLsn: t.ackedLsn, lagging: t.lagging,
+      })),
+      sessions: await Promise.all([...this.accounts.values()].map((a) => a.inspect())),
+      recent: this.hub.recent(),
+    };
+  }
+
+  // ---- the registry of accounts ----
+
+  private accountFor(aid: string, options: Partial<GatewayOptions>): Promise<Account> {
+    const live = this.accounts.get(aid);
     if (live) return Promise.resolve(live);
     let pending = this.starting.get(aid);
     if (!pending) {
-      pending = this.startSession(aid, options).finally(() => this.starting.delete(aid));
+      pending = this.startAccount(aid, options).finally(() => this.starting.delete(aid));
       this.starting.set(aid, pending);
     }
     return pending;
   }
 
-  private async startSession(aid: string, options: Partial<GatewayOptions>): Promise<AidSession> {
+  private async startAccount(aid: string, options: Partial<GatewayOptions>): Promise<Account> {
     const store = await this.store();
     const record = await store.identities.get(aid);
     if (!record) throw new NotFoundError(`no identity ${aid} in this origin: create it first`);
@@ -326,11 +201,11 @@ export class Runtime {
     const deviceId = await store.deviceId();
     const release = await this.claim(aid, deviceId);
     try {
-      const s = this.makeSession(aid, record, keys, roots, store, deviceId);
-      await s.start();
-      this.sessions.set(aid, s);
+      const a = this.makeAccount(record, keys, roots, store, deviceId);
+      await a.start();
+      this.accounts.set(aid, a);
       if (release) this.claims.set(aid, release);
-      return s;
+      return a;
     } catch (err) {
       release?.();
       throw err;
@@ -358,71 +233,26 @@ export class Runtime {
     throw new SessionError(`another owner of this origin (${claim.holder.rung} rung) holds the session of ${aid}: the tab attaches there`, ErrorCode.ConnectRequired, heldBy(claim.holder));
   }
 
-  private makeSession(aid: string, record: IdentityRecord, keys: NonNullable<Awaited<ReturnType<Store['keys']['load']>>>, roots: string[], store: Store, deviceId: string): AidSession {
-    return new AidSession({
+  private makeAccount(record: IdentityRecord, keys: NonNullable<Awaited<ReturnType<Store['keys']['load']>>>, roots: string[], store: Store, deviceId: string): Account {
+    return new Account({
       record,
       keys,
       roots,
       store,
       deviceId,
-      publishLogged: (e) => {
-        const m = e.data as { direction?: unknown; timestamp?: unknown };
-        const sentAt = e.name.endsWith('message') && m.direction === 'inbound' && typeof m.timestamp === 'number' ? m.timestamp : undefined;
-        this.recent.push({ at: Date.now(), aid, name: e.name, lsn: e.lsn, ...(sentAt === undefined ? {} : { sentAt }) });
-        if (this.recent.length > RECENT_EVENTS) this.recent.shift();
-        this.hub.publishLogged(aid, e.lsn, e.name, e.data);
-      },
-      publish: (name, data) => this.hub.publish(aid, name, data),
+      outlet: this.hub,
       ...(this.opts.heartbeatFloorMs ? { heartbeatFloorMs: this.opts.heartbeatFloorMs } : {}),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
   }
 
-  private async inspect(): Promise<InspectorSnapshot> {
-    return {
-      rung: this.rung,
-      incarnation: this.incarnation,
-      build: this.opts.build,
-      builtAt: this.opts.builtAt ?? 0,
-      name: this.opts.name ?? '',
-      startedAt: this.startedAt,
-      tabs: this.hub.list().map((t) => ({
-        id: t.id, build: t.build, aid: t.aid, subscriptions: [...t.subscriptions], attachedAt: t.attachedAt,
-        sentLsn: t.sentLsn, ackedLsn: t.ackedLsn, lagging: t.lagging,
-      })),
-      sessions: await Promise.all([...this.sessions.values()].map((s) => s.inspect())),
-      recent: [...this.recent],
-    };
-  }
-
-  private snapshotOf(aid: string): SessionSnapshot | null {
-    return this.sessions.get(aid)?.snapshot() ?? null;
-  }
-
-  private sessionOf(tab: Tab): AidSession {
-    const s = tab.aid ? this.sessions.get(tab.aid) : undefined;
-    if (!s) throw new SessionError('this tab is not logged in: call login(aid) first', ErrorCode.ConnectRequired);
-    return s;
-  }
-
-  /** The tab leaves its AID; the last tab out starts the session's grace period. */
-  private unbind(tab: Tab): void {
-    const aid = tab.aid;
-    tab.aid = null;
-    const s = aid ? this.sessions.get(aid) : undefined;
-    if (!s) return;
-    s.tabs.delete(tab.id);
-    if (s.tabs.size > 0 || s.grace) return;
-    s.grace = setTimeout(() => {
-      if (s.tabs.size === 0) this.closeSession(s);
-    }, this.opts.graceMs ?? DEFAULT_GRACE_MS);
-  }
-
-  private closeSession(s: AidSession): void {
-    s.close();
-    this.sessions.delete(s.aid);
-    this.claims.get(s.aid)?.();
-    this.claims.delete(s.aid);
-    this.opts.log?.(`session ${s.aid} closed`);
+  private closeAccount(a: Account): void {
+    clearTimeout(this.grace.get(a.aid));
+    this.grace.delete(a.aid);
+    a.close();
+    this.accounts.delete(a.aid);
+    this.claims.get(a.aid)?.();
+    this.claims.delete(a.aid);
+    this.opts.log?.(`session ${a.aid} closed`);
   }
 }

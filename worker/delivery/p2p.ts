@@ -1,14 +1,21 @@
-// The device's 1:1 inbox (`p2p`): rows come only from `message.v2.pull`, the gateway's stored
-// sequence; a push for this device (plaintext or with an envelope) is a hint for that pull, and
-// its content is never shown, never takes a seq and never marks a message id as seen.
+// P2P delivery for one AID on this device, beside groups.ts: the device's 1:1 inbox (`p2p`), the
+// opening of its rows (plaintext as is, V2 envelopes through the E2EE engine, recall notices
+// through recall.ts) and their commit to the log, which publishes them to the tabs.
+//
+// Rows come only from `message.v2.pull`, the gateway's stored sequence; a push for this device
+// (plaintext or with an envelope) is a hint for that pull, and its content is never shown, never
+// takes a seq and never marks a message id as seen.
 
-import type { InboxRow, MethodName, ParamsOf, ResultOf } from '../../protocol/index.ts';
+import type { InboundMessage, InboxRow, JsonObject, MethodName, ParamsOf, ResultOf } from '../../protocol/index.ts';
+import type { Decrypted } from '../e2ee/envelope.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
+import { p2pRecallNotice, type P2pNotice } from './recall.ts';
+import { plaintextMessage, unreadable } from './rows.ts';
 import { SeqInbox } from './seq-inbox.ts';
 
 export const P2P_CURSOR = 'p2p';
 
-/** The gateway's P2P push events; both only say "pull". */
+/** The gateway's P2P push events; all only say "pull". */
 const P2P_PUSHES: ReadonlySet<string> = new Set(['message.received', 'peer.v2.message_received', 'message.recalled']);
 
 export interface P2pDeps {
@@ -18,8 +25,10 @@ export interface P2pDeps {
   loadCursor(): Promise<number>;
   /** Stores the cursor and the logged inputs in one step, and publishes them (see Journal.commit). */
   commit(seq: number, inputs: (LoggedInput | null)[]): Promise<(LoggedEvent | null)[]>;
-  /** A stored row as the app sees it, or its undecryptable notice; null to drop it quietly. */
-  open(row: InboxRow): Promise<LoggedInput | null>;
+  /** Opens a V2 row's envelope (the AID's E2EE engine); throws an E2eeError when it cannot. */
+  decrypt(row: InboxRow): Promise<Decrypted>;
+  /** A recall notice as its logged event (the originals redacted in the log; see recall.ts). */
+  recall(notice: P2pNotice): Promise<LoggedInput>;
   log?(line: string): void;
 }
 
@@ -44,7 +53,7 @@ export class P2pInbox {
       },
       loadCursor: deps.loadCursor,
       commit: deps.commit,
-      open: (row) => (wellFormed(row) ? deps.open(row) : Promise.resolve(null)),
+      open: (row) => (wellFormed(row) ? this.open(row) : Promise.resolve(null)),
       ...(log ? { log } : {}),
     });
   }
@@ -69,5 +78,36 @@ export class P2pInbox {
 
   stop(): void {
     this.inbox.stop();
+  }
+
+  /** A stored row as the app sees it, or its undecryptable notice; null to drop it quietly. */
+  private async open(row: InboxRow): Promise<LoggedInput | null> {
+    const { aid } = this.deps;
+    const key = `p2p:${row.from_aid}:${row.message_id}`;
+    if (row.version !== 'v2') {
+      const recall = p2pRecallNotice(row);
+      if (recall) return recall === 'placeholder' ? null : this.deps.recall(recall);
+      const data = plaintextMessage(aid, row);
+      return data ? { name: 'message', key, data } : null;
+    }
+    try {
+      const d = await this.deps.decrypt(row);
+      const aad = d.aad as { to?: unknown; timestamp?: unknown };
+      const data: InboundMessage = {
+        aid,
+        messageId: row.message_id,
+        from: row.from_aid,
+        to: typeof aad.to === 'string' ? aad.to : row.to,
+        seq: row.seq,
+        timestamp: typeof aad.timestamp === 'number' ? aad.timestamp : row.t_server,
+        payload: d.payload as JsonObject,
+        encrypted: true,
+        direction: row.direction ?? (row.from_aid === aid ? 'outbound_sync' : 'inbound'),
+        ...(d.protectedHeaders ? { protectedHeaders: d.protectedHeaders } : {}),
+      };
+      return { name: 'message', key, data };
+    } catch (err) {
+      return unreadable(aid, { where: `${P2P_CURSOR}:${row.from_aid}:${row.message_id}`, messageId: row.message_id, from: row.from_aid, seq: row.seq }, err, this.deps.log);
+    }
   }
 }

@@ -1,6 +1,9 @@
-// Turning the gateway's stored P2P rows into the plaintext messages the tabs see.
+// Turning the gateway's stored rows into what the tabs see: P2P plaintext messages, and the
+// logged `undecryptable` notice a row that cannot be read becomes (P2P and groups alike).
 
-import type { InboundMessage, InboxRow, JsonObject } from '../../protocol/index.ts';
+import type { InboundMessage, InboxRow, JsonObject, LoggedEventName } from '../../protocol/index.ts';
+import { E2eeError } from '../e2ee/errors.ts';
+import type { LoggedInput } from './journal.ts';
 
 export function plaintextMessage(aid: string, row: InboxRow): InboundMessage | null {
   const payload = row.legacy_v1?.payload;
@@ -16,4 +19,21 @@ export function plaintextMessage(aid: string, row: InboxRow): InboundMessage | n
     encrypted: false,
     direction: row.direction ?? (row.from_aid === aid ? 'outbound_sync' : 'inbound'),
   };
+}
+
+/** Which row could not be read: `where` makes its log key (`p2p:<from>:<id>`, `group:<id>:<seq>`). */
+export interface UnreadableRow { where: string; messageId: string; from: string; seq: number; groupId?: string }
+
+/**
+ * A row that cannot be read becomes a logged `undecryptable` notice; replays and rows not
+ * addressed to this device are dropped quietly. Either way the inbox moves on: one bad message
+ * never blocks the ones after it.
+ */
+export function unreadable(aid: string, row: UnreadableRow, err: unknown, log?: (line: string) => void): LoggedInput | null {
+  const reason = err instanceof E2eeError ? err.reason : 'error';
+  if (reason === 'duplicate' || reason === 'recipient_missing') return null;
+  const { where, messageId, from, seq, groupId } = row;
+  log?.(`undecryptable ${messageId} from ${from}: ${(err as Error).message}`);
+  const name: LoggedEventName = 'undecryptable';
+  return { name, key: `undecryptable:${where}`, data: { aid, messageId, from, seq, reason, message: (err as Error).message, ...(groupId ? { groupId } : {}) } };
 }

@@ -1,27 +1,33 @@
-// The tabs: attach handshake, one capability (facade) per tab, liveness through a Web Lock each
-// tab holds, subscriptions, and one-way event fan-out on each tab's event port.
+// The tabs: attach handshake, one capability (facade.ts) per tab, liveness through a Web Lock each
+// tab holds, and the tab state only the hub changes: which AID a tab is bound to, its
+// subscriptions, and the flow control of the one-way event fan-out on each tab's event port.
 
 import * as Comlink from 'comlink';
 import {
   ATTACH, FACADE_METHODS, TAB_PROTOCOL,
-  type AttachMessage, type OwnerAddress, type OwnerFacade, type OwnerFrame, type Rung, type TabEventMap, type TabEventName,
+  type AttachMessage, type InspectorSnapshot, type OwnerAddress, type OwnerFacade, type OwnerFrame, type Rung,
+  type TabEventMap, type TabEventName,
 } from '../../protocol/index.ts';
 import { guardedEndpoint } from './guard.ts';
 
+/** A tab as the rest of the worker sees it: read-only; the hub alone changes it (every Tab it hands out is one of its records). */
 export interface Tab {
   readonly id: string;
   readonly attachedAt: number;
   readonly build: string;
-  /** The AID this tab is logged in as, set by the runtime. */
-  aid: string | null;
-  readonly subscriptions: Set<TabEventName>;
+  /** The AID this tab is logged in as (Hub.bind / Hub.unbind). */
+  readonly aid: string | null;
+  readonly subscriptions: ReadonlySet<TabEventName>;
   /** Flow control: the last logged event posted to the tab, the last it said it processed. */
-  sentLsn: number;
-  ackedLsn: number;
+  readonly sentLsn: number;
+  readonly ackedLsn: number;
   /** True while the tab is too far behind: logged events wait in the log until it catches up. */
-  lagging: boolean;
+  readonly lagging: boolean;
   post(frame: OwnerFrame): void;
 }
+
+/** A logged event as the hub fans it out (delivery/journal.ts makes them). */
+export interface PublishedEvent { lsn: number; name: TabEventName; data: unknown }
 
 /**
  * Logged events a tab may have in flight (posted, not yet acknowledged). Beyond it the owner
@@ -49,6 +55,11 @@ export interface HubOptions {
 }
 
 interface TabRecord extends Tab {
+  aid: string | null;
+  readonly subscriptions: Set<TabEventName>;
+  sentLsn: number;
+  ackedLsn: number;
+  lagging: boolean;
   rpc: MessagePort;
   events: MessagePort;
   /** Starts watching the tab's lock (once); pending until the tab says it holds it. */
@@ -59,6 +70,9 @@ interface TabRecord extends Tab {
 const LOCK_PENDING_MS = 10_000;
 
 const TAB_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Logged events the inspector lists. */
+const RECENT_EVENTS = 50;
 
 function isAttach(data: unknown): data is AttachMessage {
   if (typeof data !== 'object' || data === null) return false;
@@ -71,6 +85,8 @@ function isAttach(data: unknown): data is AttachMessage {
 
 export class Hub {
   private readonly tabs = new Map<string, TabRecord>();
+  /** The last logged events fanned out, for the inspector. */
+  private readonly recentEvents: InspectorSnapshot['recent'] = [];
   readonly ownerLock: string;
   /** Resolves once the owner lock is granted: no tab hears hello before we hold it. */
   private readonly ownerHeld: Promise<void>;
@@ -185,8 +201,13 @@ export class Hub {
   }
 
   /** A logged event (it has an lsn) to the subscribed tabs of `aid`, with flow control per tab. */
-  publishLogged<E extends TabEventName>(aid: string, lsn: number, name: E, data: TabEventMap[E]): void {
-    const frame: OwnerFrame = { t: 'event', name, data, lsn };
+  publishLogged(aid: string, event: PublishedEvent): void {
+    const { lsn, name, data } = event;
+    const m = data as { direction?: unknown; timestamp?: unknown };
+    const sentAt = name.endsWith('message') && m.direction === 'inbound' && typeof m.timestamp === 'number' ? m.timestamp : undefined;
+    this.recentEvents.push({ at: Date.now(), aid, name, lsn, ...(sentAt === undefined ? {} : { sentAt }) });
+    if (this.recentEvents.length > RECENT_EVENTS) this.recentEvents.shift();
+    const frame = { t: 'event', name, data, lsn } as OwnerFrame;
     for (const tab of this.tabs.values()) {
       if (tab.aid !== aid || !tab.subscriptions.has(name) || tab.lagging) continue;
       if (tab.sentLsn - tab.ackedLsn >= TAB_WINDOW) {
@@ -201,7 +222,8 @@ export class Hub {
   }
 
   /** The tab processed logged events up to `lsn`; a lagging tab that caught up resumes live. */
-  ack(tab: Tab, lsn: number, lastLsn: number): void {
+  ack(view: Tab, lsn: number, lastLsn: number): void {
+    const tab = view as TabRecord;
     if (!Number.isSafeInteger(lsn) || lsn <= tab.ackedLsn) return;
     tab.ackedLsn = lsn;
     tab.sentLsn = Math.max(tab.sentLsn, lsn);
@@ -210,6 +232,42 @@ export class Hub {
       // What was logged while it was paused is fetched by one more catch-up.
       tab.post({ t: 'resync', aid: tab.aid ?? '', lastLsn });
     }
+  }
+
+  /** The tab is logged in as `aid` now; its flow control starts at the account's last lsn. */
+  bind(view: Tab, aid: string, lastLsn: number): void {
+    const tab = view as TabRecord;
+    tab.aid = aid;
+    tab.sentLsn = tab.ackedLsn = lastLsn;
+    tab.lagging = false;
+  }
+
+  /** The tab leaves its AID (logout, or the identity was removed); returns the AID it left. */
+  unbind(view: Tab): string | null {
+    const tab = view as TabRecord;
+    const aid = tab.aid;
+    tab.aid = null;
+    return aid;
+  }
+
+  subscribe(view: Tab, names: TabEventName[], on: boolean): void {
+    const tab = view as TabRecord;
+    for (const n of names) {
+      if (on) tab.subscriptions.add(n);
+      else tab.subscriptions.delete(n);
+    }
+  }
+
+  /** How many attached tabs are logged in as `aid`. */
+  tabCount(aid: string): number {
+    let n = 0;
+    for (const t of this.tabs.values()) if (t.aid === aid) n++;
+    return n;
+  }
+
+  /** The last logged events fanned out (oldest first), for the inspector. */
+  recent(): InspectorSnapshot['recent'] {
+    return [...this.recentEvents];
   }
 
   tabsOf(aid: string): Tab[] {

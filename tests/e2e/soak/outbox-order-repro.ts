@@ -6,7 +6,7 @@
 // ones one after another from a snapshot of the store. A send issued while older sends waited in
 // the outbox reached the gateway before them, and the gateway's seq (what every receiver orders
 // by) followed; the stale snapshot also re-sent entries a concurrent attempt had already sent.
-// Wiring as in worker/aid-session.ts: every attempt waits for a ready session up to its deadline
+// Wiring as in worker/account.ts: every attempt waits for a ready session up to its deadline
 // (session.call with waitReady), and a ready session triggers outbox.flush().
 
 import { ConnectionLostError, TimeoutError } from '../../../protocol/index.ts';
@@ -51,7 +51,7 @@ function world() {
     const waiters = onReady;
     onReady = [];
     waiters.forEach((w) => w());
-    return outbox.flush(); // what AidSession's onStateChange does on 'ready'
+    return outbox.flush(); // what Account's onStateChange does on 'ready'
   };
   return { outbox, gateway, entry, becomeReady };
 }

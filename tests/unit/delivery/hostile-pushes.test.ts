@@ -3,10 +3,12 @@
 // gateway whose stored rows are the truth.
 
 import { describe, expect, it } from 'vitest';
-import { AunError, ErrorCode, type GroupRow, type InboxRow, type MethodName, type ParamsOf, type ResultOf } from '../../../protocol/index.ts';
+import { AunError, ErrorCode, type GroupRow, type InboundMessage, type InboxRow, type MethodName, type ParamsOf, type ResultOf } from '../../../protocol/index.ts';
 import { Groups } from '../../../worker/delivery/groups.ts';
 import type { LoggedEvent, LoggedInput } from '../../../worker/delivery/journal.ts';
 import { P2pInbox } from '../../../worker/delivery/p2p.ts';
+import type { Decrypted } from '../../../worker/e2ee/envelope.ts';
+import { E2eeError } from '../../../worker/e2ee/errors.ts';
 
 const ME = 'bob.aun.local';
 const PEER = 'alice.aun.local';
@@ -70,14 +72,21 @@ function p2pSetup() {
     loadCursor: async () => cursor,
     async commit(seq, inputs) {
       cursor = seq;
+      for (const i of inputs) {
+        if (i?.name !== 'message') continue;
+        const m = i.data as InboundMessage;
+        shown.push({ seq: m.seq, text: (m.payload as { text: string }).text });
+      }
       return inputs.map((i) => (i ? ({ lsn: 0, name: i.name, data: i.data } as LoggedEvent) : null));
     },
-    async open(row): Promise<LoggedInput | null> {
-      const text = row.version === 'v2' ? engine.open(row.envelope_json, row.from_aid) : (row.legacy_v1?.payload.text as string);
-      if (text === 'duplicate' || text === 'bad') return null;
-      const t = typeof text === 'string' ? text : text.text;
-      shown.push({ seq: row.seq, text: t });
-      return { name: 'message', key: `p2p:${row.from_aid}:${row.message_id}`, data: { text: t } as never };
+    async decrypt(row): Promise<Decrypted> {
+      const opened = engine.open(row.envelope_json, row.from_aid);
+      if (opened === 'duplicate') throw new E2eeError('duplicate', `${row.message_id} was opened before`);
+      if (opened === 'bad') throw new E2eeError('malformed', `${row.message_id} is not an envelope for ${ME}`);
+      return { payload: { type: 'text', text: opened.text }, aad: {}, row: {} as Decrypted['row'] };
+    },
+    recall: async () => {
+      throw new Error('no recalls in these tests');
     },
   });
   return { p2p, stored, store, shown, pulls, engine, fixed, cursor: () => cursor };

@@ -8,8 +8,8 @@ import { checkGroupIndex } from '../../../gateway/services/group-index.ts';
 import { RateLimitError, toBase64, type GroupRow, type InboundMessage, type InboxRow, type NotifyEvent } from '../../../protocol/index.ts';
 import { Journal, type LoggedEvent } from '../../../worker/delivery/journal.ts';
 import { groupRecallNotice, p2pRecallNotice, Recalls, rowFromRecallPush } from '../../../worker/delivery/recall.ts';
-import { signGroupIndex } from '../../../worker/group-settings.ts';
-import { Notifier } from '../../../worker/notify.ts';
+import { signGroupIndex } from '../../../worker/account/group-settings.ts';
+import { Notifier } from '../../../worker/account/notify.ts';
 import { openStore } from '../../../worker/store/index.ts';
 
 const AID = 'alice.aun.local';

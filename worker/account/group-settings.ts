@@ -5,8 +5,8 @@
 import {
   VersionConflictError, ValidationError, canonicalJsonText, toBase64, utf8,
   type MethodName, type ParamsOf, type ResultOf,
-} from '../protocol/index.ts';
-import { sha256Hex, signDer } from './auth/sign.ts';
+} from '../../protocol/index.ts';
+import { sha256Hex, signDer } from '../auth/sign.ts';
 
 export const INDEX_KEY = 'group.index';
 const SCHEMA = 'aun.group.index.v1';

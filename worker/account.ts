@@ -1,11 +1,11 @@
-// Everything the worker runs for one logged-in AID, wired together: the Gateway session, the E2EE
-// engine, the P2P and group inboxes, the local event log and the outbox. Tabs reach it through the
-// runtime's facade; it reaches the tabs only through `publish` callbacks.
+// One logged-in AID on this device (its account), wired together: the Gateway session (the one
+// connection), the E2EE engine, P2P and group delivery, the local event log and the outbox. Tabs
+// reach it through their facade (hub/facade.ts); it reaches them only through its outlet (the hub).
 
 import {
   AunError, ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, SessionError, V2StaleKeysError, ValidationError,
-  type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage, type InboxRow,
-  type JsonObject, type LogPage, type LoggedEventName, type MessageSendResult, type MethodName,
+  type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage,
+  type JsonObject, type LogPage, type MessageSendResult, type MethodName,
   type InspectorSnapshot, type ParamsOf, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
   randomHex,
 } from '../protocol/index.ts';
@@ -16,12 +16,11 @@ import { groupMessageKey, Groups } from './delivery/groups.ts';
 import { Journal, type LoggedEvent, type LoggedInput } from './delivery/journal.ts';
 import { Outbox, type OutboxEntry } from './delivery/outbox.ts';
 import { P2P_CURSOR, P2pInbox } from './delivery/p2p.ts';
-import { plaintextMessage } from './delivery/rows.ts';
-import { p2pRecallNotice, Recalls } from './delivery/recall.ts';
-import { AidActions, withdrawnError } from './aid-actions.ts';
-import { Notifier } from './notify.ts';
+import { Recalls } from './delivery/recall.ts';
+import { unreadable } from './delivery/rows.ts';
+import { AccountActions, withdrawnError } from './account/actions.ts';
+import { Notifier } from './account/notify.ts';
 import { E2eeEngine } from './e2ee/engine.ts';
-import { E2eeError } from './e2ee/errors.ts';
 import { pushConfigFromUpdate, type OfflinePushConfig } from './session/push-config.ts';
 import { GatewaySession } from './session/session.ts';
 import type { IdentityRecord, KeyPairHandles, Store } from './store/index.ts';
@@ -32,27 +31,33 @@ export const SLOT_ID = 'default';
 /** Cursor-moving calls belong to the worker's delivery: a tab acking would hide mail from others. */
 const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.ack', 'group.ack_events', 'message.ack', 'group.ack_messages']);
 
-export interface AidSessionOptions {
+/** Where an account's events go: the hub, which fans them out to the tabs of the AID. */
+export interface AccountOutlet {
+  /** A logged event (it has its lsn), once it is committed. */
+  publishLogged(aid: string, event: LoggedEvent): void;
+  /** Live state, raw pushes, failed sends and notices: not logged. */
+  publish<E extends 'state' | 'raw' | 'send.failed' | 'notify'>(aid: string, name: E, data: TabEventMap[E]): void;
+  /** How many tabs are logged in as `aid` (for snapshots and the inspector). */
+  tabCount(aid: string): number;
+}
+
+export interface AccountOptions {
   record: IdentityRecord;
   keys: KeyPairHandles;
   roots: string[];
   store: Store;
   deviceId: string;
-  /** Logged events (with their lsn) and live state for the tabs of this AID. */
-  publishLogged(event: LoggedEvent): void;
-  publish<E extends 'state' | 'raw' | 'send.failed' | 'notify'>(name: E, data: TabEventMap[E]): void;
+  outlet: AccountOutlet;
   heartbeatFloorMs?: number;
   log?: (line: string) => void;
 }
 
 export const newMessageId = () => `m-${randomHex(16)}`;
 
-export class AidSession {
+export class Account {
   readonly aid: string;
   readonly deviceId: string;
   readonly session: GatewaySession;
-  readonly tabs = new Set<string>();
-  grace: ReturnType<typeof setTimeout> | null = null;
   private readonly calls = new Map<string, AbortController>();
   private readonly e2ee: E2eeEngine;
   private readonly journal: Journal;
@@ -62,13 +67,13 @@ export class AidSession {
   /** Carried on every reconnect once the app set it (push.update_config). */
   private pushConfig: OfflinePushConfig | null = null;
   private readonly recalls: Recalls;
-  /** Recall, signed group settings, thoughts (aid-actions.ts). */
-  readonly actions: AidActions;
-  /** Typing / presence notices (notify.ts). */
+  /** Recall, signed group settings, thoughts (account/actions.ts). */
+  readonly actions: AccountActions;
+  /** Typing / presence notices (account/notify.ts). */
   readonly notifier: Notifier;
 
-  constructor(private readonly opts: AidSessionOptions) {
-    const { record, keys, store, deviceId, log } = opts;
+  constructor(private readonly opts: AccountOptions) {
+    const { record, keys, store, deviceId, outlet, log } = opts;
     const aid = (this.aid = record.aid);
     this.deviceId = deviceId;
     const trust = new TrustStore(opts.roots);
@@ -92,7 +97,7 @@ export class AidSession {
       peerIk: (peer, certPem) => peers.identityKey(peer, certPem),
       ...(log ? { log } : {}),
     });
-    this.journal = new Journal(aid, store, (e) => opts.publishLogged(e), log);
+    this.journal = new Journal(aid, store, (e) => outlet.publishLogged(aid, e), log);
     this.recalls = new Recalls(aid, store);
     this.inbox = new P2pInbox({
       aid,
@@ -100,7 +105,8 @@ export class AidSession {
       rpc,
       loadCursor: () => store.cursors.get(aid, P2P_CURSOR),
       commit: (seq, inputs) => this.journal.commit({ ns: P2P_CURSOR, seq }, inputs),
-      open: (row) => this.openP2P(row),
+      decrypt: (row) => this.e2ee.decrypt(row),
+      recall: (notice) => this.recalls.p2p(notice),
       ...(log ? { log } : {}),
     });
     this.groups = new Groups({
@@ -124,14 +130,14 @@ export class AidSession {
       failed: (entry, err) => {
         log?.(`send ${entry.id} to ${entry.body.to} failed for good: ${(err as Error).message}`);
         const e = err instanceof AunError ? err : new AunError((err as Error).message);
-        opts.publish('send.failed', {
+        outlet.publish(aid, 'send.failed', {
           aid, messageId: entry.id, to: entry.body.to, kind: entry.kind,
           error: { name: e.name, code: e.code, message: e.message, ...(e.data === undefined ? {} : { data: e.data }) },
         });
       },
       ...(log ? { log } : {}),
     });
-    this.actions = new AidActions({
+    this.actions = new AccountActions({
       aid, ecdsa: keys.ecdsa, rpc, recalls: this.recalls,
       record: (input) => this.journal.record(input),
       withdraw: (id) => this.outbox.withdraw(id, withdrawnError(id)),
@@ -140,9 +146,9 @@ export class AidSession {
       encryptToGroup: (groupId, payload, id) => this.withFreshKeys(() => this.e2ee.forgetGroup(groupId), () => this.e2ee.encryptToGroup(groupId, payload, id)),
       decryptThought: (envelope, from, groupId) => this.e2ee.decryptThought(envelope, from, groupId),
     });
-    this.notifier = new Notifier({ aid, write: (method, params) => session.notify(method, params), publish: (e) => opts.publish('notify', e) });
+    this.notifier = new Notifier({ aid, write: (method, params) => session.notify(method, params), publish: (e) => outlet.publish(aid, 'notify', e) });
     session.onStateChange((change) => {
-      opts.publish('state', this.snapshot());
+      outlet.publish(aid, 'state', this.snapshot());
       // Another connection took the identity over: what waits to be sent is reported, not stranded.
       if (change.state === 'evicted') void this.outbox.abandon(new SessionError(`another connection took over ${aid}; log in again to take it back`, ErrorCode.ConnectRequired)).catch(this.report('outbox'));
       if (change.state !== 'ready') return;
@@ -180,7 +186,6 @@ export class AidSession {
   }
 
   close(): void {
-    if (this.grace) clearTimeout(this.grace);
     this.calls.forEach((ac) => ac.abort());
     this.inbox.stop();
     this.groups.stop();
@@ -192,7 +197,7 @@ export class AidSession {
     return {
       aid: this.aid,
       state: snap.state,
-      detail: { ...(snap.detail as Record<string, unknown>), deviceId: this.deviceId, counters: { ...this.session.counters }, tabs: this.tabs.size },
+      detail: { ...(snap.detail as Record<string, unknown>), deviceId: this.deviceId, counters: { ...this.session.counters }, tabs: this.opts.outlet.tabCount(this.aid) },
       lastLsn: this.journal.lastLsn,
     };
   }
@@ -201,11 +206,11 @@ export class AidSession {
     return this.journal.lastLsn;
   }
 
-  /** What the inspector shows of this session. */
+  /** What the inspector shows of this account. */
   async inspect(): Promise<InspectorSnapshot['sessions'][number]> {
     const snap = this.snapshot();
     return {
-      aid: this.aid, state: snap.state, detail: snap.detail, tabs: this.tabs.size, pendingCalls: this.calls.size,
+      aid: this.aid, state: snap.state, detail: snap.detail, tabs: this.opts.outlet.tabCount(this.aid), pendingCalls: this.calls.size,
       lastLsn: snap.lastLsn, cursors: await this.opts.store.cursors.all(this.aid), outbox: (await this.opts.store.outbox.list(this.aid)).length,
     };
   }
@@ -329,6 +334,14 @@ export class AidSession {
     return r.group;
   }
 
+  async groupList(): Promise<ResultOf<'group.list_my'>['items']> {
+    return (await this.session.call('group.list_my', { size: 200 }, { waitReady: true })).items;
+  }
+
+  async groupMembers(groupId: string): Promise<ResultOf<'group.get_members'>['members']> {
+    return (await this.session.call('group.get_members', { group_id: groupId, group_aid: groupId }, { waitReady: true })).members;
+  }
+
   async groupLeave(groupId: string): Promise<void> {
     await this.session.call('group.leave', { group_id: groupId, group_aid: groupId }, { waitReady: true });
     this.groups.untrack(groupId);
@@ -343,36 +356,7 @@ export class AidSession {
     } else if (this.notifier.receive(name, params)) {
       return; // Ephemeral: fanned out by the notifier, never logged or published raw.
     } else this.groups.onEvent(name, params);
-    this.opts.publish('raw', { aid: this.aid, event: name, params });
-  }
-
-  private async openP2P(row: InboxRow): Promise<LoggedInput | null> {
-    const key = `p2p:${row.from_aid}:${row.message_id}`;
-    if (row.version !== 'v2') {
-      const recall = p2pRecallNotice(row);
-      if (recall) return recall === 'placeholder' ? null : this.recalls.p2p(recall);
-      const data = plaintextMessage(this.aid, row);
-      return data ? { name: 'message', key, data } : null;
-    }
-    try {
-      const d = await this.e2ee.decrypt(row);
-      const aad = d.aad as { to?: unknown; timestamp?: unknown };
-      const data: InboundMessage = {
-        aid: this.aid,
-        messageId: row.message_id,
-        from: row.from_aid,
-        to: typeof aad.to === 'string' ? aad.to : row.to,
-        seq: row.seq,
-        timestamp: typeof aad.timestamp === 'number' ? aad.timestamp : row.t_server,
-        payload: d.payload as JsonObject,
-        encrypted: true,
-        direction: row.direction ?? (row.from_aid === this.aid ? 'outbound_sync' : 'inbound'),
-        ...(d.protectedHeaders ? { protectedHeaders: d.protectedHeaders } : {}),
-      };
-      return { name: 'message', key, data };
-    } catch (err) {
-      return this.unreadable(`${P2P_CURSOR}:${row.from_aid}:${row.message_id}`, row.message_id, row.from_aid, row.seq, err);
-    }
+    this.opts.outlet.publish(this.aid, 'raw', { aid: this.aid, event: name, params });
   }
 
   private async openGroup(row: GroupRow): Promise<LoggedInput | null> {
@@ -392,20 +376,7 @@ export class AidSession {
       };
       return { name: 'group.message', key: groupMessageKey(row.group_id, row.seq), data };
     } catch (err) {
-      return this.unreadable(`group:${row.group_id}:${row.seq}`, row.message_id, row.from_aid, row.seq, err, row.group_id);
+      return unreadable(this.aid, { where: `group:${row.group_id}:${row.seq}`, messageId: row.message_id, from: row.from_aid, seq: row.seq, groupId: row.group_id }, err, this.opts.log);
     }
-  }
-
-  /**
-   * A row that cannot be read becomes a logged `undecryptable` notice; replays and rows not
-   * addressed to this device are dropped quietly. Either way the inbox moves on: one bad message
-   * never blocks the ones after it.
-   */
-  private unreadable(where: string, messageId: string, from: string, seq: number, err: unknown, groupId?: string): LoggedInput | null {
-    const reason = err instanceof E2eeError ? err.reason : 'error';
-    if (reason === 'duplicate' || reason === 'recipient_missing') return null;
-    this.opts.log?.(`undecryptable ${messageId} from ${from}: ${(err as Error).message}`);
-    const name: LoggedEventName = 'undecryptable';
-    return { name, key: `undecryptable:${where}`, data: { aid: this.aid, messageId, from, seq, reason, message: (err as Error).message, ...(groupId ? { groupId } : {}) } };
   }
 }

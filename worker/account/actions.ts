@@ -1,20 +1,20 @@
 // What a tab asks one AID's worker to do beyond sending (spec groups-and-more): recall its own
 // messages, write group settings with a signed index, and put or read end-to-end encrypted
-// thoughts. AidSession owns the pieces; this file only sequences them.
+// thoughts. The Account (worker/account.ts) owns the pieces; this file only sequences them.
 
 import {
   AunError, ValidationError, randomHex,
   type JsonObject, type MethodName, type NotifyTarget, type ParamsOf, type RecallOutcome, type ResultOf,
   type Thought, type ThoughtContext, type ThoughtPut,
-} from '../protocol/index.ts';
-import type { LoggedEvent, LoggedInput } from './delivery/journal.ts';
-import type { Recalls } from './delivery/recall.ts';
-import type { Decrypted } from './e2ee/envelope.ts';
+} from '../../protocol/index.ts';
+import type { LoggedEvent, LoggedInput } from '../delivery/journal.ts';
+import type { Recalls } from '../delivery/recall.ts';
+import type { Decrypted } from '../e2ee/envelope.ts';
 import { setGroupSettings } from './group-settings.ts';
 
 const MAX_IDS = 100;
 
-export interface AidActionsDeps {
+export interface AccountActionsDeps {
   aid: string;
   ecdsa: CryptoKey;
   rpc<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>>;
@@ -40,8 +40,8 @@ function context(c: ThoughtContext): ThoughtContext {
   return { type: c.type, id: c.id };
 }
 
-export class AidActions {
-  constructor(private readonly deps: AidActionsDeps) {}
+export class AccountActions {
+  constructor(private readonly deps: AccountActionsDeps) {}
 
   /**
    * Recalls messages this AID sent: queued ones are withdrawn from the outbox, the rest are
