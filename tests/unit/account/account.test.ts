@@ -1,0 +1,164 @@
+// The per-AID wiring in Node: two Accounts (worker/account.ts) with their own keystores (fake
+// IndexedDB) against a dev gateway started in-process, over real sockets. A sent message is
+// pushed, pulled, decrypted, committed once and published once; a recall redacts it on both
+// sides; an eviction abandons what waits in the outbox.
+
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Gateway } from '../../../gateway/server.ts';
+import { CloseCode, type InboundMessage, type MessageRecalled, type MethodName, type TabEventMap } from '../../../protocol/index.ts';
+import { Account, type AccountOutlet } from '../../../worker/account.ts';
+import { createIdentity } from '../../../worker/auth/identity.ts';
+import { TrustStore } from '../../../worker/auth/trust.ts';
+import type { LoggedEvent } from '../../../worker/delivery/journal.ts';
+import { IK } from '../../../worker/identities.ts';
+import { openStore, type Store } from '../../../worker/store/index.ts';
+import { WS } from '../auth/helpers.ts';
+import { adminPost, newAid, testGateway } from '../../support/gateway.ts';
+
+/** The hub as an Account sees it: what it was handed, in order. */
+class Outlet implements AccountOutlet {
+  readonly logged: LoggedEvent[] = [];
+  readonly live: { name: string; data: unknown }[] = [];
+  publishLogged(_aid: string, event: LoggedEvent): void {
+    this.logged.push(event);
+  }
+  publish<E extends 'state' | 'raw' | 'send.failed' | 'notify'>(_aid: string, name: E, data: TabEventMap[E]): void {
+    this.live.push({ name, data });
+  }
+  tabCount(): number {
+    return 1;
+  }
+  named(name: string): LoggedEvent[] {
+    return this.logged.filter((e) => e.name === name);
+  }
+}
+
+interface Opened { a: Account; store: Store; outlet: Outlet; rpcs: MethodName[] }
+
+let gw: Gateway;
+const opened: Account[] = [];
+const realWebSocket = (globalThis as { WebSocket?: unknown }).WebSocket;
+
+beforeAll(async () => {
+  // The Account opens its socket the browser's way (globalThis.WebSocket); in Node that is `ws`.
+  (globalThis as { WebSocket?: unknown }).WebSocket = WS;
+  gw = await testGateway();
+});
+afterAll(async () => {
+  for (const a of opened) a.close();
+  await gw.close();
+  (globalThis as { WebSocket?: unknown }).WebSocket = realWebSocket;
+});
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const settle = (ms = 400) => new Promise((r) => setTimeout(r, ms));
+
+/** A new identity registered at the gateway, its key in a fresh keystore, its Account started and ready. */
+async function account(prefix: string): Promise<Opened> {
+  const aid = newAid(prefix, gw.config.issuer);
+  const made = await createIdentity(aid, { url: gw.url, trust: new TrustStore([gw.rootPem]), WebSocketImpl: WS });
+  if (made.kind !== 'new-key') throw new Error('expected a new key');
+  const store = await openStore({ name: `account-${aid}`, idbFactory: new IDBFactory() });
+  await store.keys.put(aid, IK, made.pkcs8);
+  const keys = (await store.keys.load(aid, IK))!;
+  const now = Date.now();
+  const outlet = new Outlet();
+  const a = new Account({
+    record: { aid, certPem: made.certPem, gatewayUrl: gw.url, createdAt: now, updatedAt: now },
+    keys, roots: [gw.rootPem], store, deviceId: await store.deviceId(), outlet,
+  });
+  opened.push(a);
+  // Every gateway call the account's parts make goes through its one session.
+  const rpcs: MethodName[] = [];
+  const call = a.session.call.bind(a.session);
+  vi.spyOn(a.session, 'call').mockImplementation(((method: MethodName, ...rest: unknown[]) => {
+    rpcs.push(method);
+    return (call as (...args: unknown[]) => unknown)(method, ...rest);
+  }) as typeof a.session.call);
+  await a.start();
+  await until(`${prefix} ready`, () => a.snapshot().state === 'ready');
+  return { a, store, outlet, rpcs };
+}
+
+describe('Account: one logged-in AID wired together', () => {
+  let alice: Opened;
+  let bob: Opened;
+
+  beforeAll(async () => {
+    alice = await account('alice');
+    bob = await account('bob');
+  });
+
+  it('a pushed E2EE message is pulled, opened, committed once and published once to the hub', async () => {
+    const sent = await alice.a.send(bob.a.aid, { type: 'text', text: 'hello bob' }, true);
+    expect(sent.status).not.toBe('queued');
+    await until('bob logs the message', () => bob.outlet.named('message').length > 0);
+    await settle();
+
+    const got = bob.outlet.named('message');
+    expect(got).toHaveLength(1);
+    const m = got[0]!.data as InboundMessage;
+    expect(m).toMatchObject({ aid: bob.a.aid, from: alice.a.aid, payload: { type: 'text', text: 'hello bob' }, encrypted: true, direction: 'inbound' });
+    // The push came first (published raw), and only the pull brought the row.
+    expect(bob.outlet.live.some((e) => e.name === 'raw')).toBe(true);
+    expect(bob.rpcs).toContain('message.v2.pull');
+    // Committed once: one log entry, and the cursor past its seq.
+    const log = await bob.a.replay(0, 100);
+    expect(log.events.filter((e) => e.name === 'message')).toHaveLength(1);
+    expect(log.events[0]!.lsn).toBe(got[0]!.lsn);
+    expect(await bob.store.cursors.get(bob.a.aid, 'p2p')).toBe(m.seq);
+    await until('bob acks', () => bob.rpcs.includes('message.v2.ack'));
+    // The sender's other tabs see it too: one outbound event.
+    expect(alice.outlet.named('message').map((e) => (e.data as InboundMessage).direction)).toEqual(['outbound']);
+  });
+
+  it('a recall redacts the message in both logs and publishes one recall event to each side', async () => {
+    const sent = await alice.a.send(bob.a.aid, { type: 'text', text: 'take this back' }, true);
+    const id = (sent as { message_id: string }).message_id;
+    await until('bob logs it', () => bob.outlet.named('message').some((e) => (e.data as InboundMessage).messageId === id));
+    const original = bob.outlet.named('message').find((e) => (e.data as InboundMessage).messageId === id)!;
+
+    const outcome = await alice.a.actions.recall([id], null, '');
+    expect(outcome).toEqual({ recalled: [id], errors: [] });
+    await until('bob logs the recall', () => bob.outlet.named('message.recalled').length > 0);
+    await settle();
+
+    const recalls = bob.outlet.named('message.recalled');
+    expect(recalls).toHaveLength(1);
+    expect(recalls[0]!.data as MessageRecalled).toMatchObject({ from: alice.a.aid, messageIds: [id], originals: [{ messageId: id, lsn: original.lsn }] });
+    const bobLog = await bob.a.replay(original.lsn - 1, 1);
+    expect(bobLog.events[0]!.data).toMatchObject({ messageId: id, payload: {}, recalled: true });
+    expect(JSON.stringify(bobLog.events[0]!.data)).not.toContain('take this back');
+    expect(alice.outlet.named('message.recalled')).toHaveLength(1);
+    const aliceLog = await alice.a.replay(0, 100);
+    expect(aliceLog.events.find((e) => e.name === 'message' && (e.data as InboundMessage).messageId === id)!.data).toMatchObject({ payload: {}, recalled: true });
+  });
+
+  it('an eviction abandons the outbox: what waited is reported as send.failed and leaves the store', async () => {
+    const carol = await account('carol');
+    await adminPost(gw, 'pause');
+    // The gateway holds every frame: the first send is in flight, the second waits behind it.
+    const first = await carol.a.send(bob.a.aid, { type: 'text', text: 'one' }, false, 300);
+    const second = await carol.a.send(bob.a.aid, { type: 'text', text: 'two' }, false, 300);
+    expect(first.status).toBe('queued');
+    expect(second.status).toBe('queued');
+    expect(await carol.store.outbox.list(carol.a.aid)).toHaveLength(2);
+    // Another connection took the identity over (the admin closes every socket: this test runs last).
+    await adminPost(gw, 'close', { code: CloseCode.Evicted, reason: 'taken over' });
+    await adminPost(gw, 'resume');
+    await until('carol evicted', () => carol.a.snapshot().state === 'evicted');
+    await until('the waiting send is reported', () => carol.outlet.live.some((e) => e.name === 'send.failed'));
+    const failed = carol.outlet.live.filter((e) => e.name === 'send.failed').map((e) => (e.data as TabEventMap['send.failed']).messageId);
+    expect(failed).toContain(second.message_id);
+    await until('the outbox is empty', async () => (await carol.store.outbox.list(carol.a.aid)).length === 0);
+  });
+});
