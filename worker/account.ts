@@ -12,12 +12,12 @@ import {
 import { httpBaseOf } from './auth/io.ts';
 import { PeerCertificates } from './auth/peers.ts';
 import { TrustStore } from './auth/trust.ts';
-import { groupMessageKey, Groups } from './delivery/groups.ts';
+import { Groups } from './delivery/groups.ts';
 import { Journal, type LoggedEvent, type LoggedInput } from './delivery/journal.ts';
 import { Outbox, type OutboxEntry } from './delivery/outbox.ts';
 import { P2P_CURSOR, P2pInbox } from './delivery/p2p.ts';
 import { Recalls } from './delivery/recall.ts';
-import { unreadable } from './delivery/rows.ts';
+import { groupMessageKey, unreadable } from './delivery/rows.ts';
 import { AccountActions, withdrawnError } from './account/actions.ts';
 import { Notifier } from './account/notify.ts';
 import { E2eeEngine } from './e2ee/engine.ts';

@@ -9,6 +9,7 @@ import {
 } from '../../protocol/index.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
 import { groupRecallNotice, type GroupNotice } from './recall.ts';
+import { groupMessageKey } from './rows.ts';
 import { SeqInbox } from './seq-inbox.ts';
 
 export interface GroupsDeps {
@@ -41,9 +42,6 @@ const MAX_GROUP_ID = 255;
 const GONE_CODES: ReadonlySet<number> = new Set([ErrorCode.GroupNotMember, ErrorCode.GroupNotFound]);
 const MEMBERSHIP: ReadonlySet<string> = new Set(['member_added', 'member_removed', 'member_left', 'joined', 'join_approved', 'invite_code_used']);
 const SELF_GONE: ReadonlySet<string> = new Set(['member_removed', 'member_left', 'dissolved']);
-
-/** The log key of a group message: one per (group, seq). */
-export const groupMessageKey = (groupId: string, seq: number) => `group:${groupId}:${seq}`;
 
 function plaintext(aid: string, row: GroupRow): LoggedInput<'group.message'> | null {
   if (!row.payload || typeof row.payload !== 'object') return null;

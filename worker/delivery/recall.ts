@@ -10,8 +10,8 @@
 import type {
   GroupMessageRecalledEvent, GroupMessageRecalled, GroupRow, InboxRow, JsonObject, MessageRecalled, MessageRecalledEvent, RecalledOriginal,
 } from '../../protocol/index.ts';
-import { groupMessageKey } from './groups.ts';
 import type { LoggedInput } from './journal.ts';
+import { groupMessageKey } from './rows.ts';
 
 export const P2P_TOMBSTONE = 'message.recalled';
 export const GROUP_TOMBSTONE = 'group.message_recalled';

@@ -1,9 +1,13 @@
-// Turning the gateway's stored rows into what the tabs see: P2P plaintext messages, and the
-// logged `undecryptable` notice a row that cannot be read becomes (P2P and groups alike).
+// Turning the gateway's stored rows into what the tabs see: P2P plaintext messages, the logged
+// `undecryptable` notice a row that cannot be read becomes (P2P and groups alike), and the log key
+// of a group message.
 
 import type { InboundMessage, InboxRow, JsonObject, LoggedEventName } from '../../protocol/index.ts';
 import { E2eeError } from '../e2ee/errors.ts';
 import type { LoggedInput } from './journal.ts';
+
+/** The log key of a group message: one per (group, seq). */
+export const groupMessageKey = (groupId: string, seq: number) => `group:${groupId}:${seq}`;
 
 export function plaintextMessage(aid: string, row: InboxRow): InboundMessage | null {
   const payload = row.legacy_v1?.payload;
