@@ -51,7 +51,7 @@ export class Runtime implements FacadeOwner {
   private readonly claims = new Map<string, () => void>();
   rung: Rung;
   /** Set once a handoff to a newer build started: calls that would act are turned away. */
-  draining = false;
+  private handingOver = false;
 
   constructor(private readonly opts: RuntimeOptions) {
     this.rung = opts.rung ?? 'shared';
@@ -74,12 +74,16 @@ export class Runtime implements FacadeOwner {
     this.hub.accept(port);
   }
 
+  get draining(): boolean {
+    return this.handingOver;
+  }
+
   /**
    * Hands the origin over to a newer build: tabs stop sending new calls, in-flight work finishes,
    * received messages are committed and sockets close; then the tabs are told where to go.
    */
   async drain(to: OwnerAddress | null): Promise<void> {
-    this.draining = true;
+    this.handingOver = true;
     this.hub.broadcast({ t: 'draining', to });
     await Promise.all([...this.accounts.values()].map((a) => a.drain(DRAIN_MS).catch(() => a.close())));
     this.accounts.clear();
