@@ -214,6 +214,14 @@ describe('group panel', () => {
     // As an admin bob may now make invite codes and edit settings.
     await bob1.locator('#invite-create').waitFor();
     expect(await bob1.isEnabled('#setting-rules')).toBe(true);
+
+    // The member who joined by code talks in the group (end-to-end encrypted), and typing shows there too.
+    await bob1.locator('#compose-text').pressSequentially('hi', { delay: 30 });
+    await alice1.locator('#typing', { hasText: `${short(bob)} is typing…` }).waitFor({ timeout: 10_000 });
+    await bob1.press('#compose-text', 'Enter');
+    await alice1.locator('#conv-log .msg.theirs[data-encrypted="true"] .body', { hasText: 'hi' }).waitFor({ timeout: 20_000 });
+    // The sender's message ends the indication at once.
+    expect(await alice1.isHidden('#typing')).toBe(true);
   });
 
   it('settings (announcement, rules in the signed index; visibility) saved by the owner reach the member; search finds the public group; suspend and resume', async () => {
@@ -234,6 +242,27 @@ describe('group panel', () => {
     await alice1.click('#group-resume');
     await bob2.locator('#group-status[data-status="active"]').waitFor({ timeout: 20_000 });
     await bob2.locator('#conv-log .msg.system', { hasText: 'resumed the group' }).waitFor();
+  });
+
+  it('a settings write that loses the compare-and-swap shows the typed VersionConflictError and reloads the stored values', async () => {
+    // Losing the race twice in a row needs three writers at the same instant; the panel's handling
+    // of the typed error is checked by making this tab's settings.set answer with it.
+    await bob1.evaluate(() => {
+      const aun = (globalThis as unknown as { aun: { groups: { settings: { set: unknown } } } }).aun;
+      const conflict = Object.assign(new Error('version conflict: group.index changed meanwhile'), { name: 'VersionConflictError' });
+      aun.groups.settings.set = () => Promise.reject(conflict);
+    });
+    await bob1.fill('#setting-rules', 'Be quick');
+    await bob1.click('#settings-save');
+    const status = bob1.locator('#settings-status[data-outcome="VersionConflictError"]');
+    await status.waitFor();
+    expect(await status.textContent()).toMatch(/^VersionConflictError: version conflict/);
+    await bob1.waitForFunction(() => (document.getElementById('setting-rules') as HTMLTextAreaElement).value === 'Be kind');
+    // A reload brings back the real API (and the tab reopens the group it had open).
+    await bob1.reload();
+    await bob1.waitForSelector('#state[data-state="ready"]');
+    await bob1.locator(`${conv(`group:${gid}`)}[aria-current="true"]`).waitFor();
+    await bob1.click('#group-manage summary');
   });
 
   it('the owner hands the group over: the new owner gets the owner\'s tools', async () => {
@@ -259,6 +288,15 @@ describe('named groups', () => {
     await alice2.waitForSelector('#state[data-state="ready"]');
     await alice2.locator(`${conv(`group:${handle}.${issuer}`)} .conv-name`, { hasText: 'Named room' }).waitFor({ timeout: 20_000 });
     expect(await alice1.textContent('#error')).toBe('');
+    // It is a group like any other: a member added to it reads the owner's messages and the owner theirs.
+    await alice1.fill('#member-aid', bob);
+    await alice1.press('#member-aid', 'Enter');
+    await alice1.locator(`#members li[data-aid="${bob}"]`).waitFor({ timeout: 30_000 });
+    await typeMessage(alice1, 'named hello');
+    await openConversation(bob1, `group:${gid}`);
+    await bob1.locator('#conv-log .msg.theirs[data-encrypted="true"] .body', { hasText: 'named hello' }).waitFor({ timeout: 20_000 });
+    await typeMessage(bob1, 'named reply');
+    await alice1.locator('#conv-log .msg.theirs[data-encrypted="true"] .body', { hasText: 'named reply' }).waitFor({ timeout: 20_000 });
   });
 
   it('no page logged an error or threw', () => {
