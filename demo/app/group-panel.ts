@@ -154,8 +154,11 @@ export class GroupPanel {
       const invite = await this.client.groups.invite(gid);
       if (this.groupId !== gid) return;
       byId<HTMLInputElement>('invite-code').value = invite.code;
-      const link = new URL(location.href);
-      link.search = '';
+      // The link opens this demo (on the same gateway, when the page names one) and joins.
+      const here = new URL(location.href);
+      const link = new URL(here.pathname, here.origin);
+      const gateway = here.searchParams.get('gateway');
+      if (gateway) link.searchParams.set('gateway', gateway);
       link.searchParams.set('join', invite.code);
       byId<HTMLInputElement>('invite-link').value = link.href;
       byId('invite-row').hidden = false;

@@ -265,7 +265,7 @@ describe('group panel', () => {
     await bob1.click('#group-manage summary');
   });
 
-  it('the owner hands the group over: the new owner gets the owner\'s tools', async () => {
+  it('the owner hands the group over: the new owner gets the owner\'s tools; an invite link joins a third identity; the new owner dissolves the group', async () => {
     const transfer = alice1.locator(`#members li[data-aid="${bob}"] button[data-action="transfer"]`);
     await transfer.click();
     await transfer.click();
@@ -274,6 +274,30 @@ describe('group panel', () => {
     expect(await bob1.isHidden('#group-dissolve-slot')).toBe(false);
     await alice1.locator(`#members li[data-aid="${alice}"][data-role="admin"]`).waitFor();
     expect(await alice1.locator('#members button').count()).toBe(0);
+    // An admin still makes invite codes; their link, opened by a third identity, joins it.
+    await alice1.click('#invite-create');
+    await alice1.waitForFunction((old) => (document.getElementById('invite-link') as HTMLInputElement).value !== old, await alice1.inputValue('#invite-link'));
+    const link = new URL(await alice1.inputValue('#invite-link'));
+    expect(link.searchParams.get('gateway')).toBe(stack.gateway.url);
+    const carol = `pcarol${suffix}.${issuer}`;
+    const ctxC = await stack.browser.newContext();
+    watch(ctxC, 'carol');
+    const carolTab = await ctxC.newPage();
+    link.searchParams.set('aid', carol);
+    link.searchParams.set('autologin', '1');
+    await carolTab.goto(link.href);
+    await carolTab.locator(`${conv(`group:${gid}`)}[aria-current="true"]`).waitFor({ timeout: 30_000 });
+    await carolTab.locator(`#members li[data-aid="${carol}"][data-role="member"]`).waitFor();
+    await bob1.locator(`#members li[data-aid="${carol}"]`).waitFor({ timeout: 20_000 });
+    await ctxC.close();
+
+    // The new owner dissolves it (a second click confirms): the others are no longer members.
+    const dissolve = bob1.locator('#group-dissolve-slot button');
+    await dissolve.click();
+    await dissolve.click();
+    await alice1.locator('#conv-log .msg.system', { hasText: `${bob} dissolved the group` }).waitFor({ timeout: 20_000 });
+    expect(await alice1.textContent('#conv-sub')).toBe('you are no longer a member');
+    expect(await alice1.isHidden('#group-panel')).toBe(true);
   });
 });
 
