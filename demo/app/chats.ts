@@ -307,6 +307,10 @@ export class Chats {
       case 'role_changed': return `${who(ch.actor)} made ${who(ch.member)} ${ch.newRole === 'admin' ? 'an admin' : `a ${ch.newRole ?? 'member'}`}`;
       case 'owner_transferred': return `${who(ch.oldOwner ?? ch.actor)} handed the group to ${who(ch.newOwner ?? ch.member)}`;
       case 'invite_code_used': return `${who(ch.member)} joined with an invite code`;
+      case 'invite_code_created': return `${who(ch.actor)} created an invite code`;
+      case 'rules_updated': return `${who(ch.actor)} updated the rules`;
+      case 'announcement_updated': return `${who(ch.actor)} updated the announcement`;
+      case 'update': return `${who(ch.actor)} changed the group settings`;
       case 'suspended': return `${who(ch.actor)} suspended the group`;
       case 'resumed': return `${who(ch.actor)} resumed the group`;
       default: return `${who(ch.actor)}: ${ch.action.replace(/_/g, ' ')}`;

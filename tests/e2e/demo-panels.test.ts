@@ -233,6 +233,7 @@ describe('group panel', () => {
     await bob1.waitForFunction(() => (document.getElementById('setting-announcement') as HTMLTextAreaElement).value === 'Standup at ten'
       && (document.getElementById('setting-rules') as HTMLTextAreaElement).value === 'Be kind', undefined, { timeout: 20_000 });
 
+    await bob1.locator('#conv-log .msg.system', { hasText: `${alice} changed the group settings` }).waitFor();
     await bob1.fill('#group-search', `panel team ${suffix}`);
     await bob1.press('#group-search', 'Enter');
     await bob1.locator(`#group-search-results li[data-group-id="${gid}"]`).waitFor();
