@@ -1,6 +1,8 @@
 // The demo: a multi-tab chat on client-stub alone. Pick or create an identity, log in, talk 1:1
 // (end-to-end encrypted by default) or in groups. Every tab of the origin shares one session per
-// AID through the worker: open several and watch them stay in step.
+// AID through the worker: open several and watch them stay in step. Own messages can be recalled
+// from their menu; typing shows in the peer's tabs; a group has a panel for roles, settings and
+// invite codes; the sidebar joins by code, searches public groups and creates named groups.
 // A tab opened without ?aid follows the origin: it opens into the AID the other tabs use (or the
 // last one used), on the conversation it had open; log out and removal reach every tab.
 // Query: ?gateway=ws://host:port/ws &aid=<aid> &autologin=1 (creates the identity if needed)
@@ -13,7 +15,9 @@ import { ConnectionIndicator } from './app/connection.ts';
 import { ConversationView } from './app/conversation.ts';
 import { byId, clearError, coalesce, errorText, showError } from './app/dom.ts';
 import { clearFeed, feedMessage, feedUndecryptable, relabelFeed } from './app/feed.ts';
+import { GroupDirectory } from './app/group-directory.ts';
 import { markRecalled } from './app/recall.ts';
+import { TypingIndicator } from './app/typing.ts';
 import { renderIdentities } from './app/identities.ts';
 import {
   announce, followedAid, forgetCurrent, onNews, openConversationOf, rememberAid, saveOpenConversation,
@@ -71,6 +75,22 @@ async function main(): Promise<void> {
     send,
     label: (c) => chats?.label(c) ?? c.name,
     encryptedThroughout: (c) => chats?.encryptedThroughout(c) ?? true,
+    recall: (c, id) => {
+      const done = c.kind === 'group' ? client.groups.recall(c.peer, id) : client.recall(id);
+      done.then((r) => {
+        const refused = r.errors.find((e) => e.messageId === id);
+        if (refused) showError(`Recall refused: ${refused.error}`);
+        else clearError();
+      }, showError);
+    },
+  });
+  const typing = new TypingIndicator(client, () => view.open);
+  const directory = new GroupDirectory(client, {
+    joined: (groupId, name) => {
+      if (!chats) return;
+      select(chats.ensure('group', groupId, name).id);
+      void refreshGroups();
+    },
   });
   const groupLabel = (groupId: string) => chats?.groupLabel(groupId) ?? groupId;
   // At most ~20 list renders a second, however fast messages arrive.
@@ -184,6 +204,7 @@ async function main(): Promise<void> {
   function select(id: string): void {
     if (!chats) return;
     view.show(chats.openConversation(id));
+    typing.render();
     saveOpenConversation(chats.self, id);
   }
 
@@ -213,6 +234,7 @@ async function main(): Promise<void> {
     feedMessage(m, groupLabel);
     // Inside the handler, the client's cursor is this event's position in the log.
     c.receive(m, client.cursor);
+    if (m.direction === 'inbound') typing.stopped('groupId' in m ? `group:${m.groupId}` : `p2p:${m.from}`, m.from);
   };
   client.on('message', onMessage);
   client.on('group.message', onMessage);
@@ -235,8 +257,17 @@ async function main(): Promise<void> {
     if (route(u.aid)) feedUndecryptable(u);
   });
   client.on('send.failed', (f) => route(f.aid)?.sendFailed(f.messageId, f.error.message));
-  client.on('message.recalled', (r) => markRecalled(r.messageIds));
-  client.on('group.message_recalled', (r) => markRecalled(r.messageIds));
+  const onRecalled = (r: { aid: string; messageIds: string[] }) => {
+    const c = route(r.aid);
+    if (!c) return;
+    c.recall(r.messageIds);
+    markRecalled(r.messageIds);
+  };
+  client.on('message.recalled', onRecalled);
+  client.on('group.message_recalled', onRecalled);
+  client.on('notify', (n) => {
+    if (route(n.aid)) typing.received(n);
+  });
 
   watchStorage(() => chats?.self ?? null, (what) => {
     if (!chats) return;
@@ -276,7 +307,13 @@ async function main(): Promise<void> {
   onSubmit('new-group-form', (form) => {
     const c = chats;
     if (!c) return;
-    client.groups.create(value('group-name')).then((g) => {
+    const name = value('group-name');
+    const handle = value('group-handle');
+    // A named group's id is `{named id}.{issuer}` (the gateway's domain), e.g. team-x.aun.local.
+    const created = handle
+      ? client.call('group.create', { name, group_name: handle }).then((r) => r.group)
+      : client.groups.create(name);
+    created.then((g) => {
       form.reset();
       clearError();
       if (chats === c) select(c.ensure('group', g.group_id, g.name).id);
@@ -314,11 +351,14 @@ async function main(): Promise<void> {
     }
   }
   // A notification click opens ?chat=<sender>: that conversation; otherwise the one left open.
+  // An invite link opens ?join=<code>: the group it belongs to is joined and opened.
   const chat = query.get('chat');
+  const join = query.get('join');
   const c = chats as Chats | null;
   if (aid && c) {
     if (chat) select(c.ensure('p2p', chat).id);
     else reopen(aid);
+    if (join) await directory.join(join);
   }
   await renderIdentities(client, picker);
   document.body.dataset.ready = '1';

@@ -27,6 +27,8 @@ export interface ChatMessage {
   /** Own messages only. */
   delivery: Delivery | null;
   error: string | null;
+  /** Its sender recalled it: the text is gone (shown as "message recalled"). */
+  recalled?: boolean;
 }
 
 export interface Conversation {
@@ -75,6 +77,8 @@ export function groupTag(groupId: string): string {
   return (groupId.split('.')[0] ?? groupId).replace(/^g-/, '').slice(0, 4);
 }
 
+export const RECALLED_TEXT = 'message recalled';
+
 export function textOf(payload: JsonObject): string {
   return typeof payload.text === 'string' ? payload.text : JSON.stringify(payload);
 }
@@ -122,11 +126,12 @@ export class Chats {
     const mine = m.direction !== 'inbound' || (!group && m.from === this.self);
     const peer = group ? m.groupId : m.direction === 'inbound' ? m.from : m.to;
     const c = this.ensure(group ? 'group' : 'p2p', peer);
-    const text = textOf(m.payload);
+    const recalled = m.recalled === true;
+    const text = recalled ? RECALLED_TEXT : textOf(m.payload);
     if (mine) {
       const known = this.ownById.get(m.messageId);
       if (known) {
-        Object.assign(known.message, { delivery: 'sent', error: null, lsn, text, encrypted: m.encrypted });
+        Object.assign(known.message, { delivery: 'sent', error: null, lsn, text, encrypted: m.encrypted, recalled });
         this.touch(known.conversation, known.message);
         this.on.message(known.conversation, known.message, 'update');
         return;
@@ -136,8 +141,23 @@ export class Chats {
     if (this.index.get(c.id)!.has(key)) return;
     this.add(c, {
       key, system: false, messageId: m.messageId, from: m.from, text, encrypted: m.encrypted, mine,
-      at: sentAtOf(m.payload, m.timestamp), lsn, delivery: mine ? 'sent' : null, error: null,
+      at: sentAtOf(m.payload, m.timestamp), lsn, delivery: mine ? 'sent' : null, error: null, recalled,
     });
+  }
+
+  /** Messages their sender recalled (in any tab, on any device): their text is gone here too. */
+  recall(messageIds: readonly string[]): void {
+    for (const id of messageIds) {
+      for (const c of this.conversations.values()) {
+        const idx = this.index.get(c.id)!;
+        for (const m of [idx.get(`own:${id}`), idx.get(`in:${id}`)]) {
+          if (!m || m.recalled) continue;
+          Object.assign(m, { recalled: true, text: RECALLED_TEXT });
+          this.on.message(c, m, 'update');
+        }
+      }
+    }
+    this.on.list();
   }
 
   /** A logged group membership change, shown as a line in the group. */
@@ -284,6 +304,15 @@ export class Chats {
       case 'member_removed': return `${who(ch.actor)} removed ${who(ch.member)}`;
       case 'member_left': return `${who(ch.member ?? ch.actor)} left`;
       case 'dissolved': return `${who(ch.actor)} dissolved the group`;
+      case 'role_changed': return `${who(ch.actor)} made ${who(ch.member)} ${ch.newRole === 'admin' ? 'an admin' : `a ${ch.newRole ?? 'member'}`}`;
+      case 'owner_transferred': return `${who(ch.oldOwner ?? ch.actor)} handed the group to ${who(ch.newOwner ?? ch.member)}`;
+      case 'invite_code_used': return `${who(ch.member)} joined with an invite code`;
+      case 'invite_code_created': return `${who(ch.actor)} created an invite code`;
+      case 'rules_updated': return `${who(ch.actor)} updated the rules`;
+      case 'announcement_updated': return `${who(ch.actor)} updated the announcement`;
+      case 'update': return `${who(ch.actor)} changed the group settings`;
+      case 'suspended': return `${who(ch.actor)} suspended the group`;
+      case 'resumed': return `${who(ch.actor)} resumed the group`;
       default: return `${who(ch.actor)}: ${ch.action.replace(/_/g, ' ')}`;
     }
   }

@@ -1,9 +1,12 @@
 // The open conversation: its messages as bubbles (a lock on each end-to-end encrypted one, the
-// delivery state on our own), the composer, and for a group its members and an add form.
+// delivery state and a menu with Recall on our own, "message recalled" for a recalled one), the
+// composer, and for a group its panel (group-panel.ts) and an add form.
 
 import type { AunClient, GroupMember } from '../../client-stub/index.ts';
 import { shortName, type ChatMessage, type Conversation } from './chats.ts';
 import { bottomAppender, byId, clearError, clock, el, showError } from './dom.ts';
+import { GroupPanel } from './group-panel.ts';
+import { closeMenusOnOutsideClick, messageMenu } from './message-menu.ts';
 
 /** A long conversation opens on its last messages; the rest is one click away. */
 const SHOWN = 200;
@@ -16,6 +19,8 @@ export interface ConversationActions {
   label(c: Conversation): string;
   /** Whether every message so far was end-to-end encrypted. */
   encryptedThroughout(c: Conversation): boolean;
+  /** Recalls one of our own messages of `c`. */
+  recall(c: Conversation, messageId: string): void;
 }
 
 export class ConversationView {
@@ -24,8 +29,11 @@ export class ConversationView {
   private showAll = false;
   private membersFor: string | null = null;
   private readonly append = bottomAppender(() => byId('conv-log'));
+  private readonly panel: GroupPanel;
 
   constructor(private readonly client: AunClient, private readonly actions: ConversationActions) {
+    this.panel = new GroupPanel(client);
+    closeMenusOnOutsideClick();
     byId<HTMLFormElement>('compose-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const input = byId<HTMLInputElement>('compose-text');
@@ -65,9 +73,14 @@ export class ConversationView {
     if (label && title.textContent !== label) title.textContent = label;
   }
 
+  get open(): Conversation | null {
+    return this.current;
+  }
+
   show(c: Conversation | null): void {
     const changed = c !== this.current;
     this.current = c;
+    this.panel.reset(c?.kind === 'group' ? c.peer : null);
     byId('conv-empty').hidden = c !== null;
     byId('conv-pane').hidden = c === null;
     if (!c) return;
@@ -117,14 +130,8 @@ export class ConversationView {
     }
     if (this.current !== c) return;
     this.membersFor = c.peer;
-    const rank = { owner: 0, admin: 1, member: 2 } as const;
-    members.sort((a, b) => rank[a.role] - rank[b.role] || a.aid.localeCompare(b.aid));
-    byId('members').replaceChildren(...members.map((m) =>
-      el('li', { 'data-aid': m.aid, title: m.aid },
-        el('span', { class: 'avatar', 'aria-hidden': 'true' }, m.aid.charAt(0).toUpperCase()),
-        el('span', { class: 'name' }, m.aid === this.client.loggedInAs ? `${shortName(m.aid)} (you)` : shortName(m.aid)),
-        m.role !== 'member' && el('span', { class: 'role' }, m.role))));
     byId('conv-sub').textContent = `${members.length} member${members.length === 1 ? '' : 's'}`;
+    await this.panel.show(c.peer, members);
   }
 
   /** A group's membership changed: its member list is out of date. */
@@ -178,7 +185,13 @@ export class ConversationView {
 
   private bubble(m: ChatMessage): HTMLLIElement {
     if (m.system) return el('li', { class: 'msg system', 'data-key': m.key }, m.text);
-    const group = this.current?.kind === 'group';
+    const c = this.current!;
+    const group = c.kind === 'group';
+    if (m.recalled) {
+      return el('li', { class: `msg recalled ${m.mine ? 'mine' : 'theirs'}`, 'data-key': m.key, 'data-message-id': m.messageId ?? false },
+        group && !m.mine && el('span', { class: 'sender', title: m.from }, shortName(m.from)),
+        el('span', { class: 'body' }, m.text));
+    }
     const lock = m.encrypted
       ? el('img', { class: 'lock', src: '/lock.svg', alt: 'end-to-end encrypted', title: 'end-to-end encrypted', width: 10, height: 12 })
       : el('span', { class: 'plain', title: 'sent without end-to-end encryption' }, 'plaintext');
@@ -189,6 +202,7 @@ export class ConversationView {
     },
     group && !m.mine && el('span', { class: 'sender', title: m.from }, shortName(m.from)),
     el('span', { class: 'body' }, m.text),
-    el('span', { class: 'meta' }, lock, el('time', { datetime: new Date(m.at).toISOString() }, clock(m.at)), delivery));
+    el('span', { class: 'meta' }, lock, el('time', { datetime: new Date(m.at).toISOString() }, clock(m.at)), delivery,
+      messageMenu(m, (id) => this.actions.recall(c, id))));
   }
 }

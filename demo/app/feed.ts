@@ -5,7 +5,7 @@
 
 import type { GroupInboundMessage, InboundMessage, UndecryptableMessage } from '../../client-stub/index.ts';
 import { bottomAppender, byId, el } from './dom.ts';
-import { textOf } from './chats.ts';
+import { RECALLED_TEXT, textOf } from './chats.ts';
 
 const append = bottomAppender(() => byId('messages'));
 
@@ -19,8 +19,9 @@ export function feedMessage(m: InboundMessage | GroupInboundMessage, groupLabel:
   },
     el('span', { class: 'lock', title: m.encrypted ? 'end-to-end encrypted' : 'plaintext' }),
     el('span', { class: 'from', title: 'groupId' in m ? m.groupId : m.from }, group + who),
-    el('span', { class: 'text' }, textOf(m.payload)));
+    el('span', { class: 'text' }, m.recalled ? RECALLED_TEXT : textOf(m.payload)));
   li.className = m.direction;
+  if (m.recalled) li.classList.add('recalled');
   append(li);
 }
 
