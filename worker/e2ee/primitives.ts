@@ -1,12 +1,13 @@
-// E2EE V2 primitives (spec/e2ee-v2.md §1). WebCrypto does AES-GCM, ECDH and ECDSA verification
-// natively; @noble covers what WebCrypto cannot: RFC 6979 signing, point checks, and the
-// synchronous hashes (HKDF, HMAC, SHA-256) that would gain nothing from an async round trip.
+// E2EE V2 primitives (spec/e2ee-v2.md §1). WebCrypto does AES-GCM, ECDH and ECDSA natively;
+// @noble/hashes does the synchronous hashes (HKDF, HMAC, SHA-256) that would gain nothing from an
+// async round trip. Keys with a scalar bring their own pure-JS operations (noble.ts): RFC 6979
+// signing, which WebCrypto cannot do; no curve code is imported here.
 
-import { p256 } from '@noble/curves/nist.js';
+import { ASN1EncodableSequence, ASN1Integer, encodeASN1, parseASN1NoLeftoverBytes } from '@oslojs/asn1';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, utf8 } from '../../protocol/bytes.ts';
+import { concatBytes, equalBytes, fromHex, toHex, utf8 } from '../../protocol/bytes.ts';
 import { parseSpki, type P256PrivateKey } from './keys.ts';
 
 export const SUITE = 'P256_HKDF_SHA256_AES_256_GCM';
@@ -48,8 +49,8 @@ export async function ecdh(priv: P256PrivateKey, peerSpki: Uint8Array): Promise<
   if (priv.ecdh) {
     const pub = await importPublic(peerSpki, 'ECDH');
     shared = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: pub }, priv.ecdh, 256));
-  } else if (priv.scalar) {
-    shared = p256.getSharedSecret(priv.scalar, parseSpki(peerSpki), true).slice(1);
+  } else if (priv.soft) {
+    shared = priv.soft.ecdh(parseSpki(peerSpki)).slice(1);
   } else {
     throw new TypeError('private key has neither a scalar nor an ECDH handle');
   }
@@ -159,7 +160,7 @@ export function unwrapMasterKey(wrapKey: Uint8Array, wrapNonce: Uint8Array, wrap
  * reference byte for byte. Without one: WebCrypto, random k, equally valid on the wire.
  */
 export async function signRaw(priv: P256PrivateKey, message: Uint8Array): Promise<Uint8Array> {
-  if (priv.scalar) return p256.sign(message, priv.scalar, { prehash: true, lowS: false, format: 'compact' });
+  if (priv.soft) return priv.soft.sign(message);
   if (!priv.ecdsa) throw new TypeError('private key has neither a scalar nor an ECDSA handle');
   return new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, priv.ecdsa, buf(message)));
 }
@@ -179,19 +180,35 @@ export async function verifyRaw(publicSpki: Uint8Array, message: Uint8Array, sig
   return crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, buf(signature), buf(message));
 }
 
+// The P-256 group order: r and s of a signature lie in [1, n).
+const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** SEQUENCE { INTEGER r, INTEGER s } of a raw r‖s, integers in their minimal encoding. */
+function derOfRaw(raw: Uint8Array): Uint8Array {
+  const int = (b: Uint8Array) => new ASN1Integer(BigInt('0x' + toHex(b)));
+  return encodeASN1(new ASN1EncodableSequence([int(raw.subarray(0, 32)), int(raw.subarray(32))]));
+}
+
+/** r‖s of a strict DER signature (canonical encoding, 1 ≤ r, s < n), or undefined. */
+function rawOfDer(der: Uint8Array): Uint8Array | undefined {
+  try {
+    const parts = parseASN1NoLeftoverBytes(der).sequence().elements.map((e) => e.integer().value);
+    if (parts.length !== 2 || parts.some((v) => v < 1n || v >= N)) return undefined;
+    const raw = concatBytes(...parts.map((v) => fromHex(v.toString(16).padStart(64, '0'))));
+    return equalBytes(derOfRaw(raw), der) ? raw : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** DER-encoded ECDSA, used only by group-state signatures (§1.6, §5.2); never mix with raw. */
 export async function signDer(priv: P256PrivateKey, message: Uint8Array): Promise<Uint8Array> {
-  return p256.Signature.fromBytes(await signRaw(priv, message), 'compact').toBytes('der');
+  return derOfRaw(await signRaw(priv, message));
 }
 
 export async function verifyDer(publicSpki: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
-  let raw: Uint8Array;
-  try {
-    raw = p256.Signature.fromBytes(signature, 'der').toBytes('compact');
-  } catch {
-    return false;
-  }
-  return verifyRaw(publicSpki, message, raw);
+  const raw = rawOfDer(signature);
+  return raw ? verifyRaw(publicSpki, message, raw) : false;
 }
 
 export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
