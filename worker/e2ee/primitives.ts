@@ -18,6 +18,11 @@ export const NONCE_LENGTH = 12;
 export const TAG_LENGTH = 16;
 export const WRAP_SALT_LENGTH = 16;
 
+// Encoded once: every message uses them.
+const SUITE_BYTES = utf8(SUITE);
+const INFO_1DH_BYTES = utf8(INFO_1DH);
+const INFO_3DH_BYTES = utf8(INFO_3DH);
+
 // WebCrypto's types want ArrayBuffer-backed views; ours always are (no SharedArrayBuffer here).
 const buf = (b: Uint8Array): Uint8Array<ArrayBuffer> => b as Uint8Array<ArrayBuffer>;
 
@@ -65,28 +70,39 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array |
 
 /** §1.3: one salt for every row of a message; the receiver passes the envelope's top-level suite. */
 export function wrapSalt(aadBytes: Uint8Array, senderSessionPkDer: Uint8Array, suite: string = SUITE): Uint8Array {
-  return sha256(concatBytes(aadBytes, senderSessionPkDer, utf8(suite))).slice(0, WRAP_SALT_LENGTH);
+  const hash = sha256.create().update(aadBytes).update(senderSessionPkDer);
+  return hash.update(suite === SUITE ? SUITE_BYTES : utf8(suite)).digest().slice(0, WRAP_SALT_LENGTH);
 }
 
 // §1.4. The DH order is part of the wire format: IKM = DH1 ‖ DH2 ‖ DH3 on both sides.
+// The sender's ephemeral key and the salt (which hashes its SPKI) may still be on their way: a
+// sender starts its static-static DH2 while WebCrypto generates the ephemeral key.
 
-export async function senderWrapKey1DH(eph: P256PrivateKey, recvIkSpki: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
-  return hkdfSha256(await ecdh(eph, recvIkSpki), salt, INFO_1DH);
+export async function senderWrapKey1DH(
+  eph: P256PrivateKey | PromiseLike<P256PrivateKey>,
+  recvIkSpki: Uint8Array,
+  salt: Uint8Array | PromiseLike<Uint8Array>,
+): Promise<Uint8Array> {
+  const shared = await ecdh(await eph, recvIkSpki);
+  return hkdfSha256(shared, await salt, INFO_1DH_BYTES);
 }
 
 export async function senderWrapKey3DH(
-  eph: P256PrivateKey,
+  eph: P256PrivateKey | PromiseLike<P256PrivateKey>,
   senderIk: P256PrivateKey,
   recvIkSpki: Uint8Array,
   recvSpkSpki: Uint8Array,
-  salt: Uint8Array,
+  salt: Uint8Array | PromiseLike<Uint8Array>,
 ): Promise<Uint8Array> {
-  const [dh1, dh2, dh3] = await Promise.all([ecdh(eph, recvIkSpki), ecdh(senderIk, recvSpkSpki), ecdh(eph, recvSpkSpki)]);
-  return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH);
+  const dh2 = ecdh(senderIk, recvSpkSpki);
+  dh2.catch(() => undefined);
+  const e = await eph;
+  const [dh1, dh3] = await Promise.all([ecdh(e, recvIkSpki), ecdh(e, recvSpkSpki)]);
+  return hkdfSha256(concatBytes(dh1, await dh2, dh3), await salt, INFO_3DH_BYTES);
 }
 
 export async function receiverWrapKey1DH(recvIk: P256PrivateKey, ephSpki: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
-  return hkdfSha256(await ecdh(recvIk, ephSpki), salt, INFO_1DH);
+  return hkdfSha256(await ecdh(recvIk, ephSpki), salt, INFO_1DH_BYTES);
 }
 
 export async function receiverWrapKey3DH(
@@ -97,7 +113,7 @@ export async function receiverWrapKey3DH(
   salt: Uint8Array,
 ): Promise<Uint8Array> {
   const [dh1, dh2, dh3] = await Promise.all([ecdh(recvIk, ephSpki), ecdh(recvSpk, senderIkSpki), ecdh(recvSpk, ephSpki)]);
-  return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH);
+  return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH_BYTES);
 }
 
 // §1.5 AES-256-GCM. WebCrypto works on ct‖tag; the envelope body carries them apart.
