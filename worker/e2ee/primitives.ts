@@ -32,15 +32,20 @@ const buf = (b: Uint8Array): Uint8Array<ArrayBuffer> => b as Uint8Array<ArrayBuf
 const PUBLIC_KEYS_MAX = 512;
 const publicKeys = new Map<string, Promise<CryptoKey>>();
 
+/** A peer key without the cache, after the same point check. */
+function importPublicOnce(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
+  parseSpki(spki);
+  const usages: KeyUsage[] = algorithm === 'ECDSA' ? ['verify'] : [];
+  return crypto.subtle.importKey('spki', buf(spki), { name: algorithm, namedCurve: 'P-256' }, false, usages);
+}
+
 function importPublic(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
   const id = algorithm + String.fromCharCode(...spki);
   let key = publicKeys.get(id);
   if (key) {
     publicKeys.delete(id);
   } else {
-    parseSpki(spki);
-    const usages: KeyUsage[] = algorithm === 'ECDSA' ? ['verify'] : [];
-    key = crypto.subtle.importKey('spki', buf(spki), { name: algorithm, namedCurve: 'P-256' }, false, usages);
+    key = importPublicOnce(spki, algorithm);
     key.catch(() => publicKeys.delete(id));
     if (publicKeys.size >= PUBLIC_KEYS_MAX) publicKeys.delete(publicKeys.keys().next().value!);
   }
@@ -48,11 +53,18 @@ function importPublic(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<Cr
   return key;
 }
 
-/** §1.2: the 32-byte X coordinate of priv·Pub, no prefix byte, no hashing. */
-export async function ecdh(priv: P256PrivateKey, peerSpki: Uint8Array): Promise<Uint8Array> {
+/**
+ * §1.2: the 32-byte X coordinate of priv·Pub, no prefix byte, no hashing. `peerKey` imports the
+ * peer's key when WebCrypto needs it; by default through the cache of long-lived keys.
+ */
+export async function ecdh(
+  priv: P256PrivateKey,
+  peerSpki: Uint8Array,
+  peerKey: () => Promise<CryptoKey> = () => importPublic(peerSpki, 'ECDH'),
+): Promise<Uint8Array> {
   let shared: Uint8Array;
   if (priv.ecdh) {
-    const pub = await importPublic(peerSpki, 'ECDH');
+    const pub = await peerKey();
     shared = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: pub }, priv.ecdh, 256));
   } else if (priv.soft) {
     shared = priv.soft.ecdh(parseSpki(peerSpki)).slice(1);
@@ -101,8 +113,17 @@ export async function senderWrapKey3DH(
   return hkdfSha256(concatBytes(dh1, await dh2, dh3), await salt, INFO_3DH_BYTES);
 }
 
+/**
+ * The sender's ephemeral key serves one message: imported at most once for it, shared by its DHs,
+ * and kept out of the cache, where it would only push out identity keys and prekeys.
+ */
+function ephemeralKey(ephSpki: Uint8Array): () => Promise<CryptoKey> {
+  let key: Promise<CryptoKey> | undefined;
+  return () => (key ??= importPublicOnce(ephSpki, 'ECDH'));
+}
+
 export async function receiverWrapKey1DH(recvIk: P256PrivateKey, ephSpki: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
-  return hkdfSha256(await ecdh(recvIk, ephSpki), salt, INFO_1DH_BYTES);
+  return hkdfSha256(await ecdh(recvIk, ephSpki, ephemeralKey(ephSpki)), salt, INFO_1DH_BYTES);
 }
 
 export async function receiverWrapKey3DH(
@@ -112,7 +133,8 @@ export async function receiverWrapKey3DH(
   ephSpki: Uint8Array,
   salt: Uint8Array,
 ): Promise<Uint8Array> {
-  const [dh1, dh2, dh3] = await Promise.all([ecdh(recvIk, ephSpki), ecdh(recvSpk, senderIkSpki), ecdh(recvSpk, ephSpki)]);
+  const eph = ephemeralKey(ephSpki);
+  const [dh1, dh2, dh3] = await Promise.all([ecdh(recvIk, ephSpki, eph), ecdh(recvSpk, senderIkSpki), ecdh(recvSpk, ephSpki, eph)]);
   return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH_BYTES);
 }
 
