@@ -18,7 +18,8 @@ import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core'
 import type { AunClient } from '../../client-stub/index.ts';
 import type { InboundMessage } from '../../protocol/tab.ts';
 import { encryptP2P, type Envelope } from '../../worker/e2ee/envelope.ts';
-import { importPrivateKey, scalarFromPkcs8, type P256PrivateKey } from '../../worker/e2ee/keys.ts';
+import { scalarFromPkcs8, type P256PrivateKey } from '../../worker/e2ee/keys.ts';
+import { importPrivateKey } from '../../worker/e2ee/noble.ts';
 import { Identity, makeSpk, Session } from '../support/aun-client.ts';
 import { targetsFrom } from '../support/e2ee-peer.ts';
 import { withBrowserStack, type BrowserStack } from './browser-stack.ts';

@@ -9,7 +9,7 @@
 // Baseline: 1 / Σ (calls × seconds per call) over the WebCrypto primitives one operation makes
 // (counted by instrumenting crypto.subtle during one run, not assumed), each timed alone on
 // pre-imported keys: the floor native crypto sets. The key imports worker/e2ee also makes are
-// timed too and reported beside it; what remains is JS (noble point checks, HKDF, SHA-256, HMAC,
+// timed too and reported beside it; what remains is JS (point checks, HKDF, SHA-256, HMAC,
 // canonical JSON, base64) and async overhead. Primitive rates are the mean of a pass before and a
 // pass after the scenarios. Each operation also gets a row for its pure-@noble path (scalar keys,
 // no WebCrypto EC handles) against its WebCrypto path of the same run: the speed-up on record.

@@ -3,7 +3,8 @@
 
 import type { KeyObject } from 'node:crypto';
 import { fromBase64 } from '../../protocol/bytes.ts';
-import { privateKeyFromScalar, scalarFromPkcs8, type P256PrivateKey } from '../../worker/e2ee/keys.ts';
+import { scalarFromPkcs8, type P256PrivateKey } from '../../worker/e2ee/keys.ts';
+import { privateKeyFromScalar } from '../../worker/e2ee/noble.ts';
 import type { Target } from '../../worker/e2ee/envelope.ts';
 
 export function p256(key: KeyObject): P256PrivateKey {

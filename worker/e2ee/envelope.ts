@@ -160,25 +160,26 @@ async function seal(
   const masterKey = random(MASTER_KEY_LENGTH);
   const msgNonce = random(NONCE_LENGTH);
   const aadBytes = canonical(aad, 'aad');
-  // Independent WebCrypto calls run together; a `random` hook is still drawn from in the same order.
-  const [{ ciphertext, tag }, eph] = await Promise.all([
-    aesGcmEncrypt(masterKey, msgNonce, canonical(payload, 'payload'), aadBytes),
-    generateEphemeralKey(opts.random),
-  ]);
-  const salt = wrapSalt(aadBytes, eph.publicSpki);
+  // Independent WebCrypto calls run together (the body, the ephemeral key, each row's static DH);
+  // a `random` hook is still drawn from in the same order.
+  const sealed = aesGcmEncrypt(masterKey, msgNonce, canonical(payload, 'payload'), aadBytes);
+  const ephemeral = generateEphemeralKey(opts.random);
+  const salt = ephemeral.then((e) => wrapSalt(aadBytes, e.publicSpki));
   const wrapNonces = targets.map(() => random(NONCE_LENGTH));
-  const rows = await Promise.all(
+  salt.catch(() => undefined);
+  const sealedRows = Promise.all(
     targets.map(async (t, i): Promise<RecipientRow> => {
       const use3 = usesSpkWrap(t);
       const wrapKey = use3
-        ? await senderWrapKey3DH(eph, sender.ik, t.ikSpki, t.spkSpki!, salt)
-        : await senderWrapKey1DH(eph, t.ikSpki, salt);
+        ? await senderWrapKey3DH(ephemeral, sender.ik, t.ikSpki, t.spkSpki!, salt)
+        : await senderWrapKey1DH(ephemeral, t.ikSpki, salt);
       const nonce = wrapNonces[i]!;
       const wrapped = await wrapMasterKey(wrapKey, nonce, masterKey);
       const role = t.role ?? defaultRole;
       return [t.aid, t.deviceId, role, use3 ? t.keySource! : 'aid_master', fp(t.ikSpki), use3 ? t.spkId! : '', toBase64(nonce), toBase64(wrapped)];
     }),
   );
+  const [{ ciphertext, tag }, eph, rows] = await Promise.all([sealed, ephemeral, sealedRows]);
   const recipients = sortRows(rows);
   const digest = recipientsDigest(recipients);
   const signature = await signRaw(sender.ik, concatBytes(ciphertext, tag, aadBytes, fromHex(digest)));
@@ -392,6 +393,29 @@ async function wrapKeyOf(
   return { row, wrapKey };
 }
 
+/** §6.1 step 5: the master key from our row's wrap (empty AAD). */
+async function unwrapRow(row: RecipientRow, wrapKey: Uint8Array): Promise<Uint8Array> {
+  let wrapNonce: Uint8Array;
+  let wrapped: Uint8Array;
+  try {
+    wrapNonce = fromBase64(row[6]);
+    wrapped = fromBase64(row[7]);
+  } catch (exc) {
+    throw new E2eeError('malformed', `recipient row: ${describeCause(exc)}`, { cause: exc });
+  }
+  if (wrapped.length < 16) throw new E2eeError('malformed', `wrapped_key too short: ${wrapped.length}`);
+  try {
+    return await unwrapMasterKey(wrapKey, wrapNonce, wrapped);
+  } catch (exc) {
+    throw new E2eeError(
+      'wrap_key_decrypt_failed',
+      `wrap_key_decrypt_failed: ${rowContext(row)}; master_key unwrap failed: wrong local IK/SPK, stale sender ` +
+        `bootstrap or tampered wrap; cause=${describeCause(exc)}`,
+      { cause: exc },
+    );
+  }
+}
+
 /**
  * Decrypts one envelope addressed to us. Order (§6.1): sender signature, [GAP] checks, our row and
  * the digest, wrap salt, wrap key (1DH or 3DH by the row's spk_id alone), unwrap, metadata HMACs,
@@ -418,46 +442,30 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
     throw new E2eeError('malformed', `recipients_digest: ${describeCause(exc)}`, { cause: exc });
   }
   const signed = verifyRaw(keys.senderIkSpki, concatBytes(ciphertext, tag, aadBytes, digestBytes), signature);
-  // Steps 2–4 do not depend on the signature's outcome, so they run while WebCrypto checks it; their
-  // result, or their error, is taken only after the signature and the [GAP] checks, as §6.1 orders.
+  // Steps 2–5 and the body's AES do not depend on the signature's outcome, so they run while
+  // WebCrypto checks it; each result, or error, is taken only in the order §6.1 gives: after the
+  // signature and the [GAP] checks, the body only after the metadata HMACs.
   const keyed = wrapKeyOf(env, aadBytes, digest, keys);
-  keyed.catch(() => undefined);
+  const unwrapped = keyed.then(({ row, wrapKey }) => unwrapRow(row, wrapKey));
+  const opened = unwrapped.then((masterKey) => aesGcmDecrypt(masterKey, b64Field(env, 'nonce'), ciphertext, tag, aadBytes));
+  opened.catch(() => undefined);
   if (!(await signed)) throw new E2eeError('sender_signature', 'sender_signature verification failed');
 
   await checkGaps(aad, checks);
-  const { row, wrapKey } = await keyed;
+  const { row } = await keyed;
 
   // 5. Unwrap the master key (empty AAD).
-  let wrapNonce: Uint8Array;
-  let wrapped: Uint8Array;
-  try {
-    wrapNonce = fromBase64(row[6]);
-    wrapped = fromBase64(row[7]);
-  } catch (exc) {
-    throw new E2eeError('malformed', `recipient row: ${describeCause(exc)}`, { cause: exc });
-  }
-  if (wrapped.length < 16) throw new E2eeError('malformed', `wrapped_key too short: ${wrapped.length}`);
-  let masterKey: Uint8Array;
-  try {
-    masterKey = await unwrapMasterKey(wrapKey, wrapNonce, wrapped);
-  } catch (exc) {
-    throw new E2eeError(
-      'wrap_key_decrypt_failed',
-      `wrap_key_decrypt_failed: ${rowContext(row)}; master_key unwrap failed: wrong local IK/SPK, stale sender ` +
-        `bootstrap or tampered wrap; cause=${describeCause(exc)}`,
-      { cause: exc },
-    );
-  }
+  const masterKey = await unwrapped;
 
   // 7. Metadata HMACs, before the body.
   const protectedHeaders = verifyMetadataAuth(masterKey, 'protected_headers', env.protected_headers);
   const context = verifyMetadataAuth(masterKey, 'context', env.context);
 
-  // 8. Body.
-  const nonce = b64Field(env, 'nonce');
+  // 8. Body: a malformed nonce fails here, in its place, before the AES result is looked at.
+  b64Field(env, 'nonce');
   let plaintext: Uint8Array;
   try {
-    plaintext = await aesGcmDecrypt(masterKey, nonce, ciphertext, tag, aadBytes);
+    plaintext = await opened;
   } catch (exc) {
     const where =
       `message_id=${String(aad.message_id ?? '')}; group_id=${String(aad.group_id ?? '') || '<p2p>'}; ` +

@@ -5,6 +5,7 @@ export * from '../../protocol/bytes.ts';
 export { canonicalJson, canonicalJsonText } from '../../protocol/canonical.ts';
 export * from './errors.ts';
 export * from './keys.ts';
+export { generatePrivateKey, importPrivateKey, privateKeyFromScalar } from './noble.ts';
 export * from './primitives.ts';
 export * from './recipients.ts';
 export * from './metadata.ts';

@@ -1,26 +1,57 @@
 // P-256 key encodings (spec/e2ee-v2.md §1.1, §1.8): the fixed 91-byte SPKI, the scalar inside a
 // PKCS#8 key, the SPKI inside an X.509 certificate, fingerprints, and the in-memory key object.
+// WebCrypto only: keys made from a raw scalar (pure-JS @noble path) come from noble.ts, which the
+// worker never imports.
 
-import { p256 } from '@noble/curves/nist.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { parseASN1NoLeftoverBytes, type ASN1Value } from '@oslojs/asn1';
 import { oidText, parseCertificate } from '../auth/x509.ts';
-import { concatBytes, equalBytes, P256_SPKI_LENGTH, P256_SPKI_PREFIX, pemToDer, toBase64Url, toHex } from '../../protocol/bytes.ts';
+import { concatBytes, equalBytes, fromBase64Url, fromHex, P256_SPKI_LENGTH, P256_SPKI_PREFIX, pemToDer, toHex } from '../../protocol/bytes.ts';
 
 /**
  * A P-256 private key as the worker holds it: one object, whatever backs it.
- * - `scalar` (32 bytes, big-endian) is needed for RFC 6979 deterministic signing and for the
- *   pure-noble fallback. Leave it out to keep the secret inside WebCrypto only; signing then uses
- *   WebCrypto's random k, which any verifier accepts (only golden signatures need determinism).
- * - `ecdh` / `ecdsa` are non-extractable WebCrypto handles, preferred when present because native
- *   ECDH and ECDSA are an order of magnitude faster than pure JS.
- * Each operation needs either `scalar` or its handle.
+ * - `scalar` (32 bytes, big-endian) with `soft`, its pure-JS operations (noble.ts): needed for
+ *   RFC 6979 deterministic signing and the pure-noble path. Leave them out to keep the secret
+ *   inside WebCrypto only; signing then uses WebCrypto's random k, which any verifier accepts
+ *   (only golden signatures need determinism). The worker's own keys never have them.
+ * - `ecdh` / `ecdsa` are non-extractable WebCrypto handles, preferred for ECDH when present
+ *   because native ECDH and ECDSA are an order of magnitude faster than pure JS.
+ * Each operation needs either `soft` or its handle.
  */
 export interface P256PrivateKey {
   readonly publicSpki: Uint8Array;
   readonly scalar?: Uint8Array;
+  readonly soft?: SoftP256;
   readonly ecdh?: CryptoKey;
   readonly ecdsa?: CryptoKey;
+}
+
+/** Pure-JS operations on a key's scalar, attached by noble.ts so the worker bundle has no curve code. */
+export interface SoftP256 {
+  /** The 33-byte compressed shared point of scalar·peer (the caller keeps its X coordinate). */
+  ecdh(peerPoint: Uint8Array): Uint8Array;
+  /** RFC 6979 ECDSA over SHA-256(message), raw r‖s, no low-S normalisation. */
+  sign(message: Uint8Array): Uint8Array;
+}
+
+// The P-256 field prime, curve constant b (a = −3) and group order n (SEC 2 §2.4.2).
+const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
+const B = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn;
+const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+const bigOf = (bytes: Uint8Array): bigint => BigInt('0x' + (toHex(bytes) || '0'));
+
+/** Whether an uncompressed point (04 ‖ X ‖ Y) has coordinates in the field and lies on P-256. */
+function onCurve(point: Uint8Array): boolean {
+  const x = bigOf(point.subarray(1, 33));
+  const y = bigOf(point.subarray(33, 65));
+  return point[0] === 0x04 && x < P && y < P && (y * y - (x * x * x - 3n * x + B)) % P === 0n;
+}
+
+/** 1 ≤ d < n for a 32-byte big-endian scalar. */
+export function isValidScalar(d: Uint8Array): boolean {
+  const v = bigOf(d);
+  return d.length === 32 && v > 0n && v < N;
 }
 
 export function spkiFromPoint(point: Uint8Array): Uint8Array {
@@ -34,7 +65,7 @@ export function parseSpki(spki: Uint8Array): Uint8Array {
     throw new TypeError('public key is not a 91-byte uncompressed P-256 SPKI');
   }
   const point = spki.slice(P256_SPKI_PREFIX.length);
-  p256.Point.fromBytes(point).assertValidity();
+  if (!onCurve(point)) throw new TypeError('public key is not a point on P-256');
   return point;
 }
 
@@ -51,7 +82,7 @@ export function fpMatches(spki: Uint8Array, fingerprint: string): boolean {
 }
 
 /** §1.1: left-pad a short scalar; drop extra leading bytes only when they are zero. */
-function normalizeScalar(d: Uint8Array): Uint8Array {
+export function normalizeScalar(d: Uint8Array): Uint8Array {
   let out = d;
   if (out.length > 32) {
     if (out.subarray(0, out.length - 32).some((x) => x !== 0)) throw new TypeError('private key longer than 32 bytes');
@@ -59,45 +90,36 @@ function normalizeScalar(d: Uint8Array): Uint8Array {
   } else if (out.length < 32) {
     out = concatBytes(new Uint8Array(32 - out.length), out);
   }
-  if (!p256.utils.isValidSecretKey(out)) throw new TypeError('private key out of range for P-256');
+  if (!isValidScalar(out)) throw new TypeError('private key out of range for P-256');
   return out;
 }
 
-/** The noble-only form: enough for deterministic signing and ECDH, no WebCrypto handles. */
-export function privateKeyFromScalar(scalar: Uint8Array): P256PrivateKey {
-  const d = normalizeScalar(scalar);
-  return { scalar: d, publicSpki: spkiFromPoint(p256.getPublicKey(d, false)) };
-}
+/** PKCS#8 { 0, ecP256Alg, ECPrivateKey { 1, d } } before the 32 bytes of d (no public key field). */
+const PKCS8_P256_PREFIX = fromHex('308141020100301306072a8648ce3d020106082a8648ce3d030107042730250201010420');
 
-/** Adds non-extractable WebCrypto handles; `keepScalar: false` leaves no raw secret in the object. */
-export async function importPrivateKey(scalar: Uint8Array, opts: { keepScalar?: boolean } = {}): Promise<P256PrivateKey> {
-  const key = privateKeyFromScalar(scalar);
-  const point = key.publicSpki.subarray(P256_SPKI_PREFIX.length);
-  const jwk: JsonWebKey = {
-    kty: 'EC',
-    crv: 'P-256',
-    d: toBase64Url(key.scalar!),
-    x: toBase64Url(point.subarray(1, 33)),
-    y: toBase64Url(point.subarray(33, 65)),
-  };
-  const [ecdh, ecdsa] = await Promise.all([
-    crypto.subtle.importKey('jwk', jwk, { name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']),
-    crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']),
-  ]);
-  return opts.keepScalar === false ? { publicSpki: key.publicSpki, ecdh, ecdsa } : { ...key, ecdh, ecdsa };
-}
-
-/** A fresh key that can be persisted (it keeps its scalar), e.g. a signed prekey. */
-export function generatePrivateKey(): Promise<P256PrivateKey> {
-  return importPrivateKey(p256.utils.randomSecretKey());
+/**
+ * The scalar a `random` hook's 48 bytes map to, as @noble's randomSecretKey maps them (FIPS
+ * 186-5 A.2.1: seed mod (n − 1) + 1), so reproducible vectors keep their bytes.
+ */
+function scalarFromSeed(seed: Uint8Array): Uint8Array {
+  return fromHex(((bigOf(seed) % (N - 1n)) + 1n).toString(16).padStart(64, '0'));
 }
 
 /**
  * The per-message sender session key: ECDH only, never leaves WebCrypto. A `random` source (a test
- * hook for reproducible vectors) derives it with noble instead.
+ * hook for reproducible vectors) derives its scalar from 48 drawn bytes; WebCrypto computes the
+ * public point (a PKCS#8 import without one) and does the ECDH.
  */
 export async function generateEphemeralKey(random?: (n: number) => Uint8Array): Promise<P256PrivateKey> {
-  if (random) return privateKeyFromScalar(p256.utils.randomSecretKey(random(48)));
+  if (random) {
+    const scalar = scalarFromSeed(random(48));
+    const alg = { name: 'ECDH', namedCurve: 'P-256' };
+    const pkcs8 = concatBytes(PKCS8_P256_PREFIX, scalar) as Uint8Array<ArrayBuffer>;
+    const jwk = await crypto.subtle.exportKey('jwk', await crypto.subtle.importKey('pkcs8', pkcs8, alg, true, ['deriveBits']));
+    const ecdh = await crypto.subtle.importKey('jwk', jwk, alg, false, ['deriveBits']);
+    const publicSpki = spkiFromPoint(concatBytes(new Uint8Array([4]), fromBase64Url(jwk.x!), fromBase64Url(jwk.y!)));
+    return { publicSpki, scalar, ecdh };
+  }
   const pair = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
   const publicSpki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey));
   parseSpki(publicSpki);

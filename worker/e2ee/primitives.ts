@@ -1,12 +1,13 @@
-// E2EE V2 primitives (spec/e2ee-v2.md §1). WebCrypto does AES-GCM, ECDH and ECDSA verification
-// natively; @noble covers what WebCrypto cannot: RFC 6979 signing, point checks, and the
-// synchronous hashes (HKDF, HMAC, SHA-256) that would gain nothing from an async round trip.
+// E2EE V2 primitives (spec/e2ee-v2.md §1). WebCrypto does AES-GCM, ECDH and ECDSA natively;
+// @noble/hashes does the synchronous hashes (HKDF, HMAC, SHA-256) that would gain nothing from an
+// async round trip. Keys with a scalar bring their own pure-JS operations (noble.ts): RFC 6979
+// signing, which WebCrypto cannot do; no curve code is imported here.
 
-import { p256 } from '@noble/curves/nist.js';
+import { ASN1EncodableSequence, ASN1Integer, encodeASN1, parseASN1NoLeftoverBytes } from '@oslojs/asn1';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, utf8 } from '../../protocol/bytes.ts';
+import { concatBytes, equalBytes, fromHex, toHex, utf8 } from '../../protocol/bytes.ts';
 import { parseSpki, type P256PrivateKey } from './keys.ts';
 
 export const SUITE = 'P256_HKDF_SHA256_AES_256_GCM';
@@ -17,6 +18,11 @@ export const NONCE_LENGTH = 12;
 export const TAG_LENGTH = 16;
 export const WRAP_SALT_LENGTH = 16;
 
+// Encoded once: every message uses them.
+const SUITE_BYTES = utf8(SUITE);
+const INFO_1DH_BYTES = utf8(INFO_1DH);
+const INFO_3DH_BYTES = utf8(INFO_3DH);
+
 // WebCrypto's types want ArrayBuffer-backed views; ours always are (no SharedArrayBuffer here).
 const buf = (b: Uint8Array): Uint8Array<ArrayBuffer> => b as Uint8Array<ArrayBuffer>;
 
@@ -26,15 +32,20 @@ const buf = (b: Uint8Array): Uint8Array<ArrayBuffer> => b as Uint8Array<ArrayBuf
 const PUBLIC_KEYS_MAX = 512;
 const publicKeys = new Map<string, Promise<CryptoKey>>();
 
+/** A peer key without the cache, after the same point check. */
+function importPublicOnce(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
+  parseSpki(spki);
+  const usages: KeyUsage[] = algorithm === 'ECDSA' ? ['verify'] : [];
+  return crypto.subtle.importKey('spki', buf(spki), { name: algorithm, namedCurve: 'P-256' }, false, usages);
+}
+
 function importPublic(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
   const id = algorithm + String.fromCharCode(...spki);
   let key = publicKeys.get(id);
   if (key) {
     publicKeys.delete(id);
   } else {
-    parseSpki(spki);
-    const usages: KeyUsage[] = algorithm === 'ECDSA' ? ['verify'] : [];
-    key = crypto.subtle.importKey('spki', buf(spki), { name: algorithm, namedCurve: 'P-256' }, false, usages);
+    key = importPublicOnce(spki, algorithm);
     key.catch(() => publicKeys.delete(id));
     if (publicKeys.size >= PUBLIC_KEYS_MAX) publicKeys.delete(publicKeys.keys().next().value!);
   }
@@ -42,14 +53,21 @@ function importPublic(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<Cr
   return key;
 }
 
-/** §1.2: the 32-byte X coordinate of priv·Pub, no prefix byte, no hashing. */
-export async function ecdh(priv: P256PrivateKey, peerSpki: Uint8Array): Promise<Uint8Array> {
+/**
+ * §1.2: the 32-byte X coordinate of priv·Pub, no prefix byte, no hashing. `peerKey` imports the
+ * peer's key when WebCrypto needs it; by default through the cache of long-lived keys.
+ */
+export async function ecdh(
+  priv: P256PrivateKey,
+  peerSpki: Uint8Array,
+  peerKey: () => Promise<CryptoKey> = () => importPublic(peerSpki, 'ECDH'),
+): Promise<Uint8Array> {
   let shared: Uint8Array;
   if (priv.ecdh) {
-    const pub = await importPublic(peerSpki, 'ECDH');
+    const pub = await peerKey();
     shared = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: pub }, priv.ecdh, 256));
-  } else if (priv.scalar) {
-    shared = p256.getSharedSecret(priv.scalar, parseSpki(peerSpki), true).slice(1);
+  } else if (priv.soft) {
+    shared = priv.soft.ecdh(parseSpki(peerSpki)).slice(1);
   } else {
     throw new TypeError('private key has neither a scalar nor an ECDH handle');
   }
@@ -64,28 +82,48 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array |
 
 /** §1.3: one salt for every row of a message; the receiver passes the envelope's top-level suite. */
 export function wrapSalt(aadBytes: Uint8Array, senderSessionPkDer: Uint8Array, suite: string = SUITE): Uint8Array {
-  return sha256(concatBytes(aadBytes, senderSessionPkDer, utf8(suite))).slice(0, WRAP_SALT_LENGTH);
+  const hash = sha256.create().update(aadBytes).update(senderSessionPkDer);
+  return hash.update(suite === SUITE ? SUITE_BYTES : utf8(suite)).digest().slice(0, WRAP_SALT_LENGTH);
 }
 
 // §1.4. The DH order is part of the wire format: IKM = DH1 ‖ DH2 ‖ DH3 on both sides.
+// The sender's ephemeral key and the salt (which hashes its SPKI) may still be on their way: a
+// sender starts its static-static DH2 while WebCrypto generates the ephemeral key.
 
-export async function senderWrapKey1DH(eph: P256PrivateKey, recvIkSpki: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
-  return hkdfSha256(await ecdh(eph, recvIkSpki), salt, INFO_1DH);
+export async function senderWrapKey1DH(
+  eph: P256PrivateKey | PromiseLike<P256PrivateKey>,
+  recvIkSpki: Uint8Array,
+  salt: Uint8Array | PromiseLike<Uint8Array>,
+): Promise<Uint8Array> {
+  const shared = await ecdh(await eph, recvIkSpki);
+  return hkdfSha256(shared, await salt, INFO_1DH_BYTES);
 }
 
 export async function senderWrapKey3DH(
-  eph: P256PrivateKey,
+  eph: P256PrivateKey | PromiseLike<P256PrivateKey>,
   senderIk: P256PrivateKey,
   recvIkSpki: Uint8Array,
   recvSpkSpki: Uint8Array,
-  salt: Uint8Array,
+  salt: Uint8Array | PromiseLike<Uint8Array>,
 ): Promise<Uint8Array> {
-  const [dh1, dh2, dh3] = await Promise.all([ecdh(eph, recvIkSpki), ecdh(senderIk, recvSpkSpki), ecdh(eph, recvSpkSpki)]);
-  return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH);
+  const dh2 = ecdh(senderIk, recvSpkSpki);
+  dh2.catch(() => undefined);
+  const e = await eph;
+  const [dh1, dh3] = await Promise.all([ecdh(e, recvIkSpki), ecdh(e, recvSpkSpki)]);
+  return hkdfSha256(concatBytes(dh1, await dh2, dh3), await salt, INFO_3DH_BYTES);
+}
+
+/**
+ * The sender's ephemeral key serves one message: imported at most once for it, shared by its DHs,
+ * and kept out of the cache, where it would only push out identity keys and prekeys.
+ */
+function ephemeralKey(ephSpki: Uint8Array): () => Promise<CryptoKey> {
+  let key: Promise<CryptoKey> | undefined;
+  return () => (key ??= importPublicOnce(ephSpki, 'ECDH'));
 }
 
 export async function receiverWrapKey1DH(recvIk: P256PrivateKey, ephSpki: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
-  return hkdfSha256(await ecdh(recvIk, ephSpki), salt, INFO_1DH);
+  return hkdfSha256(await ecdh(recvIk, ephSpki, ephemeralKey(ephSpki)), salt, INFO_1DH_BYTES);
 }
 
 export async function receiverWrapKey3DH(
@@ -95,8 +133,9 @@ export async function receiverWrapKey3DH(
   ephSpki: Uint8Array,
   salt: Uint8Array,
 ): Promise<Uint8Array> {
-  const [dh1, dh2, dh3] = await Promise.all([ecdh(recvIk, ephSpki), ecdh(recvSpk, senderIkSpki), ecdh(recvSpk, ephSpki)]);
-  return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH);
+  const eph = ephemeralKey(ephSpki);
+  const [dh1, dh2, dh3] = await Promise.all([ecdh(recvIk, ephSpki, eph), ecdh(recvSpk, senderIkSpki), ecdh(recvSpk, ephSpki, eph)]);
+  return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH_BYTES);
 }
 
 // §1.5 AES-256-GCM. WebCrypto works on ct‖tag; the envelope body carries them apart.
@@ -159,7 +198,7 @@ export function unwrapMasterKey(wrapKey: Uint8Array, wrapNonce: Uint8Array, wrap
  * reference byte for byte. Without one: WebCrypto, random k, equally valid on the wire.
  */
 export async function signRaw(priv: P256PrivateKey, message: Uint8Array): Promise<Uint8Array> {
-  if (priv.scalar) return p256.sign(message, priv.scalar, { prehash: true, lowS: false, format: 'compact' });
+  if (priv.soft) return priv.soft.sign(message);
   if (!priv.ecdsa) throw new TypeError('private key has neither a scalar nor an ECDSA handle');
   return new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, priv.ecdsa, buf(message)));
 }
@@ -179,19 +218,35 @@ export async function verifyRaw(publicSpki: Uint8Array, message: Uint8Array, sig
   return crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, buf(signature), buf(message));
 }
 
+// The P-256 group order: r and s of a signature lie in [1, n).
+const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** SEQUENCE { INTEGER r, INTEGER s } of a raw r‖s, integers in their minimal encoding. */
+function derOfRaw(raw: Uint8Array): Uint8Array {
+  const int = (b: Uint8Array) => new ASN1Integer(BigInt('0x' + toHex(b)));
+  return encodeASN1(new ASN1EncodableSequence([int(raw.subarray(0, 32)), int(raw.subarray(32))]));
+}
+
+/** r‖s of a strict DER signature (canonical encoding, 1 ≤ r, s < n), or undefined. */
+function rawOfDer(der: Uint8Array): Uint8Array | undefined {
+  try {
+    const parts = parseASN1NoLeftoverBytes(der).sequence().elements.map((e) => e.integer().value);
+    if (parts.length !== 2 || parts.some((v) => v < 1n || v >= N)) return undefined;
+    const raw = concatBytes(...parts.map((v) => fromHex(v.toString(16).padStart(64, '0'))));
+    return equalBytes(derOfRaw(raw), der) ? raw : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** DER-encoded ECDSA, used only by group-state signatures (§1.6, §5.2); never mix with raw. */
 export async function signDer(priv: P256PrivateKey, message: Uint8Array): Promise<Uint8Array> {
-  return p256.Signature.fromBytes(await signRaw(priv, message), 'compact').toBytes('der');
+  return derOfRaw(await signRaw(priv, message));
 }
 
 export async function verifyDer(publicSpki: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
-  let raw: Uint8Array;
-  try {
-    raw = p256.Signature.fromBytes(signature, 'der').toBytes('compact');
-  } catch {
-    return false;
-  }
-  return verifyRaw(publicSpki, message, raw);
+  const raw = rawOfDer(signature);
+  return raw ? verifyRaw(publicSpki, message, raw) : false;
 }
 
 export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {

@@ -6,7 +6,8 @@ import type { PutGroupPkParams, PutPeerPkParams, WrapCapabilities } from '../../
 import { concatBytes, equalBytes, fromBase64, isBase64, toBase64, utf8 } from '../../protocol/bytes.ts';
 import { describeCause, E2eeError, SpkVerificationError } from './errors.ts';
 import type { Target } from './envelope.ts';
-import { fp, generatePrivateKey, parseSpki, type P256PrivateKey } from './keys.ts';
+import { fp, parseSpki, type P256PrivateKey } from './keys.ts';
+import { generatePrivateKey } from './noble.ts';
 import { isPlainObject } from './metadata.ts';
 import { signRaw, verifyRaw } from './primitives.ts';
 import type { KeySource, Role } from './recipients.ts';

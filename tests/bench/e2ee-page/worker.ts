@@ -10,6 +10,7 @@ import {
   encryptGroup,
   encryptP2P,
   generatePrivateKey,
+  privateKeyFromScalar,
   spkIdOf,
   type DecryptKeys,
   type Envelope,
@@ -40,8 +41,8 @@ async function workerKey(): Promise<P256PrivateKey> {
 
 /** The pure-@noble path: the scalar only, so ECDH and signing run in JS (verification and AES stay WebCrypto). */
 async function nobleKey(): Promise<P256PrivateKey> {
-  const { publicSpki, scalar } = await generatePrivateKey();
-  return { publicSpki, scalar: scalar! };
+  const { scalar } = await generatePrivateKey();
+  return privateKeyFromScalar(scalar!);
 }
 
 type KeyMaker = () => Promise<P256PrivateKey>;

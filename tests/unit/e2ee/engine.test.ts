@@ -7,7 +7,8 @@ import type { InboxRow, MethodName } from '../../../protocol/index.ts';
 import { E2eeEngine } from '../../../worker/e2ee/engine.ts';
 import { encryptP2P, type Target } from '../../../worker/e2ee/envelope.ts';
 import { E2eeError } from '../../../worker/e2ee/errors.ts';
-import { generatePrivateKey, type P256PrivateKey } from '../../../worker/e2ee/keys.ts';
+import type { P256PrivateKey } from '../../../worker/e2ee/keys.ts';
+import { generatePrivateKey } from '../../../worker/e2ee/noble.ts';
 import { openStore, type Store } from '../../../worker/store/index.ts';
 
 const ME = 'alice.aun.local';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AunError } from '../../../protocol/errors.ts';
 import {
   canonicalJsonText,
@@ -112,6 +112,47 @@ describe('P2P round trips', () => {
     const spkOnlyHandles = await importPrivateKey(new Uint8Array(bobSpk.scalar!), { keepScalar: false });
     const out = await decryptEnvelope(env, bobKeys({ ik: bobOnlyHandles, spk: spkOnlyHandles }));
     expect(out.payload).toEqual(payload);
+  });
+
+  describe('independent WebCrypto calls overlap', () => {
+    afterEach(() => vi.restoreAllMocks());
+
+    /** Holds every call of `method` until `release()`, and counts the calls of `counted` made meanwhile. */
+    function hold(method: 'generateKey' | 'verify', counted: 'deriveBits' | 'decrypt') {
+      const subtle = crypto.subtle as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+      const held = subtle[method]!.bind(crypto.subtle);
+      const count = subtle[counted]!.bind(crypto.subtle);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const state = { released: false, before: 0, release: () => ((state.released = true), release()) };
+      vi.spyOn(crypto.subtle, method).mockImplementation((async (...a: unknown[]) => (await gate, held(...a))) as never);
+      vi.spyOn(crypto.subtle, counted).mockImplementation(((...a: unknown[]) => (state.released || state.before++, count(...a))) as never);
+      return state;
+    }
+
+    it('encrypt: the static DH2 of each 3DH row runs while the ephemeral key is generated', async () => {
+      const ik = await importPrivateKey(ALICE_PRIV, { keepScalar: false });
+      const held = hold('generateKey', 'deriveBits');
+      const env = encryptP2P({ ...sender, ik }, [bob3DH, { ...bob3DH, deviceId: 'dev-b2' }], payload);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(held.before).toBe(2);
+      held.release();
+      expect((await decryptEnvelope(await env, bobKeys())).payload).toEqual(payload);
+    });
+
+    it('decrypt: unwrap and body decrypt run while the signature is verified, their results used after it', async () => {
+      const env = await encryptP2P(sender, [bob3DH], payload);
+      const keys = bobKeys({
+        ik: await importPrivateKey(new Uint8Array(bob.scalar!), { keepScalar: false }),
+        spk: await importPrivateKey(new Uint8Array(bobSpk.scalar!), { keepScalar: false }),
+      });
+      const held = hold('verify', 'decrypt');
+      const out = decryptEnvelope(env, keys);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(held.before).toBe(2);
+      held.release();
+      expect((await out).payload).toEqual(payload);
+    });
   });
 
   it('authenticates context and normalised headers', async () => {

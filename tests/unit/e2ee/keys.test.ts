@@ -16,7 +16,17 @@ import {
   toBase64,
   toHex,
 } from '../../../worker/e2ee/index.ts';
+import { p256 } from '@noble/curves/nist.js';
+import { sha384 } from '@noble/hashes/sha2.js';
 import { ALICE_PRIV, alice, bob } from './fixtures.ts';
+
+const sha384Of = (s: string): Uint8Array => sha384(new TextEncoder().encode(s));
+
+/** √b mod p (p ≡ 3 mod 4), the Y of the curve's points with X = 0. */
+function sqrtOfB(): bigint {
+  const { p, b } = p256.Point.CURVE();
+  return p256.Point.Fp.pow(b, (p + 1n) / 4n);
+}
 
 // A self-signed P-256 certificate (CN=alice.aid.com) made with openssl, and its SPKI.
 const CERT_PEM = `-----BEGIN CERTIFICATE-----
@@ -61,7 +71,24 @@ describe('SPKI', () => {
     expect(() => parseSpki(alice.publicSpki.slice(0, 90))).toThrow(/91-byte/);
     const offCurve = alice.publicSpki.slice();
     offCurve[90]! ^= 1;
-    expect(() => parseSpki(offCurve)).toThrow();
+    expect(() => parseSpki(offCurve)).toThrow(/not a point on P-256/);
+    // X = p: the same point as X = 0 modulo p, but not a field element.
+    const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
+    const xZero = p256.Point.fromAffine({ x: 0n, y: sqrtOfB() }).toBytes(false);
+    expect(parseSpki(spkiFromPoint(xZero))).toEqual(xZero);
+    const xIsP = concatBytes(new Uint8Array([4]), fromHex(P.toString(16)), xZero.subarray(33));
+    expect(() => parseSpki(spkiFromPoint(xIsP))).toThrow(/not a point on P-256/);
+  });
+
+  it('a random hook maps its 48 bytes to the scalar and point @noble would', async () => {
+    for (const seed of [new Uint8Array(48), new Uint8Array(48).fill(0xff), sha384Of('seed')]) {
+      const eph = await generateEphemeralKey(() => seed.slice());
+      const scalar = p256.utils.randomSecretKey(seed);
+      expect(eph.scalar).toEqual(scalar);
+      expect(eph.publicSpki).toEqual(spkiFromPoint(p256.getPublicKey(scalar, false)));
+      expect(eph.ecdh?.extractable).toBe(false);
+      expect(await ecdh(eph, bob.publicSpki)).toEqual(await ecdh(bob, eph.publicSpki));
+    }
   });
 
   it('matches fingerprints by 16 or 64 hex digits, case-insensitively', () => {

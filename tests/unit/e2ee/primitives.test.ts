@@ -64,6 +64,35 @@ describe('ECDSA raw', () => {
     expect(await verifyDer(alice.publicSpki, message, der)).toBe(true);
     expect(await verifyDer(alice.publicSpki, message, der.subarray(1))).toBe(false);
   });
+
+  it('DER encoding matches @noble byte for byte, and only strict DER verifies', async () => {
+    for (let i = 0; i < 32; i++) {
+      const m = utf8(`message ${i}`);
+      const raw = await signRaw(alice, m);
+      const der = await signDer(alice, m);
+      expect(toHex(der)).toBe(toHex(p256.Signature.fromBytes(raw, 'compact').toBytes('der')));
+      expect(await verifyDer(alice.publicSpki, m, der)).toBe(true);
+    }
+    const der = await signDer(alice, message);
+    const rLen = der[3]!;
+    // r with a needless leading zero byte: the same numbers, not DER.
+    const padded = concatBytes(new Uint8Array([0x30, der[1]! + 1, 0x02, rLen + 1, 0x00]), der.subarray(4));
+    expect(await verifyDer(alice.publicSpki, message, padded)).toBe(false);
+    const int = (v: bigint) => {
+      const hex = v.toString(16).padStart(64, '0');
+      const b = fromHex(hex.length % 2 ? '0' + hex : hex);
+      const body = b[0]! & 0x80 ? concatBytes(new Uint8Array([0]), b) : b;
+      return concatBytes(new Uint8Array([0x02, body.length]), body);
+    };
+    const seq = (r: bigint, s: bigint) => {
+      const body = concatBytes(int(r), int(s));
+      return concatBytes(new Uint8Array([0x30, body.length]), body);
+    };
+    const raw = p256.Signature.fromBytes(der, 'der');
+    expect(await verifyDer(alice.publicSpki, message, seq(raw.r, raw.s))).toBe(true);
+    expect(await verifyDer(alice.publicSpki, message, seq(raw.r + N, raw.s))).toBe(false);
+    expect(await verifyDer(alice.publicSpki, message, seq(raw.r, N))).toBe(false);
+  });
 });
 
 describe('HKDF, salt and wraps', () => {
