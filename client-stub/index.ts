@@ -2,8 +2,8 @@
 // returns a typed client. Every call has a deadline; if the owner dies or restarts, in-flight
 // calls reject at once with ConnectionLostError and the client re-attaches by itself.
 
-import * as Comlink from 'comlink';
 import { groupExtras, notifyTo, recallP2p, thoughtsApi } from './extras.ts';
+import { remoteFacade } from './rpc.ts';
 import {
   SharedTransport, below, factoriesOf, hasLocks, probeRung,
   type Transport, type WorkerFactories, type WorkerOption,
@@ -115,7 +115,7 @@ function randomId(): string {
 }
 
 interface Link {
-  facade: Comlink.Remote<OwnerFacade>;
+  facade: OwnerFacade;
   rpc: MessagePort;
   events: MessagePort;
   incarnation: string;
@@ -398,7 +398,7 @@ export class AunClient {
     return { ...merged, gateway: merged.gateway ?? '' } as GatewayOptions;
   }
 
-  private async request<T>(opts: RequestOptions, run: (f: Comlink.Remote<OwnerFacade>, id: string, o: CallOptions) => Promise<Outcome<T>>): Promise<T> {
+  private async request<T>(opts: RequestOptions, run: (f: OwnerFacade, id: string, o: CallOptions) => Promise<Outcome<T>>): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const id = randomId();
     return this.invoke((f) => run(f, id, { timeoutMs }), { id, timeoutMs, signal: opts.signal });
@@ -422,7 +422,7 @@ export class AunClient {
     void this.invoke((f) => f.subscribe(names)).catch(() => {});
   }
 
-  private async invoke<T>(run: (f: Comlink.Remote<OwnerFacade>) => Promise<Outcome<T>>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+  private async invoke<T>(run: (f: OwnerFacade) => Promise<Outcome<T>>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
     // Subscriptions made before this call reach the owner before it (a login right after on()
     // must not miss the events of its first moments).
     this.flushSubscriptions();
@@ -440,7 +440,7 @@ export class AunClient {
     }
   }
 
-  private async invokeOnce<T>(run: (f: Comlink.Remote<OwnerFacade>) => Promise<Outcome<T>>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal }): Promise<Outcome<T>> {
+  private async invokeOnce<T>(run: (f: OwnerFacade) => Promise<Outcome<T>>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal }): Promise<Outcome<T>> {
     if (this.closed) throw new ConnectionLostError('client closed');
     opts.signal?.throwIfAborted();
     const link = await this.ensureLink();
@@ -660,7 +660,7 @@ export class AunClient {
     });
     const h = await hello;
     const previous = this.lastIncarnation;
-    const link: Link = { facade: Comlink.wrap<OwnerFacade>(rpc.port1), rpc: rpc.port1, events: events.port1, incarnation: h.incarnation, build: h.build, rung: h.rung };
+    const link: Link = { facade: remoteFacade(rpc.port1), rpc: rpc.port1, events: events.port1, incarnation: h.incarnation, build: h.build, rung: h.rung };
     events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => this.onFrame(link, ev.data);
     this.link = link;
     this.lastIncarnation = h.incarnation;

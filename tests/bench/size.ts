@@ -1,4 +1,4 @@
-// Minified + gzipped size of what a tab loads (client-stub + Comlink) and of the worker bundle,
+// Minified + gzipped size of what a tab loads (client-stub) and of the worker bundle,
 // built the way an app would build them (Vite, ES modules, minified).
 
 import { gzipSync } from 'node:zlib';
@@ -7,7 +7,7 @@ import { build, type Rolldown } from 'vite';
 interface Size { raw: number; gzip: number }
 const measure = (code: string): Size => ({ raw: Buffer.byteLength(code), gzip: gzipSync(code, { level: 9 }).length });
 
-/** The entry chunk (what loads first) and everything, lazy chunks included. */
+/** The entry with its static imports (what loads first) and everything, lazy chunks included. */
 async function bundleBytes(entry: string): Promise<{ entry: Size; all: Size }> {
   const out = (await build({
     configFile: false,
@@ -16,20 +16,23 @@ async function bundleBytes(entry: string): Promise<{ entry: Size; all: Size }> {
     build: { write: false, minify: true, target: 'es2022', lib: { entry, formats: ['es'], fileName: 'out' }, rollupOptions: {} },
   })) as Rolldown.RolldownOutput[] | Rolldown.RolldownOutput;
   const outputs = Array.isArray(out) ? out : [out];
-  let first = '';
-  let all = '';
-  for (const o of outputs) {
-    for (const chunk of o.output) {
-      if (chunk.type !== 'chunk') continue;
-      all += chunk.code;
-      if (chunk.isEntry) first += chunk.code;
-    }
-  }
-  return { entry: measure(first), all: measure(all) };
+  const chunks = new Map<string, Rolldown.OutputChunk>();
+  for (const o of outputs) for (const c of o.output) if (c.type === 'chunk') chunks.set(c.fileName, c);
+  // What loads first: the entry and every chunk it imports statically (a chunk the entry shares
+  // with a lazy one loads with the entry), not the chunks it imports with import().
+  const first = new Set<string>();
+  const visit = (name: string) => {
+    if (first.has(name)) return;
+    first.add(name);
+    for (const i of chunks.get(name)?.imports ?? []) visit(i);
+  };
+  for (const c of chunks.values()) if (c.isEntry) visit(c.fileName);
+  const code = (names: Iterable<string>) => [...names].map((n) => chunks.get(n)?.code ?? '').join('');
+  return { entry: measure(code(first)), all: measure(code(chunks.keys())) };
 }
 
 /**
- * tab: what every tab loads (client-stub + Comlink, the shared rung); tabFallback: plus the lazy
+ * tab: what every tab loads (client-stub, the shared rung); tabFallback: plus the lazy
  * chunk of the leader and single rungs, loaded only where SharedWorker is missing or forced off.
  */
 export async function bundleSizes(): Promise<{ tab: Size; tabFallback: Size; worker: Size }> {
@@ -40,7 +43,7 @@ export async function bundleSizes(): Promise<{ tab: Size; tabFallback: Size; wor
 if (import.meta.url === `file://${process.argv[1]}`) {
   const s = await bundleSizes();
   const kib = (n: number) => (n / 1024).toFixed(1);
-  console.log(`client-stub + Comlink (shared rung): ${kib(s.tab.raw)} KiB min, ${kib(s.tab.gzip)} KiB min+gzip`);
+  console.log(`client-stub (shared rung):            ${kib(s.tab.raw)} KiB min, ${kib(s.tab.gzip)} KiB min+gzip`);
   console.log(`  with the fallback-rung chunk:       ${kib(s.tabFallback.raw)} KiB min, ${kib(s.tabFallback.gzip)} KiB min+gzip`);
   console.log(`worker bundle:                       ${kib(s.worker.raw)} KiB min, ${kib(s.worker.gzip)} KiB min+gzip`);
 }

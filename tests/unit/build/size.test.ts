@@ -1,6 +1,8 @@
 // Size budgets of what a tab loads and of the worker, built as an app would build them.
-// Tab: 8 KiB min+gzip, because every tab pays it on every load ("a few kilobytes"); 10 KiB with
-// the lazy chunk of the fallback rungs, which only tabs without a usable SharedWorker load.
+// Tab: 7.5 KiB min+gzip (7.2 when set, with the recall/group-admin/notify/thoughts API; issue
+// 15's goal is 7), the entry with every chunk it imports statically, because every tab pays it on
+// every load ("a few kilobytes"); 10 KiB with the lazy chunk of the fallback
+// rungs, which only tabs without a usable SharedWorker load.
 // Worker: 60 KiB min+gzip (56.4 when set), because it loads once per origin; it has no curve code
 // (P-256 is WebCrypto; @noble/curves stays in e2ee/noble.ts, which only tests and the bench load),
 // and a regression past this means a dependency crept in (@noble/curves would add about 12 KiB,
@@ -9,12 +11,12 @@
 import { describe, expect, it } from 'vitest';
 import { bundleSizes } from '../../bench/size.ts';
 
-export const TAB_BUDGET_GZIP = 8 * 1024;
+export const TAB_BUDGET_GZIP = 7.5 * 1024;
 export const TAB_FALLBACK_BUDGET_GZIP = 10 * 1024;
 export const WORKER_BUDGET_GZIP = 60 * 1024;
 
 describe('bundle size budgets', () => {
-  it('client-stub + Comlink and the worker stay within budget', async () => {
+  it('client-stub and the worker stay within budget', async () => {
     const s = await bundleSizes();
     expect(s.tab.gzip).toBeGreaterThan(1024);
     expect(s.tab.gzip).toBeLessThanOrEqual(TAB_BUDGET_GZIP);
