@@ -3,7 +3,8 @@
 // 15's goal is 7), the entry with every chunk it imports statically, because every tab pays it on
 // every load ("a few kilobytes"); 10 KiB with the lazy chunk of the fallback
 // rungs, which only tabs without a usable SharedWorker load.
-// Worker: 60 KiB min+gzip (56.4 when set), because it loads once per origin; it has no curve code
+// Worker: 64 KiB min+gzip (60.6 when set, with issue 14's recall/settings/notify/thoughts; the
+// goal is 60), because it loads once per origin; it has no curve code
 // (P-256 is WebCrypto; @noble/curves stays in e2ee/noble.ts, which only tests and the bench load),
 // and a regression past this means a dependency crept in (@noble/curves would add about 12 KiB,
 // @peculiar/x509 with tsyringe and reflect-metadata about 25 KiB).
@@ -13,7 +14,7 @@ import { bundleSizes } from '../../bench/size.ts';
 
 export const TAB_BUDGET_GZIP = 7.5 * 1024;
 export const TAB_FALLBACK_BUDGET_GZIP = 10 * 1024;
-export const WORKER_BUDGET_GZIP = 60 * 1024;
+export const WORKER_BUDGET_GZIP = 64 * 1024;
 
 describe('bundle size budgets', () => {
   it('client-stub and the worker stay within budget', async () => {
