@@ -3,16 +3,9 @@
 // or open it. The page that opens reconnects and catches up through the log; the push carries
 // no messages.
 
-/** What the push agent sends (push-agent/agent.ts PushPayload): never message content. */
-export interface OfflinePushPayload {
-  v: 1;
-  target_aid: string;
-  unread_count: number;
-  senders: string[];
-  sender_count: number;
-  latest_ts: number;
-  group_ids: string[];
-}
+import type { OfflinePushPayload } from '../protocol/events.ts';
+
+export type { OfflinePushPayload };
 
 export interface PushNotice {
   title: string;

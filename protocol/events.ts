@@ -76,6 +76,20 @@ export interface OfflinePushSummary {
 }
 export interface OfflinePushItem { target_aid: string; push_token: string; summary: OfflinePushSummary }
 export interface OfflinePushBatch { batch_id: string; items: OfflinePushItem[] }
+/**
+ * The Web Push payload the push agent sends and `aun-worker/push-sw` reads: who, how many, when;
+ * never content (spec push.md §1).
+ */
+export interface OfflinePushPayload {
+  v: 1;
+  target_aid: string;
+  unread_count: number;
+  /** At most the agent's MAX_LISTED; `sender_count` is the full number. */
+  senders: string[];
+  sender_count: number;
+  latest_ts: number;
+  group_ids: string[];
+}
 /** A P2P recall notice (groups-and-more §2.2); `seq` is the receiving device's tombstone row. */
 export interface MessageRecalledEvent {
   message_id: string;

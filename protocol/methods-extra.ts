@@ -3,18 +3,7 @@
 // signed group.index, search, thoughts. methods.ts lists them in the method map.
 
 import type { JsonObject } from './frames.ts';
-import type { ClientSignature, GroupInfo, GroupMember } from './methods.ts';
-
-interface Signed {
-  client_signature?: ClientSignature;
-}
-
-interface GroupRef {
-  group_id: string;
-  group_aid?: string;
-  device_id?: string;
-  slot_id?: string;
-}
+import type { GroupInfo, GroupMember, GroupRef, Signed } from './methods.ts';
 
 // ---- legacy P2P ack / pull (§1.2, §1.3) ----
 

@@ -17,12 +17,12 @@ export interface ClientSignature {
   _method?: string;
 }
 
-interface Signed {
+export interface Signed {
   client_signature?: ClientSignature;
 }
 
 /** Group calls carry both ids plus the caller's instance (spec §5, §8.1). */
-interface GroupRef {
+export interface GroupRef {
   group_id: string;
   group_aid?: string;
   device_id?: string;

@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { OfflinePushBatch, OfflinePushItem } from '../protocol/index.ts';
+import type { OfflinePushBatch, OfflinePushItem, OfflinePushPayload } from '../protocol/index.ts';
 import { AunLink } from './aun-link.ts';
 import { createHttpServer, type RegisterResult } from './http.ts';
 import { AgentState, subscriptionId, type WebPushSubscription } from './state.ts';
@@ -51,17 +51,6 @@ export interface PushAgent {
   close(): Promise<void>;
 }
 
-/** What a notification may say: who, how many, when; never content (spec push.md §1). */
-export interface PushPayload {
-  v: 1;
-  target_aid: string;
-  unread_count: number;
-  /** At most MAX_LISTED; `sender_count` is the full number. */
-  senders: string[];
-  sender_count: number;
-  latest_ts: number;
-  group_ids: string[];
-}
 
 const DEFAULT_TOKEN_TTL = 7 * 86_400;
 const MAX_LISTED = 5;
@@ -73,7 +62,7 @@ function stringList(v: unknown): string[] {
 }
 
 /** Reads an item defensively: the gateway's frame is input like any other. */
-function payloadOf(item: OfflinePushItem): PushPayload {
+function payloadOf(item: OfflinePushItem): OfflinePushPayload {
   const s = (typeof item.summary === 'object' && item.summary !== null ? item.summary : {}) as Partial<OfflinePushItem['summary']>;
   const senders = stringList(s.senders);
   return {

@@ -373,6 +373,14 @@ export function createGroupService(ctx: GatewayContext): Service {
     return { current_seq: current, join_seq: m.join_seq, latest_seq: g.message_seq, unread_count: unread };
   }
 
+  /** Moves a member device's message cursor up to `upTo` (never past the group, never back). */
+  function ackMessages(groupId: string, upTo: number, conn: AuthedConnection): GroupCursor {
+    const g = requireGroup(groupId);
+    const m = requireMember(g, conn.aid);
+    advanceMessageCursor.run(groupId, conn.aid, conn.deviceId, Math.min(upTo, g.message_seq));
+    return messageCursor(g, m, conn);
+  }
+
   function eventFloor(m: MemberRecord): number {
     return Math.max(0, m.join_event_seq - 1);
   }
@@ -825,22 +833,14 @@ export function createGroupService(ctx: GatewayContext): Service {
 
     'group.v2.ack'(params, conn) {
       const groupId = readGroupId(params, conn);
-      const upTo = int(params, 'up_to_seq', { min: 0 });
-      const g = requireGroup(groupId);
-      const m = requireMember(g, conn.aid);
-      advanceMessageCursor.run(groupId, conn.aid, conn.deviceId, Math.min(upTo, g.message_seq));
-      const cursor = messageCursor(g, m, conn);
+      const cursor = ackMessages(groupId, int(params, 'up_to_seq', { min: 0 }), conn);
       return { group_id: groupId, cursor, ack_seq: cursor.current_seq };
     },
 
     // The raw ack the browser SDK sends after plaintext pushes (groups-and-more §1.5): same cursor.
     'group.ack_messages'(params, conn) {
       const groupId = readGroupId(params, conn);
-      const seq = int(params, 'msg_seq', { min: 0 });
-      const g = requireGroup(groupId);
-      const m = requireMember(g, conn.aid);
-      advanceMessageCursor.run(groupId, conn.aid, conn.deviceId, Math.min(seq, g.message_seq));
-      return { cursor: messageCursor(g, m, conn).current_seq };
+      return { cursor: ackMessages(groupId, int(params, 'msg_seq', { min: 0 }), conn).current_seq };
     },
 
     'group.pull_events'(params, conn) {
