@@ -4,34 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { claimSession, type Claim } from '../../../worker/hub/aid-claim.ts';
 import type { SessionHolder } from '../../../protocol/index.ts';
-
-/** An in-memory exclusive LockManager with queueing and abort signals. */
-function fakeLocks(): LockManager {
-  const held = new Set<string>();
-  const queues = new Map<string, (() => void)[]>();
-  const run = (name: string, cb: (l: Lock | null) => unknown) => {
-    held.add(name);
-    return Promise.resolve(cb({ name, mode: 'exclusive' } as Lock)).finally(() => {
-      held.delete(name);
-      queues.get(name)?.shift()?.();
-    });
-  };
-  return {
-    request(name: string, opts: LockOptions, cb: (l: Lock | null) => unknown) {
-      if (!held.has(name)) return run(name, cb);
-      return new Promise((resolve, reject) => {
-        const q = queues.get(name) ?? [];
-        const go = () => void run(name, cb).then(resolve, reject);
-        q.push(go);
-        queues.set(name, q);
-        opts.signal?.addEventListener('abort', () => {
-          q.splice(q.indexOf(go), 1);
-          reject(new DOMException('aborted', 'AbortError'));
-        });
-      });
-    },
-  } as unknown as LockManager;
-}
+import { fakeLocks } from '../../support/fake-locks.ts';
 
 const shared = (incarnation: string): SessionHolder => ({ rung: 'shared', incarnation, address: { protocol: 1, build: 'b', builtAt: 1, url: '/w.js', name: 'aun@b' } });
 const base = { deviceId: 'dev', slotId: 'default', askEveryMs: 20 };

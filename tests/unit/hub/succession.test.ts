@@ -3,38 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { succession } from '../../../worker/hub/succession.ts';
 import type { OwnerAddress } from '../../../protocol/index.ts';
-
-/** An in-memory exclusive LockManager with queueing, ifAvailable and abort signals. */
-function fakeLocks(): LockManager {
-  const held = new Set<string>();
-  const queues = new Map<string, (() => void)[]>();
-  const run = (name: string, cb: (l: Lock | null) => unknown) => {
-    held.add(name);
-    return Promise.resolve(cb({ name, mode: 'exclusive' } as Lock)).finally(() => {
-      held.delete(name);
-      queues.get(name)?.shift()?.();
-    });
-  };
-  return {
-    request(name: string, a: unknown, b?: unknown) {
-      const opts = (typeof a === 'function' ? {} : a) as LockOptions;
-      const cb = (typeof a === 'function' ? a : b) as (l: Lock | null) => unknown;
-      if (!held.has(name)) return run(name, cb);
-      if (opts.ifAvailable) return Promise.resolve(cb(null));
-      return new Promise((resolve, reject) => {
-        const q = queues.get(name) ?? [];
-        const go = () => void run(name, cb).then(resolve, reject);
-        q.push(go);
-        queues.set(name, q);
-        opts.signal?.addEventListener('abort', () => {
-          q.splice(q.indexOf(go), 1);
-          reject(new DOMException('aborted', 'AbortError'));
-        });
-      });
-    },
-    query: async () => ({ held: [], pending: [] }),
-  } as unknown as LockManager;
-}
+import { fakeLocks } from '../../support/fake-locks.ts';
 
 const addr = (build: string, builtAt: number): OwnerAddress => ({ protocol: 1, build, builtAt, url: `/w-${build}.js`, name: `aun@${build}` });
 
