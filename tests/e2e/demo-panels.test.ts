@@ -38,10 +38,8 @@ beforeAll(async () => {
   ctxB = await stack.browser.newContext({ viewport: { width: 1100, height: 800 } });
   watch(ctxA, 'alice');
   watch(ctxB, 'bob');
-  alice1 = await openTab(ctxA, stack, alice);
-  alice2 = await openTab(ctxA, stack, alice);
-  bob1 = await openTab(ctxB, stack, bob);
-  bob2 = await openTab(ctxB, stack, bob);
+  // All four at once, as a browser restoring a session opens them (two per new identity).
+  [alice1, alice2, bob1, bob2] = await Promise.all([openTab(ctxA, stack, alice), openTab(ctxA, stack, alice), openTab(ctxB, stack, bob), openTab(ctxB, stack, bob)]);
 });
 afterAll(async () => {
   await ctxA?.close();

@@ -48,9 +48,8 @@ beforeAll(async () => {
   bobAid = `gbob${Date.now() % 1e8}.${issuer}`;
   ctxA = await stack.browser.newContext();
   ctxB = await stack.browser.newContext();
-  alice1 = await openTab(ctxA, stack, alice);
-  alice2 = await openTab(ctxA, stack, alice);
-  bob = await openTab(ctxB, stack, bobAid);
+  // All at once, as a browser restoring a session opens them (two tabs of one new identity).
+  [alice1, alice2, bob] = await Promise.all([openTab(ctxA, stack, alice), openTab(ctxA, stack, alice), openTab(ctxB, stack, bobAid)]);
   for (const p of [alice1, alice2, bob]) await collectChanges(p);
   carol = new Identity(`gcarol${Date.now() % 1e8}.${issuer}`);
   await carol.register(stack.gateway.url);
