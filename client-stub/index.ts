@@ -4,21 +4,22 @@
 
 import { groupExtras, notifyTo, recallP2p, thoughtsApi } from './extras.ts';
 import { remoteFacade } from './rpc.ts';
+import { DEFAULT_DEADLINE_MS, TAB_MARGIN_MS } from '../protocol/deadline.ts';
 import {
   SharedTransport, below, factoriesOf, hasLocks, probeRung,
   type Transport, type WorkerFactories, type WorkerOption,
 } from './ladder.ts';
 import {
-  ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError, UpdateRequiredError, ValidationError, holderOf, isNewer, isNotExecuted,
+  ATTACH, AunError, ConnectionLostError, TAB_PROTOCOL, errorFromWire, TimeoutError, UpdateRequiredError, ValidationError, holderOf, isNewer, isNotExecuted,
   type AttachMessage, type SessionHolder, type BuildInfo, type CallOptions, type OwnerAddress, type Rung, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
   type IdentityInfo, type InspectorSnapshot, type JsonObject,
   type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame, type QueuedSend,
-  type ParamsOf, type RecallOutcome, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName, type WireError,
+  type ParamsOf, type RecallOutcome, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName,
 } from '../protocol/index.ts';
 
 export {
   AunError, AuthError, ConnectionLostError, IdentityConflictError, NotFoundError, PermissionError,
-  SessionError, TimeoutError, UpdateRequiredError, ValidationError, V2StaleKeysError,
+  SessionError, TimeoutError, UpdateRequiredError, ValidationError, V2StaleKeysError, errorFromWire,
 } from '../protocol/errors.ts';
 export type { WorkerFactories, WorkerOption } from './ladder.ts';
 export type {
@@ -42,7 +43,6 @@ const BUILT_AT = typeof __AUN_BUILT_AT__ === 'number' ? __AUN_BUILT_AT__ : 0;
 const SLOW_OWNER_MS = 4_000;
 /** How long a tab waits for a SharedWorker's hello before it gives up on that attach (and tries again). */
 const SHARED_HELLO_MS = 60_000;
-const DEFAULT_TIMEOUT_MS = 35_000;
 const HELLO_TIMEOUT_MS = 10_000;
 /** How many times a tab follows "another owner holds this AID's session" in a row. */
 const MAX_MOVES = 4;
@@ -92,18 +92,6 @@ export interface ClientEventMap extends TabEventMap {
   'update-required': { yours: BuildInfo; running: BuildInfo; refused: boolean };
 }
 export type ClientEventName = keyof ClientEventMap;
-
-/**
- * Rebuilds the typed error a plain `{name, code, message, data, retryable}` stands for (as carried
- * by `send.failed` events and by every failed call across the port).
- */
-export function errorFromWire(e: WireError): AunError {
-  const Cls = ERROR_CLASSES[e.name];
-  const err = new (Cls ?? AunError)(e.message, e.code, e.data, e.retryable === true);
-  // A worker-only class (a store or E2EE error) arrives as an AunError that keeps its name.
-  if (!Cls && typeof e.name === 'string') err.name = e.name;
-  return err;
-}
 
 function unwrap<T>(o: Outcome<T>): T {
   if (o.ok) return o.value;
@@ -246,7 +234,7 @@ export class AunClient {
     members: (groupId: string): Promise<GroupMember[]> => this.invoke((f) => f.groupMembers(groupId)),
     send: (groupId: string, payload: JsonObject, opts: RequestOptions & { encrypt?: boolean } = {}): Promise<GroupSent> => {
       const encrypt = opts.encrypt ?? true;
-      return this.request(opts, (f, id, o) => f.groupSend(id, groupId, payload, { ...o, encrypt }));
+      return this.request(opts, (f, _id, o) => f.groupSend(groupId, payload, { ...o, encrypt }));
     },
     ...groupExtras((fn) => this.invoke(fn), (method, params) => this.call(method, params)),
   };
@@ -326,7 +314,7 @@ export class AunClient {
    */
   send(to: string, payload: JsonObject, opts: RequestOptions & { encrypt?: boolean } = {}): Promise<MessageSendResult | QueuedSend> {
     const encrypt = opts.encrypt ?? true;
-    return this.request(opts, (f, id, o) => f.send(id, to, payload, { ...o, encrypt }));
+    return this.request(opts, (f, _id, o) => f.send(to, payload, { ...o, encrypt }));
   }
 
   /**
@@ -399,7 +387,7 @@ export class AunClient {
   }
 
   private async request<T>(opts: RequestOptions, run: (f: OwnerFacade, id: string, o: CallOptions) => Promise<Outcome<T>>): Promise<T> {
-    const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_DEADLINE_MS;
     const id = randomId();
     return this.invoke((f) => run(f, id, { timeoutMs }), { id, timeoutMs, signal: opts.signal });
   }
@@ -445,7 +433,7 @@ export class AunClient {
     opts.signal?.throwIfAborted();
     const link = await this.ensureLink();
     const id = opts.id ?? randomId();
-    const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_DEADLINE_MS;
     return new Promise<Outcome<T>>((resolve, reject) => {
       const finish = () => {
         clearTimeout(timer);
@@ -460,11 +448,11 @@ export class AunClient {
         fail(opts.signal!.reason instanceof Error ? opts.signal!.reason : new DOMException('aborted', 'AbortError'));
         void link.facade.cancel(id).catch(() => {});
       };
-      // A little longer than the owner's own deadline, so its TimeoutError normally wins.
+      // Past the owner's own deadline, so its answer (or its TimeoutError) wins (protocol/deadline.ts).
       const timer = setTimeout(() => {
         fail(new TimeoutError(`no answer from the owner within ${timeoutMs} ms`));
         void link.facade.cancel(id).catch(() => {});
-      }, timeoutMs + 250);
+      }, timeoutMs + TAB_MARGIN_MS);
       opts.signal?.addEventListener('abort', onAbort);
       this.pending.set(id, { link, fail });
       run(link.facade).then(

@@ -1,5 +1,6 @@
 // Error codes of spec/protocol.md §11 and the typed errors they map to. One table, used by the
-// gateway to answer and by the worker and tabs to classify.
+// gateway to answer and by the worker and tabs to classify; and the one pair of functions that
+// carries a typed error across a port (owner → tab) as plain data.
 
 export const ErrorCode = {
   ParseError: -32700,
@@ -192,3 +193,27 @@ export const ERROR_CLASSES: Record<string, ErrorClass> = {
   IdentityConflictError, GroupError, GroupNotFoundError, GroupStateError, V2StaleKeysError,
   TimeoutError, ConnectionLostError, UpdateRequiredError,
 };
+
+/** Results cross the port as plain data; errors keep their class name and code. */
+export interface WireError { name: string; code: number; message: string; data?: unknown; retryable?: boolean }
+
+/** An error as plain data for a port (a failed facade call, a `send.failed` event). */
+export function errorToWire(err: unknown): WireError {
+  if (err instanceof AunError) {
+    return { name: err.name, code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }), ...(err.retryable ? { retryable: true } : {}) };
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { name: e.name === 'AbortError' ? 'AbortError' : 'AunError', code: ErrorCode.Internal, message: e.message };
+}
+
+/**
+ * Rebuilds the typed error a plain `{name, code, message, data, retryable}` stands for (as carried
+ * by `send.failed` events and by every failed call across the port).
+ */
+export function errorFromWire(e: WireError): AunError {
+  const Cls = ERROR_CLASSES[e.name];
+  const err = new (Cls ?? AunError)(e.message, e.code, e.data, e.retryable === true);
+  // A worker-only class (a store or E2EE error) arrives as an AunError that keeps its name.
+  if (!Cls && typeof e.name === 'string') err.name = e.name;
+  return err;
+}

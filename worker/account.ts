@@ -3,7 +3,7 @@
 // reach it through their facade (hub/facade.ts); it reaches them only through its outlet (the hub).
 
 import {
-  AunError, ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, SessionError, V2StaleKeysError, ValidationError,
+  AunError, ErrorCode, INTERNAL_ONLY_METHODS, errorToWire, PermissionError, SessionError, V2StaleKeysError, ValidationError,
   type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage,
   type JsonObject, type LogPage, type MessageSendResult, type MethodName,
   type InspectorSnapshot, type ParamsOf, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
@@ -132,7 +132,7 @@ export class Account {
         const e = err instanceof AunError ? err : new AunError((err as Error).message);
         outlet.publish(aid, 'send.failed', {
           aid, messageId: entry.id, to: entry.body.to, kind: entry.kind,
-          error: { name: e.name, code: e.code, message: e.message, ...(e.data === undefined ? {} : { data: e.data }) },
+          error: errorToWire(e),
         });
       },
       ...(log ? { log } : {}),

@@ -35,8 +35,8 @@ import { groupRecallHandlers } from './recall.ts';
 import { thoughtHandlers } from './thoughts.ts';
 import { migrate } from '../db.ts';
 import { int, obj, str, MAX_AID, MAX_MESSAGE_ID, MAX_PAYLOAD_BYTES } from '../validate.ts';
+import { GROUP_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
 import {
-  GROUP_ENVELOPE_TYPE,
   ROW,
   checkDeviceKnown,
   checkEnvelopeShape,

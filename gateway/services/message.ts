@@ -22,8 +22,8 @@ import {
 import { RpcError, type AuthedConnection, type GatewayContext, type HandlerTable, type Service } from '../context.ts';
 import { migrate } from '../db.ts';
 import { bool, int, obj, str, MAX_AID, MAX_MESSAGE_ID, MAX_PAYLOAD_BYTES } from '../validate.ts';
+import { P2P_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
 import {
-  P2P_ENVELOPE_TYPE,
   ROW,
   checkDeviceKnown,
   checkEnvelopeShape,

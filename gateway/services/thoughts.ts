@@ -6,7 +6,8 @@
 import { ErrorCode, type JsonObject, type ThoughtContext, type ThoughtItem } from '../../protocol/index.ts';
 import { RpcError, type AuthedConnection } from '../context.ts';
 import { int, obj, str, MAX_AID, MAX_MESSAGE_ID, MAX_PAYLOAD_BYTES } from '../validate.ts';
-import { GROUP_ENVELOPE_TYPE, P2P_ENVELOPE_TYPE, checkEnvelopeShape, checkSender } from './envelope-check.ts';
+import { GROUP_ENVELOPE_TYPE, P2P_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
+import { checkEnvelopeShape, checkSender } from './envelope-check.ts';
 import type { GroupCore, GroupPart } from './group-core.ts';
 
 /** Heads kept per sender (P2P) or per (group, sender); the least recently written go first. */
