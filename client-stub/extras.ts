@@ -2,11 +2,13 @@
 // groups-and-more): thin typed wrappers over the owner facade and `call`, mixed into the client by
 // index.ts.
 
+import type { JsonObject } from '../protocol/frames.ts';
+import type { GroupGetInfoResult, MethodName, ParamsOf, ResultOf } from '../protocol/methods.ts';
 import type {
-  CreateInviteCodeParams, GetSettingsResult, GroupGetInfoResult, GroupSearchItem, InviteCode, JsonObject, MethodName, NotifyTarget,
-  Outcome, OwnerFacade, ParamsOf, RecallOutcome, ResultOf, SetRoleResult, SuspendResult, Thought, ThoughtContext, ThoughtPut,
-  TransferOwnerResult, UseInviteCodeResult,
-} from '../protocol/index.ts';
+  CreateInviteCodeParams, GetSettingsResult, GroupSearchItem, InviteCode, SetRoleResult, SuspendResult,
+  ThoughtContext, TransferOwnerResult, UseInviteCodeResult,
+} from '../protocol/methods-extra.ts';
+import type { NotifyTarget, Outcome, OwnerFacade, RecallOutcome, Thought, ThoughtPut } from '../protocol/tab.ts';
 
 type Invoke = <T>(fn: (f: OwnerFacade) => Promise<Outcome<T>>) => Promise<T>;
 type Call = <M extends MethodName>(method: M, params: ParamsOf<M>) => Promise<ResultOf<M>>;

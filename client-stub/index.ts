@@ -10,25 +10,37 @@ import {
   type Transport, type WorkerFactories, type WorkerOption,
 } from './ladder.ts';
 import {
-  ATTACH, AunError, ConnectionLostError, TAB_PROTOCOL, errorFromWire, TimeoutError, UpdateRequiredError, ValidationError, holderOf, isNewer, isNotExecuted,
-  type AttachMessage, type SessionHolder, type BuildInfo, type CallOptions, type OwnerAddress, type Rung, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
-  type IdentityInfo, type InspectorSnapshot, type JsonObject,
-  type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame, type QueuedSend,
-  type ParamsOf, type RecallOutcome, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName,
-} from '../protocol/index.ts';
+  AunError, ConnectionLostError, errorFromWire, TimeoutError, UpdateRequiredError, ValidationError,
+} from '../protocol/errors.ts';
+import type { JsonObject } from '../protocol/frames.ts';
+import type { GroupInfo, GroupMember, MessageSendResult, MethodName, ParamsOf, ResultOf } from '../protocol/methods.ts';
+import {
+  ATTACH, TAB_PROTOCOL, holderOf, isNewer, isNotExecuted, type AttachMessage, type SessionHolder,
+  type BuildInfo, type CallOptions, type OwnerAddress, type Rung, type GatewayOptions, type GroupSent,
+  type GroupSummary, type IdentityInfo, type InspectorSnapshot, type Outcome, type OwnerFacade,
+  type OwnerFrame, type QueuedSend, type RecallOutcome, type SessionSnapshot, type TabEventMap,
+  type TabEventName,
+} from '../protocol/tab.ts';
 
 export {
   AunError, AuthError, ConnectionLostError, IdentityConflictError, NotFoundError, PermissionError,
   SessionError, TimeoutError, UpdateRequiredError, ValidationError, V2StaleKeysError, errorFromWire,
 } from '../protocol/errors.ts';
 export type { WorkerFactories, WorkerOption } from './ladder.ts';
+export type { JsonObject } from '../protocol/frames.ts';
 export type {
-  GatewayOptions, GroupChange, GroupInboundMessage, GroupInfo, GroupMember, GroupSent, GroupSummary, IdentityInfo,
-  InboundMessage, InspectorSnapshot, JsonObject, QueuedSend, UndecryptableMessage, MessageSendResult, MethodName, ParamsOf,
-  ResultOf, Rung, SessionSnapshot, SessionStateName, TabEventMap, BuildInfo,
-  MessageRecalled, GroupMessageRecalled, RecalledOriginal, RecallOutcome, NotifyEvent, NotifyTarget, Thought, ThoughtContext, ThoughtPut,
-  InviteCode, GroupGetInfoResult, GroupSearchItem, SetRoleResult, TransferOwnerResult, SuspendResult, UseInviteCodeResult,
-} from '../protocol/index.ts';
+  GroupInfo, GroupMember, MessageSendResult, MethodName, ParamsOf, ResultOf, GroupGetInfoResult,
+} from '../protocol/methods.ts';
+export type {
+  ThoughtContext, InviteCode, GroupSearchItem, SetRoleResult, TransferOwnerResult, SuspendResult,
+  UseInviteCodeResult,
+} from '../protocol/methods-extra.ts';
+export type {
+  GatewayOptions, GroupChange, GroupInboundMessage, GroupSent, GroupSummary, IdentityInfo, InboundMessage,
+  InspectorSnapshot, QueuedSend, UndecryptableMessage, Rung, SessionSnapshot, SessionStateName, TabEventMap,
+  BuildInfo, MessageRecalled, GroupMessageRecalled, RecalledOriginal, RecallOutcome, NotifyEvent,
+  NotifyTarget, Thought, ThoughtPut,
+} from '../protocol/tab.ts';
 
 declare const __AUN_BUILD__: string | undefined;
 declare const __AUN_BUILT_AT__: number | undefined;

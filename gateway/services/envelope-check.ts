@@ -4,7 +4,9 @@
 // reads only unencrypted envelope fields.
 
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { ErrorCode, P256_SPKI_LENGTH, type JsonObject } from '../../protocol/index.ts';
+import { P256_SPKI_LENGTH } from '../../protocol/bytes.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import { type JsonObject } from '../../protocol/frames.ts';
 import { GROUP_ENVELOPE_TYPE, P2P_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
 import { isRecipientRow, recipientsDigest, type RecipientRow } from '../../protocol/recipients.ts';
 import { RpcError, type AgentRecord, type GatewayConfig } from '../context.ts';

@@ -4,9 +4,8 @@
 // made, one at a time: a new message never overtakes an older one still waiting, so the
 // gateway's seq, which every receiver orders by, follows the order the sender wrote in.
 
-import {
-  AunError, ConnectionLostError, RateLimitError, SessionError, TimeoutError, type JsonObject,
-} from '../../protocol/index.ts';
+import { AunError, ConnectionLostError, RateLimitError, SessionError, TimeoutError } from '../../protocol/errors.ts';
+import { type JsonObject } from '../../protocol/frames.ts';
 import { DEFAULT_DEADLINE_MS, QUEUED_MARGIN_MS } from '../../protocol/deadline.ts';
 
 /** What is stored: enough to (re-)encrypt and send again under the same message id. */

@@ -2,12 +2,14 @@
 // throw across the port), each call run for the AID the tab is logged in as. The owner's parts
 // reach it as small interfaces: the identities, the accounts and the hub's own tab state.
 
+import { ErrorCode, errorToWire } from '../../protocol/errors.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { MethodName, ParamsOf, ResultOf } from '../../protocol/methods.ts';
+import type { ThoughtContext } from '../../protocol/methods-extra.ts';
 import {
-  ErrorCode, NOT_EXECUTED, errorToWire,
-  type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type JsonObject, type MethodName, type NotifyTarget,
-  type Outcome, type OwnerFacade, type ParamsOf, type ResultOf, type SendOptions, type SessionSnapshot, type TabEventName,
-  type ThoughtContext,
-} from '../../protocol/index.ts';
+  NOT_EXECUTED, type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type NotifyTarget,
+  type Outcome, type OwnerFacade, type SendOptions, type SessionSnapshot, type TabEventName,
+} from '../../protocol/tab.ts';
 import type { Hub, Tab } from './hub.ts';
 
 /** What a facade method answers when it succeeds. */

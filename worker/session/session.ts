@@ -5,11 +5,12 @@
 // not run for a while (sleep, a frozen origin, a clock jump), checks everything it had armed.
 
 import {
-  AunError, AuthError, CertificateRevokedError, CloseCode, ClientSignatureError, ConnectionLostError, ErrorCode,
-  IdentityConflictError, METHODS, NO_RECONNECT_CLOSE_CODES, NotFoundError, PermissionError, SessionError,
-  TimeoutError, ValidationError, isMethodName,
-  type GatewayDisconnectEvent, type MethodName, type ParamsOf, type ResultOf,
-} from '../../protocol/index.ts';
+  AunError, AuthError, CertificateRevokedError, CloseCode, ClientSignatureError, ConnectionLostError,
+  ErrorCode, IdentityConflictError, NO_RECONNECT_CLOSE_CODES, NotFoundError, PermissionError, SessionError,
+  TimeoutError, ValidationError,
+} from '../../protocol/errors.ts';
+import { type GatewayDisconnectEvent } from '../../protocol/events.ts';
+import { METHODS, isMethodName, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
 import { DEFAULT_DEADLINE_MS } from '../../protocol/deadline.ts';
 import { httpBaseOf, resolveFetch, systemTimers, type FetchFn, type Timers, type WebSocketCtor } from '../auth/io.ts';
 import { login, refreshTokens, type AuthContext, type Credentials } from '../auth/login.ts';

@@ -2,11 +2,12 @@
 // deadlines and cancellation, event routing. Nothing from the network can throw out of here: a
 // bad frame is reported and dropped, and every pending call settles, at the latest on close.
 
+import { utf8 } from '../../protocol/bytes.ts';
+import { AunError, ConnectionLostError, TimeoutError, ValidationError, errorFromRpc } from '../../protocol/errors.ts';
 import {
-  AunError, ConnectionLostError, MAX_FRAME_BYTES, TimeoutError, ValidationError, errorFromRpc,
-  isErrorFrame, newRpcId, utf8,
-  type ChallengeParams, type MethodName, type ParamsOf, type ResponseFrame, type ResultOf,
-} from '../../protocol/index.ts';
+  MAX_FRAME_BYTES, isErrorFrame, newRpcId, type ChallengeParams, type ResponseFrame,
+} from '../../protocol/frames.ts';
+import { type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
 import { DEFAULT_DEADLINE_MS } from '../../protocol/deadline.ts';
 import { systemTimers, type Timers, type WebSocketCtor } from '../auth/io.ts';
 import { openChallenged, parseServerFrame } from '../auth/socket.ts';

@@ -3,7 +3,7 @@
 // holder cannot take its tabs (a single-rung owner).
 import { describe, expect, it } from 'vitest';
 import { claimSession, type Claim } from '../../../worker/hub/aid-claim.ts';
-import type { SessionHolder } from '../../../protocol/index.ts';
+import type { SessionHolder } from '../../../protocol/tab.ts';
 
 /** An in-memory exclusive LockManager with queueing and abort signals. */
 function fakeLocks(): LockManager {

@@ -2,7 +2,7 @@
 // and takes over; an older build's owner sends its tabs to the newer one that runs.
 import { describe, expect, it } from 'vitest';
 import { succession } from '../../../worker/hub/succession.ts';
-import type { OwnerAddress } from '../../../protocol/index.ts';
+import type { OwnerAddress } from '../../../protocol/tab.ts';
 
 /** An in-memory exclusive LockManager with queueing, ifAvailable and abort signals. */
 function fakeLocks(): LockManager {
