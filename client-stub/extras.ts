@@ -10,12 +10,17 @@ import type { Calls } from './calls.ts';
 /** The message ids of a recall: one id or several. */
 export const ids = (messageIds: string | string[]): string[] => (Array.isArray(messageIds) ? messageIds : [messageIds]);
 
-/** End-to-end encrypted thoughts (an agent's current thinking per context); `aun.thoughts.*`. */
-export function thoughtsApi(c: Calls) {
+/** `aun.thoughts`: end-to-end encrypted thoughts (an agent's current thinking per context). */
+export interface Thoughts {
+  /** Appends a thought for a peer (`{to}`) or a group (`{groupId}`) under `context`. */
+  put(target: NotifyTarget, context: ThoughtContext, payload: JsonObject): Promise<ThoughtPut>;
+  /** A sender's thoughts for a context, decrypted (`payload: null` when this device cannot read one). */
+  get(target: NotifyTarget & { sender: string }, context: ThoughtContext): Promise<Thought[]>;
+}
+
+export function thoughtsApi(c: Calls): Thoughts {
   return {
-    /** Appends a thought for a peer (`{to}`) or a group (`{groupId}`) under `context`. */
     put: (target: NotifyTarget, context: ThoughtContext, payload: JsonObject): Promise<ThoughtPut> => c.invoke((f) => f.thoughtPut(target, context, payload)),
-    /** A sender's thoughts for a context, decrypted (`payload: null` when this device cannot read one). */
     get: (target: NotifyTarget & { sender: string }, context: ThoughtContext): Promise<Thought[]> => c.invoke((f) => f.thoughtGet(target, context)),
   };
 }

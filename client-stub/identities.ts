@@ -23,20 +23,73 @@ export function gatewayOptions(defaults: Partial<GatewayOptions>, options: Parti
   return { ...merged, gateway: merged.gateway ?? '' } as GatewayOptions;
 }
 
-export function identitiesApi(c: Calls, defaults: Partial<GatewayOptions>) {
+/** `aun.identities`: this origin's identities (AIDs whose keys live in the worker). */
+export interface Identities {
+  list(): Promise<IdentityInfo[]>;
+  create(aid: string, options?: Partial<GatewayOptions>): Promise<IdentityInfo>;
+  /** Imports an AID whose private key (PKCS#8 PEM) was made elsewhere; the key stays in the worker. */
+  import(aid: string, privateKeyPem: string, options?: Partial<GatewayOptions>): Promise<IdentityInfo>;
+  remove(aid: string): Promise<void>;
+}
+
+/** `aun.groups.settings`: plain settings (`name`, `description`, `visibility`, `dispatch_mode`) and indexed ones (`rules.content`, `announcement.content`, `join.mode`, …). */
+export interface GroupSettings {
+  /** The settings named by `keys` (all of them without), as key → value. */
+  get(groupId: string, keys?: string[]): Promise<Record<string, unknown>>;
+  /**
+   * Writes settings (owner or admin). Indexed keys go with a `group.index` this AID signs,
+   * written by compare-and-swap; a write that loses the race twice rejects with
+   * VersionConflictError. Resolves with the keys written.
+   */
+  set(groupId: string, settings: Record<string, unknown>): Promise<string[]>;
+}
+
+/** `aun.groups`: groups of the logged-in AID. Group sends are end-to-end encrypted by default. */
+export interface Groups {
+  create(name: string): Promise<GroupInfo>;
+  add(groupId: string, aid: string): Promise<GroupInfo>;
+  remove(groupId: string, aid: string): Promise<GroupInfo>;
+  leave(groupId: string): Promise<void>;
+  list(): Promise<GroupSummary[]>;
+  members(groupId: string): Promise<GroupMember[]>;
+  send(groupId: string, payload: JsonObject, opts?: RequestOptions & { encrypt?: boolean }): Promise<GroupSent>;
+  /**
+   * Recalls group messages this AID sent (within two minutes of sending). Every tab gets one
+   * `group.message_recalled` event and the messages' plaintext is removed from the local log.
+   */
+  recall(groupId: string, messageIds: string | string[], reason?: string): Promise<RecallOutcome>;
+  /** The group's fields; members see the member-only ones (owner, role, key epoch). */
+  info(groupId: string): Promise<GroupGetInfoResult>;
+  /** Makes a member an admin or a plain member (owner only; an admin may step down itself). */
+  setRole(groupId: string, aid: string, role: 'admin' | 'member'): Promise<SetRoleResult>;
+  /** Hands the group to another member (owner only); the old owner becomes an admin. */
+  transferOwner(groupId: string, newOwner: string): Promise<TransferOwnerResult>;
+  /** Ends the group for every member (owner only; irreversible). */
+  dissolve(groupId: string): Promise<void>;
+  /** Stops all sending in the group until `resume` (owner or admin). */
+  suspend(groupId: string): Promise<SuspendResult>;
+  resume(groupId: string): Promise<SuspendResult>;
+  /** A code another AID joins with (owner or admin); one use and seven days by default. */
+  invite(groupId: string, opts?: { maxUses?: number; expiresInSeconds?: number; code?: string }): Promise<InviteCode>;
+  /** Joins the group an invite code belongs to. */
+  join(code: string): Promise<UseInviteCodeResult>;
+  /** Public groups whose name, id or description contains `query`. */
+  search(query: string, opts?: { size?: number }): Promise<GroupSearchItem[]>;
+  settings: GroupSettings;
+}
+
+export function identitiesApi(c: Calls, defaults: Partial<GatewayOptions>): Identities {
   return {
     list: (): Promise<IdentityInfo[]> => c.invoke((f) => f.listIdentities()),
     create: (aid: string, options: Partial<GatewayOptions> = {}): Promise<IdentityInfo> =>
       c.invoke((f) => f.createIdentity(aid, gatewayOptions(defaults, options))),
-    /** Imports an AID whose private key (PKCS#8 PEM) was made elsewhere; the key stays in the worker. */
     import: (aid: string, privateKeyPem: string, options: Partial<GatewayOptions> = {}): Promise<IdentityInfo> =>
       c.invoke((f) => f.importIdentity(aid, privateKeyPem, gatewayOptions(defaults, options))),
     remove: (aid: string): Promise<void> => c.invoke((f) => f.removeIdentity(aid)),
   };
 }
 
-/** Groups of the logged-in AID. Group sends are end-to-end encrypted by default. */
-export function groupsApi(c: Calls) {
+export function groupsApi(c: Calls): Groups {
   const call = <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> =>
     c.request({}, (f, id, o) => f.call(id, method, params, o) as Promise<Outcome<ResultOf<M>>>);
   return {
@@ -50,24 +103,14 @@ export function groupsApi(c: Calls) {
       const encrypt = opts.encrypt ?? true;
       return c.request(opts, (f, _id, o) => f.groupSend(groupId, payload, { ...o, encrypt }));
     },
-    /**
-     * Recalls group messages this AID sent (within two minutes of sending). Every tab gets one
-     * `group.message_recalled` event and the messages' plaintext is removed from the local log.
-     */
     recall: (groupId: string, messageIds: string | string[], reason = ''): Promise<RecallOutcome> =>
       c.invoke((f) => f.recall(ids(messageIds), groupId, reason)),
-    /** The group's fields; members see the member-only ones (owner, role, key epoch). */
     info: (groupId: string): Promise<GroupGetInfoResult> => call('group.get_info', { ...ref(groupId), required: ['member'] }),
-    /** Makes a member an admin or a plain member (owner only; an admin may step down itself). */
     setRole: (groupId: string, aid: string, role: 'admin' | 'member'): Promise<SetRoleResult> => call('group.set_role', { ...ref(groupId), aid, role }),
-    /** Hands the group to another member (owner only); the old owner becomes an admin. */
     transferOwner: (groupId: string, newOwner: string): Promise<TransferOwnerResult> => call('group.transfer_owner', { ...ref(groupId), new_owner: newOwner }),
-    /** Ends the group for every member (owner only; irreversible). */
     dissolve: async (groupId: string): Promise<void> => void (await call('group.dissolve', ref(groupId))),
-    /** Stops all sending in the group until `resume` (owner or admin). */
     suspend: (groupId: string): Promise<SuspendResult> => call('group.suspend', ref(groupId)),
     resume: (groupId: string): Promise<SuspendResult> => call('group.resume', ref(groupId)),
-    /** A code another AID joins with (owner or admin); one use and seven days by default. */
     invite: async (groupId: string, opts: { maxUses?: number; expiresInSeconds?: number; code?: string } = {}): Promise<InviteCode> => {
       const params: CreateInviteCodeParams = { ...ref(groupId) };
       if (opts.maxUses !== undefined) params.max_uses = opts.maxUses;
@@ -75,23 +118,14 @@ export function groupsApi(c: Calls) {
       if (opts.code !== undefined) params.code = opts.code;
       return (await call('group.create_invite_code', params)).invite_code;
     },
-    /** Joins the group an invite code belongs to. */
     join: (code: string): Promise<UseInviteCodeResult> => call('group.use_invite_code', { code }),
-    /** Public groups whose name, id or description contains `query`. */
     search: async (query: string, opts: { size?: number } = {}): Promise<GroupSearchItem[]> =>
       (await call('group.search', { query, ...(opts.size ? { size: opts.size } : {}) })).items,
-    /** Group settings: plain (`name`, `description`, `visibility`, `dispatch_mode`) and indexed ones (`rules.content`, `announcement.content`, `join.mode`, …). */
     settings: {
-      /** The settings named by `keys` (all of them without), as key → value. */
       get: async (groupId: string, keys?: string[]): Promise<Record<string, unknown>> => {
         const r: GetSettingsResult = await call('group.get_settings', { ...ref(groupId), ...(keys ? { keys } : {}) });
         return Object.fromEntries(r.settings.map((s) => [s.key, s.value]));
       },
-      /**
-       * Writes settings (owner or admin). Indexed keys go with a `group.index` this AID signs,
-       * written by compare-and-swap; a write that loses the race twice rejects with
-       * VersionConflictError. Resolves with the keys written.
-       */
       set: (groupId: string, settings: Record<string, unknown>): Promise<string[]> => c.invoke((f) => f.groupSettingsSet(groupId, settings)),
     },
   };

@@ -13,8 +13,8 @@ import type {
 } from '../protocol/tab.ts';
 import { Calls, unwrap, type RequestOptions } from './calls.ts';
 import { Events, type ClientEventMap, type ClientEventName, type ClientState } from './events.ts';
-import { notifyTo, recallP2p, thoughtsApi } from './extras.ts';
-import { groupsApi, identitiesApi } from './identities.ts';
+import { notifyTo, recallP2p, thoughtsApi, type Thoughts } from './extras.ts';
+import { groupsApi, identitiesApi, type Groups, type Identities } from './identities.ts';
 import type { WorkerOption } from './ladder.ts';
 import { Linker, type Link } from './link.ts';
 
@@ -36,6 +36,8 @@ export type {
 } from '../protocol/tab.ts';
 export type { RequestOptions } from './calls.ts';
 export type { ClientEventMap, ClientEventName } from './events.ts';
+export type { Thoughts } from './extras.ts';
+export type { GroupSettings, Groups, Identities } from './identities.ts';
 export type { WorkerFactories, WorkerOption } from './ladder.ts';
 
 export interface ConnectOptions {
@@ -136,13 +138,13 @@ export class AunClient {
   }
 
   /** This origin's identities (AIDs with their keys in the worker). */
-  readonly identities: ReturnType<typeof identitiesApi>;
+  readonly identities: Identities;
 
   /** Groups of the logged-in AID. Group sends are end-to-end encrypted by default. */
-  readonly groups: ReturnType<typeof groupsApi>;
+  readonly groups: Groups;
 
   /** End-to-end encrypted thoughts: `put` for a peer or a group, `get` a sender's, decrypted. */
-  readonly thoughts: ReturnType<typeof thoughtsApi>;
+  readonly thoughts: Thoughts;
 
   /**
    * Recalls P2P messages this AID sent (within two minutes): a queued one is taken out of the
