@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
-import { aunWorker } from './client-stub/vite.ts';
+import { aunWorker } from './vite-plugin/index.ts';
 
 // The demo app (demo/) and the worker it starts. The SharedWorker is bundled by Vite as its own
 // ES module chunk and served from a real same-origin URL (never a blob: URL), so a strict CSP

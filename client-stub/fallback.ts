@@ -3,7 +3,7 @@
 // worker and bridges the other tabs' ports over BroadcastChannel. `single`: a dedicated worker in
 // this tab only.
 
-import { CONNECT, DRAIN, DRAINED, isNewer, type AttachMessage, type BuildInfo, type Rung } from '../protocol/index.ts';
+import { CONNECT, DRAIN, DRAINED, isNewer, type AttachMessage, type BuildInfo, type Rung } from '../protocol/tab.ts';
 import type { Transport } from './ladder.ts';
 
 function connectTo(worker: Worker, rung: Rung): MessagePort {

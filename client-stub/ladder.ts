@@ -8,7 +8,7 @@
 // the client above does not care which rung it is on. The leader and single rungs live in
 // fallback.ts, loaded only by a tab that needs them.
 
-import type { AttachMessage, BuildInfo, OwnerAddress, Rung } from '../protocol/index.ts';
+import type { AttachMessage, BuildInfo, OwnerAddress, Rung } from '../protocol/tab.ts';
 
 export interface WorkerFactories {
   /** `name => new SharedWorker(new URL('…', import.meta.url), { type: 'module', name })` */

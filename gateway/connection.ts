@@ -3,7 +3,8 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { WebSocket, RawData } from 'ws';
-import { ErrorCode, MAX_FRAME_BYTES, type RpcId } from '../protocol/index.ts';
+import { ErrorCode } from '../protocol/errors.ts';
+import { MAX_FRAME_BYTES, type RpcId } from '../protocol/frames.ts';
 import type { Connection, ConnectionKind } from './context.ts';
 import type { Faults } from './faults.ts';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './frame-limits.ts';

@@ -3,7 +3,8 @@
 // protocol method map.
 
 import type Database from 'better-sqlite3';
-import type { ConnectParams, EventMap, EventName, MethodName, ParamsOf, ResultOf } from '../protocol/index.ts';
+import type { EventMap, EventName } from '../protocol/events.ts';
+import type { ConnectParams, MethodName, ParamsOf, ResultOf } from '../protocol/methods.ts';
 import type { StoredNote } from './push-aggregator.ts';
 
 export type ConnectionKind = 'pending' | 'long' | 'short';

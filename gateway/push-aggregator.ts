@@ -3,7 +3,7 @@
 // and the per-agent in-flight slot released by push.ack or the ack timeout. Nothing here persists.
 
 import { randomUUID } from 'node:crypto';
-import type { OfflinePushBatch, OfflinePushItem } from '../protocol/index.ts';
+import type { OfflinePushBatch, OfflinePushItem } from '../protocol/events.ts';
 
 export interface PushSettings {
   /** Later messages wait this long for company before a push goes out, ms (spec: 5 s). */

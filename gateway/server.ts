@@ -7,10 +7,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
-import {
-  CloseCode, ErrorCode, isMethodName,
-  type ConnectParams, type ConnectResult, type EventMap, type EventName, type MethodName,
-} from '../protocol/index.ts';
+import { CloseCode, ErrorCode } from '../protocol/errors.ts';
+import { type EventMap, type EventName } from '../protocol/events.ts';
+import { isMethodName, type ConnectParams, type ConnectResult, type MethodName } from '../protocol/methods.ts';
 import { GatewayConnection, slotKeyOf, type Request } from './connection.ts';
 import {
   RpcError, frameMetaOf, type AuthedConnection, type Connection, type GatewayConfig, type GatewayContext,

@@ -2,7 +2,8 @@
 // client_signature of spec §10.2.
 
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { ErrorCode, stableJson } from '../protocol/index.ts';
+import { stableJson } from '../protocol/canonical.ts';
+import { ErrorCode } from '../protocol/errors.ts';
 import { RpcError, type AgentRecord } from './context.ts';
 import { certFingerprint, certSpki } from './pki.ts';
 

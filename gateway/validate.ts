@@ -1,6 +1,6 @@
 // Param readers for handlers: each returns the typed value or throws -32602 naming the field.
 
-import { ErrorCode } from '../protocol/index.ts';
+import { ErrorCode } from '../protocol/errors.ts';
 import { RpcError } from './context.ts';
 
 type Params = object;

@@ -1,12 +1,26 @@
 // Error codes of spec/protocol.md §11 and the typed errors they map to. One table, used by the
-// gateway to answer and by the worker and tabs to classify.
+// gateway to answer and by the worker and tabs to classify; and the one pair of functions that
+// carries a typed error across a port (owner → tab) as plain data.
 
+/** The code of an error with no code of its own (an AunError's default). */
+const INTERNAL = -32603;
+/** Retryable V2 send rejections: drop the bootstrap cache, rebuild, retry once (spec §6.1). */
+const V2_STALE = {
+  V2DeviceNotFound: -33011,
+  V2PrekeyStale: -33012,
+  V2RecipientMismatch: -33050,
+  V2EpochMismatch: -33052,
+  V2MemberListChanged: -33054,
+} as const;
+
+// A tab loads only the error classes: nothing at module level reads this table, so a bundler
+// leaves it out of what a tab loads.
 export const ErrorCode = {
   ParseError: -32700,
   InvalidRequest: -32600,
   MethodNotFound: -32601,
   InvalidParams: -32602,
-  Internal: -32603,
+  Internal: INTERNAL,
   ProtocolVersionMismatch: -32000,
   AuthFailed: -32001,
   CertificateOrNonceInvalid: -32002,
@@ -32,11 +46,7 @@ export const ErrorCode = {
   GroupRoleInsufficient: -33007,
   GroupInviteInvalid: -33008,
   GroupJoinRejected: -33009,
-  V2DeviceNotFound: -33011,
-  V2PrekeyStale: -33012,
-  V2RecipientMismatch: -33050,
-  V2EpochMismatch: -33052,
-  V2MemberListChanged: -33054,
+  ...V2_STALE,
   ConnectMissingParams: 4000,
   ConnectAuthFailed: 4001,
   ConnectBadNonce: 4010,
@@ -72,20 +82,14 @@ export const NO_RECONNECT_CLOSE_CODES: ReadonlySet<number> = new Set([
 ]);
 
 /** Retryable V2 send rejections: drop the bootstrap cache, rebuild, retry once (spec §6.1). */
-export const V2_RETRYABLE_SEND_CODES: ReadonlySet<number> = new Set([
-  ErrorCode.V2DeviceNotFound,
-  ErrorCode.V2PrekeyStale,
-  ErrorCode.V2RecipientMismatch,
-  ErrorCode.V2EpochMismatch,
-  ErrorCode.V2MemberListChanged,
-]);
+export const V2_RETRYABLE_SEND_CODES: ReadonlySet<number> = /* @__PURE__ */ new Set(/* @__PURE__ */ Object.values(V2_STALE));
 
 export class AunError extends Error {
   override name = 'AunError';
   readonly code: number;
   readonly data: unknown;
   readonly retryable: boolean;
-  constructor(message: string, code: number = ErrorCode.Internal, data?: unknown, retryable = false) {
+  constructor(message: string, code: number = INTERNAL, data?: unknown, retryable = false) {
     super(message);
     this.code = code;
     this.data = data;
@@ -192,3 +196,27 @@ export const ERROR_CLASSES: Record<string, ErrorClass> = {
   IdentityConflictError, GroupError, GroupNotFoundError, GroupStateError, V2StaleKeysError,
   TimeoutError, ConnectionLostError, UpdateRequiredError,
 };
+
+/** Results cross the port as plain data; errors keep their class name and code. */
+export interface WireError { name: string; code: number; message: string; data?: unknown; retryable?: boolean }
+
+/** An error as plain data for a port (a failed facade call, a `send.failed` event). */
+export function errorToWire(err: unknown): WireError {
+  if (err instanceof AunError) {
+    return { name: err.name, code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }), ...(err.retryable ? { retryable: true } : {}) };
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { name: e.name === 'AbortError' ? 'AbortError' : 'AunError', code: ErrorCode.Internal, message: e.message };
+}
+
+/**
+ * Rebuilds the typed error a plain `{name, code, message, data, retryable}` stands for (as carried
+ * by `send.failed` events and by every failed call across the port).
+ */
+export function errorFromWire(e: WireError): AunError {
+  const Cls = ERROR_CLASSES[e.name];
+  const err = new (Cls ?? AunError)(e.message, e.code, e.data, e.retryable === true);
+  // A worker-only class (a store or E2EE error) arrives as an AunError that keeps its name.
+  if (!Cls && typeof e.name === 'string') err.name = e.name;
+  return err;
+}

@@ -2,10 +2,13 @@
 // RPC facade the owner exposes through Comlink, and the one-way frames on the event port.
 // Types and constants only, so client-stub stays a thin importer of protocol/.
 
-import type { GroupInfo, GroupMember, JsonObject, MessageSendResult, MethodName, ParamsOf, ResultOf, ThoughtContext } from './index.ts';
+import type { WireError } from './errors.ts';
+import type { JsonObject } from './frames.ts';
+import type { ThoughtContext } from './methods-extra.ts';
+import type { GroupInfo, GroupMember, MessageSendResult, MethodName, ParamsOf, ResultOf } from './methods.ts';
 
-/** Bumped when the tab↔owner contract changes incompatibly. */
-export const TAB_PROTOCOL = 1;
+/** Bumped when the tab↔owner contract changes incompatibly (2: `send`/`groupSend` carry no call id). */
+export const TAB_PROTOCOL = 2;
 
 export const ATTACH = 'aun.attach';
 /** First message a tab posts to a dedicated-worker owner (leader and single rungs), with a port. */
@@ -325,8 +328,6 @@ export function holderOf(data: unknown): SessionHolder | null {
   return (o.rung === 'shared' || o.rung === 'leader' || o.rung === 'single') && typeof o.incarnation === 'string' && address ? h as SessionHolder : null;
 }
 
-/** Results cross the port as plain data; errors keep their class name and code. */
-export interface WireError { name: string; code: number; message: string; data?: unknown; retryable?: boolean }
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
 
 export interface GatewayOptions {
@@ -372,11 +373,12 @@ export interface OwnerFacade {
   /** Skips the backoff wait of this tab's session: one attempt now (a link check when ready). */
   reconnectNow(): Promise<Outcome<void>>;
   call<M extends MethodName>(callId: string, method: M, params: ParamsOf<M>, options: CallOptions): Promise<Outcome<ResultOf<M>>>;
-  send(callId: string, to: string, payload: JsonObject, options: SendOptions): Promise<Outcome<MessageSendResult | QueuedSend>>;
+  send(to: string, payload: JsonObject, options: SendOptions): Promise<Outcome<MessageSendResult | QueuedSend>>;
   /** Logged events after `afterLsn` (a page of at most `limit`). */
   replay(afterLsn: number, limit: number): Promise<Outcome<LogPage>>;
   /** The tab has processed every logged event up to `lsn` (flow control). */
   ackEvents(lsn: number): Promise<Outcome<void>>;
+  /** Aborts a `call` by its id. Sends carry none: a message handed to the outbox goes out once. */
   cancel(callId: string): Promise<Outcome<boolean>>;
   groupCreate(name: string): Promise<Outcome<GroupInfo>>;
   groupAdd(groupId: string, aid: string): Promise<Outcome<GroupInfo>>;
@@ -384,7 +386,7 @@ export interface OwnerFacade {
   groupLeave(groupId: string): Promise<Outcome<void>>;
   groupList(): Promise<Outcome<GroupSummary[]>>;
   groupMembers(groupId: string): Promise<Outcome<GroupMember[]>>;
-  groupSend(callId: string, groupId: string, payload: JsonObject, options: SendOptions): Promise<Outcome<GroupSent>>;
+  groupSend(groupId: string, payload: JsonObject, options: SendOptions): Promise<Outcome<GroupSent>>;
   /** Recalls messages this AID sent (P2P, or in `groupId`); also withdraws them from the outbox. */
   recall(messageIds: string[], groupId: string | null, reason: string): Promise<Outcome<RecallOutcome>>;
   /** An ephemeral notice to an AID or a group (`event/app.<kind>`); rate-limited, never logged. */

@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { OfflinePushBatch, OfflinePushItem, OfflinePushPayload } from '../protocol/index.ts';
+import type { OfflinePushBatch, OfflinePushItem, OfflinePushPayload } from '../protocol/events.ts';
 import { AunLink } from './aun-link.ts';
 import { createHttpServer, type RegisterResult } from './http.ts';
 import { AgentState, subscriptionId, type WebPushSubscription } from './state.ts';

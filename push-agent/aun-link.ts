@@ -4,7 +4,8 @@
 
 import { X509Certificate, randomBytes, sign, verify } from 'node:crypto';
 import WebSocket from 'ws';
-import type { ConnectParams, OfflinePushBatch } from '../protocol/index.ts';
+import type { OfflinePushBatch } from '../protocol/events.ts';
+import type { ConnectParams } from '../protocol/methods.ts';
 import type { AgentState } from './state.ts';
 
 type Frame = { id?: string; method?: string; params?: Record<string, unknown>; result?: unknown; error?: { code: number; message: string } };

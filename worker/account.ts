@@ -2,13 +2,19 @@
 // connection), the E2EE engine, P2P and group delivery, the local event log and the outbox. Tabs
 // reach it through their facade (hub/facade.ts); it reaches them only through its outlet (the hub).
 
+import { randomHex } from '../protocol/bytes.ts';
 import {
-  AunError, ErrorCode, INTERNAL_ONLY_METHODS, PermissionError, SessionError, V2StaleKeysError, ValidationError,
-  type GroupInboundMessage, type GroupInfo, type GroupRow, type GroupSent, type InboundMessage,
-  type JsonObject, type LogPage, type MessageSendResult, type MethodName,
-  type InspectorSnapshot, type ParamsOf, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
-  randomHex,
-} from '../protocol/index.ts';
+  AunError, ErrorCode, errorToWire, PermissionError, SessionError, V2StaleKeysError, ValidationError,
+} from '../protocol/errors.ts';
+import type { JsonObject } from '../protocol/frames.ts';
+import {
+  INTERNAL_ONLY_METHODS, type GroupInfo, type GroupRow, type MessageSendResult, type MethodName,
+  type ParamsOf, type ResultOf,
+} from '../protocol/methods.ts';
+import type {
+  GroupInboundMessage, GroupSent, InboundMessage, LogPage, InspectorSnapshot, QueuedSend, SessionSnapshot,
+  TabEventMap,
+} from '../protocol/tab.ts';
 import { httpBaseOf } from './auth/io.ts';
 import { PeerCertificates } from './auth/peers.ts';
 import { TrustStore } from './auth/trust.ts';
@@ -132,7 +138,7 @@ export class Account {
         const e = err instanceof AunError ? err : new AunError((err as Error).message);
         outlet.publish(aid, 'send.failed', {
           aid, messageId: entry.id, to: entry.body.to, kind: entry.kind,
-          error: { name: e.name, code: e.code, message: e.message, ...(e.data === undefined ? {} : { data: e.data }) },
+          error: errorToWire(e),
         });
       },
       ...(log ? { log } : {}),

@@ -2,7 +2,9 @@
 // importing one from a PKCS#8 key, listing and removing them. The private key goes into the
 // keystore and never leaves the worker; the trust roots given at creation are kept beside it.
 
-import { AunError, ValidationError, pemToDer, type GatewayOptions, type IdentityInfo } from '../protocol/index.ts';
+import { pemToDer } from '../protocol/bytes.ts';
+import { AunError, ValidationError } from '../protocol/errors.ts';
+import type { GatewayOptions, IdentityInfo } from '../protocol/tab.ts';
 import { aidProblem } from '../protocol/aid.ts';
 import { resolveGateway } from './auth/discovery.ts';
 import { createIdentity } from './auth/identity.ts';

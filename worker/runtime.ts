@@ -2,11 +2,12 @@
 // accounts (one per logged-in AID, shared by all the tabs logged in as it) and the hub. An account
 // closes a short grace period after the last tab leaves it; that timer lives here, in the registry.
 
+import { randomHex } from '../protocol/bytes.ts';
+import { ErrorCode, NotFoundError, SessionError, ValidationError } from '../protocol/errors.ts';
 import {
-  ErrorCode, NotFoundError, SessionError, TAB_PROTOCOL, ValidationError, heldBy,
-  type GatewayOptions, type InspectorSnapshot, type OwnerAddress, type Rung, type SessionHolder, type SessionSnapshot,
-  randomHex,
-} from '../protocol/index.ts';
+  TAB_PROTOCOL, heldBy, type GatewayOptions, type InspectorSnapshot, type OwnerAddress, type Rung,
+  type SessionHolder, type SessionSnapshot,
+} from '../protocol/tab.ts';
 import { Account, SLOT_ID } from './account.ts';
 import { claimSession } from './hub/aid-claim.ts';
 import { tabFacade, type FacadeOwner } from './hub/facade.ts';

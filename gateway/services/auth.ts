@@ -3,7 +3,9 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { ErrorCode, P256_SPKI_LENGTH, type CreateAidResult, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/index.ts';
+import { P256_SPKI_LENGTH } from '../../protocol/bytes.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import { type CreateAidResult, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
 import { RpcError, type AgentRecord, type Connection } from '../context.ts';
 import { migrate } from '../db.ts';
 import { certFingerprint, type Pki } from '../pki.ts';

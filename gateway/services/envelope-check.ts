@@ -4,13 +4,14 @@
 // reads only unencrypted envelope fields.
 
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { ErrorCode, P256_SPKI_LENGTH, type JsonObject } from '../../protocol/index.ts';
-import { isRecipientRow, recipientsDigest, type RecipientRow } from '../../worker/e2ee/recipients.ts';
+import { P256_SPKI_LENGTH } from '../../protocol/bytes.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import { type JsonObject } from '../../protocol/frames.ts';
+import { GROUP_ENVELOPE_TYPE, P2P_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
+import { isRecipientRow, recipientsDigest, type RecipientRow } from '../../protocol/recipients.ts';
 import { RpcError, type AgentRecord, type GatewayConfig } from '../context.ts';
 import { int, str } from '../validate.ts';
 
-export const P2P_ENVELOPE_TYPE = 'e2ee.p2p_encrypted';
-export const GROUP_ENVELOPE_TYPE = 'e2ee.group_encrypted';
 export const V2 = 'v2';
 
 export type { RecipientRow };

@@ -3,9 +3,8 @@
 // group.ts builds it; the other files only read the tables through it or own tables of their own.
 
 import type Database from 'better-sqlite3';
-import type {
-  ClientSignature, EventMap, EventName, GroupEvent, GroupInfo, GroupMember,
-} from '../../protocol/index.ts';
+import type { EventMap, EventName } from '../../protocol/events.ts';
+import type { ClientSignature, GroupEvent, GroupInfo, GroupMember } from '../../protocol/methods.ts';
 import type { AuthedConnection, GatewayContext, HandlerTable } from '../context.ts';
 
 export type Role = GroupMember['role'];

@@ -2,7 +2,8 @@
 // etag, the signer and its ECDSA-P256-SHA256 signature, and that it covers the values written with
 // it. The gateway stores the index as sent and never builds one.
 
-import { ErrorCode, canonicalJsonText } from '../../protocol/index.ts';
+import { canonicalJsonText } from '../../protocol/canonical.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
 import { RpcError } from '../context.ts';
 import { publicKeyFromSpki, sha256Hex, verifyEcdsa } from '../sig.ts';
 

@@ -2,7 +2,8 @@
 // AID joins with one (`group.changed` `invite_code_used`, which the SDK treats as a self-join).
 
 import { randomBytes } from 'node:crypto';
-import { ErrorCode, type InviteCode } from '../../protocol/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import type { InviteCode } from '../../protocol/methods-extra.ts';
 import { RpcError } from '../context.ts';
 import { migrate } from '../db.ts';
 import { int, str } from '../validate.ts';

@@ -1,7 +1,7 @@
 // Roles and the group's life (spec groups-and-more §3.1, §3.6–§3.9): set_role, transfer_owner,
 // dissolve, suspend and resume, each with its `group.changed` kind.
 
-import { ErrorCode } from '../../protocol/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
 import { RpcError, type AuthedConnection } from '../context.ts';
 import { str, MAX_AID } from '../validate.ts';
 import type { GroupCore, GroupPart } from './group-core.ts';

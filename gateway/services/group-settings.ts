@@ -2,7 +2,8 @@
 // need a signed group.index written by compare-and-swap on its etag, `_meta.group_indexes` at frame
 // level, and the public-group search.
 
-import { ErrorCode, type GroupSearchItem, type GroupSetting } from '../../protocol/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import type { GroupSearchItem, GroupSetting } from '../../protocol/methods-extra.ts';
 import { RpcError, withFrameMeta } from '../context.ts';
 import { migrate } from '../db.ts';
 import { int, obj, str } from '../validate.ts';

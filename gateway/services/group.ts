@@ -8,23 +8,13 @@
 
 import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
-import {
-  ErrorCode,
-  type ClientSignature,
-  type CertBundle,
-  type DeviceKeys,
-  type EventMap,
-  type EventName,
-  type GroupCursor,
-  type GroupEvent,
-  type GroupGetInfoResult,
-  type GroupInfo,
-  type GroupMember,
-  type GroupRow,
-  type GroupSendResult,
-  type GroupV2SendResult,
-  type JsonObject,
-} from '../../protocol/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import type { EventMap, EventName } from '../../protocol/events.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type {
+  ClientSignature, CertBundle, DeviceKeys, GroupCursor, GroupEvent, GroupGetInfoResult, GroupInfo,
+  GroupMember, GroupRow, GroupSendResult, GroupV2SendResult,
+} from '../../protocol/methods.ts';
 import { RpcError, type AuthedConnection, type GatewayContext, type HandlerTable, type Service } from '../context.ts';
 import type { EmitOptions, EventFields, GroupCore, GroupRecord, MemberRecord, MessageRecord, Role } from './group-core.ts';
 import { groupInviteHandlers } from './group-invites.ts';
@@ -35,8 +25,8 @@ import { groupRecallHandlers } from './recall.ts';
 import { thoughtHandlers } from './thoughts.ts';
 import { migrate } from '../db.ts';
 import { int, obj, str, MAX_AID, MAX_MESSAGE_ID, MAX_PAYLOAD_BYTES } from '../validate.ts';
+import { GROUP_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
 import {
-  GROUP_ENVELOPE_TYPE,
   ROW,
   checkDeviceKnown,
   checkEnvelopeShape,

@@ -4,7 +4,9 @@
 // row at a new seq plus `event/message.recalled` carrying that seq.
 
 import { randomUUID } from 'node:crypto';
-import type { JsonObject, MessageRecallResult, MessageRecalledEvent, RecallError } from '../../protocol/index.ts';
+import type { MessageRecalledEvent } from '../../protocol/events.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { MessageRecallResult, RecallError } from '../../protocol/methods-extra.ts';
 import type { AuthedConnection, GatewayContext } from '../context.ts';
 import { RECALL_WINDOW_MS, readMessageIds } from './recall.ts';
 

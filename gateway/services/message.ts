@@ -11,19 +11,15 @@
 // keep that table's name and columns stable or change both services together.
 
 import { randomUUID } from 'node:crypto';
-import {
-  ErrorCode,
-  type DeviceKeys,
-  type InboxRow,
-  type JsonObject,
-  type LegacyRow,
-  type MessageSendResult,
-} from '../../protocol/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { DeviceKeys, InboxRow, MessageSendResult } from '../../protocol/methods.ts';
+import type { LegacyRow } from '../../protocol/methods-extra.ts';
 import { RpcError, type AuthedConnection, type GatewayContext, type HandlerTable, type Service } from '../context.ts';
 import { migrate } from '../db.ts';
 import { bool, int, obj, str, MAX_AID, MAX_MESSAGE_ID, MAX_PAYLOAD_BYTES } from '../validate.ts';
+import { P2P_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
 import {
-  P2P_ENVELOPE_TYPE,
   ROW,
   checkDeviceKnown,
   checkEnvelopeShape,

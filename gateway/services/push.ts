@@ -2,7 +2,9 @@
 // push.update_config (allow-list and same-domain rule, silently ignored when they fail), push.ack,
 // and the wiring of the aggregator to the gateway's connections.
 
-import { ErrorCode, type ConnectParams, type OfflinePushBatch } from '../../protocol/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import type { OfflinePushBatch } from '../../protocol/events.ts';
+import type { ConnectParams } from '../../protocol/methods.ts';
 import { RpcError, type AuthedConnection, type GatewayContext, type HandlerTable, type Service } from '../context.ts';
 import { migrate } from '../db.ts';
 import { PushAggregator, type PushSettings, type PushTarget, type StoredNote } from '../push-aggregator.ts';

@@ -5,7 +5,9 @@
 // it to apps as a `group.changed`).
 
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, type JsonObject, type RecallError } from '../../protocol/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { RecallError } from '../../protocol/methods-extra.ts';
 import { RpcError } from '../context.ts';
 import { str, MAX_MESSAGE_ID } from '../validate.ts';
 import type { GroupCore, GroupPart, MessageRecord } from './group-core.ts';

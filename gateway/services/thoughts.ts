@@ -3,10 +3,13 @@
 // no push, no ack; each put appends an item (a repeated thought_id replaces its item in place).
 // The gateway only accepts V2 envelopes from the caller's own device and never decrypts them.
 
-import { ErrorCode, type JsonObject, type ThoughtContext, type ThoughtItem } from '../../protocol/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { ThoughtContext, ThoughtItem } from '../../protocol/methods-extra.ts';
 import { RpcError, type AuthedConnection } from '../context.ts';
 import { int, obj, str, MAX_AID, MAX_MESSAGE_ID, MAX_PAYLOAD_BYTES } from '../validate.ts';
-import { GROUP_ENVELOPE_TYPE, P2P_ENVELOPE_TYPE, checkEnvelopeShape, checkSender } from './envelope-check.ts';
+import { GROUP_ENVELOPE_TYPE, P2P_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
+import { checkEnvelopeShape, checkSender } from './envelope-check.ts';
 import type { GroupCore, GroupPart } from './group-core.ts';
 
 /** Heads kept per sender (P2P) or per (group, sender); the least recently written go first. */

@@ -23,7 +23,7 @@
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import type { AunClient, SessionSnapshot } from '../../client-stub/index.ts';
 import type { GatewayStats } from '../../gateway/server.ts';
-import type { Rung } from '../../protocol/index.ts';
+import type { Rung } from '../../protocol/tab.ts';
 import { adminFetch, adminStats } from '../support/admin.ts';
 import { Identity } from '../support/aun-client.ts';
 import { withBrowserStack, type BrowserStack } from './browser-stack.ts';

@@ -4,6 +4,16 @@
 // folder it sits in; a handler throws to fail, and `checkVector` turns that into a reason.
 
 import {
+  findRow,
+  isRecipientRow,
+  merkleProof,
+  recipientsDigest,
+  rowFromRecipient,
+  sortRows,
+  verifyMerkleProof,
+  type RecipientRow,
+} from '../../protocol/recipients.ts';
+import {
   aesGcmDecrypt,
   aesGcmEncrypt,
   canonicalJson,
@@ -14,7 +24,6 @@ import {
   E2eeError,
   ecdh,
   equalBytes,
-  findRow,
   fpMatches,
   fromBase64,
   fromHex,
@@ -22,26 +31,19 @@ import {
   hkdfSha256,
   importPrivateKey,
   isPlainObject,
-  isRecipientRow,
-  merkleProof,
   pemToDer,
   privateKeyFromScalar,
-  recipientsDigest,
-  rowFromRecipient,
   scalarFromPkcs8,
   senderWrapKey1DH,
   senderWrapKey3DH,
   signRaw,
-  sortRows,
   spkiFromCertificate,
   spkiFromPoint,
   toBase64,
   toHex,
   utf8,
-  verifyMerkleProof,
   verifyRaw,
   type P256PrivateKey,
-  type RecipientRow,
 } from '../../worker/e2ee/index.ts';
 
 /** One vector file as read from disk: `json` is its text, unparsed (see parseVector). */

@@ -6,21 +6,23 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
+  merkleProof,
+  recipientsDigest,
+  sortRows,
+  type RecipientRow,
+} from '../../protocol/recipients.ts';
+import {
   concatBytes,
   encryptGroup,
   encryptP2P,
   fromBase64,
-  merkleProof,
   privateKeyFromScalar,
-  recipientsDigest,
-  sortRows,
   spkIdOf,
   toBase64,
   utf8,
   type EncryptOptions,
   type Envelope,
   type P256PrivateKey,
-  type RecipientRow,
   type Sender,
   type Target,
 } from '../../worker/e2ee/index.ts';

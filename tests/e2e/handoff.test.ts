@@ -163,7 +163,7 @@ describe('a new build deployed mid-session', () => {
     const aid = aidOf('leaderdeploy');
     site.serve(dirs.a);
     const oldTabs = [await open(ctx, aid, 'leader'), await open(ctx, aid, 'leader')];
-    const isLeader = (p: Page) => p.evaluate(() => Boolean((globalThis as unknown as { aun?: { transport?: { isLeader?: boolean } } }).aun?.transport?.isLeader));
+    const isLeader = (p: Page) => p.evaluate(() => Boolean((globalThis as unknown as { aun?: { linker?: { transport?: { isLeader?: boolean } } } }).aun?.linker?.transport?.isLeader));
     expect(await isLeader(oldTabs[0]!)).toBe(true);
     expect((await aun(oldTabs[1]!, (a) => a.inspect())).build).toBe('build-a');
 

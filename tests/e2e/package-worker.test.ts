@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aunWorker } from '../../client-stub/vite.ts';
-import { TAB_PROTOCOL } from '../../protocol/index.ts';
+import { aunWorker } from '../../vite-plugin/index.ts';
+import { TAB_PROTOCOL } from '../../protocol/tab.ts';
 import { launchBrowser } from './support.ts';
 
 const fixture = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../unit/package/fixture');

@@ -87,7 +87,7 @@ describe('npm pack', () => {
     expect(list).toContain('package/LICENSE');
     expect(list).toContain('package/dist/lib/client-stub/index.js');
     expect(list).toContain('package/dist/lib/worker/main.js');
-    expect(list).toContain('package/dist/lib/client-stub/vite.js');
+    expect(list).toContain('package/dist/lib/vite-plugin/index.js');
     expect(list.some((f) => f.includes('gateway/') || f.includes('tests/'))).toBe(false);
   });
 });

@@ -22,7 +22,7 @@ const sender = () => openSender(stack.gateway, newAid());
 const longOf = async (aid: string) => (await longConnections(stack, aid)).length;
 const rungOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { aun: { rung: string | null } }).aun.rung);
 const incarnationOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { aun: { incarnation: string | null } }).aun.incarnation);
-const isLeader = (page: Page) => page.evaluate(() => Boolean((globalThis as unknown as { aun: { transport?: { isLeader?: boolean } } }).aun.transport?.isLeader));
+const isLeader = (page: Page) => page.evaluate(() => Boolean((globalThis as unknown as { aun: { linker?: { transport?: { isLeader?: boolean } } } }).aun.linker?.transport?.isLeader));
 
 /** Sends `count` messages `label-0…` paced `everyMs` apart; resolves when all were accepted. */
 async function traffic(s: Session, to: string, label: string, count: number, everyMs: number): Promise<string[]> {

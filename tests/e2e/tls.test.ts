@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
-import type { IdentityInfo, InboundMessage, SessionSnapshot } from '../../protocol/index.ts';
+import type { IdentityInfo, InboundMessage, SessionSnapshot } from '../../protocol/tab.ts';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
 import { aunCall, launchBrowser, serveApp, until } from './support.ts';
 

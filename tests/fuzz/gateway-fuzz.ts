@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../gateway/frame-limits.ts';
-import { METHODS, isMethodName, type MethodName } from '../../protocol/index.ts';
+import { METHODS, isMethodName, type MethodName } from '../../protocol/methods.ts';
 import { Identity } from '../support/aun-client.ts';
 import { startGatewayChild, type GatewayChild } from './gateway-child.ts';
 import { FuzzSocket, type Frame, type Waited } from './fuzz-socket.ts';

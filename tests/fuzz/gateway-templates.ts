@@ -3,7 +3,7 @@
 // here fails to compile.
 
 import { randomBytes } from 'node:crypto';
-import type { MethodName } from '../../protocol/index.ts';
+import type { MethodName } from '../../protocol/methods.ts';
 import { makeSpk, type Identity } from '../support/aun-client.ts';
 
 export interface TemplateContext {

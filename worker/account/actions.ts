@@ -2,11 +2,12 @@
 // messages, write group settings with a signed index, and put or read end-to-end encrypted
 // thoughts. The Account (worker/account.ts) owns the pieces; this file only sequences them.
 
-import {
-  AunError, ValidationError, randomHex,
-  type JsonObject, type MethodName, type NotifyTarget, type ParamsOf, type RecallOutcome, type ResultOf,
-  type Thought, type ThoughtContext, type ThoughtPut,
-} from '../../protocol/index.ts';
+import { randomHex } from '../../protocol/bytes.ts';
+import { AunError, ValidationError } from '../../protocol/errors.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { MethodName, ParamsOf, ResultOf } from '../../protocol/methods.ts';
+import type { ThoughtContext } from '../../protocol/methods-extra.ts';
+import type { NotifyTarget, RecallOutcome, Thought, ThoughtPut } from '../../protocol/tab.ts';
 import type { LoggedEvent, LoggedInput } from '../delivery/journal.ts';
 import type { Recalls } from '../delivery/recall.ts';
 import type { Decrypted } from '../e2ee/envelope.ts';

@@ -2,10 +2,10 @@
 // AID signs, merged over the current one and sent with its etag (compare and swap); a lost race
 // reads the index again and retries, and a second loss surfaces as VersionConflictError.
 
-import {
-  VersionConflictError, ValidationError, canonicalJsonText, toBase64, utf8,
-  type MethodName, type ParamsOf, type ResultOf,
-} from '../../protocol/index.ts';
+import { toBase64, utf8 } from '../../protocol/bytes.ts';
+import { canonicalJsonText } from '../../protocol/canonical.ts';
+import { VersionConflictError, ValidationError } from '../../protocol/errors.ts';
+import type { MethodName, ParamsOf, ResultOf } from '../../protocol/methods.ts';
 import { sha256Hex, signDer } from '../auth/sign.ts';
 
 export const INDEX_KEY = 'group.index';

@@ -2,7 +2,9 @@
 // `notification/route` / `notification/group.route`, rate-limited on this device; `event/app.*`
 // pushes in, handed to the AID's open tabs only. Nothing here is logged or stored.
 
-import { RateLimitError, ValidationError, type JsonObject, type NotifyEvent, type NotifyTarget } from '../../protocol/index.ts';
+import { RateLimitError, ValidationError } from '../../protocol/errors.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { NotifyEvent, NotifyTarget } from '../../protocol/tab.ts';
 
 const KIND = /^[A-Za-z0-9_-]{1,64}$/;
 const APP_PREFIX = 'app.';

@@ -3,7 +3,7 @@
 // then `gateway.<issuer>` are asked. The answer is resolved once, when the identity is created, and
 // stored with it.
 
-import { SessionError, ValidationError } from '../../protocol/index.ts';
+import { SessionError, ValidationError } from '../../protocol/errors.ts';
 import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';
 
 export const DISCOVERY_PATH = '/.well-known/aun-gateway';

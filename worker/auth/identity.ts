@@ -1,7 +1,8 @@
 // Registering an AID (spec §4.2): check `/pki/cert/<aid>` first, then `auth.create_aid` with a
 // fresh (or the caller's) P-256 key, and accept the certificate only after checking it.
 
-import { AunError, AuthError, buf, equalBytes, ErrorCode, IdentityConflictError, toBase64 } from '../../protocol/index.ts';
+import { buf, equalBytes, toBase64 } from '../../protocol/bytes.ts';
+import { AunError, AuthError, ErrorCode, IdentityConflictError } from '../../protocol/errors.ts';
 import { httpBaseOf, resolveFetch, type FetchFn, type Timers, type WebSocketCtor } from './io.ts';
 import { shortRpc } from './short-rpc.ts';
 import type { TrustStore } from './trust.ts';

@@ -1,7 +1,7 @@
 // The I/O the worker takes by injection, so the same code runs in a SharedWorker (globals) and in
 // Node tests (the `ws` package, fake timers).
 
-import { AunError } from '../../protocol/index.ts';
+import { AunError } from '../../protocol/errors.ts';
 
 /** A WebSocket constructor with the browser's API (`ws`'s WebSocket fits after a cast). */
 export type WebSocketCtor = new (url: string) => WebSocket;

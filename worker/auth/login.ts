@@ -2,7 +2,8 @@
 // The auth server proves itself first: its certificate must chain to a trusted root and it must
 // have signed our client_nonce.
 
-import { AuthError, ErrorCode, fromBase64, toBase64, utf8 } from '../../protocol/index.ts';
+import { fromBase64, toBase64, utf8 } from '../../protocol/bytes.ts';
+import { AuthError, ErrorCode } from '../../protocol/errors.ts';
 import { httpBaseOf, systemTimers, type Timers, type WebSocketCtor } from './io.ts';
 import { shortRpc } from './short-rpc.ts';
 import { signDer, verifyDer } from './sign.ts';

@@ -2,7 +2,7 @@
 // `/pki/cert/<aid>` (or taken from a bootstrap's `certs`), chain-verified, CN checked, and its
 // SPKI cached for an hour.
 
-import { AuthError, ErrorCode, NotFoundError } from '../../protocol/index.ts';
+import { AuthError, ErrorCode, NotFoundError } from '../../protocol/errors.ts';
 import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';
 import type { TrustStore } from './trust.ts';
 

@@ -2,9 +2,10 @@
 // fixed id `pre-<method>` → read exactly one response → close. One deadline covers all of it.
 
 import {
-  AunError, AuthError, ConnectionLostError, ErrorCode, TimeoutError, errorFromRpc, isErrorFrame, preAuthId,
-  type MethodName, type ParamsOf, type ResultOf,
-} from '../../protocol/index.ts';
+  AunError, AuthError, ConnectionLostError, ErrorCode, TimeoutError, errorFromRpc,
+} from '../../protocol/errors.ts';
+import { isErrorFrame, preAuthId } from '../../protocol/frames.ts';
+import { type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
 import { systemTimers, type Timers, type WebSocketCtor } from './io.ts';
 import { openChallenged, parseServerFrame } from './socket.ts';
 

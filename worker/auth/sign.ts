@@ -1,7 +1,9 @@
 // ECDSA signatures as AUN puts them on the wire: DER (WebCrypto speaks raw r‖s, "P1363"), the
 // certificate fingerprint, and the client_signature of signed methods (spec §10.2).
 
-import { buf, pemToDer, stableJson, toBase64, toHex, utf8, type ClientSignature } from '../../protocol/index.ts';
+import { buf, pemToDer, toBase64, toHex, utf8 } from '../../protocol/bytes.ts';
+import { stableJson } from '../../protocol/canonical.ts';
+import { type ClientSignature } from '../../protocol/methods.ts';
 
 /** Raw r‖s (two big-endian halves) → DER `SEQUENCE { INTEGER r, INTEGER s }`. */
 export function p1363ToDer(raw: Uint8Array): Uint8Array {

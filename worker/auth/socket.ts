@@ -1,10 +1,8 @@
 // Opening an AUN WebSocket: every socket, short or long, starts with the server's `challenge`
 // (spec §3.1). Shared by the short pre-auth RPC and the long-connection transport.
 
-import {
-  AunError, ConnectionLostError, TimeoutError, ValidationError, classifyServerFrame,
-  type ChallengeParams, type IncomingFrame,
-} from '../../protocol/index.ts';
+import { AunError, ConnectionLostError, TimeoutError, ValidationError } from '../../protocol/errors.ts';
+import { classifyServerFrame, type ChallengeParams, type IncomingFrame } from '../../protocol/frames.ts';
 import { resolveWebSocket, systemTimers, type Timers, type WebSocketCtor } from './io.ts';
 
 export type ParsedFrame = { ok: true; frame: IncomingFrame } | { ok: false; reason: string };

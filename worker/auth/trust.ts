@@ -1,7 +1,8 @@
 // Certificate chain checks (spec §3.2 step 3): leaf → chain[0] → … → a self-signed root that is
 // byte-identical to one we trust. Certificates are read by x509.ts, signatures checked by WebCrypto.
 
-import { AunError, AuthError, equalBytes, ErrorCode, pemToDer, splitPemBundle } from '../../protocol/index.ts';
+import { equalBytes, pemToDer, splitPemBundle } from '../../protocol/bytes.ts';
+import { AunError, AuthError, ErrorCode } from '../../protocol/errors.ts';
 import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';
 import { parseCertificate, signedBy, type Certificate } from './x509.ts';
 

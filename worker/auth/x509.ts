@@ -2,7 +2,7 @@
 // this file maps the few fields the chain check needs; signatures are verified by WebCrypto.
 
 import { ASN1Class, ASN1UniversalType, encodeASN1, parseASN1, parseASN1NoLeftoverBytes, type ASN1Value } from '@oslojs/asn1';
-import { buf, equalBytes, fromUtf8, toHex } from '../../protocol/index.ts';
+import { buf, equalBytes, fromUtf8, toHex } from '../../protocol/bytes.ts';
 import { derToP1363 } from './sign.ts';
 
 /** What the worker reads from a certificate; byte fields are exact slices of `der`'s encoding. */

@@ -2,11 +2,12 @@
 // one for membership events (`group_event:<id>`), filled by pulls on ready and after every push
 // (a push is only a hint: a forged one costs a pull, never a message or a membership change).
 
+import { AunError, ErrorCode } from '../../protocol/errors.ts';
+import { type JsonObject } from '../../protocol/frames.ts';
 import {
-  AunError, ErrorCode,
-  type GroupChange, type GroupEvent, type GroupInboundMessage, type GroupRow,
-  type JsonObject, type MethodName, type ParamsOf, type ResultOf,
-} from '../../protocol/index.ts';
+  type GroupEvent, type GroupRow, type MethodName, type ParamsOf, type ResultOf,
+} from '../../protocol/methods.ts';
+import { type GroupChange, type GroupInboundMessage } from '../../protocol/tab.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
 import { groupRecallNotice, type GroupNotice } from './recall.ts';
 import { groupMessageKey } from './rows.ts';

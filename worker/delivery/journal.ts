@@ -5,7 +5,7 @@
 // attached late, reloaded or outlived an owner asks for everything after the last lsn it saw and
 // gets exactly what it missed.
 
-import type { LogPage, LoggedEventName, TabEventMap } from '../../protocol/index.ts';
+import type { LogPage, LoggedEventName, TabEventMap } from '../../protocol/tab.ts';
 
 export interface LoggedInput<E extends LoggedEventName = LoggedEventName> {
   name: E;

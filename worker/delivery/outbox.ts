@@ -4,9 +4,9 @@
 // made, one at a time: a new message never overtakes an older one still waiting, so the
 // gateway's seq, which every receiver orders by, follows the order the sender wrote in.
 
-import {
-  AunError, ConnectionLostError, RateLimitError, SessionError, TimeoutError, type JsonObject,
-} from '../../protocol/index.ts';
+import { AunError, ConnectionLostError, RateLimitError, SessionError, TimeoutError } from '../../protocol/errors.ts';
+import { type JsonObject } from '../../protocol/frames.ts';
+import { DEFAULT_DEADLINE_MS, QUEUED_MARGIN_MS } from '../../protocol/deadline.ts';
 
 /** What is stored: enough to (re-)encrypt and send again under the same message id. */
 export interface OutboxBody {
@@ -44,9 +44,6 @@ export function isTransient(err: unknown): boolean {
     || err instanceof RateLimitError || (err instanceof AunError && err.retryable);
 }
 
-const DEFAULT_DEADLINE_MS = 35_000;
-/** The owner answers a little before the tab's own deadline, so `queued` wins the race. */
-const DEADLINE_MARGIN_MS = 150;
 const RETRY_MS = 2_000;
 
 interface Waiting<R> {
@@ -88,7 +85,7 @@ export class Outbox<R> {
     this.queue.push(w);
     void this.pump(timeoutMs);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, timeoutMs - DEADLINE_MARGIN_MS))));
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, timeoutMs - QUEUED_MARGIN_MS))));
     try {
       const result = await Promise.race([w.done, late]);
       if (result === null) w.detached = true;

@@ -6,7 +6,9 @@
 // (plaintext or with an envelope) is a hint for that pull, and its content is never shown, never
 // takes a seq and never marks a message id as seen.
 
-import type { InboundMessage, InboxRow, JsonObject, MethodName, ParamsOf, ResultOf } from '../../protocol/index.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { InboxRow, MethodName, ParamsOf, ResultOf } from '../../protocol/methods.ts';
+import type { InboundMessage } from '../../protocol/tab.ts';
 import type { Decrypted } from '../e2ee/envelope.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
 import { p2pRecallNotice, type P2pNotice } from './recall.ts';

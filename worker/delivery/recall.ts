@@ -7,9 +7,10 @@
 // reaches every device that did. The log key is the sorted recalled ids, so the pushed and the
 // pulled copy of a notice, and the caller's own record of its recall, make one event.
 
-import type {
-  GroupMessageRecalledEvent, GroupMessageRecalled, GroupRow, InboxRow, JsonObject, MessageRecalled, MessageRecalledEvent, RecalledOriginal,
-} from '../../protocol/index.ts';
+import type { GroupMessageRecalledEvent, MessageRecalledEvent } from '../../protocol/events.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { GroupRow, InboxRow } from '../../protocol/methods.ts';
+import type { GroupMessageRecalled, MessageRecalled, RecalledOriginal } from '../../protocol/tab.ts';
 import type { LoggedInput } from './journal.ts';
 import { groupMessageKey } from './rows.ts';
 

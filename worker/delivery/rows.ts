@@ -2,7 +2,9 @@
 // `undecryptable` notice a row that cannot be read becomes (P2P and groups alike), and the log key
 // of a group message.
 
-import type { InboundMessage, InboxRow, JsonObject, LoggedEventName } from '../../protocol/index.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { InboxRow } from '../../protocol/methods.ts';
+import type { InboundMessage, LoggedEventName } from '../../protocol/tab.ts';
 import { E2eeError } from '../e2ee/errors.ts';
 import type { LoggedInput } from './journal.ts';
 

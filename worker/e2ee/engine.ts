@@ -3,7 +3,7 @@
 // turned into verified targets (cached), P2P encryption and the decrypt pipeline. Network, peer
 // certificates and storage are injected, so this stays free of sessions and sockets.
 
-import type { GroupRow, InboxRow, MethodName, ParamsOf, ResultOf } from '../../protocol/index.ts';
+import type { GroupRow, InboxRow, MethodName, ParamsOf, ResultOf } from '../../protocol/methods.ts';
 import { E2eeError } from './errors.ts';
 import {
   decryptEnvelope, dedupeKey, encryptGroup, encryptP2P, stateCommitmentFromBootstrap,

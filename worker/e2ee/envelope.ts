@@ -32,11 +32,10 @@ import {
   type KeySource,
   type RecipientRow,
   type Role,
-} from './recipients.ts';
+} from '../../protocol/recipients.ts';
+import { GROUP_ENVELOPE_TYPE, P2P_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
 import { normalizeGroupId } from './state-commitment.ts';
 
-export const P2P_ENVELOPE_TYPE = 'e2ee.p2p_encrypted';
-export const GROUP_ENVELOPE_TYPE = 'e2ee.group_encrypted';
 export const ENVELOPE_VERSION = 'v2';
 export const MASTER_KEY_LENGTH = 32;
 

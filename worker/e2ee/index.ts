@@ -7,7 +7,6 @@ export * from './errors.ts';
 export * from './keys.ts';
 export { generatePrivateKey, importPrivateKey, privateKeyFromScalar } from './noble.ts';
 export * from './primitives.ts';
-export * from './recipients.ts';
 export * from './metadata.ts';
 export * from './state-commitment.ts';
 export * from './envelope.ts';

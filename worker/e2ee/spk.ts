@@ -10,7 +10,7 @@ import { fp, parseSpki, type P256PrivateKey } from './keys.ts';
 import { generatePrivateKey } from './noble.ts';
 import { isPlainObject } from './metadata.ts';
 import { signRaw, verifyRaw } from './primitives.ts';
-import type { KeySource, Role } from './recipients.ts';
+import type { KeySource, Role } from '../../protocol/recipients.ts';
 import { normalizeGroupId } from './state-commitment.ts';
 
 /** Sent in every bootstrap call (§4.3). */

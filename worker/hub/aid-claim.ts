@@ -6,7 +6,7 @@
 // A holder that cannot take other tabs (a `single` owner) is not followed: the asker waits for
 // the lock instead.
 
-import { holderOf, type SessionHolder } from '../../protocol/index.ts';
+import { holderOf, type SessionHolder } from '../../protocol/tab.ts';
 
 type ClaimMessage = { t: 'who' } | { t: 'here'; holder: SessionHolder };
 

@@ -2,12 +2,14 @@
 // throw across the port), each call run for the AID the tab is logged in as. The owner's parts
 // reach it as small interfaces: the identities, the accounts and the hub's own tab state.
 
+import { ErrorCode, errorToWire } from '../../protocol/errors.ts';
+import type { JsonObject } from '../../protocol/frames.ts';
+import type { MethodName, ParamsOf, ResultOf } from '../../protocol/methods.ts';
+import type { ThoughtContext } from '../../protocol/methods-extra.ts';
 import {
-  AunError, ErrorCode, NOT_EXECUTED,
-  type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type JsonObject, type MethodName, type NotifyTarget,
-  type Outcome, type OwnerFacade, type ParamsOf, type ResultOf, type SendOptions, type SessionSnapshot, type TabEventName,
-  type ThoughtContext, type WireError,
-} from '../../protocol/index.ts';
+  NOT_EXECUTED, type GatewayOptions, type IdentityInfo, type InspectorSnapshot, type NotifyTarget,
+  type Outcome, type OwnerFacade, type SendOptions, type SessionSnapshot, type TabEventName,
+} from '../../protocol/tab.ts';
 import type { Hub, Tab } from './hub.ts';
 
 /** What a facade method answers when it succeeds. */
@@ -54,21 +56,13 @@ export interface FacadeOwner {
   readonly draining: boolean;
 }
 
-function toWire(err: unknown): WireError {
-  if (err instanceof AunError) {
-    return { name: err.name, code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }), ...(err.retryable ? { retryable: true } : {}) };
-  }
-  const e = err instanceof Error ? err : new Error(String(err));
-  return { name: e.name === 'AbortError' ? 'AbortError' : 'AunError', code: ErrorCode.Internal, message: e.message };
-}
-
 /** Turns a facade method into one that never throws across the port. */
 function outcome<A extends unknown[], T>(fn: (...args: A) => Promise<T>): (...args: A) => Promise<Outcome<T>> {
   return async (...args) => {
     try {
       return { ok: true, value: await fn(...args) };
     } catch (err) {
-      return { ok: false, error: toWire(err) };
+      return { ok: false, error: errorToWire(err) };
     }
   };
 }
@@ -102,7 +96,7 @@ function methods(tab: Tab, hub: Hub, owner: FacadeOwner): OwnerFacade {
     reconnectNow: outcome(async () => my().session.reconnectNow()),
     call: outcome((callId: string, method: MethodName, params: unknown, o: { timeoutMs?: number }) =>
       my().call(callId, method, params as ParamsOf<MethodName>, o?.timeoutMs)) as OwnerFacade['call'],
-    send: outcome((_callId: string, to: string, payload: JsonObject, o: SendOptions) => my().send(to, payload, o?.encrypt !== false, o?.timeoutMs)),
+    send: outcome((to: string, payload: JsonObject, o: SendOptions) => my().send(to, payload, o?.encrypt !== false, o?.timeoutMs)),
     replay: outcome(async (afterLsn: number, limit: number) => my().replay(afterLsn, limit)),
     ackEvents: outcome(async (lsn: number) => hub.ack(tab, lsn, my().lastLsn)),
     cancel: outcome(async (callId: string) => owner.cancel(tab, callId)),
@@ -112,7 +106,7 @@ function methods(tab: Tab, hub: Hub, owner: FacadeOwner): OwnerFacade {
     groupLeave: outcome((groupId: string) => my().groupLeave(groupId)),
     groupList: outcome(() => my().groupList()),
     groupMembers: outcome((groupId: string) => my().groupMembers(groupId)),
-    groupSend: outcome((_callId: string, groupId: string, payload: JsonObject, o: SendOptions) => my().groupSend(groupId, payload, o?.encrypt !== false, o?.timeoutMs)),
+    groupSend: outcome((groupId: string, payload: JsonObject, o: SendOptions) => my().groupSend(groupId, payload, o?.encrypt !== false, o?.timeoutMs)),
     recall: outcome((ids: string[], groupId: string | null, reason: string) => my().actions.recall(ids, groupId, reason)),
     notify: outcome(async (target: NotifyTarget, kind: string, params: JsonObject) => my().notifier.send(target, kind, params)),
     groupSettingsSet: outcome((groupId: string, settings: Record<string, unknown>) => my().actions.setGroupSettings(groupId, settings)),

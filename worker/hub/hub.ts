@@ -4,10 +4,9 @@
 
 import * as Comlink from 'comlink';
 import {
-  ATTACH, FACADE_METHODS, TAB_PROTOCOL,
-  type AttachMessage, type InspectorSnapshot, type OwnerAddress, type OwnerFacade, type OwnerFrame, type Rung,
-  type TabEventMap, type TabEventName,
-} from '../../protocol/index.ts';
+  ATTACH, FACADE_METHODS, TAB_PROTOCOL, type AttachMessage, type InspectorSnapshot, type OwnerAddress,
+  type OwnerFacade, type OwnerFrame, type Rung, type TabEventMap, type TabEventName,
+} from '../../protocol/tab.ts';
 import { guardedEndpoint } from './guard.ts';
 
 /** A tab as the rest of the worker sees it: read-only; the hub alone changes it (every Tab it hands out is one of its records). */

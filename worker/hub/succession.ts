@@ -9,7 +9,7 @@
 //   - an active owner that hears a claim from an older (or the same) build answers `active`, and
 //     the claimant sends its tabs to it instead (they are told an update is required).
 
-import { isNewer, type OwnerAddress } from '../../protocol/index.ts';
+import { isNewer, type OwnerAddress } from '../../protocol/tab.ts';
 
 type SuccessionMessage =
   | { t: 'claim'; from: OwnerAddress }

@@ -2,7 +2,8 @@
 // cheapest to the dearest on the same socket and challenge nonce: the cached access token, then
 // a refresh, then a full login. Only an AuthError from auth.connect moves to the next one.
 
-import { AuthError, ErrorCode, type ConnectResult, type ParamsOf } from '../../protocol/index.ts';
+import { AuthError, ErrorCode } from '../../protocol/errors.ts';
+import { type ConnectResult, type ParamsOf } from '../../protocol/methods.ts';
 import { SDK_LANG, SDK_VERSION } from '../auth/login.ts';
 import type { OfflinePushConfig } from './push-config.ts';
 import type { StateDetailMap } from './state.ts';

@@ -1,7 +1,7 @@
 // `GET /health` before each reconnect attempt (spec §2.2): anything but a 200 within the timeout
 // counts as a failed attempt, so a restarting or frozen gateway is not hammered with sockets.
 
-import { ConnectionLostError } from '../../protocol/index.ts';
+import { ConnectionLostError } from '../../protocol/errors.ts';
 import type { FetchFn, Timers } from '../auth/io.ts';
 
 export const HEALTH_TIMEOUT_MS = 5_000;

@@ -4,7 +4,8 @@
 // clock against the last frame received, so a worker that was frozen (its timers firing late,
 // all at once) does not mistake its own pause for the gateway's silence.
 
-import { TimeoutError, type PingResult } from '../../protocol/index.ts';
+import { TimeoutError } from '../../protocol/errors.ts';
+import { type PingResult } from '../../protocol/methods.ts';
 import type { Timers } from '../auth/io.ts';
 import { systemMonotonic, type Monotonic } from './wake.ts';
 

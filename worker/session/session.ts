@@ -5,11 +5,13 @@
 // not run for a while (sleep, a frozen origin, a clock jump), checks everything it had armed.
 
 import {
-  AunError, AuthError, CertificateRevokedError, CloseCode, ClientSignatureError, ConnectionLostError, ErrorCode,
-  IdentityConflictError, METHODS, NO_RECONNECT_CLOSE_CODES, NotFoundError, PermissionError, SessionError,
-  TimeoutError, ValidationError, isMethodName,
-  type GatewayDisconnectEvent, type MethodName, type ParamsOf, type ResultOf,
-} from '../../protocol/index.ts';
+  AunError, AuthError, CertificateRevokedError, CloseCode, ClientSignatureError, ConnectionLostError,
+  ErrorCode, IdentityConflictError, NO_RECONNECT_CLOSE_CODES, NotFoundError, PermissionError, SessionError,
+  TimeoutError, ValidationError,
+} from '../../protocol/errors.ts';
+import { type GatewayDisconnectEvent } from '../../protocol/events.ts';
+import { METHODS, isMethodName, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
+import { DEFAULT_DEADLINE_MS } from '../../protocol/deadline.ts';
 import { httpBaseOf, resolveFetch, systemTimers, type FetchFn, type Timers, type WebSocketCtor } from '../auth/io.ts';
 import { login, refreshTokens, type AuthContext, type Credentials } from '../auth/login.ts';
 import { certFingerprint, signClientCall } from '../auth/sign.ts';
@@ -22,7 +24,7 @@ import { Heartbeat, HEARTBEAT_MIN_MS, PROBE_TIMEOUT_MS } from './heartbeat.ts';
 import { StateMachine, type SessionState, type StateChange } from './state.ts';
 import { TokenKeeper } from './token-keeper.ts';
 import type { TokenCache } from './tokens.ts';
-import { CALL_TIMEOUT_MS, CallAbortedError, Transport, type BadFrameReport } from './transport.ts';
+import { CallAbortedError, Transport, type BadFrameReport } from './transport.ts';
 import { systemMonotonic, WakeDetector, type Monotonic, type Wake } from './wake.ts';
 
 /** Close codes that mean another connection (or the server) took our place. */
@@ -64,7 +66,7 @@ export interface GatewaySessionOptions {
 }
 
 export interface SessionCallOptions {
-  /** Deadline for the whole call, including any wait for ready (default 35 s). */
+  /** Deadline for the whole call, including any wait for ready (default DEFAULT_DEADLINE_MS, 35 s). */
   timeoutMs?: number;
   signal?: AbortSignal;
   /** Wait (up to the deadline) for a connecting session instead of failing at once. */
@@ -233,7 +235,7 @@ export class GatewaySession {
     if (!isMethodName(method)) throw new ValidationError(`unknown method ${String(method)}`, ErrorCode.MethodNotFound);
     const flags = METHODS[method];
     if (flags.internal || flags.preAuth) throw new PermissionError(`${method} is internal to the session and cannot be called on it`, ErrorCode.PermissionDenied);
-    const timeoutMs = opts.timeoutMs ?? this.opts.callTimeoutMs ?? CALL_TIMEOUT_MS;
+    const timeoutMs = opts.timeoutMs ?? this.opts.callTimeoutMs ?? DEFAULT_DEADLINE_MS;
     const deadline = this.timers.now() + timeoutMs;
     if (this.state !== 'ready') {
       if (!opts.waitReady) throw this.notReady(method);
@@ -259,7 +261,7 @@ export class GatewaySession {
   whenReady(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.state === 'ready') return Promise.resolve();
     if (this.state === 'idle' || this.state === 'evicted' || this.state === 'closed') return Promise.reject(this.notReady('whenReady'));
-    const timeoutMs = opts.timeoutMs ?? this.opts.callTimeoutMs ?? CALL_TIMEOUT_MS;
+    const timeoutMs = opts.timeoutMs ?? this.opts.callTimeoutMs ?? DEFAULT_DEADLINE_MS;
     return new Promise((resolve, reject) => {
       const finish = (err?: Error) => {
         off();

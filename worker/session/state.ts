@@ -2,7 +2,7 @@
 // moves the table does not list, so a race between timers and socket events shows up as an error
 // instead of a silently impossible state.
 
-import type { SessionStateName } from '../../protocol/index.ts';
+import type { SessionStateName } from '../../protocol/tab.ts';
 
 export type SessionState = SessionStateName;
 

@@ -2,17 +2,17 @@
 // deadlines and cancellation, event routing. Nothing from the network can throw out of here: a
 // bad frame is reported and dropped, and every pending call settles, at the latest on close.
 
+import { utf8 } from '../../protocol/bytes.ts';
+import { AunError, ConnectionLostError, TimeoutError, ValidationError, errorFromRpc } from '../../protocol/errors.ts';
 import {
-  AunError, ConnectionLostError, MAX_FRAME_BYTES, TimeoutError, ValidationError, errorFromRpc,
-  isErrorFrame, newRpcId, utf8,
-  type ChallengeParams, type MethodName, type ParamsOf, type ResponseFrame, type ResultOf,
-} from '../../protocol/index.ts';
+  MAX_FRAME_BYTES, isErrorFrame, newRpcId, type ChallengeParams, type ResponseFrame,
+} from '../../protocol/frames.ts';
+import { type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
+import { DEFAULT_DEADLINE_MS } from '../../protocol/deadline.ts';
 import { systemTimers, type Timers, type WebSocketCtor } from '../auth/io.ts';
 import { openChallenged, parseServerFrame } from '../auth/socket.ts';
 import { systemMonotonic, type Monotonic } from './wake.ts';
 
-/** Default per-call deadline: the reference's session call timeout (spec §1.1). */
-export const CALL_TIMEOUT_MS = 35_000;
 /** Open + challenge; the gateway sends the challenge as soon as the socket opens. */
 export const OPEN_TIMEOUT_MS = 10_000;
 const OPEN = 1;
@@ -129,7 +129,7 @@ export class Transport {
       if (bytes > MAX_FRAME_BYTES) {
         return reject(new ValidationError(`${method}: the request is ${bytes} bytes, over the ${MAX_FRAME_BYTES}-byte frame limit`));
       }
-      const timeoutMs = opts.timeoutMs ?? this.opts.callTimeoutMs ?? CALL_TIMEOUT_MS;
+      const timeoutMs = opts.timeoutMs ?? this.opts.callTimeoutMs ?? DEFAULT_DEADLINE_MS;
       const onAbort = () => settle(null, new CallAbortedError(`${method} was cancelled`));
       const timer = this.timers.setTimeout(
         () => settle(null, new TimeoutError(`${method}: no answer within ${timeoutMs} ms`, undefined, undefined, true)),

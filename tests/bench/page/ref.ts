@@ -6,7 +6,7 @@
 // logs in. When the long connection drops, the tab does the same fresh login again.
 // Marks like the demo: `aun:connect` right before logging in; #state data-state="ready" when up.
 
-import { fromBase64 } from '../../../protocol/index.ts';
+import { fromBase64 } from '../../../protocol/bytes.ts';
 import { importSigningKey } from '../../../worker/auth/identity.ts';
 import { login } from '../../../worker/auth/login.ts';
 import { openChallenged } from '../../../worker/auth/socket.ts';

@@ -28,7 +28,7 @@ export function stateOf(tab: EngineTab): Promise<string | null> {
 }
 
 export function rungOf(tab: EngineTab): Promise<{ rung: string | null; reason: string | null; incarnation: string | null; leader: boolean }> {
-  return tab.eval(`({ rung: ${AUN}.rung, reason: ${AUN}.rungReason, incarnation: ${AUN}.incarnation, leader: Boolean(${AUN}.transport?.isLeader) })`);
+  return tab.eval(`({ rung: ${AUN}.rung, reason: ${AUN}.rungReason, incarnation: ${AUN}.incarnation, leader: Boolean(${AUN}.linker?.transport?.isLeader) })`);
 }
 
 export function inboundTexts(tab: EngineTab): Promise<string[]> {

@@ -9,7 +9,7 @@
 // Wiring as in worker/account.ts: every attempt waits for a ready session up to its deadline
 // (session.call with waitReady), and a ready session triggers outbox.flush().
 
-import { ConnectionLostError, TimeoutError } from '../../../protocol/index.ts';
+import { ConnectionLostError, TimeoutError } from '../../../protocol/errors.ts';
 import { Outbox, type OutboxEntry } from '../../../worker/delivery/outbox.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

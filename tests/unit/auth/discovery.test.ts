@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SessionError, ValidationError } from '../../../protocol/index.ts';
+import { SessionError, ValidationError } from '../../../protocol/errors.ts';
 import { testGateway } from '../../support/gateway.ts';
 import {
   DISCOVERY_TIMEOUT_MS, discoverGateway, discoveryCandidates, discoveryUrl, parseDiscovery, resolveGateway,

@@ -2,7 +2,11 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthError, ClientSignatureError, ConnectionLostError, IdentityConflictError, NotFoundError, TimeoutError, errorFromRpc, toBase64 } from '../../../protocol/index.ts';
+import { toBase64 } from '../../../protocol/bytes.ts';
+import {
+  AuthError, ClientSignatureError, ConnectionLostError, IdentityConflictError, NotFoundError, TimeoutError,
+  errorFromRpc,
+} from '../../../protocol/errors.ts';
 import type { Gateway } from '../../../gateway/server.ts';
 import { createIdentity, importSigningKey } from '../../../worker/auth/identity.ts';
 import type { WebSocketCtor } from '../../../worker/auth/io.ts';

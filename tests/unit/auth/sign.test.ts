@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { fromBase64, stableJson, utf8 } from '../../../protocol/index.ts';
+import { fromBase64, utf8 } from '../../../protocol/bytes.ts';
+import { stableJson } from '../../../protocol/canonical.ts';
 import { certFingerprint, derToP1363, p1363ToDer, paramsHash, signClientCall, signDer, verifyDer } from '../../../worker/auth/sign.ts';
 import { makeRoot } from './helpers.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AuthError } from '../../../protocol/index.ts';
+import { AuthError } from '../../../protocol/errors.ts';
 import { TrustStore } from '../../../worker/auth/trust.ts';
 import { issue, makeRoot, tamperSignature } from './helpers.ts';
 

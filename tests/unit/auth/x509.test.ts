@@ -4,7 +4,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
-import { pemToDer } from '../../../protocol/index.ts';
+import { pemToDer } from '../../../protocol/bytes.ts';
 import { parseCertificate, signedBy, verifyKey } from '../../../worker/auth/x509.ts';
 
 const DAY = 86_400_000;

@@ -1,7 +1,7 @@
 // The rung is picked by capability probes, never by user agent; a broken rung steps down.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { below, factoriesOf, probeRung } from '../../../client-stub/ladder.ts';
-import { isNewer } from '../../../protocol/index.ts';
+import { isNewer } from '../../../protocol/tab.ts';
 
 const shared = () => ({}) as SharedWorker;
 const dedicated = () => ({}) as Worker;

@@ -3,7 +3,7 @@
 import * as Comlink from 'comlink';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connect, type AunClient } from '../../../client-stub/index.ts';
-import { TAB_PROTOCOL, type AttachMessage, type OwnerFrame, type SessionSnapshot } from '../../../protocol/index.ts';
+import { TAB_PROTOCOL, type AttachMessage, type OwnerFrame, type SessionSnapshot } from '../../../protocol/tab.ts';
 
 type Call = [method: string, ...args: unknown[]];
 

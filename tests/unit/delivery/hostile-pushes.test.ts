@@ -3,7 +3,9 @@
 // gateway whose stored rows are the truth.
 
 import { describe, expect, it } from 'vitest';
-import { AunError, ErrorCode, type GroupRow, type InboundMessage, type InboxRow, type MethodName, type ParamsOf, type ResultOf } from '../../../protocol/index.ts';
+import { AunError, ErrorCode } from '../../../protocol/errors.ts';
+import type { GroupRow, InboxRow, MethodName, ParamsOf, ResultOf } from '../../../protocol/methods.ts';
+import type { InboundMessage } from '../../../protocol/tab.ts';
 import { Groups } from '../../../worker/delivery/groups.ts';
 import type { LoggedEvent, LoggedInput } from '../../../worker/delivery/journal.ts';
 import { P2pInbox } from '../../../worker/delivery/p2p.ts';

@@ -4,7 +4,8 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
-import { ConnectionLostError, SessionError, TimeoutError, ValidationError, type InboundMessage } from '../../../protocol/index.ts';
+import { ConnectionLostError, SessionError, TimeoutError, ValidationError } from '../../../protocol/errors.ts';
+import { type InboundMessage } from '../../../protocol/tab.ts';
 import { Journal, type LoggedEvent } from '../../../worker/delivery/journal.ts';
 import { Outbox, type OutboxEntry } from '../../../worker/delivery/outbox.ts';
 import { SeqInbox } from '../../../worker/delivery/seq-inbox.ts';

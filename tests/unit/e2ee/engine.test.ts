@@ -3,7 +3,7 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
-import type { InboxRow, MethodName } from '../../../protocol/index.ts';
+import type { InboxRow, MethodName } from '../../../protocol/methods.ts';
 import { E2eeEngine } from '../../../worker/e2ee/engine.ts';
 import { encryptP2P, type Target } from '../../../worker/e2ee/envelope.ts';
 import { E2eeError } from '../../../worker/e2ee/errors.ts';

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AunError } from '../../../protocol/errors.ts';
+import { merkleProof } from '../../../protocol/recipients.ts';
 import {
   canonicalJsonText,
   decryptEnvelope,
@@ -8,7 +9,6 @@ import {
   fp,
   fromBase64,
   importPrivateKey,
-  merkleProof,
   P256_SPKI_PREFIX,
   spkIdOf,
   stateCommitmentFromBootstrap,

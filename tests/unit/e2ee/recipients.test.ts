@@ -6,12 +6,10 @@ import {
   nodeHash,
   recipientsDigest,
   sortRows,
-  toBase64,
-  toHex,
-  utf8,
   verifyMerkleProof,
   type RecipientRow,
-} from '../../../worker/e2ee/index.ts';
+} from '../../../protocol/recipients.ts';
+import { toBase64, toHex, utf8 } from '../../../worker/e2ee/index.ts';
 
 const nonce = toBase64(new Uint8Array(12).fill(1));
 const wrapped = toBase64(new Uint8Array(48).fill(2));

@@ -3,7 +3,7 @@
 // holder cannot take its tabs (a single-rung owner).
 import { describe, expect, it } from 'vitest';
 import { claimSession, type Claim } from '../../../worker/hub/aid-claim.ts';
-import type { SessionHolder } from '../../../protocol/index.ts';
+import type { SessionHolder } from '../../../protocol/tab.ts';
 import { fakeLocks } from '../../support/fake-locks.ts';
 
 const shared = (incarnation: string): SessionHolder => ({ rung: 'shared', incarnation, address: { protocol: 1, build: 'b', builtAt: 1, url: '/w.js', name: 'aun@b' } });

@@ -2,7 +2,7 @@
 // and takes over; an older build's owner sends its tabs to the newer one that runs.
 import { describe, expect, it } from 'vitest';
 import { succession } from '../../../worker/hub/succession.ts';
-import type { OwnerAddress } from '../../../protocol/index.ts';
+import type { OwnerAddress } from '../../../protocol/tab.ts';
 import { fakeLocks } from '../../support/fake-locks.ts';
 
 const addr = (build: string, builtAt: number): OwnerAddress => ({ protocol: 1, build, builtAt, url: `/w-${build}.js`, name: `aun@${build}` });

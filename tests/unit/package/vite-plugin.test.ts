@@ -1,4 +1,4 @@
-// The Vite plugin (client-stub/vite.ts) as an app uses it: a fixture app built with Vite, the
+// The Vite plugin (vite-plugin/index.ts) as an app uses it: a fixture app built with Vite, the
 // worker emitted as its own same-origin ES chunk, the build defines substituted, and the build id
 // rules (option, env AUN_BUILD / AUN_BUILT_AT, default).
 
@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { build, createLogger, createServer, resolveConfig, type Rolldown } from 'vite';
-import { aunWorker, WORKER_DEPS, type AunWorkerOptions } from '../../../client-stub/vite.ts';
+import { aunWorker, WORKER_DEPS, type AunWorkerOptions } from '../../../vite-plugin/index.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = path.join(here, 'fixture');

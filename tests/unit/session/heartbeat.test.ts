@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TimeoutError, type PingResult } from '../../../protocol/index.ts';
+import { TimeoutError } from '../../../protocol/errors.ts';
+import { type PingResult } from '../../../protocol/methods.ts';
 import { systemTimers } from '../../../worker/auth/io.ts';
 import { Heartbeat, heartbeatIntervalMs, type HeartbeatDeps } from '../../../worker/session/heartbeat.ts';
 

@@ -2,7 +2,7 @@
 // to each kind of loss, backoff and the online/offline switch, without a real gateway.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PermissionError, SessionError } from '../../../protocol/index.ts';
+import { PermissionError, SessionError } from '../../../protocol/errors.ts';
 import { fakeTime, handshake, scriptedSession as setup } from './scripted-session.ts';
 
 beforeEach(fakeTime);

@@ -2,7 +2,7 @@
 // eviction, heartbeat against a frozen gateway, bad frames, signed calls.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientSignatureError, SessionError } from '../../../protocol/index.ts';
+import { ClientSignatureError, SessionError } from '../../../protocol/errors.ts';
 import type { Gateway } from '../../../gateway/server.ts';
 import { login, type Credentials } from '../../../worker/auth/login.ts';
 import { GatewaySession, type GatewaySessionOptions } from '../../../worker/session/session.ts';

@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AunError, ConnectionLostError, MAX_FRAME_BYTES, NotFoundError, TimeoutError, ValidationError } from '../../../protocol/index.ts';
+import {
+  AunError, ConnectionLostError, NotFoundError, TimeoutError, ValidationError,
+} from '../../../protocol/errors.ts';
+import { MAX_FRAME_BYTES } from '../../../protocol/frames.ts';
 import { CallAbortedError, Transport, type BadFrameReport, type TransportOptions } from '../../../worker/session/transport.ts';
 import { fakeSockets, type FakeSocket } from './fake-socket.ts';
 

@@ -2,7 +2,7 @@
 // (spec/e2ee-v2.md §3.4, §3.5).
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, fromBase64, fromHex, isBase64, toHex, utf8 } from '../../protocol/bytes.ts';
+import { concatBytes, fromBase64, fromHex, isBase64, toHex, utf8 } from './bytes.ts';
 
 export const LEAF_PREFIX = 'AUN-V2-RCPT-LEAF-v1';
 export const NODE_PREFIX = 'AUN-V2-RCPT-NODE-v1';

@@ -41,8 +41,8 @@ export interface AunWorkerApi {
 }
 
 const here = fileURLToPath(import.meta.url);
-// Next to this file in both layouts: the sources (client-stub/vite.ts → worker/main.ts) and the
-// published build (dist/lib/client-stub/vite.js → dist/lib/worker/main.js).
+// Next to this file in both layouts: the sources (vite-plugin/index.ts → worker/main.ts) and the
+// published build (dist/lib/vite-plugin/index.js → dist/lib/worker/main.js).
 const DEFAULT_ENTRY = path.resolve(path.dirname(here), '..', 'worker', `main${path.extname(here)}`);
 
 /** Every npm module the default worker imports (a unit test keeps this list in step with the code). */
