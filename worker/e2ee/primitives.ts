@@ -32,7 +32,30 @@ const buf = (b: Uint8Array): Uint8Array<ArrayBuffer> => b as Uint8Array<ArrayBuf
 const PUBLIC_KEYS_MAX = 512;
 const publicKeys = new Map<string, Promise<CryptoKey>>();
 
+// In front of it, by array: callers hand in the same SPKI array with every message (cached
+// targets, the sender's certificate key), and spelling 91 bytes as a string key costs more than
+// the lookup. A hit still compares the bytes, so an array changed since is looked up afresh.
+interface ByArray {
+  bytes: Uint8Array;
+  ECDH?: Promise<CryptoKey>;
+  ECDSA?: Promise<CryptoKey>;
+}
+const byArray = new WeakMap<Uint8Array, ByArray>();
+
 function importPublic(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
+  let entry = byArray.get(spki);
+  if (!entry || !equalBytes(entry.bytes, spki)) byArray.set(spki, (entry = { bytes: spki.slice() }));
+  const hit = entry[algorithm];
+  if (hit) return hit;
+  const key = importPublicCached(spki, algorithm);
+  entry[algorithm] = key;
+  key.catch(() => {
+    if (entry[algorithm] === key) delete entry[algorithm];
+  });
+  return key;
+}
+
+function importPublicCached(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
   const id = algorithm + String.fromCharCode(...spki);
   let key = publicKeys.get(id);
   if (key) {
