@@ -9,6 +9,7 @@ import {
   decryptEnvelope,
   encryptGroup,
   encryptP2P,
+  fromBase64,
   generatePrivateKey,
   privateKeyFromScalar,
   spkIdOf,
@@ -151,16 +152,30 @@ function classify(method: SubtleMethod, args: unknown[]): Primitive | null {
   }
 }
 
-/** Runs `fn` once with crypto.subtle instrumented and returns how often each primitive was called. */
-async function countCalls(fn: () => Promise<unknown>): Promise<Partial<Record<Primitive, number>>> {
-  const counts: Partial<Record<Primitive, number>> = {};
+type Counts = Partial<Record<Primitive, number>>;
+
+function sameBytes(a: unknown, b: Uint8Array | undefined): boolean {
+  if (!b || !(ArrayBuffer.isView(a) || a instanceof ArrayBuffer)) return false;
+  const x = ArrayBuffer.isView(a) ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(a);
+  return x.length === b.length && x.every((v, i) => v === b[i]);
+}
+
+/**
+ * Runs `fn` once with crypto.subtle instrumented and returns how often each primitive was called:
+ * in `uses` what the operation must call, in `avoidable` the SPKI imports of any key but the
+ * message's own ephemeral key `ephSpki` (peer keys, which a cache would keep).
+ */
+async function countCalls(fn: () => Promise<unknown>, ephSpki?: Uint8Array): Promise<{ uses: Counts; avoidable: Counts }> {
+  const uses: Counts = {};
+  const avoidable: Counts = {};
   const unknown: string[] = [];
   const target = subtle as unknown as Record<SubtleMethod, (...a: unknown[]) => Promise<unknown>>;
   for (const m of COUNTED) {
     const original = SubtleCrypto.prototype[m] as (...a: unknown[]) => Promise<unknown>;
     target[m] = function (this: SubtleCrypto, ...args: unknown[]) {
       const p = classify(m, args);
-      if (p) counts[p] = (counts[p] ?? 0) + 1;
+      const into = m === 'importKey' && args[0] === 'spki' && !sameBytes(args[1], ephSpki) ? avoidable : uses;
+      if (p) into[p] = (into[p] ?? 0) + 1;
       else if (m !== 'exportKey') unknown.push(`${m}(${algorithmName(args[0])})`);
       return original.apply(this, args);
     };
@@ -171,7 +186,7 @@ async function countCalls(fn: () => Promise<unknown>): Promise<Partial<Record<Pr
     for (const m of COUNTED) delete (target as Partial<typeof target>)[m];
   }
   if (unknown.length) throw new Error(`uncounted WebCrypto calls: ${unknown.join(', ')}`);
-  return counts;
+  return { uses, avoidable };
 }
 
 async function nobleRates(s: Scenario, t: Timing): Promise<{ nobleEncrypt: Rate; nobleDecrypt: Rate }> {
@@ -250,10 +265,8 @@ const api: E2eeBenchApi = {
     if (canonicalJson(got.payload).length !== PAYLOAD_BYTES || (got.payload as { text?: string }).text !== f.payload.text) {
       throw new Error(`${s}: the decrypted payload differs from the one sent`);
     }
-    const uses = {
-      encrypt: await countCalls(() => built.encrypt()),
-      decrypt: await countCalls(() => decryptEnvelope(sample, built.reader)),
-    };
+    const encrypt = await countCalls(() => built.encrypt());
+    const decrypt = await countCalls(() => decryptEnvelope(sample, built.reader), fromBase64(sample.sender_session_pk));
     return {
       scenario: s,
       wrapProtocol: String(sample.aad.wrap_protocol),
@@ -262,7 +275,8 @@ const api: E2eeBenchApi = {
       encrypt: await rate(() => built.encrypt(), t),
       decrypt: await rate(() => decryptEnvelope(sample, built.reader), t),
       ...(await nobleRates(s, t)),
-      uses,
+      uses: { encrypt: encrypt.uses, decrypt: decrypt.uses },
+      avoidable: { encrypt: encrypt.avoidable, decrypt: decrypt.avoidable },
     };
   },
 };
