@@ -40,8 +40,11 @@ export interface ScenarioResult {
   wrapProtocol: string;
   devices: number;
   envelopeBytes: number;
+  /** Each operation alternates, in slices of 100 ms, with its floor (its WebCrypto calls alone): median slice rates. */
   encrypt: Rate;
+  floorEncrypt: Rate;
   decrypt: Rate;
+  floorDecrypt: Rate;
   /** The same operations with scalar-only keys: ECDH and signing in @noble, no WebCrypto EC handles. */
   nobleEncrypt: Rate;
   nobleDecrypt: Rate;
