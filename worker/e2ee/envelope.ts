@@ -5,11 +5,12 @@
 import { concatBytes, fromBase64, fromHex, fromUtf8, toBase64 } from '../../protocol/bytes.ts';
 import { canonicalJson } from '../../protocol/canonical.ts';
 import { describeCause, E2eeError } from './errors.ts';
-import { fp, generateEphemeralKey, parseSpki, type P256PrivateKey } from './keys.ts';
+import { fp, generateEphemeralKey, type P256PrivateKey } from './keys.ts';
 import { isPlainObject, normalizeProtectedHeaders, verifyMetadataAuth, withMetadataAuth } from './metadata.ts';
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
+  ephemeralKey,
   NONCE_LENGTH,
   receiverWrapKey1DH,
   receiverWrapKey3DH,
@@ -372,8 +373,9 @@ async function wrapKeyOf(
   const suite = env.suite ?? SUITE;
   if (typeof suite !== 'string') throw new E2eeError('malformed', 'suite must be a string');
   const ephSpki = b64Field(env, 'sender_session_pk');
+  let eph: () => Promise<CryptoKey>;
   try {
-    parseSpki(ephSpki);
+    eph = ephemeralKey(ephSpki);
   } catch (exc) {
     throw new E2eeError('malformed', `sender_session_pk: ${describeCause(exc)}`, { cause: exc });
   }
@@ -387,8 +389,8 @@ async function wrapKeyOf(
     if (!spk) throw new E2eeError('spk_missing', `spk_missing: spk_id=${spkId}`);
   }
   const wrapKey = spk
-    ? await receiverWrapKey3DH(keys.ik, spk, keys.senderIkSpki, ephSpki, salt)
-    : await receiverWrapKey1DH(keys.ik, ephSpki, salt);
+    ? await receiverWrapKey3DH(keys.ik, spk, keys.senderIkSpki, ephSpki, salt, eph)
+    : await receiverWrapKey1DH(keys.ik, ephSpki, salt, eph);
   return { row, wrapKey };
 }
 

@@ -59,11 +59,14 @@ export function spkiFromPoint(point: Uint8Array): Uint8Array {
   return concatBytes(P256_SPKI_PREFIX, point);
 }
 
+/** The 91 bytes of a P-256 SPKI with an uncompressed point: prefix and length only, no curve check. */
+function isSpkiEncoding(spki: Uint8Array): boolean {
+  return spki.length === P256_SPKI_LENGTH && equalBytes(spki.subarray(0, P256_SPKI_PREFIX.length), P256_SPKI_PREFIX);
+}
+
 /** The uncompressed point of a P-256 SPKI, after checking the exact encoding and the curve. */
 export function parseSpki(spki: Uint8Array): Uint8Array {
-  if (spki.length !== P256_SPKI_LENGTH || !equalBytes(spki.subarray(0, P256_SPKI_PREFIX.length), P256_SPKI_PREFIX)) {
-    throw new TypeError('public key is not a 91-byte uncompressed P-256 SPKI');
-  }
+  if (!isSpkiEncoding(spki)) throw new TypeError('public key is not a 91-byte uncompressed P-256 SPKI');
   const point = spki.slice(P256_SPKI_PREFIX.length);
   if (!onCurve(point)) throw new TypeError('public key is not a point on P-256');
   return point;
@@ -122,7 +125,8 @@ export async function generateEphemeralKey(random?: (n: number) => Uint8Array): 
   }
   const pair = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
   const publicSpki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey));
-  parseSpki(publicSpki);
+  // WebCrypto made the point, so no curve check; the wire wants this exact encoding, though.
+  if (!isSpkiEncoding(publicSpki)) throw new TypeError('WebCrypto exported an ephemeral key that is not a 91-byte uncompressed P-256 SPKI');
   return { publicSpki, ecdh: pair.privateKey };
 }
 

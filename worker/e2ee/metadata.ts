@@ -20,7 +20,12 @@ export interface MetadataAuth {
   tag: string;
 }
 
-const DOMAIN: Record<MetadataField, string> = { protected_headers: PROTECTED_HEADERS_DOMAIN, context: CONTEXT_DOMAIN };
+// Encoded once: every message uses them. A domain is followed by a 0 byte.
+const KEY_LABEL_BYTES = utf8(METADATA_KEY_LABEL);
+const DOMAIN_BYTES: Record<MetadataField, Uint8Array> = {
+  protected_headers: concatBytes(utf8(PROTECTED_HEADERS_DOMAIN), new Uint8Array([0])),
+  context: concatBytes(utf8(CONTEXT_DOMAIN), new Uint8Array([0])),
+};
 const FAILURE = { protected_headers: 'header_auth_failed', context: 'context_auth_failed' } as const;
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -35,8 +40,8 @@ function withoutAuth(obj: Record<string, unknown>): Record<string, unknown> {
 }
 
 function metadataTag(masterKey: Uint8Array, field: MetadataField, body: Record<string, unknown>): Uint8Array {
-  const metadataKey = hmacSha256(masterKey, utf8(METADATA_KEY_LABEL));
-  return hmacSha256(metadataKey, concatBytes(utf8(DOMAIN[field]), new Uint8Array([0]), canonicalJson(body)));
+  const metadataKey = hmacSha256(masterKey, KEY_LABEL_BYTES);
+  return hmacSha256(metadataKey, concatBytes(DOMAIN_BYTES[field], canonicalJson(body)));
 }
 
 /** The body plus its `_auth`; an empty body (ignoring `_auth`) stays `{}` with no `_auth`. */

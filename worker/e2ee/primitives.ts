@@ -32,20 +32,38 @@ const buf = (b: Uint8Array): Uint8Array<ArrayBuffer> => b as Uint8Array<ArrayBuf
 const PUBLIC_KEYS_MAX = 512;
 const publicKeys = new Map<string, Promise<CryptoKey>>();
 
-/** A peer key without the cache, after the same point check. */
-function importPublicOnce(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
-  parseSpki(spki);
-  const usages: KeyUsage[] = algorithm === 'ECDSA' ? ['verify'] : [];
-  return crypto.subtle.importKey('spki', buf(spki), { name: algorithm, namedCurve: 'P-256' }, false, usages);
+// In front of it, by array: callers hand in the same SPKI array with every message (cached
+// targets, the sender's certificate key), and spelling 91 bytes as a string key costs more than
+// the lookup. A hit still compares the bytes, so an array changed since is looked up afresh.
+interface ByArray {
+  bytes: Uint8Array;
+  ECDH?: Promise<CryptoKey>;
+  ECDSA?: Promise<CryptoKey>;
 }
+const byArray = new WeakMap<Uint8Array, ByArray>();
 
 function importPublic(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
+  let entry = byArray.get(spki);
+  if (!entry || !equalBytes(entry.bytes, spki)) byArray.set(spki, (entry = { bytes: spki.slice() }));
+  const hit = entry[algorithm];
+  if (hit) return hit;
+  const key = importPublicCached(spki, algorithm);
+  entry[algorithm] = key;
+  key.catch(() => {
+    if (entry[algorithm] === key) delete entry[algorithm];
+  });
+  return key;
+}
+
+function importPublicCached(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
   const id = algorithm + String.fromCharCode(...spki);
   let key = publicKeys.get(id);
   if (key) {
     publicKeys.delete(id);
   } else {
-    key = importPublicOnce(spki, algorithm);
+    parseSpki(spki);
+    const usages: KeyUsage[] = algorithm === 'ECDSA' ? ['verify'] : [];
+    key = crypto.subtle.importKey('spki', buf(spki), { name: algorithm, namedCurve: 'P-256' }, false, usages);
     key.catch(() => publicKeys.delete(id));
     if (publicKeys.size >= PUBLIC_KEYS_MAX) publicKeys.delete(publicKeys.keys().next().value!);
   }
@@ -114,16 +132,24 @@ export async function senderWrapKey3DH(
 }
 
 /**
- * The sender's ephemeral key serves one message: imported at most once for it, shared by its DHs,
- * and kept out of the cache, where it would only push out identity keys and prekeys.
+ * The sender's ephemeral key serves one message: checked on the curve now (throws a TypeError),
+ * imported at most once, when a DH first needs it, shared by its DHs, and kept out of the cache,
+ * where it would only push out identity keys and prekeys.
  */
-function ephemeralKey(ephSpki: Uint8Array): () => Promise<CryptoKey> {
+export function ephemeralKey(ephSpki: Uint8Array): () => Promise<CryptoKey> {
+  parseSpki(ephSpki);
   let key: Promise<CryptoKey> | undefined;
-  return () => (key ??= importPublicOnce(ephSpki, 'ECDH'));
+  return () => (key ??= crypto.subtle.importKey('spki', buf(ephSpki), { name: 'ECDH', namedCurve: 'P-256' }, false, []));
 }
 
-export async function receiverWrapKey1DH(recvIk: P256PrivateKey, ephSpki: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
-  return hkdfSha256(await ecdh(recvIk, ephSpki, ephemeralKey(ephSpki)), salt, INFO_1DH_BYTES);
+/** `eph`: the ephemeral key from ephemeralKey(ephSpki), when the caller already checked it. */
+export async function receiverWrapKey1DH(
+  recvIk: P256PrivateKey,
+  ephSpki: Uint8Array,
+  salt: Uint8Array,
+  eph: () => Promise<CryptoKey> = ephemeralKey(ephSpki),
+): Promise<Uint8Array> {
+  return hkdfSha256(await ecdh(recvIk, ephSpki, eph), salt, INFO_1DH_BYTES);
 }
 
 export async function receiverWrapKey3DH(
@@ -132,8 +158,8 @@ export async function receiverWrapKey3DH(
   senderIkSpki: Uint8Array,
   ephSpki: Uint8Array,
   salt: Uint8Array,
+  eph: () => Promise<CryptoKey> = ephemeralKey(ephSpki),
 ): Promise<Uint8Array> {
-  const eph = ephemeralKey(ephSpki);
   const [dh1, dh2, dh3] = await Promise.all([ecdh(recvIk, ephSpki, eph), ecdh(recvSpk, senderIkSpki), ecdh(recvSpk, ephSpki, eph)]);
   return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH_BYTES);
 }
@@ -149,16 +175,22 @@ function checkNonce(nonce: Uint8Array): void {
   if (nonce.length !== NONCE_LENGTH) throw new TypeError(`nonce must be ${NONCE_LENGTH} bytes, got ${nonce.length}`);
 }
 
+/** ct ‖ tag, as WebCrypto returns them. */
+async function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  checkNonce(nonce);
+  const params = { name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad), tagLength: TAG_LENGTH * 8 };
+  return new Uint8Array(await crypto.subtle.encrypt(params, await aesKey(key, 'encrypt'), buf(plaintext)));
+}
+
+/** `ciphertext` and `tag` are views of one buffer (no copy). */
 export async function aesGcmEncrypt(
   key: Uint8Array,
   nonce: Uint8Array,
   plaintext: Uint8Array,
   aad: Uint8Array,
 ): Promise<{ ciphertext: Uint8Array; tag: Uint8Array }> {
-  checkNonce(nonce);
-  const params = { name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad), tagLength: TAG_LENGTH * 8 };
-  const out = new Uint8Array(await crypto.subtle.encrypt(params, await aesKey(key, 'encrypt'), buf(plaintext)));
-  return { ciphertext: out.slice(0, out.length - TAG_LENGTH), tag: out.slice(out.length - TAG_LENGTH) };
+  const out = await aesGcmSeal(key, nonce, plaintext, aad);
+  return { ciphertext: out.subarray(0, out.length - TAG_LENGTH), tag: out.subarray(out.length - TAG_LENGTH) };
 }
 
 /** Throws (WebCrypto's OperationError) when authentication fails. */
@@ -179,9 +211,8 @@ export async function aesGcmDecrypt(
 const EMPTY = new Uint8Array(0);
 
 /** `wrapped_key` = ct(32) ‖ tag(16) of the master key under the wrap key, empty AAD. */
-export async function wrapMasterKey(wrapKey: Uint8Array, wrapNonce: Uint8Array, masterKey: Uint8Array): Promise<Uint8Array> {
-  const { ciphertext, tag } = await aesGcmEncrypt(wrapKey, wrapNonce, masterKey, EMPTY);
-  return concatBytes(ciphertext, tag);
+export function wrapMasterKey(wrapKey: Uint8Array, wrapNonce: Uint8Array, masterKey: Uint8Array): Promise<Uint8Array> {
+  return aesGcmSeal(wrapKey, wrapNonce, masterKey, EMPTY);
 }
 
 /** The last 16 bytes are the tag (JS reference); fewer than 16 bytes cannot be a wrap. */

@@ -11,7 +11,9 @@ export const PRIMITIVES = {
   aesDecrypt1k: 'AES-GCM-256 decrypt 1 KB',
   aesWrap: 'AES-GCM-256 encrypt 32 B',
   aesUnwrap: 'AES-GCM-256 decrypt 32 B',
-  // Key imports: made per call by worker/e2ee, but not required by the scheme; kept apart.
+  // Key imports. A fresh AES key (the master key, each wrap key) and, on decrypt, the message's
+  // ephemeral key must be imported once per message: part of the floor. Peer identity keys and
+  // prekeys come back with every message and can be cached: imports of those are counted apart.
   importEcdhSpki: 'importKey SPKI (ECDH)',
   importEcdsaSpki: 'importKey SPKI (ECDSA)',
   importAesRaw: 'importKey raw (AES-GCM)',
@@ -38,13 +40,18 @@ export interface ScenarioResult {
   wrapProtocol: string;
   devices: number;
   envelopeBytes: number;
+  /** Each operation alternates, in slices of 100 ms, with its floor (its WebCrypto calls alone): median slice rates. */
   encrypt: Rate;
+  floorEncrypt: Rate;
   decrypt: Rate;
+  floorDecrypt: Rate;
   /** The same operations with scalar-only keys: ECDH and signing in @noble, no WebCrypto EC handles. */
   nobleEncrypt: Rate;
   nobleDecrypt: Rate;
-  /** How many times one encrypt / one decrypt calls each WebCrypto primitive. */
+  /** How many times one encrypt / one decrypt calls each WebCrypto primitive the operation must make. */
   uses: { encrypt: Partial<Record<Primitive, number>>; decrypt: Partial<Record<Primitive, number>> };
+  /** Imports of keys that outlive the message (peer IKs, SPKs): a cache would avoid them. */
+  avoidable: { encrypt: Partial<Record<Primitive, number>>; decrypt: Partial<Record<Primitive, number>> };
 }
 
 export interface BenchInfo {

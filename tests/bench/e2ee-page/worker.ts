@@ -9,6 +9,7 @@ import {
   decryptEnvelope,
   encryptGroup,
   encryptP2P,
+  fromBase64,
   generatePrivateKey,
   privateKeyFromScalar,
   spkIdOf,
@@ -151,16 +152,30 @@ function classify(method: SubtleMethod, args: unknown[]): Primitive | null {
   }
 }
 
-/** Runs `fn` once with crypto.subtle instrumented and returns how often each primitive was called. */
-async function countCalls(fn: () => Promise<unknown>): Promise<Partial<Record<Primitive, number>>> {
-  const counts: Partial<Record<Primitive, number>> = {};
+type Counts = Partial<Record<Primitive, number>>;
+
+function sameBytes(a: unknown, b: Uint8Array | undefined): boolean {
+  if (!b || !(ArrayBuffer.isView(a) || a instanceof ArrayBuffer)) return false;
+  const x = ArrayBuffer.isView(a) ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(a);
+  return x.length === b.length && x.every((v, i) => v === b[i]);
+}
+
+/**
+ * Runs `fn` once with crypto.subtle instrumented and returns how often each primitive was called:
+ * in `uses` what the operation must call, in `avoidable` the SPKI imports of any key but the
+ * message's own ephemeral key `ephSpki` (peer keys, which a cache would keep).
+ */
+async function countCalls(fn: () => Promise<unknown>, ephSpki?: Uint8Array): Promise<{ uses: Counts; avoidable: Counts }> {
+  const uses: Counts = {};
+  const avoidable: Counts = {};
   const unknown: string[] = [];
   const target = subtle as unknown as Record<SubtleMethod, (...a: unknown[]) => Promise<unknown>>;
   for (const m of COUNTED) {
     const original = SubtleCrypto.prototype[m] as (...a: unknown[]) => Promise<unknown>;
     target[m] = function (this: SubtleCrypto, ...args: unknown[]) {
       const p = classify(m, args);
-      if (p) counts[p] = (counts[p] ?? 0) + 1;
+      const into = m === 'importKey' && args[0] === 'spki' && !sameBytes(args[1], ephSpki) ? avoidable : uses;
+      if (p) into[p] = (into[p] ?? 0) + 1;
       else if (m !== 'exportKey') unknown.push(`${m}(${algorithmName(args[0])})`);
       return original.apply(this, args);
     };
@@ -171,7 +186,7 @@ async function countCalls(fn: () => Promise<unknown>): Promise<Partial<Record<Pr
     for (const m of COUNTED) delete (target as Partial<typeof target>)[m];
   }
   if (unknown.length) throw new Error(`uncounted WebCrypto calls: ${unknown.join(', ')}`);
-  return counts;
+  return { uses, avoidable };
 }
 
 async function nobleRates(s: Scenario, t: Timing): Promise<{ nobleEncrypt: Rate; nobleDecrypt: Rate }> {
@@ -190,6 +205,95 @@ const ECDH = { name: 'ECDH', namedCurve: 'P-256' } as const;
 const ECDSA = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 
+/** Each WebCrypto primitive on inputs of a real message's sizes, keys imported beforehand. */
+async function buildPrimitiveCalls(): Promise<Record<Primitive, () => Promise<unknown>>> {
+  const f = await getFixture();
+  // Inputs of the sizes a real message has: the 1 KB body under its real AAD, the 32-byte
+  // master key, and the sign input ct ‖ tag ‖ canonical(aad) ‖ digest.
+  const env = await f.scenarios['p2p-3dh'].encrypt();
+  // WebCrypto's types want ArrayBuffer-backed views; these are.
+  const aad = canonicalJson(env.aad) as Uint8Array<ArrayBuffer>;
+  const body = canonicalJson(f.payload) as Uint8Array<ArrayBuffer>;
+  const signInput = random(body.length + 16 + aad.length + 32);
+  const mine = await subtle.generateKey(ECDH, false, ['deriveBits']);
+  const peer = await subtle.generateKey(ECDH, true, ['deriveBits']);
+  const peerSpki = await subtle.exportKey('spki', peer.publicKey);
+  const signer = await subtle.generateKey(ECDSA, false, ['sign', 'verify']);
+  const signature = await subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, signer.privateKey, signInput);
+  const aesRaw = random(32);
+  const aes = await subtle.importKey('raw', aesRaw, 'AES-GCM', false, ['encrypt', 'decrypt']);
+  const iv = random(12);
+  const gcm = { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 };
+  const gcmWrap = { name: 'AES-GCM', iv, additionalData: new Uint8Array(0), tagLength: 128 };
+  const sealed = await subtle.encrypt(gcm, aes, body);
+  const wrapped = await subtle.encrypt(gcmWrap, aes, random(32));
+  return {
+    ecdhDerive: () => subtle.deriveBits({ name: 'ECDH', public: peer.publicKey }, mine.privateKey, 256),
+    ecdhKeygen: async () => subtle.exportKey('spki', (await subtle.generateKey(ECDH, false, ['deriveBits'])).publicKey),
+    ecdsaSign: () => subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, signer.privateKey, signInput),
+    ecdsaVerify: () => subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, signer.publicKey, signature, signInput),
+    aesEncrypt1k: () => subtle.encrypt(gcm, aes, body),
+    aesDecrypt1k: () => subtle.decrypt(gcm, aes, sealed),
+    aesWrap: () => subtle.encrypt(gcmWrap, aes, aesRaw),
+    aesUnwrap: () => subtle.decrypt(gcmWrap, aes, wrapped),
+    importEcdhSpki: () => subtle.importKey('spki', peerSpki, ECDH, false, []),
+    importEcdsaSpki: () => subtle.importKey('spki', peerSpki, ECDSA, false, ['verify']),
+    importAesRaw: () => subtle.importKey('raw', aesRaw, 'AES-GCM', false, ['encrypt']),
+  };
+}
+
+let primitiveCalls: Promise<Record<Primitive, () => Promise<unknown>>> | undefined;
+const getPrimitiveCalls = () => (primitiveCalls ??= buildPrimitiveCalls());
+
+/** One "floor operation": the calls an operation must make, each awaited in turn, and nothing else. */
+function floorOp(calls: Record<Primitive, () => Promise<unknown>>, uses: Counts): () => Promise<void> {
+  const list = (Object.entries(uses) as [Primitive, number][]).flatMap(([p, n]) => Array.from({ length: n }, () => calls[p]));
+  return async () => {
+    for (const call of list) await call();
+  };
+}
+
+/** Sequential calls of `fn` for at least `ms`. */
+async function runFor(fn: () => Promise<unknown>, ms: number): Promise<{ ops: number; ms: number }> {
+  const start = performance.now();
+  let ops = 0;
+  let now: number;
+  do {
+    await fn();
+    ops++;
+    now = performance.now();
+  } while (now - start < ms);
+  return { ops, ms: now - start };
+}
+
+const SLICE_MS = 100;
+
+/** The median slice's rate, with the ops and time of all slices. */
+function medianRate(slices: { ops: number; ms: number }[]): Rate {
+  const rates = slices.map((x) => (x.ops * 1000) / x.ms).sort((p, q) => p - q);
+  const mid = rates.length >> 1;
+  const perSec = rates.length % 2 ? rates[mid]! : (rates[mid - 1]! + rates[mid]!) / 2;
+  return { ops: slices.reduce((n, x) => n + x.ops, 0), ms: slices.reduce((n, x) => n + x.ms, 0), perSec };
+}
+
+/**
+ * `op` and `floor` in alternating slices of SLICE_MS until each ran `t.ms`, after a warm-up of
+ * both: on a shared machine both then see the same load, which two passes minutes apart do not.
+ * Each side's rate is its median slice's, so a burst of load in a few slices moves neither.
+ */
+async function interleaved(op: () => Promise<unknown>, floor: () => Promise<unknown>, t: Timing): Promise<{ op: Rate; floor: Rate }> {
+  await runFor(op, t.warmupMs / 2);
+  await runFor(floor, t.warmupMs / 2);
+  const a: { ops: number; ms: number }[] = [];
+  const b: { ops: number; ms: number }[] = [];
+  for (let ms = 0; ms < t.ms; ms += SLICE_MS) {
+    a.push(await runFor(op, SLICE_MS));
+    b.push(await runFor(floor, SLICE_MS));
+  }
+  return { op: medianRate(a), floor: medianRate(b) };
+}
+
+
 const api: E2eeBenchApi = {
   async info(): Promise<BenchInfo> {
     const f = await getFixture();
@@ -203,40 +307,7 @@ const api: E2eeBenchApi = {
   },
 
   async primitives(t: Timing): Promise<Record<Primitive, Rate>> {
-    const f = await getFixture();
-    // Inputs of the sizes a real message has: the 1 KB body under its real AAD, the 32-byte
-    // master key, and the sign input ct ‖ tag ‖ canonical(aad) ‖ digest.
-    const env = await f.scenarios['p2p-3dh'].encrypt();
-    // WebCrypto's types want ArrayBuffer-backed views; these are.
-    const aad = canonicalJson(env.aad) as Uint8Array<ArrayBuffer>;
-    const body = canonicalJson(f.payload) as Uint8Array<ArrayBuffer>;
-    const signInput = random(body.length + 16 + aad.length + 32);
-    const mine = await subtle.generateKey(ECDH, false, ['deriveBits']);
-    const peer = await subtle.generateKey(ECDH, true, ['deriveBits']);
-    const peerSpki = await subtle.exportKey('spki', peer.publicKey);
-    const signer = await subtle.generateKey(ECDSA, false, ['sign', 'verify']);
-    const signature = await subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, signer.privateKey, signInput);
-    const aesRaw = random(32);
-    const aes = await subtle.importKey('raw', aesRaw, 'AES-GCM', false, ['encrypt', 'decrypt']);
-    const iv = random(12);
-    const gcm = { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 };
-    const gcmWrap = { name: 'AES-GCM', iv, additionalData: new Uint8Array(0), tagLength: 128 };
-    const sealed = await subtle.encrypt(gcm, aes, body);
-    const wrapped = await subtle.encrypt(gcmWrap, aes, random(32));
-
-    const calls: Record<Primitive, () => Promise<unknown>> = {
-      ecdhDerive: () => subtle.deriveBits({ name: 'ECDH', public: peer.publicKey }, mine.privateKey, 256),
-      ecdhKeygen: async () => subtle.exportKey('spki', (await subtle.generateKey(ECDH, false, ['deriveBits'])).publicKey),
-      ecdsaSign: () => subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, signer.privateKey, signInput),
-      ecdsaVerify: () => subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, signer.publicKey, signature, signInput),
-      aesEncrypt1k: () => subtle.encrypt(gcm, aes, body),
-      aesDecrypt1k: () => subtle.decrypt(gcm, aes, sealed),
-      aesWrap: () => subtle.encrypt(gcmWrap, aes, aesRaw),
-      aesUnwrap: () => subtle.decrypt(gcmWrap, aes, wrapped),
-      importEcdhSpki: () => subtle.importKey('spki', peerSpki, ECDH, false, []),
-      importEcdsaSpki: () => subtle.importKey('spki', peerSpki, ECDSA, false, ['verify']),
-      importAesRaw: () => subtle.importKey('raw', aesRaw, 'AES-GCM', false, ['encrypt']),
-    };
+    const calls = await getPrimitiveCalls();
     const out = {} as Record<Primitive, Rate>;
     for (const [name, call] of Object.entries(calls) as [Primitive, () => Promise<unknown>][]) out[name] = await rate(call, t);
     return out;
@@ -250,19 +321,23 @@ const api: E2eeBenchApi = {
     if (canonicalJson(got.payload).length !== PAYLOAD_BYTES || (got.payload as { text?: string }).text !== f.payload.text) {
       throw new Error(`${s}: the decrypted payload differs from the one sent`);
     }
-    const uses = {
-      encrypt: await countCalls(() => built.encrypt()),
-      decrypt: await countCalls(() => decryptEnvelope(sample, built.reader)),
+    const encrypt = await countCalls(() => built.encrypt());
+    const decrypt = await countCalls(() => decryptEnvelope(sample, built.reader), fromBase64(sample.sender_session_pk));
+    const calls = await getPrimitiveCalls();
+    const interleavedRates = async () => {
+      const e = await interleaved(() => built.encrypt(), floorOp(calls, encrypt.uses), t);
+      const d = await interleaved(() => decryptEnvelope(sample, built.reader), floorOp(calls, decrypt.uses), t);
+      return { encrypt: e.op, floorEncrypt: e.floor, decrypt: d.op, floorDecrypt: d.floor };
     };
     return {
       scenario: s,
       wrapProtocol: String(sample.aad.wrap_protocol),
       devices: built.targets.length,
       envelopeBytes: JSON.stringify(sample).length,
-      encrypt: await rate(() => built.encrypt(), t),
-      decrypt: await rate(() => decryptEnvelope(sample, built.reader), t),
+      ...(await interleavedRates()),
       ...(await nobleRates(s, t)),
-      uses,
+      uses: { encrypt: encrypt.uses, decrypt: decrypt.uses },
+      avoidable: { encrypt: encrypt.avoidable, decrypt: decrypt.avoidable },
     };
   },
 };

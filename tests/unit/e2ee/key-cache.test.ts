@@ -51,6 +51,16 @@ describe('imported peer keys', () => {
     expect(spkiImports).toEqual([env.sender_session_pk]);
   });
 
+  it('follows the bytes, not the array: an SPKI array changed in place is a different key', async () => {
+    const mine = await importPrivateKey(ALICE_PRIV, { keepScalar: false });
+    const spki = bob.publicSpki.slice();
+    const withBob = await ecdh(mine, spki);
+    spki.set(carol.publicSpki);
+    const withCarol = await ecdh(mine, spki);
+    expect(withCarol).toEqual(await ecdh(mine, carol.publicSpki.slice()));
+    expect(withCarol).not.toEqual(withBob);
+  });
+
   it('never caches an SPKI that is not a valid P-256 point', async () => {
     const mine = await importPrivateKey(ALICE_PRIV, { keepScalar: false });
     const bad = bob.publicSpki.slice();
