@@ -58,7 +58,14 @@ export function isBase64(s: string): boolean {
   return s.length % 4 === 0 && BASE64_RE.test(s);
 }
 
+// The native codec (Uint8Array.prototype.toBase64 / Uint8Array.fromBase64) where the engine has
+// it: a 1 KB body costs a hundred microseconds through a binary string.
+type NativeBase64 = { toBase64?: (this: Uint8Array) => string };
+const nativeToBase64 = /* @__PURE__ */ (() => (Uint8Array.prototype as NativeBase64).toBase64)();
+const nativeFromBase64 = /* @__PURE__ */ (() => (Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array }).fromBase64)();
+
 export function toBase64(b: Uint8Array): string {
+  if (nativeToBase64) return nativeToBase64.call(b);
   let bin = '';
   for (let i = 0; i < b.length; i += 0x8000) bin += String.fromCharCode(...b.subarray(i, i + 0x8000));
   return btoa(bin);
@@ -73,7 +80,7 @@ function fromBinary(bin: string): Uint8Array {
 /** Strict standard base64 (padding required, no whitespace), so one value has one encoding. */
 export function fromBase64(s: string): Uint8Array {
   if (!isBase64(s)) throw new TypeError('invalid base64');
-  return fromBinary(atob(s));
+  return nativeFromBase64 ? nativeFromBase64(s) : fromBinary(atob(s));
 }
 
 export function toBase64Url(b: Uint8Array): string {

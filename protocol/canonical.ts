@@ -13,7 +13,11 @@ const CONTROL_ESCAPES: Record<number, string> = {
   0x0d: '\\r',
 };
 
+/** A string needs escaping only for these; anything else is written as it is. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+
 function canonicalString(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

@@ -21,7 +21,6 @@ export interface ProofStep {
 
 const LEAF_PREFIX_BYTES = utf8(LEAF_PREFIX);
 const NODE_PREFIX_BYTES = utf8(NODE_PREFIX);
-const SEPARATOR = new Uint8Array([0]);
 
 export function isRecipientRow(x: unknown): x is RecipientRow {
   return Array.isArray(x) && x.length === 8 && x.every((f) => typeof f === 'string');
@@ -46,10 +45,10 @@ function decodeOrRaw(s: string): Uint8Array {
 }
 
 export function leafHash(row: RecipientRow): Uint8Array {
-  const parts: Uint8Array[] = [LEAF_PREFIX_BYTES];
-  for (let i = 0; i < 6; i++) parts.push(utf8(row[i]!), SEPARATOR);
-  parts.push(decodeOrRaw(row[6]), decodeOrRaw(row[7]));
-  return sha256(concatBytes(...parts));
+  // UTF-8 of the six text fields, each followed by a 0 byte, in one encoding: "\0" is that byte,
+  // and it keeps the fields apart, so each encodes as it would alone.
+  const text = utf8(`${row[0]}\0${row[1]}\0${row[2]}\0${row[3]}\0${row[4]}\0${row[5]}\0`);
+  return sha256.create().update(LEAF_PREFIX_BYTES).update(text).update(decodeOrRaw(row[6])).update(decodeOrRaw(row[7])).digest();
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
