@@ -9,7 +9,7 @@ import {
   type InspectorSnapshot, type ParamsOf, type QueuedSend, type ResultOf, type SessionSnapshot, type TabEventMap,
   randomHex,
 } from '../protocol/index.ts';
-import { httpBaseOf } from './auth/io.ts';
+import { httpBaseOf } from './net/io.ts';
 import { PeerCertificates } from './auth/peers.ts';
 import { TrustStore } from './auth/trust.ts';
 import { Groups } from './delivery/groups.ts';

@@ -2,7 +2,7 @@
 // fresh (or the caller's) P-256 key, and accept the certificate only after checking it.
 
 import { AunError, AuthError, buf, equalBytes, ErrorCode, IdentityConflictError, toBase64 } from '../../protocol/index.ts';
-import { httpBaseOf, resolveFetch, type FetchFn, type Timers, type WebSocketCtor } from './io.ts';
+import { httpBaseOf, resolveFetch, type FetchFn, type Timers, type WebSocketCtor } from '../net/io.ts';
 import { shortRpc } from './short-rpc.ts';
 import type { TrustStore } from './trust.ts';
 import type { Certificate } from './x509.ts';

@@ -3,7 +3,7 @@
 // have signed our client_nonce.
 
 import { AuthError, ErrorCode, fromBase64, toBase64, utf8 } from '../../protocol/index.ts';
-import { httpBaseOf, systemTimers, type Timers, type WebSocketCtor } from './io.ts';
+import { httpBaseOf, systemTimers, type Timers, type WebSocketCtor } from '../net/io.ts';
 import { shortRpc } from './short-rpc.ts';
 import { signDer, verifyDer } from './sign.ts';
 import type { TrustStore } from './trust.ts';

@@ -5,8 +5,8 @@ import {
   AunError, AuthError, ConnectionLostError, ErrorCode, TimeoutError, errorFromRpc, isErrorFrame, preAuthId,
   type MethodName, type ParamsOf, type ResultOf,
 } from '../../protocol/index.ts';
-import { systemTimers, type Timers, type WebSocketCtor } from './io.ts';
-import { openChallenged, parseServerFrame } from './socket.ts';
+import { systemTimers, type Timers, type WebSocketCtor } from '../net/io.ts';
+import { openChallenged, parseServerFrame } from '../net/socket.ts';
 
 /** The reference's hard limit for a short RPC; a login is two of these. */
 export const SHORT_RPC_TIMEOUT_MS = 10_000;

@@ -2,7 +2,7 @@
 // byte-identical to one we trust. Certificates are read by x509.ts, signatures checked by WebCrypto.
 
 import { AunError, AuthError, equalBytes, ErrorCode, pemToDer, splitPemBundle } from '../../protocol/index.ts';
-import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';
+import { resolveFetch, systemTimers, type FetchFn, type Timers } from '../net/io.ts';
 import { parseCertificate, signedBy, type Certificate } from './x509.ts';
 
 /** Clock skew tolerated on notBefore/notAfter, as the reference does. */

@@ -5,7 +5,7 @@
 // all at once) does not mistake its own pause for the gateway's silence.
 
 import { TimeoutError, type PingResult } from '../../protocol/index.ts';
-import type { Timers } from '../auth/io.ts';
+import type { Timers } from '../net/io.ts';
 import { systemMonotonic, type Monotonic } from './wake.ts';
 
 export const HEARTBEAT_DEFAULT_S = 30;

@@ -10,7 +10,7 @@ import {
   TimeoutError, ValidationError, isMethodName,
   type GatewayDisconnectEvent, type MethodName, type ParamsOf, type ResultOf,
 } from '../../protocol/index.ts';
-import { httpBaseOf, resolveFetch, systemTimers, type FetchFn, type Timers, type WebSocketCtor } from '../auth/io.ts';
+import { httpBaseOf, resolveFetch, systemTimers, type FetchFn, type Timers, type WebSocketCtor } from '../net/io.ts';
 import { login, refreshTokens, type AuthContext, type Credentials } from '../auth/login.ts';
 import { certFingerprint, signClientCall } from '../auth/sign.ts';
 import type { TrustStore } from '../auth/trust.ts';

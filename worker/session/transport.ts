@@ -7,8 +7,8 @@ import {
   isErrorFrame, newRpcId, utf8,
   type ChallengeParams, type MethodName, type ParamsOf, type ResponseFrame, type ResultOf,
 } from '../../protocol/index.ts';
-import { systemTimers, type Timers, type WebSocketCtor } from '../auth/io.ts';
-import { openChallenged, parseServerFrame } from '../auth/socket.ts';
+import { systemTimers, type Timers, type WebSocketCtor } from '../net/io.ts';
+import { openChallenged, parseServerFrame } from '../net/socket.ts';
 import { systemMonotonic, type Monotonic } from './wake.ts';
 
 /** Default per-call deadline: the reference's session call timeout (spec §1.1). */

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TimeoutError, type PingResult } from '../../../protocol/index.ts';
-import { systemTimers } from '../../../worker/auth/io.ts';
+import { systemTimers } from '../../../worker/net/io.ts';
 import { Heartbeat, heartbeatIntervalMs, type HeartbeatDeps } from '../../../worker/session/heartbeat.ts';
 
 beforeEach(() => {
