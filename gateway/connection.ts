@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { WebSocket, RawData } from 'ws';
 import { ErrorCode } from '../protocol/errors.ts';
 import { MAX_FRAME_BYTES, type RpcId } from '../protocol/frames.ts';
-import type { Connection, ConnectionKind } from './context.ts';
+import type { AuthedConnection, Connection, ConnectionKind } from './context.ts';
 import type { Faults } from './faults.ts';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './frame-limits.ts';
 
@@ -35,6 +35,16 @@ function validId(id: unknown): id is RpcId {
 /** Slot isolation key: slot_id up to the first '/', ':' or space (spec §3.4). */
 export function slotKeyOf(slotId: string): string {
   return slotId.split(/[/: ]/, 1)[0] ?? slotId;
+}
+
+/** Whether auth.connect succeeded on `c`. */
+export function isAuthed(c: GatewayConnection): c is GatewayConnection & AuthedConnection {
+  return c.aid !== null && c.kind !== 'pending';
+}
+
+/** One log line's view of a connection: id, kind, identity and peer address. */
+export function describeConnection(c: GatewayConnection): string {
+  return `${c.id} ${c.kind} aid=${c.aid ?? '-'} device=${c.deviceId || '-'} slot=${c.slotId || '-'} from=${c.remote}`;
 }
 
 export class GatewayConnection implements Connection {

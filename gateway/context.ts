@@ -9,6 +9,9 @@ import type { StoredNote } from './push-aggregator.ts';
 
 export type ConnectionKind = 'pending' | 'long' | 'short';
 
+/** The one AUN protocol version the gateway speaks (challenge, auth.connect, meta.status). */
+export const PROTOCOL_VERSION = '1.0';
+
 export interface GatewayConfig {
   issuer: string;
   /** Access-token lifetime, seconds. */
@@ -116,5 +119,12 @@ export class RpcError extends Error {
   override name = 'RpcError';
   constructor(readonly code: number, message: string, readonly data?: unknown) {
     super(message);
+  }
+}
+
+/** An error after which the socket is closed: the answer goes out first, then the close frame. */
+export class ClosingRpcError extends RpcError {
+  constructor(code: number, message: string, data: unknown, readonly closeCode: number) {
+    super(code, message, data);
   }
 }

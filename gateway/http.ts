@@ -7,7 +7,19 @@ import { refuseAdmin } from './admin-guard.ts';
 import { quote } from './frame-limits.ts';
 import type { Revocation } from './revocation.ts';
 import { fingerprintMatches } from './sig.ts';
-import type { GatewayStats } from './server.ts';
+
+/** The answer of GET /admin/stats (also `Gateway.stats()`). */
+export interface GatewayStats {
+  long_connections: number;
+  short_connections: number;
+  pending_connections: number;
+  logins: number;
+  connects: number;
+  refreshes: number;
+  messages_stored: number;
+  /** `secure`: the socket came over TLS (wss). */
+  connections: { id: string; aid: string | null; device_id: string; slot_id: string; kind: string; secure: boolean }[];
+}
 
 export interface AdminApi {
   stats(): GatewayStats;

@@ -10,26 +10,26 @@ import { WebSocketServer } from 'ws';
 import { CloseCode, ErrorCode } from '../protocol/errors.ts';
 import { type EventMap, type EventName } from '../protocol/events.ts';
 import { isMethodName, type ConnectParams, type ConnectResult, type MethodName } from '../protocol/methods.ts';
-import { GatewayConnection, slotKeyOf, type Request } from './connection.ts';
+import { GatewayConnection, describeConnection, isAuthed, slotKeyOf, type Request } from './connection.ts';
 import {
-  RpcError, frameMetaOf, type AuthedConnection, type Connection, type GatewayConfig, type GatewayContext,
-  type HandlerTable, type Service,
+  ClosingRpcError, PROTOCOL_VERSION, RpcError, frameMetaOf, type AuthedConnection, type Connection, type GatewayConfig,
+  type GatewayContext, type HandlerTable, type Service,
 } from './context.ts';
 import { MEMORY, openDatabase } from './db.ts';
 import { Faults } from './faults.ts';
-import { createHttpHandler, type AdminApi } from './http.ts';
+import { createHttpHandler, type AdminApi, type GatewayStats } from './http.ts';
 import { loopbackHosts, newAdminToken, writeAdminToken } from './admin-guard.ts';
 import { loadPki } from './pki.ts';
 import { quote } from './frame-limits.ts';
 import { Revocation } from './revocation.ts';
 import { createAuthService, isPreAuthMethod } from './services/auth.ts';
+import { createConnectService } from './services/connect.ts';
 import { createGroupService } from './services/group.ts';
 import { createMessageService } from './services/message.ts';
 import { createPushService } from './services/push.ts';
 import { DEFAULT_PUSH_SETTINGS, type PushSettings } from './push-aggregator.ts';
 import { verifyClientSignature } from './sig.ts';
 import { TokenService } from './tokens.ts';
-import { DEVICE_ID_PATTERN, SLOT_ID_PATTERN, obj, str } from './validate.ts';
 
 export interface GatewayOptions extends Partial<GatewayConfig> {
   port?: number;
@@ -67,18 +67,6 @@ export interface GatewayTls {
   spkiSha256: string;
 }
 
-export interface GatewayStats {
-  long_connections: number;
-  short_connections: number;
-  pending_connections: number;
-  logins: number;
-  connects: number;
-  refreshes: number;
-  messages_stored: number;
-  /** `secure`: the socket came over TLS (wss). */
-  connections: { id: string; aid: string | null; device_id: string; slot_id: string; kind: string; secure: boolean }[];
-}
-
 export interface Gateway {
   /** ws://host:port/ws, or wss:// with `tls` */
   readonly url: string;
@@ -108,18 +96,8 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   signatureSkew: 300,
 };
 
-const PROTOCOL_VERSION = '1.0';
-const MAX_SHORT_PER_SLOT = 10;
-const DEFAULT_SHORT_TTL_MS = 30_000;
 /** Frames above this are cut off by ws itself (close 1009); below it we answer with an error. */
 const HARD_FRAME_LIMIT = 8 * 1024 * 1024;
-
-/** An error after which the socket is closed: the answer goes out first, then the close frame. */
-class ClosingRpcError extends RpcError {
-  constructor(code: number, message: string, data: unknown, readonly closeCode: number) {
-    super(code, message, data);
-  }
-}
 
 /** Error messages and error data are cut to these sizes, whatever a handler put in them. */
 const MAX_ERROR_MESSAGE_CHARS = 512;
@@ -141,20 +119,6 @@ function boundedData(data: unknown): unknown {
   return { omitted: `error data over ${MAX_ERROR_DATA_BYTES} bytes` };
 }
 
-/** The client's protocol range as the mismatch error repeats it: versions only, each quoted short. */
-function clientRange(range: unknown): { min?: string; max?: string } | string {
-  if (typeof range !== 'object' || range === null || Array.isArray(range)) return quote(range);
-  const { min, max } = range as { min?: unknown; max?: unknown };
-  return { ...(min !== undefined && { min: quote(min) }), ...(max !== undefined && { max: quote(max) }) };
-}
-
-function versionInRange(range: unknown): boolean {
-  if (typeof range !== 'object' || range === null) return true;
-  const { min, max } = range as { min?: unknown; max?: unknown };
-  const n = (v: unknown, d: number) => (typeof v === 'string' || typeof v === 'number' ? Number(v) : d);
-  return n(min, 0) <= Number(PROTOCOL_VERSION) && Number(PROTOCOL_VERSION) <= n(max, Infinity);
-}
-
 export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
   const config: GatewayConfig = { ...DEFAULT_CONFIG };
   for (const key of Object.keys(DEFAULT_CONFIG) as (keyof GatewayConfig)[]) {
@@ -171,13 +135,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const auth = createAuthService(db, pki, tokens, config.issuer, now);
   const faults = new Faults();
   const connections = new Set<GatewayConnection>();
-  const counters = { connects: 0, messages_stored: 0 };
+  const counters = { messages_stored: 0 };
 
-  const authed = (c: GatewayConnection): c is GatewayConnection & AuthedConnection => c.aid !== null && c.kind !== 'pending';
   const longOf = (aid: string, deviceId?: string): AuthedConnection[] => {
     const out: AuthedConnection[] = [];
     for (const c of connections) {
-      if (authed(c) && !c.closed && c.kind === 'long' && c.aid === aid && (deviceId === undefined || c.deviceId === deviceId)) out.push(c);
+      if (isAuthed(c) && !c.closed && c.kind === 'long' && c.aid === aid && (deviceId === undefined || c.deviceId === deviceId)) out.push(c);
     }
     return out;
   };
@@ -215,83 +178,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     protocol_version: PROTOCOL_VERSION, device_id: conn.deviceId, slot_id: conn.slotId,
   });
 
-  function describe(c: GatewayConnection): string {
-    return `${c.id} ${c.kind} aid=${c.aid ?? '-'} device=${c.deviceId || '-'} slot=${c.slotId || '-'} from=${c.remote}`;
-  }
-
-  function connect(conn: GatewayConnection, params: ConnectParams): ConnectResult {
-    if (conn.aid !== null) throw new RpcError(ErrorCode.InvalidRequest, 'auth.connect already succeeded on this connection');
-    if (params.nonce !== conn.challengeNonce) throw new RpcError(ErrorCode.ConnectBadNonce, 'invalid nonce: auth.connect must echo the challenge nonce of this connection');
-    if (!versionInRange(params.protocol)) {
-      throw new ClosingRpcError(ErrorCode.ProtocolVersionMismatch, 'protocol version mismatch', { server_range: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION }, client_range: clientRange(params.protocol) }, CloseCode.Normal);
-    }
-    const authBlock = obj(params, 'auth', {});
-    const token = str(authBlock, 'token', { optional: true });
-    if (authBlock.method !== 'kite_token' || !token) {
-      throw new RpcError(ErrorCode.ConnectMissingParams, 'missing params: auth must be {"method":"kite_token","token":<access token>}');
-    }
-    const aid = tokens.verifyAccess(token, Math.floor(now() / 1000));
-    if (!aid || !auth.agent(aid)) throw new RpcError(ErrorCode.ConnectAuthFailed, 'auth failed: access token invalid or expired');
-    const device = obj(params, 'device', { optional: true }) ?? {};
-    const client = obj(params, 'client', { optional: true }) ?? {};
-    const deviceId = str(device, 'id', { optional: true, pattern: DEVICE_ID_PATTERN }) ?? 'default';
-    const slotId = str(client, 'slot_id', { optional: true, pattern: SLOT_ID_PATTERN }) ?? 'default';
-    const options = obj(params, 'options', { optional: true }) ?? {};
-    const kind = options.kind === 'short' ? 'short' : 'long';
-    const mode = (obj(params, 'delivery_mode', { optional: true }) ?? {}).mode;
-    if (mode !== undefined && mode !== 'fanout') {
-      throw new RpcError(ErrorCode.InvalidParams, `delivery_mode ${quote(mode)} is not supported by the dev gateway: use fanout`);
-    }
-    if (kind === 'short') {
-      const slotKey = slotKeyOf(slotId);
-      const shorts = [...connections].filter((c) => c.kind === 'short' && c.aid === aid && c.deviceId === deviceId && c.slotKey === slotKey);
-      if (shorts.length >= MAX_SHORT_PER_SLOT) {
-        throw new ClosingRpcError(ErrorCode.Backpressure, `short connection capacity exceeded: at most ${MAX_SHORT_PER_SLOT} per device and slot`, undefined, CloseCode.ShortCapacityExceeded);
-      }
-      const ttl = typeof options.short_ttl_ms === 'number' && options.short_ttl_ms > 0 ? options.short_ttl_ms : DEFAULT_SHORT_TTL_MS;
-      conn.setIdleTimeout(ttl, CloseCode.ShortIdleTimeout);
-    }
-    conn.bind(aid, kind, deviceId, slotId);
-    if (kind === 'long') {
-      for (const old of longOf(aid, deviceId)) {
-        if (old === conn || old.slotKey !== conn.slotKey) continue;
-        ctx.push([old], 'gateway.disconnect', {
-          code: CloseCode.Evicted,
-          reason: 'long_connection_quota_exceeded',
-          detail: {
-            aid, device_id: deviceId, slot_id: old.slotId, quota_kind: 'aid_device_slot', limit: 1,
-            evicted_by: { device_id: deviceId, extra_info: stripPrivate(params.extra_info) },
-          },
-        });
-        old.close(CloseCode.Evicted, 'long_connection_quota_exceeded');
-        log(`evict ${describe(old as GatewayConnection)} by ${conn.id}`);
-      }
-    }
-    counters.connects++;
-    log(`auth ${describe(conn)}`);
-    return {
-      status: 'ok',
-      protocol: PROTOCOL_VERSION,
-      server_time: now() / 1000,
-      authenticated: true,
-      identity: { aid, role: 'agent', module_id: 'gateway-client' },
-      connection: { id: conn.id, device_id: deviceId, slot_id: slotId, kind },
-      heartbeat_interval: config.heartbeatInterval,
-      capabilities: { namespaces: ['auth', 'message', 'group', 'meta'], features: { e2ee: true, max_message_size: 1_048_576 } },
-    };
-  }
+  const connector = createConnectService({
+    config, now, log, auth, tokens, connections, longConnections: longOf, push: ctx.push, services,
+  });
 
   async function handle(conn: GatewayConnection, req: Request): Promise<void> {
     const { id, method, params } = req;
     try {
       if (method === 'auth.connect') {
-        const result = connect(conn, params as unknown as ConnectParams);
-        if (authed(conn)) for (const s of services) s.onConnect?.(conn, params as unknown as ConnectParams);
-        conn.reply(id, result);
-        if (result.connection.kind === 'long' && authed(conn)) {
-          const firstSeen = auth.touchDevice(conn.aid, conn.deviceId, now());
-          for (const s of services) s.onLongConnected?.(conn, firstSeen);
-        }
+        connector.handle(conn, id, params as unknown as ConnectParams);
         return;
       }
       if (!isMethodName(method)) throw new RpcError(ErrorCode.MethodNotFound, `method not found: ${quote(method)}`);
@@ -302,7 +197,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       }
       const handler = handlers[method as MethodName] as ((p: unknown, c: AuthedConnection, x: GatewayContext) => unknown) | undefined;
       if (!handler) throw new RpcError(ErrorCode.MethodNotFound, `method not found: ${method}`);
-      if (!authed(conn)) throw new RpcError(ErrorCode.ConnectRequired, `auth.connect required before ${method}`);
+      if (!isAuthed(conn)) throw new RpcError(ErrorCode.ConnectRequired, `auth.connect required before ${method}`);
       if (params.client_signature !== undefined) {
         verifyClientSignature(method, params, auth.agent(conn.aid)!, Math.floor(now() / 1000), config.signatureSkew);
       }
@@ -327,33 +222,17 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       // frame from becoming an unhandled rejection, which would end the process.
       onRequest: (c, r) => handle(c, r).catch((err: unknown) => log(`unanswered ${quote(r.method)} on ${c.id}: ${(err as Error).stack ?? String(err)}`)),
       onNotification: (c, method, params) => {
-        if (authed(c)) for (const s of services) s.onNotification?.(c, method, params);
+        if (isAuthed(c)) for (const s of services) s.onNotification?.(c, method, params);
       },
       onClose: (c, code, reason) => {
         connections.delete(c);
-        log(`close ${describe(c)} code=${code}${reason ? ` reason=${reason}` : ''}`);
+        log(`close ${describeConnection(c)} code=${code}${reason ? ` reason=${reason}` : ''}`);
       },
     });
     connections.add(conn);
     if ((req.socket as TLSSocket).encrypted === true) secure.add(conn);
-    log(`open ${describe(conn)}`);
-    conn.send({
-      jsonrpc: '2.0',
-      method: 'challenge',
-      params: {
-        nonce: conn.challengeNonce,
-        server: 'aun-worker-dev-gateway',
-        protocol: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
-        auth_methods: ['kite_token'],
-        capabilities: {},
-        server_time: now() / 1000,
-      },
-    });
-    if (config.authDeadlineMs > 0) {
-      setTimeout(() => {
-        if (!conn.closed && conn.aid === null) conn.close(CloseCode.AuthTimeout, 'auth.connect not completed in time');
-      }, config.authDeadlineMs).unref();
-    }
+    log(`open ${describeConnection(conn)}`);
+    connector.open(conn);
   });
 
   function stats(): GatewayStats {
@@ -363,7 +242,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       short_connections: list.filter((c) => c.kind === 'short').length,
       pending_connections: list.filter((c) => c.kind === 'pending').length,
       logins: auth.counts.logins,
-      connects: counters.connects,
+      connects: connector.counts.connects,
       refreshes: auth.counts.refreshes,
       messages_stored: counters.messages_stored,
       connections: list.map((c) => ({ id: c.id, aid: c.aid, device_id: c.deviceId, slot_id: c.slotId, kind: c.kind, secure: secure.has(c) })),
@@ -444,9 +323,4 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       db.close();
     },
   };
-}
-
-function stripPrivate(extra: unknown): Record<string, unknown> | undefined {
-  if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) return undefined;
-  return Object.fromEntries(Object.entries(extra).filter(([k]) => !k.startsWith('_')));
 }

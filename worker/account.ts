@@ -15,7 +15,7 @@ import type {
   GroupInboundMessage, GroupSent, InboundMessage, LogPage, InspectorSnapshot, QueuedSend, SessionSnapshot,
   TabEventMap,
 } from '../protocol/tab.ts';
-import { httpBaseOf } from './auth/io.ts';
+import { httpBaseOf } from './net/io.ts';
 import { PeerCertificates } from './auth/peers.ts';
 import { TrustStore } from './auth/trust.ts';
 import { Groups } from './delivery/groups.ts';

@@ -92,7 +92,7 @@ export const groupInviteHandlers: GroupPart = (core: GroupCore) => {
       if (core.memberOf(g.group_id, conn.aid)) throw new RpcError(ErrorCode.GroupAlreadyMember, `already a member: ${conn.aid} is already in ${g.group_id}`);
       const after = core.db.transaction(() => {
         use.run(code);
-        return core.addMember(g.group_id, conn.aid, 'member', conn.aid, 'invite_code_used', core.relayedSignature(params, 'group.use_invite_code'), { code });
+        return core.addMember(g.group_id, conn.aid, 'member', conn.aid, 'invite_code_used', { signature: core.relayedSignature(params, 'group.use_invite_code'), fields: { code } });
       })();
       return { status: 'joined', group: core.info(after), invite_code: view(byCode.get(code) as CodeRecord) };
     },

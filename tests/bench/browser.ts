@@ -12,7 +12,7 @@
 
 import type { BrowserContext, Page } from 'playwright-core';
 import type { AunClient } from '../../client-stub/index.ts';
-import type { GatewayStats } from '../../gateway/server.ts';
+import type { GatewayStats } from '../../gateway/http.ts';
 import { adminFetch, adminStats } from '../support/admin.ts';
 import { Identity, Session } from '../support/aun-client.ts';
 import { withBrowserStack, type BrowserStack } from './browser-stack.ts';

@@ -22,7 +22,7 @@
 
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import type { AunClient, SessionSnapshot } from '../../client-stub/index.ts';
-import type { GatewayStats } from '../../gateway/server.ts';
+import type { GatewayStats } from '../../gateway/http.ts';
 import type { Rung } from '../../protocol/tab.ts';
 import { adminFetch, adminStats } from '../support/admin.ts';
 import { Identity } from '../support/aun-client.ts';

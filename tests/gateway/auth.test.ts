@@ -208,6 +208,21 @@ describe('auth.connect', () => {
     expect(await reply('no.such.method')).toMatchObject({ id: 7, error: { code: -32601 } });
     s.close();
   });
+
+  it('closes a socket that has not authenticated within the deadline with 4008, and only that one', async () => {
+    const quick = await testGateway({ authDeadlineMs: 300 });
+    try {
+      const pending = await openSocket(quick.url);
+      const s = await online(quick, 'deadline');
+      const code = await new Promise<number>((resolve) => pending.ws.once('close', resolve));
+      expect(code).toBe(4008);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await s.call('meta.ping')).toMatchObject({ pong: true });
+      s.close();
+    } finally {
+      await quick.close();
+    }
+  });
 });
 
 describe('eviction', () => {

@@ -4,7 +4,7 @@
 // stored with it.
 
 import { SessionError, ValidationError } from '../../protocol/errors.ts';
-import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';
+import { resolveFetch, systemTimers, type FetchFn, type Timers } from '../net/io.ts';
 
 export const DISCOVERY_PATH = '/.well-known/aun-gateway';
 export const DISCOVERY_TIMEOUT_MS = 5_000;

@@ -3,7 +3,7 @@
 
 import { buf, equalBytes, toBase64 } from '../../protocol/bytes.ts';
 import { AunError, AuthError, ErrorCode, IdentityConflictError } from '../../protocol/errors.ts';
-import { httpBaseOf, resolveFetch, type FetchFn, type Timers, type WebSocketCtor } from './io.ts';
+import { httpBaseOf, resolveFetch, type FetchFn, type Timers, type WebSocketCtor } from '../net/io.ts';
 import { shortRpc } from './short-rpc.ts';
 import type { TrustStore } from './trust.ts';
 import type { Certificate } from './x509.ts';

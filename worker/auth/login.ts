@@ -4,7 +4,7 @@
 
 import { fromBase64, toBase64, utf8 } from '../../protocol/bytes.ts';
 import { AuthError, ErrorCode } from '../../protocol/errors.ts';
-import { httpBaseOf, systemTimers, type Timers, type WebSocketCtor } from './io.ts';
+import { httpBaseOf, systemTimers, type Timers, type WebSocketCtor } from '../net/io.ts';
 import { shortRpc } from './short-rpc.ts';
 import { signDer, verifyDer } from './sign.ts';
 import type { TrustStore } from './trust.ts';

@@ -3,7 +3,7 @@
 // SPKI cached for an hour.
 
 import { AuthError, ErrorCode, NotFoundError } from '../../protocol/errors.ts';
-import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';
+import { resolveFetch, systemTimers, type FetchFn, type Timers } from '../net/io.ts';
 import type { TrustStore } from './trust.ts';
 
 const PEER_CACHE_TTL_MS = 3_600_000;

@@ -6,8 +6,8 @@ import {
 } from '../../protocol/errors.ts';
 import { isErrorFrame, preAuthId } from '../../protocol/frames.ts';
 import { type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
-import { systemTimers, type Timers, type WebSocketCtor } from './io.ts';
-import { openChallenged, parseServerFrame } from './socket.ts';
+import { systemTimers, type Timers, type WebSocketCtor } from '../net/io.ts';
+import { openChallenged, parseServerFrame } from '../net/socket.ts';
 
 /** The reference's hard limit for a short RPC; a login is two of these. */
 export const SHORT_RPC_TIMEOUT_MS = 10_000;

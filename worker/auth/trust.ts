@@ -3,7 +3,7 @@
 
 import { equalBytes, pemToDer, splitPemBundle } from '../../protocol/bytes.ts';
 import { AunError, AuthError, ErrorCode } from '../../protocol/errors.ts';
-import { resolveFetch, systemTimers, type FetchFn, type Timers } from './io.ts';
+import { resolveFetch, systemTimers, type FetchFn, type Timers } from '../net/io.ts';
 import { parseCertificate, signedBy, type Certificate } from './x509.ts';
 
 /** Clock skew tolerated on notBefore/notAfter, as the reference does. */

@@ -2,7 +2,7 @@
 // counts as a failed attempt, so a restarting or frozen gateway is not hammered with sockets.
 
 import { ConnectionLostError } from '../../protocol/errors.ts';
-import type { FetchFn, Timers } from '../auth/io.ts';
+import type { FetchFn, Timers } from '../net/io.ts';
 
 export const HEALTH_TIMEOUT_MS = 5_000;
 

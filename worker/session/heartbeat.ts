@@ -6,7 +6,7 @@
 
 import { TimeoutError } from '../../protocol/errors.ts';
 import { type PingResult } from '../../protocol/methods.ts';
-import type { Timers } from '../auth/io.ts';
+import type { Timers } from '../net/io.ts';
 import { systemMonotonic, type Monotonic } from './wake.ts';
 
 export const HEARTBEAT_DEFAULT_S = 30;

@@ -12,7 +12,7 @@ import {
 import { type GatewayDisconnectEvent } from '../../protocol/events.ts';
 import { METHODS, isMethodName, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
 import { DEFAULT_DEADLINE_MS } from '../../protocol/deadline.ts';
-import { httpBaseOf, resolveFetch, systemTimers, type FetchFn, type Timers, type WebSocketCtor } from '../auth/io.ts';
+import { httpBaseOf, resolveFetch, systemTimers, type FetchFn, type Timers, type WebSocketCtor } from '../net/io.ts';
 import { login, refreshTokens, type AuthContext, type Credentials } from '../auth/login.ts';
 import { certFingerprint, signClientCall } from '../auth/sign.ts';
 import type { TrustStore } from '../auth/trust.ts';

@@ -6,7 +6,7 @@
 // and the session calls schedule() again after a wake.
 
 import type { RefreshInput, RefreshResult, Tokens } from '../auth/login.ts';
-import type { Timers } from '../auth/io.ts';
+import type { Timers } from '../net/io.ts';
 import { recordOf, refreshDueAt, type TokenCache, type TokenRecord } from './tokens.ts';
 
 /** After a refresh that failed without asking for a login (network, 5xx), try again this soon. */

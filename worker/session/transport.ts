@@ -9,8 +9,8 @@ import {
 } from '../../protocol/frames.ts';
 import { type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
 import { DEFAULT_DEADLINE_MS } from '../../protocol/deadline.ts';
-import { systemTimers, type Timers, type WebSocketCtor } from '../auth/io.ts';
-import { openChallenged, parseServerFrame } from '../auth/socket.ts';
+import { systemTimers, type Timers, type WebSocketCtor } from '../net/io.ts';
+import { openChallenged, parseServerFrame } from '../net/socket.ts';
 import { systemMonotonic, type Monotonic } from './wake.ts';
 
 /** Open + challenge; the gateway sends the challenge as soon as the socket opens. */

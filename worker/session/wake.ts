@@ -5,7 +5,7 @@
 // clocks: the wall clock (Date.now, what token expiry is measured in) and the monotonic one
 // (performance.now, which some systems pause during sleep and others do not).
 
-import type { Timers } from '../auth/io.ts';
+import type { Timers } from '../net/io.ts';
 
 /** Monotonic milliseconds; injectable for tests. */
 export type Monotonic = () => number;

@@ -9,7 +9,7 @@
 import { fromBase64 } from '../../../protocol/bytes.ts';
 import { importSigningKey } from '../../../worker/auth/identity.ts';
 import { login } from '../../../worker/auth/login.ts';
-import { openChallenged } from '../../../worker/auth/socket.ts';
+import { openChallenged } from '../../../worker/net/socket.ts';
 import { TrustStore } from '../../../worker/auth/trust.ts';
 import { connectParams } from '../../../worker/session/connect.ts';
 import type { RefTabParams, RefTabRecord } from './ref-api.ts';

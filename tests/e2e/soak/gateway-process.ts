@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import type { GatewayStats } from '../../../gateway/server.ts';
+import type { GatewayStats } from '../../../gateway/http.ts';
 import { adminFetch, adminStats, readAdminToken } from '../../support/admin.ts';
 
 export async function freePort(): Promise<number> {

@@ -4,7 +4,7 @@ import { testGateway } from '../../support/gateway.ts';
 import {
   DISCOVERY_TIMEOUT_MS, discoverGateway, discoveryCandidates, discoveryUrl, parseDiscovery, resolveGateway,
 } from '../../../worker/auth/discovery.ts';
-import type { FetchFn } from '../../../worker/auth/io.ts';
+import type { FetchFn } from '../../../worker/net/io.ts';
 
 type Answer = Response | Error | 'hang';
 

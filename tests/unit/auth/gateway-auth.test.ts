@@ -9,7 +9,7 @@ import {
 } from '../../../protocol/errors.ts';
 import type { Gateway } from '../../../gateway/server.ts';
 import { createIdentity, importSigningKey } from '../../../worker/auth/identity.ts';
-import type { WebSocketCtor } from '../../../worker/auth/io.ts';
+import type { WebSocketCtor } from '../../../worker/net/io.ts';
 import { login, refreshTokens } from '../../../worker/auth/login.ts';
 import { shortRpc } from '../../../worker/auth/short-rpc.ts';
 import { certFingerprint, signClientCall } from '../../../worker/auth/sign.ts';

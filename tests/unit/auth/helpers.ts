@@ -6,7 +6,7 @@ import * as x509 from '@peculiar/x509';
 import WebSocket from 'ws';
 import type { Gateway } from '../../../gateway/server.ts';
 import { createIdentity, importSigningKey } from '../../../worker/auth/identity.ts';
-import type { WebSocketCtor } from '../../../worker/auth/io.ts';
+import type { WebSocketCtor } from '../../../worker/net/io.ts';
 import type { Credentials } from '../../../worker/auth/login.ts';
 import { TrustStore } from '../../../worker/auth/trust.ts';
 import { newAid } from '../../support/gateway.ts';

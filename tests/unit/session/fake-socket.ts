@@ -1,7 +1,7 @@
 // A scripted stand-in for a WebSocket: the test plays the server side (challenge, answers,
 // events, close) and reads what the client sent.
 
-import type { WebSocketCtor } from '../../../worker/auth/io.ts';
+import type { WebSocketCtor } from '../../../worker/net/io.ts';
 
 type Handler = ((ev: never) => void) | null;
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TimeoutError } from '../../../protocol/errors.ts';
 import { type PingResult } from '../../../protocol/methods.ts';
-import { systemTimers } from '../../../worker/auth/io.ts';
+import { systemTimers } from '../../../worker/net/io.ts';
 import { Heartbeat, heartbeatIntervalMs, type HeartbeatDeps } from '../../../worker/session/heartbeat.ts';
 
 beforeEach(() => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RefreshInput, RefreshResult, Tokens } from '../../../worker/auth/login.ts';
-import { systemTimers } from '../../../worker/auth/io.ts';
+import { systemTimers } from '../../../worker/net/io.ts';
 import { RECHECK_MS, REFRESH_RETRY_MS, TokenKeeper } from '../../../worker/session/token-keeper.ts';
 import { MemoryTokenCache, isReusable, refreshDueAt, type TokenRecord } from '../../../worker/session/tokens.ts';
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemTimers } from '../../../worker/auth/io.ts';
+import { systemTimers } from '../../../worker/net/io.ts';
 import { WAKE_SLACK_MS, WAKE_TICK_MS, WakeDetector, type Wake } from '../../../worker/session/wake.ts';
 
 beforeEach(() => {
