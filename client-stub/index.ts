@@ -11,7 +11,7 @@ import {
 import {
   ATTACH, AunError, ConnectionLostError, ERROR_CLASSES, TAB_PROTOCOL, TimeoutError, UpdateRequiredError, ValidationError, holderOf, isNewer, isNotExecuted,
   type AttachMessage, type SessionHolder, type BuildInfo, type CallOptions, type OwnerAddress, type Rung, type GatewayOptions, type GroupInfo, type GroupMember, type GroupSent, type GroupSummary,
-  type IdentityInfo, type InspectorSnapshot, type JsonObject,
+  type IdentityInfo, type InspectorSnapshot, type JsonObject, type LogPage,
   type MessageSendResult, type MethodName, type Outcome, type OwnerFacade, type OwnerFrame, type QueuedSend,
   type ParamsOf, type RecallOutcome, type ResultOf, type SessionSnapshot, type TabEventMap, type TabEventName, type WireError,
 } from '../protocol/index.ts';
@@ -159,7 +159,7 @@ export class AunClient {
   /** The last logged event this tab handed to the app. */
   private lastLsn = 0;
   /** Live logged events that arrived while a catch-up from the log was running. */
-  private held: Extract<OwnerFrame, { t: 'event' }>[] | null = null;
+  private held: LogPage['events'] | null = null;
   private catchingUp: Promise<void> | null = null;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
   /** Names that got their first handler in this task: one `subscribe` call sends them all. */
@@ -738,12 +738,13 @@ export class AunClient {
       void this.catchUp().catch(() => {});
       return;
     }
-    if (frame.t !== 'event') return;
-    if (frame.lsn !== undefined) {
-      if (this.held) this.held.push(frame);
-      else this.emitLogged(frame.lsn, frame.name, frame.data);
+    if (frame.t === 'events') {
+      // One frame per committed batch, in lsn order.
+      if (this.held) this.held.push(...frame.list);
+      else for (const e of frame.list) this.emitLogged(e.lsn, e.name, e.data);
       return;
     }
+    if (frame.t !== 'event') return;
     if (frame.name === 'state') {
       const snap = frame.data as SessionSnapshot;
       if (snap.aid === this.aid || snap.aid === this.loggingIn) {
@@ -789,9 +790,9 @@ export class AunClient {
 
   /** Hands out, in lsn order, the live events held during a login or catch-up. */
   private releaseHeld(): void {
-    const held = (this.held ?? []).sort((a, b) => a.lsn! - b.lsn!);
+    const held = (this.held ?? []).sort((a, b) => a.lsn - b.lsn);
     this.held = null;
-    for (const f of held) this.emitLogged(f.lsn!, f.name, f.data);
+    for (const f of held) this.emitLogged(f.lsn, f.name, f.data);
   }
 
   private emit<E extends ClientEventName>(event: E, data: ClientEventMap[E]): void {
