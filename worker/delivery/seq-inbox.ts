@@ -110,20 +110,42 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
     return this.pulling;
   }
 
+  /**
+   * Pulls page after page from the cursor. The next page is asked for while the previous one is
+   * opened and committed (from where that page takes the cursor), one page ahead at most; a page
+   * lands only if every page before it did, so a failed commit never lets a later page jump the
+   * cursor over rows it did not store.
+   */
   private async pullAll(): Promise<void> {
     await this.load();
-    for (let page = 0; page < MAX_PAGES && !this.stopped; page++) {
-      const before = this.contiguous;
-      const res = await this.deps.pull(before, PAGE);
-      const rows = usableRows<R>(res.rows, before);
-      await this.enqueue(async () => {
-        // A pull from the cursor returns what exists: a hole before a returned row is permanent.
-        await this.acceptRun(rows.filter((r) => r.seq > this.contiguous).map((row) => ({ seq: row.seq, row })));
-        if (Number.isSafeInteger(res.floor) && res.floor > this.contiguous) await this.acceptRun([{ seq: res.floor }]);
-        await this.drain();
-      });
-      // A page that moved nothing would come back the same: `hasMore` alone must not spin.
-      if (res.hasMore !== true || this.contiguous === before) return;
+    let after = this.contiguous;
+    let landing: Promise<void> | null = null;
+    try {
+      for (let page = 0; page < MAX_PAGES && !this.stopped; page++) {
+        const res = await this.deps.pull(after, PAGE);
+        const from = after;
+        const rows = usableRows<R>(res.rows, from);
+        const floor = Number.isSafeInteger(res.floor) ? res.floor : 0;
+        const work = this.enqueue(async () => {
+          // An earlier page did not land: this one would jump over its rows.
+          if (this.contiguous < from) return;
+          // A pull from the cursor returns what exists: a hole before a returned row is permanent.
+          await this.acceptRun(rows.filter((r) => r.seq > this.contiguous).map((row) => ({ seq: row.seq, row })));
+          if (floor > this.contiguous) await this.acceptRun([{ seq: floor }]);
+          await this.drain();
+        });
+        work.catch(() => {});
+        // One page ahead at most: the page before this one has landed (or its failure ends the loop).
+        if (landing) await landing;
+        landing = work;
+        // Where this page takes the cursor. A page that moves nothing would come back the same:
+        // `hasMore` alone must not spin.
+        const next = Math.max(from, rows.at(-1)?.seq ?? 0, floor);
+        if (res.hasMore !== true || next === from) break;
+        after = Math.max(next, this.contiguous);
+      }
+    } finally {
+      if (landing) await landing;
     }
   }
 

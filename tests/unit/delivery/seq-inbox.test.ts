@@ -160,6 +160,80 @@ describe('SeqInbox', () => {
     expect(t.acks).toEqual([]);
   });
 
+  it('asks for the next page while the previous one is being committed, one page ahead at most', async () => {
+    const server = Array.from({ length: 150 }, (_, i) => ({ seq: i + 1, text: `m${i + 1}` }));
+    const log: string[] = [];
+    const commits: (() => void)[] = [];
+    const shown: number[] = [];
+    const inbox = new SeqInbox<Row, Row>({
+      name: 'pipelined',
+      async pull(after, limit) {
+        log.push(`pull ${after}`);
+        const rows = server.filter((r) => r.seq > after);
+        return { rows: rows.slice(0, limit), hasMore: rows.length > limit, floor: 0 };
+      },
+      ack: async () => {},
+      loadCursor: async () => 0,
+      commit: (seq, items) => new Promise((resolve) => {
+        log.push(`commit ${seq}`);
+        commits.push(() => resolve(items));
+      }),
+      open: async (r) => r,
+      delivered: (r) => shown.push(r.seq),
+    });
+    const done = inbox.catchUp();
+    // The second page is asked for while the first one's commit is pending.
+    await vi.waitFor(() => expect([...log].sort()).toEqual(['commit 50', 'pull 0', 'pull 50']));
+    // The second page waits for the first commit; no third pull before the first page landed.
+    await settle();
+    expect([...log].sort()).toEqual(['commit 50', 'pull 0', 'pull 50']);
+    commits.shift()!();
+    await vi.waitFor(() => expect([...log].sort()).toEqual(['commit 100', 'commit 50', 'pull 0', 'pull 100', 'pull 50']));
+    commits.shift()!();
+    await vi.waitFor(() => expect(commits).toHaveLength(1));
+    commits.shift()!();
+    await done;
+    expect(shown).toEqual(server.map((r) => r.seq));
+    expect(inbox.cursor).toBe(150);
+  });
+
+  it('a page pulled ahead never lands when the page before it failed to commit', async () => {
+    const server = Array.from({ length: 100 }, (_, i) => ({ seq: i + 1, text: `m${i + 1}` }));
+    let stored = 0;
+    let fail = true;
+    const shown: number[] = [];
+    const boot = () => new SeqInbox<Row, Row>({
+      name: 'failing',
+      async pull(after, limit) {
+        const rows = server.filter((r) => r.seq > after);
+        return { rows: rows.slice(0, limit), hasMore: rows.length > limit, floor: 0 };
+      },
+      ack: async () => {},
+      loadCursor: async () => stored,
+      async commit(seq, items) {
+        // The first page's commit fails (a quota error); the second would succeed on its own.
+        if (fail && seq === 50) {
+          fail = false;
+          await new Promise((r) => setTimeout(r, 20));
+          throw new Error('quota');
+        }
+        stored = seq;
+        return items;
+      },
+      open: async (r) => r,
+      delivered: (r) => shown.push(r.seq),
+    });
+    const inbox = boot();
+    await expect(inbox.catchUp()).rejects.toThrow('quota');
+    await settle();
+    expect(stored).toBe(0);
+    expect(inbox.cursor).toBe(0);
+    expect(shown).toEqual([]);
+    await inbox.catchUp();
+    expect(shown).toEqual(server.map((r) => r.seq));
+    expect(stored).toBe(100);
+  });
+
   it('a crash between receiving and committing redelivers after restart, exactly once', async () => {
     const server = new Map([1, 2, 3].map((seq) => [seq, { seq, text: `m${seq}` }]));
     let stored = 0;
