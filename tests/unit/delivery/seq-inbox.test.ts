@@ -160,61 +160,74 @@ describe('SeqInbox', () => {
     expect(t.acks).toEqual([]);
   });
 
-  it('asks for the next page while the previous one is being committed, one page ahead at most', async () => {
-    const server = Array.from({ length: 150 }, (_, i) => ({ seq: i + 1, text: `m${i + 1}` }));
-    const log: string[] = [];
-    const commits: (() => void)[] = [];
+  it('pulls ahead while a page is being committed, at most 4 pages, and lands what came in meanwhile as one commit', async () => {
+    const server = Array.from({ length: 300 }, (_, i) => ({ seq: i + 1, text: `m${i + 1}` }));
+    const pulls: number[] = [];
+    const commits: number[] = [];
+    const release: (() => void)[] = [];
     const shown: number[] = [];
     const inbox = new SeqInbox<Row, Row>({
       name: 'pipelined',
       async pull(after, limit) {
-        log.push(`pull ${after}`);
+        await new Promise((r) => setTimeout(r, 1));
+        pulls.push(after);
         const rows = server.filter((r) => r.seq > after);
         return { rows: rows.slice(0, limit), hasMore: rows.length > limit, floor: 0 };
       },
       ack: async () => {},
       loadCursor: async () => 0,
       commit: (seq, items) => new Promise((resolve) => {
-        log.push(`commit ${seq}`);
-        commits.push(() => resolve(items));
+        commits.push(seq);
+        release.push(() => resolve(items));
       }),
       open: async (r) => r,
       delivered: (r) => shown.push(r.seq),
     });
     const done = inbox.catchUp();
-    // The second page is asked for while the first one's commit is pending.
-    await vi.waitFor(() => expect([...log].sort()).toEqual(['commit 50', 'pull 0', 'pull 50']));
-    // The second page waits for the first commit; no third pull before the first page landed.
+    // While the first page's commit is pending, three more pages come in, and no more.
+    await vi.waitFor(() => expect(pulls).toEqual([0, 50, 100, 150]));
     await settle();
-    expect([...log].sort()).toEqual(['commit 50', 'pull 0', 'pull 50']);
-    commits.shift()!();
-    await vi.waitFor(() => expect([...log].sort()).toEqual(['commit 100', 'commit 50', 'pull 0', 'pull 100', 'pull 50']));
-    commits.shift()!();
-    await vi.waitFor(() => expect(commits).toHaveLength(1));
-    commits.shift()!();
+    expect(pulls).toEqual([0, 50, 100, 150]);
+    expect(commits).toEqual([50]);
+    expect(shown).toEqual([]);
+    // Once it landed, the three that waited land together.
+    release.shift()!();
+    await vi.waitFor(() => expect(commits).toEqual([50, 200]));
+    expect(shown).toEqual(server.slice(0, 50).map((r) => r.seq));
+    while (inbox.cursor < 300) {
+      await vi.waitFor(() => expect(release.length).toBeGreaterThan(0));
+      release.shift()!();
+      await new Promise((r) => setTimeout(r, 5));
+    }
     await done;
     expect(shown).toEqual(server.map((r) => r.seq));
-    expect(inbox.cursor).toBe(150);
+    expect(pulls.slice(0, 5)).toEqual([0, 50, 100, 150, 200]);
+    expect(commits.at(-1)).toBe(300);
   });
 
   it('a page pulled ahead never lands when the page before it failed to commit', async () => {
     const server = Array.from({ length: 100 }, (_, i) => ({ seq: i + 1, text: `m${i + 1}` }));
     let stored = 0;
     let fail = true;
+    let commitStarted!: () => void;
+    const started = new Promise<void>((resolve) => (commitStarted = resolve));
     const shown: number[] = [];
-    const boot = () => new SeqInbox<Row, Row>({
+    const inbox = new SeqInbox<Row, Row>({
       name: 'failing',
       async pull(after, limit) {
+        // The second page comes in while the first one's commit runs: it lands on its own.
+        if (after > 0 && fail) await started;
         const rows = server.filter((r) => r.seq > after);
         return { rows: rows.slice(0, limit), hasMore: rows.length > limit, floor: 0 };
       },
       ack: async () => {},
       loadCursor: async () => stored,
       async commit(seq, items) {
-        // The first page's commit fails (a quota error); the second would succeed on its own.
-        if (fail && seq === 50) {
-          fail = false;
+        // The first commit fails (a quota error); the second would succeed on its own.
+        if (fail) {
+          commitStarted();
           await new Promise((r) => setTimeout(r, 20));
+          fail = false;
           throw new Error('quota');
         }
         stored = seq;
@@ -223,7 +236,6 @@ describe('SeqInbox', () => {
       open: async (r) => r,
       delivered: (r) => shown.push(r.seq),
     });
-    const inbox = boot();
     await expect(inbox.catchUp()).rejects.toThrow('quota');
     await settle();
     expect(stored).toBe(0);
