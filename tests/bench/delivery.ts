@@ -283,6 +283,14 @@ class WorkerProbe {
     return (await this.send<{ profile: CpuProfile }>('Profiler.stop')).profile;
   }
 
+  /** CPU seconds used so far by each process of the browser (CDP SystemInfo), summed by process type. */
+  async processCpu(): Promise<Map<string, number>> {
+    const { processInfo } = await this.cdp.send('SystemInfo.getProcessInfo');
+    const by = new Map<string, number>();
+    for (const p of processInfo) by.set(p.type, (by.get(p.type) ?? 0) + p.cpuTime);
+    return by;
+  }
+
   /** Used JS heap in MiB after a full GC. */
   async heapMiB(): Promise<number> {
     await this.send('HeapProfiler.collectGarbage');
@@ -343,13 +351,19 @@ async function profiled<T>(ctx: BrowserContext, worker: WorkerProbe, page: Page,
   await pageCdp.send('Profiler.setSamplingInterval', { interval: PROFILE_INTERVAL_US });
   await pageCdp.send('Profiler.start');
   await worker.profileStart();
+  const cpuBefore = await worker.processCpu();
+  const t0 = performance.now();
   const out = await run();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpuAfter = await worker.processCpu();
   const w = await worker.profileStop();
   const p = (await pageCdp.send('Profiler.stop')).profile as unknown as CpuProfile;
   await pageCdp.detach().catch(() => {});
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${dir}/${label}-worker.cpuprofile`, JSON.stringify(w));
   writeFileSync(`${dir}/${label}-tab.cpuprofile`, JSON.stringify(p));
+  const cpu = [...cpuAfter].map(([type, s]) => `${type} ${(s - (cpuBefore.get(type) ?? 0)).toFixed(2)} s`).join(', ');
+  console.error(`[bench] profile ${label}: CPU time by browser process type over ${seconds.toFixed(1)} s: ${cpu}`);
   console.error(`[bench] profile ${label}, worker (top self time):\n${topSelf(w, 25).join('\n')}`);
   console.error(`[bench] profile ${label}, first tab (top self time):\n${topSelf(p, 25).join('\n')}`);
   return out;
