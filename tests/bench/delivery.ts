@@ -12,6 +12,9 @@
 //     to 1 tab, next to a bare Node Session that receives the same kind of envelopes.
 // Every tab is checked message by message: each message once, in seq order, and shown in the page.
 // The worker's console (its log) and uncaught exceptions are read through CDP and reported.
+// `BENCH_PROFILE=<dir>` (with an unminified build) also takes a V8 CPU profile of the worker and of
+// the first tab during the burst to 20 tabs (`BENCH_PROFILE_TABS=n` for another count), writes both
+// as .cpuprofile files and prints their top self-time functions and the CPU time per browser process.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
