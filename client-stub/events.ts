@@ -3,7 +3,7 @@
 // lsn order across re-attaches, resyncs and logins (catching up from the owner's log).
 
 import type {
-  BuildInfo, OwnerFrame, Rung, SessionSnapshot, TabEventMap, TabEventName,
+  LogPage, BuildInfo, OwnerFrame, Rung, SessionSnapshot, TabEventMap, TabEventName,
 } from '../protocol/tab.ts';
 import type { FacadeCall } from './calls.ts';
 
@@ -48,7 +48,7 @@ export class Events {
   /** The last logged event this tab handed to the app. */
   lastLsn = 0;
   /** Live logged events that arrived while a catch-up from the log (or a login) was running. */
-  held: Extract<OwnerFrame, { t: 'event' }>[] | null = null;
+  held: LogPage['events'] | null = null;
   private catchingUp: Promise<void> | null = null;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -121,12 +121,13 @@ export class Events {
       void this.catchUp().catch(() => {});
       return;
     }
-    if (frame.t !== 'event') return;
-    if (frame.lsn !== undefined) {
-      if (this.held) this.held.push(frame);
-      else this.emitLogged(frame.lsn, frame.name, frame.data);
+    if (frame.t === 'events') {
+      // One frame per committed batch, in lsn order.
+      if (this.held) this.held.push(...frame.list);
+      else for (const e of frame.list) this.emitLogged(e.lsn, e.name, e.data);
       return;
     }
+    if (frame.t !== 'event') return;
     if (frame.name === 'state') {
       const snap = frame.data as SessionSnapshot;
       if (snap.aid === this.s.aid || snap.aid === this.s.loggingIn) {
@@ -204,9 +205,9 @@ export class Events {
   /** Hands out, in lsn order, the live events held during a login or catch-up (unless one runs). */
   releaseHeld(): void {
     if (this.catchingUp) return;
-    const held = (this.held ?? []).sort((a, b) => a.lsn! - b.lsn!);
+    const held = (this.held ?? []).sort((a, b) => a.lsn - b.lsn);
     this.held = null;
-    for (const f of held) this.emitLogged(f.lsn!, f.name, f.data);
+    for (const f of held) this.emitLogged(f.lsn, f.name, f.data);
   }
 
   emit<E extends ClientEventName>(event: E, data: ClientEventMap[E]): void {

@@ -7,7 +7,7 @@ import type { JsonObject } from './frames.ts';
 import type { ThoughtContext } from './methods-extra.ts';
 import type { GroupInfo, GroupMember, MessageSendResult, MethodName, ParamsOf, ResultOf } from './methods.ts';
 
-/** Bumped when the tab↔owner contract changes incompatibly (2: `send`/`groupSend` carry no call id). */
+/** Bumped when the tab↔owner contract changes incompatibly (2: `send`/`groupSend` carry no call id, and logged events come in `events` frames). */
 export const TAB_PROTOCOL = 2;
 
 export const ATTACH = 'aun.attach';
@@ -230,9 +230,11 @@ export type TabEventName = keyof TabEventMap;
 
 /**
  * Owner → tab frames on the event port. Logged events (messages, group changes, undecryptable
- * notices) carry `lsn`, their position in the AID's local event log: a tab that missed some asks
+ * notices) come in `events` frames, in lsn order: what the owner committed in one go, one frame per
+ * tab. Each carries `lsn`, its position in the AID's local event log: a tab that missed some asks
  * for everything after the last lsn it saw. `resync` tells a tab that fell too far behind that the
- * owner stopped sending it logged events until it catches up from the log.
+ * owner stopped sending it logged events until it catches up from the log. `event` is everything
+ * else (state, notices, raw pushes), not logged.
  */
 export type OwnerFrame =
   | { t: 'hello'; incarnation: string; build: string; builtAt: number; protocol: number; ownerLock: string; rung: Rung }
@@ -251,7 +253,8 @@ export type OwnerFrame =
   | { t: 'draining'; to: OwnerAddress | null }
   /** Attach to this owner instead (a newer build runs there); this one is going away. */
   | { t: 'moved'; to: OwnerAddress }
-  | { t: 'event'; name: TabEventName; data: TabEventMap[TabEventName]; lsn?: number }
+  | { t: 'event'; name: TabEventName; data: TabEventMap[TabEventName] }
+  | { t: 'events'; list: LogPage['events'] }
   | { t: 'resync'; aid: string; lastLsn: number };
 
 /** Events kept in the local log, by name. */

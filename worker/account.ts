@@ -39,8 +39,8 @@ const OWNER_MANAGED: ReadonlySet<string> = new Set(['message.v2.ack', 'group.v2.
 
 /** Where an account's events go: the hub, which fans them out to the tabs of the AID. */
 export interface AccountOutlet {
-  /** A logged event (it has its lsn), once it is committed. */
-  publishLogged(aid: string, event: LoggedEvent): void;
+  /** Logged events (each has its lsn) committed together, in lsn order. */
+  publishLogged(aid: string, events: LoggedEvent[]): void;
   /** Live state, raw pushes, failed sends and notices: not logged. */
   publish<E extends 'state' | 'raw' | 'send.failed' | 'notify'>(aid: string, name: E, data: TabEventMap[E]): void;
   /** How many tabs are logged in as `aid` (for snapshots and the inspector). */

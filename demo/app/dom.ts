@@ -48,7 +48,9 @@ export function coalesce(fn: () => void, delayMs: number): () => void {
 
 /**
  * Appends to a scrolling list and keeps it scrolled to the bottom if it was there. Layout is read
- * once per burst of appends, not once per item: a replay of thousands of events stays cheap.
+ * once per animation frame, before the first append after the frame was drawn (so it is clean and
+ * the read costs nothing), and the list is scrolled once in the next frame: a burst or a replay of
+ * thousands of events, in any number of tasks, lays the list out once per frame, not per item.
  */
 export function bottomAppender(list: () => HTMLElement): (node: Node, scroll?: boolean) => void {
   let pinned: boolean | null = null;
@@ -56,10 +58,10 @@ export function bottomAppender(list: () => HTMLElement): (node: Node, scroll?: b
     const ul = list();
     if (pinned === null) {
       pinned = ul.scrollHeight - ul.scrollTop - ul.clientHeight < 48;
-      setTimeout(() => {
+      requestAnimationFrame(() => {
         if (pinned) ul.scrollTop = ul.scrollHeight;
         pinned = null;
-      }, 0);
+      });
     }
     if (scroll) pinned = true;
     ul.append(node);

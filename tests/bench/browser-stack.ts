@@ -45,7 +45,8 @@ const demoConfig: InlineConfig = {
   root: join(REPO, 'demo'),
   logLevel: 'warn',
   plugins: [immutableAssets],
-  build: { outDir: join(REPO, 'dist/bench/demo'), emptyOutDir: true },
+  // Unminified under BENCH_PROFILE, so the CPU profiles name the functions.
+  build: { outDir: join(REPO, 'dist/bench/demo'), emptyOutDir: true, ...(process.env.BENCH_PROFILE ? { minify: false } : {}) },
 };
 
 const PAGE_ROOT = join(REPO, 'tests/bench/page');

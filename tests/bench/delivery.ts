@@ -12,7 +12,11 @@
 //     to 1 tab, next to a bare Node Session that receives the same kind of envelopes.
 // Every tab is checked message by message: each message once, in seq order, and shown in the page.
 // The worker's console (its log) and uncaught exceptions are read through CDP and reported.
+// `BENCH_PROFILE=<dir>` (with an unminified build) also takes a V8 CPU profile of the worker and of
+// the first tab during the burst to 20 tabs (`BENCH_PROFILE_TABS=n` for another count), writes both
+// as .cpuprofile files and prints their top self-time functions and the CPU time per browser process.
 
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import type { AunClient } from '../../client-stub/index.ts';
@@ -271,6 +275,25 @@ class WorkerProbe {
     return deadline(answer, CDP_TIMEOUT_MS, method).finally(() => this.pending.delete(id));
   }
 
+  /** Starts the V8 sampling profiler in the worker (BENCH_PROFILE). */
+  async profileStart(): Promise<void> {
+    await this.send('Profiler.enable');
+    await this.send('Profiler.setSamplingInterval', { interval: PROFILE_INTERVAL_US });
+    await this.send('Profiler.start');
+  }
+
+  async profileStop(): Promise<CpuProfile> {
+    return (await this.send<{ profile: CpuProfile }>('Profiler.stop')).profile;
+  }
+
+  /** CPU seconds used so far by each process of the browser (CDP SystemInfo), summed by process type. */
+  async processCpu(): Promise<Map<string, number>> {
+    const { processInfo } = await this.cdp.send('SystemInfo.getProcessInfo');
+    const by = new Map<string, number>();
+    for (const p of processInfo) by.set(p.type, (by.get(p.type) ?? 0) + p.cpuTime);
+    return by;
+  }
+
   /** Used JS heap in MiB after a full GC. */
   async heapMiB(): Promise<number> {
     await this.send('HeapProfiler.collectGarbage');
@@ -291,6 +314,62 @@ async function pageHeapMiB(ctx: BrowserContext, page: Page): Promise<number> {
   } finally {
     await cdp.detach().catch(() => {});
   }
+}
+
+// ---- CPU profiles (BENCH_PROFILE=<dir>) ----
+
+/** The parts of a V8 CPU profile (CDP Profiler.Profile) read here. */
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+  startTime: number;
+  endTime: number;
+}
+
+const PROFILE_INTERVAL_US = 200;
+/** With BENCH_PROFILE set, the worker and the first tab are profiled during the burst to this many tabs. */
+const PROFILE_TABS = Number(process.env.BENCH_PROFILE_TABS ?? 20);
+
+/** The functions with the most self time (ms), heaviest first, as text lines. */
+function topSelf(profile: CpuProfile, n: number): string[] {
+  const total = profile.nodes.reduce((a, x) => a + (x.hitCount ?? 0), 0);
+  const ms = (profile.endTime - profile.startTime) / 1000;
+  const by = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const f = node.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\//, '')}:${f.lineNumber + 1}`;
+    by.set(key, (by.get(key) ?? 0) + (node.hitCount ?? 0));
+  }
+  return [...by].sort((a, b) => b[1] - a[1]).slice(0, n)
+    .map(([k, hits]) => `${(hits / total * ms).toFixed(0).padStart(6)} ms ${(hits / total * 100).toFixed(1).padStart(5)}%  ${k}`);
+}
+
+/**
+ * Runs `run` with the V8 profiler on in the worker and in `page`; writes both profiles to
+ * BENCH_PROFILE (open them in devtools) and prints the functions with the most self time.
+ */
+async function profiled<T>(ctx: BrowserContext, worker: WorkerProbe, page: Page, label: string, run: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_PROFILE!;
+  const pageCdp = await ctx.newCDPSession(page);
+  await pageCdp.send('Profiler.enable');
+  await pageCdp.send('Profiler.setSamplingInterval', { interval: PROFILE_INTERVAL_US });
+  await pageCdp.send('Profiler.start');
+  await worker.profileStart();
+  const cpuBefore = await worker.processCpu();
+  const t0 = performance.now();
+  const out = await run();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpuAfter = await worker.processCpu();
+  const w = await worker.profileStop();
+  const p = (await pageCdp.send('Profiler.stop')).profile as unknown as CpuProfile;
+  await pageCdp.detach().catch(() => {});
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/${label}-worker.cpuprofile`, JSON.stringify(w));
+  writeFileSync(`${dir}/${label}-tab.cpuprofile`, JSON.stringify(p));
+  const cpu = [...cpuAfter].map(([type, s]) => `${type} ${(s - (cpuBefore.get(type) ?? 0)).toFixed(2)} s`).join(', ');
+  console.error(`[bench] profile ${label}: CPU time by browser process type over ${seconds.toFixed(1)} s: ${cpu}`);
+  console.error(`[bench] profile ${label}, worker (top self time):\n${topSelf(w, 25).join('\n')}`);
+  console.error(`[bench] profile ${label}, first tab (top self time):\n${topSelf(p, 25).join('\n')}`);
+  return out;
 }
 
 // ---- tabs ----
@@ -397,7 +476,10 @@ async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean
       return collectTabs(pages, run, load.n, sentAt);
     };
     const paced = opts.paced ? await one(PACED_LOAD) : undefined;
-    const burst = await one(BURST_LOAD);
+    const probe = worker;
+    const burst = process.env.BENCH_PROFILE && tabs === PROFILE_TABS
+      ? await profiled(ctx, probe, pages[0]!, `burst-${tabs}tabs`, () => one(BURST_LOAD))
+      : await one(BURST_LOAD);
 
     let heap: Heap | undefined;
     if (opts.measureHeap) {

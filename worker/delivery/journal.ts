@@ -53,7 +53,8 @@ export class Journal {
   constructor(
     private readonly aid: string,
     private readonly store: JournalStore,
-    private readonly publish: (event: LoggedEvent) => void,
+    /** Called once per committed transaction, with its new events in lsn order. */
+    private readonly publish: (events: LoggedEvent[]) => void,
     private readonly log?: (line: string) => void,
   ) {}
 
@@ -111,18 +112,19 @@ export class Journal {
           return;
         }
         let k = 0;
-        for (const p of batch) {
-          const events = p.inputs.map((input): LoggedEvent | null => {
-            if (input === null) return null;
-            const entry = entries[k++];
-            if (!entry) return null;
-            this.last = Math.max(this.last, entry.lsn);
-            const event: LoggedEvent = { lsn: entry.lsn, name: input.name, data: input.data };
-            this.publish(event);
-            return event;
-          });
-          p.resolve(events);
-        }
+        const published: LoggedEvent[] = [];
+        const results = batch.map((p) => p.inputs.map((input): LoggedEvent | null => {
+          if (input === null) return null;
+          const entry = entries[k++];
+          if (!entry) return null;
+          this.last = Math.max(this.last, entry.lsn);
+          const event: LoggedEvent = { lsn: entry.lsn, name: input.name, data: input.data };
+          published.push(event);
+          return event;
+        }));
+        // The whole transaction in one call: the hub posts it to each tab as one frame.
+        if (published.length) this.publish(published);
+        batch.forEach((p, i) => p.resolve(results[i]!));
         this.sincePrune += flat.length;
         if (this.sincePrune >= PRUNE_EVERY) {
           this.sincePrune = 0;

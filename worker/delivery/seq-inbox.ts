@@ -15,6 +15,13 @@ export interface PullPage<R extends SeqRow> {
   floor: number;
 }
 
+/** A page as pulled: the rows past `from` (where the pull started), in seq order, and the floor. */
+interface PulledPage<R extends SeqRow> {
+  from: number;
+  rows: R[];
+  floor: number;
+}
+
 export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
   /** For log lines, e.g. `p2p:alice.aun.local`. */
   name: string;
@@ -35,6 +42,8 @@ export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
 
 const PAGE = 50;
 const MAX_PAGES = 1000;
+/** Pages pulled and not landed yet, at most: what came in during one commit lands in the next. */
+const PULL_AHEAD = 4;
 const ACK_DELAY_MS = 100;
 /** Own seqs (from the gateway's answers to our sends) are remembered this far past the cursor at most. */
 export const SKIP_WINDOW = 10_000;
@@ -110,21 +119,65 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
     return this.pulling;
   }
 
+  /**
+   * Pulls page after page from the cursor. The next pages are asked for while the earlier ones are
+   * opened and committed (from where those take the cursor), PULL_AHEAD pages at most; the pages
+   * that came in meanwhile land together, as one run (one commit). A page lands only if every page
+   * before it did, so a failed commit never lets a later page jump the cursor over rows it did not
+   * store.
+   */
   private async pullAll(): Promise<void> {
     await this.load();
-    for (let page = 0; page < MAX_PAGES && !this.stopped; page++) {
-      const before = this.contiguous;
-      const res = await this.deps.pull(before, PAGE);
-      const rows = usableRows<R>(res.rows, before);
-      await this.enqueue(async () => {
-        // A pull from the cursor returns what exists: a hole before a returned row is permanent.
-        await this.acceptRun(rows.filter((r) => r.seq > this.contiguous).map((row) => ({ seq: row.seq, row })));
-        if (Number.isSafeInteger(res.floor) && res.floor > this.contiguous) await this.acceptRun([{ seq: res.floor }]);
-        await this.drain();
-      });
-      // A page that moved nothing would come back the same: `hasMore` alone must not spin.
-      if (res.hasMore !== true || this.contiguous === before) return;
+    let after = this.contiguous;
+    const waiting: PulledPage<R>[] = [];
+    const landings: Promise<void>[] = [];
+    let failed = false;
+    try {
+      for (let page = 0; page < MAX_PAGES && !this.stopped && !failed; page++) {
+        const res = await this.deps.pull(after, PAGE);
+        const from = after;
+        const rows = usableRows<R>(res.rows, from);
+        const floor = Number.isSafeInteger(res.floor) ? res.floor : 0;
+        waiting.push({ from, rows, floor });
+        const landing = this.enqueue(() => this.land(waiting.splice(0)));
+        landing.catch(() => (failed = true));
+        landings.push(landing);
+        while (landings.length >= PULL_AHEAD) await landings.shift();
+        // Where this page takes the cursor. A page that moves nothing would come back the same:
+        // `hasMore` alone must not spin.
+        const next = Math.max(from, rows.at(-1)?.seq ?? 0, floor);
+        if (res.hasMore !== true || next === from) break;
+        after = Math.max(next, this.contiguous);
+      }
+    } finally {
+      for (const landing of landings.splice(0)) await landing;
     }
+  }
+
+  /**
+   * Opens and commits pulled pages (consecutive, in order) as one run. Nothing lands when the
+   * cursor did not reach the first page's start: a page before it failed to land.
+   */
+  private async land(pages: PulledPage<R>[]): Promise<void> {
+    if (pages.length === 0 || this.contiguous < pages[0]!.from) return;
+    const run: { seq: number; row?: R }[] = [];
+    let cursor = this.contiguous;
+    for (const [i, p] of pages.entries()) {
+      // Own seqs that continue the cursor, as drain() moves over them between pages.
+      if (i > 0) for (; this.skipped.delete(cursor + 1); cursor++) run.push({ seq: cursor + 1 });
+      // A pull from the cursor returns what exists: a hole before a returned row is permanent.
+      for (const row of p.rows) {
+        if (row.seq <= cursor) continue;
+        run.push({ seq: row.seq, row });
+        cursor = row.seq;
+      }
+      if (p.floor > cursor) {
+        run.push({ seq: p.floor });
+        cursor = p.floor;
+      }
+    }
+    await this.acceptRun(run);
+    await this.drain();
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {

@@ -4,7 +4,7 @@
 
 import * as Comlink from 'comlink';
 import {
-  ATTACH, FACADE_METHODS, TAB_PROTOCOL, type AttachMessage, type InspectorSnapshot, type OwnerAddress,
+  ATTACH, FACADE_METHODS, TAB_PROTOCOL, type AttachMessage, type InspectorSnapshot, type LogPage, type OwnerAddress,
   type OwnerFacade, type OwnerFrame, type Rung, type TabEventMap, type TabEventName,
 } from '../../protocol/tab.ts';
 import { guardedEndpoint } from './guard.ts';
@@ -26,7 +26,7 @@ export interface Tab {
 }
 
 /** A logged event as the hub fans it out (delivery/journal.ts makes them). */
-export interface PublishedEvent { lsn: number; name: TabEventName; data: unknown }
+export type PublishedEvent = LogPage['events'][number];
 
 /**
  * Logged events a tab may have in flight (posted, not yet acknowledged). Beyond it the owner
@@ -199,24 +199,36 @@ export class Hub {
     }
   }
 
-  /** A logged event (it has an lsn) to the subscribed tabs of `aid`, with flow control per tab. */
-  publishLogged(aid: string, event: PublishedEvent): void {
-    const { lsn, name, data } = event;
-    const m = data as { direction?: unknown; timestamp?: unknown };
-    const sentAt = name.endsWith('message') && m.direction === 'inbound' && typeof m.timestamp === 'number' ? m.timestamp : undefined;
-    this.recentEvents.push({ at: Date.now(), aid, name, lsn, ...(sentAt === undefined ? {} : { sentAt }) });
-    if (this.recentEvents.length > RECENT_EVENTS) this.recentEvents.shift();
-    const frame = { t: 'event', name, data, lsn } as OwnerFrame;
+  /**
+   * Logged events (committed together, in lsn order) to the subscribed tabs of `aid`: one `events`
+   * frame per tab, with flow control per event and per tab. A tab that reaches its window in the
+   * middle gets the events before that point, then `resync`, and nothing more until it catches up.
+   */
+  publishLogged(aid: string, events: readonly PublishedEvent[]): void {
+    if (events.length === 0) return;
+    const at = Date.now();
+    for (const { lsn, name, data } of events.slice(-RECENT_EVENTS)) {
+      const m = data as { direction?: unknown; timestamp?: unknown };
+      const sentAt = name.endsWith('message') && m.direction === 'inbound' && typeof m.timestamp === 'number' ? m.timestamp : undefined;
+      this.recentEvents.push({ at, aid, name, lsn, ...(sentAt === undefined ? {} : { sentAt }) });
+    }
+    if (this.recentEvents.length > RECENT_EVENTS) this.recentEvents.splice(0, this.recentEvents.length - RECENT_EVENTS);
     for (const tab of this.tabs.values()) {
-      if (tab.aid !== aid || !tab.subscriptions.has(name) || tab.lagging) continue;
-      if (tab.sentLsn - tab.ackedLsn >= TAB_WINDOW) {
-        tab.lagging = true;
-        tab.post({ t: 'resync', aid, lastLsn: lsn });
-        this.opts.log?.(`tab ${tab.id} is ${tab.sentLsn - tab.ackedLsn} events behind: paused, told to resync`);
-        continue;
+      if (tab.aid !== aid || tab.lagging) continue;
+      const out: LogPage['events'] = [];
+      for (const event of events) {
+        if (!tab.subscriptions.has(event.name)) continue;
+        if (tab.sentLsn - tab.ackedLsn >= TAB_WINDOW) {
+          tab.lagging = true;
+          if (out.length) tab.post({ t: 'events', list: out });
+          tab.post({ t: 'resync', aid, lastLsn: event.lsn });
+          this.opts.log?.(`tab ${tab.id} is ${tab.sentLsn - tab.ackedLsn} events behind: paused, told to resync`);
+          break;
+        }
+        tab.sentLsn = event.lsn;
+        out.push(event);
       }
-      tab.sentLsn = lsn;
-      tab.post(frame);
+      if (!tab.lagging && out.length) tab.post({ t: 'events', list: out });
     }
   }
 

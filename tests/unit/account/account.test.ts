@@ -23,8 +23,8 @@ import { adminPost, newAid, testGateway } from '../../support/gateway.ts';
 class Outlet implements AccountOutlet {
   readonly logged: LoggedEvent[] = [];
   readonly live: { name: string; data: unknown }[] = [];
-  publishLogged(_aid: string, event: LoggedEvent): void {
-    this.logged.push(event);
+  publishLogged(_aid: string, events: LoggedEvent[]): void {
+    this.logged.push(...events);
   }
   publish<E extends 'state' | 'raw' | 'send.failed' | 'notify'>(_aid: string, name: E, data: TabEventMap[E]): void {
     this.live.push({ name, data });

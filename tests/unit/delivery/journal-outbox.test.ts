@@ -28,7 +28,7 @@ describe('Journal', () => {
     const db = await fresh();
     const store = await db.open();
     const seen: LoggedEvent[] = [];
-    const journal = new Journal(AID, store, (e) => seen.push(e));
+    const journal = new Journal(AID, store, (es) => seen.push(...es));
     await Promise.all([1, 2, 3].map((seq) => journal.commit({ ns: 'p2p', seq }, [{ name: 'message', key: `p2p:bob:m-${seq}`, data: message(seq, `t${seq}`) }])));
     expect(seen.map((e) => e.lsn)).toEqual([1, 2, 3]);
     expect(await store.cursors.get(AID, 'p2p')).toBe(3);
@@ -48,16 +48,18 @@ describe('Journal', () => {
     expect(await store.cursors.get(AID, 'p2p')).toBe(0);
   });
 
-  it('batches commits that arrive while one is written, moving every cursor, in lsn order', async () => {
+  it('batches commits that arrive while one is written, moving every cursor, and publishes each batch in one call, in lsn order', async () => {
     const store = await (await fresh()).open();
     let transactions = 0;
     const counting = { log: { ...store.log, commit: (...a: Parameters<Store['log']['commit']>) => (transactions++, store.log.commit(...a)) } };
-    const seen: number[] = [];
-    const journal = new Journal(AID, counting, (e) => seen.push(e.lsn));
+    const published: number[][] = [];
+    const journal = new Journal(AID, counting, (es) => published.push(es.map((e) => e.lsn)));
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => journal.commit({ ns: i % 2 ? 'group:g' : 'p2p', seq: i + 1 }, [{ name: 'message', key: `k${i}`, data: message(i, `t${i}`) }])));
     expect(results.map((r) => r[0]?.lsn)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(published.flat()).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(transactions).toBeLessThan(10);
+    // One publish per transaction, with all of its events: the hub posts it to a tab as one frame.
+    expect(published).toHaveLength(transactions);
     expect(await store.cursors.get(AID, 'p2p')).toBe(49);
     expect(await store.cursors.get(AID, 'group:g')).toBe(50);
   });
@@ -65,7 +67,7 @@ describe('Journal', () => {
   it('drops an entry whose key it already holds (the dedup window) without using an lsn', async () => {
     const store = await (await fresh()).open();
     const seen: number[] = [];
-    const journal = new Journal(AID, store, (e) => seen.push(e.lsn));
+    const journal = new Journal(AID, store, (es) => seen.push(...es.map((e) => e.lsn)));
     const input = { name: 'message' as const, key: 'p2p:bob:m-1', data: message(1, 'once') };
     expect(await journal.commit({ ns: 'p2p', seq: 1 }, [input])).toEqual([expect.objectContaining({ lsn: 1 })]);
     expect(await journal.commit({ ns: 'p2p', seq: 7 }, [input])).toEqual([null]);
@@ -97,7 +99,7 @@ describe('Journal', () => {
     const shown: string[] = [];
     const boot = async (crashAt: number | null) => {
       const store = await db.open();
-      const journal = new Journal(AID, store, (e) => shown.push(((e.data as InboundMessage).payload.text) as string));
+      const journal = new Journal(AID, store, (es) => shown.push(...es.map((e) => (e.data as InboundMessage).payload.text as string)));
       const inbox = new SeqInbox<{ seq: number; text: string }, ReturnType<typeof toInput>, LoggedEvent>({
         name: 'crash',
         pull: async (after) => ({ rows: server.filter((r) => r.seq > after), hasMore: false, floor: 0 }),

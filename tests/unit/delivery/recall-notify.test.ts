@@ -26,7 +26,7 @@ describe('recall on the device', () => {
   it('recognises the placeholder and the notice, redacts the original, and logs one event for push and pull copies', async () => {
     const store = await openStore({ name: `recall-${Math.random()}`, idbFactory: new IDBFactory() });
     const seen: LoggedEvent[] = [];
-    const journal = new Journal(AID, store, (e) => seen.push(e));
+    const journal = new Journal(AID, store, (es) => seen.push(...es));
     await journal.record({ name: 'message', key: `p2p:${BOB}:m-1`, data: inbound('m-1', 'private words') });
     const recalls = new Recalls(AID, store);
 

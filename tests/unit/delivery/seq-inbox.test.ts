@@ -160,6 +160,92 @@ describe('SeqInbox', () => {
     expect(t.acks).toEqual([]);
   });
 
+  it('pulls ahead while a page is being committed, at most 4 pages, and lands what came in meanwhile as one commit', async () => {
+    const server = Array.from({ length: 300 }, (_, i) => ({ seq: i + 1, text: `m${i + 1}` }));
+    const pulls: number[] = [];
+    const commits: number[] = [];
+    const release: (() => void)[] = [];
+    const shown: number[] = [];
+    const inbox = new SeqInbox<Row, Row>({
+      name: 'pipelined',
+      async pull(after, limit) {
+        await new Promise((r) => setTimeout(r, 1));
+        pulls.push(after);
+        const rows = server.filter((r) => r.seq > after);
+        return { rows: rows.slice(0, limit), hasMore: rows.length > limit, floor: 0 };
+      },
+      ack: async () => {},
+      loadCursor: async () => 0,
+      commit: (seq, items) => new Promise((resolve) => {
+        commits.push(seq);
+        release.push(() => resolve(items));
+      }),
+      open: async (r) => r,
+      delivered: (r) => shown.push(r.seq),
+    });
+    const done = inbox.catchUp();
+    // While the first page's commit is pending, three more pages come in, and no more.
+    await vi.waitFor(() => expect(pulls).toEqual([0, 50, 100, 150]));
+    await settle();
+    expect(pulls).toEqual([0, 50, 100, 150]);
+    expect(commits).toEqual([50]);
+    expect(shown).toEqual([]);
+    // Once it landed, the three that waited land together.
+    release.shift()!();
+    await vi.waitFor(() => expect(commits).toEqual([50, 200]));
+    expect(shown).toEqual(server.slice(0, 50).map((r) => r.seq));
+    while (inbox.cursor < 300) {
+      await vi.waitFor(() => expect(release.length).toBeGreaterThan(0));
+      release.shift()!();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await done;
+    expect(shown).toEqual(server.map((r) => r.seq));
+    expect(pulls.slice(0, 5)).toEqual([0, 50, 100, 150, 200]);
+    expect(commits.at(-1)).toBe(300);
+  });
+
+  it('a page pulled ahead never lands when the page before it failed to commit', async () => {
+    const server = Array.from({ length: 100 }, (_, i) => ({ seq: i + 1, text: `m${i + 1}` }));
+    let stored = 0;
+    let fail = true;
+    let commitStarted!: () => void;
+    const started = new Promise<void>((resolve) => (commitStarted = resolve));
+    const shown: number[] = [];
+    const inbox = new SeqInbox<Row, Row>({
+      name: 'failing',
+      async pull(after, limit) {
+        // The second page comes in while the first one's commit runs: it lands on its own.
+        if (after > 0 && fail) await started;
+        const rows = server.filter((r) => r.seq > after);
+        return { rows: rows.slice(0, limit), hasMore: rows.length > limit, floor: 0 };
+      },
+      ack: async () => {},
+      loadCursor: async () => stored,
+      async commit(seq, items) {
+        // The first commit fails (a quota error); the second would succeed on its own.
+        if (fail) {
+          commitStarted();
+          await new Promise((r) => setTimeout(r, 20));
+          fail = false;
+          throw new Error('quota');
+        }
+        stored = seq;
+        return items;
+      },
+      open: async (r) => r,
+      delivered: (r) => shown.push(r.seq),
+    });
+    await expect(inbox.catchUp()).rejects.toThrow('quota');
+    await settle();
+    expect(stored).toBe(0);
+    expect(inbox.cursor).toBe(0);
+    expect(shown).toEqual([]);
+    await inbox.catchUp();
+    expect(shown).toEqual(server.map((r) => r.seq));
+    expect(stored).toBe(100);
+  });
+
   it('a crash between receiving and committing redelivers after restart, exactly once', async () => {
     const server = new Map([1, 2, 3].map((seq) => [seq, { seq, text: `m${seq}` }]));
     let stored = 0;
