@@ -6,18 +6,13 @@
 import { DEFAULT_DEADLINE_MS, TAB_MARGIN_MS } from '../protocol/deadline.ts';
 import { AunError, ConnectionLostError, TimeoutError, errorFromWire } from '../protocol/errors.ts';
 import { holderOf, isNotExecuted, type CallOptions, type Outcome, type OwnerFacade } from '../protocol/tab.ts';
-import type { ClientState } from './events.ts';
-import type { Link, Linker } from './link.ts';
-
-/** How many times a tab follows "another owner holds this AID's session" in a row. */
-export const MAX_MOVES = 4;
+import type { ClientState, FacadeCall } from './events.ts';
+import { MAX_MOVES, type Link, type Linker } from './link.ts';
 
 export interface RequestOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
 }
-
-export type FacadeCall<T> = (f: OwnerFacade) => Promise<Outcome<T>>;
 
 export function unwrap<T>(o: Outcome<T>): T {
   if (o.ok) return o.value;

@@ -3,9 +3,8 @@
 // lsn order across re-attaches, resyncs and logins (catching up from the owner's log).
 
 import type {
-  LogPage, BuildInfo, OwnerFrame, Rung, SessionSnapshot, TabEventMap, TabEventName,
+  BuildInfo, LogPage, Outcome, OwnerFacade, OwnerFrame, Rung, SessionSnapshot, TabEventMap, TabEventName,
 } from '../protocol/tab.ts';
-import type { FacadeCall } from './calls.ts';
 
 /** How often a tab tells the owner how far it has read (flow control). */
 const ACK_EVENTS_MS = 200;
@@ -23,6 +22,9 @@ export interface ClientEventMap extends TabEventMap {
 export type ClientEventName = keyof ClientEventMap;
 
 /** What the parts of one client share: whether it is closed, and who it is logged in as. */
+/** One call on the owner's facade, as the calls part runs it (deadline, retries). */
+export type FacadeCall<T> = (f: OwnerFacade) => Promise<Outcome<T>>;
+
 export interface ClientState {
   closed: boolean;
   aid: string | null;

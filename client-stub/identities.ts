@@ -8,7 +8,8 @@ import type {
   CreateInviteCodeParams, GetSettingsResult, GroupSearchItem, InviteCode, SetRoleResult, SuspendResult,
   TransferOwnerResult, UseInviteCodeResult,
 } from '../protocol/methods-extra.ts';
-import type { GroupGetInfoResult, GroupInfo, GroupMember, MethodName, ParamsOf, ResultOf } from '../protocol/methods.ts';
+import type { GroupGetInfoResult, MethodName, ParamsOf, ResultOf } from '../protocol/methods.ts';
+import type { GroupInfo, GroupMember } from '../protocol/wire-common.ts';
 import type { GatewayOptions, GroupSent, GroupSummary, IdentityInfo, Outcome, RecallOutcome } from '../protocol/tab.ts';
 import type { Calls, RequestOptions } from './calls.ts';
 import { ids } from './extras.ts';

@@ -24,8 +24,9 @@ export {
 } from '../protocol/errors.ts';
 export type { JsonObject } from '../protocol/frames.ts';
 export type {
-  GroupGetInfoResult, GroupInfo, GroupMember, MessageSendResult, MethodName, ParamsOf, ResultOf,
+  GroupGetInfoResult, MessageSendResult, MethodName, ParamsOf, ResultOf,
 } from '../protocol/methods.ts';
+export type { GroupInfo, GroupMember } from '../protocol/wire-common.ts';
 export type {
   GroupSearchItem, InviteCode, SetRoleResult, SuspendResult, ThoughtContext, TransferOwnerResult, UseInviteCodeResult,
 } from '../protocol/methods-extra.ts';

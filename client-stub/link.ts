@@ -8,7 +8,6 @@ import {
   ATTACH, TAB_PROTOCOL, holderOf, isNewer, isNotExecuted, type AttachMessage, type BuildInfo, type OwnerAddress,
   type OwnerFacade, type OwnerFrame, type Rung, type SessionHolder,
 } from '../protocol/tab.ts';
-import { MAX_MOVES } from './calls.ts';
 import type { ClientState, Events } from './events.ts';
 import { SharedTransport, below, factoriesOf, hasLocks, probeRung, type Transport, type WorkerFactories, type WorkerOption } from './ladder.ts';
 import { remoteFacade } from './rpc.ts';
@@ -27,6 +26,9 @@ const SLOW_OWNER_MS = 4_000;
 /** How long a tab waits for a SharedWorker's hello before it gives up on that attach (and tries again). */
 const SHARED_HELLO_MS = 60_000;
 const HELLO_TIMEOUT_MS = 10_000;
+
+/** How many times a tab follows "another owner holds this AID's session" in a row. */
+export const MAX_MOVES = 4;
 
 export interface Link {
   facade: OwnerFacade;

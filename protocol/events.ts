@@ -2,7 +2,8 @@
 // Keys are the wire method names without the `event/` prefix.
 
 import type { JsonObject } from './frames.ts';
-import type { ClientSignature, GroupEvent } from './methods.ts';
+import type { GroupEvent } from './methods.ts';
+import type { ClientSignature } from './wire-common.ts';
 
 export interface GatewayDisconnectEvent {
   code: number;

@@ -20,13 +20,13 @@ export {
 } from './errors.ts';
 export {
   INTERNAL_ONLY_METHODS, METHODS, isMethodName,
-  type AckResult, type CertBundle, type ClientSignature, type ConnectParams, type ConnectResult, type CreateAidParams,
+  type AckResult, type CertBundle, type ConnectParams, type ConnectResult, type CreateAidParams,
   type CreateAidResult, type DeliveryMode, type DeviceKeys,
   type GroupAckEventsParams, type GroupAidCert, type GroupAckEventsResult, type GroupAckResult, type GroupAddMemberParams,
   type GroupAddMemberResult, type GroupBootstrapParams, type GroupBootstrapResult, type GroupCreateParams,
   type GroupCreateResult, type GroupCursor, type GroupEvent, type GroupGetInfoParams, type GroupGetInfoResult,
-  type GroupGetMembersParams, type GroupGetMembersResult, type GroupInfo, type GroupLeaveParams, type GroupLeaveResult,
-  type GroupListMyParams, type GroupListMyResult, type GroupMember, type GroupMessage, type GroupOnlineMembersResult,
+  type GroupGetMembersParams, type GroupGetMembersResult, type GroupLeaveParams, type GroupLeaveResult,
+  type GroupListMyParams, type GroupListMyResult, type GroupMessage, type GroupOnlineMembersResult,
   type GroupProposalResult, type GroupProposeResult, type GroupPullEventsParams, type GroupPullEventsResult,
   type GroupRemoveMemberParams, type GroupRemoveMemberResult, type GroupRow, type GroupSendParams,
   type GroupSendResult, type GroupStateResult, type GroupV2AckParams, type GroupV2PullParams, type GroupV2PullResult,
@@ -34,12 +34,12 @@ export {
   type Login1Params, type Login1Result, type Login2Params, type Login2Result,
   type MethodFlags, type MethodMap, type MethodName, type OkResult, type ParamsOf, type PingResult,
   type PushAckParams, type PushAckResult, type PushUpdateConfigParams, type PushUpdateConfigResult,
-  type GroupRef, type Signed,
   type PutGroupPkParams, type PutPeerPkParams, type QueryOnlineParams, type QueryOnlineResult, type RefreshTokenParams,
   type RefreshTokenResult, type ResultOf, type TokenGrant,
   type SpkFields, type StatusResult, type V2AckParams, type V2BootstrapParams, type V2BootstrapResult,
   type V2PullParams, type V2PullResult, type WrapCapabilities,
 } from './methods.ts';
+export type { ClientSignature, GroupInfo, GroupMember, GroupRef, Signed } from './wire-common.ts';
 export type {
   CreateInviteCodeParams, CreateInviteCodeResult, DissolveResult, GetSettingsParams, GetSettingsResult,
   GroupAckMessagesParams, GroupAckMessagesResult, GroupIndexMeta, GroupIndexValue, GroupMemberDetail,

@@ -3,7 +3,7 @@
 // signed group.index, search, thoughts. methods.ts lists them in the method map.
 
 import type { JsonObject } from './frames.ts';
-import type { GroupInfo, GroupMember, GroupRef, Signed } from './methods.ts';
+import type { GroupInfo, GroupMember, GroupRef, Signed } from './wire-common.ts';
 
 // ---- legacy P2P ack / pull (§1.2, §1.3) ----
 

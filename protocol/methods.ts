@@ -5,29 +5,7 @@
 
 import type { JsonObject } from './frames.ts';
 import type * as X from './methods-extra.ts';
-
-/** Attached to signed methods (spec §10.2). */
-export interface ClientSignature {
-  aid: string;
-  cert_fingerprint: string;
-  timestamp: string;
-  params_hash: string;
-  signature: string;
-  /** Added by the gateway when it relays a signature inside an event. */
-  _method?: string;
-}
-
-export interface Signed {
-  client_signature?: ClientSignature;
-}
-
-/** Group calls carry both ids plus the caller's instance (spec §5, §8.1). */
-export interface GroupRef {
-  group_id: string;
-  group_aid?: string;
-  device_id?: string;
-  slot_id?: string;
-}
+import type { ClientSignature, GroupInfo, GroupMember, GroupRef, Signed } from './wire-common.ts';
 
 // ---- auth (short RPC unless noted) ----
 
@@ -194,24 +172,6 @@ export interface QueryOnlineResult { online: Record<string, boolean> }
 
 // ---- group ----
 
-export interface GroupInfo {
-  group_id: string;
-  group_aid: string;
-  name: string;
-  owner_aid: string;
-  creator_aid: string;
-  visibility: string;
-  join_mode: string;
-  description: string;
-  status: 'active' | 'suspended' | 'dissolved';
-  member_count: number;
-  message_seq: number;
-  event_seq: number;
-  created_at: number;
-  updated_at: number;
-  e2ee_epoch: number;
-}
-export interface GroupMember { aid: string; role: 'owner' | 'admin' | 'member'; member_type: string; joined_at: number }
 export interface GroupCursor { current_seq: number; join_seq: number; latest_seq: number; unread_count: number }
 
 export interface GroupCreateParams {

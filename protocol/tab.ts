@@ -5,7 +5,8 @@
 import type { WireError } from './errors.ts';
 import type { JsonObject } from './frames.ts';
 import type { ThoughtContext } from './methods-extra.ts';
-import type { GroupInfo, GroupMember, MessageSendResult, MethodName, ParamsOf, ResultOf } from './methods.ts';
+import type { MessageSendResult, MethodName, ParamsOf, ResultOf } from './methods.ts';
+import type { GroupInfo, GroupMember } from './wire-common.ts';
 
 /** Bumped when the tab↔owner contract changes incompatibly (2: `send`/`groupSend` carry no call id, and logged events come in `events` frames). */
 export const TAB_PROTOCOL = 2;

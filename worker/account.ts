@@ -8,9 +8,9 @@ import {
 } from '../protocol/errors.ts';
 import type { JsonObject } from '../protocol/frames.ts';
 import {
-  INTERNAL_ONLY_METHODS, type GroupInfo, type GroupRow, type MessageSendResult, type MethodName,
-  type ParamsOf, type ResultOf,
+  INTERNAL_ONLY_METHODS, type GroupRow, type MessageSendResult, type MethodName, type ParamsOf, type ResultOf,
 } from '../protocol/methods.ts';
+import { type GroupInfo } from '../protocol/wire-common.ts';
 import type {
   GroupInboundMessage, GroupSent, InboundMessage, LogPage, InspectorSnapshot, QueuedSend, SessionSnapshot,
   TabEventMap,

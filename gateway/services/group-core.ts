@@ -10,7 +10,8 @@
 import type Database from 'better-sqlite3';
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { EventMap, EventName } from '../../protocol/events.ts';
-import type { ClientSignature, GroupEvent, GroupInfo, GroupMember } from '../../protocol/methods.ts';
+import type { GroupEvent } from '../../protocol/methods.ts';
+import type { ClientSignature, GroupInfo, GroupMember } from '../../protocol/wire-common.ts';
 import { RpcError, type AuthedConnection, type GatewayContext, type HandlerTable } from '../context.ts';
 import { migrate } from '../db.ts';
 import { int, str } from '../validate.ts';

@@ -4,7 +4,7 @@
 
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { ErrorCode } from '../../protocol/errors.ts';
-import type { ClientSignature, GroupInfo } from '../../protocol/methods.ts';
+import type { ClientSignature, GroupInfo } from '../../protocol/wire-common.ts';
 import { RpcError, type AuthedConnection, type HandlerTable } from '../context.ts';
 import { str, MAX_AID } from '../validate.ts';
 import type { GroupCore, GroupPart, GroupRecord } from './group-core.ts';

@@ -3,7 +3,7 @@
 
 import { buf, pemToDer, toBase64, toHex, utf8 } from '../../protocol/bytes.ts';
 import { stableJson } from '../../protocol/canonical.ts';
-import { type ClientSignature } from '../../protocol/methods.ts';
+import { type ClientSignature } from '../../protocol/wire-common.ts';
 
 /** Raw r‖s (two big-endian halves) → DER `SEQUENCE { INTEGER r, INTEGER s }`. */
 export function p1363ToDer(raw: Uint8Array): Uint8Array {
