@@ -151,7 +151,9 @@ async function benchRpc(stack: BrowserStack): Promise<DetailedRow[]> {
  */
 export async function injectBurst(stack: BrowserStack, aid: string, n: number): Promise<{ sockets: number; ms: number }> {
   const inject = async (target: string, params: unknown) => {
-    const frame = JSON.stringify({ jsonrpc: '2.0', method: 'event/app.bench', params });
+    // Not an `app.*` event: those are notify() messages, which the owner passes on only with the
+    // gateway's `_notify` stamp (an unstamped one is dropped, never published as raw).
+    const frame = JSON.stringify({ jsonrpc: '2.0', method: 'event/bench.tick', params });
     const res = await adminFetch(stack.gateway.httpUrl, stack.gateway.adminToken, 'inject', { aid: target, frame });
     if (!res.ok) throw new Error(`admin inject: ${res.status} ${await res.text()}`);
     return ((await res.json()) as { sockets: number }).sockets;
@@ -177,7 +179,7 @@ async function injectFloor(stack: BrowserStack, probe: Session): Promise<Summary
   const onMessage = (data: unknown) => {
     const now = Date.now();
     const f = JSON.parse(String(data)) as { method?: string; params?: { t: number } };
-    if (f.method === 'event/app.bench') latencies.push(now - f.params!.t);
+    if (f.method === 'event/bench.tick') latencies.push(now - f.params!.t);
   };
   probe.ws.on('message', onMessage);
   try {
@@ -242,7 +244,7 @@ async function fanoutReal(stack: BrowserStack, tabs: number): Promise<{ delivery
         g.__benchFanout = rec;
         g.aun.on('raw', (d) => {
           const now = Date.now();
-          if (d.event !== 'app.bench') return;
+          if (d.event !== 'bench.tick') return;
           const { i, t } = d.params as { i: number; t: number };
           rec.latencies.push(now - t);
           rec.seen.add(i);

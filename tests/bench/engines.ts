@@ -84,7 +84,7 @@ async function measure(stack: BrowserStack, profile: EngineProfile): Promise<Eng
       globalThis.__benchFanout = rec;
       globalThis.aun.on('raw', (d) => {
         const now = Date.now();
-        if (d.event !== 'app.bench') return;
+        if (d.event !== 'bench.tick') return;
         rec.latencies.push(now - d.params.t);
         rec.seen.add(d.params.i);
       });

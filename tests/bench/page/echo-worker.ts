@@ -9,7 +9,7 @@ const eventPorts: MessagePort[] = [];
 
 function broadcast(n: number): void {
   for (let i = 0; i < n; i++) {
-    const frame: BenchEventFrame = { t: 'event', name: 'raw', data: { aid: 'bench', event: 'app.bench', params: { i, t: Date.now() } } };
+    const frame: BenchEventFrame = { t: 'event', name: 'raw', data: { aid: 'bench', event: 'bench.tick', params: { i, t: Date.now() } } };
     for (const port of eventPorts) port.postMessage(frame);
   }
 }
