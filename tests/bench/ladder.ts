@@ -286,7 +286,11 @@ interface FailSample {
 function armFailover(page: Page): Promise<void> {
   return page.evaluate(() => {
     const g = globalThis as unknown as PageGlobals;
-    g.__fail = { ownerWall: null, readyWall: null, readyVia: null, incarnation: null, strategy: null, states: [] };
+    // Reset after hooking: on('state') hands a new handler the current state at once, which is
+    // the state before the kill, not the recovery.
+    // (No named function in here: the bundler would wrap it in a helper the page does not have.)
+    const empty = JSON.stringify({ ownerWall: null, readyWall: null, readyVia: null, incarnation: null, strategy: null, states: [] });
+    g.__fail = JSON.parse(empty);
     if (g.__failHooked) return;
     g.__failHooked = true;
     g.aun.on('owner', (o) => {
@@ -312,6 +316,7 @@ function armFailover(page: Page): Promise<void> {
       r.readyVia = 'state event';
       r.strategy = (s as SessionSnapshot & { detail?: { strategy?: string } }).detail?.strategy ?? null;
     });
+    g.__fail = JSON.parse(empty);
   });
 }
 
