@@ -1,32 +1,13 @@
 // The client's calls (client-stub/calls.ts) against a fake owner (Node MessagePorts, Comlink):
 // the tab's own deadline, abort, and what a send carries.
-import * as Comlink from 'comlink';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connect, TimeoutError, type AunClient } from '../../../client-stub/index.ts';
 import { TAB_MARGIN_MS } from '../../../protocol/deadline.ts';
-import { TAB_PROTOCOL, type AttachMessage, type OwnerFrame } from '../../../protocol/tab.ts';
+import { fakeOwner } from '../../support/fake-owner.ts';
 
-type Call = [method: string, ...args: unknown[]];
-
-/** An owner that says hello and records every facade call; `call` never answers, the rest answer ok. */
-function silentOwner(): { calls: Call[]; worker: () => SharedWorker } {
-  const calls: Call[] = [];
-  const facade = new Proxy({}, {
-    get: (_t, method: string) => (...args: unknown[]) => {
-      calls.push([method, ...args]);
-      return method === 'call' ? new Promise(() => {}) : { ok: true, value: method === 'send' ? { message_id: 'm1', status: 'queued' } : undefined };
-    },
-  });
-  const worker = () => {
-    const ch = new MessageChannel();
-    ch.port2.onmessage = (ev: MessageEvent<AttachMessage>) => {
-      Comlink.expose(facade, ev.data.rpc);
-      ev.data.events.postMessage({ t: 'hello', incarnation: 'i1', build: 'test', builtAt: 0, protocol: TAB_PROTOCOL, ownerLock: '', rung: 'shared' } satisfies OwnerFrame);
-    };
-    return { port: ch.port1, onerror: null } as unknown as SharedWorker;
-  };
-  return { calls, worker };
-}
+/** An owner that records every facade call; `call` never answers, the rest answer ok. */
+const silentOwner = () => fakeOwner((method) =>
+  method === 'call' ? new Promise(() => {}) : { ok: true, value: method === 'send' ? { message_id: 'm1', status: 'queued' } : undefined });
 
 describe('calls', () => {
   let client: AunClient | null = null;

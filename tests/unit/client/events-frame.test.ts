@@ -1,34 +1,12 @@
 // The client's side of batched logged events: an owner's `events` frame (one per committed batch)
 // is handed to the app event by event in lsn order, each lsn once, and acknowledged once.
-import * as Comlink from 'comlink';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connect, type AunClient } from '../../../client-stub/index.ts';
-import { TAB_PROTOCOL, type AttachMessage, type InboundMessage, type LogPage, type OwnerFrame } from '../../../protocol/tab.ts';
+import type { InboundMessage, LogPage } from '../../../protocol/tab.ts';
+import { fakeOwner } from '../../support/fake-owner.ts';
 
-type Call = [method: string, ...args: unknown[]];
-
-/** An owner that says hello, answers every facade call with `ok`, records the calls, and can post frames. */
-function fakeOwner(): { calls: Call[]; worker: () => SharedWorker; post: (f: OwnerFrame) => void } {
-  const calls: Call[] = [];
-  let events: MessagePort | null = null;
-  const facade = new Proxy({}, {
-    get: (_t, method: string) => (...args: unknown[]) => {
-      calls.push([method, ...args]);
-      return { ok: true, value: method === 'replay' ? { events: [], lastLsn: 0 } : undefined };
-    },
-  });
-  const worker = () => {
-    const ch = new MessageChannel();
-    ch.port2.onmessage = (ev: MessageEvent<AttachMessage>) => {
-      const msg = ev.data;
-      Comlink.expose(facade, msg.rpc);
-      events = msg.events;
-      msg.events.postMessage({ t: 'hello', incarnation: 'i1', build: 'test', builtAt: 0, protocol: TAB_PROTOCOL, ownerLock: '', rung: 'shared' } satisfies OwnerFrame);
-    };
-    return { port: ch.port1, onerror: null } as unknown as SharedWorker;
-  };
-  return { calls, worker, post: (f) => events!.postMessage(f) };
-}
+/** An owner that answers every facade call with `ok` (an empty replay) and can post frames. */
+const owned = () => fakeOwner((method) => ({ ok: true, value: method === 'replay' ? { events: [], lastLsn: 0 } : undefined }));
 
 const message = (lsn: number): LogPage['events'][number] => ({
   lsn, name: 'message',
@@ -45,7 +23,7 @@ describe('events frames', () => {
   });
 
   it('hands out the events of a frame in order, each lsn once, and acks the batch once', async () => {
-    const owner = fakeOwner();
+    const owner = owned();
     client = await connect({ worker: { shared: owner.worker }, rung: 'shared', build: 'test' });
     const seen: number[] = [];
     client.on('message', (m: InboundMessage) => seen.push(m.seq));
