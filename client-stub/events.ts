@@ -124,13 +124,18 @@ export class Events {
       return;
     }
     if (frame.t === 'events') {
-      // One frame per committed batch, in lsn order.
-      if (this.held) this.held.push(...frame.list);
-      else for (const e of frame.list) this.emitLogged(e.lsn, e.name, e.data);
+      // One frame per committed batch, in lsn order; an entry that is not one is skipped.
+      if (!Array.isArray(frame.list)) return;
+      for (const e of frame.list as unknown[]) {
+        if (!isLogged(e)) continue;
+        if (this.held) this.held.push(e);
+        else this.emitLogged(e.lsn, e.name, e.data);
+      }
       return;
     }
     if (frame.t !== 'event') return;
     if (frame.name === 'state') {
+      if (typeof frame.data !== 'object' || frame.data === null) return;
       const snap = frame.data as SessionSnapshot;
       if (snap.aid === this.s.aid || snap.aid === this.s.loggingIn) {
         this.stateFrames++;
@@ -228,4 +233,9 @@ export class Events {
   stop(): void {
     if (this.ackTimer) clearTimeout(this.ackTimer);
   }
+}
+
+/** An entry of an `events` frame as the owner writes it: a safe-integer lsn and an event name. */
+function isLogged(e: unknown): e is LogPage['events'][number] {
+  return typeof e === 'object' && e !== null && Number.isSafeInteger((e as { lsn?: unknown }).lsn) && typeof (e as { name?: unknown }).name === 'string';
 }

@@ -299,6 +299,7 @@ export class Linker {
   }
 
   private onFrame(link: Link, frame: OwnerFrame): void {
+    if (typeof frame !== 'object' || frame === null) return;
     if (frame.t === 'draining' || frame.t === 'moved') {
       this.handOver(link, frame.to);
       return;

@@ -21,6 +21,16 @@ export interface ConnectionHooks {
   onClose(conn: GatewayConnection, code: number, reason: string): void;
 }
 
+/**
+ * Time one socket's frames may take in one turn of the event loop before the other sockets get
+ * theirs. ws hands over every frame of a TCP read at once; without turns, a client that writes
+ * 1,000 frames in one go holds the (single-threaded) gateway for all of them while every other
+ * socket's request waits. Order within a socket is unchanged.
+ */
+export const TURN_MS = 2;
+/** Frames waiting for their turn at which the socket stops being read (TCP pushes back). */
+const PAUSE_AT = 512;
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -59,6 +69,10 @@ export class GatewayConnection implements Connection {
   closed = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private idle = { ms: 0, code: 0 };
+  /** Frames received and not handled yet (see TURN_MS), and the time this turn's frames took. */
+  private waiting: (() => void)[] = [];
+  private turnSpent = 0;
+  private turnQueued = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -66,7 +80,7 @@ export class GatewayConnection implements Connection {
     private readonly faults: Faults,
     private readonly hooks: ConnectionHooks,
   ) {
-    ws.on('message', (data, isBinary) => this.faults.inbound(() => this.receive(data, isBinary)));
+    ws.on('message', (data, isBinary) => this.admit(() => this.faults.inbound(() => this.receive(data, isBinary))));
     ws.on('close', (code, reason) => this.finish(code, reason.toString('utf8')));
     ws.on('error', () => this.finish(1006, 'socket error'));
   }
@@ -115,6 +129,44 @@ export class GatewayConnection implements Connection {
 
   replyError(id: RpcId | null, code: number, message: string, data?: unknown): void {
     this.send({ jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } });
+  }
+
+  /** Handles a frame now if this turn has time left and nothing waits before it, else queues it. */
+  private admit(work: () => void): void {
+    this.queueTurn();
+    if (this.waiting.length === 0 && this.turnSpent < TURN_MS) {
+      this.timed(work);
+      return;
+    }
+    this.waiting.push(work);
+    if (this.waiting.length >= PAUSE_AT && !this.ws.isPaused) this.ws.pause();
+  }
+
+  /** The next turn (after the other sockets' I/O): a fresh budget, spent on the waiting frames first. */
+  private queueTurn(): void {
+    if (this.turnQueued) return;
+    this.turnQueued = true;
+    setImmediate(() => {
+      this.turnQueued = false;
+      this.turnSpent = 0;
+      this.handleWaiting(TURN_MS);
+      if (this.waiting.length > 0) this.queueTurn();
+      else if (this.ws.isPaused && !this.closed) this.ws.resume();
+    });
+  }
+
+  /** Handles waiting frames, one at a time from the front, until `ms` are spent (at least one). */
+  private handleWaiting(ms: number): void {
+    while (this.waiting.length > 0 && (this.turnSpent === 0 || this.turnSpent < ms)) this.timed(this.waiting.shift()!);
+  }
+
+  private timed(work: () => void): void {
+    const t = performance.now();
+    try {
+      work();
+    } finally {
+      this.turnSpent += Math.max(performance.now() - t, 0.001);
+    }
   }
 
   private receive(data: RawData, isBinary: boolean): void {
@@ -171,6 +223,8 @@ export class GatewayConnection implements Connection {
 
   private finish(code: number, reason: string): void {
     if (this.closed) return;
+    // What arrived before the close is handled before it, as if there were no turns.
+    this.handleWaiting(Infinity);
     this.closed = true;
     clearTimeout(this.idleTimer);
     this.hooks.onClose(this, code, reason);

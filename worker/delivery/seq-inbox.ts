@@ -1,7 +1,7 @@
 // One seq namespace (a device's P2P inbox, a group's messages, a group's events): a
 // contiguous-prefix cursor over the gateway's seq, filled by pulls only, acks sent for the
 // contiguous prefix. A push is a hint that something new may sit past the cursor: it costs at most
-// one pull and never supplies a row, so the gateway's stored sequence alone says what sits at a
+// one pull (and its seq how far later pages may be asked for ahead) and never supplies a row, so the gateway's stored sequence alone says what sits at a
 // seq (see docs/security-model.md). Rows are opened once, in seq order, in runs; `commit` makes
 // the cursor past a run and whatever it produced durable in one step, and only then is it
 // delivered: a crash in between redelivers nothing and loses nothing.
@@ -43,7 +43,7 @@ export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
 const PAGE = 50;
 const MAX_PAGES = 1000;
 /** Pages pulled and not landed yet, at most: what came in during one commit lands in the next. */
-const PULL_AHEAD = 4;
+export const PULL_AHEAD = 8;
 const ACK_DELAY_MS = 100;
 /** Own seqs (from the gateway's answers to our sends) are remembered this far past the cursor at most. */
 export const SKIP_WINDOW = 10_000;
@@ -55,6 +55,8 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
   private readonly skipped = new Set<number>();
   private pulling: Promise<void> | null = null;
   private pullAgain = false;
+  /** The highest seq the pushes named since the last pull round: how far pages may be asked ahead. */
+  private hinted = 0;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private acked = 0;
   private stopped = false;
@@ -78,11 +80,15 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
   /**
    * A push said something new may sit at `seq` (unknown when the push had none, or a bad one).
    * The push's content is never used: a seq at or below the cursor costs nothing, anything else
-   * one pull from the cursor (coalesced with the pulls in flight), whatever the seq claims.
-   * Never rejects.
+   * one pull from the cursor (coalesced with the pulls in flight), whatever the seq claims. The
+   * seq only says how far later pages may be asked for ahead once a page comes back full (see
+   * pullAll). Never rejects.
    */
   hint(seq?: unknown): Promise<void> {
-    if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq <= this.contiguous) return Promise.resolve();
+    if (typeof seq === 'number' && Number.isSafeInteger(seq)) {
+      if (seq <= this.contiguous) return Promise.resolve();
+      this.hinted = Math.max(this.hinted, seq);
+    }
     return this.catchUp().catch((e: unknown) => this.deps.log?.(`${this.deps.name}: pull after a push: ${(e as Error).message}`));
   }
 
@@ -125,32 +131,52 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
    * that came in meanwhile land together, as one run (one commit). A page lands only if every page
    * before it did, so a failed commit never lets a later page jump the cursor over rows it did not
    * store.
+   *
+   * Once a page comes back full, the pages after it are asked for at once, without waiting for
+   * each answer, as far as the pushes said rows exist (`hinted`), one page's seq span apart. Such a
+   * page is read only if the pages before it reach its start; otherwise it is dropped and asked for
+   * again from where they end. A forged far-ahead push costs nothing here by itself (the first page
+   * must come back full) and a few pulls at most after a full page.
    */
   private async pullAll(): Promise<void> {
     await this.load();
-    let after = this.contiguous;
     const waiting: PulledPage<R>[] = [];
     const landings: Promise<void>[] = [];
+    const asked: { from: number; page: Promise<PullPage<R>> }[] = [];
+    const ask = (from: number) => {
+      const page = this.deps.pull(from, PAGE);
+      page.catch(() => {}); // awaited below, or dropped unread
+      asked.push({ from, page });
+    };
     let failed = false;
+    /** Where the pages read so far take the cursor. */
+    let next = this.contiguous;
+    ask(next);
     try {
-      for (let page = 0; page < MAX_PAGES && !this.stopped && !failed; page++) {
-        const res = await this.deps.pull(after, PAGE);
-        const from = after;
+      for (let n = 0; n < MAX_PAGES && asked.length > 0 && !this.stopped && !failed; n++) {
+        const { from, page } = asked.shift()!;
+        const res = await page;
         const rows = usableRows<R>(res.rows, from);
         const floor = Number.isSafeInteger(res.floor) ? res.floor : 0;
         waiting.push({ from, rows, floor });
         const landing = this.enqueue(() => this.land(waiting.splice(0)));
         landing.catch(() => (failed = true));
         landings.push(landing);
-        while (landings.length >= PULL_AHEAD) await landings.shift();
         // Where this page takes the cursor. A page that moves nothing would come back the same:
         // `hasMore` alone must not spin.
-        const next = Math.max(from, rows.at(-1)?.seq ?? 0, floor);
-        if (res.hasMore !== true || next === from) break;
-        after = Math.max(next, this.contiguous);
+        const end = Math.max(from, rows.at(-1)?.seq ?? 0, floor);
+        if (res.hasMore !== true || end === from) break;
+        next = Math.max(end, next);
+        if (asked.length > 0 && asked[0]!.from > next) asked.length = 0; // overshot: holes before it
+        // Pages asked for or read, and not landed: PULL_AHEAD at most.
+        while (landings.length + asked.length >= PULL_AHEAD && landings.length > 0) await landings.shift();
+        if (failed || this.stopped) break;
+        if (asked.length === 0) ask(next);
+        for (let at = asked.at(-1)!.from + (end - from); landings.length + asked.length < PULL_AHEAD && at < this.hinted; at += end - from) ask(at);
       }
     } finally {
       for (const landing of landings.splice(0)) await landing;
+      this.hinted = 0;
     }
   }
 

@@ -33,4 +33,29 @@ describe('events frames', () => {
     await vi.waitFor(() => expect(seen).toEqual([1, 2, 3, 4, 5]));
     await vi.waitFor(() => expect(owner.calls.filter(([m]) => m === 'ackEvents')).toEqual([['ackEvents', 5]]), { timeout: 2000 });
   });
+
+  it('a malformed frame from the port is dropped, throws nothing, and the frames after it still arrive in order', async () => {
+    const owner = owned();
+    client = await connect({ worker: { shared: owner.worker }, rung: 'shared', build: 'test' });
+    const seen: number[] = [];
+    client.on('message', (m: InboundMessage) => seen.push(m.seq));
+    const thrown: unknown[] = [];
+    const onError = (e: unknown) => thrown.push(e);
+    process.on('uncaughtException', onError);
+    try {
+      for (const bad of [
+        null, 42, 'events', [], { t: 'events' }, { t: 'events', list: null }, { t: 'events', list: 'x' },
+        { t: 'events', list: [null, 7, { lsn: 'one', name: 'message', data: {} }, { lsn: 2.5, name: 'message', data: {} }, { lsn: 3, name: 42, data: {} }] },
+        { t: 'event' }, { t: 'resync', extra: { deep: [[[]]] } }, { t: 'events', list: { length: 1e9 } },
+      ]) owner.post(bad as never);
+      owner.post({ t: 'events', list: [1, 2].map(message) });
+      owner.post({ t: 'event', name: 'state', data: null } as never);
+      owner.post({ t: 'events', list: [3].map(message) });
+      await vi.waitFor(() => expect(seen).toEqual([1, 2, 3]));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(thrown).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { SeqInbox, type PullPage } from '../../../worker/delivery/seq-inbox.ts';
+import { PULL_AHEAD, SeqInbox, type PullPage } from '../../../worker/delivery/seq-inbox.ts';
 
 type Row = { seq: number; text: string };
 
@@ -160,8 +160,8 @@ describe('SeqInbox', () => {
     expect(t.acks).toEqual([]);
   });
 
-  it('pulls ahead while a page is being committed, at most 4 pages, and lands what came in meanwhile as one commit', async () => {
-    const server = Array.from({ length: 300 }, (_, i) => ({ seq: i + 1, text: `m${i + 1}` }));
+  it(`pulls ahead while a page is being committed, at most ${PULL_AHEAD} pages, and lands what came in meanwhile as one commit`, async () => {
+    const server = Array.from({ length: PULL_AHEAD * 50 + 100 }, (_, i) => ({ seq: i + 1, text: `m${i + 1}` }));
     const pulls: number[] = [];
     const commits: number[] = [];
     const release: (() => void)[] = [];
@@ -184,25 +184,26 @@ describe('SeqInbox', () => {
       delivered: (r) => shown.push(r.seq),
     });
     const done = inbox.catchUp();
-    // While the first page's commit is pending, three more pages come in, and no more.
-    await vi.waitFor(() => expect(pulls).toEqual([0, 50, 100, 150]));
+    // While the first page's commit is pending, PULL_AHEAD - 1 more pages come in, and no more.
+    const ahead = Array.from({ length: PULL_AHEAD }, (_, i) => i * 50);
+    await vi.waitFor(() => expect(pulls).toEqual(ahead));
     await settle();
-    expect(pulls).toEqual([0, 50, 100, 150]);
+    expect(pulls).toEqual(ahead);
     expect(commits).toEqual([50]);
     expect(shown).toEqual([]);
-    // Once it landed, the three that waited land together.
+    // Once it landed, the pages that waited land together.
     release.shift()!();
-    await vi.waitFor(() => expect(commits).toEqual([50, 200]));
+    await vi.waitFor(() => expect(commits).toEqual([50, PULL_AHEAD * 50]));
     expect(shown).toEqual(server.slice(0, 50).map((r) => r.seq));
-    while (inbox.cursor < 300) {
+    while (inbox.cursor < server.length) {
       await vi.waitFor(() => expect(release.length).toBeGreaterThan(0));
       release.shift()!();
       await new Promise((r) => setTimeout(r, 5));
     }
     await done;
     expect(shown).toEqual(server.map((r) => r.seq));
-    expect(pulls.slice(0, 5)).toEqual([0, 50, 100, 150, 200]);
-    expect(commits.at(-1)).toBe(300);
+    expect(pulls.slice(0, PULL_AHEAD + 1)).toEqual([...ahead, PULL_AHEAD * 50]);
+    expect(commits.at(-1)).toBe(server.length);
   });
 
   it('a page pulled ahead never lands when the page before it failed to commit', async () => {
@@ -269,5 +270,75 @@ describe('SeqInbox', () => {
     expect(stored).toBe(0);
     await boot(null).catchUp();
     expect(shown).toEqual([1, 2, 3]);
+  });
+});
+
+/**
+ * Pages asked for before the previous answer is in: once a page comes back full, as far as the
+ * pushes said rows exist. A fake gateway that answers each pull only when told, and counts how
+ * many are open at once.
+ */
+describe('SeqInbox: pages asked for ahead of the answers', () => {
+  function gateway(seqs: number[], cap = 50) {
+    const server = seqs.map((seq) => ({ seq, text: `m${seq}` }));
+    const pulls: number[] = [];
+    const shown: number[] = [];
+    let open = 0;
+    let maxOpen = 0;
+    const inbox = new SeqInbox<Row, Row>({
+      name: 'ahead',
+      async pull(after, limit) {
+        pulls.push(after);
+        maxOpen = Math.max(maxOpen, ++open);
+        await new Promise((r) => setTimeout(r, 3));
+        open--;
+        const rows = server.filter((r) => r.seq > after);
+        const n = Math.min(limit, cap);
+        return { rows: rows.slice(0, n), hasMore: rows.length > n, floor: 0 };
+      },
+      ack: async () => {},
+      loadCursor: async () => 0,
+      commit: async (_seq, items) => items,
+      open: async (r) => r,
+      delivered: (r) => shown.push(r.seq),
+    });
+    return { inbox, pulls, shown, maxOpen: () => maxOpen };
+  }
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  it('with pushes naming seqs far past a full page, several pulls are open at once; every row lands once, in order', async () => {
+    const t = gateway(range(1, 400));
+    await t.inbox.hint(400);
+    expect(t.shown).toEqual(range(1, 400));
+    expect(t.maxOpen()).toBeGreaterThan(1);
+    expect(t.maxOpen()).toBeLessThanOrEqual(PULL_AHEAD);
+    expect(t.inbox.cursor).toBe(400);
+  });
+
+  it('without such a push, the pages go one at a time', async () => {
+    const t = gateway(range(1, 400));
+    await t.inbox.catchUp();
+    expect(t.shown).toEqual(range(1, 400));
+    expect(t.maxOpen()).toBe(1);
+  });
+
+  it('holes in the seqs and a gateway whose pages are smaller than asked: every row once, in order, nothing skipped', async () => {
+    const seqs = [...range(1, 30), ...range(45, 120), ...range(200, 260), 999];
+    for (const cap of [50, 20, 7]) {
+      const t = gateway(seqs, cap);
+      await t.inbox.hint(999);
+      expect(t.shown).toEqual(seqs);
+      expect(t.inbox.cursor).toBe(999);
+    }
+  });
+
+  it('a push naming a far seq over a full page costs a few pulls at most, once', async () => {
+    const t = gateway(range(1, 50));
+    await t.inbox.hint(1e9);
+    expect(t.shown).toEqual(range(1, 50));
+    expect(t.pulls.length).toBeLessThanOrEqual(PULL_AHEAD + 1);
+    const before = t.pulls.length;
+    await t.inbox.catchUp();
+    expect(t.pulls.length).toBe(before + 1);
   });
 });
