@@ -190,12 +190,12 @@ export function errorFromRpc(body: { code: number; message: string; data?: unkno
 }
 
 /** Every class above by name, so an error that crossed a postMessage boundary can be rebuilt. */
-export const ERROR_CLASSES: Record<string, ErrorClass> = {
+export const ERROR_CLASSES: Record<string, ErrorClass> = /* @__PURE__ */ Object.fromEntries(/* @__PURE__ */ [
   AunError, ValidationError, AuthError, PermissionError, NotFoundError, VersionConflictError,
   SessionError, RateLimitError, CertificateRevokedError, ClientSignatureError,
   IdentityConflictError, GroupError, GroupNotFoundError, GroupStateError, V2StaleKeysError,
   TimeoutError, ConnectionLostError, UpdateRequiredError,
-};
+].map((Cls) => [new Cls('').name, Cls]));
 
 /** Results cross the port as plain data; errors keep their class name and code. */
 export interface WireError { name: string; code: number; message: string; data?: unknown; retryable?: boolean }
