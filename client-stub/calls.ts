@@ -20,7 +20,7 @@ export function unwrap<T>(o: Outcome<T>): T {
 }
 
 export class Calls {
-  private readonly pending = new Map<string, { link: Link; fail: (err: Error) => void }>();
+  readonly #pending = new Map<string, { link: Link; fail: (err: Error) => void }>();
 
   /** `beforeCall` runs before each call (subscriptions made before it reach the owner first). */
   constructor(
@@ -42,7 +42,7 @@ export class Calls {
     // must not miss the events of its first moments).
     this.beforeCall();
     for (let attempt = 0, moves = 0; ; attempt++) {
-      const o = await this.invokeOnce(run, opts);
+      const o = await this.#invokeOnce(run, opts);
       // Another owner of the origin holds this AID's session (a login turned away unrun): go there.
       const holder = o.ok ? null : holderOf(o.error.data);
       if (holder && moves++ < MAX_MOVES) {
@@ -56,7 +56,7 @@ export class Calls {
   }
 
   /** One facade call with a deadline, abort support and owner-death rejection. */
-  private async invokeOnce<T>(run: FacadeCall<T>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal }): Promise<Outcome<T>> {
+  async #invokeOnce<T>(run: FacadeCall<T>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal }): Promise<Outcome<T>> {
     if (this.s.closed) throw new ConnectionLostError('client closed');
     opts.signal?.throwIfAborted();
     const link = await this.linker.ensureLink();
@@ -65,7 +65,7 @@ export class Calls {
     return new Promise<Outcome<T>>((resolve, reject) => {
       const finish = () => {
         clearTimeout(timer);
-        this.pending.delete(id);
+        this.#pending.delete(id);
         opts.signal?.removeEventListener('abort', onAbort);
       };
       const fail = (err: Error) => {
@@ -82,7 +82,7 @@ export class Calls {
         void link.facade.cancel(id).catch(() => {});
       }, timeoutMs + TAB_MARGIN_MS);
       opts.signal?.addEventListener('abort', onAbort);
-      this.pending.set(id, { link, fail });
+      this.#pending.set(id, { link, fail });
       run(link.facade).then(
         (o) => {
           finish();
@@ -95,9 +95,9 @@ export class Calls {
 
   /** Rejects the calls in flight (on `link` only, when given). */
   failPending(err: Error, link?: Link): void {
-    for (const [id, p] of [...this.pending]) {
+    for (const [id, p] of [...this.#pending]) {
       if (link && p.link !== link) continue;
-      this.pending.delete(id);
+      this.#pending.delete(id);
       p.fail(err);
     }
   }

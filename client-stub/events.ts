@@ -36,12 +36,12 @@ export interface ClientState {
 const LOCAL_EVENTS: ReadonlySet<ClientEventName> = new Set(['owner', 'update-required']);
 
 export class Events {
-  private readonly handlers = new Map<ClientEventName, Set<(data: never) => void>>();
+  readonly #handlers = new Map<ClientEventName, Set<(data: never) => void>>();
   /** Names that got their first handler in this task: one `subscribe` call sends them all. */
-  private readonly toSubscribe = new Set<TabEventName>();
+  readonly #toSubscribe = new Set<TabEventName>();
   snapshot: SessionSnapshot | null = null;
   /** `aid:state` of the last `state` handed to handlers, so a login does not repeat the owner's. */
-  private lastEmittedState: string | null = null;
+  #lastEmittedState: string | null = null;
   /**
    * Counts the owner's `state` frames: those come on the event port, answers on the rpc port, in
    * no fixed order, so a login's answer is older than any state frame that came while it ran.
@@ -51,25 +51,25 @@ export class Events {
   lastLsn = 0;
   /** Live logged events that arrived while a catch-up from the log (or a login) was running. */
   held: LogPage['events'] | null = null;
-  private catchingUp: Promise<void> | null = null;
-  private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  #catchingUp: Promise<void> | null = null;
+  #ackTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly s: ClientState, private readonly invoke: <T>(run: FacadeCall<T>) => Promise<T>) {}
 
   on<E extends ClientEventName>(event: E, handler: (data: ClientEventMap[E]) => void): () => void {
-    let set = this.handlers.get(event);
+    let set = this.#handlers.get(event);
     if (!set) {
       set = new Set();
-      this.handlers.set(event, set);
-      if (!LOCAL_EVENTS.has(event)) this.subscribeSoon(event as TabEventName);
+      this.#handlers.set(event, set);
+      if (!LOCAL_EVENTS.has(event)) this.#subscribeSoon(event as TabEventName);
     }
     set.add(handler as (data: never) => void);
-    if (event === 'state' && this.snapshot) this.call1(handler as (d: SessionSnapshot) => void, this.snapshot);
+    if (event === 'state' && this.snapshot) this.#call1(handler as (d: SessionSnapshot) => void, this.snapshot);
     return () => {
-      const s = this.handlers.get(event);
+      const s = this.#handlers.get(event);
       if (!s?.delete(handler as (data: never) => void) || s.size > 0) return;
-      this.handlers.delete(event);
-      if (!LOCAL_EVENTS.has(event) && !this.toSubscribe.delete(event as TabEventName)) {
+      this.#handlers.delete(event);
+      if (!LOCAL_EVENTS.has(event) && !this.#toSubscribe.delete(event as TabEventName)) {
         void this.invoke((f) => f.unsubscribe([event as TabEventName])).catch(() => {});
       }
     };
@@ -101,19 +101,19 @@ export class Events {
 
   /** The owner-side events some handler listens to (subscribed again after a re-attach). */
   subscribed(): TabEventName[] {
-    return [...this.handlers.keys()].filter((n): n is TabEventName => !LOCAL_EVENTS.has(n));
+    return [...this.#handlers.keys()].filter((n): n is TabEventName => !LOCAL_EVENTS.has(n));
   }
 
   /** An app registers its handlers in a row: their names go to the owner in one call. */
-  private subscribeSoon(name: TabEventName): void {
-    if (this.toSubscribe.size === 0) queueMicrotask(() => this.flushSubscriptions());
-    this.toSubscribe.add(name);
+  #subscribeSoon(name: TabEventName): void {
+    if (this.#toSubscribe.size === 0) queueMicrotask(() => this.flushSubscriptions());
+    this.#toSubscribe.add(name);
   }
 
   flushSubscriptions(): void {
-    if (this.toSubscribe.size === 0) return;
-    const names = [...this.toSubscribe];
-    this.toSubscribe.clear();
+    if (this.#toSubscribe.size === 0) return;
+    const names = [...this.#toSubscribe];
+    this.#toSubscribe.clear();
     void this.invoke((f) => f.subscribe(names)).catch(() => {});
   }
 
@@ -129,7 +129,7 @@ export class Events {
       for (const e of frame.list as unknown[]) {
         if (!isLogged(e)) continue;
         if (this.held) this.held.push(e);
-        else this.emitLogged(e.lsn, e.name, e.data);
+        else this.#emitLogged(e.lsn, e.name, e.data);
       }
       return;
     }
@@ -140,7 +140,7 @@ export class Events {
       if (snap.aid === this.s.aid || snap.aid === this.s.loggingIn) {
         this.stateFrames++;
         this.snapshot = snap;
-        this.lastEmittedState = `${snap.aid}:${snap.state}`;
+        this.#lastEmittedState = `${snap.aid}:${snap.state}`;
       }
     }
     this.emit(frame.name, frame.data as never);
@@ -150,7 +150,7 @@ export class Events {
   noteSlowOwner(): void {
     const aid = this.s.aid ?? this.s.loggingIn;
     if (!aid || this.snapshot?.state === 'connecting') return;
-    this.noteState({ aid, state: 'connecting', detail: { owner: 'attaching' }, lastLsn: this.snapshot?.lastLsn ?? this.lastLsn });
+    this.#noteState({ aid, state: 'connecting', detail: { owner: 'attaching' }, lastLsn: this.snapshot?.lastLsn ?? this.lastLsn });
   }
 
   /** A login's answer: the state it carries, unless a state frame of that AID came meanwhile (newer). */
@@ -159,31 +159,31 @@ export class Events {
       this.snapshot = { ...this.snapshot, lastLsn: Math.max(this.snapshot.lastLsn, snap.lastLsn) };
       return;
     }
-    this.noteState(snap);
+    this.#noteState(snap);
   }
 
   /** The session state this tab knows now; handlers hear it unless it is the one they last heard. */
-  private noteState(snap: SessionSnapshot): void {
+  #noteState(snap: SessionSnapshot): void {
     this.snapshot = snap;
     const key = `${snap.aid}:${snap.state}`;
-    if (key === this.lastEmittedState) return;
-    this.lastEmittedState = key;
+    if (key === this.#lastEmittedState) return;
+    this.#lastEmittedState = key;
     this.emit('state', snap);
   }
 
   /** Logged out: no state until the next login. */
   forgetState(): void {
     this.snapshot = null;
-    this.lastEmittedState = null;
+    this.#lastEmittedState = null;
   }
 
   /** Hands out a logged event once, in lsn order, and tells the owner how far this tab got. */
-  private emitLogged(lsn: number, name: TabEventName, data: unknown): void {
+  #emitLogged(lsn: number, name: TabEventName, data: unknown): void {
     if (lsn <= this.lastLsn) return;
     this.lastLsn = lsn;
     this.emit(name, data as never);
-    this.ackTimer ??= setTimeout(() => {
-      this.ackTimer = null;
+    this.#ackTimer ??= setTimeout(() => {
+      this.#ackTimer = null;
       void this.invoke((f) => f.ackEvents(this.lastLsn)).catch(() => {});
     }, ACK_EVENTS_MS);
   }
@@ -193,36 +193,36 @@ export class Events {
    * with history); live events that arrive meanwhile wait, so the app sees one ordered stream.
    */
   catchUp(): Promise<void> {
-    this.catchingUp ??= (async () => {
+    this.#catchingUp ??= (async () => {
       this.held ??= [];
       try {
         for (;;) {
           const page = await this.invoke((f) => f.replay(this.lastLsn, REPLAY_PAGE));
-          for (const e of page.events) this.emitLogged(e.lsn, e.name, e.data);
+          for (const e of page.events) this.#emitLogged(e.lsn, e.name, e.data);
           if (page.events.length < REPLAY_PAGE) break;
         }
       } finally {
-        this.catchingUp = null;
+        this.#catchingUp = null;
         this.releaseHeld();
       }
     })();
-    return this.catchingUp;
+    return this.#catchingUp;
   }
 
   /** Hands out, in lsn order, the live events held during a login or catch-up (unless one runs). */
   releaseHeld(): void {
-    if (this.catchingUp) return;
+    if (this.#catchingUp) return;
     const held = (this.held ?? []).sort((a, b) => a.lsn - b.lsn);
     this.held = null;
-    for (const f of held) this.emitLogged(f.lsn, f.name, f.data);
+    for (const f of held) this.#emitLogged(f.lsn, f.name, f.data);
   }
 
   emit<E extends ClientEventName>(event: E, data: ClientEventMap[E]): void {
-    for (const h of this.handlers.get(event) ?? []) this.call1(h as (d: ClientEventMap[E]) => void, data);
+    for (const h of this.#handlers.get(event) ?? []) this.#call1(h as (d: ClientEventMap[E]) => void, data);
   }
 
   /** One handler call: an app's exception is rethrown on its own, never breaks the client. */
-  private call1<T>(h: (d: T) => void, data: T): void {
+  #call1<T>(h: (d: T) => void, data: T): void {
     try {
       h(data);
     } catch (e) {
@@ -231,7 +231,7 @@ export class Events {
   }
 
   stop(): void {
-    if (this.ackTimer) clearTimeout(this.ackTimer);
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
   }
 }
 

@@ -15,23 +15,23 @@ function connectTo(worker: Worker, rung: Rung): MessagePort {
 /** The owner in a dedicated worker of this tab, used by this tab alone. */
 export class SingleTransport implements Transport {
   readonly rung = 'single';
-  private port: MessagePort | null = null;
-  private worker: Worker | null = null;
+  #port: MessagePort | null = null;
+  #worker: Worker | null = null;
   constructor(private readonly factory: (name: string) => Worker, private readonly name: string) {}
 
   attach(msg: AttachMessage): void {
-    this.worker ??= this.factory(this.name);
-    this.port ??= connectTo(this.worker, 'single');
-    this.port.postMessage(msg, [msg.rpc, msg.events]);
+    this.#worker ??= this.factory(this.name);
+    this.#port ??= connectTo(this.#worker, 'single');
+    this.#port.postMessage(msg, [msg.rpc, msg.events]);
   }
 
   cancel(): void {}
 
   close(): void {
-    this.port?.close();
-    this.worker?.terminate();
-    this.port = null;
-    this.worker = null;
+    this.#port?.close();
+    this.#worker?.terminate();
+    this.#port = null;
+    this.#worker = null;
   }
 }
 
@@ -67,22 +67,22 @@ interface Bridge {
  */
 export class LeaderTransport implements Transport {
   readonly rung = 'leader';
-  private leader: MessagePort | null = null;
-  private worker: Worker | null = null;
-  private bus: BroadcastChannel | null = null;
-  private election = new AbortController();
-  private resigning = false;
-  private askedToLead = false;
-  private readonly inbox: BroadcastChannel;
-  private readonly announce: BroadcastChannel;
-  private toLeader: BroadcastChannel | null = null;
-  private readonly bridges = new Map<string, Bridge>();
-  private pending: { msg: AttachMessage; attempt: string; timer: ReturnType<typeof setInterval> } | null = null;
+  #leader: MessagePort | null = null;
+  #worker: Worker | null = null;
+  #bus: BroadcastChannel | null = null;
+  #election = new AbortController();
+  #resigning = false;
+  #askedToLead = false;
+  readonly #inbox: BroadcastChannel;
+  readonly #announce: BroadcastChannel;
+  #toLeader: BroadcastChannel | null = null;
+  readonly #bridges = new Map<string, Bridge>();
+  #pending: { msg: AttachMessage; attempt: string; timer: ReturnType<typeof setInterval> } | null = null;
   /**
    * The follower side of this tab's links, by attempt: frames from the leader go to these ports.
    * The previous link is kept too, so answers to calls made on it still arrive during a handover.
    */
-  private readonly locals = new Map<string, { rpc: MessagePort; events: MessagePort }>();
+  readonly #locals = new Map<string, { rpc: MessagePort; events: MessagePort }>();
 
   constructor(
     private readonly factory: (name: string) => Worker,
@@ -91,27 +91,27 @@ export class LeaderTransport implements Transport {
     private readonly tabId: string,
     private readonly build: BuildInfo,
   ) {
-    this.inbox = new BroadcastChannel(`aun-bus:${base}:${tabId}`);
-    this.inbox.onmessage = (ev: MessageEvent<BusMessage>) => {
-      if (ev.data?.t === 'resigned') this.takeOver();
-      else this.fromLeader(ev.data);
+    this.#inbox = new BroadcastChannel(`aun-bus:${base}:${tabId}`);
+    this.#inbox.onmessage = (ev: MessageEvent<BusMessage>) => {
+      if (ev.data?.t === 'resigned') this.#takeOver();
+      else this.#fromLeader(ev.data);
     };
-    this.announce = new BroadcastChannel(`aun-bus:${base}:all`);
-    this.announce.onmessage = (ev: MessageEvent<BusMessage>) => {
-      if (ev.data?.t === 'leader' && this.pending) this.sendAttach();
+    this.#announce = new BroadcastChannel(`aun-bus:${base}:all`);
+    this.#announce.onmessage = (ev: MessageEvent<BusMessage>) => {
+      if (ev.data?.t === 'leader' && this.#pending) this.#sendAttach();
     };
-    this.elect();
+    this.#elect();
   }
 
   /** Set by close(): lets the leader lock go. */
-  private stepDown: (() => void) | null = null;
-  private closed = false;
+  #stepDown: (() => void) | null = null;
+  #closed = false;
 
   /** Granted the leader lock: lead, and hold the lock for this tab's life (unless it is stolen or the tab leaves the rung). */
-  private readonly holdLead = (): Promise<void> => {
-    if (this.closed) return Promise.resolve();
-    this.lead();
-    return new Promise<void>((r) => (this.stepDown = r));
+  readonly #holdLead = (): Promise<void> => {
+    if (this.#closed) return Promise.resolve();
+    this.#lead();
+    return new Promise<void>((r) => (this.#stepDown = r));
   };
 
   /**
@@ -119,62 +119,62 @@ export class LeaderTransport implements Transport {
    * stops queueing for the lock. Its owner goes, so its followers elect another leader.
    */
   close(): void {
-    this.closed = true;
+    this.#closed = true;
     this.cancel();
-    this.election.abort();
-    this.worker?.terminate();
-    this.worker = null;
-    this.leader?.close();
-    this.leader = null;
-    this.bus?.close();
-    this.bus = null;
-    for (const b of [...this.bridges.values()]) b.close();
-    this.inbox.close();
-    this.announce.close();
-    this.toLeader?.close();
-    this.toLeader = null;
-    this.stepDown?.();
+    this.#election.abort();
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.#leader?.close();
+    this.#leader = null;
+    this.#bus?.close();
+    this.#bus = null;
+    for (const b of [...this.#bridges.values()]) b.close();
+    this.#inbox.close();
+    this.#announce.close();
+    this.#toLeader?.close();
+    this.#toLeader = null;
+    this.#stepDown?.();
   }
 
   /** Queues for the leader lock; held for this tab's life unless a newer build takes it. */
-  private elect(): void {
-    this.election = new AbortController();
-    navigator.locks.request(`aun-leader:${this.base}`, { signal: this.election.signal }, this.holdLead).catch(() => {
+  #elect(): void {
+    this.#election = new AbortController();
+    navigator.locks.request(`aun-leader:${this.base}`, { signal: this.#election.signal }, this.#holdLead).catch(() => {
       // Aborted (we take the lock by steal instead), or stolen by a newer build after a handover:
       // then this tab queues again, as a follower.
-      if (this.resigning && !this.closed) {
-        this.resigning = false;
-        this.elect();
+      if (this.#resigning && !this.#closed) {
+        this.#resigning = false;
+        this.#elect();
       }
     });
   }
 
   newerThanOwner(mine: BuildInfo): void {
-    if (this.leader || this.askedToLead) return;
-    this.askedToLead = true;
-    this.post({ t: 'resign', from: this.tabId, build: mine });
+    if (this.#leader || this.#askedToLead) return;
+    this.#askedToLead = true;
+    this.#post({ t: 'resign', from: this.tabId, build: mine });
   }
 
   /** The old leader drained for us: take the lock from it and lead. */
-  private takeOver(): void {
-    if (this.leader) return;
-    this.election.abort();
-    void navigator.locks.request(`aun-leader:${this.base}`, { steal: true }, this.holdLead);
+  #takeOver(): void {
+    if (this.#leader) return;
+    this.#election.abort();
+    void navigator.locks.request(`aun-leader:${this.base}`, { steal: true }, this.#holdLead);
   }
 
   /**
    * A follower of a newer build asked: this tab stops leading at once (its own client re-attaches
    * as a follower), drains its owner, ends it and tells the newer tab to take the lock.
    */
-  private resign(m: Extract<BusMessage, { t: 'resign' }>): void {
-    const port = this.leader;
-    const worker = this.worker;
+  #resign(m: Extract<BusMessage, { t: 'resign' }>): void {
+    const port = this.#leader;
+    const worker = this.#worker;
     const b = m.build as Partial<BuildInfo> | undefined;
     if (typeof m.from !== 'string' || typeof b?.protocol !== 'number' || typeof b.builtAt !== 'number') return;
-    if (!port || !worker || this.resigning || !isNewer(m.build, this.build)) return;
-    this.resigning = true;
-    this.leader = null;
-    this.worker = null;
+    if (!port || !worker || this.#resigning || !isNewer(m.build, this.build)) return;
+    this.#resigning = true;
+    this.#leader = null;
+    this.#worker = null;
     worker.onmessage = (ev: MessageEvent) => {
       if ((ev.data as { type?: unknown } | null)?.type !== DRAINED) return;
       const out = new BroadcastChannel(`aun-bus:${this.base}:${m.from}`);
@@ -184,89 +184,89 @@ export class LeaderTransport implements Transport {
       // bridges arrive, and stragglers hear "not executed" (and go to the new leader).
       setTimeout(() => {
         worker.terminate();
-        this.bus?.close();
-        this.bus = null;
-        for (const b of [...this.bridges.values()]) b.close();
+        this.#bus?.close();
+        this.#bus = null;
+        for (const b of [...this.#bridges.values()]) b.close();
       }, RETIRE_GRACE_MS);
     };
     worker.postMessage({ type: DRAIN });
   }
 
   get isLeader(): boolean {
-    return this.leader !== null;
+    return this.#leader !== null;
   }
 
   attach(msg: AttachMessage): void {
     this.cancel();
-    if (this.leader) {
-      this.leader.postMessage(msg, [msg.rpc, msg.events]);
+    if (this.#leader) {
+      this.#leader.postMessage(msg, [msg.rpc, msg.events]);
       return;
     }
     const attempt = crypto.randomUUID();
     // This tab keeps the owner-side ends and relays them: calls out over the bus, frames back in.
-    this.locals.set(attempt, { rpc: msg.rpc, events: msg.events });
-    for (const old of [...this.locals.keys()].slice(0, -2)) this.locals.delete(old);
-    msg.rpc.onmessage = (ev) => this.post({ t: 'rpc', from: this.tabId, attempt, data: ev.data });
-    this.pending = { msg, attempt, timer: setInterval(() => this.sendAttach(), RESEND_MS) };
-    this.sendAttach();
+    this.#locals.set(attempt, { rpc: msg.rpc, events: msg.events });
+    for (const old of [...this.#locals.keys()].slice(0, -2)) this.#locals.delete(old);
+    msg.rpc.onmessage = (ev) => this.#post({ t: 'rpc', from: this.tabId, attempt, data: ev.data });
+    this.#pending = { msg, attempt, timer: setInterval(() => this.#sendAttach(), RESEND_MS) };
+    this.#sendAttach();
   }
 
   cancel(): void {
-    if (this.pending) clearInterval(this.pending.timer);
-    this.pending = null;
+    if (this.#pending) clearInterval(this.#pending.timer);
+    this.#pending = null;
   }
 
-  private post(m: BusMessage): void {
-    this.toLeader ??= new BroadcastChannel(`aun-bus:${this.base}:leader`);
-    this.toLeader.postMessage(m);
+  #post(m: BusMessage): void {
+    this.#toLeader ??= new BroadcastChannel(`aun-bus:${this.base}:leader`);
+    this.#toLeader.postMessage(m);
   }
 
-  private sendAttach(): void {
-    const p = this.pending;
+  #sendAttach(): void {
+    const p = this.#pending;
     if (!p) return;
     const { rpc: _r, events: _e, ...head } = p.msg;
-    this.post({ t: 'attach', from: this.tabId, attempt: p.attempt, head });
+    this.#post({ t: 'attach', from: this.tabId, attempt: p.attempt, head });
   }
 
-  private fromLeader(m: BusMessage): void {
-    const local = m?.t === 'frame' ? this.locals.get(m.attempt) : undefined;
+  #fromLeader(m: BusMessage): void {
+    const local = m?.t === 'frame' ? this.#locals.get(m.attempt) : undefined;
     if (!local || m.t !== 'frame') return;
     // The first frame (hello) answers the attach: stop resending it.
-    if (this.pending?.attempt === m.attempt) this.cancel();
+    if (this.#pending?.attempt === m.attempt) this.cancel();
     (m.ch === 'rpc' ? local.rpc : local.events).postMessage(m.data);
   }
 
   /** This tab won the election: start the owner, serve the followers, tell them. */
-  private lead(): void {
-    if (this.leader) return;
-    this.worker = this.factory(this.name);
-    this.leader = connectTo(this.worker, 'leader');
+  #lead(): void {
+    if (this.#leader) return;
+    this.#worker = this.factory(this.name);
+    this.#leader = connectTo(this.#worker, 'leader');
     const bus = new BroadcastChannel(`aun-bus:${this.base}:leader`);
-    bus.onmessage = (ev: MessageEvent<BusMessage>) => this.fromFollower(ev.data);
-    this.bus = bus;
+    bus.onmessage = (ev: MessageEvent<BusMessage>) => this.#fromFollower(ev.data);
+    this.#bus = bus;
     // An attach of this tab still waiting for the old leader goes to the new owner directly.
-    const p = this.pending;
+    const p = this.#pending;
     if (p) {
       this.cancel();
       p.msg.rpc.onmessage = null;
-      this.locals.delete(p.attempt);
-      this.leader.postMessage(p.msg, [p.msg.rpc, p.msg.events]);
+      this.#locals.delete(p.attempt);
+      this.#leader.postMessage(p.msg, [p.msg.rpc, p.msg.events]);
     }
-    this.announce.postMessage({ t: 'leader' } satisfies BusMessage);
+    this.#announce.postMessage({ t: 'leader' } satisfies BusMessage);
   }
 
-  private fromFollower(m: BusMessage): void {
+  #fromFollower(m: BusMessage): void {
     if (m?.t === 'resign') {
-      this.resign(m);
+      this.#resign(m);
       return;
     }
     if (m?.t === 'rpc') {
-      const b = this.bridges.get(m.from);
+      const b = this.#bridges.get(m.from);
       if (b?.attempt === m.attempt) b.rpc.postMessage(m.data);
       return;
     }
-    if (!this.leader || m?.t !== 'attach' || typeof m.from !== 'string' || typeof m.attempt !== 'string') return;
-    const old = this.bridges.get(m.from);
+    if (!this.#leader || m?.t !== 'attach' || typeof m.from !== 'string' || typeof m.attempt !== 'string') return;
+    const old = this.#bridges.get(m.from);
     if (old?.attempt === m.attempt) return;
     old?.close();
     const rpc = new MessageChannel();
@@ -283,11 +283,11 @@ export class LeaderTransport implements Transport {
         rpc.port1.close();
         events.port1.close();
         out.close();
-        if (this.bridges.get(m.from) === bridge) this.bridges.delete(m.from);
+        if (this.#bridges.get(m.from) === bridge) this.#bridges.delete(m.from);
       },
     };
-    this.bridges.set(m.from, bridge);
-    this.leader!.postMessage({ ...m.head, rpc: rpc.port2, events: events.port2 } satisfies AttachMessage, [rpc.port2, events.port2]);
+    this.#bridges.set(m.from, bridge);
+    this.#leader!.postMessage({ ...m.head, rpc: rpc.port2, events: events.port2 } satisfies AttachMessage, [rpc.port2, events.port2]);
     // The follower's own lock goes when it does: then its bridge goes too.
     if (m.head.tabLock) void navigator.locks.request(m.head.tabLock, () => bridge.close());
   }

@@ -4,6 +4,8 @@
 // The client is made of parts: link.ts (attach, re-attach, hand-over; the rungs in ladder.ts and
 // fallback.ts), calls.ts (deadlines and retries), events.ts (the event stream), identities.ts
 // (identity and group calls), extras.ts (recall, notify, thoughts) and rpc.ts (the owner's port).
+// Every tab loads these files, so state private to a part is kept in `#` members, which the
+// minifier renames (a TS `private` name ships as written).
 
 import { ConnectionLostError } from '../protocol/errors.ts';
 import type { JsonObject } from '../protocol/frames.ts';

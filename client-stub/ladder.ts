@@ -68,21 +68,21 @@ export class SharedTransport implements Transport {
   readonly rung = 'shared';
   /** Set by a `moved` frame: a newer build's owner at its own script URL. */
   target: OwnerAddress | null = null;
-  private early: SharedWorker | null = null;
+  #early: SharedWorker | null = null;
   constructor(private readonly factory: (name: string) => SharedWorker, private readonly name: string) {}
 
-  private start(): SharedWorker {
+  #start(): SharedWorker {
     const t = this.target;
     return t ? new SharedWorker(t.url, { type: 'module', name: t.name }) : this.factory(this.name);
   }
 
   prepare(): void {
-    this.early ??= this.start();
+    this.#early ??= this.#start();
   }
 
   attach(msg: AttachMessage, onError: (err: Error) => void): void {
-    const worker = this.early ?? this.start();
-    this.early = null;
+    const worker = this.#early ?? this.#start();
+    this.#early = null;
     worker.onerror = () => onError(new Error('the shared worker script failed to load'));
     worker.port.postMessage(msg, [msg.rpc, msg.events]);
   }
