@@ -3,7 +3,8 @@
 // worker and bridges the other tabs' ports over BroadcastChannel. `single`: a dedicated worker in
 // this tab only.
 
-import { CONNECT, DRAIN, DRAINED, isNewer, type AttachMessage, type BuildInfo, type Rung } from '../protocol/tab.ts';
+import { CONNECT, DRAIN, DRAINED } from '../protocol/dedicated.ts';
+import type { AttachMessage, BuildInfo, Rung } from '../protocol/tab.ts';
 import type { Transport } from './ladder.ts';
 
 function connectTo(worker: Worker, rung: Rung): MessagePort {
@@ -89,7 +90,8 @@ export class LeaderTransport implements Transport {
     private readonly name: string,
     private readonly base: string,
     private readonly tabId: string,
-    private readonly build: BuildInfo,
+    /** Whether a build is newer than this tab's (protocol/tab.ts isNewer, from the link). */
+    private readonly newerThanMine: (build: BuildInfo) => boolean,
   ) {
     this.#inbox = new BroadcastChannel(`aun-bus:${base}:${tabId}`);
     this.#inbox.onmessage = (ev: MessageEvent<BusMessage>) => {
@@ -171,7 +173,7 @@ export class LeaderTransport implements Transport {
     const worker = this.#worker;
     const b = m.build as Partial<BuildInfo> | undefined;
     if (typeof m.from !== 'string' || typeof b?.protocol !== 'number' || typeof b.builtAt !== 'number') return;
-    if (!port || !worker || this.#resigning || !isNewer(m.build, this.build)) return;
+    if (!port || !worker || this.#resigning || !this.newerThanMine(m.build)) return;
     this.#resigning = true;
     this.#leader = null;
     this.#worker = null;

@@ -120,7 +120,7 @@ export class Linker {
     if (rung === 'shared' && f.shared) return new SharedTransport(f.shared, this.workerName);
     if (!f.dedicated) throw new AunError(`the ${rung} rung needs a dedicated worker factory (connect({worker: {dedicated}}))`);
     const { LeaderTransport, SingleTransport } = await import('./fallback.ts');
-    if (rung === 'leader') return new LeaderTransport(f.dedicated, this.workerName, this.options.name ?? 'aun-worker', this.tabId, this.build);
+    if (rung === 'leader') return new LeaderTransport(f.dedicated, this.workerName, this.options.name ?? 'aun-worker', this.tabId, (b) => isNewer(b, this.build));
     return new SingleTransport(f.dedicated, this.workerName);
   }
 

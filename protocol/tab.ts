@@ -12,12 +12,6 @@ import type { GroupInfo, GroupMember } from './wire-common.ts';
 export const TAB_PROTOCOL = 2;
 
 export const ATTACH = 'aun.attach';
-/** First message a tab posts to a dedicated-worker owner (leader and single rungs), with a port. */
-export const CONNECT = 'aun.connect';
-/** The leader tab asks its dedicated-worker owner to drain (a newer build takes over)… */
-export const DRAIN = 'aun.drain';
-/** …and the owner answers once it has. */
-export const DRAINED = 'aun.drained';
 
 /** Where the owner runs: a SharedWorker; a dedicated worker in the elected leader tab; this tab only. */
 export type Rung = 'shared' | 'leader' | 'single';

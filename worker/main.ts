@@ -2,9 +2,8 @@
 // with owners of other builds which one is active (hub/succession.ts); as a dedicated worker
 // (leader and single rungs) it serves the ports its tab hands it.
 
-import {
-  ATTACH, CONNECT, DRAIN, DRAINED, TAB_PROTOCOL, type OwnerAddress, type OwnerFrame, type Rung,
-} from '../protocol/tab.ts';
+import { CONNECT, DRAIN, DRAINED } from '../protocol/dedicated.ts';
+import { ATTACH, TAB_PROTOCOL, type OwnerAddress, type OwnerFrame, type Rung } from '../protocol/tab.ts';
 import { succession } from './hub/succession.ts';
 import { Runtime } from './runtime.ts';
 import { keystoreProbe } from './store/probe.ts';

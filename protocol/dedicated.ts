@@ -1,0 +1,11 @@
+// The messages between a tab and the owner it runs in a dedicated worker (the leader and single
+// rungs: client-stub/fallback.ts and worker/main.ts). Apart from protocol/tab.ts so the tab's
+// lazy fallback chunk imports nothing the tab's entry imports too: a module both import would be
+// split into a third chunk, whose import and export lines every tab then loads.
+
+/** First message a tab posts to a dedicated-worker owner (leader and single rungs), with a port. */
+export const CONNECT = 'aun.connect';
+/** The leader tab asks its dedicated-worker owner to drain (a newer build takes over)… */
+export const DRAIN = 'aun.drain';
+/** …and the owner answers once it has. */
+export const DRAINED = 'aun.drained';
