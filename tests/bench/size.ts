@@ -8,7 +8,7 @@ interface Size { raw: number; gzip: number }
 const measure = (code: string): Size => ({ raw: Buffer.byteLength(code), gzip: gzipSync(code, { level: 9 }).length });
 
 /** The entry with its static imports (what loads first) and everything, lazy chunks included. */
-async function bundleBytes(entry: string): Promise<{ entry: Size; all: Size }> {
+async function bundleBytes(entry: string): Promise<{ entry: Size; all: Size; chunks: number }> {
   const out = (await build({
     configFile: false,
     logLevel: 'silent',
@@ -28,16 +28,17 @@ async function bundleBytes(entry: string): Promise<{ entry: Size; all: Size }> {
   };
   for (const c of chunks.values()) if (c.isEntry) visit(c.fileName);
   const code = (names: Iterable<string>) => [...names].map((n) => chunks.get(n)?.code ?? '').join('');
-  return { entry: measure(code(first)), all: measure(code(chunks.keys())) };
+  return { entry: measure(code(first)), all: measure(code(chunks.keys())), chunks: chunks.size };
 }
 
 /**
  * tab: what every tab loads (client-stub, the shared rung); tabFallback: plus the lazy
- * chunk of the leader and single rungs, loaded only where SharedWorker is missing or forced off.
+ * chunk of the leader and single rungs, loaded only where SharedWorker is missing or forced off;
+ * tabChunks: how many chunks the tab's build has.
  */
-export async function bundleSizes(): Promise<{ tab: Size; tabFallback: Size; worker: Size }> {
+export async function bundleSizes(): Promise<{ tab: Size; tabFallback: Size; worker: Size; tabChunks: number }> {
   const tab = await bundleBytes('client-stub/index.ts');
-  return { tab: tab.entry, tabFallback: tab.all, worker: (await bundleBytes('worker/main.ts')).all };
+  return { tab: tab.entry, tabFallback: tab.all, worker: (await bundleBytes('worker/main.ts')).all, tabChunks: tab.chunks };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
