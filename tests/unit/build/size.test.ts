@@ -1,13 +1,13 @@
-// Size budgets of what a tab loads and of the worker, built as an app would build them.
+// Size budgets of what a tab loads and of the worker, built as an app would build them (a Vite app
+// build, fully minified: tests/bench/size.ts).
 // Tab: 7 KiB min+gzip (6.8 when set; issue 15's goal), the entry with every chunk it imports
 // statically, because every tab pays it on every load ("a few kilobytes"); 8.25 KiB with the lazy
-// chunk of the fallback rungs (8.1 when set; the goal of 7 is not met: that chunk alone adds 1.3),
+// chunk of the fallback rungs (8.0 when set; the goal of 7 is not met: that chunk alone adds 1.2),
 // which only tabs without a usable SharedWorker load.
-// Worker: 60 KiB min+gzip (59.5 when set; the goal), because it loads once per origin; it has no
-// curve code (P-256 is WebCrypto; @noble/curves stays in e2ee/noble.ts, which only tests and the
-// bench load) and no Comlink (hub/guard.ts answers the one call a tab makes), and a regression
-// past this means a dependency crept in (@noble/curves would add about 12 KiB, Comlink about 1.5,
-// @peculiar/x509 with tsyringe and reflect-metadata about 25 KiB).
+// Worker: 60 KiB min+gzip (55.0 when set; the goal is 60), because it loads once per origin; it
+// has no curve code (P-256 is WebCrypto; @noble/curves stays in e2ee/noble.ts, which only tests
+// and the bench load), and a regression past this means a dependency crept in (@noble/curves
+// would add about 12 KiB, @peculiar/x509 with tsyringe and reflect-metadata about 25 KiB).
 
 import { describe, expect, it } from 'vitest';
 import { bundleSizes } from '../../bench/size.ts';
