@@ -42,7 +42,9 @@ export function sortRows(rows: readonly RecipientRow[]): RecipientRow[] {
 /**
  * Leaf and node inputs are assembled in these buffers and hashed in one call: a fresh small array
  * per field (and one per concatenation) costs more than hashing them in a browser worker, where
- * each array handed to the hash needs a backing store of its own. Used synchronously only.
+ * each array handed to the hash needs a backing store of its own. For the same reason every hash
+ * restarts one SHA-256 state from a blank one (noble's `_cloneInto`) instead of building a new
+ * hash object. All of it is used synchronously only, and only on public bytes.
  */
 let leafInput = /* @__PURE__ */ new Uint8Array(512);
 const nodeInput = /* @__PURE__ */ (() => {
@@ -50,6 +52,17 @@ const nodeInput = /* @__PURE__ */ (() => {
   b.set(NODE_PREFIX_BYTES);
   return b;
 })();
+const blank = /* @__PURE__ */ sha256.create();
+const state = /* @__PURE__ */ sha256.create();
+const digestOut = /* @__PURE__ */ new Uint8Array(64).subarray(0, 32);
+
+/** sha256(data), the same bytes, on the reused state. */
+function hash(data: Uint8Array): Uint8Array {
+  blank._cloneInto(state);
+  state.update(data);
+  state.digestInto(digestOut);
+  return digestOut.slice();
+}
 
 /** `B(s)` into `dest`: base64 when it looks like base64, else the UTF-8 bytes (test rows use "nonce1"). */
 function decodeOrRawInto(s: string, dest: Uint8Array): number {
@@ -68,14 +81,14 @@ export function leafHash(row: RecipientRow): Uint8Array {
   n += utf8Into(text, b.subarray(n));
   n += decodeOrRawInto(row[6], b.subarray(n));
   n += decodeOrRawInto(row[7], b.subarray(n));
-  return sha256(b.subarray(0, n));
+  return hash(b.subarray(0, n));
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   if (left.length !== 32 || right.length !== 32) return sha256(concatBytes(NODE_PREFIX_BYTES, left, right));
   nodeInput.set(left, NODE_PREFIX_BYTES.length);
   nodeInput.set(right, NODE_PREFIX_BYTES.length + 32);
-  return sha256(nodeInput);
+  return hash(nodeInput);
 }
 
 /** The next layer up; an odd layer pairs its last node with a copy of itself. */

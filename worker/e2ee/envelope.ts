@@ -2,7 +2,7 @@
 // spec/e2ee-v2.md §3.8 and decryption in the order of §6.1, plus the optional [GAP] checks of
 // §6.3, which only reject more and never change what goes on the wire.
 
-import { base64Into, base64Length, concatBytes, fromBase64, fromHex, fromUtf8, isBase64, toBase64, utf8, utf8Into } from '../../protocol/bytes.ts';
+import { base64Into, base64Length, fromBase64, fromHex, fromUtf8, isBase64, toBase64, utf8Into } from '../../protocol/bytes.ts';
 import { canonicalJsonText } from '../../protocol/canonical.ts';
 import { describeCause, E2eeError } from './errors.ts';
 import { fp, generateEphemeralKey, type P256PrivateKey } from './keys.ts';
@@ -12,6 +12,7 @@ import {
   aesGcmEncrypt,
   ephemeralKey,
   NONCE_LENGTH,
+  TAG_LENGTH,
   receiverWrapKey1DH,
   receiverWrapKey3DH,
   senderWrapKey1DH,
@@ -140,9 +141,6 @@ function canonicalText(value: unknown, what: string): string {
   }
 }
 
-function canonical(value: unknown, what: string): Uint8Array {
-  return utf8(canonicalText(value, what));
-}
 
 function randomBytes(n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n));
@@ -166,10 +164,18 @@ async function seal(
   const random = opts.random ?? ((n: number) => pool!.subarray(drawn, (drawn += n)));
   const masterKey = random(MASTER_KEY_LENGTH);
   const msgNonce = random(NONCE_LENGTH);
-  const aadBytes = canonical(aad, 'aad');
+  const aadText = canonicalText(aad, 'aad');
+  const payloadText = canonicalText(payload, 'payload');
+  // One buffer for the message's bytes (UTF-8 takes at most 3 bytes a UTF-16 unit): the payload,
+  // room for the tag, the AAD, room for the digest. The body is encrypted from its head (WebCrypto
+  // copies its input when called), and the signed ct ‖ tag ‖ AAD ‖ digest is then completed over it.
+  const bytes = new Uint8Array(3 * payloadText.length + TAG_LENGTH + 3 * aadText.length + 32);
+  const plainLength = utf8Into(payloadText, bytes);
+  const aadStart = plainLength + TAG_LENGTH;
+  const aadBytes = bytes.subarray(aadStart, aadStart + utf8Into(aadText, bytes.subarray(aadStart)));
   // Independent WebCrypto calls run together (the body, the ephemeral key, each row's static DH);
   // a `random` hook is still drawn from in the same order.
-  const sealed = aesGcmEncrypt(masterKey, msgNonce, canonical(payload, 'payload'), aadBytes);
+  const sealed = aesGcmEncrypt(masterKey, msgNonce, bytes.subarray(0, plainLength), aadBytes);
   const ephemeral = generateEphemeralKey(opts.random);
   const salt = ephemeral.then((e) => wrapSalt(aadBytes, e.publicSpki));
   const wrapNonces = targets.map(() => random(NONCE_LENGTH));
@@ -189,7 +195,11 @@ async function seal(
   const [{ ciphertext, tag }, eph, rows] = await Promise.all([sealed, ephemeral, sealedRows]);
   const recipients = sortRows(rows);
   const digest = recipientsDigest(recipients);
-  const signature = await signRaw(sender.ik, concatBytes(ciphertext, tag, aadBytes, fromHex(digest)));
+  bytes.set(ciphertext);
+  bytes.set(tag, plainLength);
+  const digestBytes = fromHex(digest);
+  bytes.set(digestBytes, aadStart + aadBytes.length);
+  const signature = await signRaw(sender.ik, bytes.subarray(0, aadStart + aadBytes.length + digestBytes.length));
 
   const envelope: SealedFields = {
     version: ENVELOPE_VERSION,
