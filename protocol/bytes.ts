@@ -24,7 +24,14 @@ export function utf8(s: string): Uint8Array {
   return encoder.encode(s);
 }
 
-/** utf8(s) written into `dest` (3 × s.length bytes always suffice); returns the byte count. */
+const NON_ASCII = /[^\u0000-\u007f]/;
+
+/** Room that utf8(s) surely fits in: s.length for ASCII text, else 3 bytes a UTF-16 unit. */
+export function utf8Bound(s: string): number {
+  return NON_ASCII.test(s) ? 3 * s.length : s.length;
+}
+
+/** utf8(s) written into `dest` (utf8Bound(s) bytes always suffice); returns the byte count. */
 export function utf8Into(s: string, dest: Uint8Array): number {
   return encoder.encodeInto(s, dest).written;
 }

@@ -2,7 +2,7 @@
 // spec/e2ee-v2.md §3.8 and decryption in the order of §6.1, plus the optional [GAP] checks of
 // §6.3, which only reject more and never change what goes on the wire.
 
-import { base64Into, base64Length, fromBase64, fromHex, fromUtf8, isBase64, toBase64, utf8Into } from '../../protocol/bytes.ts';
+import { base64Into, base64Length, fromBase64, fromHex, fromUtf8, isBase64, toBase64, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
 import { canonicalJsonText } from '../../protocol/canonical.ts';
 import { describeCause, E2eeError } from './errors.ts';
 import { fp, generateEphemeralKey, type P256PrivateKey } from './keys.ts';
@@ -166,10 +166,10 @@ async function seal(
   const msgNonce = random(NONCE_LENGTH);
   const aadText = canonicalText(aad, 'aad');
   const payloadText = canonicalText(payload, 'payload');
-  // One buffer for the message's bytes (UTF-8 takes at most 3 bytes a UTF-16 unit): the payload,
-  // room for the tag, the AAD, room for the digest. The body is encrypted from its head (WebCrypto
-  // copies its input when called), and the signed ct ‖ tag ‖ AAD ‖ digest is then completed over it.
-  const bytes = new Uint8Array(3 * payloadText.length + TAG_LENGTH + 3 * aadText.length + 32);
+  // One buffer for the message's bytes: the payload, room for the tag, the AAD, room for the
+  // digest. The body is encrypted from its head (WebCrypto copies its input when called), and the
+  // signed ct ‖ tag ‖ AAD ‖ digest is then completed over it.
+  const bytes = new Uint8Array(utf8Bound(payloadText) + TAG_LENGTH + utf8Bound(aadText) + 32);
   const plainLength = utf8Into(payloadText, bytes);
   const aadStart = plainLength + TAG_LENGTH;
   const aadBytes = bytes.subarray(aadStart, aadStart + utf8Into(aadText, bytes.subarray(aadStart)));
@@ -463,7 +463,7 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   }
   // The signed bytes, decoded and encoded in place into one buffer: the body's AES reads
   // ct ‖ tag from its head and the wrap salt the AAD from its middle, with no copy.
-  const input = new Uint8Array(base64Length(ciphertextText) + base64Length(tagText) + 3 * aadText.length + digestBytes.length);
+  const input = new Uint8Array(base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + digestBytes.length);
   let end = base64Into(ciphertextText, input);
   const ciphertext = input.subarray(0, end);
   const tag = input.subarray(end, (end += base64Into(tagText, input.subarray(end))));

@@ -1,7 +1,7 @@
 // `protected_headers` / `context`: unencrypted envelope metadata whose integrity is an HMAC keyed
 // from the message's master key (spec/e2ee-v2.md §1.7, §3.7, §6.1 step 7).
 
-import { concatBytes, equalBytes, fromBase64, isBase64, toBase64, utf8, utf8Into } from '../../protocol/bytes.ts';
+import { concatBytes, equalBytes, fromBase64, isBase64, toBase64, utf8, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
 import { canonicalJsonText } from '../../protocol/canonical.ts';
 import { E2eeError } from './errors.ts';
 import { hmacSha256 } from './primitives.ts';
@@ -47,7 +47,7 @@ function metadataTag(masterKey: Uint8Array, field: MetadataField, body: Record<s
   const metadataKey = hmacSha256(masterKey, KEY_LABEL_BYTES);
   const text = canonicalJsonText(body);
   const domain = DOMAIN_BYTES[field];
-  if (tagInput.length < domain.length + 3 * text.length) tagInput = new Uint8Array(domain.length + 3 * text.length);
+  if (tagInput.length < domain.length + utf8Bound(text)) tagInput = new Uint8Array(domain.length + utf8Bound(text));
   tagInput.set(domain);
   const end = domain.length + utf8Into(text, tagInput.subarray(domain.length));
   return hmacSha256(metadataKey, tagInput.subarray(0, end));

@@ -13,6 +13,7 @@ import {
   toBase64Url,
   toHex,
   utf8,
+  utf8Bound,
   utf8Into,
 } from '../../../protocol/bytes.ts';
 
@@ -51,11 +52,14 @@ describe('decoding and encoding in place', () => {
     expect(() => base64Into('+/8= ', new Uint8Array(4))).toThrow('invalid base64');
   });
 
-  it('utf8Into writes what utf8 returns', () => {
-    const text = 'aé日😀';
-    const dest = new Uint8Array(3 * text.length);
-    const n = utf8Into(text, dest);
-    expect(dest.subarray(0, n)).toEqual(utf8(text));
+  it('utf8Into writes what utf8 returns, within utf8Bound (exact for ASCII, lone surrogates included)', () => {
+    for (const text of ['', 'ascii only \u007f', 'aé日😀', '\ud800x', 'x\udfff']) {
+      const dest = new Uint8Array(utf8Bound(text));
+      const n = utf8Into(text, dest);
+      expect(dest.subarray(0, n)).toEqual(utf8(text));
+      expect(n).toBe(utf8(text).length);
+    }
+    expect(utf8Bound('abc')).toBe(3);
   });
 });
 
