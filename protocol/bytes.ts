@@ -24,6 +24,18 @@ export function utf8(s: string): Uint8Array {
   return encoder.encode(s);
 }
 
+const NON_ASCII = /[^\u0000-\u007f]/;
+
+/** Room that utf8(s) surely fits in: s.length for ASCII text, else 3 bytes a UTF-16 unit. */
+export function utf8Bound(s: string): number {
+  return NON_ASCII.test(s) ? 3 * s.length : s.length;
+}
+
+/** utf8(s) written into `dest` (utf8Bound(s) bytes always suffice); returns the byte count. */
+export function utf8Into(s: string, dest: Uint8Array): number {
+  return encoder.encodeInto(s, dest).written;
+}
+
 /** Strict UTF-8 decoding: malformed input throws instead of turning into U+FFFD. */
 export function fromUtf8(b: Uint8Array): string {
   return decoder.decode(b);
@@ -81,6 +93,26 @@ function fromBinary(bin: string): Uint8Array {
 export function fromBase64(s: string): Uint8Array {
   if (!isBase64(s)) throw new TypeError('invalid base64');
   return nativeFromBase64 ? nativeFromBase64(s) : fromBinary(atob(s));
+}
+
+type NativeSetBase64 = { setFromBase64?: (this: Uint8Array, s: string) => { read: number; written: number } };
+const nativeSetFromBase64 = /* @__PURE__ */ (() => (Uint8Array.prototype as NativeSetBase64).setFromBase64)();
+
+/** The byte length of a string isBase64 accepts, without decoding it. */
+export function base64Length(s: string): number {
+  return (s.length / 4) * 3 - (s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0);
+}
+
+/**
+ * fromBase64 written into `dest` (at least base64Length(s) long) instead of a new array; returns
+ * the byte count. The engine's in-place decoder where it has one: no allocation.
+ */
+export function base64Into(s: string, dest: Uint8Array): number {
+  if (!isBase64(s)) throw new TypeError('invalid base64');
+  if (nativeSetFromBase64) return nativeSetFromBase64.call(dest, s).written;
+  const bytes = fromBase64(s);
+  dest.set(bytes);
+  return bytes.length;
 }
 
 export function toBase64Url(b: Uint8Array): string {

@@ -2,7 +2,7 @@
 // (spec/e2ee-v2.md §3.4, §3.5).
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, fromBase64, fromHex, isBase64, toHex, utf8 } from './bytes.ts';
+import { base64Into, concatBytes, fromHex, isBase64, toHex, utf8, utf8Bound, utf8Into } from './bytes.ts';
 
 export const LEAF_PREFIX = 'AUN-V2-RCPT-LEAF-v1';
 export const NODE_PREFIX = 'AUN-V2-RCPT-NODE-v1';
@@ -39,20 +39,56 @@ export function sortRows(rows: readonly RecipientRow[]): RecipientRow[] {
   return [...rows].sort((a, b) => compare(a[0], b[0]) || compare(a[1], b[1]) || compare(a[2], b[2]));
 }
 
-/** `B(s)`: base64 when it looks like base64, else the UTF-8 bytes (test rows use "nonce1"). */
-function decodeOrRaw(s: string): Uint8Array {
-  return isBase64(s) ? fromBase64(s) : utf8(s);
+/**
+ * Leaf and node inputs are assembled in these buffers and hashed in one call: a fresh small array
+ * per field (and one per concatenation) costs more than hashing them in a browser worker, where
+ * each array handed to the hash needs a backing store of its own. For the same reason every hash
+ * restarts one SHA-256 state from a blank one (noble's `_cloneInto`) instead of building a new
+ * hash object. All of it is used synchronously only, and only on public bytes.
+ */
+let leafInput = /* @__PURE__ */ new Uint8Array(512);
+const nodeInput = /* @__PURE__ */ (() => {
+  const b = new Uint8Array(NODE_PREFIX_BYTES.length + 64);
+  b.set(NODE_PREFIX_BYTES);
+  return b;
+})();
+const blank = /* @__PURE__ */ sha256.create();
+const state = /* @__PURE__ */ sha256.create();
+const digestOut = /* @__PURE__ */ new Uint8Array(64).subarray(0, 32);
+
+/** sha256(data), the same bytes, on the reused state. */
+function hash(data: Uint8Array): Uint8Array {
+  blank._cloneInto(state);
+  state.update(data);
+  state.digestInto(digestOut);
+  return digestOut.slice();
+}
+
+/** `B(s)` into `dest`: base64 when it looks like base64, else the UTF-8 bytes (test rows use "nonce1"). */
+function decodeOrRawInto(s: string, dest: Uint8Array): number {
+  return isBase64(s) ? base64Into(s, dest) : utf8Into(s, dest);
 }
 
 export function leafHash(row: RecipientRow): Uint8Array {
   // UTF-8 of the six text fields, each followed by a 0 byte, in one encoding: "\0" is that byte,
   // and it keeps the fields apart, so each encodes as it would alone.
-  const text = utf8(`${row[0]}\0${row[1]}\0${row[2]}\0${row[3]}\0${row[4]}\0${row[5]}\0`);
-  return sha256.create().update(LEAF_PREFIX_BYTES).update(text).update(decodeOrRaw(row[6])).update(decodeOrRaw(row[7])).digest();
+  const text = `${row[0]}\0${row[1]}\0${row[2]}\0${row[3]}\0${row[4]}\0${row[5]}\0`;
+  const most = LEAF_PREFIX_BYTES.length + utf8Bound(text) + utf8Bound(row[6]) + utf8Bound(row[7]);
+  if (leafInput.length < most) leafInput = new Uint8Array(most);
+  const b = leafInput;
+  b.set(LEAF_PREFIX_BYTES);
+  let n = LEAF_PREFIX_BYTES.length;
+  n += utf8Into(text, b.subarray(n));
+  n += decodeOrRawInto(row[6], b.subarray(n));
+  n += decodeOrRawInto(row[7], b.subarray(n));
+  return hash(b.subarray(0, n));
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256(concatBytes(NODE_PREFIX_BYTES, left, right));
+  if (left.length !== 32 || right.length !== 32) return sha256(concatBytes(NODE_PREFIX_BYTES, left, right));
+  nodeInput.set(left, NODE_PREFIX_BYTES.length);
+  nodeInput.set(right, NODE_PREFIX_BYTES.length + 32);
+  return hash(nodeInput);
 }
 
 /** The next layer up; an odd layer pairs its last node with a copy of itself. */

@@ -2,8 +2,8 @@
 // spec/e2ee-v2.md §3.8 and decryption in the order of §6.1, plus the optional [GAP] checks of
 // §6.3, which only reject more and never change what goes on the wire.
 
-import { concatBytes, fromBase64, fromHex, fromUtf8, toBase64 } from '../../protocol/bytes.ts';
-import { canonicalJson } from '../../protocol/canonical.ts';
+import { base64Into, base64Length, fromBase64, fromHex, fromUtf8, isBase64, toBase64, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
+import { canonicalJsonText } from '../../protocol/canonical.ts';
 import { describeCause, E2eeError } from './errors.ts';
 import { fp, generateEphemeralKey, type P256PrivateKey } from './keys.ts';
 import { isPlainObject, normalizeProtectedHeaders, verifyMetadataAuth, withMetadataAuth } from './metadata.ts';
@@ -12,6 +12,7 @@ import {
   aesGcmEncrypt,
   ephemeralKey,
   NONCE_LENGTH,
+  TAG_LENGTH,
   receiverWrapKey1DH,
   receiverWrapKey3DH,
   senderWrapKey1DH,
@@ -132,13 +133,14 @@ function normalizeStateCommitment(sc: GroupContext['stateCommitment'] = {}): Sta
   };
 }
 
-function canonical(value: unknown, what: string): Uint8Array {
+function canonicalText(value: unknown, what: string): string {
   try {
-    return canonicalJson(value);
+    return canonicalJsonText(value);
   } catch (exc) {
     throw new E2eeError('malformed', `${what} is not canonical JSON: ${describeCause(exc)}`, { cause: exc });
   }
 }
+
 
 function randomBytes(n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n));
@@ -156,13 +158,24 @@ async function seal(
   aad: Record<string, unknown> & { timestamp: number },
   opts: EncryptOptions,
 ): Promise<SealedFields> {
-  const random = opts.random ?? randomBytes;
+  // Without a hook, one draw for the master key, the body nonce and every wrap nonce.
+  const pool = opts.random ? undefined : randomBytes(MASTER_KEY_LENGTH + NONCE_LENGTH * (1 + targets.length));
+  let drawn = 0;
+  const random = opts.random ?? ((n: number) => pool!.subarray(drawn, (drawn += n)));
   const masterKey = random(MASTER_KEY_LENGTH);
   const msgNonce = random(NONCE_LENGTH);
-  const aadBytes = canonical(aad, 'aad');
+  const aadText = canonicalText(aad, 'aad');
+  const payloadText = canonicalText(payload, 'payload');
+  // One buffer for the message's bytes: the payload, room for the tag, the AAD, room for the
+  // digest. The body is encrypted from its head (WebCrypto copies its input when called), and the
+  // signed ct ‖ tag ‖ AAD ‖ digest is then completed over it.
+  const bytes = new Uint8Array(utf8Bound(payloadText) + TAG_LENGTH + utf8Bound(aadText) + 32);
+  const plainLength = utf8Into(payloadText, bytes);
+  const aadStart = plainLength + TAG_LENGTH;
+  const aadBytes = bytes.subarray(aadStart, aadStart + utf8Into(aadText, bytes.subarray(aadStart)));
   // Independent WebCrypto calls run together (the body, the ephemeral key, each row's static DH);
   // a `random` hook is still drawn from in the same order.
-  const sealed = aesGcmEncrypt(masterKey, msgNonce, canonical(payload, 'payload'), aadBytes);
+  const sealed = aesGcmEncrypt(masterKey, msgNonce, bytes.subarray(0, plainLength), aadBytes);
   const ephemeral = generateEphemeralKey(opts.random);
   const salt = ephemeral.then((e) => wrapSalt(aadBytes, e.publicSpki));
   const wrapNonces = targets.map(() => random(NONCE_LENGTH));
@@ -182,7 +195,11 @@ async function seal(
   const [{ ciphertext, tag }, eph, rows] = await Promise.all([sealed, ephemeral, sealedRows]);
   const recipients = sortRows(rows);
   const digest = recipientsDigest(recipients);
-  const signature = await signRaw(sender.ik, concatBytes(ciphertext, tag, aadBytes, fromHex(digest)));
+  bytes.set(ciphertext);
+  bytes.set(tag, plainLength);
+  const digestBytes = fromHex(digest);
+  bytes.set(digestBytes, aadStart + aadBytes.length);
+  const signature = await signRaw(sender.ik, bytes.subarray(0, aadStart + aadBytes.length + digestBytes.length));
 
   const envelope: SealedFields = {
     version: ENVELOPE_VERSION,
@@ -294,14 +311,16 @@ export function dedupeKey(aad: Record<string, unknown>): string {
   return typeof aad.group_id === 'string' ? `${aad.group_id}:${base}` : base;
 }
 
-function b64Field(env: Record<string, unknown>, name: string): Uint8Array {
+/** A base64 field's text, checked to decode. */
+function b64Text(env: Record<string, unknown>, name: string): string {
   const v = env[name];
   if (typeof v !== 'string') throw new E2eeError('malformed', `${name} must be a base64 string`);
-  try {
-    return fromBase64(v);
-  } catch (exc) {
-    throw new E2eeError('malformed', `${name}: invalid base64`, { cause: exc });
-  }
+  if (!isBase64(v)) throw new E2eeError('malformed', `${name}: invalid base64`, { cause: new TypeError('invalid base64') });
+  return v;
+}
+
+function b64Field(env: Record<string, unknown>, name: string): Uint8Array {
+  return fromBase64(b64Text(env, name));
 }
 
 async function checkGaps(aad: Record<string, unknown>, checks: DecryptChecks): Promise<void> {
@@ -429,11 +448,11 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
 
   // 1. Sender signature over ct ‖ tag ‖ canonical(aad) ‖ digest.
   const signature = b64Field(env, 'sender_signature');
-  const ciphertext = b64Field(env, 'ciphertext');
-  const tag = b64Field(env, 'tag');
+  const ciphertextText = b64Text(env, 'ciphertext');
+  const tagText = b64Text(env, 'tag');
   if (!isPlainObject(env.aad)) throw new E2eeError('malformed', 'aad must be an object');
   const aad = env.aad;
-  const aadBytes = canonical(aad, 'aad');
+  const aadText = canonicalText(aad, 'aad');
   const digest = env.recipients_digest;
   if (typeof digest !== 'string') throw new E2eeError('malformed', 'recipients_digest must be a string');
   let digestBytes: Uint8Array;
@@ -442,7 +461,16 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   } catch (exc) {
     throw new E2eeError('malformed', `recipients_digest: ${describeCause(exc)}`, { cause: exc });
   }
-  const signed = verifyRaw(keys.senderIkSpki, concatBytes(ciphertext, tag, aadBytes, digestBytes), signature);
+  // The signed bytes, decoded and encoded in place into one buffer: the body's AES reads
+  // ct ‖ tag from its head and the wrap salt the AAD from its middle, with no copy.
+  const input = new Uint8Array(base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + digestBytes.length);
+  let end = base64Into(ciphertextText, input);
+  const ciphertext = input.subarray(0, end);
+  const tag = input.subarray(end, (end += base64Into(tagText, input.subarray(end))));
+  const aadBytes = input.subarray(end, (end += utf8Into(aadText, input.subarray(end))));
+  input.set(digestBytes, end);
+  end += digestBytes.length;
+  const signed = verifyRaw(keys.senderIkSpki, input.subarray(0, end), signature);
   // Steps 2–5 and the body's AES do not depend on the signature's outcome, so they run while
   // WebCrypto checks it; each result, or error, is taken only in the order §6.1 gives: after the
   // signature and the [GAP] checks, the body only after the metadata HMACs.

@@ -72,9 +72,17 @@ export function parseSpki(spki: Uint8Array): Uint8Array {
   return point;
 }
 
+// fp() by SPKI array: the sender's key and cached targets come back with every message. A hit
+// still compares the bytes, so an array changed since is hashed afresh. Public keys only.
+const fingerprints = new WeakMap<Uint8Array, { bytes: Uint8Array; fp: string }>();
+
 /** `fp()` of §1.8: "sha256:" and the first 16 hex digits of SHA-256(SPKI DER). */
 export function fp(spki: Uint8Array): string {
-  return 'sha256:' + toHex(sha256(spki)).slice(0, 16);
+  const hit = fingerprints.get(spki);
+  if (hit && equalBytes(hit.bytes, spki)) return hit.fp;
+  const value = 'sha256:' + toHex(sha256(spki)).slice(0, 16);
+  fingerprints.set(spki, { bytes: spki.slice(), fp: value });
+  return value;
 }
 
 /** §4.7 fingerprint matching: the 16-hex prefix or the full 64 hex, case-insensitive. */

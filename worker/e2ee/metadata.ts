@@ -1,8 +1,8 @@
 // `protected_headers` / `context`: unencrypted envelope metadata whose integrity is an HMAC keyed
 // from the message's master key (spec/e2ee-v2.md §1.7, §3.7, §6.1 step 7).
 
-import { concatBytes, equalBytes, fromBase64, isBase64, toBase64, utf8 } from '../../protocol/bytes.ts';
-import { canonicalJson, canonicalJsonText } from '../../protocol/canonical.ts';
+import { concatBytes, equalBytes, fromBase64, isBase64, toBase64, utf8, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
+import { canonicalJsonText } from '../../protocol/canonical.ts';
 import { E2eeError } from './errors.ts';
 import { hmacSha256 } from './primitives.ts';
 
@@ -39,9 +39,18 @@ function withoutAuth(obj: Record<string, unknown>): Record<string, unknown> {
   return body;
 }
 
+// The HMAC's message, domain ‖ canonical(body), is assembled in this reused buffer rather than
+// in two new arrays per message; used synchronously only, and it holds public bytes only.
+let tagInput = new Uint8Array(1024);
+
 function metadataTag(masterKey: Uint8Array, field: MetadataField, body: Record<string, unknown>): Uint8Array {
   const metadataKey = hmacSha256(masterKey, KEY_LABEL_BYTES);
-  return hmacSha256(metadataKey, concatBytes(DOMAIN_BYTES[field], canonicalJson(body)));
+  const text = canonicalJsonText(body);
+  const domain = DOMAIN_BYTES[field];
+  if (tagInput.length < domain.length + utf8Bound(text)) tagInput = new Uint8Array(domain.length + utf8Bound(text));
+  tagInput.set(domain);
+  const end = domain.length + utf8Into(text, tagInput.subarray(domain.length));
+  return hmacSha256(metadataKey, tagInput.subarray(0, end));
 }
 
 /** The body plus its `_auth`; an empty body (ignoring `_auth`) stays `{}` with no `_auth`. */

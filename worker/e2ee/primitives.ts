@@ -204,8 +204,11 @@ export async function aesGcmDecrypt(
   checkNonce(nonce);
   if (tag.length !== TAG_LENGTH) throw new TypeError(`tag must be ${TAG_LENGTH} bytes, got ${tag.length}`);
   const params = { name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad), tagLength: TAG_LENGTH * 8 };
+  // ct and tag side by side in one buffer (a wrap, or a body decoded in place) need no copy.
+  const adjacent = tag.buffer === ciphertext.buffer && tag.byteOffset === ciphertext.byteOffset + ciphertext.length;
+  const sealed = adjacent ? new Uint8Array(ciphertext.buffer, ciphertext.byteOffset, ciphertext.length + TAG_LENGTH) : concatBytes(ciphertext, tag);
   const cryptoKey = await aesKey(key, 'decrypt');
-  return new Uint8Array(await crypto.subtle.decrypt(params, cryptoKey, buf(concatBytes(ciphertext, tag))));
+  return new Uint8Array(await crypto.subtle.decrypt(params, cryptoKey, buf(sealed)));
 }
 
 const EMPTY = new Uint8Array(0);

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AunError } from '../../../protocol/errors.ts';
 import { merkleProof } from '../../../protocol/recipients.ts';
 import {
+  canonicalJson,
   canonicalJsonText,
   decryptEnvelope,
   encryptGroup,
@@ -58,6 +59,16 @@ describe('P2P round trips', () => {
     expect(out.payload).toEqual(payload);
     expect(out.payloadType).toBe('text');
     expect(out.protectedHeaders).toEqual({ payload_type: 'text', sdk_lang: 'typescript', sdk_version: '0.1.0' });
+  });
+
+  it('payload and AAD with multi-byte UTF-8 (sizes differ from the UTF-16 lengths) round-trip and sign what was sealed', async () => {
+    const text = { type: 'text', text: 'é日😀'.repeat(300) };
+    const env = await encryptP2P({ ...sender, deviceId: 'dév-ä1' }, [bob1DH], text, { messageId: 'm-ünï', timestamp: T });
+    expect(fromBase64(env.ciphertext).length).toBe(canonicalJson(text).length);
+    const out = await decryptEnvelope(env, bobKeys({ spk: undefined }));
+    expect(out.payload).toEqual(text);
+    expect(out.aad.from_device).toBe('dév-ä1');
+    await expectE2eeError(decryptEnvelope({ ...env, aad: { ...env.aad, message_id: 'm-unï' } }, bobKeys({ spk: undefined })), 'sender_signature');
   });
 
   it('3DH: the row names the SPK, and a lookup by spk_id supplies it', async () => {

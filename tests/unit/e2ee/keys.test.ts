@@ -91,6 +91,16 @@ describe('SPKI', () => {
     }
   });
 
+  it('fingerprints an SPKI array changed in place afresh (the cache compares the bytes)', () => {
+    const spki = privateKeyFromScalar(new Uint8Array(32).fill(3)).publicSpki.slice();
+    const other = privateKeyFromScalar(new Uint8Array(32).fill(4)).publicSpki;
+    const first = fp(spki);
+    expect(fp(spki)).toBe(first);
+    spki.set(other);
+    expect(fp(spki)).toBe(fp(other.slice()));
+    expect(fp(spki)).not.toBe(first);
+  });
+
   it('matches fingerprints by 16 or 64 hex digits, case-insensitively', () => {
     expect(fpMatches(alice.publicSpki, 'sha256:6BF6B248A19E5777')).toBe(true);
     expect(fpMatches(alice.publicSpki, fp(bob.publicSpki))).toBe(false);

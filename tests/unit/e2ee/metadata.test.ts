@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { E2eeError, normalizeProtectedHeaders, verifyMetadataAuth, withMetadataAuth } from '../../../worker/e2ee/index.ts';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import {
+  canonicalJsonText, concatBytes, E2eeError, normalizeProtectedHeaders, toBase64, utf8, verifyMetadataAuth, withMetadataAuth,
+} from '../../../worker/e2ee/index.ts';
 
 const masterKey = new Uint8Array(32).fill(7);
 
@@ -27,6 +31,16 @@ describe('metadata _auth', () => {
     expect(withMetadataAuth(masterKey, 'context', { _auth: { alg: 'x', tag: 'y' } })).toEqual({});
     expect(verifyMetadataAuth(masterKey, 'context', {})).toEqual({});
     expect(verifyMetadataAuth(masterKey, 'context', null)).toBeUndefined();
+  });
+
+  it('the tag is HMAC(HMAC(master, label), domain ‖ 0 ‖ canonical body), long and multi-byte bodies included', () => {
+    for (const body of [{ a: '1' }, { note: 'ü日😀'.repeat(500), b: 2 }, { a: '1' }]) {
+      const signed = withMetadataAuth(masterKey, 'context', body);
+      const key = hmac(sha256, masterKey, utf8('aun-envelope-metadata-key-v1'));
+      const tag = hmac(sha256, key, concatBytes(utf8('aun-protected-context-v1'), new Uint8Array(1), utf8(canonicalJsonText(body))));
+      expect((signed._auth as { tag: string }).tag).toBe(toBase64(tag));
+      expect(verifyMetadataAuth(masterKey, 'context', signed)).toEqual(body);
+    }
   });
 
   it('binds the domain: a headers tag does not verify as context', () => {

@@ -1,6 +1,8 @@
 import { p256 } from '@noble/curves/nist.js';
 import { describe, expect, it } from 'vitest';
 import {
+  aesGcmDecrypt,
+  aesGcmEncrypt,
   concatBytes,
   fromBase64,
   fromHex,
@@ -115,5 +117,21 @@ describe('HKDF, salt and wraps', () => {
     expect(wrapped.length).toBe(48);
     expect(await unwrapMasterKey(key, nonce, wrapped)).toEqual(master);
     expect(() => unwrapMasterKey(key, nonce, wrapped.subarray(0, 15))).toThrow('wrapped_key too short: 15');
+  });
+
+  it('AES-GCM opens ct and tag given apart or side by side in one buffer, and only with the AAD sealed', async () => {
+    const key = new Uint8Array(32).fill(0x11);
+    const nonce = new Uint8Array(12).fill(0x22);
+    const aad = utf8('{"x":1}');
+    const plain = utf8('x'.repeat(100));
+    const { ciphertext, tag } = await aesGcmEncrypt(key, nonce, plain, aad);
+    const joined = concatBytes(new Uint8Array(3), ciphertext, tag, new Uint8Array(5));
+    const ct = joined.subarray(3, 3 + ciphertext.length);
+    const t = joined.subarray(3 + ciphertext.length, 3 + ciphertext.length + 16);
+    expect(await aesGcmDecrypt(key, nonce, ct, t, aad)).toEqual(plain);
+    expect(await aesGcmDecrypt(key, nonce, ciphertext.slice(), tag.slice(), aad)).toEqual(plain);
+    await expect(aesGcmDecrypt(key, nonce, ct, t, utf8('{"x":2}'))).rejects.toThrow();
+    // A tag that only looks adjacent (another buffer) is not read from the ciphertext's buffer.
+    await expect(aesGcmDecrypt(key, nonce, ct, new Uint8Array(16), aad)).rejects.toThrow();
   });
 });

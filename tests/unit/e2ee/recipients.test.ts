@@ -9,7 +9,8 @@ import {
   verifyMerkleProof,
   type RecipientRow,
 } from '../../../protocol/recipients.ts';
-import { toBase64, toHex, utf8 } from '../../../worker/e2ee/index.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes, fromBase64, isBase64, toBase64, toHex, utf8 } from '../../../worker/e2ee/index.ts';
 
 const nonce = toBase64(new Uint8Array(12).fill(1));
 const wrapped = toBase64(new Uint8Array(48).fill(2));
@@ -67,6 +68,24 @@ describe('Merkle digest and proofs', () => {
     expect(verifyMerkleProof(five[1]!, [{ ...proof[0]!, position: 'X' }, ...proof.slice(1)], digest)).toBe(false);
     expect(verifyMerkleProof(five[1]!, [{ ...proof[0]!, sibling: 'zz' }, ...proof.slice(1)], digest)).toBe(false);
     expect(verifyMerkleProof(five[1]!, 'nope', digest)).toBe(false);
+  });
+
+  it('a leaf is SHA-256 over prefix ‖ UTF-8 fields each ended by 0 ‖ B(nonce) ‖ B(wrapped), whatever the lengths and script', () => {
+    const B = (s: string) => (isBase64(s) ? fromBase64(s) : utf8(s));
+    const byHand = (r: RecipientRow) =>
+      sha256(concatBytes(utf8('AUN-V2-RCPT-LEAF-v1'), ...r.slice(0, 6).map((f) => concatBytes(utf8(f), new Uint8Array(1))), B(r[6]), B(r[7])));
+    const rows: RecipientRow[] = [
+      row('a', 'dev', 'member'),
+      ['ünï.cödé.aid', 'デバイス', 'peer', 'aid_master', 'sha256:0123456789abcdef', '', 'nonce1', 'wrapped1'],
+      // Longer than the buffer the leaves are assembled in at first, then a short one again.
+      ['x'.repeat(700), 'd', 'peer', 'aid_master', 'sha256:', '', toBase64(new Uint8Array(600).fill(7)), wrapped],
+      row('b', 'dev', 'member'),
+    ];
+    const leaves = rows.map(leafHash);
+    rows.forEach((r, i) => expect(leaves[i]).toEqual(byHand(r)));
+    // Each call returns its own array: the first result is not overwritten by the later ones.
+    expect(new Set(leaves.map(toHex)).size).toBe(4);
+    expect(nodeHash(leaves[0]!, leaves[1]!)).toEqual(sha256(concatBytes(utf8('AUN-V2-RCPT-NODE-v1'), leaves[0]!, leaves[1]!)));
   });
 
   it('B(): a non-base64 test string hashes as UTF-8, a base64-looking one is decoded', () => {

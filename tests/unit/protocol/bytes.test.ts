@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  base64Into,
+  base64Length,
   equalBytes,
   fromBase64,
   fromBase64Url,
@@ -11,6 +13,8 @@ import {
   toBase64Url,
   toHex,
   utf8,
+  utf8Bound,
+  utf8Into,
 } from '../../../protocol/bytes.ts';
 
 const BYTES = new Uint8Array([0xfb, 0xff, 0x00, 0x10, 0x83]);
@@ -31,6 +35,31 @@ describe('base64', () => {
 
   it('decodes only unpadded base64url', () => {
     for (const bad of ['-_8AEIM=', '+/8AEIM', 'A', '-_8 AEIM']) expect(() => fromBase64Url(bad), bad).toThrow(/invalid base64url/);
+  });
+});
+
+describe('decoding and encoding in place', () => {
+  it('base64Into writes what fromBase64 returns at the start of its target, and base64Length says how much', () => {
+    for (const bytes of [new Uint8Array(0), BYTES, BYTES.subarray(0, 4), BYTES.subarray(0, 3), new Uint8Array(1040).fill(0xa5)]) {
+      const text = toBase64(bytes);
+      expect(base64Length(text)).toBe(bytes.length);
+      const dest = new Uint8Array(bytes.length + 4).fill(9);
+      expect(base64Into(text, dest.subarray(2))).toBe(bytes.length);
+      expect(dest.subarray(2, 2 + bytes.length)).toEqual(bytes);
+      expect([dest[0], dest[1], dest[bytes.length + 2]]).toEqual([9, 9, 9]);
+    }
+    expect(() => base64Into('+/8', new Uint8Array(4))).toThrow('invalid base64');
+    expect(() => base64Into('+/8= ', new Uint8Array(4))).toThrow('invalid base64');
+  });
+
+  it('utf8Into writes what utf8 returns, within utf8Bound (exact for ASCII, lone surrogates included)', () => {
+    for (const text of ['', 'ascii only \u007f', 'aé日😀', '\ud800x', 'x\udfff']) {
+      const dest = new Uint8Array(utf8Bound(text));
+      const n = utf8Into(text, dest);
+      expect(dest.subarray(0, n)).toEqual(utf8(text));
+      expect(n).toBe(utf8(text).length);
+    }
+    expect(utf8Bound('abc')).toBe(3);
   });
 });
 
