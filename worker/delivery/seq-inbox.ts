@@ -149,6 +149,8 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
       asked.push({ from, page });
     };
     let failed = false;
+    /** Pages read whose landing has not finished. */
+    let unlanded = 0;
     /** Where the pages read so far take the cursor. */
     let next = this.contiguous;
     ask(next);
@@ -160,7 +162,8 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
         const floor = Number.isSafeInteger(res.floor) ? res.floor : 0;
         waiting.push({ from, rows, floor });
         const landing = this.enqueue(() => this.land(waiting.splice(0)));
-        landing.catch(() => (failed = true));
+        unlanded++;
+        landing.then(() => unlanded--, () => { unlanded--; failed = true; });
         landings.push(landing);
         // Where this page takes the cursor. A page that moves nothing would come back the same:
         // `hasMore` alone must not spin.
@@ -168,11 +171,14 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
         if (res.hasMore !== true || end === from) break;
         next = Math.max(end, next);
         if (asked.length > 0 && asked[0]!.from > next) asked.length = 0; // overshot: holes before it
-        // Pages asked for or read, and not landed: PULL_AHEAD at most.
-        while (landings.length + asked.length >= PULL_AHEAD && landings.length > 0) await landings.shift();
+        // Pages asked for already are read first (they are in memory once answered), so the pages
+        // that came in during a commit land together in the next. New pages are asked for only
+        // while fewer than PULL_AHEAD are asked for or read and not landed.
+        if (asked.length > 0) continue;
+        while (unlanded >= PULL_AHEAD) await landings.shift();
         if (failed || this.stopped) break;
-        if (asked.length === 0) ask(next);
-        for (let at = asked.at(-1)!.from + (end - from); landings.length + asked.length < PULL_AHEAD && at < this.hinted; at += end - from) ask(at);
+        ask(next);
+        for (let at = next + (end - from); unlanded + asked.length < PULL_AHEAD && at < this.hinted; at += end - from) ask(at);
       }
     } finally {
       for (const landing of landings.splice(0)) await landing;

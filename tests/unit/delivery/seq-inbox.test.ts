@@ -341,4 +341,38 @@ describe('SeqInbox: pages asked for ahead of the answers', () => {
     await t.inbox.catchUp();
     expect(t.pulls.length).toBe(before + 1);
   });
+
+  it('the pages asked for ahead that came in during a commit land together, in the next commit', async () => {
+    const server = range(1, 400).map((seq) => ({ seq, text: `m${seq}` }));
+    const commits: number[][] = [];
+    const release: (() => void)[] = [];
+    const inbox = new SeqInbox<Row, Row>({
+      name: 'batched',
+      async pull(after, limit) {
+        const rows = server.filter((r) => r.seq > after);
+        return { rows: rows.slice(0, limit), hasMore: rows.length > limit, floor: 0 };
+      },
+      ack: async () => {},
+      loadCursor: async () => 0,
+      commit: (seq, items) => new Promise((resolve) => {
+        commits.push([items.length, seq]);
+        release.push(() => resolve(items));
+      }),
+      open: async (r) => r,
+    });
+    const done = inbox.hint(400);
+    await vi.waitFor(() => expect(commits).toHaveLength(1));
+    await new Promise((r) => setTimeout(r, 20));
+    release.shift()!();
+    await vi.waitFor(() => expect(commits).toHaveLength(2));
+    // Everything read while the first run was being committed, as one run.
+    expect(commits[1]![0]).toBe(400 - commits[0]![0]!);
+    while (inbox.cursor < 400) {
+      await vi.waitFor(() => expect(release.length).toBeGreaterThan(0));
+      release.shift()!();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await done;
+    expect(commits.reduce((n, [k]) => n + k!, 0)).toBe(400);
+  });
 });
