@@ -1,26 +1,20 @@
 // The client's calls (client-stub/calls.ts) against a fake owner (Node MessagePorts, Comlink):
 // the tab's own deadline, abort, and what a send carries.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connect, TimeoutError, type AunClient } from '../../../client-stub/index.ts';
+import { describe, expect, it } from 'vitest';
+import { TimeoutError } from '../../../client-stub/index.ts';
 import { TAB_MARGIN_MS } from '../../../protocol/deadline.ts';
-import { fakeOwner } from '../../support/fake-owner.ts';
+import { clientOnFakeOwner, fakeOwner } from '../../support/fake-owner.ts';
 
 /** An owner that records every facade call; `call` never answers, the rest answer ok. */
 const silentOwner = () => fakeOwner((method) =>
   method === 'call' ? new Promise(() => {}) : { ok: true, value: method === 'send' ? { message_id: 'm1', status: 'queued' } : undefined });
 
 describe('calls', () => {
-  let client: AunClient | null = null;
-  beforeEach(() => vi.stubGlobal('navigator', {}));
-  afterEach(() => {
-    client?.close();
-    client = null;
-    vi.unstubAllGlobals();
-  });
+  const connectTo = clientOnFakeOwner();
 
   it('a call the owner never answers rejects with TimeoutError just after its deadline, and is cancelled at the owner', async () => {
     const owner = silentOwner();
-    client = await connect({ worker: { shared: owner.worker }, rung: 'shared', build: 'test' });
+    const client = await connectTo(owner);
     const started = Date.now();
     await expect(client.call('meta.ping', {}, { timeoutMs: 100 })).rejects.toBeInstanceOf(TimeoutError);
     expect(Date.now() - started).toBeGreaterThanOrEqual(100 + TAB_MARGIN_MS - 5);
@@ -32,7 +26,7 @@ describe('calls', () => {
 
   it('an aborted call rejects at once with the abort reason', async () => {
     const owner = silentOwner();
-    client = await connect({ worker: { shared: owner.worker }, rung: 'shared', build: 'test' });
+    const client = await connectTo(owner);
     const ac = new AbortController();
     const p = client.call('meta.ping', {}, { signal: ac.signal });
     setTimeout(() => ac.abort(new Error('user left')), 10);
@@ -41,7 +35,7 @@ describe('calls', () => {
 
   it('a send carries the recipient, the payload and its options, and no call id', async () => {
     const owner = silentOwner();
-    client = await connect({ worker: { shared: owner.worker }, rung: 'shared', build: 'test', timeoutMs: 5_000 });
+    const client = await connectTo(owner, { timeoutMs: 5_000 });
     expect(await client.send('bob.aun.local', { text: 'hi' })).toEqual({ message_id: 'm1', status: 'queued' });
     expect(owner.calls.find(([m]) => m === 'send')).toEqual(['send', 'bob.aun.local', { text: 'hi' }, { timeoutMs: 5_000, encrypt: true }]);
   });

@@ -1,9 +1,8 @@
 // The client's side of batched logged events: an owner's `events` frame (one per committed batch)
 // is handed to the app event by event in lsn order, each lsn once, and acknowledged once.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connect, type AunClient } from '../../../client-stub/index.ts';
+import { describe, expect, it, vi } from 'vitest';
 import type { InboundMessage, LogPage } from '../../../protocol/tab.ts';
-import { fakeOwner } from '../../support/fake-owner.ts';
+import { clientOnFakeOwner, fakeOwner } from '../../support/fake-owner.ts';
 
 /** An owner that answers every facade call with `ok` (an empty replay) and can post frames. */
 const owned = () => fakeOwner((method) => ({ ok: true, value: method === 'replay' ? { events: [], lastLsn: 0 } : undefined }));
@@ -14,17 +13,11 @@ const message = (lsn: number): LogPage['events'][number] => ({
 });
 
 describe('events frames', () => {
-  let client: AunClient | null = null;
-  beforeEach(() => vi.stubGlobal('navigator', {}));
-  afterEach(() => {
-    client?.close();
-    client = null;
-    vi.unstubAllGlobals();
-  });
+  const connectTo = clientOnFakeOwner();
 
   it('hands out the events of a frame in order, each lsn once, and acks the batch once', async () => {
     const owner = owned();
-    client = await connect({ worker: { shared: owner.worker }, rung: 'shared', build: 'test' });
+    const client = await connectTo(owner);
     const seen: number[] = [];
     client.on('message', (m: InboundMessage) => seen.push(m.seq));
     owner.post({ t: 'events', list: [1, 2, 3].map(message) });
@@ -36,7 +29,7 @@ describe('events frames', () => {
 
   it('a malformed frame from the port is dropped, throws nothing, and the frames after it still arrive in order', async () => {
     const owner = owned();
-    client = await connect({ worker: { shared: owner.worker }, rung: 'shared', build: 'test' });
+    const client = await connectTo(owner);
     const seen: number[] = [];
     client.on('message', (m: InboundMessage) => seen.push(m.seq));
     const thrown: unknown[] = [];

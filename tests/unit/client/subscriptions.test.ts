@@ -1,9 +1,8 @@
 // The client against a fake owner (Node MessagePorts, Comlink): which facade calls a tab makes
 // when the app registers handlers, and in what order relative to the calls that follow.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connect, type AunClient } from '../../../client-stub/index.ts';
+import { describe, expect, it } from 'vitest';
 import type { SessionSnapshot } from '../../../protocol/tab.ts';
-import { fakeOwner } from '../../support/fake-owner.ts';
+import { clientOnFakeOwner, fakeOwner } from '../../support/fake-owner.ts';
 
 /** An owner that answers every facade call with `ok` (a ready session for `login`). */
 function owned() {
@@ -14,18 +13,11 @@ function owned() {
 const settle = () => new Promise((r) => setTimeout(r, 20));
 
 describe('subscriptions', () => {
-  let client: AunClient | null = null;
-  // Node 20 has no navigator (so no Web Locks): the client runs without a tab lock.
-  beforeEach(() => vi.stubGlobal('navigator', {}));
-  afterEach(() => {
-    client?.close();
-    client = null;
-    vi.unstubAllGlobals();
-  });
+  const connectTo = clientOnFakeOwner();
 
   it('handlers registered in one task reach the owner as one subscribe call', async () => {
     const owner = owned();
-    client = await connect({ worker: { shared: owner.worker }, rung: 'shared', build: 'test' });
+    const client = await connectTo(owner);
     client.on('message', () => {});
     client.on('state', () => {});
     client.on('group.message', () => {});
@@ -36,7 +28,7 @@ describe('subscriptions', () => {
 
   it('a call made right after on() reaches the owner after the subscription', async () => {
     const owner = owned();
-    client = await connect({ worker: { shared: owner.worker }, rung: 'shared', build: 'test' });
+    const client = await connectTo(owner);
     client.on('message', () => {});
     client.on('state', () => {});
     await client.login('alice.aun.local');
@@ -45,7 +37,7 @@ describe('subscriptions', () => {
 
   it('a handler removed before its subscription went out costs no call at all', async () => {
     const owner = owned();
-    client = await connect({ worker: { shared: owner.worker }, rung: 'shared', build: 'test' });
+    const client = await connectTo(owner);
     const off = client.on('undecryptable', () => {});
     off();
     client.on('message', () => {});
