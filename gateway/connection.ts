@@ -155,9 +155,9 @@ export class GatewayConnection implements Connection {
     });
   }
 
-  /** Handles waiting frames, one at a time from the front, until `ms` are spent (at least one). */
+  /** Handles waiting frames, one at a time from the front, until `ms` are spent (a fresh turn takes at least one). */
   private handleWaiting(ms: number): void {
-    while (this.waiting.length > 0 && (this.turnSpent === 0 || this.turnSpent < ms)) this.timed(this.waiting.shift()!);
+    while (this.waiting.length > 0 && this.turnSpent < ms) this.timed(this.waiting.shift()!);
   }
 
   private timed(work: () => void): void {
