@@ -8,7 +8,9 @@
 //     burst (queueing included) and for a paced run well under the burst rate (the idle latency);
 //  3. the SharedWorker's JS heap (through CDP, after a GC) with 20 tabs attached, before and after
 //     the messages, next to the same worker with 1 tab attached; the heap of one demo page for scale;
-//  4. the paced run and the burst end-to-end encrypted (V2 envelopes made by the sender beforehand)
+//  4. the paced run and the burst to 5 tabs again on a busy machine: another process spinning on one
+//     core meanwhile, next to the bare Node Session measured with the same process spinning;
+//  5. the paced run and the burst end-to-end encrypted (V2 envelopes made by the sender beforehand)
 //     to 1 tab, next to a bare Node Session that receives the same kind of envelopes.
 // Every tab is checked message by message: each message once, in seq order, and shown in the page.
 // The worker's console (its log) and uncaught exceptions are read through CDP and reported.
@@ -17,7 +19,8 @@
 // as .cpuprofile files and prints their top self-time functions and the CPU time per browser process.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { spawn } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import type { AunClient } from '../../client-stub/index.ts';
 import type { InboundMessage } from '../../protocol/tab.ts';
@@ -40,6 +43,8 @@ const PACED_INTERVAL_MS = 20;
 /** `BENCH_TABS=1,5` runs only those tab counts (the heap rows need 20). */
 const TABS = process.env.BENCH_TABS ? process.env.BENCH_TABS.split(',').map(Number) : [1, 5, 20];
 const MEMORY_TABS = 20;
+/** The tab count of the busy-machine rows (run when BENCH_TABS includes it). */
+const BUSY_TABS = 5;
 const READY_TIMEOUT_MS = 30_000;
 const DELIVERY_TIMEOUT_MS = 30_000;
 const CDP_TIMEOUT_MS = 10_000;
@@ -125,6 +130,16 @@ function ranges(xs: number[]): string {
 }
 
 const missingOf = (n: number, got: Set<number>) => ranges(Array.from({ length: n }, (_, i) => i).filter((i) => !got.has(i)));
+
+/**
+ * Another process keeping one core busy (a Node busy loop), as other work on a user's machine
+ * does; returns its stop. Started before a run and stopped after it, whatever happens.
+ */
+function spinOneCore(): () => void {
+  const child = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  child.on('error', (e) => console.warn(`warning: delivery: the busy-loop process: ${e.message}`));
+  return () => void child.kill('SIGKILL');
+}
 
 // ---- the sender ----
 
@@ -553,16 +568,17 @@ function latencyRows(what: string, real: Outcome, base: Outcome, baseName: strin
   }));
 }
 
-function burstRows(kind: string, label: string, real: Outcome, base: Outcome, baseName: string, detail: Record<string, unknown>): DetailedRow[] {
+/** `head` starts every row name (`delivery:`, or `delivery: <condition>:` for a run under a condition). */
+function burstRows(kind: string, label: string, real: Outcome, base: Outcome, baseName: string, detail: Record<string, unknown>, head = 'delivery:'): DetailedRow[] {
   return [
     {
-      name: `delivery: ${count(BURST)} ${kind} burst from a Node sender → ${label}, first send → shown in every tab (${real.elapsedMs.toFixed(0)} ms)${problemsNote(real)}`,
+      name: `${head} ${count(BURST)} ${kind} burst from a Node sender → ${label}, first send → shown in every tab (${real.elapsedMs.toFixed(0)} ms)${problemsNote(real)}`,
       value: real.rate,
       unit: 'msg/s',
       baseline: { name: `${baseName} (${base.elapsedMs.toFixed(0)} ms)${problemsNote(base)}`, value: base.rate, unit: 'msg/s' },
       detail,
     },
-    ...latencyRows(`delivery: latency send → tab within that ${count(BURST)}-message burst → ${label} (queueing included)`, real, base, baseName, detail),
+    ...latencyRows(`${head} latency send → tab within that ${count(BURST)}-message burst → ${label} (queueing included)`, real, base, baseName, detail),
   ];
 }
 
@@ -600,6 +616,31 @@ export async function benchDelivery(): Promise<BenchRow[]> {
         rows.push(...latencyRows(
           `delivery: latency send → tab, ${count(PACED)} plaintext messages paced ${PACED_INTERVAL_MS} ms apart → ${label}`,
           real.paced!, basePaced, baseName, { tabs, encrypted: false, load: PACED_LOAD, value: real.paced, baseline: basePaced, ...workerLog },
+        ));
+      }
+
+      // A busy machine: the same runs to BUSY_TABS tabs and to the bare Session while another
+      // process keeps one core busy. Rows named apart, so no goal and no chart curve reads them.
+      if (TABS.includes(BUSY_TABS)) {
+        const label = plural(BUSY_TABS, 'tab');
+        const head = `delivery: busy machine (a process spinning on 1 of ${availableParallelism()} cores beside it):`;
+        const stop = spinOneCore();
+        let run: { basePaced: Outcome; baseBurst: Outcome; real: TabsRun };
+        try {
+          const basePaced = await bare(PACED_LOAD);
+          const baseBurst = await bare(BURST_LOAD);
+          run = { basePaced, baseBurst, real: await tabsRun(stack, BUSY_TABS, { paced: true, measureHeap: false }, plain) };
+        } finally {
+          stop();
+        }
+        const { basePaced, baseBurst, real } = run;
+        notes.push(...workerNotes(`busy machine, ${label}`, real));
+        const workerLog = { workerLog: real.workerLog, workerExceptions: real.workerExceptions, busy: true };
+        const busyBase = `${baseName}, the same process spinning beside it`;
+        rows.push(...burstRows('plaintext message', label, real.burst, baseBurst, busyBase, { tabs: BUSY_TABS, encrypted: false, load: BURST_LOAD, value: real.burst, baseline: baseBurst, ...workerLog }, head));
+        rows.push(...latencyRows(
+          `${head} latency send → tab, ${count(PACED)} plaintext messages paced ${PACED_INTERVAL_MS} ms apart → ${label}`,
+          real.paced!, basePaced, busyBase, { tabs: BUSY_TABS, encrypted: false, load: PACED_LOAD, value: real.paced, baseline: basePaced, ...workerLog },
         ));
       }
 

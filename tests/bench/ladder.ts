@@ -8,6 +8,9 @@
 //     its own owner and gateway session): it is measured anyway and its rows say so.
 //     Baseline: a fresh reference tab opened after each demo tab, from the same mark (right
 //     before its login) and from navigation start to its #state ready.
+//     The shared and leader rungs are measured again with every measured tab's CPU throttled 4×
+//     (CDP Emulation.setCPUThrottlingRate; its reference tabs too): a busy or slow machine. CDP
+//     cannot throttle workers, so the SharedWorker (and the leader's dedicated worker) run as is.
 //  2. Failover: the owner is killed (shared: CDP Target.closeTarget on the shared_worker; leader:
 //     the leader tab closed), FAILOVERS times; timed on the wall clock (Date.now(), the same clock
 //     in Node and in the page) from the kill command to (a) the new owner's hello in a surviving
@@ -113,9 +116,21 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
   }
 }
 
-async function openTab(ctx: BrowserContext, url: string, label: string): Promise<Page> {
+/**
+ * CPU slow-down of the measured tabs in the throttled rows: the main thread of each new page runs
+ * this many times slower (CDP Emulation.setCPUThrottlingRate, set before navigation). CDP cannot
+ * throttle a worker ("only supported for pages"), so the SharedWorker runs at full speed.
+ */
+const THROTTLE = 4;
+const THROTTLED_RUNGS: readonly Rung[] = ['shared', 'leader'];
+
+async function openTab(ctx: BrowserContext, url: string, label: string, throttle = 1): Promise<Page> {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error(`[bench ladder ${label}] ${e.message}`));
+  if (throttle !== 1) {
+    const cdp = await ctx.newCDPSession(page);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: throttle });
+  }
   await untilReady(page, () => page.goto(url), READY_TIMEOUT_MS);
   return page;
 }
@@ -164,8 +179,8 @@ async function longConnections(stack: BrowserStack, aid: string): Promise<number
 // ---- the reference approach: own socket + full two-phase login per tab ----
 
 interface RefTabs {
-  /** Opens one more reference tab, reads its timings and closes it. */
-  openOne(): Promise<OpenSample>;
+  /** Opens one more reference tab (its CPU `throttle`× slower), reads its timings and closes it. */
+  openOne(throttle?: number): Promise<OpenSample>;
   /** The gateway drops the socket of a live reference tab: drop → noticed, and → fresh login + long connection ready. Needs the gateway to itself. */
   recovery(n: number): Promise<{ lostMs: number; readyMs: number }[]>;
   /** page.reload() of a reference tab → ready (wall clock), and navigation start → ready (in the page). */
@@ -188,8 +203,8 @@ async function referenceTabs(stack: BrowserStack): Promise<RefTabs> {
   // One tab first so the page's files are in the HTTP cache, as the demo's first tab does.
   await (await openTab(ctx, url(), 'ref')).close();
   return {
-    async openOne() {
-      const page = await openTab(ctx, url(), 'ref');
+    async openOne(throttle = 1) {
+      const page = await openTab(ctx, url(), 'ref', throttle);
       const s = await readOpen(page);
       await page.close();
       return s;
@@ -241,7 +256,8 @@ interface OpenFigures {
   floor?: number[];
 }
 
-async function measureOpen(stack: BrowserStack, rung: Rung, ref: RefTabs): Promise<OpenFigures> {
+/** `throttle`: the CPU slow-down of every measured tab (the more tabs and their reference tabs). */
+async function measureOpen(stack: BrowserStack, rung: Rung, ref: RefTabs, throttle = 1): Promise<OpenFigures> {
   const ctx = await newContext(stack);
   try {
     const aid = newAid(stack, rung);
@@ -254,13 +270,13 @@ async function measureOpen(stack: BrowserStack, rung: Rung, ref: RefTabs): Promi
     const more: OpenSample[] = [];
     const refs: OpenSample[] = [];
     for (let i = 0; i < OPEN_TABS; i++) {
-      const page = await openTab(ctx, demoUrl(stack, aid, rung), rung);
+      const page = await openTab(ctx, demoUrl(stack, aid, rung), rung, throttle);
       more.push(await readOpen(page));
       // Single-rung tabs share nothing: each holds its own owner, and the AID's session only while
       // it is open, so each is closed once measured.
       if (rung === 'single') await page.close();
       // The baseline interleaved, so both see the same load on the machine.
-      refs.push(await ref.openOne());
+      refs.push(await ref.openOne(throttle));
     }
     const wrong = [first, ...more].filter((s) => s.rung !== rung);
     if (wrong.length) throw new Error(`${wrong.length} tab(s) ran on rung ${wrong[0]!.rung}, not ${rung}`);
@@ -425,24 +441,26 @@ function counts(values: (string | null)[]): string {
 
 const REF = 'reference approach: a fresh tab with its own WebSocket and a full two-phase login in the page (login1 + login2 short sockets, auth-server chain check, long socket auth.connect)';
 
-function openRows(rung: Rung, r: OpenFigures): DetailedRow[] {
+function openRows(rung: Rung, r: OpenFigures, throttle = 1): DetailedRow[] {
   const mark = summarize(r.more.map((s) => s.fromMark));
   const nav = summarize(r.more.map((s) => s.fromNav));
   const refMark = summarize(r.ref.map((s) => s.fromMark));
   const refNav = summarize(r.ref.map((s) => s.fromNav));
   const n = r.more.length;
   const tokens = rung === 'single' ? ` (token: ${counts(r.more.map((s) => s.strategy))})` : '';
-  const detail = { tabs: n, fromMark: mark, fromNav: nav, first: r.first, samples: r.more, baseline: { tabs: r.ref.length, fromMark: refMark, fromNav: refNav, samples: r.ref } };
+  const detail = { tabs: n, throttle, fromMark: mark, fromNav: nav, first: r.first, samples: r.more, baseline: { tabs: r.ref.length, fromMark: refMark, fromNav: refNav, samples: r.ref } };
+  // Throttled rows say so before the rung, so that no goal (set for an unthrottled tab) reads them.
+  const slow = throttle === 1 ? '' : `tabs' CPU throttled ${throttle}× (CDP; the SharedWorker is not), `;
   const row = (stat: 'p50' | 'p99', from: 'mark' | 'nav'): DetailedRow => {
     const [v, b] = from === 'mark' ? [mark, refMark] : [nav, refNav];
     const which = stat === 'p50' ? 'median' : `p99 (= max of ${n})`;
     const span = from === 'mark' ? 'aun:connect mark → #state ready' : 'navigation start → #state ready';
-    const goal = from === 'mark' && stat === 'p50' ? ', goal < 20 ms' : '';
+    const goal = from === 'mark' && stat === 'p50' && throttle === 1 ? ', goal < 20 ms' : '';
     return {
-      name: `ladder: tab open → ready, ${LABEL[rung]}${tokens}: ${span}, ${which} of ${n} more tabs${goal}`,
+      name: `ladder: tab open → ready, ${slow}${LABEL[rung]}${tokens}: ${span}, ${which} of ${n} more tabs${goal}`,
       value: v[stat],
       unit: 'ms',
-      baseline: { name: `${REF}, ${from === 'mark' ? 'the same mark right before its login' : 'navigation start'} → ready, ${which} of ${b.n} tabs interleaved with these`, value: b[stat], unit: 'ms' },
+      baseline: { name: `${REF}${throttle === 1 ? '' : `, its CPU throttled ${throttle}× too`}, ${from === 'mark' ? 'the same mark right before its login' : 'navigation start'} → ready, ${which} of ${b.n} tabs interleaved with these`, value: b[stat], unit: 'ms' },
       detail,
     };
   };
@@ -524,6 +542,10 @@ export async function benchLadder(): Promise<BenchRow[]> {
         const figures = await step(`${rung} tab open (+ reference tabs)`, () => measureOpen(stack, rung, ref));
         if (rung === 'shared') figures.floor = await step('bare SharedWorker attach floor', () => measureAttachFloor(stack));
         open.push(...openRows(rung, figures));
+      }
+      for (const rung of THROTTLED_RUNGS) {
+        const figures = await step(`${rung} tab open, tabs throttled ${THROTTLE}× (+ reference tabs)`, () => measureOpen(stack, rung, ref, THROTTLE));
+        open.push(...openRows(rung, figures, THROTTLE));
       }
       for (const rung of RUNGS) {
         // Only the reference tab is on the gateway while its baseline runs (admin drop cuts all).
