@@ -15,7 +15,8 @@
 // Every tab is checked message by message: each message once, in seq order, and shown in the page.
 // The worker's console (its log) and uncaught exceptions are read through CDP and reported.
 // `BENCH_PROFILE=<dir>` (with an unminified build) also takes a V8 CPU profile of the worker and of
-// the first tab during the burst to 20 tabs (`BENCH_PROFILE_TABS=n` for another count), writes both
+// the first tab during the burst to 20 tabs (`BENCH_PROFILE_TABS=n` for another count,
+// `BENCH_PROFILE_RUN=paced` for the paced run), writes both
 // as .cpuprofile files and prints their top self-time functions and the CPU time per browser process.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -344,6 +345,8 @@ interface CpuProfile {
 const PROFILE_INTERVAL_US = 200;
 /** With BENCH_PROFILE set, the worker and the first tab are profiled during the burst to this many tabs. */
 const PROFILE_TABS = Number(process.env.BENCH_PROFILE_TABS ?? 20);
+/** Which run of those tabs is profiled: `BENCH_PROFILE_RUN=paced`, or the burst by default. */
+const PROFILE_RUN = process.env.BENCH_PROFILE_RUN === 'paced' ? 'paced' : 'burst';
 
 /** The functions with the most self time (ms), heaviest first, as text lines. */
 function topSelf(profile: CpuProfile, n: number): string[] {
@@ -491,11 +494,12 @@ async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean
       const { sentAt } = await go(aid, run, load);
       return collectTabs(pages, run, load.n, sentAt);
     };
-    const paced = opts.paced ? await one(PACED_LOAD) : undefined;
     const probe = worker;
-    const burst = process.env.BENCH_PROFILE && tabs === PROFILE_TABS
-      ? await profiled(ctx, probe, pages[0]!, `burst-${tabs}tabs`, () => one(BURST_LOAD))
-      : await one(BURST_LOAD);
+    const measured = (kind: 'paced' | 'burst', load: Load) => process.env.BENCH_PROFILE && tabs === PROFILE_TABS && PROFILE_RUN === kind
+      ? profiled(ctx, probe, pages[0]!, `${kind}-${tabs}tabs`, () => one(load))
+      : one(load);
+    const paced = opts.paced ? await measured('paced', PACED_LOAD) : undefined;
+    const burst = await measured('burst', BURST_LOAD);
 
     let heap: Heap | undefined;
     if (opts.measureHeap) {
