@@ -69,11 +69,17 @@ export class SharedTransport implements Transport {
   /** Set by a `moved` frame: a newer build's owner at its own script URL. */
   target: OwnerAddress | null = null;
   #early: SharedWorker | null = null;
-  constructor(private readonly factory: (name: string) => SharedWorker, private readonly name: string) {}
+  readonly #factory: (name: string) => SharedWorker;
+  readonly #name: string;
+
+  constructor(factory: (name: string) => SharedWorker, name: string) {
+    this.#factory = factory;
+    this.#name = name;
+  }
 
   #start(): SharedWorker {
     const t = this.target;
-    return t ? new SharedWorker(t.url, { type: 'module', name: t.name }) : this.factory(this.name);
+    return t ? new SharedWorker(t.url, { type: 'module', name: t.name }) : this.#factory(this.#name);
   }
 
   prepare(): void {
