@@ -104,12 +104,12 @@ export class LeaderTransport implements Transport {
     this.#base = base;
     this.#tabId = tabId;
     this.#newerThanMine = newerThanMine;
-    this.#inbox = new BroadcastChannel(`aun-bus:${base}:${tabId}`);
+    this.#inbox = this.#channel(tabId);
     this.#inbox.onmessage = (ev: MessageEvent<BusMessage>) => {
       if (ev.data?.t === 'resigned') this.#takeOver();
       else this.#fromLeader(ev.data);
     };
-    this.#announce = new BroadcastChannel(`aun-bus:${base}:all`);
+    this.#announce = this.#channel('all');
     this.#announce.onmessage = (ev: MessageEvent<BusMessage>) => {
       if (ev.data?.t === 'leader' && this.#pending) this.#sendAttach();
     };
@@ -190,7 +190,7 @@ export class LeaderTransport implements Transport {
     this.#worker = null;
     worker.onmessage = (ev: MessageEvent) => {
       if ((ev.data as { type?: unknown } | null)?.type !== DRAINED) return;
-      const out = new BroadcastChannel(`aun-bus:${this.#base}:${m.from}`);
+      const out = this.#channel(m.from);
       out.postMessage({ t: 'resigned', to: m.from } satisfies BusMessage);
       out.close();
       // The drained owner lives a little longer, so answers still on their way through the
@@ -229,8 +229,13 @@ export class LeaderTransport implements Transport {
     this.#pending = null;
   }
 
+  /** The bus channel `aun-bus:<base>:<to>` (`to`: a tab id, 'leader' or 'all'). */
+  #channel(to: string): BroadcastChannel {
+    return new BroadcastChannel(`aun-bus:${this.#base}:${to}`);
+  }
+
   #post(m: BusMessage): void {
-    this.#toLeader ??= new BroadcastChannel(`aun-bus:${this.#base}:leader`);
+    this.#toLeader ??= this.#channel('leader');
     this.#toLeader.postMessage(m);
   }
 
@@ -254,7 +259,7 @@ export class LeaderTransport implements Transport {
     if (this.#leader) return;
     this.#worker = this.#factory(this.#name);
     this.#leader = connectTo(this.#worker, 'leader');
-    const bus = new BroadcastChannel(`aun-bus:${this.#base}:leader`);
+    const bus = this.#channel('leader');
     bus.onmessage = (ev: MessageEvent<BusMessage>) => this.#fromFollower(ev.data);
     this.#bus = bus;
     // An attach of this tab still waiting for the old leader goes to the new owner directly.
@@ -284,7 +289,7 @@ export class LeaderTransport implements Transport {
     old?.close();
     const rpc = new MessageChannel();
     const events = new MessageChannel();
-    const out = new BroadcastChannel(`aun-bus:${this.#base}:${m.from}`);
+    const out = this.#channel(m.from);
     const relay = (ch: 'rpc' | 'events') => (ev: MessageEvent) => out.postMessage({ t: 'frame', attempt: m.attempt, ch, data: ev.data } satisfies BusMessage);
     rpc.port1.onmessage = relay('rpc');
     events.port1.onmessage = relay('events');

@@ -58,6 +58,13 @@ export interface LinkHost {
 /** The `{protocol, build, builtAt}` of an owner's frame (hello, refused). */
 const buildOf = (f: BuildInfo): BuildInfo => ({ protocol: f.protocol, build: f.build, builtAt: f.builtAt });
 
+/** Lets go of a link's two ports (its owner is gone, or this tab left it). */
+function closePorts(link: Link): void {
+  link.events.onmessage = null;
+  link.events.close();
+  link.rpc.close();
+}
+
 export class Linker {
   link: Link | null = null;
   #linking: Promise<Link> | null = null;
@@ -122,7 +129,7 @@ export class Linker {
   async #makeTransport(rung: Rung): Promise<Transport> {
     const f = this.#factories;
     if (rung === 'shared' && f.shared) return new SharedTransport(f.shared, this.#workerName);
-    if (!f.dedicated) throw new AunError(`the ${rung} rung needs a dedicated worker factory (connect({worker: {dedicated}}))`);
+    if (!f.dedicated) throw new AunError(`the ${rung} rung needs connect({worker: {dedicated}})`);
     const { LeaderTransport, SingleTransport } = await import('./fallback.ts');
     if (rung === 'leader') return new LeaderTransport(f.dedicated, this.#workerName, this.#options.name ?? 'aun-worker', this.#tabId, (b) => isNewer(b, this.#build));
     return new SingleTransport(f.dedicated, this.#workerName);
@@ -183,9 +190,7 @@ export class Linker {
       // The old owner forgets this tab now rather than when the tab closes.
       await Promise.race([link.facade.detach().catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
       this.#host.failPending(new ConnectionLostError('moved to the owner that holds the session'), link);
-      link.events.onmessage = null;
-      link.events.close();
-      link.rpc.close();
+      closePorts(link);
     }
     const old = this.transport;
     if (holder.rung === 'shared' && holder.address && this.#factories.shared) {
@@ -214,7 +219,7 @@ export class Linker {
         reject(Object.assign(err, extra));
       };
       // A slow owner is waited for, never replaced: only a failure to start is a failed probe.
-      const timer = setTimeout(() => failed(new ConnectionLostError(`the owner did not answer the attach within ${deadline} ms`)), deadline);
+      const timer = setTimeout(() => failed(new ConnectionLostError(`no answer from the owner to the attach within ${deadline} ms`)), deadline);
       const slow = setTimeout(() => this.#events.noteSlowOwner(), SLOW_OWNER_MS);
       events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => {
         const f = ev.data;
@@ -267,8 +272,7 @@ export class Linker {
       // Calls still waiting on that owner will never be answered.
       this.#host.failPending(new ConnectionLostError('the owner stopped; re-attaching'), link);
       if (this.link !== link || this.#s.closed) {
-        link.events.close();
-        link.rpc.close();
+        closePorts(link);
         return;
       }
       this.#dropLink();
@@ -279,10 +283,7 @@ export class Linker {
   #dropLink(): void {
     const link = this.link;
     this.link = null;
-    if (!link) return;
-    link.events.onmessage = null;
-    link.events.close();
-    link.rpc.close();
+    if (link) closePorts(link);
   }
 
   /** The client is closed: let go of the owner and of this tab's lock. */
