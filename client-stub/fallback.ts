@@ -1,5 +1,5 @@
-// The fallback rungs (see ladder.ts), in their own chunk: a tab on the shared rung never loads
-// them. `leader`: the tabs elect one leader through a Web Lock; it runs the owner in a dedicated
+// The fallback rungs (see ladder.ts), used where the shared rung cannot run or is forced off.
+// `leader`: the tabs elect one leader through a Web Lock; it runs the owner in a dedicated
 // worker and bridges the other tabs' ports over BroadcastChannel. `single`: a dedicated worker in
 // this tab only.
 

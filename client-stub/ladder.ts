@@ -6,7 +6,8 @@
 //   single — a dedicated worker in this tab only (no Web Locks): nothing is shared, and it says so.
 // Every rung ends the same way: an AttachMessage with two port ends reaches the owner's hub, so
 // the client above does not care which rung it is on. The leader and single rungs live in
-// fallback.ts, loaded only by a tab that needs them.
+// fallback.ts, in the same chunk: as a lazy chunk (import()) they made a Vite app build add its
+// preload helper to every tab, which cost more than the rungs themselves.
 
 import type { AttachMessage, BuildInfo, OwnerAddress, Rung } from '../protocol/tab.ts';
 

@@ -10,6 +10,7 @@ import {
 } from '../protocol/tab.ts';
 import type { ClientState, Events } from './events.ts';
 import { SharedTransport, below, factoriesOf, hasLocks, probeRung, type Transport, type WorkerFactories, type WorkerOption } from './ladder.ts';
+import { LeaderTransport, SingleTransport } from './fallback.ts';
 import { remoteFacade } from './rpc.ts';
 
 declare const __AUN_BUILD__: string | undefined;
@@ -126,11 +127,10 @@ export class Linker {
     return `${this.#options.name ?? 'aun-worker'}@${this.#build.build}`;
   }
 
-  async #makeTransport(rung: Rung): Promise<Transport> {
+  #makeTransport(rung: Rung): Transport {
     const f = this.#factories;
     if (rung === 'shared' && f.shared) return new SharedTransport(f.shared, this.#workerName);
     if (!f.dedicated) throw new AunError(`the ${rung} rung needs connect({worker: {dedicated}})`);
-    const { LeaderTransport, SingleTransport } = await import('./fallback.ts');
     if (rung === 'leader') return new LeaderTransport(f.dedicated, this.#workerName, this.#options.name ?? 'aun-worker', this.#tabId, (b) => isNewer(b, this.#build));
     return new SingleTransport(f.dedicated, this.#workerName);
   }
@@ -145,7 +145,7 @@ export class Linker {
     // On the shared rung the lock grant, the worker lookup and the attach run at once (see
     // lockPending); a leader's bridge watches its followers' locks itself, so they wait for theirs.
     const lock = this.#requestTabLock();
-    this.transport ??= await this.#makeTransport(forced ? this.#options.rung as Rung : probeRung(this.#factories));
+    this.transport ??= this.#makeTransport(forced ? this.#options.rung as Rung : probeRung(this.#factories));
     this.transport.prepare?.();
     if (this.transport.rung !== 'shared') await lock.held;
     const tabLock = lock.name;
@@ -173,7 +173,7 @@ export class Linker {
         const next = !forced && (err as { probe?: boolean }).probe ? below(transport.rung, this.#factories) : null;
         if (!next) throw err;
         this.steppedDown = `${transport.rung} → ${next}: ${(err as Error).message}`;
-        this.transport = await this.#makeTransport(next);
+        this.transport = this.#makeTransport(next);
       }
     }
   }
@@ -200,7 +200,7 @@ export class Linker {
       this.transport = shared;
     } else if (holder.rung === 'leader' && old?.rung !== 'leader') {
       old?.close?.();
-      this.transport = await this.#makeTransport('leader');
+      this.transport = this.#makeTransport('leader');
     }
     this.#events.noteSlowOwner();
   }
