@@ -4,7 +4,7 @@
 // few kilobytes"). That is everything a tab can load: the leader and single rungs are in the one
 // chunk. As a lazy chunk they cost more than they saved: the import() made Vite's app build add
 // its preload helper (0.7 KiB) to every tab, while the rungs themselves add 0.35 KiB to one chunk
-// (a lazy chunk was 6.8 KiB for the shared rung but 8.0 with the fallback chunk).
+// (with a lazy chunk the same code measures 6.6 KiB on the shared rung but 7.8 in all).
 // Worker: 60 KiB min+gzip (55.6 when set; the goal is 60), because it loads once per origin; it
 // has no curve code (P-256 is WebCrypto; @noble/curves stays in e2ee/noble.ts, which only tests
 // and the bench load), and a regression past this means a dependency crept in (@noble/curves
