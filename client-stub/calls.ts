@@ -23,16 +23,21 @@ export class Calls {
   readonly #pending = new Map<string, { link: Link; fail: (err: Error) => void }>();
 
   /** `beforeCall` runs before each call (subscriptions made before it reach the owner first). */
-  constructor(
-    private readonly s: ClientState,
-    private readonly linker: Linker,
-    private readonly beforeCall: () => void,
-    private readonly defaultTimeoutMs = DEFAULT_DEADLINE_MS,
-  ) {}
+  readonly #s: ClientState;
+  readonly #linker: Linker;
+  readonly #beforeCall: () => void;
+  readonly #defaultTimeoutMs: number;
+
+  constructor(s: ClientState, linker: Linker, beforeCall: () => void, defaultTimeoutMs = DEFAULT_DEADLINE_MS) {
+    this.#s = s;
+    this.#linker = linker;
+    this.#beforeCall = beforeCall;
+    this.#defaultTimeoutMs = defaultTimeoutMs;
+  }
 
   /** A call the app made, with its options; `run` gets the call's id and deadline. */
   request<T>(opts: RequestOptions, run: (f: OwnerFacade, id: string, o: CallOptions) => Promise<Outcome<T>>): Promise<T> {
-    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    const timeoutMs = opts.timeoutMs ?? this.#defaultTimeoutMs;
     const id = crypto.randomUUID();
     return this.invoke((f) => run(f, id, { timeoutMs }), { id, timeoutMs, signal: opts.signal });
   }
@@ -40,13 +45,13 @@ export class Calls {
   async invoke<T>(run: FacadeCall<T>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
     // Subscriptions made before this call reach the owner before it (a login right after on()
     // must not miss the events of its first moments).
-    this.beforeCall();
+    this.#beforeCall();
     for (let attempt = 0, moves = 0; ; attempt++) {
       const o = await this.#invokeOnce(run, opts);
       // Another owner of the origin holds this AID's session (a login turned away unrun): go there.
       const holder = o.ok ? null : holderOf(o.error.data);
       if (holder && moves++ < MAX_MOVES) {
-        await this.linker.moveTo(holder);
+        await this.#linker.moveTo(holder);
         continue;
       }
       // Turned away unrun by an owner that was handing over: safe to send to the next owner.
@@ -57,11 +62,11 @@ export class Calls {
 
   /** One facade call with a deadline, abort support and owner-death rejection. */
   async #invokeOnce<T>(run: FacadeCall<T>, opts: { id?: string; timeoutMs?: number; signal?: AbortSignal }): Promise<Outcome<T>> {
-    if (this.s.closed) throw new ConnectionLostError('client closed');
+    if (this.#s.closed) throw new ConnectionLostError('client closed');
     opts.signal?.throwIfAborted();
-    const link = await this.linker.ensureLink();
+    const link = await this.#linker.ensureLink();
     const id = opts.id ?? crypto.randomUUID();
-    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    const timeoutMs = opts.timeoutMs ?? this.#defaultTimeoutMs;
     return new Promise<Outcome<T>>((resolve, reject) => {
       const finish = () => {
         clearTimeout(timer);

@@ -54,7 +54,13 @@ export class Events {
   #catchingUp: Promise<void> | null = null;
   #ackTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly s: ClientState, private readonly invoke: <T>(run: FacadeCall<T>) => Promise<T>) {}
+  readonly #s: ClientState;
+  readonly #invoke: <T>(run: FacadeCall<T>) => Promise<T>;
+
+  constructor(s: ClientState, invoke: <T>(run: FacadeCall<T>) => Promise<T>) {
+    this.#s = s;
+    this.#invoke = invoke;
+  }
 
   on<E extends ClientEventName>(event: E, handler: (data: ClientEventMap[E]) => void): () => void {
     let set = this.#handlers.get(event);
@@ -70,7 +76,7 @@ export class Events {
       if (!s?.delete(handler as (data: never) => void) || s.size > 0) return;
       this.#handlers.delete(event);
       if (!LOCAL_EVENTS.has(event) && !this.#toSubscribe.delete(event as TabEventName)) {
-        void this.invoke((f) => f.unsubscribe([event as TabEventName])).catch(() => {});
+        void this.#invoke((f) => f.unsubscribe([event as TabEventName])).catch(() => {});
       }
     };
   }
@@ -85,7 +91,7 @@ export class Events {
     const stop = () => wake?.();
     opts.signal?.addEventListener('abort', stop);
     try {
-      while (!this.s.closed && !opts.signal?.aborted) {
+      while (!this.#s.closed && !opts.signal?.aborted) {
         if (queue.length) {
           yield queue.shift()!;
           continue;
@@ -114,7 +120,7 @@ export class Events {
     if (this.#toSubscribe.size === 0) return;
     const names = [...this.#toSubscribe];
     this.#toSubscribe.clear();
-    void this.invoke((f) => f.subscribe(names)).catch(() => {});
+    void this.#invoke((f) => f.subscribe(names)).catch(() => {});
   }
 
   /** A frame of this tab's current owner (hand-over frames are the link's). */
@@ -137,7 +143,7 @@ export class Events {
     if (frame.name === 'state') {
       if (typeof frame.data !== 'object' || frame.data === null) return;
       const snap = frame.data as SessionSnapshot;
-      if (snap.aid === this.s.aid || snap.aid === this.s.loggingIn) {
+      if (snap.aid === this.#s.aid || snap.aid === this.#s.loggingIn) {
         this.stateFrames++;
         this.snapshot = snap;
         this.#lastEmittedState = `${snap.aid}:${snap.state}`;
@@ -148,7 +154,7 @@ export class Events {
 
   /** While the owner is slow to answer (starting, or moving), a tab with an AID shows `connecting`. */
   noteSlowOwner(): void {
-    const aid = this.s.aid ?? this.s.loggingIn;
+    const aid = this.#s.aid ?? this.#s.loggingIn;
     if (!aid || this.snapshot?.state === 'connecting') return;
     this.#noteState({ aid, state: 'connecting', detail: { owner: 'attaching' }, lastLsn: this.snapshot?.lastLsn ?? this.lastLsn });
   }
@@ -184,7 +190,7 @@ export class Events {
     this.emit(name, data as never);
     this.#ackTimer ??= setTimeout(() => {
       this.#ackTimer = null;
-      void this.invoke((f) => f.ackEvents(this.lastLsn)).catch(() => {});
+      void this.#invoke((f) => f.ackEvents(this.lastLsn)).catch(() => {});
     }, ACK_EVENTS_MS);
   }
 
@@ -197,7 +203,7 @@ export class Events {
       this.held ??= [];
       try {
         for (;;) {
-          const page = await this.invoke((f) => f.replay(this.lastLsn, REPLAY_PAGE));
+          const page = await this.#invoke((f) => f.replay(this.lastLsn, REPLAY_PAGE));
           for (const e of page.events) this.#emitLogged(e.lsn, e.name, e.data);
           if (page.events.length < REPLAY_PAGE) break;
         }

@@ -1,5 +1,5 @@
-// The fallback rungs (see ladder.ts), in their own chunk: a tab on the shared rung never loads
-// them. `leader`: the tabs elect one leader through a Web Lock; it runs the owner in a dedicated
+// The fallback rungs (see ladder.ts), used where the shared rung cannot run or is forced off.
+// `leader`: the tabs elect one leader through a Web Lock; it runs the owner in a dedicated
 // worker and bridges the other tabs' ports over BroadcastChannel. `single`: a dedicated worker in
 // this tab only.
 
@@ -18,10 +18,16 @@ export class SingleTransport implements Transport {
   readonly rung = 'single';
   #port: MessagePort | null = null;
   #worker: Worker | null = null;
-  constructor(private readonly factory: (name: string) => Worker, private readonly name: string) {}
+  readonly #factory: (name: string) => Worker;
+  readonly #name: string;
+
+  constructor(factory: (name: string) => Worker, name: string) {
+    this.#factory = factory;
+    this.#name = name;
+  }
 
   attach(msg: AttachMessage): void {
-    this.#worker ??= this.factory(this.name);
+    this.#worker ??= this.#factory(this.#name);
     this.#port ??= connectTo(this.#worker, 'single');
     this.#port.postMessage(msg, [msg.rpc, msg.events]);
   }
@@ -85,20 +91,25 @@ export class LeaderTransport implements Transport {
    */
   readonly #locals = new Map<string, { rpc: MessagePort; events: MessagePort }>();
 
-  constructor(
-    private readonly factory: (name: string) => Worker,
-    private readonly name: string,
-    private readonly base: string,
-    private readonly tabId: string,
-    /** Whether a build is newer than this tab's (protocol/tab.ts isNewer, from the link). */
-    private readonly newerThanMine: (build: BuildInfo) => boolean,
-  ) {
-    this.#inbox = new BroadcastChannel(`aun-bus:${base}:${tabId}`);
+  readonly #factory: (name: string) => Worker;
+  readonly #name: string;
+  readonly #base: string;
+  readonly #tabId: string;
+  /** Whether a build is newer than this tab's (protocol/tab.ts isNewer, from the link). */
+  readonly #newerThanMine: (build: BuildInfo) => boolean;
+
+  constructor(factory: (name: string) => Worker, name: string, base: string, tabId: string, newerThanMine: (build: BuildInfo) => boolean) {
+    this.#factory = factory;
+    this.#name = name;
+    this.#base = base;
+    this.#tabId = tabId;
+    this.#newerThanMine = newerThanMine;
+    this.#inbox = this.#channel(tabId);
     this.#inbox.onmessage = (ev: MessageEvent<BusMessage>) => {
       if (ev.data?.t === 'resigned') this.#takeOver();
       else this.#fromLeader(ev.data);
     };
-    this.#announce = new BroadcastChannel(`aun-bus:${base}:all`);
+    this.#announce = this.#channel('all');
     this.#announce.onmessage = (ev: MessageEvent<BusMessage>) => {
       if (ev.data?.t === 'leader' && this.#pending) this.#sendAttach();
     };
@@ -141,7 +152,7 @@ export class LeaderTransport implements Transport {
   /** Queues for the leader lock; held for this tab's life unless a newer build takes it. */
   #elect(): void {
     this.#election = new AbortController();
-    navigator.locks.request(`aun-leader:${this.base}`, { signal: this.#election.signal }, this.#holdLead).catch(() => {
+    navigator.locks.request(`aun-leader:${this.#base}`, { signal: this.#election.signal }, this.#holdLead).catch(() => {
       // Aborted (we take the lock by steal instead), or stolen by a newer build after a handover:
       // then this tab queues again, as a follower.
       if (this.#resigning && !this.#closed) {
@@ -154,14 +165,14 @@ export class LeaderTransport implements Transport {
   newerThanOwner(mine: BuildInfo): void {
     if (this.#leader || this.#askedToLead) return;
     this.#askedToLead = true;
-    this.#post({ t: 'resign', from: this.tabId, build: mine });
+    this.#post({ t: 'resign', from: this.#tabId, build: mine });
   }
 
   /** The old leader drained for us: take the lock from it and lead. */
   #takeOver(): void {
     if (this.#leader) return;
     this.#election.abort();
-    void navigator.locks.request(`aun-leader:${this.base}`, { steal: true }, this.#holdLead);
+    void navigator.locks.request(`aun-leader:${this.#base}`, { steal: true }, this.#holdLead);
   }
 
   /**
@@ -173,13 +184,13 @@ export class LeaderTransport implements Transport {
     const worker = this.#worker;
     const b = m.build as Partial<BuildInfo> | undefined;
     if (typeof m.from !== 'string' || typeof b?.protocol !== 'number' || typeof b.builtAt !== 'number') return;
-    if (!port || !worker || this.#resigning || !this.newerThanMine(m.build)) return;
+    if (!port || !worker || this.#resigning || !this.#newerThanMine(m.build)) return;
     this.#resigning = true;
     this.#leader = null;
     this.#worker = null;
     worker.onmessage = (ev: MessageEvent) => {
       if ((ev.data as { type?: unknown } | null)?.type !== DRAINED) return;
-      const out = new BroadcastChannel(`aun-bus:${this.base}:${m.from}`);
+      const out = this.#channel(m.from);
       out.postMessage({ t: 'resigned', to: m.from } satisfies BusMessage);
       out.close();
       // The drained owner lives a little longer, so answers still on their way through the
@@ -208,7 +219,7 @@ export class LeaderTransport implements Transport {
     // This tab keeps the owner-side ends and relays them: calls out over the bus, frames back in.
     this.#locals.set(attempt, { rpc: msg.rpc, events: msg.events });
     for (const old of [...this.#locals.keys()].slice(0, -2)) this.#locals.delete(old);
-    msg.rpc.onmessage = (ev) => this.#post({ t: 'rpc', from: this.tabId, attempt, data: ev.data });
+    msg.rpc.onmessage = (ev) => this.#post({ t: 'rpc', from: this.#tabId, attempt, data: ev.data });
     this.#pending = { msg, attempt, timer: setInterval(() => this.#sendAttach(), RESEND_MS) };
     this.#sendAttach();
   }
@@ -218,8 +229,13 @@ export class LeaderTransport implements Transport {
     this.#pending = null;
   }
 
+  /** The bus channel `aun-bus:<base>:<to>` (`to`: a tab id, 'leader' or 'all'). */
+  #channel(to: string): BroadcastChannel {
+    return new BroadcastChannel(`aun-bus:${this.#base}:${to}`);
+  }
+
   #post(m: BusMessage): void {
-    this.#toLeader ??= new BroadcastChannel(`aun-bus:${this.base}:leader`);
+    this.#toLeader ??= this.#channel('leader');
     this.#toLeader.postMessage(m);
   }
 
@@ -227,7 +243,7 @@ export class LeaderTransport implements Transport {
     const p = this.#pending;
     if (!p) return;
     const { rpc: _r, events: _e, ...head } = p.msg;
-    this.#post({ t: 'attach', from: this.tabId, attempt: p.attempt, head });
+    this.#post({ t: 'attach', from: this.#tabId, attempt: p.attempt, head });
   }
 
   #fromLeader(m: BusMessage): void {
@@ -241,9 +257,9 @@ export class LeaderTransport implements Transport {
   /** This tab won the election: start the owner, serve the followers, tell them. */
   #lead(): void {
     if (this.#leader) return;
-    this.#worker = this.factory(this.name);
+    this.#worker = this.#factory(this.#name);
     this.#leader = connectTo(this.#worker, 'leader');
-    const bus = new BroadcastChannel(`aun-bus:${this.base}:leader`);
+    const bus = this.#channel('leader');
     bus.onmessage = (ev: MessageEvent<BusMessage>) => this.#fromFollower(ev.data);
     this.#bus = bus;
     // An attach of this tab still waiting for the old leader goes to the new owner directly.
@@ -273,7 +289,7 @@ export class LeaderTransport implements Transport {
     old?.close();
     const rpc = new MessageChannel();
     const events = new MessageChannel();
-    const out = new BroadcastChannel(`aun-bus:${this.base}:${m.from}`);
+    const out = this.#channel(m.from);
     const relay = (ch: 'rpc' | 'events') => (ev: MessageEvent) => out.postMessage({ t: 'frame', attempt: m.attempt, ch, data: ev.data } satisfies BusMessage);
     rpc.port1.onmessage = relay('rpc');
     events.port1.onmessage = relay('events');

@@ -20,7 +20,7 @@ const ref = (groupId: string) => ({ group_id: groupId, group_aid: groupId });
 export function gatewayOptions(defaults: Partial<GatewayOptions>, options: Partial<GatewayOptions>): GatewayOptions {
   const merged = { ...defaults, ...options };
   // Without a gateway the worker discovers it from the AID (/.well-known/aun-gateway).
-  if (!merged.rootCa?.length) throw new ValidationError('at least one trusted root CA is needed: pass rootCa to connect() or to this call');
+  if (!merged.rootCa?.length) throw new ValidationError('no trusted root CA: pass rootCa to connect() or to this call');
   return { ...merged, gateway: merged.gateway ?? '' } as GatewayOptions;
 }
 

@@ -72,24 +72,25 @@ export interface LoginOptions extends Partial<GatewayOptions> {
 
 export class AunClient {
   readonly tabId = crypto.randomUUID();
-  private readonly s: ClientState = { closed: false, aid: null, loggingIn: null };
-  private readonly ev: Events;
+  readonly #s: ClientState = { closed: false, aid: null, loggingIn: null };
+  readonly #ev: Events;
+  /** Not API: read by the e2e tests (`linker.transport.isLeader`), so a property, not a `#` member. */
   private readonly linker: Linker;
-  private readonly calls: Calls;
-  private readonly defaults: Partial<GatewayOptions>;
+  readonly #calls: Calls;
+  readonly #defaults: Partial<GatewayOptions>;
 
   constructor(options: ConnectOptions) {
     const roots = options.rootCa === undefined ? undefined : Array.isArray(options.rootCa) ? options.rootCa : [options.rootCa];
-    this.defaults = { ...(options.gateway ? { gateway: options.gateway } : {}), ...(roots ? { rootCa: roots } : {}) };
-    this.ev = new Events(this.s, (run) => this.calls.invoke(run));
-    this.linker = new Linker(options, this.tabId, this.s, this.ev, {
-      failPending: (err, link) => this.calls.failPending(err, link),
-      restore: (link) => this.restore(link),
+    this.#defaults = { ...(options.gateway ? { gateway: options.gateway } : {}), ...(roots ? { rootCa: roots } : {}) };
+    this.#ev = new Events(this.#s, (run) => this.#calls.invoke(run));
+    this.linker = new Linker(options, this.tabId, this.#s, this.#ev, {
+      failPending: (err, link) => this.#calls.failPending(err, link),
+      restore: (link) => this.#restore(link),
     });
-    this.calls = new Calls(this.s, this.linker, () => this.ev.flushSubscriptions(), options.timeoutMs);
-    this.identities = identitiesApi(this.calls, this.defaults);
-    this.groups = groupsApi(this.calls);
-    this.thoughts = thoughtsApi(this.calls);
+    this.#calls = new Calls(this.#s, this.linker, () => this.#ev.flushSubscriptions(), options.timeoutMs);
+    this.identities = identitiesApi(this.#calls, this.#defaults);
+    this.groups = groupsApi(this.#calls);
+    this.thoughts = thoughtsApi(this.#calls);
   }
 
   /** Set once the running owner turned out newer than this tab (see the 'update-required' event). */
@@ -112,7 +113,7 @@ export class AunClient {
 
   /** The session this tab is logged in to, as last reported by the owner. */
   get state(): SessionSnapshot | null {
-    return this.ev.snapshot;
+    return this.#ev.snapshot;
   }
 
   get incarnation(): string | null {
@@ -120,19 +121,19 @@ export class AunClient {
   }
 
   get loggedInAs(): string | null {
-    return this.s.aid;
+    return this.#s.aid;
   }
 
   /** Asks the owner for this tab's session state now (the `state` getter is the last one pushed). */
   async snapshot(): Promise<SessionSnapshot | null> {
-    const snap = await this.calls.invoke((f) => f.snapshot());
-    if (snap) this.ev.snapshot = snap;
+    const snap = await this.#calls.invoke((f) => f.snapshot());
+    if (snap) this.#ev.snapshot = snap;
     return snap;
   }
 
   /** The owner's state for a debug view: tabs, sessions, cursors, outbox, recent events. */
   inspect(): Promise<InspectorSnapshot> {
-    return this.calls.invoke((f) => f.inspect());
+    return this.#calls.invoke((f) => f.inspect());
   }
 
   /** Resolves once this tab is attached to an owner (at once, unless it is re-attaching). */
@@ -155,7 +156,7 @@ export class AunClient {
    * `message.recalled` event naming the originals, whose plaintext is gone from the local log.
    */
   recall(messageIds: string | string[]): Promise<RecallOutcome> {
-    return recallP2p(this.calls, messageIds);
+    return recallP2p(this.#calls, messageIds);
   }
 
   /**
@@ -164,20 +165,20 @@ export class AunClient {
    * Receive them with `on('notify')`.
    */
   notify(to: string | { groupId: string }, kind: string, params: JsonObject = {}): Promise<boolean> {
-    return notifyTo(this.calls, to, kind, params);
+    return notifyTo(this.#calls, to, kind, params);
   }
 
   /** Logs this tab in as `aid`, sharing the owner's session when one is already up. */
   async login(aid: string, options: LoginOptions = {}): Promise<SessionSnapshot> {
     const { history, ...gateway } = options;
-    const ev = this.ev;
+    const ev = this.#ev;
     // Live events that race the login answer wait until we know where this tab starts reading.
     ev.held ??= [];
-    this.s.loggingIn = aid;
+    this.#s.loggingIn = aid;
     try {
       const frames = ev.stateFrames;
-      const snap = await this.calls.invoke((f) => f.login(aid, { ...this.defaults, ...gateway }));
-      this.s.aid = aid;
+      const snap = await this.#calls.invoke((f) => f.login(aid, { ...this.#defaults, ...gateway }));
+      this.#s.aid = aid;
       ev.noteAnswer(snap, frames);
       const start = history === true ? 0 : typeof history === 'number' ? history : snap.lastLsn;
       // A cursor past the end means the log was reset (identity removed, storage cleared): read it all.
@@ -185,21 +186,21 @@ export class AunClient {
       if (ev.lastLsn < snap.lastLsn) await ev.catchUp();
       return snap;
     } finally {
-      if (this.s.loggingIn === aid) this.s.loggingIn = null;
+      if (this.#s.loggingIn === aid) this.#s.loggingIn = null;
       ev.releaseHeld();
     }
   }
 
   /** The lsn of the last logged event this tab handed out (save it to resume after a reload). */
   get cursor(): number {
-    return this.ev.lastLsn;
+    return this.#ev.lastLsn;
   }
 
   /** Detaches this tab from its AID; the owner closes the session when no tab uses it. */
   async logout(): Promise<void> {
-    await this.calls.invoke((f) => f.logout());
-    this.s.aid = null;
-    this.ev.forgetState();
+    await this.#calls.invoke((f) => f.logout());
+    this.#s.aid = null;
+    this.#ev.forgetState();
   }
 
   /**
@@ -207,11 +208,11 @@ export class AunClient {
    * it checks the link with one short ping instead; offline (the browser says so) it does nothing.
    */
   async reconnectNow(): Promise<void> {
-    await this.calls.invoke((f) => f.reconnectNow());
+    await this.#calls.invoke((f) => f.reconnectNow());
   }
 
   call<M extends MethodName>(method: M, params: ParamsOf<M>, opts: RequestOptions = {}): Promise<ResultOf<M>> {
-    return this.calls.request(opts, (f, id, o) => f.call(id, method, params, o) as Promise<Outcome<ResultOf<M>>>);
+    return this.#calls.request(opts, (f, id, o) => f.call(id, method, params, o) as Promise<Outcome<ResultOf<M>>>);
   }
 
   /**
@@ -221,7 +222,7 @@ export class AunClient {
    */
   send(to: string, payload: JsonObject, opts: RequestOptions & { encrypt?: boolean } = {}): Promise<MessageSendResult | QueuedSend> {
     const encrypt = opts.encrypt ?? true;
-    return this.calls.request(opts, (f, _id, o) => f.send(to, payload, { ...o, encrypt }));
+    return this.#calls.request(opts, (f, _id, o) => f.send(to, payload, { ...o, encrypt }));
   }
 
   /**
@@ -229,12 +230,12 @@ export class AunClient {
    * handler added while this tab is logged in gets the current state at once, then every change.
    */
   on<E extends ClientEventName>(event: E, handler: (data: ClientEventMap[E]) => void): () => void {
-    return this.ev.on(event, handler);
+    return this.#ev.on(event, handler);
   }
 
   /** The same events as an async iterator; ends when `signal` aborts or the client closes. */
   events<E extends ClientEventName>(event: E, opts: { signal?: AbortSignal } = {}): AsyncGenerator<ClientEventMap[E]> {
-    return this.ev.iterate(event, opts);
+    return this.#ev.iterate(event, opts);
   }
 
   /**
@@ -242,28 +243,28 @@ export class AunClient {
    * with history); live events that arrive meanwhile wait, so the app sees one ordered stream.
    */
   catchUp(): Promise<void> {
-    return this.ev.catchUp();
+    return this.#ev.catchUp();
   }
 
   /** Detaches this tab only; the owner and other tabs go on. */
   async close(): Promise<void> {
-    if (this.s.closed) return;
+    if (this.#s.closed) return;
     const link = this.linker.link;
     if (link) await link.facade.detach().catch(() => {});
-    this.s.closed = true;
-    this.ev.stop();
-    this.calls.failPending(new ConnectionLostError('client closed'));
+    this.#s.closed = true;
+    this.#ev.stop();
+    this.#calls.failPending(new ConnectionLostError('client closed'));
     this.linker.close();
   }
 
   /** After a (re-)attach: re-subscribe and log back in to the AID this tab had. */
-  private async restore(link: Link): Promise<void> {
-    const names = this.ev.subscribed();
+  async #restore(link: Link): Promise<void> {
+    const names = this.#ev.subscribed();
     if (names.length) unwrap(await link.facade.subscribe(names));
-    if (!this.s.aid) return;
-    const ev = this.ev;
+    if (!this.#s.aid) return;
+    const ev = this.#ev;
     const frames = ev.stateFrames;
-    const snap = unwrap(await link.facade.login(this.s.aid, this.defaults));
+    const snap = unwrap(await link.facade.login(this.#s.aid, this.#defaults));
     ev.noteAnswer(snap, frames);
     if (ev.lastLsn > snap.lastLsn) ev.lastLsn = 0;
     // Whatever was logged while this tab had no owner comes now, exactly once.

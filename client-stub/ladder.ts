@@ -6,7 +6,8 @@
 //   single — a dedicated worker in this tab only (no Web Locks): nothing is shared, and it says so.
 // Every rung ends the same way: an AttachMessage with two port ends reaches the owner's hub, so
 // the client above does not care which rung it is on. The leader and single rungs live in
-// fallback.ts, loaded only by a tab that needs them.
+// fallback.ts, in the same chunk: as a lazy chunk (import()) they made a Vite app build add its
+// preload helper to every tab, which cost more than the rungs themselves.
 
 import type { AttachMessage, BuildInfo, OwnerAddress, Rung } from '../protocol/tab.ts';
 
@@ -69,11 +70,17 @@ export class SharedTransport implements Transport {
   /** Set by a `moved` frame: a newer build's owner at its own script URL. */
   target: OwnerAddress | null = null;
   #early: SharedWorker | null = null;
-  constructor(private readonly factory: (name: string) => SharedWorker, private readonly name: string) {}
+  readonly #factory: (name: string) => SharedWorker;
+  readonly #name: string;
+
+  constructor(factory: (name: string) => SharedWorker, name: string) {
+    this.#factory = factory;
+    this.#name = name;
+  }
 
   #start(): SharedWorker {
     const t = this.target;
-    return t ? new SharedWorker(t.url, { type: 'module', name: t.name }) : this.factory(this.name);
+    return t ? new SharedWorker(t.url, { type: 'module', name: t.name }) : this.#factory(this.#name);
   }
 
   prepare(): void {

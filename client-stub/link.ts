@@ -10,6 +10,7 @@ import {
 } from '../protocol/tab.ts';
 import type { ClientState, Events } from './events.ts';
 import { SharedTransport, below, factoriesOf, hasLocks, probeRung, type Transport, type WorkerFactories, type WorkerOption } from './ladder.ts';
+import { LeaderTransport, SingleTransport } from './fallback.ts';
 import { remoteFacade } from './rpc.ts';
 
 declare const __AUN_BUILD__: string | undefined;
@@ -58,90 +59,100 @@ export interface LinkHost {
 /** The `{protocol, build, builtAt}` of an owner's frame (hello, refused). */
 const buildOf = (f: BuildInfo): BuildInfo => ({ protocol: f.protocol, build: f.build, builtAt: f.builtAt });
 
+/** Lets go of a link's two ports (its owner is gone, or this tab left it). */
+function closePorts(link: Link): void {
+  link.events.onmessage = null;
+  link.events.close();
+  link.rpc.close();
+}
+
 export class Linker {
   link: Link | null = null;
-  private linking: Promise<Link> | null = null;
+  #linking: Promise<Link> | null = null;
   transport: Transport | null = null;
   update: { yours: BuildInfo; running: BuildInfo; refused: boolean } | null = null;
   /** Why this tab runs below the rung its browser first offered. */
   steppedDown: string | null = null;
-  private readonly factories: WorkerFactories;
-  private readonly build: BuildInfo;
-  private releaseTabLock: (() => void) | null = null;
-  private tabLockHeld: Promise<void> | null = null;
-  private tabLockGranted = false;
-  private lastIncarnation: string | null = null;
+  readonly #factories: WorkerFactories;
+  readonly #build: BuildInfo;
+  #releaseTabLock: (() => void) | null = null;
+  #tabLockHeld: Promise<void> | null = null;
+  #tabLockGranted = false;
+  #lastIncarnation: string | null = null;
+  readonly #options: LinkOptions;
+  readonly #tabId: string;
+  readonly #s: ClientState;
+  readonly #events: Events;
+  readonly #host: LinkHost;
 
-  constructor(
-    private readonly options: LinkOptions,
-    private readonly tabId: string,
-    private readonly s: ClientState,
-    private readonly events: Events,
-    private readonly host: LinkHost,
-  ) {
-    this.factories = factoriesOf(options.worker);
-    this.build = { protocol: TAB_PROTOCOL, build: options.build ?? BUILD, builtAt: BUILT_AT };
+  constructor(options: LinkOptions, tabId: string, s: ClientState, events: Events, host: LinkHost) {
+    this.#options = options;
+    this.#tabId = tabId;
+    this.#s = s;
+    this.#events = events;
+    this.#host = host;
+    this.#factories = factoriesOf(options.worker);
+    this.#build = { protocol: TAB_PROTOCOL, build: options.build ?? BUILD, builtAt: BUILT_AT };
   }
 
-  private noteUpdate(u: { yours: BuildInfo; running: BuildInfo; refused: boolean }): void {
+  #noteUpdate(u: { yours: BuildInfo; running: BuildInfo; refused: boolean }): void {
     this.update = u;
-    this.events.emit('update-required', u);
+    this.#events.emit('update-required', u);
   }
 
   ensureLink(): Promise<Link> {
     if (this.link) return Promise.resolve(this.link);
-    this.linking ??= this.attach().finally(() => (this.linking = null));
-    return this.linking;
+    this.#linking ??= this.#attach().finally(() => (this.#linking = null));
+    return this.#linking;
   }
 
   /**
    * Asks (once) for the lock this tab holds for its whole life; the owner learns the tab is gone
    * when it is released. Resolves once granted; '' without Web Locks.
    */
-  private requestTabLock(): { name: string; held: Promise<void> } {
+  #requestTabLock(): { name: string; held: Promise<void> } {
     if (!hasLocks()) return { name: '', held: Promise.resolve() };
-    const name = `aun-tab:${this.tabId}`;
-    this.tabLockHeld ??= new Promise<void>((granted) => {
+    const name = `aun-tab:${this.#tabId}`;
+    this.#tabLockHeld ??= new Promise<void>((granted) => {
       void navigator.locks.request(name, () => {
-        this.tabLockGranted = true;
+        this.#tabLockGranted = true;
         granted();
-        return new Promise<void>((release) => (this.releaseTabLock = release));
+        return new Promise<void>((release) => (this.#releaseTabLock = release));
       });
     });
-    return { name, held: this.tabLockHeld };
+    return { name, held: this.#tabLockHeld };
   }
 
-  private get workerName(): string {
-    return `${this.options.name ?? 'aun-worker'}@${this.build.build}`;
+  get #workerName(): string {
+    return `${this.#options.name ?? 'aun-worker'}@${this.#build.build}`;
   }
 
-  private async makeTransport(rung: Rung): Promise<Transport> {
-    const f = this.factories;
-    if (rung === 'shared' && f.shared) return new SharedTransport(f.shared, this.workerName);
-    if (!f.dedicated) throw new AunError(`the ${rung} rung needs a dedicated worker factory (connect({worker: {dedicated}}))`);
-    const { LeaderTransport, SingleTransport } = await import('./fallback.ts');
-    if (rung === 'leader') return new LeaderTransport(f.dedicated, this.workerName, this.options.name ?? 'aun-worker', this.tabId, (b) => isNewer(b, this.build));
-    return new SingleTransport(f.dedicated, this.workerName);
+  #makeTransport(rung: Rung): Transport {
+    const f = this.#factories;
+    if (rung === 'shared' && f.shared) return new SharedTransport(f.shared, this.#workerName);
+    if (!f.dedicated) throw new AunError(`the ${rung} rung needs connect({worker: {dedicated}})`);
+    if (rung === 'leader') return new LeaderTransport(f.dedicated, this.#workerName, this.#options.name ?? 'aun-worker', this.#tabId, (b) => isNewer(b, this.#build));
+    return new SingleTransport(f.dedicated, this.#workerName);
   }
 
   /**
    * Attaches to the owner of this tab's rung; follows `moved` to a newer build's owner, and in
    * 'auto' mode steps down a rung when the SharedWorker cannot start or never answers.
    */
-  private async attach(): Promise<Link> {
-    const forced = this.options.rung && this.options.rung !== 'auto';
+  async #attach(): Promise<Link> {
+    const forced = this.#options.rung && this.#options.rung !== 'auto';
     let moves = 0;
     // On the shared rung the lock grant, the worker lookup and the attach run at once (see
     // lockPending); a leader's bridge watches its followers' locks itself, so they wait for theirs.
-    const lock = this.requestTabLock();
-    this.transport ??= await this.makeTransport(forced ? this.options.rung as Rung : probeRung(this.factories));
+    const lock = this.#requestTabLock();
+    this.transport ??= this.#makeTransport(forced ? this.#options.rung as Rung : probeRung(this.#factories));
     this.transport.prepare?.();
     if (this.transport.rung !== 'shared') await lock.held;
     const tabLock = lock.name;
     for (let hops = 0; ; hops++) {
       const transport = this.transport;
       try {
-        return await this.attachOnce(transport, tabLock, !forced && transport.rung === 'shared' && !this.lastIncarnation);
+        return await this.#attachOnce(transport, tabLock, !forced && transport.rung === 'shared' && !this.#lastIncarnation);
       } catch (err) {
         const moved = (err as { moved?: OwnerAddress }).moved;
         if (moved && transport instanceof SharedTransport && hops < 4) {
@@ -159,10 +170,10 @@ export class Linker {
           await new Promise((r) => setTimeout(r, 50));
           continue;
         }
-        const next = !forced && (err as { probe?: boolean }).probe ? below(transport.rung, this.factories) : null;
+        const next = !forced && (err as { probe?: boolean }).probe ? below(transport.rung, this.#factories) : null;
         if (!next) throw err;
         this.steppedDown = `${transport.rung} → ${next}: ${(err as Error).message}`;
-        this.transport = await this.makeTransport(next);
+        this.transport = this.#makeTransport(next);
       }
     }
   }
@@ -178,25 +189,23 @@ export class Linker {
       this.link = null;
       // The old owner forgets this tab now rather than when the tab closes.
       await Promise.race([link.facade.detach().catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
-      this.host.failPending(new ConnectionLostError('moved to the owner that holds the session'), link);
-      link.events.onmessage = null;
-      link.events.close();
-      link.rpc.close();
+      this.#host.failPending(new ConnectionLostError('moved to the owner that holds the session'), link);
+      closePorts(link);
     }
     const old = this.transport;
-    if (holder.rung === 'shared' && holder.address && this.factories.shared) {
-      const shared = old instanceof SharedTransport ? old : new SharedTransport(this.factories.shared, this.workerName);
+    if (holder.rung === 'shared' && holder.address && this.#factories.shared) {
+      const shared = old instanceof SharedTransport ? old : new SharedTransport(this.#factories.shared, this.#workerName);
       shared.target = holder.address;
       if (shared !== old) old?.close?.();
       this.transport = shared;
     } else if (holder.rung === 'leader' && old?.rung !== 'leader') {
       old?.close?.();
-      this.transport = await this.makeTransport('leader');
+      this.transport = this.#makeTransport('leader');
     }
-    this.events.noteSlowOwner();
+    this.#events.noteSlowOwner();
   }
 
-  private async attachOnce(transport: Transport, tabLock: string, probing: boolean): Promise<Link> {
+  async #attachOnce(transport: Transport, tabLock: string, probing: boolean): Promise<Link> {
     const rpc = new MessageChannel();
     const events = new MessageChannel();
     const deadline = transport.rung === 'shared' ? SHARED_HELLO_MS : HELLO_TIMEOUT_MS;
@@ -210,8 +219,8 @@ export class Linker {
         reject(Object.assign(err, extra));
       };
       // A slow owner is waited for, never replaced: only a failure to start is a failed probe.
-      const timer = setTimeout(() => failed(new ConnectionLostError(`the owner did not answer the attach within ${deadline} ms`)), deadline);
-      const slow = setTimeout(() => this.events.noteSlowOwner(), SLOW_OWNER_MS);
+      const timer = setTimeout(() => failed(new ConnectionLostError(`no answer from the owner to the attach within ${deadline} ms`)), deadline);
+      const slow = setTimeout(() => this.#events.noteSlowOwner(), SLOW_OWNER_MS);
       events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => {
         const f = ev.data;
         if (f.t === 'hello') {
@@ -223,12 +232,12 @@ export class Linker {
         } else if (f.t === 'unfit') {
           failed(new AunError(`the ${transport.rung} rung cannot run in this browser: ${f.reason}`), { probe: true });
         } else if (f.t === 'refused') {
-          this.noteUpdate({ yours: this.build, running: buildOf(f), refused: true });
+          this.#noteUpdate({ yours: this.#build, running: buildOf(f), refused: true });
           failed(new UpdateRequiredError(`the owner (build ${f.build}) cannot serve this tab: ${f.reason}; reload the page`));
         }
       };
-      lockPending = tabLock !== '' && !this.tabLockGranted;
-      const msg: AttachMessage = { type: ATTACH, tabId: this.tabId, tabLock, lockPending, ...this.build, rpc: rpc.port2, events: events.port2 };
+      lockPending = tabLock !== '' && !this.#tabLockGranted;
+      const msg: AttachMessage = { type: ATTACH, tabId: this.#tabId, tabLock, lockPending, ...this.#build, rpc: rpc.port2, events: events.port2 };
       try {
         transport.attach(msg, (err) => failed(err, { probe: probing }));
       } catch (err) {
@@ -236,74 +245,70 @@ export class Linker {
       }
     });
     const h = await hello;
-    const previous = this.lastIncarnation;
+    const previous = this.#lastIncarnation;
     const link: Link = { facade: remoteFacade(rpc.port1), rpc: rpc.port1, events: events.port1, incarnation: h.incarnation, build: h.build, rung: h.rung };
-    events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => this.onFrame(link, ev.data);
+    events.port1.onmessage = (ev: MessageEvent<OwnerFrame>) => this.#onFrame(link, ev.data);
     this.link = link;
-    this.lastIncarnation = h.incarnation;
-    if (h.ownerLock && hasLocks()) this.watchOwner(link, h.ownerLock);
+    this.#lastIncarnation = h.incarnation;
+    if (h.ownerLock && hasLocks()) this.#watchOwner(link, h.ownerLock);
     // The owner watches our lock only once told we hold it (it may have been granted meanwhile).
-    if (lockPending && this.tabLockHeld) void this.tabLockHeld.then(async () => { await link.facade.lockHeld(); }).catch(() => {});
+    if (lockPending && this.#tabLockHeld) void this.#tabLockHeld.then(async () => { await link.facade.lockHeld(); }).catch(() => {});
     // A newer tab under an older leader asks it to hand over (shared owners do this themselves).
-    if (isNewer(this.build, h)) transport.newerThanOwner?.(this.build);
-    if (isNewer(h, this.build)) this.noteUpdate({ yours: this.build, running: buildOf(h), refused: false });
+    if (isNewer(this.#build, h)) transport.newerThanOwner?.(this.#build);
+    if (isNewer(h, this.#build)) this.#noteUpdate({ yours: this.#build, running: buildOf(h), refused: false });
     try {
-      await this.host.restore(link);
+      await this.#host.restore(link);
     } catch (err) {
       // Turned away unrun by an owner that is handing over: this link is done, the next one waits.
-      if (isNotExecuted((err as AunError).data) && this.link === link) this.dropLink();
+      if (isNotExecuted((err as AunError).data) && this.link === link) this.#dropLink();
       throw err;
     }
-    this.events.emit('owner', { incarnation: h.incarnation, previous, build: h.build, rung: h.rung });
+    this.#events.emit('owner', { incarnation: h.incarnation, previous, build: h.build, rung: h.rung });
     return link;
   }
 
-  private watchOwner(link: Link, ownerLock: string): void {
+  #watchOwner(link: Link, ownerLock: string): void {
     void navigator.locks.request(ownerLock, () => {
       // Calls still waiting on that owner will never be answered.
-      this.host.failPending(new ConnectionLostError('the owner stopped; re-attaching'), link);
-      if (this.link !== link || this.s.closed) {
-        link.events.close();
-        link.rpc.close();
+      this.#host.failPending(new ConnectionLostError('the owner stopped; re-attaching'), link);
+      if (this.link !== link || this.#s.closed) {
+        closePorts(link);
         return;
       }
-      this.dropLink();
+      this.#dropLink();
       void this.ensureLink().catch(() => {});
     });
   }
 
-  dropLink(): void {
+  #dropLink(): void {
     const link = this.link;
     this.link = null;
-    if (!link) return;
-    link.events.onmessage = null;
-    link.events.close();
-    link.rpc.close();
+    if (link) closePorts(link);
   }
 
   /** The client is closed: let go of the owner and of this tab's lock. */
   close(): void {
-    this.dropLink();
-    this.releaseTabLock?.();
+    this.#dropLink();
+    this.#releaseTabLock?.();
   }
 
   /**
    * The owner hands over to a newer build: new calls wait for the next owner, while the calls in
    * flight are still answered here (the old ports stay open until that owner is gone).
    */
-  private handOver(link: Link, to: OwnerAddress | null): void {
+  #handOver(link: Link, to: OwnerAddress | null): void {
     if (this.link !== link) return;
     this.link = null;
     if (to && this.transport instanceof SharedTransport) this.transport.target = to;
     void this.ensureLink().catch(() => {});
   }
 
-  private onFrame(link: Link, frame: OwnerFrame): void {
+  #onFrame(link: Link, frame: OwnerFrame): void {
     if (typeof frame !== 'object' || frame === null) return;
     if (frame.t === 'draining' || frame.t === 'moved') {
-      this.handOver(link, frame.to);
+      this.#handOver(link, frame.to);
       return;
     }
-    if (this.link === link) this.events.onFrame(frame);
+    if (this.link === link) this.#events.onFrame(frame);
   }
 }

@@ -1,7 +1,6 @@
 // The messages between a tab and the owner it runs in a dedicated worker (the leader and single
-// rungs: client-stub/fallback.ts and worker/main.ts). Apart from protocol/tab.ts so the tab's
-// lazy fallback chunk imports nothing the tab's entry imports too: a module both import would be
-// split into a third chunk, whose import and export lines every tab then loads.
+// rungs: client-stub/fallback.ts and worker/main.ts), before the attach that protocol/tab.ts
+// describes: the port the attach then goes on, and the drain of a leader that hands over.
 
 /** First message a tab posts to a dedicated-worker owner (leader and single rungs), with a port. */
 export const CONNECT = 'aun.connect';

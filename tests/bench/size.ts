@@ -34,9 +34,10 @@ async function bundleBytes(entry: string): Promise<{ entry: Size; all: Size; chu
 }
 
 /**
- * tab: what every tab loads (client-stub, the shared rung); tabFallback: plus the lazy
- * chunk of the leader and single rungs, loaded only where SharedWorker is missing or forced off;
- * tabChunks: how many chunks the tab's build has.
+ * tab: what every tab loads first (client-stub with its static imports); tabFallback: every chunk a
+ * tab can load (the same while the leader and single rungs are in the entry's chunk, as now: a
+ * lazy chunk would make Vite add its preload helper to the entry); tabChunks: how many chunks the
+ * tab's build has.
  */
 export async function bundleSizes(): Promise<{ tab: Size; tabFallback: Size; worker: Size; tabChunks: number }> {
   const tab = await bundleBytes('client-stub/index.ts');
@@ -46,7 +47,8 @@ export async function bundleSizes(): Promise<{ tab: Size; tabFallback: Size; wor
 if (import.meta.url === `file://${process.argv[1]}`) {
   const s = await bundleSizes();
   const kib = (n: number) => (n / 1024).toFixed(1);
-  console.log(`client-stub (shared rung):            ${kib(s.tab.raw)} KiB min, ${kib(s.tab.gzip)} KiB min+gzip`);
-  console.log(`  with the fallback-rung chunk:       ${kib(s.tabFallback.raw)} KiB min, ${kib(s.tabFallback.gzip)} KiB min+gzip`);
-  console.log(`worker bundle:                       ${kib(s.worker.raw)} KiB min, ${kib(s.worker.gzip)} KiB min+gzip`);
+  const line = (what: string, z: Size) => console.log(`${what.padEnd(38)}${kib(z.raw)} KiB min, ${kib(z.gzip)} KiB min+gzip`);
+  line('client-stub, what a tab loads first:', s.tab);
+  line(`  all chunks a tab can load (${s.tabChunks}):`, s.tabFallback);
+  line('worker bundle:', s.worker);
 }
