@@ -142,7 +142,10 @@ for (const rung of ['shared', 'leader', 'single'] as const) {
       await adminPost(stack, 'delay', { ms: 0 });
       expect(probe.rejected).toBe('ConnectionLostError');
       console.log(`${rung}: call rejected ${(probe.rejectedAt! - killedAt).toFixed(1)} ms, new owner ${(probe.ownerAt! - killedAt).toFixed(1)} ms after the kill`);
-      expect(probe.rejectedAt! - killedAt).toBeLessThan(100);
+      // "At once": on the owner's death, not on the call's deadline (DEFAULT_DEADLINE_MS). The
+      // figure itself is a benchmark's business; this bound only keeps the two apart, with room
+      // for a loaded machine (measured 40–170 ms with other work on the 2 cores).
+      expect(probe.rejectedAt! - killedAt).toBeLessThan(1000);
       expect(probe.ownerAt! - killedAt).toBeLessThan(1000);
       const sent = await flow;
       await expectExactlyOnce(tabs, sent);
