@@ -7,6 +7,7 @@ import {
   fromBase64Url,
   fromHex,
   fromUtf8,
+  isBase64,
   pemToDer,
   splitPemBundle,
   toBase64,
@@ -28,8 +29,21 @@ describe('base64', () => {
   });
 
   it('decodes only strict padded standard base64, so one value has one encoding', () => {
-    for (const bad of ['+/8AEIM', '+/8AEIM==', '-_8AEIM=', '+/8A EIM=', 'A===', '=AAA']) {
+    for (const bad of ['+/8AEIM', '+/8AEIM==', '-_8AEIM=', '+/8A EIM=', 'A===', '=AAA', 'AA=A', 'AAAA====', '====', 'AAA\n']) {
       expect(() => fromBase64(bad), bad).toThrow(/invalid base64/);
+      expect(isBase64(bad), bad).toBe(false);
+    }
+    for (const good of ['', 'AA==', 'AAA=', 'AAAA', 'AAAAAA==', 'AAAAAAA=']) expect(isBase64(good), good).toBe(true);
+  });
+
+  it('decodes small and large values to arrays of their own, of their exact length', () => {
+    for (const bytes of [BYTES, new Uint8Array(64).fill(7), new Uint8Array(1040).fill(0xa5)]) {
+      const text = toBase64(bytes);
+      const a = fromBase64(text);
+      const b = fromBase64(text);
+      expect(a).toEqual(bytes);
+      expect(a.buffer).not.toBe(b.buffer);
+      expect(a.length).toBe(bytes.length);
     }
   });
 
@@ -67,6 +81,10 @@ describe('hex, UTF-8, comparison', () => {
   it('round-trips hex and keeps the reference error texts', () => {
     expect(toHex(BYTES)).toBe('fbff001083');
     expect(fromHex('FBff001083')).toEqual(BYTES);
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    expect(toHex(all)).toBe([...all].map((x) => x.toString(16).padStart(2, '0')).join(''));
+    expect(fromHex(toHex(all))).toEqual(all);
+    expect(fromHex(toHex(all).toUpperCase())).toEqual(all);
     expect(() => fromHex('abc')).toThrow('hex length must be even');
     expect(() => fromHex('zz')).toThrow('invalid hex char');
   });
