@@ -34,8 +34,20 @@ export function utf8Bound(s: string): number {
   return NON_ASCII.test(s) ? 3 * s.length : s.length;
 }
 
+/** Up to this length, ASCII text is copied by a loop: cheaper than a call into the encoder. */
+const SHORT_TEXT = 512;
+
 /** utf8(s) written into `dest` (utf8Bound(s) bytes always suffice); returns the byte count. */
 export function utf8Into(s: string, dest: Uint8Array): number {
+  if (s.length <= SHORT_TEXT && s.length <= dest.length) {
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      dest[i] = c;
+    }
+    if (i === s.length) return i;
+  }
   return encoder.encodeInto(s, dest).written;
 }
 

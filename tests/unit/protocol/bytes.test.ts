@@ -74,6 +74,16 @@ describe('decoding and encoding in place', () => {
       expect(n).toBe(utf8(text).length);
     }
     expect(utf8Bound('abc')).toBe(3);
+    // Short ASCII is copied by a loop; long text, non-ASCII text and a short target go to the encoder.
+    for (const text of ['a'.repeat(512), 'a'.repeat(513), 'a'.repeat(300) + 'é', 'é' + 'a'.repeat(10)]) {
+      const dest = new Uint8Array(utf8Bound(text) + 2).fill(9);
+      expect(utf8Into(text, dest.subarray(1, -1))).toBe(utf8(text).length);
+      expect(dest.subarray(1, 1 + utf8(text).length)).toEqual(utf8(text));
+      expect([dest[0], dest[utf8(text).length + 1]]).toEqual([9, 9]);
+    }
+    const short = new Uint8Array(4);
+    expect(utf8Into('abcdef', short)).toBe(4);
+    expect(short).toEqual(utf8('abcd'));
   });
 });
 
