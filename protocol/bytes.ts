@@ -110,8 +110,11 @@ export function base64Length(s: string): number {
   return (s.length / 4) * 3 - (s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0);
 }
 
-/** A string isBase64 accepted, decoded into `dest`: the engine's in-place decoder where it has one. */
-function decodeBase64Into(s: string, dest: Uint8Array): number {
+/**
+ * A string isBase64 already accepted, decoded into `dest` (at least base64Length(s) long) without
+ * checking it again; returns the byte count. The engine's in-place decoder where it has one.
+ */
+export function decodeBase64Into(s: string, dest: Uint8Array): number {
   if (nativeSetFromBase64) return nativeSetFromBase64.call(dest, s).written;
   const bin = atob(s);
   fromBinary(bin, dest);

@@ -2,7 +2,7 @@
 // spec/e2ee-v2.md §3.8 and decryption in the order of §6.1, plus the optional [GAP] checks of
 // §6.3, which only reject more and never change what goes on the wire.
 
-import { base64Into, base64Length, fromBase64, fromHex, fromUtf8, isBase64, toBase64, toHex, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
+import { base64Length, decodeBase64Into, fromBase64, fromHex, fromUtf8, isBase64, toBase64, toHex, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
 import { canonicalJsonText } from '../../protocol/canonical.ts';
 import { describeCause, E2eeError } from './errors.ts';
 import { fp, generateEphemeralKey, type P256PrivateKey } from './keys.ts';
@@ -344,7 +344,7 @@ export function dedupeKey(aad: Record<string, unknown>): string {
   return typeof aad.group_id === 'string' ? `${aad.group_id}:${base}` : base;
 }
 
-/** A base64 field's text, checked to decode. */
+/** A base64 field's text, checked to decode (decodeBase64Into needs no second check). */
 function b64Text(env: Record<string, unknown>, name: string): string {
   const v = env[name];
   if (typeof v !== 'string') throw new E2eeError('malformed', `${name} must be a base64 string`);
@@ -497,9 +497,9 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   // The signed bytes, decoded and encoded in place into one buffer: the body's AES reads
   // ct ‖ tag from its head and the wrap salt the AAD from its middle, with no copy.
   const input = takeBuffer(base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + digestBytes.length);
-  let end = base64Into(ciphertextText, input);
+  let end = decodeBase64Into(ciphertextText, input);
   const ciphertext = input.subarray(0, end);
-  const tag = input.subarray(end, (end += base64Into(tagText, input.subarray(end))));
+  const tag = input.subarray(end, (end += decodeBase64Into(tagText, input.subarray(end))));
   const aadBytes = input.subarray(end, (end += utf8Into(aadText, input.subarray(end))));
   input.set(digestBytes, end);
   end += digestBytes.length;

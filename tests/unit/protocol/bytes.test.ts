@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   base64Into,
   base64Length,
+  decodeBase64Into,
   equalBytes,
   fromBase64,
   fromBase64Url,
@@ -61,6 +62,9 @@ describe('decoding and encoding in place', () => {
       expect(base64Into(text, dest.subarray(2))).toBe(bytes.length);
       expect(dest.subarray(2, 2 + bytes.length)).toEqual(bytes);
       expect([dest[0], dest[1], dest[bytes.length + 2]]).toEqual([9, 9, 9]);
+      const again = new Uint8Array(bytes.length + 1).fill(9);
+      expect(decodeBase64Into(text, again)).toBe(bytes.length);
+      expect(again).toEqual(Uint8Array.of(...bytes, 9));
     }
     expect(() => base64Into('+/8', new Uint8Array(4))).toThrow('invalid base64');
     expect(() => base64Into('+/8= ', new Uint8Array(4))).toThrow('invalid base64');
