@@ -7,7 +7,10 @@
 const encoder = /* @__PURE__ */ new TextEncoder();
 const decoder = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true });
 
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// With isBase64's length check (a multiple of 4), at most two trailing `=` can only be the padding
+// of the last group: the same strings as /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/,
+// which a regex engine walks in several times the time.
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 const BASE64URL_RE = /^[A-Za-z0-9_-]*$/;
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 const PEM_BLOCK = /-----BEGIN [^-]+-----([\s\S]+?)-----END [^-]+-----/;
@@ -31,8 +34,20 @@ export function utf8Bound(s: string): number {
   return NON_ASCII.test(s) ? 3 * s.length : s.length;
 }
 
+/** Up to this length, ASCII text is copied by a loop: cheaper than a call into the encoder. */
+const SHORT_TEXT = 512;
+
 /** utf8(s) written into `dest` (utf8Bound(s) bytes always suffice); returns the byte count. */
 export function utf8Into(s: string, dest: Uint8Array): number {
+  if (s.length <= SHORT_TEXT && s.length <= dest.length) {
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      dest[i] = c;
+    }
+    if (i === s.length) return i;
+  }
   return encoder.encodeInto(s, dest).written;
 }
 
@@ -70,11 +85,10 @@ export function isBase64(s: string): boolean {
   return s.length % 4 === 0 && BASE64_RE.test(s);
 }
 
-// The native codec (Uint8Array.prototype.toBase64 / Uint8Array.fromBase64) where the engine has
-// it: a 1 KB body costs a hundred microseconds through a binary string.
+// The native codec (Uint8Array.prototype.toBase64 / setFromBase64) where the engine has it: a 1 KB
+// body costs a hundred microseconds through a binary string.
 type NativeBase64 = { toBase64?: (this: Uint8Array) => string };
 const nativeToBase64 = /* @__PURE__ */ (() => (Uint8Array.prototype as NativeBase64).toBase64)();
-const nativeFromBase64 = /* @__PURE__ */ (() => (Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array }).fromBase64)();
 
 export function toBase64(b: Uint8Array): string {
   if (nativeToBase64) return nativeToBase64.call(b);
@@ -83,16 +97,9 @@ export function toBase64(b: Uint8Array): string {
   return btoa(bin);
 }
 
-function fromBinary(bin: string): Uint8Array {
-  const out = new Uint8Array(bin.length);
+function fromBinary(bin: string, out: Uint8Array = new Uint8Array(bin.length)): Uint8Array {
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
-}
-
-/** Strict standard base64 (padding required, no whitespace), so one value has one encoding. */
-export function fromBase64(s: string): Uint8Array {
-  if (!isBase64(s)) throw new TypeError('invalid base64');
-  return nativeFromBase64 ? nativeFromBase64(s) : fromBinary(atob(s));
 }
 
 type NativeSetBase64 = { setFromBase64?: (this: Uint8Array, s: string) => { read: number; written: number } };
@@ -104,15 +111,35 @@ export function base64Length(s: string): number {
 }
 
 /**
+ * A string isBase64 already accepted, decoded into `dest` (at least base64Length(s) long) without
+ * checking it again; returns the byte count. The engine's in-place decoder where it has one.
+ */
+export function decodeBase64Into(s: string, dest: Uint8Array): number {
+  if (nativeSetFromBase64) return nativeSetFromBase64.call(dest, s).written;
+  const bin = atob(s);
+  fromBinary(bin, dest);
+  return bin.length;
+}
+
+/**
+ * Strict standard base64 (padding required, no whitespace), so one value has one encoding.
+ * Decoded into an array of the right size: one of 64 bytes or less lives in the JS heap, where
+ * the engine's own Uint8Array.fromBase64 would give it an ArrayBuffer of its own.
+ */
+export function fromBase64(s: string): Uint8Array {
+  if (!isBase64(s)) throw new TypeError('invalid base64');
+  const out = new Uint8Array(base64Length(s));
+  decodeBase64Into(s, out);
+  return out;
+}
+
+/**
  * fromBase64 written into `dest` (at least base64Length(s) long) instead of a new array; returns
- * the byte count. The engine's in-place decoder where it has one: no allocation.
+ * the byte count.
  */
 export function base64Into(s: string, dest: Uint8Array): number {
   if (!isBase64(s)) throw new TypeError('invalid base64');
-  if (nativeSetFromBase64) return nativeSetFromBase64.call(dest, s).written;
-  const bytes = fromBase64(s);
-  dest.set(bytes);
-  return bytes.length;
+  return decodeBase64Into(s, dest);
 }
 
 export function toBase64Url(b: Uint8Array): string {
@@ -125,9 +152,13 @@ export function fromBase64Url(s: string): Uint8Array {
   return fromBinary(atob(s.replace(/-/g, '+').replace(/_/g, '/')));
 }
 
+// Every byte's two digits, made on first use (a tab that never writes hex never builds it).
+let hexPairs: string[] | undefined;
+
 export function toHex(b: Uint8Array): string {
+  const pairs = (hexPairs ??= Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')));
   let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
+  for (let i = 0; i < b.length; i++) s += pairs[b[i]!];
   return s;
 }
 
@@ -141,8 +172,13 @@ export function fromHex(s: string): Uint8Array {
   if (s.length % 2 !== 0) throw new TypeError('hex length must be even');
   if (!/^[0-9a-fA-F]*$/.test(s)) throw new TypeError('invalid hex char');
   const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
+  for (let i = 0; i < out.length; i++) out[i] = (hexDigit(s.charCodeAt(2 * i)) << 4) | hexDigit(s.charCodeAt(2 * i + 1));
   return out;
+}
+
+/** The value of a character code the hex check accepted: 0-9, A-F or a-f. */
+function hexDigit(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
 }
 
 /** Every certificate PEM block of a bundle, in order. */

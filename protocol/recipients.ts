@@ -2,7 +2,7 @@
 // (spec/e2ee-v2.md §3.4, §3.5).
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { base64Into, concatBytes, fromHex, isBase64, toHex, utf8, utf8Bound, utf8Into } from './bytes.ts';
+import { concatBytes, decodeBase64Into, fromHex, isBase64, toHex, utf8, utf8Into } from './bytes.ts';
 
 export const LEAF_PREFIX = 'AUN-V2-RCPT-LEAF-v1';
 export const NODE_PREFIX = 'AUN-V2-RCPT-NODE-v1';
@@ -66,14 +66,15 @@ function hash(data: Uint8Array): Uint8Array {
 
 /** `B(s)` into `dest`: base64 when it looks like base64, else the UTF-8 bytes (test rows use "nonce1"). */
 function decodeOrRawInto(s: string, dest: Uint8Array): number {
-  return isBase64(s) ? base64Into(s, dest) : utf8Into(s, dest);
+  return isBase64(s) ? decodeBase64Into(s, dest) : utf8Into(s, dest);
 }
 
 export function leafHash(row: RecipientRow): Uint8Array {
   // UTF-8 of the six text fields, each followed by a 0 byte, in one encoding: "\0" is that byte,
   // and it keeps the fields apart, so each encodes as it would alone.
   const text = `${row[0]}\0${row[1]}\0${row[2]}\0${row[3]}\0${row[4]}\0${row[5]}\0`;
-  const most = LEAF_PREFIX_BYTES.length + utf8Bound(text) + utf8Bound(row[6]) + utf8Bound(row[7]);
+  // 3 bytes a UTF-16 unit bound every field without scanning it; the buffer is reused anyway.
+  const most = LEAF_PREFIX_BYTES.length + 3 * (text.length + row[6].length + row[7].length);
   if (leafInput.length < most) leafInput = new Uint8Array(most);
   const b = leafInput;
   b.set(LEAF_PREFIX_BYTES);

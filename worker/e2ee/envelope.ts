@@ -2,7 +2,7 @@
 // spec/e2ee-v2.md §3.8 and decryption in the order of §6.1, plus the optional [GAP] checks of
 // §6.3, which only reject more and never change what goes on the wire.
 
-import { base64Into, base64Length, fromBase64, fromHex, fromUtf8, isBase64, toBase64, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
+import { base64Length, decodeBase64Into, fromBase64, fromHex, fromUtf8, isBase64, toBase64, toHex, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
 import { canonicalJsonText } from '../../protocol/canonical.ts';
 import { describeCause, E2eeError } from './errors.ts';
 import { fp, generateEphemeralKey, type P256PrivateKey } from './keys.ts';
@@ -141,9 +141,42 @@ function canonicalText(value: unknown, what: string): string {
   }
 }
 
+/**
+ * Every random byte of a message: the hook's, else one draw for the message id (when the caller
+ * gives none), the master key, the body nonce and every wrap nonce, taken in that order.
+ */
+function randomSource(opts: EncryptOptions, targets: number): (n: number) => Uint8Array {
+  if (opts.random) return opts.random;
+  const pool = crypto.getRandomValues(new Uint8Array((opts.messageId === undefined ? 16 : 0) + MASTER_KEY_LENGTH + NONCE_LENGTH * (1 + targets)));
+  let drawn = 0;
+  return (n) => pool.subarray(drawn, (drawn += n));
+}
 
-function randomBytes(n: number): Uint8Array {
-  return crypto.getRandomValues(new Uint8Array(n));
+/** `m-` and the 32 hex digits of a random (version 4) UUID: from 16 drawn bytes, or the engine's with a hook. */
+function newMessageId(opts: EncryptOptions, random: (n: number) => Uint8Array): string {
+  if (opts.random) return 'm-' + crypto.randomUUID().replace(/-/g, '');
+  const uuid = random(16);
+  uuid[6] = (uuid[6]! & 0x0f) | 0x40;
+  uuid[8] = (uuid[8]! & 0x3f) | 0x80;
+  return 'm-' + toHex(uuid);
+}
+
+// The buffers of messages done with them (encrypt: payload, then ct ‖ tag ‖ AAD ‖ digest; decrypt:
+// ct ‖ tag ‖ AAD ‖ digest), for the next message: a browser worker pays for a new ArrayBuffer in
+// proportion to its size, about 3 µs a KB. A buffer comes back only once everything that reads it
+// has settled, and then holds public bytes only (the payload was overwritten by its ciphertext);
+// a message that fails leaves its buffer to the collector.
+const spareBuffers: Uint8Array[] = [];
+const SPARE_MAX = 4;
+const SPARE_MAX_BYTES = 64 * 1024;
+
+function takeBuffer(n: number): Uint8Array {
+  const i = spareBuffers.findIndex((b) => b.length >= n);
+  return i < 0 ? new Uint8Array(n) : spareBuffers.splice(i, 1)[0]!;
+}
+
+function giveBack(b: Uint8Array): void {
+  if (spareBuffers.length < SPARE_MAX && b.length <= SPARE_MAX_BYTES) spareBuffers.push(b);
 }
 
 /** The fields every envelope shares; the callers add the P2P- or group-specific ones. */
@@ -157,11 +190,8 @@ async function seal(
   payload: unknown,
   aad: Record<string, unknown> & { timestamp: number },
   opts: EncryptOptions,
+  random: (n: number) => Uint8Array,
 ): Promise<SealedFields> {
-  // Without a hook, one draw for the master key, the body nonce and every wrap nonce.
-  const pool = opts.random ? undefined : randomBytes(MASTER_KEY_LENGTH + NONCE_LENGTH * (1 + targets.length));
-  let drawn = 0;
-  const random = opts.random ?? ((n: number) => pool!.subarray(drawn, (drawn += n)));
   const masterKey = random(MASTER_KEY_LENGTH);
   const msgNonce = random(NONCE_LENGTH);
   const aadText = canonicalText(aad, 'aad');
@@ -169,7 +199,7 @@ async function seal(
   // One buffer for the message's bytes: the payload, room for the tag, the AAD, room for the
   // digest. The body is encrypted from its head (WebCrypto copies its input when called), and the
   // signed ct ‖ tag ‖ AAD ‖ digest is then completed over it.
-  const bytes = new Uint8Array(utf8Bound(payloadText) + TAG_LENGTH + utf8Bound(aadText) + 32);
+  const bytes = takeBuffer(utf8Bound(payloadText) + TAG_LENGTH + utf8Bound(aadText) + 32);
   const plainLength = utf8Into(payloadText, bytes);
   const aadStart = plainLength + TAG_LENGTH;
   const aadBytes = bytes.subarray(aadStart, aadStart + utf8Into(aadText, bytes.subarray(aadStart)));
@@ -192,7 +222,7 @@ async function seal(
       return [t.aid, t.deviceId, role, use3 ? t.keySource! : 'aid_master', fp(t.ikSpki), use3 ? t.spkId! : '', toBase64(nonce), toBase64(wrapped)];
     }),
   );
-  const [{ ciphertext, tag }, eph, rows] = await Promise.all([sealed, ephemeral, sealedRows]);
+  const [{ ciphertext, tag }, eph, rows] = await Promise.all([sealed, ephemeral, sealedRows, salt]);
   const recipients = sortRows(rows);
   const digest = recipientsDigest(recipients);
   bytes.set(ciphertext);
@@ -200,6 +230,7 @@ async function seal(
   const digestBytes = fromHex(digest);
   bytes.set(digestBytes, aadStart + aadBytes.length);
   const signature = await signRaw(sender.ik, bytes.subarray(0, aadStart + aadBytes.length + digestBytes.length));
+  giveBack(bytes);
 
   const envelope: SealedFields = {
     version: ENVELOPE_VERSION,
@@ -224,8 +255,8 @@ async function seal(
   return envelope;
 }
 
-function messageIdAndTime(opts: EncryptOptions): { message_id: string; timestamp: number } {
-  return { message_id: opts.messageId ?? 'm-' + crypto.randomUUID().replace(/-/g, ''), timestamp: opts.timestamp ?? Date.now() };
+function messageIdAndTime(opts: EncryptOptions, random: (n: number) => Uint8Array): { message_id: string; timestamp: number } {
+  return { message_id: opts.messageId ?? newMessageId(opts, random), timestamp: opts.timestamp ?? Date.now() };
 }
 
 /**
@@ -233,10 +264,11 @@ function messageIdAndTime(opts: EncryptOptions): { message_id: string; timestamp
  * `aad.to` is the AID of the first non-audit target, so list the peer's targets first.
  */
 export async function encryptP2P(sender: Sender, targets: readonly Target[], payload: unknown, opts: EncryptOptions = {}): Promise<Envelope> {
-  const { message_id, timestamp } = messageIdAndTime(opts);
+  const random = randomSource(opts, targets.length);
+  const { message_id, timestamp } = messageIdAndTime(opts, random);
   const to = targets.find((t) => (t.role ?? 'peer') !== 'audit')?.aid ?? '';
   const aad = { from: sender.aid, from_device: sender.deviceId, to, message_id, timestamp, suite: SUITE, wrap_protocol: wrapProtocol(targets) };
-  const { version, suite, t_send, ...rest } = await seal(sender, targets, 'peer', payload, aad, opts);
+  const { version, suite, t_send, ...rest } = await seal(sender, targets, 'peer', payload, aad, opts, random);
   return { type: P2P_ENVELOPE_TYPE, version, suite, msg_type: 'original', t_send, t_supplement: null, ...rest };
 }
 
@@ -248,7 +280,8 @@ export async function encryptGroup(
   group: GroupContext,
   opts: EncryptOptions = {},
 ): Promise<Envelope> {
-  const { message_id, timestamp } = messageIdAndTime(opts);
+  const random = randomSource(opts, targets.length);
+  const { message_id, timestamp } = messageIdAndTime(opts, random);
   const group_id = normalizeGroupId(group.groupId);
   const epoch = group.epoch ?? 0;
   const aad = {
@@ -262,7 +295,7 @@ export async function encryptGroup(
     wrap_protocol: wrapProtocol(targets),
     state_commitment: normalizeStateCommitment(group.stateCommitment),
   };
-  const { version, suite, ...rest } = await seal(sender, targets, 'member', payload, aad, opts);
+  const { version, suite, ...rest } = await seal(sender, targets, 'member', payload, aad, opts, random);
   return { type: GROUP_ENVELOPE_TYPE, version, suite, msg_type: 'original', group_id, epoch, ...rest };
 }
 
@@ -311,7 +344,7 @@ export function dedupeKey(aad: Record<string, unknown>): string {
   return typeof aad.group_id === 'string' ? `${aad.group_id}:${base}` : base;
 }
 
-/** A base64 field's text, checked to decode. */
+/** A base64 field's text, checked to decode (decodeBase64Into needs no second check). */
 function b64Text(env: Record<string, unknown>, name: string): string {
   const v = env[name];
   if (typeof v !== 'string') throw new E2eeError('malformed', `${name} must be a base64 string`);
@@ -463,10 +496,10 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   }
   // The signed bytes, decoded and encoded in place into one buffer: the body's AES reads
   // ct ‖ tag from its head and the wrap salt the AAD from its middle, with no copy.
-  const input = new Uint8Array(base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + digestBytes.length);
-  let end = base64Into(ciphertextText, input);
+  const input = takeBuffer(base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + digestBytes.length);
+  let end = decodeBase64Into(ciphertextText, input);
   const ciphertext = input.subarray(0, end);
-  const tag = input.subarray(end, (end += base64Into(tagText, input.subarray(end))));
+  const tag = input.subarray(end, (end += decodeBase64Into(tagText, input.subarray(end))));
   const aadBytes = input.subarray(end, (end += utf8Into(aadText, input.subarray(end))));
   input.set(digestBytes, end);
   end += digestBytes.length;
@@ -491,7 +524,7 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   const context = verifyMetadataAuth(masterKey, 'context', env.context);
 
   // 8. Body: a malformed nonce fails here, in its place, before the AES result is looked at.
-  b64Field(env, 'nonce');
+  b64Text(env, 'nonce');
   let plaintext: Uint8Array;
   try {
     plaintext = await opened;
@@ -505,6 +538,9 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
       { cause: exc },
     );
   }
+
+  // Everything that reads the signed bytes has settled.
+  giveBack(input);
 
   // 9. Payload.
   let payload: unknown;

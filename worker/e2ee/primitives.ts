@@ -1,11 +1,9 @@
 // E2EE V2 primitives (spec/e2ee-v2.md §1). WebCrypto does AES-GCM, ECDH and ECDSA natively;
-// @noble/hashes does the synchronous hashes (HKDF, HMAC, SHA-256) that would gain nothing from an
-// async round trip. Keys with a scalar bring their own pure-JS operations (noble.ts): RFC 6979
+// @noble/hashes' SHA-256 does the synchronous hashes (HKDF, HMAC, SHA-256) that would gain nothing
+// from an async round trip. Keys with a scalar bring their own pure-JS operations (noble.ts): RFC 6979
 // signing, which WebCrypto cannot do; no curve code is imported here.
 
 import { ASN1EncodableSequence, ASN1Integer, encodeASN1, parseASN1NoLeftoverBytes } from '@oslojs/asn1';
-import { hkdf } from '@noble/hashes/hkdf.js';
-import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, equalBytes, fromHex, toHex, utf8 } from '../../protocol/bytes.ts';
 import { parseSpki, type P256PrivateKey } from './keys.ts';
@@ -93,15 +91,68 @@ export async function ecdh(
   return shared;
 }
 
+// HMAC, HKDF and the wrap salt restart reused SHA-256 states from a blank one instead of building
+// @noble's HMAC and hash objects: each of those holds a 64-byte buffer and a DataView over it,
+// which in a browser worker is an ArrayBuffer of its own, about ten per HKDF and five per metadata
+// tag. Synchronous only. The keys they take are the ones the spec puts in JS memory (ECDH outputs,
+// the master key and what derives from it); every pad, intermediate MAC and state holding them is
+// wiped before returning, as @noble's HMAC wipes its own.
+const BLOCK = 64;
+const HASH_LENGTH = 32;
+const blank = sha256.create();
+const inner = sha256.create();
+const outer = sha256.create();
+const keyPad = new Uint8Array(BLOCK);
+// Views of off-heap buffers made once: the hash writes its output through a DataView of it.
+const innerMac = new Uint8Array(BLOCK).subarray(0, HASH_LENGTH);
+const macOut = new Uint8Array(BLOCK).subarray(0, HASH_LENGTH);
+const prk = new Uint8Array(BLOCK).subarray(0, HASH_LENGTH);
+const counter = new Uint8Array(1);
+const EMPTY = new Uint8Array(0);
+
+/** HMAC-SHA256(key, a ‖ b ‖ c) into `out` (RFC 2104). */
+function hmacInto(key: Uint8Array, a: Uint8Array, b: Uint8Array, c: Uint8Array, out: Uint8Array): void {
+  keyPad.fill(0);
+  keyPad.set(key.length > BLOCK ? sha256(key) : key);
+  for (let i = 0; i < BLOCK; i++) keyPad[i]! ^= 0x36;
+  blank._cloneInto(inner).update(keyPad).update(a).update(b).update(c).digestInto(innerMac);
+  for (let i = 0; i < BLOCK; i++) keyPad[i]! ^= 0x36 ^ 0x5c;
+  blank._cloneInto(outer).update(keyPad).update(innerMac).digestInto(out);
+  keyPad.fill(0);
+  innerMac.fill(0);
+  inner.destroy();
+  outer.destroy();
+}
+
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  hmacInto(key, data, EMPTY, EMPTY, macOut);
+  const mac = macOut.slice();
+  macOut.fill(0);
+  return mac;
+}
+
 /** HKDF-SHA256 (RFC 5869); an empty salt means HashLen zero bytes, as the RFC says. */
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array | string, length = 32): Uint8Array {
-  return hkdf(sha256, ikm, salt, typeof info === 'string' ? utf8(info) : info, length);
+  if (!Number.isInteger(length) || length < 0 || length > 255 * HASH_LENGTH) throw new RangeError(`HKDF length out of range: ${length}`);
+  const infoBytes = typeof info === 'string' ? utf8(info) : info;
+  hmacInto(salt.length ? salt : prk.fill(0), ikm, EMPTY, EMPTY, prk);
+  const okm = new Uint8Array(length);
+  for (let i = 0, t = EMPTY; i * HASH_LENGTH < length; i++) {
+    counter[0] = i + 1;
+    hmacInto(prk, t, infoBytes, counter, macOut);
+    okm.set(macOut.subarray(0, Math.min(HASH_LENGTH, length - i * HASH_LENGTH)), i * HASH_LENGTH);
+    t = macOut;
+  }
+  prk.fill(0);
+  macOut.fill(0);
+  return okm;
 }
 
 /** §1.3: one salt for every row of a message; the receiver passes the envelope's top-level suite. */
 export function wrapSalt(aadBytes: Uint8Array, senderSessionPkDer: Uint8Array, suite: string = SUITE): Uint8Array {
-  const hash = sha256.create().update(aadBytes).update(senderSessionPkDer);
-  return hash.update(suite === SUITE ? SUITE_BYTES : utf8(suite)).digest().slice(0, WRAP_SALT_LENGTH);
+  const hash = blank._cloneInto(inner).update(aadBytes).update(senderSessionPkDer);
+  hash.update(suite === SUITE ? SUITE_BYTES : utf8(suite)).digestInto(macOut);
+  return macOut.slice(0, WRAP_SALT_LENGTH);
 }
 
 // §1.4. The DH order is part of the wire format: IKM = DH1 ‖ DH2 ‖ DH3 on both sides.
@@ -211,8 +262,6 @@ export async function aesGcmDecrypt(
   return new Uint8Array(await crypto.subtle.decrypt(params, cryptoKey, buf(sealed)));
 }
 
-const EMPTY = new Uint8Array(0);
-
 /** `wrapped_key` = ct(32) ‖ tag(16) of the master key under the wrap key, empty AAD. */
 export function wrapMasterKey(wrapKey: Uint8Array, wrapNonce: Uint8Array, masterKey: Uint8Array): Promise<Uint8Array> {
   return aesGcmSeal(wrapKey, wrapNonce, masterKey, EMPTY);
@@ -281,8 +330,4 @@ export async function signDer(priv: P256PrivateKey, message: Uint8Array): Promis
 export async function verifyDer(publicSpki: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
   const raw = rawOfDer(signature);
   return raw ? verifyRaw(publicSpki, message, raw) : false;
-}
-
-export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
-  return hmac(sha256, key, data);
 }

@@ -166,6 +166,25 @@ describe('P2P round trips', () => {
     });
   });
 
+  it('a message id of its own is m- and a version 4 UUID\'s 32 hex digits, different each time', async () => {
+    const ids = await Promise.all(Array.from({ length: 8 }, async () => (await encryptP2P(sender, [bob1DH], payload)).aad.message_id as string));
+    for (const id of ids) expect(id).toMatch(/^m-[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('messages of every size, sealed and opened at once and in turn, share buffers without seeing each other\'s bytes', async () => {
+    const texts = [0, 1, 300, 2000, 40, 5000, 70000, 3].map((n, i) => ({ type: 'text', text: String.fromCharCode(97 + i).repeat(n) + (i % 2 ? 'é' : '') }));
+    for (let round = 0; round < 2; round++) {
+      const envs = await Promise.all(texts.map((t) => encryptP2P(sender, [bob1DH], t)));
+      // A failing decrypt in the middle keeps its buffer; the others are unaffected.
+      const bad = { ...envs[2]!, tag: toBase64(new Uint8Array(16)) };
+      const outs = await Promise.allSettled([...envs, bad].map((e) => decryptEnvelope(e, bobKeys({ spk: undefined }))));
+      expect(outs.slice(0, texts.length).map((o) => (o.status === 'fulfilled' ? o.value.payload : o.reason))).toEqual(texts);
+      expect(outs[texts.length]!.status).toBe('rejected');
+      for (const [i, t] of texts.entries()) expect((await decryptEnvelope(envs[i]!, bobKeys({ spk: undefined }))).payload).toEqual(t);
+    }
+  });
+
   it('authenticates context and normalised headers', async () => {
     const env = await encryptP2P(sender, [bob1DH], payload, {
       protectedHeaders: { ' Device_ID ': 'x', flag: true, n: 1.0, none: null, obj: { b: 2, a: 1 }, sdk_lang: 'spoofed' },

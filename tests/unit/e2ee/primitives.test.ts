@@ -7,6 +7,7 @@ import {
   fromBase64,
   fromHex,
   hkdfSha256,
+  hmacSha256,
   importPrivateKey,
   signDer,
   signRaw,
@@ -20,6 +21,8 @@ import {
   wrapMasterKey,
   wrapSalt,
 } from '../../../worker/e2ee/index.ts';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ALICE_PRIV, alice, bob } from './fixtures.ts';
 
@@ -98,6 +101,28 @@ describe('ECDSA raw', () => {
 });
 
 describe('HKDF, salt and wraps', () => {
+  const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+  it('HKDF-SHA256 is RFC 5869 test case 1 and @noble\'s hkdf for every length, salt and info size', () => {
+    const okm = hkdfSha256(fromHex('0b'.repeat(22)), fromHex('000102030405060708090a0b0c'), fromHex('f0f1f2f3f4f5f6f7f8f9'), 42);
+    expect(toHex(okm)).toBe('3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865');
+    for (const length of [0, 1, 16, 31, 32, 33, 64, 65, 100]) {
+      for (const [ikm, salt, info] of [[32, 16, 10], [32, 0, 0], [96, 65, 200], [1, 64, 1]] as const) {
+        const args = [bytes(ikm, 1), bytes(salt, 2), bytes(info, 3)] as const;
+        expect(toHex(hkdfSha256(...args, length)), `L=${length} ikm=${ikm} salt=${salt} info=${info}`).toBe(toHex(hkdf(sha256, ...args, length)));
+      }
+    }
+  });
+
+  it('HMAC-SHA256 is @noble\'s hmac for short, block-sized and hashed keys, and calls leave no trace in the next', () => {
+    const results = [0, 1, 32, 64, 65, 200].flatMap((k) => [0, 55, 56, 64, 300].map((d) => [bytes(k, k), bytes(d, d)] as const));
+    const first = results.map(([key, data]) => hmacSha256(key, data));
+    results.forEach(([key, data], i) => expect(toHex(first[i]!)).toBe(toHex(hmac(sha256, key, data))));
+    // Backwards, so each call follows a different key and message than the first time.
+    for (let i = results.length - 1; i >= 0; i--) expect(hmacSha256(...results[i]!)).toEqual(first[i]);
+    expect(new Set(first.map((m) => m.buffer)).size).toBe(first.length);
+  });
+
   it('an empty salt is HashLen zero bytes (RFC 5869)', () => {
     const ikm = new Uint8Array(32).fill(1);
     expect(hkdfSha256(ikm, new Uint8Array(0), 'AUN-V2-1DH')).toEqual(hkdfSha256(ikm, new Uint8Array(32), 'AUN-V2-1DH'));

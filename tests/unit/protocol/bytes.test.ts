@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   base64Into,
   base64Length,
+  decodeBase64Into,
   equalBytes,
   fromBase64,
   fromBase64Url,
   fromHex,
   fromUtf8,
+  isBase64,
   pemToDer,
   splitPemBundle,
   toBase64,
@@ -28,8 +30,21 @@ describe('base64', () => {
   });
 
   it('decodes only strict padded standard base64, so one value has one encoding', () => {
-    for (const bad of ['+/8AEIM', '+/8AEIM==', '-_8AEIM=', '+/8A EIM=', 'A===', '=AAA']) {
+    for (const bad of ['+/8AEIM', '+/8AEIM==', '-_8AEIM=', '+/8A EIM=', 'A===', '=AAA', 'AA=A', 'AAAA====', '====', 'AAA\n']) {
       expect(() => fromBase64(bad), bad).toThrow(/invalid base64/);
+      expect(isBase64(bad), bad).toBe(false);
+    }
+    for (const good of ['', 'AA==', 'AAA=', 'AAAA', 'AAAAAA==', 'AAAAAAA=']) expect(isBase64(good), good).toBe(true);
+  });
+
+  it('decodes small and large values to arrays of their own, of their exact length', () => {
+    for (const bytes of [BYTES, new Uint8Array(64).fill(7), new Uint8Array(1040).fill(0xa5)]) {
+      const text = toBase64(bytes);
+      const a = fromBase64(text);
+      const b = fromBase64(text);
+      expect(a).toEqual(bytes);
+      expect(a.buffer).not.toBe(b.buffer);
+      expect(a.length).toBe(bytes.length);
     }
   });
 
@@ -47,6 +62,9 @@ describe('decoding and encoding in place', () => {
       expect(base64Into(text, dest.subarray(2))).toBe(bytes.length);
       expect(dest.subarray(2, 2 + bytes.length)).toEqual(bytes);
       expect([dest[0], dest[1], dest[bytes.length + 2]]).toEqual([9, 9, 9]);
+      const again = new Uint8Array(bytes.length + 1).fill(9);
+      expect(decodeBase64Into(text, again)).toBe(bytes.length);
+      expect(again).toEqual(Uint8Array.of(...bytes, 9));
     }
     expect(() => base64Into('+/8', new Uint8Array(4))).toThrow('invalid base64');
     expect(() => base64Into('+/8= ', new Uint8Array(4))).toThrow('invalid base64');
@@ -60,6 +78,16 @@ describe('decoding and encoding in place', () => {
       expect(n).toBe(utf8(text).length);
     }
     expect(utf8Bound('abc')).toBe(3);
+    // Short ASCII is copied by a loop; long text, non-ASCII text and a short target go to the encoder.
+    for (const text of ['a'.repeat(512), 'a'.repeat(513), 'a'.repeat(300) + 'é', 'é' + 'a'.repeat(10)]) {
+      const dest = new Uint8Array(utf8Bound(text) + 2).fill(9);
+      expect(utf8Into(text, dest.subarray(1, -1))).toBe(utf8(text).length);
+      expect(dest.subarray(1, 1 + utf8(text).length)).toEqual(utf8(text));
+      expect([dest[0], dest[utf8(text).length + 1]]).toEqual([9, 9]);
+    }
+    const short = new Uint8Array(4);
+    expect(utf8Into('abcdef', short)).toBe(4);
+    expect(short).toEqual(utf8('abcd'));
   });
 });
 
@@ -67,6 +95,10 @@ describe('hex, UTF-8, comparison', () => {
   it('round-trips hex and keeps the reference error texts', () => {
     expect(toHex(BYTES)).toBe('fbff001083');
     expect(fromHex('FBff001083')).toEqual(BYTES);
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    expect(toHex(all)).toBe([...all].map((x) => x.toString(16).padStart(2, '0')).join(''));
+    expect(fromHex(toHex(all))).toEqual(all);
+    expect(fromHex(toHex(all).toUpperCase())).toEqual(all);
     expect(() => fromHex('abc')).toThrow('hex length must be even');
     expect(() => fromHex('zz')).toThrow('invalid hex char');
   });
