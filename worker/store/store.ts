@@ -132,6 +132,15 @@ function createStore(
     }
   };
 
+  // log.commit calls run one after the other, so one that has to run again after its optimistic
+  // attempt was refused still lands before any commit called after it.
+  let commits: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const turn = commits.then(fn);
+    commits = turn.catch(() => {});
+    return turn;
+  };
+
   const wrappingFor = (aid: string, keyId: string): WrappingKey => {
     if (!(meta.wrapping instanceof StoreCorruptError)) return meta.wrapping;
     throw corrupt('keys', [aid, keyId], `cannot be used: ${meta.wrapping.message}`, meta.wrapping);
@@ -312,36 +321,10 @@ function createStore(
           requireId('log.commit', 'aid', aid);
           const cur = checkCursorInput('log.commit', cursor);
           const ins = checkLogInputs('log.commit', inputs);
-          const tx = db.transaction(['log', 'cursors'], 'readwrite');
-          const writes: Promise<unknown>[] = [tx.done];
-          try {
-            const log = tx.objectStore('log');
-            const byKey = log.index('by_key');
-            const [top, found] = await Promise.all([
-              log.index('by_aid').openKeyCursor(aid, 'prev'),
-              Promise.all(ins.map((input) => byKey.getKey([aid, input.key]))),
-            ]);
-            let lsn = top === null ? 0 : parseLogKey(top.primaryKey, aid);
-            const at = Date.now();
-            const fresh = new Set<string>();
-            for (const c of cur) writes.push(tx.objectStore('cursors').put({ aid, ns: c.ns, seq: c.seq }));
-            const out = ins.map((input, i): LogEntry | null => {
-              if (found[i] !== undefined || fresh.has(input.key)) return null;
-              fresh.add(input.key);
-              const entry: LogEntry = { lsn: ++lsn, key: input.key, kind: input.kind, data: input.data, at };
-              // Throws DataCloneError synchronously for a value that cannot be stored.
-              writes.push(log.put({ aid, ...entry }));
-              return entry;
-            });
-            await Promise.all(writes);
-            return out;
-          } catch (err) {
-            // A put that threw synchronously does not abort the transaction by itself: the cursor
-            // and the earlier entries would commit without the rest.
-            for (const w of writes) w.catch(() => {});
-            abortQuietly(tx);
-            throw err;
-          }
+          // Optimistic first: no dedup read per row, the unique by_key index refuses a key that is
+          // already logged, which aborts the whole transaction (nothing lands). Only then the same
+          // call again, reading each key first.
+          return inTurn(async () => (await appendLog(db, aid, cur, ins, false)) ?? (await appendLog(db, aid, cur, ins, true))!);
         }),
       since: (aid: string, afterLsn: number, limit: number) =>
         run('log.since', async () => {
@@ -414,6 +397,59 @@ function createStore(
 
     close: () => conn.close(),
   };
+}
+
+/**
+ * One log.commit transaction over `log` and `cursors`. With `careful`, each key is looked up first
+ * and a logged one returns null; without, every row is added blindly and a key that is already
+ * logged makes the unique by_key index refuse its add: the transaction aborts, nothing of it
+ * lands, and this resolves undefined so the caller runs the careful one. Duplicates within
+ * `ins` are dropped in memory either way.
+ */
+async function appendLog(
+  db: Db,
+  aid: string,
+  cur: { ns: string; seq: number }[],
+  ins: LogInput[],
+  careful: boolean,
+): Promise<(LogEntry | null)[] | undefined> {
+  const tx = db.transaction(['log', 'cursors'], 'readwrite');
+  const writes: Promise<unknown>[] = [tx.done];
+  let logged = false;
+  const refused = (err: unknown): void => {
+    if ((err as { name?: unknown } | null)?.name === 'ConstraintError') logged = true;
+  };
+  try {
+    const log = tx.objectStore('log');
+    const byKey = log.index('by_key');
+    const [top, found] = await Promise.all([
+      log.index('by_aid').openKeyCursor(aid, 'prev'),
+      careful ? Promise.all(ins.map((input) => byKey.getKey([aid, input.key]))) : [],
+    ]);
+    let lsn = top === null ? 0 : parseLogKey(top.primaryKey, aid);
+    const at = Date.now();
+    const fresh = new Set<string>();
+    for (const c of cur) writes.push(tx.objectStore('cursors').put({ aid, ns: c.ns, seq: c.seq }));
+    const out = ins.map((input, i): LogEntry | null => {
+      if (found[i] !== undefined || fresh.has(input.key)) return null;
+      fresh.add(input.key);
+      const entry: LogEntry = { lsn: ++lsn, key: input.key, kind: input.kind, data: input.data, at };
+      // Throws DataCloneError synchronously for a value that cannot be stored.
+      const add = log.add({ aid, ...entry });
+      // The refusal itself is not the error: tx.done rejects with the abort it causes.
+      writes.push(careful ? add : add.catch(refused));
+      return entry;
+    });
+    await Promise.all(writes);
+    return out;
+  } catch (err) {
+    // An add that threw synchronously does not abort the transaction by itself: the cursor
+    // and the earlier entries would commit without the rest.
+    abortQuietly(tx);
+    await Promise.allSettled(writes);
+    if (logged) return undefined;
+    throw err;
+  }
 }
 
 function oldestFirst(a: OutboxItem, b: OutboxItem): number {

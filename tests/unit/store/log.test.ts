@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openStore, StoreCorruptError, StoreError, type LogInput, type OutboxItem, type Store } from '../../../worker/store/index.ts';
 import { DB, freshFactory, rawDb } from './support.ts';
 
@@ -81,6 +81,49 @@ describe('log.commit', () => {
     expect(stored.map((e) => e.key).sort()).toEqual(['a', 'b', 'c', 'd']);
     expect(stored.map((e) => e.lsn).sort()).toEqual([1, 2, 3, 4]);
     expect(await lsns(s, 'alice')).toEqual([1, 2, 3, 4]);
+    expect(await s.cursors.get('alice', 'n')).toBe(3);
+  });
+
+  it('reads no dedup key while every key is new; a logged one makes it add nothing, then read each key and land the rest once', async () => {
+    const s = await newStore();
+    await s.log.commit('alice', null, [ev('p2p:m1')]);
+    const getKey = vi.spyOn(globalThis.IDBIndex.prototype, 'getKey');
+    const add = vi.spyOn(globalThis.IDBObjectStore.prototype, 'add');
+    try {
+      const keys = Array.from({ length: 50 }, (_, i) => `p2p:n${i}`);
+      const fast = await s.log.commit('alice', { ns: 'p2p:bob', seq: 5 }, [...keys.map((k) => ev(k)), ev('p2p:n7')]);
+      expect(fast.map((e) => e?.lsn ?? null)).toEqual([...keys.map((_, i) => i + 2), null]);
+      expect(getKey).not.toHaveBeenCalled();
+      expect(add).toHaveBeenCalledTimes(50);
+
+      add.mockClear();
+      const out = await s.log.commit('alice', { ns: 'p2p:bob', seq: 6 }, [ev('p2p:x1'), ev('p2p:n3'), ev('p2p:x2')]);
+      expect(out.map((e) => e?.lsn ?? null)).toEqual([52, null, 53]);
+      // The refused attempt added its rows, the careful one read each key and added the new ones.
+      expect(getKey).toHaveBeenCalledTimes(3);
+      expect(add.mock.calls.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      getKey.mockRestore();
+      add.mockRestore();
+    }
+    expect(await lsns(s, 'alice')).toEqual(Array.from({ length: 53 }, (_, i) => i + 1));
+    const keysInOrder = (await s.log.since('alice', 49, 10)).map((e) => e.key);
+    expect(keysInOrder).toEqual(['p2p:n48', 'p2p:n49', 'p2p:x1', 'p2p:x2']);
+    expect(await s.cursors.get('alice', 'p2p:bob')).toBe(6);
+  });
+
+  it('a commit that has to run again still lands before the commits called after it', async () => {
+    const s = await newStore();
+    await s.log.commit('alice', null, [ev('old')]);
+    const [first, again, later] = await Promise.all([
+      s.log.commit('alice', { ns: 'n', seq: 1 }, [ev('a')]),
+      s.log.commit('alice', { ns: 'n', seq: 2 }, [ev('b'), ev('old'), ev('c')]),
+      s.log.commit('alice', { ns: 'n', seq: 3 }, [ev('d')]),
+    ]);
+    expect(first.map((e) => e?.lsn ?? null)).toEqual([2]);
+    expect(again.map((e) => e?.lsn ?? null)).toEqual([3, null, 4]);
+    expect(later.map((e) => e?.lsn ?? null)).toEqual([5]);
+    expect((await s.log.since('alice', 0, 10)).map((e) => e.key)).toEqual(['old', 'a', 'b', 'c', 'd']);
     expect(await s.cursors.get('alice', 'n')).toBe(3);
   });
 
