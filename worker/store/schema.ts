@@ -1,7 +1,7 @@
 // The database layout and the ordered migrations that build it. MIGRATIONS[i] takes a database
 // from version i to i + 1; a new version is one new entry here, never an edit of an old one.
 //
-// Current layout (v3):
+// Current layout (v4):
 //   meta        out-of-line string keys: 'deviceId' -> string,
 //               'wrappingKey' -> { id, key: CryptoKey (AES-GCM 256, non-extractable), createdAt },
 //               'schema' -> { version, history: [{ from, to, at }] }
@@ -10,14 +10,16 @@
 //   tokens      keyPath 'aid'
 //   cursors     keyPath ['aid', 'ns'],    index by_aid      (v1: keyPath 'aid', { aid, seqs })
 //   kv          keyPath ['aid', 'key'],   index by_aid
-//   log         keyPath ['aid', 'lsn'],   index by_aid, index by_key ['aid', 'key'] (unique)
-//               { aid, lsn: 1, 2, 3… per AID, key: dedup key, kind, data: structured clone, at }
+//   log         keyPath ['aid', 'lsn'],   index by_aid, index by_key 'keys' (unique, multiEntry)
+//               one row per commit: { aid, lsn: its last entry's lsn (1, 2, 3… per AID), at,
+//               keys: [[aid, dedup key], …], entries: [{ key, kind, data: structured clone }, …] },
+//               the entries holding lsn - entries.length + 1 … lsn      (v3: one row per entry)
 //   outbox      keyPath ['aid', 'id'],    index by_aid      { aid, id, kind, body, createdAt, attempts }
 // Values are typed `unknown`: every read goes through a validator in records.ts.
 
 import type { DBSchema, IDBPDatabase, IDBPTransaction } from 'idb';
 
-export const DB_VERSION = 3;
+export const DB_VERSION = 4;
 export const DEFAULT_DB_NAME = 'aun-worker';
 
 export interface StoreSchema extends DBSchema {
@@ -105,4 +107,33 @@ const v3: Migration = {
   },
 };
 
-export const MIGRATIONS: readonly Migration[] = [v1, v2, v3];
+/**
+ * v3 stored one row per log entry, so a commit of n entries was n requests, each writing the row
+ * and two index records: ~0.2 ms per entry in Chromium. v4 stores one row per commit, its dedup
+ * keys in one multiEntry unique index, so a commit is one request whatever its size. Each v3 row
+ * becomes a one-entry row under the same primary key, as it is (a corrupt one stays corrupt and
+ * is reported when read); the entries keep their lsn, key and order.
+ */
+const v4: Migration = {
+  version: 4,
+  description: 'log: one row per commit, its dedup keys in a multiEntry unique index',
+  async upgrade(db, _old, _new, tx) {
+    const old = tx.objectStore('log');
+    const [keys, rows] = await Promise.all([old.getAllKeys(), old.getAll() as Promise<unknown[]>]);
+    db.deleteObjectStore('log');
+    const log = db.createObjectStore('log', { keyPath: ['aid', 'lsn'] });
+    log.createIndex('by_aid', 'aid');
+    log.createIndex('by_key', 'keys', { unique: true, multiEntry: true });
+    await Promise.all(
+      rows.map((row, i) => {
+        const [aid, lsn] = keys[i] as [string, unknown];
+        const r = typeof row === 'object' && row !== null ? (row as Record<string, unknown>) : {};
+        const entry: Record<string, unknown> = { key: r.key, kind: r.kind };
+        if ('data' in r) entry.data = r.data;
+        return log.put({ aid, lsn, at: r.at, keys: [[aid, r.key]], entries: [entry] });
+      }),
+    );
+  },
+};
+
+export const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4];
