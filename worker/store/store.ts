@@ -1,5 +1,6 @@
-// The Store: one IndexedDB connection per open, one transaction per call. It closes itself when
-// another connection wants to upgrade or delete the database, and tells the runtime.
+// The Store: one IndexedDB connection per open, one transaction per call (a log.commit whose
+// optimistic one is refused runs a second). It closes itself when another connection wants to
+// upgrade or delete the database, and tells the runtime.
 
 import type { IDBPDatabase } from 'idb';
 import { corrupt, StoreCorruptError, StoreError } from './errors.ts';
