@@ -191,7 +191,11 @@ export function parseLogKey(primaryKey: unknown, aid: string): number {
   return lsn;
 }
 
-/** A stored log row: the entries of one commit, lsn `lsn - entries.length + 1` to `lsn`. */
+/**
+ * A stored log row: consecutive entries, lsn `lsn - entries.length + 1` to `lsn`, usually one
+ * commit's. An entry carries its own `at` only when it differs from the row's (rows that v4 made
+ * out of several v3 rows).
+ */
 export interface LogRun {
   aid: string;
   /** The lsn of the last entry: the row's primary key is [aid, lsn]. */
@@ -199,17 +203,18 @@ export interface LogRun {
   at: number;
   /** [aid, key] per entry, for the unique multiEntry index by_key. */
   keys: [string, string][];
-  entries: { key: string; kind: string; data: unknown }[];
+  entries: { key: string; kind: string; data: unknown; at?: number }[];
 }
 
-/** The row holding `entries`: consecutive lsn, one commit's `at`. */
+/** The row holding `entries`, which have consecutive lsn. */
 export function logRun(aid: string, entries: readonly LogEntry[]): LogRun {
+  const at = entries[0]!.at;
   return {
     aid,
     lsn: entries[entries.length - 1]!.lsn,
-    at: entries[0]!.at,
+    at,
     keys: entries.map((e): [string, string] => [aid, e.key]),
-    entries: entries.map(({ key, kind, data }) => ({ key, kind, data })),
+    entries: entries.map((e) => (e.at === at ? { key: e.key, kind: e.kind, data: e.data } : { key: e.key, kind: e.kind, data: e.data, at: e.at })),
   };
 }
 
@@ -232,7 +237,7 @@ export function parseLogRun(row: unknown, aid: string, primaryKey: unknown): Log
       key: want('log', key, e, 'key', isId, 'a non-empty string'),
       kind: want('log', key, e, 'kind', isId, 'a non-empty string'),
       data: e.data,
-      at: want('log', key, r, 'at', isTime, 'a finite number'),
+      at: 'at' in e ? want('log', key, e, 'at', isTime, 'a finite number') : want('log', key, r, 'at', isTime, 'a finite number'),
     };
   });
 }

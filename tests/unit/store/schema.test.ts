@@ -109,7 +109,7 @@ describe('migrations', () => {
     raw.close();
   });
 
-  it('v3 -> v4 turns each log row into a one-entry row and keeps every entry, its lsn, order and dedup', async () => {
+  it('v3 -> v4 packs the log rows of each AID and keeps every entry, its lsn, at, order and dedup; a corrupt row stays alone', async () => {
     const factory = freshFactory();
     const v3 = await openDatabase({ name: DB, version: 3, factory });
     expectLogStores(v3, 3);
@@ -117,6 +117,7 @@ describe('migrations', () => {
     const alice = [1, 2, 3, 4, 5].map((n) => row('alice', n, `p2p:m${n}`, n === 3 ? { bytes: new Uint8Array([3]) } : undefined));
     for (const r of [...alice, row('bob', 1, 'p2p:m1'), row('bob', 2, 'p2p:m2')]) await v3.put('log', r);
     await v3.put('log', { aid: 'carol', lsn: 1, key: 'k', kind: 42, data: 1, at: 1 });
+    for (const r of [row('dave', 1, 'a'), { ...row('dave', 2, 'b'), kind: 42 }, row('dave', 3, 'c'), row('dave', 4, 'd')]) await v3.put('log', r);
     await v3.put('cursors', { aid: 'alice', ns: 'p2p:bob', seq: 5 });
     v3.close();
 
@@ -137,10 +138,15 @@ describe('migrations', () => {
       [6, 'p2p:m6', 6],
     ]);
     await expect(s.log.since('carol', 0, 10)).rejects.toThrow(/^log\["carol","1"\] is corrupt: field kind should be a non-empty string, found 42$/);
+    // A corrupt row stays alone: its neighbours still read.
+    await expect(s.log.since('dave', 0, 10)).rejects.toThrow(/^log\["dave","2"\] is corrupt: field kind should be a non-empty string/);
+    expect((await s.log.since('dave', 2, 10)).map((e) => [e.lsn, e.key, e.at])).toEqual([[3, 'c', 103], [4, 'd', 104]]);
     s.close();
 
     const raw = await rawDb(factory);
     expectLogStores(raw, 4);
+    // Consecutive valid rows of an AID are packed, each entry keeping its own `at`.
+    expect(await raw.getAllKeys('log')).toEqual([['alice', 5], ['alice', 6], ['bob', 2], ['carol', 1], ['dave', 1], ['dave', 2], ['dave', 4]]);
     expect(await raw.getAllKeysFromIndex('log', 'by_key', ['bob', 'p2p:m2'])).toEqual([['bob', 2]]);
     expect(await raw.get('meta', 'schema')).toMatchObject({ version: 4, history: [{ from: 0, to: 3 }, { from: 3, to: 4 }] });
     raw.close();
