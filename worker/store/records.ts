@@ -191,18 +191,55 @@ export function parseLogKey(primaryKey: unknown, aid: string): number {
   return lsn;
 }
 
-export function parseLogRow(row: unknown, aid: string): LogEntry {
-  const guess = typeof row === 'object' && row !== null ? String((row as Fields).lsn) : '?';
-  const key = [aid, guess];
-  const r = fields('log', key, row);
-  if (!('data' in r)) throw corrupt('log', key, 'no data field');
+/**
+ * A stored log row: consecutive entries, lsn `lsn - entries.length + 1` to `lsn`, usually one
+ * commit's. An entry carries its own `at` only when it differs from the row's (rows that v4 made
+ * out of several v3 rows).
+ */
+export interface LogRun {
+  aid: string;
+  /** The lsn of the last entry: the row's primary key is [aid, lsn]. */
+  lsn: number;
+  at: number;
+  /** [aid, key] per entry, for the unique multiEntry index by_key. */
+  keys: [string, string][];
+  entries: { key: string; kind: string; data: unknown; at?: number }[];
+}
+
+/** The row holding `entries`, which have consecutive lsn. */
+export function logRun(aid: string, entries: readonly LogEntry[]): LogRun {
+  const at = entries[0]!.at;
   return {
-    lsn: want('log', key, r, 'lsn', isLsn, 'a positive safe integer'),
-    key: want('log', key, r, 'key', isId, 'a non-empty string'),
-    kind: want('log', key, r, 'kind', isId, 'a non-empty string'),
-    data: r.data,
-    at: want('log', key, r, 'at', isTime, 'a finite number'),
+    aid,
+    lsn: entries[entries.length - 1]!.lsn,
+    at,
+    keys: entries.map((e): [string, string] => [aid, e.key]),
+    entries: entries.map((e) => (e.at === at ? { key: e.key, kind: e.kind, data: e.data } : { key: e.key, kind: e.kind, data: e.data, at: e.at })),
   };
+}
+
+/** The entries of a log row read under `primaryKey`, each named by its own lsn when corrupt. */
+export function parseLogRun(row: unknown, aid: string, primaryKey: unknown): LogEntry[] {
+  const last = parseLogKey(primaryKey, aid);
+  const rowKey = [aid, String(last)];
+  const r = fields('log', rowKey, row);
+  const entries = r.entries;
+  if (!Array.isArray(entries) || entries.length === 0 || entries.length > last) {
+    throw corrupt('log', rowKey, `field entries should be 1 to ${last} entries ending at lsn ${last}, found ${show(entries)}`);
+  }
+  const first = last - entries.length + 1;
+  return entries.map((entry: unknown, i): LogEntry => {
+    const key = [aid, String(first + i)];
+    const e = fields('log', key, entry);
+    if (!('data' in e)) throw corrupt('log', key, 'no data field');
+    return {
+      lsn: first + i,
+      key: want('log', key, e, 'key', isId, 'a non-empty string'),
+      kind: want('log', key, e, 'kind', isId, 'a non-empty string'),
+      data: e.data,
+      at: 'at' in e ? want('log', key, e, 'at', isTime, 'a finite number') : want('log', key, r, 'at', isTime, 'a finite number'),
+    };
+  });
 }
 
 export function parseOutboxRow(row: unknown, aid: string): OutboxItem {

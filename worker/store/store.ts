@@ -1,5 +1,6 @@
-// The Store: one IndexedDB connection per open, one transaction per call. It closes itself when
-// another connection wants to upgrade or delete the database, and tells the runtime.
+// The Store: one IndexedDB connection per open, one transaction per call (a log.commit whose
+// optimistic one is refused runs a second). It closes itself when another connection wants to
+// upgrade or delete the database, and tells the runtime.
 
 import type { IDBPDatabase } from 'idb';
 import { corrupt, StoreCorruptError, StoreError } from './errors.ts';
@@ -17,7 +18,8 @@ import {
   parseKeyRow,
   parseKv,
   parseLogKey,
-  parseLogRow,
+  parseLogRun,
+  logRun,
   parseOutboxRow,
   parseToken,
   parseWrappingKey,
@@ -130,6 +132,15 @@ function createStore(
     } catch (err) {
       throw asStoreError(op, err, conn.closedReason());
     }
+  };
+
+  // log.commit calls run one after the other, so one that has to run again after its optimistic
+  // attempt was refused still lands before any commit called after it.
+  let commits: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const turn = commits.then(fn);
+    commits = turn.catch(() => {});
+    return turn;
   };
 
   const wrappingFor = (aid: string, keyId: string): WrappingKey => {
@@ -303,57 +314,36 @@ function createStore(
         }),
     },
 
-    // No IDBKeyRange anywhere: `by_aid` lists an AID's rows in primary-key (lsn) order, so a plain
-    // key query plus a cursor direction finds the first, the last and the oldest rows. That works
-    // with any IDBFactory handed in, whatever the realm's global IDBKeyRange is (or is missing).
+    // One row per commit, keyed [aid, its last lsn] (schema.ts v4). No IDBKeyRange anywhere:
+    // `by_aid` lists an AID's rows in primary-key (lsn) order, so a plain key query plus a cursor
+    // direction finds the first, the last and the oldest rows. That works with any IDBFactory
+    // handed in, whatever the realm's global IDBKeyRange is (or is missing).
     log: {
       commit: (aid: string, cursor: { ns: string; seq: number } | { ns: string; seq: number }[] | null, inputs: LogInput[]) =>
         run('log.commit', async () => {
           requireId('log.commit', 'aid', aid);
           const cur = checkCursorInput('log.commit', cursor);
           const ins = checkLogInputs('log.commit', inputs);
-          const tx = db.transaction(['log', 'cursors'], 'readwrite');
-          const writes: Promise<unknown>[] = [tx.done];
-          try {
-            const log = tx.objectStore('log');
-            const byKey = log.index('by_key');
-            const [top, found] = await Promise.all([
-              log.index('by_aid').openKeyCursor(aid, 'prev'),
-              Promise.all(ins.map((input) => byKey.getKey([aid, input.key]))),
-            ]);
-            let lsn = top === null ? 0 : parseLogKey(top.primaryKey, aid);
-            const at = Date.now();
-            const fresh = new Set<string>();
-            for (const c of cur) writes.push(tx.objectStore('cursors').put({ aid, ns: c.ns, seq: c.seq }));
-            const out = ins.map((input, i): LogEntry | null => {
-              if (found[i] !== undefined || fresh.has(input.key)) return null;
-              fresh.add(input.key);
-              const entry: LogEntry = { lsn: ++lsn, key: input.key, kind: input.kind, data: input.data, at };
-              // Throws DataCloneError synchronously for a value that cannot be stored.
-              writes.push(log.put({ aid, ...entry }));
-              return entry;
-            });
-            await Promise.all(writes);
-            return out;
-          } catch (err) {
-            // A put that threw synchronously does not abort the transaction by itself: the cursor
-            // and the earlier entries would commit without the rest.
-            for (const w of writes) w.catch(() => {});
-            abortQuietly(tx);
-            throw err;
-          }
+          // Optimistic first: no dedup read per entry, the unique by_key index refuses a key that
+          // is already logged, which aborts the whole transaction (nothing lands). Only then the
+          // same call again, reading each key first.
+          return inTurn(async () => (await appendLog(db, aid, cur, ins, false)) ?? (await appendLog(db, aid, cur, ins, true))!);
         }),
       since: (aid: string, afterLsn: number, limit: number) =>
         run('log.since', async () => {
           requireId('log.since', 'aid', aid);
           requireInt('log.since', 'afterLsn', afterLsn);
           requireInt('log.since', 'limit', limit, 1);
+          // A row is keyed by its last lsn: the first one past afterLsn holds afterLsn + 1.
           let cur = await db.transaction('log').store.index('by_aid').openCursor(aid);
           if (cur !== null && parseLogKey(cur.primaryKey, aid) <= afterLsn) cur = await cur.continuePrimaryKey(aid, [aid, afterLsn + 1]);
           const out: LogEntry[] = [];
           while (cur !== null) {
-            out.push(parseLogRow(cur.value, aid));
-            if (out.length === limit) break;
+            for (const entry of parseLogRun(cur.value, aid, cur.primaryKey)) {
+              if (entry.lsn <= afterLsn) continue;
+              out.push(entry);
+              if (out.length === limit) return out;
+            }
             cur = await cur.continue();
           }
           return out;
@@ -368,9 +358,13 @@ function createStore(
             await tx.done;
             return null;
           }
-          const row = parseLogRow(await tx.store.get(primary), aid);
-          await Promise.all([tx.store.put({ aid, ...row, data: patch(row.data) }), tx.done]);
-          return row.lsn;
+          const entries = parseLogRun(await tx.store.get(primary), aid, primary);
+          const i = entries.findIndex((e) => e.key === key);
+          if (i < 0) throw corrupt('log', [aid, String(primary[1])], `is indexed under key ${JSON.stringify(key)} but holds no entry with it`);
+          const entry = entries[i]!;
+          entries[i] = { ...entry, data: patch(entry.data) };
+          await Promise.all([tx.store.put(logRun(aid, entries)), tx.done]);
+          return entry.lsn;
         }),
       last: (aid: string) =>
         run('log.last', async () => {
@@ -383,12 +377,27 @@ function createStore(
           requireId('log.prune', 'aid', aid);
           requireInt('log.prune', 'keep', keep, 1);
           const tx = db.transaction('log', 'readwrite');
-          const byAid = tx.store.index('by_aid');
-          const excess = (await byAid.count(aid)) - keep;
-          if (excess <= 0) return 0;
-          const oldest = await byAid.getAllKeys(aid, excess);
-          await Promise.all([...oldest.map((k) => tx.store.delete(k)), tx.done]);
-          return oldest.length;
+          // Rows hold consecutive lsn: row i holds (its predecessor's lsn, its own lsn].
+          const rows = await tx.store.index('by_aid').getAllKeys(aid);
+          if (rows.length === 0) return 0;
+          const cut = parseLogKey(rows[rows.length - 1], aid) - keep;
+          const oldest = parseLogRun(await tx.store.get(rows[0]!), aid, rows[0]);
+          const first = oldest[0]!.lsn;
+          if (cut < first) return 0;
+          const writes: Promise<unknown>[] = [tx.done];
+          for (const row of rows) {
+            const last = parseLogKey(row, aid);
+            if (last <= cut) {
+              writes.push(tx.store.delete(row));
+              continue;
+            }
+            // The row the cut goes through keeps its newer entries, under the same key.
+            const entries = row === rows[0] ? oldest : parseLogRun(await tx.store.get(row), aid, row);
+            if (entries[0]!.lsn <= cut) writes.push(tx.store.put(logRun(aid, entries.filter((e) => e.lsn > cut))));
+            break;
+          }
+          await Promise.all(writes);
+          return cut - first + 1;
         }),
     },
 
@@ -414,6 +423,61 @@ function createStore(
 
     close: () => conn.close(),
   };
+}
+
+/**
+ * One log.commit transaction over `log` and `cursors`, its new entries in one row. With
+ * `careful`, each key is looked up first and a logged one returns null; without, the row is
+ * added blindly and a key that is already logged makes the unique by_key index refuse it: the
+ * transaction aborts, nothing of it lands, and this resolves undefined so the caller runs the
+ * careful one. Duplicates within `ins` are dropped in memory either way.
+ */
+async function appendLog(
+  db: Db,
+  aid: string,
+  cur: { ns: string; seq: number }[],
+  ins: LogInput[],
+  careful: boolean,
+): Promise<(LogEntry | null)[] | undefined> {
+  const tx = db.transaction(['log', 'cursors'], 'readwrite');
+  const writes: Promise<unknown>[] = [tx.done];
+  let logged = false;
+  const refused = (err: unknown): void => {
+    if ((err as { name?: unknown } | null)?.name === 'ConstraintError') logged = true;
+  };
+  try {
+    const log = tx.objectStore('log');
+    const byKey = log.index('by_key');
+    const [top, found] = await Promise.all([
+      log.index('by_aid').openKeyCursor(aid, 'prev'),
+      careful ? Promise.all(ins.map((input) => byKey.getKey([aid, input.key]))) : [],
+    ]);
+    let lsn = top === null ? 0 : parseLogKey(top.primaryKey, aid);
+    const at = Date.now();
+    const fresh = new Set<string>();
+    for (const c of cur) writes.push(tx.objectStore('cursors').put({ aid, ns: c.ns, seq: c.seq }));
+    const out = ins.map((input, i): LogEntry | null => {
+      if (found[i] !== undefined || fresh.has(input.key)) return null;
+      fresh.add(input.key);
+      return { lsn: ++lsn, key: input.key, kind: input.kind, data: input.data, at };
+    });
+    const entries = out.filter((e): e is LogEntry => e !== null);
+    if (entries.length > 0) {
+      // Throws DataCloneError synchronously for a value that cannot be stored.
+      const add = log.add(logRun(aid, entries));
+      // The refusal itself is not the error: tx.done rejects with the abort it causes.
+      writes.push(careful ? add : add.catch(refused));
+    }
+    await Promise.all(writes);
+    return out;
+  } catch (err) {
+    // An add that threw synchronously does not abort the transaction by itself: the cursor
+    // would commit without the entries.
+    abortQuietly(tx);
+    await Promise.allSettled(writes);
+    if (logged) return undefined;
+    throw err;
+  }
 }
 
 function oldestFirst(a: OutboxItem, b: OutboxItem): number {

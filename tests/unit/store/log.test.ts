@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openStore, StoreCorruptError, StoreError, type LogInput, type OutboxItem, type Store } from '../../../worker/store/index.ts';
 import { DB, freshFactory, rawDb } from './support.ts';
 
@@ -84,6 +84,49 @@ describe('log.commit', () => {
     expect(await s.cursors.get('alice', 'n')).toBe(3);
   });
 
+  it('writes one row and reads no dedup key while every key is new; a logged one makes it add nothing, then read each key and land the rest once', async () => {
+    const s = await newStore();
+    await s.log.commit('alice', null, [ev('p2p:m1')]);
+    const getKey = vi.spyOn(globalThis.IDBIndex.prototype, 'getKey');
+    const add = vi.spyOn(globalThis.IDBObjectStore.prototype, 'add');
+    try {
+      const keys = Array.from({ length: 50 }, (_, i) => `p2p:n${i}`);
+      const fast = await s.log.commit('alice', { ns: 'p2p:bob', seq: 5 }, [...keys.map((k) => ev(k)), ev('p2p:n7')]);
+      expect(fast.map((e) => e?.lsn ?? null)).toEqual([...keys.map((_, i) => i + 2), null]);
+      expect(getKey).not.toHaveBeenCalled();
+      expect(add).toHaveBeenCalledTimes(1);
+
+      add.mockClear();
+      const out = await s.log.commit('alice', { ns: 'p2p:bob', seq: 6 }, [ev('p2p:x1'), ev('p2p:n3'), ev('p2p:x2')]);
+      expect(out.map((e) => e?.lsn ?? null)).toEqual([52, null, 53]);
+      // The refused attempt added its row, the careful one read each key and added the new ones.
+      expect(getKey).toHaveBeenCalledTimes(3);
+      expect(add).toHaveBeenCalledTimes(2);
+    } finally {
+      getKey.mockRestore();
+      add.mockRestore();
+    }
+    expect(await lsns(s, 'alice')).toEqual(Array.from({ length: 53 }, (_, i) => i + 1));
+    const keysInOrder = (await s.log.since('alice', 49, 10)).map((e) => e.key);
+    expect(keysInOrder).toEqual(['p2p:n48', 'p2p:n49', 'p2p:x1', 'p2p:x2']);
+    expect(await s.cursors.get('alice', 'p2p:bob')).toBe(6);
+  });
+
+  it('a commit that has to run again still lands before the commits called after it', async () => {
+    const s = await newStore();
+    await s.log.commit('alice', null, [ev('old')]);
+    const [first, again, later] = await Promise.all([
+      s.log.commit('alice', { ns: 'n', seq: 1 }, [ev('a')]),
+      s.log.commit('alice', { ns: 'n', seq: 2 }, [ev('b'), ev('old'), ev('c')]),
+      s.log.commit('alice', { ns: 'n', seq: 3 }, [ev('d')]),
+    ]);
+    expect(first.map((e) => e?.lsn ?? null)).toEqual([2]);
+    expect(again.map((e) => e?.lsn ?? null)).toEqual([3, null, 4]);
+    expect(later.map((e) => e?.lsn ?? null)).toEqual([5]);
+    expect((await s.log.since('alice', 0, 10)).map((e) => e.key)).toEqual(['old', 'a', 'b', 'c', 'd']);
+    expect(await s.cursors.get('alice', 'n')).toBe(3);
+  });
+
   it('is all or nothing: a value that cannot be stored writes neither the cursor nor any entry', async () => {
     const factory = freshFactory();
     const s = await newStore(factory);
@@ -154,6 +197,23 @@ describe('log.since / last / prune', () => {
     expect(await s.log.prune('alice', 1)).toBe(3);
     expect(await lsns(s, 'alice')).toEqual([7]);
     expect(await s.log.prune('nobody', 1)).toBe(0);
+  });
+
+  it('a commit is one row; since, redact and prune work on entries inside it', async () => {
+    const factory = freshFactory();
+    const s = await newStore(factory);
+    await s.log.commit('alice', null, [ev('1'), ev('2'), ev('3'), ev('4'), ev('5')]);
+    const raw = await rawDb(factory);
+    expect(await raw.getAllKeys('log')).toEqual([['alice', 5]]);
+    expect(await lsns(s, 'alice', 2, 2)).toEqual([3, 4]);
+    expect(await s.log.redact('alice', '3', (d) => ({ was: d }))).toBe(3);
+    expect((await s.log.since('alice', 0, 10)).map((e) => e.data)).toEqual([{ key: '1' }, { key: '2' }, { was: { key: '3' } }, { key: '4' }, { key: '5' }]);
+    expect(await s.log.prune('alice', 2)).toBe(3);
+    expect(await raw.getAllKeys('log')).toEqual([['alice', 5]]);
+    expect(((await raw.get('log', ['alice', 5])) as { keys: unknown }).keys).toEqual([['alice', '4'], ['alice', '5']]);
+    raw.close();
+    expect((await s.log.commit('alice', null, [ev('3'), ev('4')])).map((e) => e?.lsn ?? null)).toEqual([6, null]);
+    expect(await lsns(s, 'alice')).toEqual([4, 5, 6]);
   });
 
   it('needs no global IDBKeyRange', async () => {
@@ -239,10 +299,18 @@ describe('bad rows', () => {
     const factory = freshFactory();
     const s = await newStore(factory);
     const raw = await rawDb(factory);
-    await raw.put('log', { aid: 'alice', lsn: 1, key: 'k1', kind: 42, data: 1, at: 1 });
-    await raw.put('log', { aid: 'bob', lsn: 1, key: 'k1', kind: 'message', at: 1 });
-    await raw.put('log', { aid: 'carol', lsn: 1, key: 'k1', kind: 'message', data: 1, at: 'yesterday' });
+    const run = (aid: string, lsn: number, entries: unknown, at: unknown = 1) => ({ aid, lsn, at, keys: [[aid, 'k1']], entries });
+    await raw.put('log', run('alice', 1, [{ key: 'k1', kind: 42, data: 1 }]));
+    await raw.put('log', run('bob', 1, [{ key: 'k1', kind: 'message' }]));
+    await raw.put('log', run('carol', 1, [{ key: 'k1', kind: 'message', data: 1 }], 'yesterday'));
+    // Three entries cannot end at lsn 2; in a row of three, the second is named by its own lsn.
+    await raw.put('log', run('dave', 2, [{ key: 'a', kind: 'm', data: 1 }, { key: 'b', kind: 'm', data: 2 }, { key: 'c', kind: 'm', data: 3 }]));
+    await raw.put('log', run('erin', 3, [{ key: 'a', kind: 'm', data: 1 }, { key: '', kind: 'm', data: 2 }, { key: 'c', kind: 'm', data: 3 }]));
+    await raw.put('log', run('fred', 1, 'nothing'));
     raw.close();
+    await expect(s.log.since('dave', 0, 10)).rejects.toThrow(/^log\["dave","2"\] is corrupt: field entries should be 1 to 2 entries ending at lsn 2, found an array$/);
+    await expect(s.log.since('erin', 0, 10)).rejects.toThrow(/^log\["erin","2"\] is corrupt: field key should be a non-empty string, found ""$/);
+    await expect(s.log.since('fred', 0, 10)).rejects.toThrow(/^log\["fred","1"\] is corrupt: field entries should be 1 to 1 entries ending at lsn 1, found "nothing"$/);
     await expect(s.log.since('alice', 0, 10)).rejects.toThrow(/^log\["alice","1"\] is corrupt: field kind should be a non-empty string, found 42$/);
     await expect(s.log.since('bob', 0, 10)).rejects.toThrow(/^log\["bob","1"\] is corrupt: no data field$/);
     const err = await s.log.since('carol', 0, 10).catch((e: unknown) => e);

@@ -7,13 +7,14 @@ import { DB, freshFactory, rawDb } from './support.ts';
 
 type Raw = Awaited<ReturnType<typeof rawDb>>;
 
-function expectV3Stores(raw: Raw): void {
+function expectLogStores(raw: Raw, version: 3 | 4): void {
   const tx = raw.transaction(['log', 'outbox']);
   const log = tx.objectStore('log');
   expect(log.keyPath).toEqual(['aid', 'lsn']);
   expect([...log.indexNames].sort()).toEqual(['by_aid', 'by_key']);
   expect(log.index('by_aid').keyPath).toBe('aid');
-  expect(log.index('by_key').keyPath).toEqual(['aid', 'key']);
+  expect(log.index('by_key').keyPath).toEqual(version === 3 ? ['aid', 'key'] : 'keys');
+  expect(log.index('by_key').multiEntry).toBe(version === 4);
   expect(log.index('by_key').unique).toBe(true);
   const outbox = tx.objectStore('outbox');
   expect(outbox.keyPath).toEqual(['aid', 'id']);
@@ -35,7 +36,7 @@ describe('migrations', () => {
     const raw = await rawDb(factory);
     expect([...raw.objectStoreNames].sort()).toEqual(['cursors', 'identities', 'keys', 'kv', 'log', 'meta', 'outbox', 'tokens']);
     expect(raw.transaction('cursors').store.keyPath).toEqual(['aid', 'ns']);
-    expectV3Stores(raw);
+    expectLogStores(raw, 4);
     const info = await raw.get('meta', 'schema');
     raw.close();
     expect(isSchemaInfo(info)).toBe(true);
@@ -103,8 +104,51 @@ describe('migrations', () => {
     s.close();
 
     const raw = await rawDb(factory);
-    expectV3Stores(raw);
-    expect(await raw.get('meta', 'schema')).toMatchObject({ version: 3, history: [{ from: 0, to: 2 }, { from: 2, to: 3 }] });
+    expectLogStores(raw, 4);
+    expect(await raw.get('meta', 'schema')).toMatchObject({ version: DB_VERSION, history: [{ from: 0, to: 2 }, { from: 2, to: DB_VERSION }] });
+    raw.close();
+  });
+
+  it('v3 -> v4 packs the log rows of each AID and keeps every entry, its lsn, at, order and dedup; a corrupt row stays alone', async () => {
+    const factory = freshFactory();
+    const v3 = await openDatabase({ name: DB, version: 3, factory });
+    expectLogStores(v3, 3);
+    const row = (aid: string, lsn: number, key: string, data: unknown = { key }) => ({ aid, lsn, key, kind: 'message', data, at: 100 + lsn });
+    const alice = [1, 2, 3, 4, 5].map((n) => row('alice', n, `p2p:m${n}`, n === 3 ? { bytes: new Uint8Array([3]) } : undefined));
+    for (const r of [...alice, row('bob', 1, 'p2p:m1'), row('bob', 2, 'p2p:m2')]) await v3.put('log', r);
+    await v3.put('log', { aid: 'carol', lsn: 1, key: 'k', kind: 42, data: 1, at: 1 });
+    for (const r of [row('dave', 1, 'a'), { ...row('dave', 2, 'b'), kind: 42 }, row('dave', 3, 'c'), row('dave', 4, 'd')]) await v3.put('log', r);
+    await v3.put('cursors', { aid: 'alice', ns: 'p2p:bob', seq: 5 });
+    v3.close();
+
+    const s = await openStore({ name: DB, idbFactory: factory });
+    expect(await s.log.since('alice', 0, 10)).toEqual(alice.map(({ lsn, key, kind, data, at }) => ({ lsn, key, kind, data, at })));
+    expect(await s.log.since('alice', 3, 1)).toEqual([{ lsn: 4, key: 'p2p:m4', kind: 'message', data: { key: 'p2p:m4' }, at: 104 }]);
+    expect(await s.log.last('alice')).toBe(5);
+    expect(await s.log.last('bob')).toBe(2);
+    expect(await s.cursors.all('alice')).toEqual({ 'p2p:bob': 5 });
+    // The old keys still dedup, the lsn sequence goes on.
+    const out = await s.log.commit('alice', { ns: 'p2p:bob', seq: 6 }, [{ key: 'p2p:m2', kind: 'message', data: 0 }, { key: 'p2p:m6', kind: 'message', data: 6 }]);
+    expect(out.map((e) => e?.lsn ?? null)).toEqual([null, 6]);
+    expect(await s.log.redact('alice', 'p2p:m4', () => 'gone')).toBe(4);
+    expect(await s.log.prune('alice', 3)).toBe(3);
+    expect((await s.log.since('alice', 0, 10)).map((e) => [e.lsn, e.key, e.data])).toEqual([
+      [4, 'p2p:m4', 'gone'],
+      [5, 'p2p:m5', { key: 'p2p:m5' }],
+      [6, 'p2p:m6', 6],
+    ]);
+    await expect(s.log.since('carol', 0, 10)).rejects.toThrow(/^log\["carol","1"\] is corrupt: field kind should be a non-empty string, found 42$/);
+    // A corrupt row stays alone: its neighbours still read.
+    await expect(s.log.since('dave', 0, 10)).rejects.toThrow(/^log\["dave","2"\] is corrupt: field kind should be a non-empty string/);
+    expect((await s.log.since('dave', 2, 10)).map((e) => [e.lsn, e.key, e.at])).toEqual([[3, 'c', 103], [4, 'd', 104]]);
+    s.close();
+
+    const raw = await rawDb(factory);
+    expectLogStores(raw, 4);
+    // Consecutive valid rows of an AID are packed, each entry keeping its own `at`.
+    expect(await raw.getAllKeys('log')).toEqual([['alice', 5], ['alice', 6], ['bob', 2], ['carol', 1], ['dave', 1], ['dave', 2], ['dave', 4]]);
+    expect(await raw.getAllKeysFromIndex('log', 'by_key', ['bob', 'p2p:m2'])).toEqual([['bob', 2]]);
+    expect(await raw.get('meta', 'schema')).toMatchObject({ version: 4, history: [{ from: 0, to: 3 }, { from: 3, to: 4 }] });
     raw.close();
   });
 
