@@ -48,8 +48,6 @@ const DEFAULT_ENTRY = path.resolve(path.dirname(here), '..', 'worker', `main${pa
 /** Every npm module the default worker imports (a unit test keeps this list in step with the code). */
 export const WORKER_DEPS: readonly string[] = [
   '@noble/curves/nist.js',
-  '@noble/hashes/hkdf.js',
-  '@noble/hashes/hmac.js',
   '@noble/hashes/sha2.js',
   '@oslojs/asn1',
   'comlink',
