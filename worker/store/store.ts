@@ -381,8 +381,19 @@ function createStore(
           const rows = await tx.store.index('by_aid').getAllKeys(aid);
           if (rows.length === 0) return 0;
           const cut = parseLogKey(rows[rows.length - 1], aid) - keep;
-          const oldest = parseLogRun(await tx.store.get(rows[0]!), aid, rows[0]);
-          const first = oldest[0]!.lsn;
+          // A corrupt row cannot be read, but its key says where it ends: rows wholly before the
+          // cut go whatever they hold (as they did when each entry was a row), and a corrupt row
+          // the cut goes through stays as it is. Pruning never stops at a bad row.
+          const entriesOf = async (row: [string, number]): Promise<LogEntry[] | null> => {
+            try {
+              return parseLogRun(await tx.store.get(row), aid, row);
+            } catch (err) {
+              if (err instanceof StoreCorruptError) return null;
+              throw err;
+            }
+          };
+          const oldest = await entriesOf(rows[0]!);
+          const first = oldest ? oldest[0]!.lsn : parseLogKey(rows[0], aid);
           if (cut < first) return 0;
           const writes: Promise<unknown>[] = [tx.done];
           for (const row of rows) {
@@ -392,8 +403,8 @@ function createStore(
               continue;
             }
             // The row the cut goes through keeps its newer entries, under the same key.
-            const entries = row === rows[0] ? oldest : parseLogRun(await tx.store.get(row), aid, row);
-            if (entries[0]!.lsn <= cut) writes.push(tx.store.put(logRun(aid, entries.filter((e) => e.lsn > cut))));
+            const entries = row === rows[0] ? oldest : await entriesOf(row);
+            if (entries && entries[0]!.lsn <= cut) writes.push(tx.store.put(logRun(aid, entries.filter((e) => e.lsn > cut))));
             break;
           }
           await Promise.all(writes);

@@ -318,6 +318,27 @@ describe('bad rows', () => {
     expect((err as StoreCorruptError).data).toEqual({ store: 'log', key: ['carol', '1'] });
   });
 
+  it('prune goes past corrupt rows: one wholly before the cut is dropped, one the cut goes through stays', async () => {
+    const factory = freshFactory();
+    const s = await newStore(factory);
+    const raw = await rawDb(factory);
+    await raw.put('log', { aid: 'alice', lsn: 1, at: 1, keys: [['alice', 'k0']], entries: 'nothing' });
+    raw.close();
+    for (const k of ['k2', 'k3', 'k4']) await s.log.commit('alice', null, [ev(k)]);
+    // Before, the unreadable oldest row made every prune throw, and the log grew without end.
+    expect(await s.log.prune('alice', 2)).toBe(2);
+    expect(await lsns(s, 'alice')).toEqual([3, 4]);
+
+    await s.log.commit('bob', null, [ev('b1'), ev('b2')]);
+    const raw2 = await rawDb(factory);
+    await raw2.put('log', { aid: 'bob', lsn: 3, at: 1, keys: [['bob', 'b3']], entries: 'nothing' });
+    raw2.close();
+    await s.log.commit('bob', null, [ev('b4'), ev('b5')]);
+    expect(await s.log.prune('bob', 3)).toBe(2);
+    await expect(s.log.since('bob', 0, 10)).rejects.toThrow(/^log\["bob","3"\] is corrupt/);
+    expect(await lsns(s, 'bob', 3)).toEqual([4, 5]);
+  });
+
   it('a log key that is not a positive integer lsn fails last() and commit(), and the commit writes nothing', async () => {
     const factory = freshFactory();
     const s = await newStore(factory);
