@@ -133,15 +133,6 @@ export function fromBase64(s: string): Uint8Array {
   return out;
 }
 
-/**
- * fromBase64 written into `dest` (at least base64Length(s) long) instead of a new array; returns
- * the byte count.
- */
-export function base64Into(s: string, dest: Uint8Array): number {
-  if (!isBase64(s)) throw new TypeError('invalid base64');
-  return decodeBase64Into(s, dest);
-}
-
 export function toBase64Url(b: Uint8Array): string {
   return toBase64(b).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }

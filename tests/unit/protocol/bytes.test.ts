@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  base64Into,
   base64Length,
   decodeBase64Into,
   equalBytes,
@@ -54,20 +53,21 @@ describe('base64', () => {
 });
 
 describe('decoding and encoding in place', () => {
-  it('base64Into writes what fromBase64 returns at the start of its target, and base64Length says how much', () => {
+  it('decodeBase64Into writes what fromBase64 returns at the start of its target, and base64Length says how much', () => {
     for (const bytes of [new Uint8Array(0), BYTES, BYTES.subarray(0, 4), BYTES.subarray(0, 3), new Uint8Array(1040).fill(0xa5)]) {
       const text = toBase64(bytes);
       expect(base64Length(text)).toBe(bytes.length);
       const dest = new Uint8Array(bytes.length + 4).fill(9);
-      expect(base64Into(text, dest.subarray(2))).toBe(bytes.length);
+      expect(decodeBase64Into(text, dest.subarray(2))).toBe(bytes.length);
       expect(dest.subarray(2, 2 + bytes.length)).toEqual(bytes);
       expect([dest[0], dest[1], dest[bytes.length + 2]]).toEqual([9, 9, 9]);
       const again = new Uint8Array(bytes.length + 1).fill(9);
       expect(decodeBase64Into(text, again)).toBe(bytes.length);
       expect(again).toEqual(Uint8Array.of(...bytes, 9));
     }
-    expect(() => base64Into('+/8', new Uint8Array(4))).toThrow('invalid base64');
-    expect(() => base64Into('+/8= ', new Uint8Array(4))).toThrow('invalid base64');
+    // decodeBase64Into takes text isBase64 accepted; fromBase64 is the checking door to it.
+    expect(() => fromBase64('+/8')).toThrow('invalid base64');
+    expect(() => fromBase64('+/8= ')).toThrow('invalid base64');
   });
 
   it('utf8Into writes what utf8 returns, within utf8Bound (exact for ASCII, lone surrogates included)', () => {
