@@ -607,46 +607,34 @@ export async function benchDelivery(): Promise<BenchRow[]> {
       // One burst unmeasured: the JIT and the heap of this process (which also runs the gateway)
       // settle after the Vite builds.
       await bare(BURST_LOAD);
-      let memory: Heap | undefined;
-      for (const tabs of TABS) {
+      // One tab count's plaintext rows: the bare Session's paced run and burst, then the tabs'.
+      // With `busy`, all of it runs while another process keeps one core busy (spinOneCore), and
+      // its rows are named apart, so that no goal and no chart curve reads them.
+      const plainRows = async (tabs: number, busy: boolean): Promise<TabsRun> => {
         const label = plural(tabs, 'tab');
-        const basePaced = await bare(PACED_LOAD);
-        const baseBurst = await bare(BURST_LOAD);
-        const real = await tabsRun(stack, tabs, { paced: true, measureHeap: tabs === MEMORY_TABS }, plain);
-        if (real.heap) memory = real.heap;
-        notes.push(...workerNotes(label, real));
-        const workerLog = { workerLog: real.workerLog, workerExceptions: real.workerExceptions };
-        rows.push(...burstRows('plaintext message', label, real.burst, baseBurst, baseName, { tabs, encrypted: false, load: BURST_LOAD, value: real.burst, baseline: baseBurst, ...workerLog }));
-        rows.push(...latencyRows(
-          `delivery: latency send → tab, ${count(PACED)} plaintext messages paced ${PACED_INTERVAL_MS} ms apart → ${label}`,
-          real.paced!, basePaced, baseName, { tabs, encrypted: false, load: PACED_LOAD, value: real.paced, baseline: basePaced, ...workerLog },
-        ));
-      }
-
-      // A busy machine: the same runs to BUSY_TABS tabs and to the bare Session while another
-      // process keeps one core busy. Rows named apart, so no goal and no chart curve reads them.
-      if (TABS.includes(BUSY_TABS)) {
-        const label = plural(BUSY_TABS, 'tab');
-        const head = `delivery: busy machine (a process spinning on 1 of ${availableParallelism()} cores beside it):`;
-        const stop = spinOneCore();
-        let run: { basePaced: Outcome; baseBurst: Outcome; real: TabsRun };
+        const stop = busy ? spinOneCore() : () => {};
+        let basePaced: Outcome, baseBurst: Outcome, real: TabsRun;
         try {
-          const basePaced = await bare(PACED_LOAD);
-          const baseBurst = await bare(BURST_LOAD);
-          run = { basePaced, baseBurst, real: await tabsRun(stack, BUSY_TABS, { paced: true, measureHeap: false }, plain) };
+          basePaced = await bare(PACED_LOAD);
+          baseBurst = await bare(BURST_LOAD);
+          real = await tabsRun(stack, tabs, { paced: true, measureHeap: !busy && tabs === MEMORY_TABS }, plain);
         } finally {
           stop();
         }
-        const { basePaced, baseBurst, real } = run;
-        notes.push(...workerNotes(`busy machine, ${label}`, real));
-        const workerLog = { workerLog: real.workerLog, workerExceptions: real.workerExceptions, busy: true };
-        const busyBase = `${baseName}, the same process spinning beside it`;
-        rows.push(...burstRows('plaintext message', label, real.burst, baseBurst, busyBase, { tabs: BUSY_TABS, encrypted: false, load: BURST_LOAD, value: real.burst, baseline: baseBurst, ...workerLog }, head));
+        const head = busy ? `delivery: busy machine (a process spinning on 1 of ${availableParallelism()} cores beside it):` : 'delivery:';
+        const base = busy ? `${baseName}, the same process spinning beside it` : baseName;
+        notes.push(...workerNotes(busy ? `busy machine, ${label}` : label, real));
+        const detail = { tabs, encrypted: false, workerLog: real.workerLog, workerExceptions: real.workerExceptions, ...(busy ? { busy } : {}) };
+        rows.push(...burstRows('plaintext message', label, real.burst, baseBurst, base, { ...detail, load: BURST_LOAD, value: real.burst, baseline: baseBurst }, head));
         rows.push(...latencyRows(
           `${head} latency send → tab, ${count(PACED)} plaintext messages paced ${PACED_INTERVAL_MS} ms apart → ${label}`,
-          real.paced!, basePaced, busyBase, { tabs: BUSY_TABS, encrypted: false, load: PACED_LOAD, value: real.paced, baseline: basePaced, ...workerLog },
+          real.paced!, basePaced, base, { ...detail, load: PACED_LOAD, value: real.paced, baseline: basePaced },
         ));
-      }
+        return real;
+      };
+      let memory: Heap | undefined;
+      for (const tabs of TABS) memory = (await plainRows(tabs, false)).heap ?? memory;
+      if (TABS.includes(BUSY_TABS)) await plainRows(BUSY_TABS, true);
 
       // The same messages end-to-end encrypted, to 1 tab; the baseline receives the same kind of
       // envelopes (to its own device) without opening them: the gateway's relay alone.
