@@ -51,20 +51,30 @@ export function coalesce(fn: () => void, delayMs: number): () => void {
  * once per animation frame, before the first append after the frame was drawn (so it is clean and
  * the read costs nothing), and the list is scrolled once in the next frame: a burst or a replay of
  * thousands of events, in any number of tasks, lays the list out once per frame, not per item.
+ *
+ * With `pageSize`, the items go into pages (`ul.page`, that many items each) inside the scroller.
+ * A page out of view is skipped whole (`content-visibility: auto` in style.css), so a frame styles,
+ * lays out and paints the pages in view: its cost no longer grows with every item the list ever
+ * got, as it does when thousands of items sit in one container.
  */
-export function bottomAppender(list: () => HTMLElement): (node: Node, scroll?: boolean) => void {
+export function bottomAppender(list: () => HTMLElement, pageSize = 0): (node: Node, scroll?: boolean) => void {
   let pinned: boolean | null = null;
   return (node, scroll = false) => {
-    const ul = list();
+    const box = list();
     if (pinned === null) {
-      pinned = ul.scrollHeight - ul.scrollTop - ul.clientHeight < 48;
+      pinned = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
       requestAnimationFrame(() => {
-        if (pinned) ul.scrollTop = ul.scrollHeight;
+        if (pinned) box.scrollTop = box.scrollHeight;
         pinned = null;
       });
     }
     if (scroll) pinned = true;
-    ul.append(node);
+    let into: Element = box;
+    if (pageSize > 0) {
+      const last = box.lastElementChild;
+      into = last && last.childElementCount < pageSize ? last : box.appendChild(el('ul', { class: 'page' }));
+    }
+    into.append(node);
   };
 }
 

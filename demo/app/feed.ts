@@ -7,7 +7,8 @@ import type { GroupInboundMessage, InboundMessage, UndecryptableMessage } from '
 import { bottomAppender, byId, el } from './dom.ts';
 import { RECALLED_TEXT, textOf } from './chats.ts';
 
-const append = bottomAppender(() => byId('messages'));
+/** Pages of 100: a feed of thousands costs a frame what a page or two in view cost. */
+const append = bottomAppender(() => byId('messages'), 100);
 
 /** `groupLabel` names a group for people (its name, never its raw id). */
 export function feedMessage(m: InboundMessage | GroupInboundMessage, groupLabel: (groupId: string) => string): void {

@@ -432,6 +432,42 @@ describe('the demo chat', () => {
     expect(problems).toEqual([]);
   });
 
+  it('a feed of 250 messages sits in pages of 100: every message once and in order, the newest in view, earlier pages skipped by rendering', async () => {
+    const grace = aidOf('grace');
+    const tab = await openTab(await profile('grace'), stack, grace);
+    const id = new Identity(aidOf('feeder'));
+    await id.register(stack.gateway.url);
+    await id.login(stack.gateway.url, stack.gateway.httpUrl, stack.gateway.rootPem);
+    const sender = await Session.open(stack.gateway.url, id, { deviceId: 'node-feeder' });
+    try {
+      await Promise.all(Array.from({ length: 250 }, (_, i) => sender.call('message.send', { to: grace, payload: { type: 'text', text: `line ${i}` } })));
+      await until('250 lines in the feed', async () => (await tab.locator('#messages li.inbound').count()) === 250);
+      // The scroll to the bottom happens in the frame after the last append.
+      await tab.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const feed = await tab.evaluate(() => {
+        const box = document.getElementById('messages')!;
+        const pages = [...box.children];
+        const lines = [...box.querySelectorAll<HTMLElement>('li.inbound')];
+        return {
+          pages: pages.map((p) => `${p.tagName.toLowerCase()}.${p.className}:${p.childElementCount}`),
+          texts: lines.map((li) => li.querySelector('.text')?.textContent),
+          // checkVisibility with contentVisibilityAuto: false for an element whose rendering is skipped.
+          firstRendered: lines[0]!.checkVisibility({ contentVisibilityAuto: true }),
+          lastRendered: lines.at(-1)!.checkVisibility({ contentVisibilityAuto: true }),
+          atBottom: box.scrollHeight - box.scrollTop - box.clientHeight < 2,
+        };
+      });
+      expect(feed.pages).toEqual(['ul.page:100', 'ul.page:100', 'ul.page:50']);
+      expect(feed.texts).toEqual(Array.from({ length: 250 }, (_, i) => `line ${i}`));
+      expect(feed.atBottom).toBe(true);
+      expect(feed.lastRendered).toBe(true);
+      expect(feed.firstRendered).toBe(false);
+    } finally {
+      sender.close();
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('the inspector link keeps the gateway', async () => {
     const href = await aliceTabs[0]!.getAttribute('#inspector-link', 'href');
     const page = await aliceTabs[0]!.context().newPage();
