@@ -9,8 +9,30 @@ import { certFingerprint, certSpki } from './pki.ts';
 
 const P256_RAW_SIGNATURE_BYTES = 64;
 
+/**
+ * Every signed call of an agent checks the same key and certificate: their parsed forms are kept
+ * by their text, the oldest dropped past CACHE_MAX. Parsing the certificate (X.509, for its SPKI
+ * fingerprint) and the key on each call cost more than the signature check itself.
+ */
+const CACHE_MAX = 1024;
+/** base64 of a P-256 SPKI (91 bytes): a longer text is parsed (it may be refused) but not kept. */
+const SPKI_B64_MAX = 124;
+const keys = new Map<string, KeyObject>();
+const certHexes = new Map<string, readonly string[]>();
+
+function remembered<V>(cache: Map<string, V>, key: string, make: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = make();
+    if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(key, value);
+  }
+  return value;
+}
+
 export function publicKeyFromSpki(spkiB64: string): KeyObject {
-  return createPublicKey({ key: Buffer.from(spkiB64, 'base64'), format: 'der', type: 'spki' });
+  const parse = () => createPublicKey({ key: Buffer.from(spkiB64, 'base64'), format: 'der', type: 'spki' });
+  return spkiB64.length > SPKI_B64_MAX ? parse() : remembered(keys, spkiB64, parse);
 }
 
 /** Verifies ECDSA-SHA256; accepts the DER form every SDK sends and the raw r‖s form. */
@@ -48,7 +70,8 @@ export function paramsForHash(params: Record<string, unknown>): Record<string, u
 export function fingerprintMatches(claimed: string, certPem: string): boolean {
   const hex = claimed.toLowerCase().replace(/^sha256:/, '');
   if (!/^[0-9a-f]{16}([0-9a-f]{48})?$/.test(hex)) return false;
-  return [certFingerprint(certPem).slice('sha256:'.length), sha256Hex(certSpki(certPem))].some((full) => full.startsWith(hex));
+  const full = remembered(certHexes, certPem, () => [certFingerprint(certPem).slice('sha256:'.length), sha256Hex(certSpki(certPem))]);
+  return full.some((f) => f.startsWith(hex));
 }
 
 function reject(message: string): never {
