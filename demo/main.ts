@@ -56,6 +56,12 @@ async function main(): Promise<void> {
   checkAidInputs();
   const client = await openClient();
   Object.assign(globalThis, { aun: client });
+  // A tab opened on ?aid=…&autologin=1 asks the owner for that session at once, so the owner
+  // answers while this tab builds its views. The call leaves in a microtask (the client's link is
+  // up): let it go first. No answer can come before this task ends, so no event is missed.
+  const named = query.get('aid');
+  const early = named && query.get('autologin') === '1' ? client.login(named, { history: true }) : undefined;
+  await null;
 
   /** The conversations of the AID this tab is logged in as. */
   let chats: Chats | null = null;
@@ -172,10 +178,11 @@ async function main(): Promise<void> {
     return chats?.self === aid ? chats : enter(aid);
   }
 
-  async function login(aid: string, history: boolean | number = true): Promise<void> {
+  /** `asked`: that login, when it was sent already. */
+  async function login(aid: string, history: boolean | number = true, asked?: Promise<SessionSnapshot>): Promise<void> {
     loggedOutOf = null;
     stateSeen = false;
-    const snap = await client.login(aid, { history });
+    const snap = await (asked ?? client.login(aid, { history }));
     // A state event that came meanwhile is newer than the login's answer.
     if (route(snap.aid) && !stateSeen) indicator.show(snap);
     clearError();
@@ -343,7 +350,7 @@ async function main(): Promise<void> {
   } else if (aid && query.get('autologin') === '1') {
     // The usual case (a known identity) costs one call; a new one is created on the way.
     try {
-      await login(aid);
+      await login(aid, true, early);
     } catch (e) {
       if ((e as Error).name !== 'NotFoundError') throw e;
       await client.identities.create(aid);
