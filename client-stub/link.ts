@@ -75,9 +75,9 @@ export class Linker {
   steppedDown: string | null = null;
   readonly #factories: WorkerFactories;
   readonly #build: BuildInfo;
+  /** Set once the tab lock is granted: lets it go. */
   #releaseTabLock: (() => void) | null = null;
   #tabLockHeld: Promise<void> | null = null;
-  #tabLockGranted = false;
   #lastIncarnation: string | null = null;
   readonly #options: LinkOptions;
   readonly #tabId: string;
@@ -115,7 +115,6 @@ export class Linker {
     const name = `aun-tab:${this.#tabId}`;
     this.#tabLockHeld ??= new Promise<void>((granted) => {
       void navigator.locks.request(name, () => {
-        this.#tabLockGranted = true;
         granted();
         return new Promise<void>((release) => (this.#releaseTabLock = release));
       });
@@ -234,7 +233,7 @@ export class Linker {
           failed(new UpdateRequiredError(`the owner (build ${f.build}) cannot serve this tab: ${f.reason}; reload the page`));
         }
       };
-      lockPending = tabLock !== '' && !this.#tabLockGranted;
+      lockPending = tabLock !== '' && !this.#releaseTabLock;
       const msg: AttachMessage = { type: ATTACH, tabId: this.#tabId, tabLock, lockPending, ...this.#build, rpc: rpc.port2, events: events.port2 };
       try {
         transport.attach(msg, (err) => failed(err, { probe: probing }));
