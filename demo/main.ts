@@ -296,6 +296,11 @@ async function main(): Promise<void> {
     if (!chats) void renderIdentities(client, picker).catch(showError);
   });
 
+  // A page's first use of localStorage loads the origin's storage synchronously (2-8 ms in
+  // tests/bench/ladder-trace.ts): done here, while the owner answers, not when the login's answer
+  // shows the AID's views (enter()).
+  void localStorage.length;
+
   // All of the above was built while the owner answered the attach. The handlers come after it:
   // added before, they would be subscribed by the attach itself, one more round trip before the
   // login can go; added now, their subscription and the login leave together.
