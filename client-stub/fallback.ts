@@ -56,6 +56,8 @@ type BusMessage =
   | { t: 'resigned'; to: string };
 
 const RESEND_MS = 250;
+/** A follower that attached before its lock was granted is watched after this long even if it never says so (as the hub does). */
+const LOCK_PENDING_MS = 10_000;
 /** How long a leader that handed over keeps its drained owner and bridges for late answers. */
 const RETIRE_GRACE_MS = 1_000;
 
@@ -63,6 +65,8 @@ interface Bridge {
   attempt: string;
   rpc: MessagePort;
   out: BroadcastChannel;
+  /** Starts watching the follower's tab lock (once). */
+  watch?: (() => void) | null;
   close(): void;
 }
 
@@ -280,7 +284,10 @@ export class LeaderTransport implements Transport {
     }
     if (m?.t === 'rpc') {
       const b = this.#bridges.get(m.from);
-      if (b?.attempt === m.attempt) b.rpc.postMessage(m.data);
+      if (b?.attempt !== m.attempt) return;
+      b.rpc.postMessage(m.data);
+      // The follower tells its owner it holds its tab lock now: the bridge may watch it too.
+      if ((m.data as { path?: unknown[] } | null)?.path?.[0] === 'lockHeld') b.watch?.();
       return;
     }
     if (!this.#leader || m?.t !== 'attach' || typeof m.from !== 'string' || typeof m.attempt !== 'string') return;
@@ -306,7 +313,17 @@ export class LeaderTransport implements Transport {
     };
     this.#bridges.set(m.from, bridge);
     this.#leader!.postMessage({ ...m.head, rpc: rpc.port2, events: events.port2 } satisfies AttachMessage, [rpc.port2, events.port2]);
-    // The follower's own lock goes when it does: then its bridge goes too.
-    if (m.head.tabLock) void navigator.locks.request(m.head.tabLock, () => bridge.close());
+    // The follower's own lock goes when it does: then its bridge goes too. A follower that
+    // attached before its lock was granted (lockPending) is watched once it tells its owner it
+    // holds it (lockHeld), or after LOCK_PENDING_MS: asked first, this tab would get it first.
+    // (A closed bridge watched later is closed again when the lock is granted: harmless.)
+    const lock = m.head.tabLock;
+    if (!lock) return;
+    bridge.watch = () => {
+      bridge.watch = null;
+      void navigator.locks.request(lock, () => bridge.close());
+    };
+    if (m.head.lockPending) setTimeout(() => bridge.watch?.(), LOCK_PENDING_MS);
+    else bridge.watch();
   }
 }

@@ -75,9 +75,9 @@ export class Linker {
   steppedDown: string | null = null;
   readonly #factories: WorkerFactories;
   readonly #build: BuildInfo;
+  /** Set once the tab lock is granted: lets it go. */
   #releaseTabLock: (() => void) | null = null;
   #tabLockHeld: Promise<void> | null = null;
-  #tabLockGranted = false;
   #lastIncarnation: string | null = null;
   readonly #options: LinkOptions;
   readonly #tabId: string;
@@ -108,19 +108,18 @@ export class Linker {
 
   /**
    * Asks (once) for the lock this tab holds for its whole life; the owner learns the tab is gone
-   * when it is released. Resolves once granted; '' without Web Locks.
+   * when it is released. Its name ('' without Web Locks); #tabLockHeld resolves once granted.
    */
-  #requestTabLock(): { name: string; held: Promise<void> } {
-    if (!hasLocks()) return { name: '', held: Promise.resolve() };
+  #requestTabLock(): string {
+    if (!hasLocks()) return '';
     const name = `aun-tab:${this.#tabId}`;
     this.#tabLockHeld ??= new Promise<void>((granted) => {
       void navigator.locks.request(name, () => {
-        this.#tabLockGranted = true;
         granted();
         return new Promise<void>((release) => (this.#releaseTabLock = release));
       });
     });
-    return { name, held: this.#tabLockHeld };
+    return name;
   }
 
   get #workerName(): string {
@@ -142,13 +141,11 @@ export class Linker {
   async #attach(): Promise<Link> {
     const forced = this.#options.rung && this.#options.rung !== 'auto';
     let moves = 0;
-    // On the shared rung the lock grant, the worker lookup and the attach run at once (see
-    // lockPending); a leader's bridge watches its followers' locks itself, so they wait for theirs.
-    const lock = this.#requestTabLock();
+    // The lock grant, the worker lookup and the attach run at once: the attach says the lock is
+    // pending, and the owner (and a leader's bridge) watch it once the tab says it holds it.
+    const tabLock = this.#requestTabLock();
     this.transport ??= this.#makeTransport(forced ? this.#options.rung as Rung : probeRung(this.#factories));
     this.transport.prepare?.();
-    if (this.transport.rung !== 'shared') await lock.held;
-    const tabLock = lock.name;
     for (let hops = 0; ; hops++) {
       const transport = this.transport;
       try {
@@ -236,7 +233,7 @@ export class Linker {
           failed(new UpdateRequiredError(`the owner (build ${f.build}) cannot serve this tab: ${f.reason}; reload the page`));
         }
       };
-      lockPending = tabLock !== '' && !this.#tabLockGranted;
+      lockPending = tabLock !== '' && !this.#releaseTabLock;
       const msg: AttachMessage = { type: ATTACH, tabId: this.#tabId, tabLock, lockPending, ...this.#build, rpc: rpc.port2, events: events.port2 };
       try {
         transport.attach(msg, (err) => failed(err, { probe: probing }));
@@ -252,7 +249,7 @@ export class Linker {
     this.#lastIncarnation = h.incarnation;
     if (h.ownerLock && hasLocks()) this.#watchOwner(link, h.ownerLock);
     // The owner watches our lock only once told we hold it (it may have been granted meanwhile).
-    if (lockPending && this.#tabLockHeld) void this.#tabLockHeld.then(async () => { await link.facade.lockHeld(); }).catch(() => {});
+    if (lockPending) void this.#tabLockHeld?.then(() => link.facade.lockHeld()).catch(() => {});
     // A newer tab under an older leader asks it to hand over (shared owners do this themselves).
     if (isNewer(this.#build, h)) transport.newerThanOwner?.(this.#build);
     if (isNewer(h, this.#build)) this.#noteUpdate({ yours: this.#build, running: buildOf(h), refused: false });
