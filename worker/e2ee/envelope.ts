@@ -352,11 +352,8 @@ function b64Text(env: Record<string, unknown>, name: string): string {
   return v;
 }
 
-function b64Field(env: Record<string, unknown>, name: string): Uint8Array {
-  return fromBase64(b64Text(env, name));
-}
-
-async function checkGaps(aad: Record<string, unknown>, checks: DecryptChecks): Promise<void> {
+/** The [GAP] checks; a promise only when `isSeen` gives one, so a message without it awaits nothing. */
+function checkGaps(aad: Record<string, unknown>, checks: DecryptChecks): void | Promise<void> {
   const bind = (field: string, want: string, got: unknown): void => {
     if (got !== want) throw new E2eeError('aad_binding', `aad.${field} mismatch: expected=${want} got=${String(got)}`);
   };
@@ -376,7 +373,12 @@ async function checkGaps(aad: Record<string, unknown>, checks: DecryptChecks): P
   }
   if (checks.isSeen) {
     const key = dedupeKey(aad);
-    if (await checks.isSeen(key, aad)) throw new E2eeError('duplicate', `duplicate message: ${key}`);
+    const duplicate = (seen: boolean): void => {
+      if (seen) throw new E2eeError('duplicate', `duplicate message: ${key}`);
+    };
+    const seen = checks.isSeen(key, aad);
+    if (typeof seen === 'boolean') return duplicate(seen);
+    return Promise.resolve(seen).then(duplicate);
   }
 }
 
@@ -417,6 +419,7 @@ async function wrapKeyOf(
   aadBytes: Uint8Array,
   digest: string,
   keys: DecryptKeys,
+  ephRoom: Uint8Array,
 ): Promise<{ row: RecipientRow; wrapKey: Uint8Array }> {
   // 2. Our row.
   const row = ourRow(env, digest, keys);
@@ -424,7 +427,8 @@ async function wrapKeyOf(
   // 3. Salt, from the top-level suite (not aad.suite), defaulting to the constant.
   const suite = env.suite ?? SUITE;
   if (typeof suite !== 'string') throw new E2eeError('malformed', 'suite must be a string');
-  const ephSpki = b64Field(env, 'sender_session_pk');
+  // Decoded into the room the message's buffer keeps for it (sized by the same check).
+  const ephSpki = ephRoom.subarray(0, decodeBase64Into(b64Text(env, 'sender_session_pk'), ephRoom));
   let eph: () => Promise<CryptoKey>;
   try {
     eph = ephemeralKey(ephSpki);
@@ -447,7 +451,7 @@ async function wrapKeyOf(
 }
 
 /** §6.1 step 5: the master key from our row's wrap (empty AAD). */
-async function unwrapRow(row: RecipientRow, wrapKey: Uint8Array): Promise<Uint8Array> {
+async function unwrapRow(row: RecipientRow, wrapKey: Uint8Array): Promise<{ row: RecipientRow; masterKey: Uint8Array }> {
   let wrapNonce: Uint8Array;
   let wrapped: Uint8Array;
   try {
@@ -458,7 +462,7 @@ async function unwrapRow(row: RecipientRow, wrapKey: Uint8Array): Promise<Uint8A
   }
   if (wrapped.length < 16) throw new E2eeError('malformed', `wrapped_key too short: ${wrapped.length}`);
   try {
-    return await unwrapMasterKey(wrapKey, wrapNonce, wrapped);
+    return { row, masterKey: await unwrapMasterKey(wrapKey, wrapNonce, wrapped) };
   } catch (exc) {
     throw new E2eeError(
       'wrap_key_decrypt_failed',
@@ -480,7 +484,7 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   const env = envelope;
 
   // 1. Sender signature over ct ‖ tag ‖ canonical(aad) ‖ digest.
-  const signature = b64Field(env, 'sender_signature');
+  const signatureText = b64Text(env, 'sender_signature');
   const ciphertextText = b64Text(env, 'ciphertext');
   const tagText = b64Text(env, 'tag');
   if (!isPlainObject(env.aad)) throw new E2eeError('malformed', 'aad must be an object');
@@ -495,29 +499,45 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
     throw new E2eeError('malformed', `recipients_digest: ${describeCause(exc)}`, { cause: exc });
   }
   // The signed bytes, decoded and encoded in place into one buffer: the body's AES reads
-  // ct ‖ tag from its head and the wrap salt the AAD from its middle, with no copy.
-  const input = takeBuffer(base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + digestBytes.length);
+  // ct ‖ tag from its head and the wrap salt the AAD from its middle, with no copy. Behind them
+  // the signature, and room for the ephemeral key and the body nonce when their fields are base64
+  // (checked again, in their place, when they are read): arrays of their own would each be an
+  // ArrayBuffer of its own in a worker.
+  const room = (name: string): number => {
+    const v = env[name];
+    return typeof v === 'string' && isBase64(v) ? base64Length(v) : 0;
+  };
+  const ephLength = room('sender_session_pk');
+  const input = takeBuffer(
+    base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + digestBytes.length + base64Length(signatureText) + ephLength + room('nonce'),
+  );
   let end = decodeBase64Into(ciphertextText, input);
   const ciphertext = input.subarray(0, end);
   const tag = input.subarray(end, (end += decodeBase64Into(tagText, input.subarray(end))));
   const aadBytes = input.subarray(end, (end += utf8Into(aadText, input.subarray(end))));
   input.set(digestBytes, end);
   end += digestBytes.length;
-  const signed = verifyRaw(keys.senderIkSpki, input.subarray(0, end), signature);
+  const signed = input.subarray(0, end);
+  const signature = input.subarray(end, (end += decodeBase64Into(signatureText, input.subarray(end))));
+  const verified = verifyRaw(keys.senderIkSpki, signed, signature);
+  const ephRoom = input.subarray(end, (end += ephLength));
+  const nonceRoom = input.subarray(end);
   // Steps 2–5 and the body's AES do not depend on the signature's outcome, so they run while
   // WebCrypto checks it; each result, or error, is taken only in the order §6.1 gives: after the
   // signature and the [GAP] checks, the body only after the metadata HMACs.
-  const keyed = wrapKeyOf(env, aadBytes, digest, keys);
-  const unwrapped = keyed.then(({ row, wrapKey }) => unwrapRow(row, wrapKey));
-  const opened = unwrapped.then((masterKey) => aesGcmDecrypt(masterKey, b64Field(env, 'nonce'), ciphertext, tag, aadBytes));
+  const unwrapped = wrapKeyOf(env, aadBytes, digest, keys, ephRoom).then(({ row, wrapKey }) => unwrapRow(row, wrapKey));
+  const opened = unwrapped.then(({ masterKey }) => {
+    const nonce = nonceRoom.subarray(0, decodeBase64Into(b64Text(env, 'nonce'), nonceRoom));
+    return aesGcmDecrypt(masterKey, nonce, ciphertext, tag, aadBytes);
+  });
   opened.catch(() => undefined);
-  if (!(await signed)) throw new E2eeError('sender_signature', 'sender_signature verification failed');
+  if (!(await verified)) throw new E2eeError('sender_signature', 'sender_signature verification failed');
 
-  await checkGaps(aad, checks);
-  const { row } = await keyed;
+  const gaps = checkGaps(aad, checks);
+  if (gaps) await gaps;
 
-  // 5. Unwrap the master key (empty AAD).
-  const masterKey = await unwrapped;
+  // 2–5. Our row, the wrap key and the master key (empty AAD).
+  const { row, masterKey } = await unwrapped;
 
   // 7. Metadata HMACs, before the body.
   const protectedHeaders = verifyMetadataAuth(masterKey, 'protected_headers', env.protected_headers);

@@ -93,7 +93,7 @@ describe('Merkle digest and proofs', () => {
     const leafByHand = (r: RecipientRow) =>
       sha256(concatBytes(utf8('AUN-V2-RCPT-LEAF-v1'), ...r.slice(0, 6).map((f) => concatBytes(utf8(f), new Uint8Array(1))), B(r[6]), B(r[7])));
     const rootByHand = (rows: RecipientRow[]): string => {
-      let layer = rows.map(leafByHand);
+      let layer: Uint8Array[] = rows.map(leafByHand);
       while (layer.length > 1) {
         const up: Uint8Array[] = [];
         for (let i = 0; i < layer.length; i += 2) up.push(sha256(concatBytes(utf8('AUN-V2-RCPT-NODE-v1'), layer[i]!, layer[i + 1] ?? layer[i]!)));
