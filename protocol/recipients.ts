@@ -2,7 +2,7 @@
 // (spec/e2ee-v2.md §3.4, §3.5).
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, decodeBase64Into, fromHex, isBase64, toHex, utf8, utf8Into } from './bytes.ts';
+import { concatBytes, decodeBase64Into, equalBytes, fromHex, isBase64, toHex, utf8, utf8Into } from './bytes.ts';
 
 export const LEAF_PREFIX = 'AUN-V2-RCPT-LEAF-v1';
 export const NODE_PREFIX = 'AUN-V2-RCPT-NODE-v1';
@@ -21,6 +21,8 @@ export interface ProofStep {
 
 const LEAF_PREFIX_BYTES = utf8(LEAF_PREFIX);
 const NODE_PREFIX_BYTES = utf8(NODE_PREFIX);
+/** SHA-256's block size. */
+const BLOCK = 64;
 
 export function isRecipientRow(x: unknown): x is RecipientRow {
   return Array.isArray(x) && x.length === 8 && x.every((f) => typeof f === 'string');
@@ -90,8 +92,24 @@ function fieldAt(s: string, b: Uint8Array, n: number): number {
   return n + i + 1;
 }
 
-/** The leaf hash of `row` into `out`: prefix ‖ each text field and a 0 byte ‖ B(nonce) ‖ B(wrapped). */
-function leafInto(row: RecipientRow, out: Uint8Array): void {
+/**
+ * The SHA-256 state after a leaf's first 64 bytes when they are all prefix and text fields, which
+ * every message to that recipient repeats (only the wrap's nonce and key change), by the row's
+ * place in the list, with those bytes: a digest over the same rows in the same order starts each
+ * leaf from it and hashes one block less. Public bytes only.
+ */
+interface Midstate {
+  head: Uint8Array;
+  state: ReturnType<typeof sha256.create>;
+}
+const midstates: Midstate[] = [];
+const MIDSTATES_MAX = 64;
+
+/**
+ * The leaf hash of `row` into `out`: prefix ‖ each text field and a 0 byte ‖ B(nonce) ‖ B(wrapped).
+ * `place`: the row's index in the list, to start from its midstate; -1 hashes from the start.
+ */
+function leafInto(row: RecipientRow, out: Uint8Array, place = -1): void {
   // 3 bytes a UTF-16 unit bound every field without scanning it; the buffer is reused anyway.
   let most = LEAF_PREFIX_BYTES.length + 6;
   for (let f = 0; f < 8; f++) most += 3 * row[f]!.length;
@@ -99,10 +117,20 @@ function leafInto(row: RecipientRow, out: Uint8Array): void {
   const b = leafInput;
   let n = LEAF_PREFIX_BYTES.length;
   for (let f = 0; f < 6; f++) n = fieldAt(row[f]!, b, n);
+  const textEnd = n;
   n = decodeOrRawAt(row[6], b, n);
   n = decodeOrRawAt(row[7], b, n);
-  hashInto(b.subarray(0, n), out);
+  if (textEnd < BLOCK || place < 0 || place >= MIDSTATES_MAX) return hashInto(b.subarray(0, n), out);
+  const head = b.subarray(0, BLOCK);
+  let m = midstates[place];
+  if (!m || !equalBytes(m.head, head)) {
+    m = midstates[place] ??= { head: new Uint8Array(BLOCK), state: sha256.create() };
+    m.head.set(head);
+    blank._cloneInto(m.state).update(head);
+  }
+  m.state._cloneInto(state).update(b.subarray(BLOCK, n)).digestInto(out);
 }
+
 
 export function leafHash(row: RecipientRow): Uint8Array {
   leafInto(row, digestOut);
@@ -129,7 +157,7 @@ export function recipientsDigest(rows: readonly RecipientRow[]): string {
   if (rows.length === 0) return '';
   if (layerBytes.length < 32 * rows.length) layerBytes = new Uint8Array(32 * rows.length);
   const hashes = layerBytes;
-  for (let i = 0; i < rows.length; i++) leafInto(rows[i]!, hashes.subarray(32 * i, 32 * i + 32));
+  for (let i = 0; i < rows.length; i++) leafInto(rows[i]!, hashes.subarray(32 * i, 32 * i + 32), i);
   // Parent i reads children 2i and 2i + 1 (or 2i twice) before it is written at i, behind them.
   const P = NODE_PREFIX_BYTES.length;
   for (let width = rows.length; width > 1; width = (width + 1) >> 1) {

@@ -109,6 +109,15 @@ describe('Merkle digest and proofs', () => {
           : row(`m${String(i).padStart(2, '0')}`, `d${i}`, 'member', String(i)),
     );
     for (let n = 1; n <= all.length; n++) expect(recipientsDigest(all.slice(0, n)), `${n} rows`).toBe(rootByHand(all.slice(0, n)));
+    // The same places with other rows, then the first rows again with new wraps (the text fields,
+    // whose first block a digest may start from, unchanged), then with the AID, in that block, changed.
+    const reversed = [...all].reverse();
+    expect(recipientsDigest(reversed)).toBe(rootByHand(reversed));
+    const rewrapped = all.map((r, i): RecipientRow => [r[0], r[1], r[2], r[3], r[4], r[5], toBase64(new Uint8Array(12).fill(100 + i)), toBase64(new Uint8Array(48).fill(i))]);
+    expect(recipientsDigest(rewrapped)).toBe(rootByHand(rewrapped));
+    const renamed = rewrapped.map((r): RecipientRow => ['x' + r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]);
+    expect(recipientsDigest(renamed)).toBe(rootByHand(renamed));
+    expect(recipientsDigest(rewrapped)).toBe(rootByHand(rewrapped));
   });
 
   it('B(): a non-base64 test string hashes as UTF-8, a base64-looking one is decoded', () => {
