@@ -2,7 +2,7 @@
 // (spec/e2ee-v2.md §3.4, §3.5).
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, decodeBase64Into, equalBytes, fromHex, isBase64, toHex, utf8, utf8Into } from './bytes.ts';
+import { concatBytes, decodeBase64Into, fromHex, isBase64, toHex, utf8, utf8Into } from './bytes.ts';
 
 export const LEAF_PREFIX = 'AUN-V2-RCPT-LEAF-v1';
 export const NODE_PREFIX = 'AUN-V2-RCPT-NODE-v1';
@@ -95,15 +95,22 @@ function fieldAt(s: string, b: Uint8Array, n: number): number {
 /**
  * The SHA-256 state after a leaf's first 64 bytes when they are all prefix and text fields, which
  * every message to that recipient repeats (only the wrap's nonce and key change), by the row's
- * place in the list, with those bytes: a digest over the same rows in the same order starts each
- * leaf from it and hashes one block less. Public bytes only.
+ * place in the list, with the six text fields it came from and their bytes after that block: a
+ * digest over the same rows in the same order neither encodes their text again nor hashes their
+ * first block. Public bytes only.
  */
 interface Midstate {
-  head: Uint8Array;
+  fields: readonly string[];
+  tail: Uint8Array;
   state: ReturnType<typeof sha256.create>;
 }
 const midstates: Midstate[] = [];
 const MIDSTATES_MAX = 64;
+
+function sameText(fields: readonly string[], row: RecipientRow): boolean {
+  for (let f = 0; f < 6; f++) if (fields[f] !== row[f]) return false;
+  return true;
+}
 
 /**
  * The leaf hash of `row` into `out`: prefix ‖ each text field and a 0 byte ‖ B(nonce) ‖ B(wrapped).
@@ -115,22 +122,26 @@ function leafInto(row: RecipientRow, out: Uint8Array, place = -1): void {
   for (let f = 0; f < 8; f++) most += 3 * row[f]!.length;
   if (leafInput.length < most) leafInput = leafBuffer(most);
   const b = leafInput;
+  const cached = place >= 0 && place < MIDSTATES_MAX ? midstates[place] : undefined;
+  if (cached && sameText(cached.fields, row)) {
+    b.set(cached.tail, BLOCK);
+    let n = decodeOrRawAt(row[6], b, BLOCK + cached.tail.length);
+    n = decodeOrRawAt(row[7], b, n);
+    cached.state._cloneInto(state).update(b.subarray(BLOCK, n)).digestInto(out);
+    return;
+  }
   let n = LEAF_PREFIX_BYTES.length;
   for (let f = 0; f < 6; f++) n = fieldAt(row[f]!, b, n);
   const textEnd = n;
   n = decodeOrRawAt(row[6], b, n);
   n = decodeOrRawAt(row[7], b, n);
   if (textEnd < BLOCK || place < 0 || place >= MIDSTATES_MAX) return hashInto(b.subarray(0, n), out);
-  const head = b.subarray(0, BLOCK);
-  let m = midstates[place];
-  if (!m || !equalBytes(m.head, head)) {
-    m = midstates[place] ??= { head: new Uint8Array(BLOCK), state: sha256.create() };
-    m.head.set(head);
-    blank._cloneInto(m.state).update(head);
-  }
+  const m = (midstates[place] ??= { fields: [], tail: b, state: sha256.create() });
+  m.fields = row.slice(0, 6);
+  m.tail = b.slice(BLOCK, textEnd);
+  blank._cloneInto(m.state).update(b.subarray(0, BLOCK));
   m.state._cloneInto(state).update(b.subarray(BLOCK, n)).digestInto(out);
 }
-
 
 export function leafHash(row: RecipientRow): Uint8Array {
   leafInto(row, digestOut);
