@@ -55,7 +55,8 @@ function canonicalNumber(n: number): string {
   return expandExponent(String(n));
 }
 
-function compareCodePoints(a: string, b: string): number {
+/** Code point order by the strings' own iterators: exact for lone surrogates too, and slow. */
+function compareByCodePoint(a: string, b: string): number {
   const ia = a[Symbol.iterator]();
   const ib = b[Symbol.iterator]();
   for (;;) {
@@ -69,6 +70,22 @@ function compareCodePoints(a: string, b: string): number {
   }
 }
 
+/**
+ * Code point order of two strings (keys are sorted by it): the first UTF-16 units that differ
+ * decide when either is below 0xD800, where unit and code point order agree; the rare keys that
+ * differ first at two units from 0xD800 up (surrogates, U+E000 and above) go through the iterators.
+ */
+function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    return x >= 0xd800 && y >= 0xd800 ? compareByCodePoint(a, b) : x - y;
+  }
+  return a.length - b.length;
+}
+
 function canonicalValue(v: unknown): string {
   if (v === null) return 'null';
   switch (typeof v) {
@@ -79,10 +96,16 @@ function canonicalValue(v: unknown): string {
     case 'string':
       return canonicalString(v);
     case 'object': {
-      if (Array.isArray(v)) return '[' + v.map(canonicalValue).join(',') + ']';
+      if (Array.isArray(v)) {
+        let out = '[';
+        for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + canonicalValue(v[i]);
+        return out + ']';
+      }
       const obj = v as Record<string, unknown>;
       const keys = Object.keys(obj).sort(compareCodePoints);
-      return '{' + keys.map((k) => canonicalString(k) + ':' + canonicalValue(obj[k])).join(',') + '}';
+      let out = '{';
+      for (let i = 0; i < keys.length; i++) out += (i ? ',' : '') + canonicalString(keys[i]!) + ':' + canonicalValue(obj[keys[i]!]);
+      return out + '}';
     }
     default:
       throw new TypeError(`canonicalJson: unsupported value of type ${typeof v}`);

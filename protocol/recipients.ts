@@ -21,6 +21,8 @@ export interface ProofStep {
 
 const LEAF_PREFIX_BYTES = utf8(LEAF_PREFIX);
 const NODE_PREFIX_BYTES = utf8(NODE_PREFIX);
+/** SHA-256's block size. */
+const BLOCK = 64;
 
 export function isRecipientRow(x: unknown): x is RecipientRow {
   return Array.isArray(x) && x.length === 8 && x.every((f) => typeof f === 'string');
@@ -44,9 +46,10 @@ export function sortRows(rows: readonly RecipientRow[]): RecipientRow[] {
  * per field (and one per concatenation) costs more than hashing them in a browser worker, where
  * each array handed to the hash needs a backing store of its own. For the same reason every hash
  * restarts one SHA-256 state from a blank one (noble's `_cloneInto`) instead of building a new
- * hash object. All of it is used synchronously only, and only on public bytes.
+ * hash object, and a whole tree's hashes live in one reused buffer. All of it is used
+ * synchronously only, and only on public bytes.
  */
-let leafInput = /* @__PURE__ */ new Uint8Array(512);
+let leafInput = /* @__PURE__ */ leafBuffer(512);
 const nodeInput = /* @__PURE__ */ (() => {
   const b = new Uint8Array(NODE_PREFIX_BYTES.length + 64);
   b.set(NODE_PREFIX_BYTES);
@@ -55,41 +58,102 @@ const nodeInput = /* @__PURE__ */ (() => {
 const blank = /* @__PURE__ */ sha256.create();
 const state = /* @__PURE__ */ sha256.create();
 const digestOut = /* @__PURE__ */ new Uint8Array(64).subarray(0, 32);
+/** The hashes of one layer of the tree, 32 bytes each; each parent layer overwrites it from the start. */
+let layerBytes = /* @__PURE__ */ new Uint8Array(32 * 16);
 
-/** sha256(data), the same bytes, on the reused state. */
-function hash(data: Uint8Array): Uint8Array {
-  blank._cloneInto(state);
-  state.update(data);
-  state.digestInto(digestOut);
-  return digestOut.slice();
+function leafBuffer(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  b.set(LEAF_PREFIX_BYTES);
+  return b;
 }
 
-/** `B(s)` into `dest`: base64 when it looks like base64, else the UTF-8 bytes (test rows use "nonce1"). */
-function decodeOrRawInto(s: string, dest: Uint8Array): number {
-  return isBase64(s) ? decodeBase64Into(s, dest) : utf8Into(s, dest);
+/** sha256(data) into `out` (32 bytes), on the reused state. */
+function hashInto(data: Uint8Array, out: Uint8Array): void {
+  blank._cloneInto(state);
+  state.update(data);
+  state.digestInto(out);
+}
+
+/** `B(s)` at `b[n]`: base64 when it looks like base64, else the UTF-8 bytes (test rows use "nonce1"). */
+function decodeOrRawAt(s: string, b: Uint8Array, n: number): number {
+  return n + (isBase64(s) ? decodeBase64Into(s, b.subarray(n)) : utf8Into(s, b.subarray(n)));
+}
+
+/** UTF-8 of `s` at `b[n]`, then a 0 byte, which keeps the fields apart; ASCII by a loop. */
+function fieldAt(s: string, b: Uint8Array, n: number): number {
+  let i = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) break;
+    b[n + i] = c;
+  }
+  if (i < s.length) i = utf8Into(s, b.subarray(n));
+  b[n + i] = 0;
+  return n + i + 1;
+}
+
+/**
+ * The SHA-256 state after a leaf's first 64 bytes when they are all prefix and text fields, which
+ * every message to that recipient repeats (only the wrap's nonce and key change), by the row's
+ * place in the list, with the six text fields it came from and their bytes after that block: a
+ * digest over the same rows in the same order neither encodes their text again nor hashes their
+ * first block. Public bytes only.
+ */
+interface Midstate {
+  fields: readonly string[];
+  tail: Uint8Array;
+  state: ReturnType<typeof sha256.create>;
+}
+const midstates: Midstate[] = [];
+const MIDSTATES_MAX = 64;
+
+function sameText(fields: readonly string[], row: RecipientRow): boolean {
+  for (let f = 0; f < 6; f++) if (fields[f] !== row[f]) return false;
+  return true;
+}
+
+/**
+ * The leaf hash of `row` into `out`: prefix ‖ each text field and a 0 byte ‖ B(nonce) ‖ B(wrapped).
+ * `place`: the row's index in the list, to start from its midstate; -1 hashes from the start.
+ */
+function leafInto(row: RecipientRow, out: Uint8Array, place = -1): void {
+  // 3 bytes a UTF-16 unit bound every field without scanning it; the buffer is reused anyway.
+  let most = LEAF_PREFIX_BYTES.length + 6;
+  for (let f = 0; f < 8; f++) most += 3 * row[f]!.length;
+  if (leafInput.length < most) leafInput = leafBuffer(most);
+  const b = leafInput;
+  const cached = place >= 0 && place < MIDSTATES_MAX ? midstates[place] : undefined;
+  if (cached && sameText(cached.fields, row)) {
+    b.set(cached.tail, BLOCK);
+    let n = decodeOrRawAt(row[6], b, BLOCK + cached.tail.length);
+    n = decodeOrRawAt(row[7], b, n);
+    cached.state._cloneInto(state).update(b.subarray(BLOCK, n)).digestInto(out);
+    return;
+  }
+  let n = LEAF_PREFIX_BYTES.length;
+  for (let f = 0; f < 6; f++) n = fieldAt(row[f]!, b, n);
+  const textEnd = n;
+  n = decodeOrRawAt(row[6], b, n);
+  n = decodeOrRawAt(row[7], b, n);
+  if (textEnd < BLOCK || place < 0 || place >= MIDSTATES_MAX) return hashInto(b.subarray(0, n), out);
+  const m = (midstates[place] ??= { fields: [], tail: b, state: sha256.create() });
+  m.fields = row.slice(0, 6);
+  m.tail = b.slice(BLOCK, textEnd);
+  blank._cloneInto(m.state).update(b.subarray(0, BLOCK));
+  m.state._cloneInto(state).update(b.subarray(BLOCK, n)).digestInto(out);
 }
 
 export function leafHash(row: RecipientRow): Uint8Array {
-  // UTF-8 of the six text fields, each followed by a 0 byte, in one encoding: "\0" is that byte,
-  // and it keeps the fields apart, so each encodes as it would alone.
-  const text = `${row[0]}\0${row[1]}\0${row[2]}\0${row[3]}\0${row[4]}\0${row[5]}\0`;
-  // 3 bytes a UTF-16 unit bound every field without scanning it; the buffer is reused anyway.
-  const most = LEAF_PREFIX_BYTES.length + 3 * (text.length + row[6].length + row[7].length);
-  if (leafInput.length < most) leafInput = new Uint8Array(most);
-  const b = leafInput;
-  b.set(LEAF_PREFIX_BYTES);
-  let n = LEAF_PREFIX_BYTES.length;
-  n += utf8Into(text, b.subarray(n));
-  n += decodeOrRawInto(row[6], b.subarray(n));
-  n += decodeOrRawInto(row[7], b.subarray(n));
-  return hash(b.subarray(0, n));
+  leafInto(row, digestOut);
+  return digestOut.slice();
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   if (left.length !== 32 || right.length !== 32) return sha256(concatBytes(NODE_PREFIX_BYTES, left, right));
   nodeInput.set(left, NODE_PREFIX_BYTES.length);
   nodeInput.set(right, NODE_PREFIX_BYTES.length + 32);
-  return hash(nodeInput);
+  hashInto(nodeInput, digestOut);
+  return digestOut.slice();
 }
 
 /** The next layer up; an odd layer pairs its last node with a copy of itself. */
@@ -102,9 +166,23 @@ function parentLayer(layer: Uint8Array[]): Uint8Array[] {
 /** Lowercase hex Merkle root over rows as given (callers sort first); `""` for no rows. */
 export function recipientsDigest(rows: readonly RecipientRow[]): string {
   if (rows.length === 0) return '';
-  let layer = rows.map(leafHash);
-  while (layer.length > 1) layer = parentLayer(layer);
-  return toHex(layer[0]!);
+  if (layerBytes.length < 32 * rows.length) layerBytes = new Uint8Array(32 * rows.length);
+  const hashes = layerBytes;
+  for (let i = 0; i < rows.length; i++) leafInto(rows[i]!, hashes.subarray(32 * i, 32 * i + 32), i);
+  // Parent i reads children 2i and 2i + 1 (or 2i twice) before it is written at i, behind them.
+  const P = NODE_PREFIX_BYTES.length;
+  for (let width = rows.length; width > 1; width = (width + 1) >> 1) {
+    for (let i = 0; 2 * i < width; i++) {
+      const left = 64 * i;
+      if (2 * i + 1 < width) nodeInput.set(hashes.subarray(left, left + 64), P);
+      else {
+        nodeInput.set(hashes.subarray(left, left + 32), P);
+        nodeInput.copyWithin(P + 32, P, P + 32);
+      }
+      hashInto(nodeInput, hashes.subarray(32 * i, 32 * i + 32));
+    }
+  }
+  return toHex(hashes.subarray(0, 32));
 }
 
 /** The proof the server attaches to row `index` when it splits a message per device. */

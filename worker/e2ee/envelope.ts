@@ -161,12 +161,16 @@ function newMessageId(opts: EncryptOptions, random: (n: number) => Uint8Array): 
   return 'm-' + toHex(uuid);
 }
 
-// The buffers of messages done with them (encrypt: payload, then ct ‖ tag ‖ AAD ‖ digest; decrypt:
-// ct ‖ tag ‖ AAD ‖ digest), for the next message: a browser worker pays for a new ArrayBuffer in
-// proportion to its size, about 3 µs a KB. A buffer comes back only once everything that reads it
-// has settled, and then holds public bytes only (the payload was overwritten by its ciphertext);
-// a message that fails leaves its buffer to the collector.
+// The buffers of messages done with them (encrypt: payload, then ct ‖ tag ‖ AAD ‖ digest, then the
+// wrap keys; decrypt: ct ‖ tag ‖ AAD ‖ digest, signature, keys and nonces), for the next message: a
+// browser worker pays for a new ArrayBuffer in proportion to its size, about 3 µs a KB, and WebCrypto
+// copies a fresh small array into one of its own. A buffer comes back only once everything that
+// reads it has settled, and then holds public bytes only (the payload was overwritten by its
+// ciphertext, each wrap key wiped once imported); a message that fails leaves its buffer to the
+// collector.
 const spareBuffers: Uint8Array[] = [];
+/** Behind a received message's bytes: its wrap key, then room for its wrap's nonce (12 bytes) and wrapped key (48). */
+const WRAP_ROOM = MASTER_KEY_LENGTH + NONCE_LENGTH + MASTER_KEY_LENGTH + TAG_LENGTH;
 const SPARE_MAX = 4;
 const SPARE_MAX_BYTES = 64 * 1024;
 
@@ -199,7 +203,8 @@ async function seal(
   // One buffer for the message's bytes: the payload, room for the tag, the AAD, room for the
   // digest. The body is encrypted from its head (WebCrypto copies its input when called), and the
   // signed ct ‖ tag ‖ AAD ‖ digest is then completed over it.
-  const bytes = takeBuffer(utf8Bound(payloadText) + TAG_LENGTH + utf8Bound(aadText) + 32);
+  const signedRoom = utf8Bound(payloadText) + TAG_LENGTH + utf8Bound(aadText) + 32;
+  const bytes = takeBuffer(signedRoom + MASTER_KEY_LENGTH * targets.length);
   const plainLength = utf8Into(payloadText, bytes);
   const aadStart = plainLength + TAG_LENGTH;
   const aadBytes = bytes.subarray(aadStart, aadStart + utf8Into(aadText, bytes.subarray(aadStart)));
@@ -213,11 +218,18 @@ async function seal(
   const sealedRows = Promise.all(
     targets.map(async (t, i): Promise<RecipientRow> => {
       const use3 = usesSpkWrap(t);
+      const keyRoom = bytes.subarray(signedRoom + MASTER_KEY_LENGTH * i, signedRoom + MASTER_KEY_LENGTH * (i + 1));
       const wrapKey = use3
-        ? await senderWrapKey3DH(ephemeral, sender.ik, t.ikSpki, t.spkSpki!, salt)
-        : await senderWrapKey1DH(ephemeral, t.ikSpki, salt);
+        ? await senderWrapKey3DH(ephemeral, sender.ik, t.ikSpki, t.spkSpki!, salt, keyRoom)
+        : await senderWrapKey1DH(ephemeral, t.ikSpki, salt, keyRoom);
       const nonce = wrapNonces[i]!;
-      const wrapped = await wrapMasterKey(wrapKey, nonce, masterKey);
+      let wrapping: Promise<Uint8Array>;
+      try {
+        wrapping = wrapMasterKey(wrapKey, nonce, masterKey);
+      } finally {
+        wrapKey.fill(0);
+      }
+      const wrapped = await wrapping;
       const role = t.role ?? defaultRole;
       return [t.aid, t.deviceId, role, use3 ? t.keySource! : 'aid_master', fp(t.ikSpki), use3 ? t.spkId! : '', toBase64(nonce), toBase64(wrapped)];
     }),
@@ -352,11 +364,8 @@ function b64Text(env: Record<string, unknown>, name: string): string {
   return v;
 }
 
-function b64Field(env: Record<string, unknown>, name: string): Uint8Array {
-  return fromBase64(b64Text(env, name));
-}
-
-async function checkGaps(aad: Record<string, unknown>, checks: DecryptChecks): Promise<void> {
+/** The [GAP] checks; a promise only when `isSeen` gives one, so a message without it awaits nothing. */
+function checkGaps(aad: Record<string, unknown>, checks: DecryptChecks): void | Promise<void> {
   const bind = (field: string, want: string, got: unknown): void => {
     if (got !== want) throw new E2eeError('aad_binding', `aad.${field} mismatch: expected=${want} got=${String(got)}`);
   };
@@ -376,7 +385,12 @@ async function checkGaps(aad: Record<string, unknown>, checks: DecryptChecks): P
   }
   if (checks.isSeen) {
     const key = dedupeKey(aad);
-    if (await checks.isSeen(key, aad)) throw new E2eeError('duplicate', `duplicate message: ${key}`);
+    const duplicate = (seen: boolean): void => {
+      if (seen) throw new E2eeError('duplicate', `duplicate message: ${key}`);
+    };
+    const seen = checks.isSeen(key, aad);
+    if (typeof seen === 'boolean') return duplicate(seen);
+    return Promise.resolve(seen).then(duplicate);
   }
 }
 
@@ -417,6 +431,8 @@ async function wrapKeyOf(
   aadBytes: Uint8Array,
   digest: string,
   keys: DecryptKeys,
+  ephRoom: Uint8Array,
+  keyRoom: Uint8Array,
 ): Promise<{ row: RecipientRow; wrapKey: Uint8Array }> {
   // 2. Our row.
   const row = ourRow(env, digest, keys);
@@ -424,7 +440,8 @@ async function wrapKeyOf(
   // 3. Salt, from the top-level suite (not aad.suite), defaulting to the constant.
   const suite = env.suite ?? SUITE;
   if (typeof suite !== 'string') throw new E2eeError('malformed', 'suite must be a string');
-  const ephSpki = b64Field(env, 'sender_session_pk');
+  // Decoded into the room the message's buffer keeps for it (sized by the same check).
+  const ephSpki = ephRoom.subarray(0, decodeBase64Into(b64Text(env, 'sender_session_pk'), ephRoom));
   let eph: () => Promise<CryptoKey>;
   try {
     eph = ephemeralKey(ephSpki);
@@ -441,24 +458,44 @@ async function wrapKeyOf(
     if (!spk) throw new E2eeError('spk_missing', `spk_missing: spk_id=${spkId}`);
   }
   const wrapKey = spk
-    ? await receiverWrapKey3DH(keys.ik, spk, keys.senderIkSpki, ephSpki, salt, eph)
-    : await receiverWrapKey1DH(keys.ik, ephSpki, salt, eph);
+    ? await receiverWrapKey3DH(keys.ik, spk, keys.senderIkSpki, ephSpki, salt, eph, keyRoom)
+    : await receiverWrapKey1DH(keys.ik, ephSpki, salt, eph, keyRoom);
   return { row, wrapKey };
 }
 
-/** §6.1 step 5: the master key from our row's wrap (empty AAD). */
-async function unwrapRow(row: RecipientRow, wrapKey: Uint8Array): Promise<Uint8Array> {
+/** Strict base64 into `room` when it fits there, else into an array of its own. */
+function decodeInto(s: string, room: Uint8Array): Uint8Array {
+  if (!isBase64(s)) throw new TypeError('invalid base64');
+  return base64Length(s) <= room.length ? room.subarray(0, decodeBase64Into(s, room)) : fromBase64(s);
+}
+
+/**
+ * §6.1 step 5: the master key from our row's wrap (empty AAD). The wrap's nonce and key are
+ * decoded into `room` when they fit; the wrap key, in the message's buffer, is wiped once
+ * WebCrypto has its copy (when the import is called).
+ */
+async function unwrapRow(row: RecipientRow, wrapKey: Uint8Array, room: Uint8Array): Promise<{ row: RecipientRow; masterKey: Uint8Array }> {
   let wrapNonce: Uint8Array;
   let wrapped: Uint8Array;
+  let unwrapping: Promise<Uint8Array>;
   try {
-    wrapNonce = fromBase64(row[6]);
-    wrapped = fromBase64(row[7]);
-  } catch (exc) {
-    throw new E2eeError('malformed', `recipient row: ${describeCause(exc)}`, { cause: exc });
+    try {
+      wrapNonce = decodeInto(row[6], room.subarray(0, NONCE_LENGTH));
+      wrapped = decodeInto(row[7], room.subarray(NONCE_LENGTH));
+    } catch (exc) {
+      throw new E2eeError('malformed', `recipient row: ${describeCause(exc)}`, { cause: exc });
+    }
+    if (wrapped.length < 16) throw new E2eeError('malformed', `wrapped_key too short: ${wrapped.length}`);
+    try {
+      unwrapping = unwrapMasterKey(wrapKey, wrapNonce, wrapped);
+    } catch (exc) {
+      unwrapping = Promise.reject(exc);
+    }
+  } finally {
+    wrapKey.fill(0);
   }
-  if (wrapped.length < 16) throw new E2eeError('malformed', `wrapped_key too short: ${wrapped.length}`);
   try {
-    return await unwrapMasterKey(wrapKey, wrapNonce, wrapped);
+    return { row, masterKey: await unwrapping };
   } catch (exc) {
     throw new E2eeError(
       'wrap_key_decrypt_failed',
@@ -480,7 +517,7 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   const env = envelope;
 
   // 1. Sender signature over ct ‖ tag ‖ canonical(aad) ‖ digest.
-  const signature = b64Field(env, 'sender_signature');
+  const signatureText = b64Text(env, 'sender_signature');
   const ciphertextText = b64Text(env, 'ciphertext');
   const tagText = b64Text(env, 'tag');
   if (!isPlainObject(env.aad)) throw new E2eeError('malformed', 'aad must be an object');
@@ -495,29 +532,48 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
     throw new E2eeError('malformed', `recipients_digest: ${describeCause(exc)}`, { cause: exc });
   }
   // The signed bytes, decoded and encoded in place into one buffer: the body's AES reads
-  // ct ‖ tag from its head and the wrap salt the AAD from its middle, with no copy.
-  const input = takeBuffer(base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + digestBytes.length);
+  // ct ‖ tag from its head and the wrap salt the AAD from its middle, with no copy. Behind them
+  // the signature, and room for the ephemeral key and the body nonce when their fields are base64
+  // (checked again, in their place, when they are read): arrays of their own would each be an
+  // ArrayBuffer of its own in a worker.
+  const room = (name: string): number => {
+    const v = env[name];
+    return typeof v === 'string' && isBase64(v) ? base64Length(v) : 0;
+  };
+  const ephLength = room('sender_session_pk');
+  const nonceLength = room('nonce');
+  const input = takeBuffer(
+    base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + digestBytes.length + base64Length(signatureText) + ephLength + nonceLength + WRAP_ROOM,
+  );
   let end = decodeBase64Into(ciphertextText, input);
   const ciphertext = input.subarray(0, end);
   const tag = input.subarray(end, (end += decodeBase64Into(tagText, input.subarray(end))));
   const aadBytes = input.subarray(end, (end += utf8Into(aadText, input.subarray(end))));
   input.set(digestBytes, end);
   end += digestBytes.length;
-  const signed = verifyRaw(keys.senderIkSpki, input.subarray(0, end), signature);
+  const signed = input.subarray(0, end);
+  const signature = input.subarray(end, (end += decodeBase64Into(signatureText, input.subarray(end))));
+  const verified = verifyRaw(keys.senderIkSpki, signed, signature);
+  const ephRoom = input.subarray(end, (end += ephLength));
+  const nonceRoom = input.subarray(end, (end += nonceLength));
+  const keyRoom = input.subarray(end, (end += MASTER_KEY_LENGTH));
+  const wrapRoom = input.subarray(end, end + WRAP_ROOM - MASTER_KEY_LENGTH);
   // Steps 2–5 and the body's AES do not depend on the signature's outcome, so they run while
   // WebCrypto checks it; each result, or error, is taken only in the order §6.1 gives: after the
   // signature and the [GAP] checks, the body only after the metadata HMACs.
-  const keyed = wrapKeyOf(env, aadBytes, digest, keys);
-  const unwrapped = keyed.then(({ row, wrapKey }) => unwrapRow(row, wrapKey));
-  const opened = unwrapped.then((masterKey) => aesGcmDecrypt(masterKey, b64Field(env, 'nonce'), ciphertext, tag, aadBytes));
+  const unwrapped = wrapKeyOf(env, aadBytes, digest, keys, ephRoom, keyRoom).then(({ row, wrapKey }) => unwrapRow(row, wrapKey, wrapRoom));
+  const opened = unwrapped.then(({ masterKey }) => {
+    const nonce = nonceRoom.subarray(0, decodeBase64Into(b64Text(env, 'nonce'), nonceRoom));
+    return aesGcmDecrypt(masterKey, nonce, ciphertext, tag, aadBytes);
+  });
   opened.catch(() => undefined);
-  if (!(await signed)) throw new E2eeError('sender_signature', 'sender_signature verification failed');
+  if (!(await verified)) throw new E2eeError('sender_signature', 'sender_signature verification failed');
 
-  await checkGaps(aad, checks);
-  const { row } = await keyed;
+  const gaps = checkGaps(aad, checks);
+  if (gaps) await gaps;
 
-  // 5. Unwrap the master key (empty AAD).
-  const masterKey = await unwrapped;
+  // 2–5. Our row, the wrap key and the master key (empty AAD).
+  const { row, masterKey } = await unwrapped;
 
   // 7. Metadata HMACs, before the body.
   const protectedHeaders = verifyMetadataAuth(masterKey, 'protected_headers', env.protected_headers);

@@ -64,10 +64,13 @@ function isSpkiEncoding(spki: Uint8Array): boolean {
   return spki.length === P256_SPKI_LENGTH && equalBytes(spki.subarray(0, P256_SPKI_PREFIX.length), P256_SPKI_PREFIX);
 }
 
-/** The uncompressed point of a P-256 SPKI, after checking the exact encoding and the curve. */
+/**
+ * The uncompressed point of a P-256 SPKI, after checking the exact encoding and the curve: a view
+ * of the SPKI's own bytes (a copy of 65 bytes would be an ArrayBuffer of its own in a worker).
+ */
 export function parseSpki(spki: Uint8Array): Uint8Array {
   if (!isSpkiEncoding(spki)) throw new TypeError('public key is not a 91-byte uncompressed P-256 SPKI');
-  const point = spki.slice(P256_SPKI_PREFIX.length);
+  const point = spki.subarray(P256_SPKI_PREFIX.length);
   if (!onCurve(point)) throw new TypeError('public key is not a point on P-256');
   return point;
 }

@@ -134,13 +134,20 @@ export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
 /** HKDF-SHA256 (RFC 5869); an empty salt means HashLen zero bytes, as the RFC says. */
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array | string, length = 32): Uint8Array {
   if (!Number.isInteger(length) || length < 0 || length > 255 * HASH_LENGTH) throw new RangeError(`HKDF length out of range: ${length}`);
-  const infoBytes = typeof info === 'string' ? utf8(info) : info;
-  hmacInto(salt.length ? salt : prk.fill(0), ikm, EMPTY, EMPTY, prk);
-  const okm = new Uint8Array(length);
-  for (let i = 0, t = EMPTY; i * HASH_LENGTH < length; i++) {
+  return hkdfInto(ikm, EMPTY, EMPTY, salt, typeof info === 'string' ? utf8(info) : info, new Uint8Array(length));
+}
+
+/**
+ * HKDF-SHA256 with IKM = a ‖ b ‖ c (3DH's three DH outputs, never joined in an array of their
+ * own), filling `okm`, which it returns. A wrap key goes into a view of an existing buffer: a new
+ * 32-byte array would be copied into an ArrayBuffer of its own when WebCrypto imports it.
+ */
+function hkdfInto(a: Uint8Array, b: Uint8Array, c: Uint8Array, salt: Uint8Array, info: Uint8Array, okm: Uint8Array): Uint8Array {
+  hmacInto(salt.length ? salt : prk.fill(0), a, b, c, prk);
+  for (let i = 0, t = EMPTY; i * HASH_LENGTH < okm.length; i++) {
     counter[0] = i + 1;
-    hmacInto(prk, t, infoBytes, counter, macOut);
-    okm.set(macOut.subarray(0, Math.min(HASH_LENGTH, length - i * HASH_LENGTH)), i * HASH_LENGTH);
+    hmacInto(prk, t, info, counter, macOut);
+    okm.set(macOut.subarray(0, Math.min(HASH_LENGTH, okm.length - i * HASH_LENGTH)), i * HASH_LENGTH);
     t = macOut;
   }
   prk.fill(0);
@@ -163,9 +170,10 @@ export async function senderWrapKey1DH(
   eph: P256PrivateKey | PromiseLike<P256PrivateKey>,
   recvIkSpki: Uint8Array,
   salt: Uint8Array | PromiseLike<Uint8Array>,
+  out: Uint8Array = new Uint8Array(AES_KEY_LENGTH),
 ): Promise<Uint8Array> {
   const shared = await ecdh(await eph, recvIkSpki);
-  return hkdfSha256(shared, await salt, INFO_1DH_BYTES);
+  return hkdfInto(shared, EMPTY, EMPTY, await salt, INFO_1DH_BYTES, out);
 }
 
 export async function senderWrapKey3DH(
@@ -174,12 +182,13 @@ export async function senderWrapKey3DH(
   recvIkSpki: Uint8Array,
   recvSpkSpki: Uint8Array,
   salt: Uint8Array | PromiseLike<Uint8Array>,
+  out: Uint8Array = new Uint8Array(AES_KEY_LENGTH),
 ): Promise<Uint8Array> {
   const dh2 = ecdh(senderIk, recvSpkSpki);
   dh2.catch(() => undefined);
   const e = await eph;
   const [dh1, dh3] = await Promise.all([ecdh(e, recvIkSpki), ecdh(e, recvSpkSpki)]);
-  return hkdfSha256(concatBytes(dh1, await dh2, dh3), await salt, INFO_3DH_BYTES);
+  return hkdfInto(dh1, await dh2, dh3, await salt, INFO_3DH_BYTES, out);
 }
 
 /**
@@ -193,14 +202,18 @@ export function ephemeralKey(ephSpki: Uint8Array): () => Promise<CryptoKey> {
   return () => (key ??= crypto.subtle.importKey('spki', buf(ephSpki), { name: 'ECDH', namedCurve: 'P-256' }, false, []));
 }
 
-/** `eph`: the ephemeral key from ephemeralKey(ephSpki), when the caller already checked it. */
+/**
+ * `eph`: the ephemeral key from ephemeralKey(ephSpki), when the caller already checked it; `out`:
+ * where the 32-byte wrap key goes (the array returned).
+ */
 export async function receiverWrapKey1DH(
   recvIk: P256PrivateKey,
   ephSpki: Uint8Array,
   salt: Uint8Array,
   eph: () => Promise<CryptoKey> = ephemeralKey(ephSpki),
+  out: Uint8Array = new Uint8Array(AES_KEY_LENGTH),
 ): Promise<Uint8Array> {
-  return hkdfSha256(await ecdh(recvIk, ephSpki, eph), salt, INFO_1DH_BYTES);
+  return hkdfInto(await ecdh(recvIk, ephSpki, eph), EMPTY, EMPTY, salt, INFO_1DH_BYTES, out);
 }
 
 export async function receiverWrapKey3DH(
@@ -210,9 +223,10 @@ export async function receiverWrapKey3DH(
   ephSpki: Uint8Array,
   salt: Uint8Array,
   eph: () => Promise<CryptoKey> = ephemeralKey(ephSpki),
+  out: Uint8Array = new Uint8Array(AES_KEY_LENGTH),
 ): Promise<Uint8Array> {
   const [dh1, dh2, dh3] = await Promise.all([ecdh(recvIk, ephSpki, eph), ecdh(recvSpk, senderIkSpki), ecdh(recvSpk, ephSpki, eph)]);
-  return hkdfSha256(concatBytes(dh1, dh2, dh3), salt, INFO_3DH_BYTES);
+  return hkdfInto(dh1, dh2, dh3, salt, INFO_3DH_BYTES, out);
 }
 
 // §1.5 AES-256-GCM. WebCrypto works on ct‖tag; the envelope body carries them apart.

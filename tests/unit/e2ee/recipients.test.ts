@@ -88,6 +88,38 @@ describe('Merkle digest and proofs', () => {
     expect(nodeHash(leaves[0]!, leaves[1]!)).toEqual(sha256(concatBytes(utf8('AUN-V2-RCPT-NODE-v1'), leaves[0]!, leaves[1]!)));
   });
 
+  it('the root over 1 to 20 rows, long and non-ASCII ones among them, is the tree built by hand', () => {
+    const B = (s: string) => (isBase64(s) ? fromBase64(s) : utf8(s));
+    const leafByHand = (r: RecipientRow) =>
+      sha256(concatBytes(utf8('AUN-V2-RCPT-LEAF-v1'), ...r.slice(0, 6).map((f) => concatBytes(utf8(f), new Uint8Array(1))), B(r[6]), B(r[7])));
+    const rootByHand = (rows: RecipientRow[]): string => {
+      let layer: Uint8Array[] = rows.map(leafByHand);
+      while (layer.length > 1) {
+        const up: Uint8Array[] = [];
+        for (let i = 0; i < layer.length; i += 2) up.push(sha256(concatBytes(utf8('AUN-V2-RCPT-NODE-v1'), layer[i]!, layer[i + 1] ?? layer[i]!)));
+        layer = up;
+      }
+      return toHex(layer[0]!);
+    };
+    const all: RecipientRow[] = Array.from({ length: 20 }, (_, i) =>
+      i % 7 === 3
+        ? [`ü${i}.cödé.aid`, 'デバイス', 'member', 'group_device_prekey', `sha256:${i}`, `spk${i}`, 'nonce1', toBase64(new Uint8Array(48).fill(i))]
+        : i % 7 === 5
+          ? ['y'.repeat(300 + i), `d${i}`, 'member', 'aid_master', 'sha256:', '', toBase64(new Uint8Array(12).fill(i)), toBase64(new Uint8Array(700).fill(i))]
+          : row(`m${String(i).padStart(2, '0')}`, `d${i}`, 'member', String(i)),
+    );
+    for (let n = 1; n <= all.length; n++) expect(recipientsDigest(all.slice(0, n)), `${n} rows`).toBe(rootByHand(all.slice(0, n)));
+    // The same places with other rows, then the first rows again with new wraps (the text fields,
+    // whose first block a digest may start from, unchanged), then with the AID, in that block, changed.
+    const reversed = [...all].reverse();
+    expect(recipientsDigest(reversed)).toBe(rootByHand(reversed));
+    const rewrapped = all.map((r, i): RecipientRow => [r[0], r[1], r[2], r[3], r[4], r[5], toBase64(new Uint8Array(12).fill(100 + i)), toBase64(new Uint8Array(48).fill(i))]);
+    expect(recipientsDigest(rewrapped)).toBe(rootByHand(rewrapped));
+    const renamed = rewrapped.map((r): RecipientRow => ['x' + r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]);
+    expect(recipientsDigest(renamed)).toBe(rootByHand(renamed));
+    expect(recipientsDigest(rewrapped)).toBe(rootByHand(rewrapped));
+  });
+
   it('B(): a non-base64 test string hashes as UTF-8, a base64-looking one is decoded', () => {
     const base = ['a', 'd', 'r', 'k', 'f', 's'] as const;
     const leaf = (n: string, w: string): Uint8Array => leafHash([...base, n, w]);
