@@ -160,11 +160,18 @@ export function randomHex(n: number): string {
 
 /** Error texts are the reference's, which callers may match on. */
 export function fromHex(s: string): Uint8Array {
+  const out = new Uint8Array(s.length >> 1);
+  hexInto(s, out);
+  return out;
+}
+
+/** fromHex(s) written into `dest` (at least s.length / 2 long), with its checks and errors; returns the byte count. */
+export function hexInto(s: string, dest: Uint8Array): number {
   if (s.length % 2 !== 0) throw new TypeError('hex length must be even');
   if (!/^[0-9a-fA-F]*$/.test(s)) throw new TypeError('invalid hex char');
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = (hexDigit(s.charCodeAt(2 * i)) << 4) | hexDigit(s.charCodeAt(2 * i + 1));
-  return out;
+  const n = s.length / 2;
+  for (let i = 0; i < n; i++) dest[i] = (hexDigit(s.charCodeAt(2 * i)) << 4) | hexDigit(s.charCodeAt(2 * i + 1));
+  return n;
 }
 
 /** The value of a character code the hex check accepted: 0-9, A-F or a-f. */

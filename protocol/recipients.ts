@@ -165,7 +165,15 @@ function parentLayer(layer: Uint8Array[]): Uint8Array[] {
 
 /** Lowercase hex Merkle root over rows as given (callers sort first); `""` for no rows. */
 export function recipientsDigest(rows: readonly RecipientRow[]): string {
-  if (rows.length === 0) return '';
+  return rows.length === 0 ? '' : toHex(recipientsRoot(rows));
+}
+
+/**
+ * The Merkle root's 32 bytes over rows as given (at least one): a view of a reused buffer, valid
+ * until the next root is computed, for a caller that copies it at once (the signed bytes).
+ */
+export function recipientsRoot(rows: readonly RecipientRow[]): Uint8Array {
+  if (rows.length === 0) throw new RangeError('no rows');
   if (layerBytes.length < 32 * rows.length) layerBytes = new Uint8Array(32 * rows.length);
   const hashes = layerBytes;
   for (let i = 0; i < rows.length; i++) leafInto(rows[i]!, hashes.subarray(32 * i, 32 * i + 32), i);
@@ -182,7 +190,7 @@ export function recipientsDigest(rows: readonly RecipientRow[]): string {
       hashInto(nodeInput, hashes.subarray(32 * i, 32 * i + 32));
     }
   }
-  return toHex(hashes.subarray(0, 32));
+  return hashes.subarray(0, 32);
 }
 
 /** The proof the server attaches to row `index` when it splits a message per device. */

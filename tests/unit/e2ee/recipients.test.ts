@@ -5,6 +5,7 @@ import {
   merkleProof,
   nodeHash,
   recipientsDigest,
+  recipientsRoot,
   sortRows,
   verifyMerkleProof,
   type RecipientRow,
@@ -44,6 +45,15 @@ describe('Merkle digest and proofs', () => {
     expect(recipientsDigest([five[0]!])).toBe(toHex(leafHash(five[0]!)));
     const [l0, l1, l2] = five.slice(0, 3).map(leafHash);
     expect(recipientsDigest(five.slice(0, 3))).toBe(toHex(nodeHash(nodeHash(l0!, l1!), nodeHash(l2!, l2!))));
+  });
+
+  it('the root as bytes is the digest, and there is none of no rows', () => {
+    for (let n = 1; n <= five.length; n++) {
+      const root = recipientsRoot(five.slice(0, n));
+      expect(root.length).toBe(32);
+      expect(toHex(root)).toBe(recipientsDigest(five.slice(0, n)));
+    }
+    expect(() => recipientsRoot([])).toThrow(RangeError);
   });
 
   it('the proof for row 2 of three is [leaf2 R, node(leaf0, leaf1) L] (spec §3.5)', () => {

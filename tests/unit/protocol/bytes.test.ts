@@ -7,6 +7,7 @@ import {
   fromBase64Url,
   fromHex,
   fromUtf8,
+  hexInto,
   isBase64,
   pemToDer,
   splitPemBundle,
@@ -101,6 +102,16 @@ describe('hex, UTF-8, comparison', () => {
     expect(fromHex(toHex(all).toUpperCase())).toEqual(all);
     expect(() => fromHex('abc')).toThrow('hex length must be even');
     expect(() => fromHex('zz')).toThrow('invalid hex char');
+  });
+
+  it('decodes hex into a given array, with the same checks', () => {
+    const dest = new Uint8Array(8).fill(0xee);
+    expect(hexInto('FBff001083', dest.subarray(2))).toBe(5);
+    expect(dest).toEqual(Uint8Array.of(0xee, 0xee, 0xfb, 0xff, 0x00, 0x10, 0x83, 0xee));
+    expect(hexInto('', dest)).toBe(0);
+    expect(() => hexInto('abc', dest)).toThrow('hex length must be even');
+    expect(() => hexInto('0g', dest)).toThrow('invalid hex char');
+    expect(dest[0]).toBe(0xee);
   });
 
   it('decodes UTF-8 strictly', () => {
