@@ -128,6 +128,13 @@ describe('Merkle digest and proofs', () => {
     const renamed = rewrapped.map((r): RecipientRow => ['x' + r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]);
     expect(recipientsDigest(renamed)).toBe(rootByHand(renamed));
     expect(recipientsDigest(rewrapped)).toBe(rootByHand(rewrapped));
+    // Prefix and text ending 1 byte short of, on, and 1 byte past one, two and three blocks (49 + k
+    // bytes for an AID of k characters), each digest twice with new wraps: from its whole blocks.
+    const edges = [14, 15, 16, 78, 79, 80, 142, 143, 144].map(
+      (k, i): RecipientRow => ['x'.repeat(k), 'd', 'member', 'aid_master', 'sha256:', '', toBase64(new Uint8Array(12).fill(i)), toBase64(new Uint8Array(48).fill(i))],
+    );
+    const edgesRewrapped = edges.map((r, i): RecipientRow => [r[0], r[1], r[2], r[3], r[4], r[5], toBase64(new Uint8Array(12).fill(50 + i)), r[7]]);
+    for (const rows of [edges, edgesRewrapped, edges]) expect(recipientsDigest(rows)).toBe(rootByHand(rows));
   });
 
   it('B(): a non-base64 test string hashes as UTF-8, a base64-looking one is decoded', () => {
