@@ -153,6 +153,18 @@ export function toHex(b: Uint8Array): string {
   return s;
 }
 
+/** Whether `s` is toHex(b), without building that text (a digest compared with every message). */
+export function isHexOf(b: Uint8Array, s: string): boolean {
+  if (s.length !== 2 * b.length) return false;
+  for (let i = 0; i < b.length; i++) if (s.charCodeAt(2 * i) !== lowerHexCode(b[i]! >> 4) || s.charCodeAt(2 * i + 1) !== lowerHexCode(b[i]! & 15)) return false;
+  return true;
+}
+
+/** The character code of a lowercase hex digit's value (0-15). */
+function lowerHexCode(v: number): number {
+  return v < 10 ? 0x30 + v : 0x57 + v;
+}
+
 /** `n` random bytes as lowercase hex (ids, incarnations). */
 export function randomHex(n: number): string {
   return toHex(crypto.getRandomValues(new Uint8Array(n)));

@@ -2,7 +2,7 @@
 // spec/e2ee-v2.md §3.8 and decryption in the order of §6.1, plus the optional [GAP] checks of
 // §6.3, which only reject more and never change what goes on the wire.
 
-import { base64Length, decodeBase64Into, fromBase64, fromUtf8, hexInto, isBase64, toBase64, toHex, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
+import { base64Length, decodeBase64Into, fromBase64, fromUtf8, hexInto, isBase64, isHexOf, toBase64, toHex, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
 import { canonicalJsonText } from '../../protocol/canonical.ts';
 import { describeCause, E2eeError } from './errors.ts';
 import { fp, generateEphemeralKey, type P256PrivateKey } from './keys.ts';
@@ -27,7 +27,6 @@ import {
 import {
   findRow,
   isRecipientRow,
-  recipientsDigest,
   recipientsRoot,
   rowFromRecipient,
   sortRows,
@@ -419,7 +418,8 @@ function ourRow(env: Record<string, unknown>, digest: string, keys: DecryptKeys)
   if (Array.isArray(env.recipients)) {
     const rows = env.recipients as unknown[];
     if (!rows.every(isRecipientRow)) throw new E2eeError('malformed', 'recipients must be rows of 8 strings');
-    if (recipientsDigest(rows) !== digest) throw new E2eeError('recipients_digest', 'recipients_digest mismatch');
+    const match = rows.length === 0 ? digest === '' : isHexOf(recipientsRoot(rows), digest);
+    if (!match) throw new E2eeError('recipients_digest', 'recipients_digest mismatch');
     row = findRow(rows, keys.selfAid, keys.selfDeviceId);
   } else if (isPlainObject(env.recipient)) {
     try {

@@ -298,6 +298,12 @@ describe('typed rejections, in the §6.1 order', () => {
     await expectE2eeError(decryptEnvelope({ ...env, recipients: rows }, bobKeys()), 'recipients_digest', 'recipients_digest mismatch');
   });
 
+  it('a digest in uppercase hex is signed (the same bytes) but is not the lowercase root: it fails the digest', async () => {
+    const env = await envP;
+    expect(env.recipients_digest).toMatch(/[a-f]/);
+    await expectE2eeError(decryptEnvelope({ ...env, recipients_digest: env.recipients_digest.toUpperCase() }, bobKeys()), 'recipients_digest', 'recipients_digest mismatch');
+  });
+
   it('no row for us', async () => {
     await expectE2eeError(decryptEnvelope(await envP, bobKeys({ selfAid: 'carol.aid.com' })), 'recipient_missing');
   });

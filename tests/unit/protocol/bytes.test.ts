@@ -9,6 +9,7 @@ import {
   fromUtf8,
   hexInto,
   isBase64,
+  isHexOf,
   pemToDer,
   splitPemBundle,
   toBase64,
@@ -102,6 +103,16 @@ describe('hex, UTF-8, comparison', () => {
     expect(fromHex(toHex(all).toUpperCase())).toEqual(all);
     expect(() => fromHex('abc')).toThrow('hex length must be even');
     expect(() => fromHex('zz')).toThrow('invalid hex char');
+  });
+
+  it('tells whether a text is exactly the lowercase hex of some bytes', () => {
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    expect(isHexOf(all, toHex(all))).toBe(true);
+    expect(isHexOf(new Uint8Array(0), '')).toBe(true);
+    expect(isHexOf(BYTES, 'fbff001083')).toBe(true);
+    for (const other of ['FBff001083', 'fbff00108', 'fbff0010830', 'fbff001084', 'ebff001083', 'fbff00108g', ' fbff00108']) {
+      expect(isHexOf(BYTES, other), other).toBe(false);
+    }
   });
 
   it('decodes hex into a given array, with the same checks', () => {
