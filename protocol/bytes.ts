@@ -51,6 +51,16 @@ export function utf8Into(s: string, dest: Uint8Array): number {
   return encoder.encodeInto(s, dest).written;
 }
 
+/**
+ * utf8(s) into `dest` when all of it fits there: its byte count, else undefined (`dest` then holds
+ * part of it). For a writer that tries room for ASCII text first instead of scanning for a bound.
+ */
+export function utf8Fit(s: string, dest: Uint8Array): number | undefined {
+  if (s.length > dest.length) return undefined;
+  const { read, written } = encoder.encodeInto(s, dest);
+  return read === s.length ? written : undefined;
+}
+
 /** Strict UTF-8 decoding: malformed input throws instead of turning into U+FFFD. */
 export function fromUtf8(b: Uint8Array): string {
   return decoder.decode(b);

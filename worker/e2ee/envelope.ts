@@ -2,7 +2,7 @@
 // spec/e2ee-v2.md §3.8 and decryption in the order of §6.1, plus the optional [GAP] checks of
 // §6.3, which only reject more and never change what goes on the wire.
 
-import { base64Length, decodeBase64Into, fromBase64, fromUtf8, hexInto, isBase64, isHexOf, toBase64, toHex, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
+import { base64Length, decodeBase64Into, fromBase64, fromUtf8, hexInto, isBase64, isHexOf, toBase64, toHex, utf8Bound, utf8Fit, utf8Into } from '../../protocol/bytes.ts';
 import { canonicalJsonText } from '../../protocol/canonical.ts';
 import { describeCause, E2eeError } from './errors.ts';
 import { fp, generateEphemeralKey, type P256PrivateKey } from './keys.ts';
@@ -153,16 +153,27 @@ function randomSource(opts: EncryptOptions, room: Uint8Array): (n: number) => Ui
   return (n) => room.subarray(drawn, (drawn += n));
 }
 
-/** A message id's 16 random bytes, drawn anew for each id and turned into its text at once. */
-const uuidBytes = new Uint8Array(16);
+/**
+ * Random bytes for message ids, 16 each, drawn 16 ids at a time (a call to getRandomValues costs
+ * about 2 µs whatever its size) and each id's bytes zeroed once turned into its text. Ids are
+ * public; a message's secret bytes are drawn apart, with the message (randomSource).
+ */
+const idPool = new Uint8Array(256);
+let idDrawn = idPool.length;
 
 /** `m-` and the 32 hex digits of a random (version 4) UUID: from 16 drawn bytes, or the engine's with a hook. */
 function newMessageId(opts: EncryptOptions): string {
   if (opts.random) return 'm-' + crypto.randomUUID().replace(/-/g, '');
-  const uuid = crypto.getRandomValues(uuidBytes);
+  if (idDrawn === idPool.length) {
+    crypto.getRandomValues(idPool);
+    idDrawn = 0;
+  }
+  const uuid = idPool.subarray(idDrawn, (idDrawn += 16));
   uuid[6] = (uuid[6]! & 0x0f) | 0x40;
   uuid[8] = (uuid[8]! & 0x3f) | 0x80;
-  return 'm-' + toHex(uuid);
+  const id = 'm-' + toHex(uuid);
+  uuid.fill(0);
+  return id;
 }
 
 // The buffers of messages done with them (encrypt: payload, then ct ‖ tag ‖ AAD ‖ digest, then the
@@ -204,15 +215,23 @@ async function seal(
   // One buffer for the message's bytes: the payload, room for the tag, the AAD, room for the
   // digest, then the wrap keys and the random bytes. The body is encrypted from its head
   // (WebCrypto copies its input when called), and the signed ct ‖ tag ‖ AAD ‖ digest is then
-  // completed over it.
-  const signedRoom = utf8Bound(payloadText) + TAG_LENGTH + utf8Bound(aadText) + 32;
-  const randomStart = signedRoom + MASTER_KEY_LENGTH * targets.length;
+  // completed over it. The payload is written into room for its ASCII length first, and again
+  // into room for 3 bytes a UTF-16 unit only when it did not fit there (no scan for a bound).
   const randomLength = MASTER_KEY_LENGTH + NONCE_LENGTH * (1 + targets.length);
-  const bytes = takeBuffer(randomStart + randomLength);
+  const behindPayload = TAG_LENGTH + utf8Bound(aadText) + 32 + MASTER_KEY_LENGTH * targets.length + randomLength;
+  let bytes = takeBuffer(payloadText.length + behindPayload);
+  let plainLength = utf8Fit(payloadText, bytes.subarray(0, payloadText.length));
+  if (plainLength === undefined) {
+    bytes.fill(0, 0, payloadText.length);
+    giveBack(bytes);
+    bytes = takeBuffer(3 * payloadText.length + behindPayload);
+    plainLength = utf8Into(payloadText, bytes);
+  }
+  const signedRoom = plainLength + behindPayload - MASTER_KEY_LENGTH * targets.length - randomLength;
+  const randomStart = signedRoom + MASTER_KEY_LENGTH * targets.length;
   const random = randomSource(opts, bytes.subarray(randomStart, randomStart + randomLength));
   const masterKey = random(MASTER_KEY_LENGTH);
   const msgNonce = random(NONCE_LENGTH);
-  const plainLength = utf8Into(payloadText, bytes);
   const aadStart = plainLength + TAG_LENGTH;
   const aadBytes = bytes.subarray(aadStart, aadStart + utf8Into(aadText, bytes.subarray(aadStart)));
   // Independent WebCrypto calls run together (the body, the ephemeral key, each row's static DH);

@@ -17,6 +17,7 @@ import {
   toHex,
   utf8,
   utf8Bound,
+  utf8Fit,
   utf8Into,
 } from '../../../protocol/bytes.ts';
 
@@ -123,6 +124,19 @@ describe('hex, UTF-8, comparison', () => {
     expect(() => hexInto('abc', dest)).toThrow('hex length must be even');
     expect(() => hexInto('0g', dest)).toThrow('invalid hex char');
     expect(dest[0]).toBe(0xee);
+  });
+
+  it('writes UTF-8 only when all of it fits', () => {
+    const dest = new Uint8Array(8);
+    expect(utf8Fit('abc', dest)).toBe(3);
+    expect(fromUtf8(dest.subarray(0, 3))).toBe('abc');
+    expect(utf8Fit('a'.repeat(8), dest)).toBe(8);
+    expect(utf8Fit('a'.repeat(9), dest)).toBeUndefined();
+    expect(utf8Fit('aéb', dest.subarray(0, 3))).toBeUndefined();
+    expect(utf8Fit('aéb', dest.subarray(0, 4))).toBe(4);
+    expect(fromUtf8(dest.subarray(0, 4))).toBe('aéb');
+    expect(utf8Fit('\u{1f600}', dest.subarray(0, 3))).toBeUndefined();
+    expect(utf8Fit('', dest.subarray(0, 0))).toBe(0);
   });
 
   it('decodes UTF-8 strictly', () => {
