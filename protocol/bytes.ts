@@ -51,6 +51,16 @@ export function utf8Into(s: string, dest: Uint8Array): number {
   return encoder.encodeInto(s, dest).written;
 }
 
+/**
+ * utf8(s) into `dest` when all of it fits there: its byte count, else undefined (`dest` then holds
+ * part of it). For a writer that tries room for ASCII text first instead of scanning for a bound.
+ */
+export function utf8Fit(s: string, dest: Uint8Array): number | undefined {
+  if (s.length > dest.length) return undefined;
+  const { read, written } = encoder.encodeInto(s, dest);
+  return read === s.length ? written : undefined;
+}
+
 /** Strict UTF-8 decoding: malformed input throws instead of turning into U+FFFD. */
 export function fromUtf8(b: Uint8Array): string {
   return decoder.decode(b);
@@ -153,6 +163,18 @@ export function toHex(b: Uint8Array): string {
   return s;
 }
 
+/** Whether `s` is toHex(b), without building that text (a digest compared with every message). */
+export function isHexOf(b: Uint8Array, s: string): boolean {
+  if (s.length !== 2 * b.length) return false;
+  for (let i = 0; i < b.length; i++) if (s.charCodeAt(2 * i) !== lowerHexCode(b[i]! >> 4) || s.charCodeAt(2 * i + 1) !== lowerHexCode(b[i]! & 15)) return false;
+  return true;
+}
+
+/** The character code of a lowercase hex digit's value (0-15). */
+function lowerHexCode(v: number): number {
+  return v < 10 ? 0x30 + v : 0x57 + v;
+}
+
 /** `n` random bytes as lowercase hex (ids, incarnations). */
 export function randomHex(n: number): string {
   return toHex(crypto.getRandomValues(new Uint8Array(n)));
@@ -160,11 +182,18 @@ export function randomHex(n: number): string {
 
 /** Error texts are the reference's, which callers may match on. */
 export function fromHex(s: string): Uint8Array {
+  const out = new Uint8Array(s.length >> 1);
+  hexInto(s, out);
+  return out;
+}
+
+/** fromHex(s) written into `dest` (at least s.length / 2 long), with its checks and errors; returns the byte count. */
+export function hexInto(s: string, dest: Uint8Array): number {
   if (s.length % 2 !== 0) throw new TypeError('hex length must be even');
   if (!/^[0-9a-fA-F]*$/.test(s)) throw new TypeError('invalid hex char');
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = (hexDigit(s.charCodeAt(2 * i)) << 4) | hexDigit(s.charCodeAt(2 * i + 1));
-  return out;
+  const n = s.length / 2;
+  for (let i = 0; i < n; i++) dest[i] = (hexDigit(s.charCodeAt(2 * i)) << 4) | hexDigit(s.charCodeAt(2 * i + 1));
+  return n;
 }
 
 /** The value of a character code the hex check accepted: 0-9, A-F or a-f. */

@@ -93,11 +93,11 @@ function fieldAt(s: string, b: Uint8Array, n: number): number {
 }
 
 /**
- * The SHA-256 state after a leaf's first 64 bytes when they are all prefix and text fields, which
- * every message to that recipient repeats (only the wrap's nonce and key change), by the row's
- * place in the list, with the six text fields it came from and their bytes after that block: a
- * digest over the same rows in the same order neither encodes their text again nor hashes their
- * first block. Public bytes only.
+ * The SHA-256 state after a leaf's whole 64-byte blocks of prefix and text fields, which every
+ * message to that recipient repeats (only the wrap's nonce and key change), by the row's place in
+ * the list, with the six text fields it came from and their bytes after those blocks: a digest
+ * over the same rows in the same order neither encodes their text again nor hashes those blocks
+ * (two of a typical leaf's four, its fingerprint alone being 71 characters). Public bytes only.
  */
 interface Midstate {
   fields: readonly string[];
@@ -136,11 +136,12 @@ function leafInto(row: RecipientRow, out: Uint8Array, place = -1): void {
   n = decodeOrRawAt(row[6], b, n);
   n = decodeOrRawAt(row[7], b, n);
   if (textEnd < BLOCK || place < 0 || place >= MIDSTATES_MAX) return hashInto(b.subarray(0, n), out);
+  const whole = textEnd - (textEnd % BLOCK);
   const m = (midstates[place] ??= { fields: [], tail: b, state: sha256.create() });
   m.fields = row.slice(0, 6);
-  m.tail = b.slice(BLOCK, textEnd);
-  blank._cloneInto(m.state).update(b.subarray(0, BLOCK));
-  m.state._cloneInto(state).update(b.subarray(BLOCK, n)).digestInto(out);
+  m.tail = b.slice(whole, textEnd);
+  blank._cloneInto(m.state).update(b.subarray(0, whole));
+  m.state._cloneInto(state).update(b.subarray(whole, n)).digestInto(out);
 }
 
 export function leafHash(row: RecipientRow): Uint8Array {
@@ -165,7 +166,15 @@ function parentLayer(layer: Uint8Array[]): Uint8Array[] {
 
 /** Lowercase hex Merkle root over rows as given (callers sort first); `""` for no rows. */
 export function recipientsDigest(rows: readonly RecipientRow[]): string {
-  if (rows.length === 0) return '';
+  return rows.length === 0 ? '' : toHex(recipientsRoot(rows));
+}
+
+/**
+ * The Merkle root's 32 bytes over rows as given (at least one): a view of a reused buffer, valid
+ * until the next root is computed, for a caller that copies it at once (the signed bytes).
+ */
+export function recipientsRoot(rows: readonly RecipientRow[]): Uint8Array {
+  if (rows.length === 0) throw new RangeError('no rows');
   if (layerBytes.length < 32 * rows.length) layerBytes = new Uint8Array(32 * rows.length);
   const hashes = layerBytes;
   for (let i = 0; i < rows.length; i++) leafInto(rows[i]!, hashes.subarray(32 * i, 32 * i + 32), i);
@@ -182,7 +191,7 @@ export function recipientsDigest(rows: readonly RecipientRow[]): string {
       hashInto(nodeInput, hashes.subarray(32 * i, 32 * i + 32));
     }
   }
-  return toHex(hashes.subarray(0, 32));
+  return hashes.subarray(0, 32);
 }
 
 /** The proof the server attaches to row `index` when it splits a message per device. */

@@ -2,7 +2,7 @@
 // spec/e2ee-v2.md §3.8 and decryption in the order of §6.1, plus the optional [GAP] checks of
 // §6.3, which only reject more and never change what goes on the wire.
 
-import { base64Length, decodeBase64Into, fromBase64, fromHex, fromUtf8, isBase64, toBase64, toHex, utf8Bound, utf8Into } from '../../protocol/bytes.ts';
+import { base64Length, decodeBase64Into, fromBase64, fromUtf8, hexInto, isBase64, isHexOf, toBase64, toHex, utf8Bound, utf8Fit, utf8Into } from '../../protocol/bytes.ts';
 import { canonicalJsonText } from '../../protocol/canonical.ts';
 import { describeCause, E2eeError } from './errors.ts';
 import { fp, generateEphemeralKey, type P256PrivateKey } from './keys.ts';
@@ -27,7 +27,7 @@ import {
 import {
   findRow,
   isRecipientRow,
-  recipientsDigest,
+  recipientsRoot,
   rowFromRecipient,
   sortRows,
   verifyMerkleProof,
@@ -142,31 +142,46 @@ function canonicalText(value: unknown, what: string): string {
 }
 
 /**
- * Every random byte of a message: the hook's, else one draw for the message id (when the caller
- * gives none), the master key, the body nonce and every wrap nonce, taken in that order.
+ * Every random byte of a message but its id: the hook's, else one draw into `room` (part of the
+ * message's buffer: a new array would be an ArrayBuffer of its own) for the master key, the body
+ * nonce and every wrap nonce, taken in that order.
  */
-function randomSource(opts: EncryptOptions, targets: number): (n: number) => Uint8Array {
+function randomSource(opts: EncryptOptions, room: Uint8Array): (n: number) => Uint8Array {
   if (opts.random) return opts.random;
-  const pool = crypto.getRandomValues(new Uint8Array((opts.messageId === undefined ? 16 : 0) + MASTER_KEY_LENGTH + NONCE_LENGTH * (1 + targets)));
+  crypto.getRandomValues(room);
   let drawn = 0;
-  return (n) => pool.subarray(drawn, (drawn += n));
+  return (n) => room.subarray(drawn, (drawn += n));
 }
 
+/**
+ * Random bytes for message ids, 16 each, drawn 16 ids at a time (a call to getRandomValues costs
+ * about 2 µs whatever its size) and each id's bytes zeroed once turned into its text. Ids are
+ * public; a message's secret bytes are drawn apart, with the message (randomSource).
+ */
+const idPool = new Uint8Array(256);
+let idDrawn = idPool.length;
+
 /** `m-` and the 32 hex digits of a random (version 4) UUID: from 16 drawn bytes, or the engine's with a hook. */
-function newMessageId(opts: EncryptOptions, random: (n: number) => Uint8Array): string {
+function newMessageId(opts: EncryptOptions): string {
   if (opts.random) return 'm-' + crypto.randomUUID().replace(/-/g, '');
-  const uuid = random(16);
+  if (idDrawn === idPool.length) {
+    crypto.getRandomValues(idPool);
+    idDrawn = 0;
+  }
+  const uuid = idPool.subarray(idDrawn, (idDrawn += 16));
   uuid[6] = (uuid[6]! & 0x0f) | 0x40;
   uuid[8] = (uuid[8]! & 0x3f) | 0x80;
-  return 'm-' + toHex(uuid);
+  const id = 'm-' + toHex(uuid);
+  uuid.fill(0);
+  return id;
 }
 
 // The buffers of messages done with them (encrypt: payload, then ct ‖ tag ‖ AAD ‖ digest, then the
-// wrap keys; decrypt: ct ‖ tag ‖ AAD ‖ digest, signature, keys and nonces), for the next message: a
+// wrap keys, then the master key and nonces; decrypt: ct ‖ tag ‖ AAD ‖ digest, signature, keys and nonces), for the next message: a
 // browser worker pays for a new ArrayBuffer in proportion to its size, about 3 µs a KB, and WebCrypto
 // copies a fresh small array into one of its own. A buffer comes back only once everything that
 // reads it has settled, and then holds public bytes only (the payload was overwritten by its
-// ciphertext, each wrap key wiped once imported); a message that fails leaves its buffer to the
+// ciphertext, each wrap key wiped once imported, the master key once the metadata tags are made); a message that fails leaves its buffer to the
 // collector.
 const spareBuffers: Uint8Array[] = [];
 /** Behind a received message's bytes: its wrap key, then room for its wrap's nonce (12 bytes) and wrapped key (48). */
@@ -194,18 +209,29 @@ async function seal(
   payload: unknown,
   aad: Record<string, unknown> & { timestamp: number },
   opts: EncryptOptions,
-  random: (n: number) => Uint8Array,
 ): Promise<SealedFields> {
-  const masterKey = random(MASTER_KEY_LENGTH);
-  const msgNonce = random(NONCE_LENGTH);
   const aadText = canonicalText(aad, 'aad');
   const payloadText = canonicalText(payload, 'payload');
   // One buffer for the message's bytes: the payload, room for the tag, the AAD, room for the
-  // digest. The body is encrypted from its head (WebCrypto copies its input when called), and the
-  // signed ct ‖ tag ‖ AAD ‖ digest is then completed over it.
-  const signedRoom = utf8Bound(payloadText) + TAG_LENGTH + utf8Bound(aadText) + 32;
-  const bytes = takeBuffer(signedRoom + MASTER_KEY_LENGTH * targets.length);
-  const plainLength = utf8Into(payloadText, bytes);
+  // digest, then the wrap keys and the random bytes. The body is encrypted from its head
+  // (WebCrypto copies its input when called), and the signed ct ‖ tag ‖ AAD ‖ digest is then
+  // completed over it. The payload is written into room for its ASCII length first, and again
+  // into room for 3 bytes a UTF-16 unit only when it did not fit there (no scan for a bound).
+  const randomLength = MASTER_KEY_LENGTH + NONCE_LENGTH * (1 + targets.length);
+  const behindPayload = TAG_LENGTH + utf8Bound(aadText) + 32 + MASTER_KEY_LENGTH * targets.length + randomLength;
+  let bytes = takeBuffer(payloadText.length + behindPayload);
+  let plainLength = utf8Fit(payloadText, bytes.subarray(0, payloadText.length));
+  if (plainLength === undefined) {
+    bytes.fill(0, 0, payloadText.length);
+    giveBack(bytes);
+    bytes = takeBuffer(3 * payloadText.length + behindPayload);
+    plainLength = utf8Into(payloadText, bytes);
+  }
+  const signedRoom = plainLength + behindPayload - MASTER_KEY_LENGTH * targets.length - randomLength;
+  const randomStart = signedRoom + MASTER_KEY_LENGTH * targets.length;
+  const random = randomSource(opts, bytes.subarray(randomStart, randomStart + randomLength));
+  const masterKey = random(MASTER_KEY_LENGTH);
+  const msgNonce = random(NONCE_LENGTH);
   const aadStart = plainLength + TAG_LENGTH;
   const aadBytes = bytes.subarray(aadStart, aadStart + utf8Into(aadText, bytes.subarray(aadStart)));
   // Independent WebCrypto calls run together (the body, the ephemeral key, each row's static DH);
@@ -236,13 +262,18 @@ async function seal(
   );
   const [{ ciphertext, tag }, eph, rows] = await Promise.all([sealed, ephemeral, sealedRows, salt]);
   const recipients = sortRows(rows);
-  const digest = recipientsDigest(recipients);
   bytes.set(ciphertext);
   bytes.set(tag, plainLength);
-  const digestBytes = fromHex(digest);
-  bytes.set(digestBytes, aadStart + aadBytes.length);
-  const signature = await signRaw(sender.ik, bytes.subarray(0, aadStart + aadBytes.length + digestBytes.length));
-  giveBack(bytes);
+  // The root's bytes go straight behind the AAD; no rows, no digest ("").
+  let signedEnd = aadStart + aadBytes.length;
+  let digest = '';
+  if (recipients.length > 0) {
+    const root = recipientsRoot(recipients);
+    bytes.set(root, signedEnd);
+    signedEnd += root.length;
+    digest = toHex(root);
+  }
+  const signature = await signRaw(sender.ik, bytes.subarray(0, signedEnd));
 
   const envelope: SealedFields = {
     version: ENVELOPE_VERSION,
@@ -261,14 +292,20 @@ async function seal(
   };
   const type = isPlainObject(payload) ? payload.type : undefined;
   if (type !== undefined && type !== null) envelope.payload_type = String(type);
-  const headers = normalizeProtectedHeaders(opts.protectedHeaders, payload);
-  envelope.protected_headers = withMetadataAuth(masterKey, 'protected_headers', headers);
-  if (opts.context && Object.keys(opts.context).length > 0) envelope.context = withMetadataAuth(masterKey, 'context', opts.context);
+  try {
+    const headers = normalizeProtectedHeaders(opts.protectedHeaders, payload);
+    envelope.protected_headers = withMetadataAuth(masterKey, 'protected_headers', headers);
+    if (opts.context && Object.keys(opts.context).length > 0) envelope.context = withMetadataAuth(masterKey, 'context', opts.context);
+  } finally {
+    // The master key in the message's buffer (a hook's bytes are the hook's).
+    if (!opts.random) masterKey.fill(0);
+  }
+  giveBack(bytes);
   return envelope;
 }
 
-function messageIdAndTime(opts: EncryptOptions, random: (n: number) => Uint8Array): { message_id: string; timestamp: number } {
-  return { message_id: opts.messageId ?? newMessageId(opts, random), timestamp: opts.timestamp ?? Date.now() };
+function messageIdAndTime(opts: EncryptOptions): { message_id: string; timestamp: number } {
+  return { message_id: opts.messageId ?? newMessageId(opts), timestamp: opts.timestamp ?? Date.now() };
 }
 
 /**
@@ -276,11 +313,10 @@ function messageIdAndTime(opts: EncryptOptions, random: (n: number) => Uint8Arra
  * `aad.to` is the AID of the first non-audit target, so list the peer's targets first.
  */
 export async function encryptP2P(sender: Sender, targets: readonly Target[], payload: unknown, opts: EncryptOptions = {}): Promise<Envelope> {
-  const random = randomSource(opts, targets.length);
-  const { message_id, timestamp } = messageIdAndTime(opts, random);
+  const { message_id, timestamp } = messageIdAndTime(opts);
   const to = targets.find((t) => (t.role ?? 'peer') !== 'audit')?.aid ?? '';
   const aad = { from: sender.aid, from_device: sender.deviceId, to, message_id, timestamp, suite: SUITE, wrap_protocol: wrapProtocol(targets) };
-  const { version, suite, t_send, ...rest } = await seal(sender, targets, 'peer', payload, aad, opts, random);
+  const { version, suite, t_send, ...rest } = await seal(sender, targets, 'peer', payload, aad, opts);
   return { type: P2P_ENVELOPE_TYPE, version, suite, msg_type: 'original', t_send, t_supplement: null, ...rest };
 }
 
@@ -292,8 +328,7 @@ export async function encryptGroup(
   group: GroupContext,
   opts: EncryptOptions = {},
 ): Promise<Envelope> {
-  const random = randomSource(opts, targets.length);
-  const { message_id, timestamp } = messageIdAndTime(opts, random);
+  const { message_id, timestamp } = messageIdAndTime(opts);
   const group_id = normalizeGroupId(group.groupId);
   const epoch = group.epoch ?? 0;
   const aad = {
@@ -307,7 +342,7 @@ export async function encryptGroup(
     wrap_protocol: wrapProtocol(targets),
     state_commitment: normalizeStateCommitment(group.stateCommitment),
   };
-  const { version, suite, ...rest } = await seal(sender, targets, 'member', payload, aad, opts, random);
+  const { version, suite, ...rest } = await seal(sender, targets, 'member', payload, aad, opts);
   return { type: GROUP_ENVELOPE_TYPE, version, suite, msg_type: 'original', group_id, epoch, ...rest };
 }
 
@@ -402,7 +437,8 @@ function ourRow(env: Record<string, unknown>, digest: string, keys: DecryptKeys)
   if (Array.isArray(env.recipients)) {
     const rows = env.recipients as unknown[];
     if (!rows.every(isRecipientRow)) throw new E2eeError('malformed', 'recipients must be rows of 8 strings');
-    if (recipientsDigest(rows) !== digest) throw new E2eeError('recipients_digest', 'recipients_digest mismatch');
+    const match = rows.length === 0 ? digest === '' : isHexOf(recipientsRoot(rows), digest);
+    if (!match) throw new E2eeError('recipients_digest', 'recipients_digest mismatch');
     row = findRow(rows, keys.selfAid, keys.selfDeviceId);
   } else if (isPlainObject(env.recipient)) {
     try {
@@ -525,12 +561,6 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   const aadText = canonicalText(aad, 'aad');
   const digest = env.recipients_digest;
   if (typeof digest !== 'string') throw new E2eeError('malformed', 'recipients_digest must be a string');
-  let digestBytes: Uint8Array;
-  try {
-    digestBytes = fromHex(digest);
-  } catch (exc) {
-    throw new E2eeError('malformed', `recipients_digest: ${describeCause(exc)}`, { cause: exc });
-  }
   // The signed bytes, decoded and encoded in place into one buffer: the body's AES reads
   // ct ‖ tag from its head and the wrap salt the AAD from its middle, with no copy. Behind them
   // the signature, and room for the ephemeral key and the body nonce when their fields are base64
@@ -543,14 +573,17 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   const ephLength = room('sender_session_pk');
   const nonceLength = room('nonce');
   const input = takeBuffer(
-    base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + digestBytes.length + base64Length(signatureText) + ephLength + nonceLength + WRAP_ROOM,
+    base64Length(ciphertextText) + base64Length(tagText) + utf8Bound(aadText) + (digest.length >> 1) + base64Length(signatureText) + ephLength + nonceLength + WRAP_ROOM,
   );
   let end = decodeBase64Into(ciphertextText, input);
   const ciphertext = input.subarray(0, end);
   const tag = input.subarray(end, (end += decodeBase64Into(tagText, input.subarray(end))));
   const aadBytes = input.subarray(end, (end += utf8Into(aadText, input.subarray(end))));
-  input.set(digestBytes, end);
-  end += digestBytes.length;
+  try {
+    end += hexInto(digest, input.subarray(end));
+  } catch (exc) {
+    throw new E2eeError('malformed', `recipients_digest: ${describeCause(exc)}`, { cause: exc });
+  }
   const signed = input.subarray(0, end);
   const signature = input.subarray(end, (end += decodeBase64Into(signatureText, input.subarray(end))));
   const verified = verifyRaw(keys.senderIkSpki, signed, signature);

@@ -176,6 +176,8 @@ describe('P2P round trips', () => {
     const texts = [0, 1, 300, 2000, 40, 5000, 70000, 3].map((n, i) => ({ type: 'text', text: String.fromCharCode(97 + i).repeat(n) + (i % 2 ? 'é' : '') }));
     for (let round = 0; round < 2; round++) {
       const envs = await Promise.all(texts.map((t) => encryptP2P(sender, [bob1DH], t)));
+      // Each message's random bytes (drawn into its buffer) are its own.
+      expect(new Set(envs.flatMap((e) => [e.nonce, e.recipients[0]![6]])).size).toBe(2 * envs.length);
       // A failing decrypt in the middle keeps its buffer; the others are unaffected.
       const bad = { ...envs[2]!, tag: toBase64(new Uint8Array(16)) };
       const outs = await Promise.allSettled([...envs, bad].map((e) => decryptEnvelope(e, bobKeys({ spk: undefined }))));
@@ -294,6 +296,12 @@ describe('typed rejections, in the §6.1 order', () => {
     const env = await envP;
     const rows = [[...env.recipients[0]!.slice(0, 7), toBase64(new Uint8Array(48))]];
     await expectE2eeError(decryptEnvelope({ ...env, recipients: rows }, bobKeys()), 'recipients_digest', 'recipients_digest mismatch');
+  });
+
+  it('a digest in uppercase hex is signed (the same bytes) but is not the lowercase root: it fails the digest', async () => {
+    const env = await envP;
+    expect(env.recipients_digest).toMatch(/[a-f]/);
+    await expectE2eeError(decryptEnvelope({ ...env, recipients_digest: env.recipients_digest.toUpperCase() }, bobKeys()), 'recipients_digest', 'recipients_digest mismatch');
   });
 
   it('no row for us', async () => {

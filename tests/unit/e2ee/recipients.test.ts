@@ -5,6 +5,7 @@ import {
   merkleProof,
   nodeHash,
   recipientsDigest,
+  recipientsRoot,
   sortRows,
   verifyMerkleProof,
   type RecipientRow,
@@ -44,6 +45,15 @@ describe('Merkle digest and proofs', () => {
     expect(recipientsDigest([five[0]!])).toBe(toHex(leafHash(five[0]!)));
     const [l0, l1, l2] = five.slice(0, 3).map(leafHash);
     expect(recipientsDigest(five.slice(0, 3))).toBe(toHex(nodeHash(nodeHash(l0!, l1!), nodeHash(l2!, l2!))));
+  });
+
+  it('the root as bytes is the digest, and there is none of no rows', () => {
+    for (let n = 1; n <= five.length; n++) {
+      const root = recipientsRoot(five.slice(0, n));
+      expect(root.length).toBe(32);
+      expect(toHex(root)).toBe(recipientsDigest(five.slice(0, n)));
+    }
+    expect(() => recipientsRoot([])).toThrow(RangeError);
   });
 
   it('the proof for row 2 of three is [leaf2 R, node(leaf0, leaf1) L] (spec §3.5)', () => {
@@ -118,6 +128,13 @@ describe('Merkle digest and proofs', () => {
     const renamed = rewrapped.map((r): RecipientRow => ['x' + r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]);
     expect(recipientsDigest(renamed)).toBe(rootByHand(renamed));
     expect(recipientsDigest(rewrapped)).toBe(rootByHand(rewrapped));
+    // Prefix and text ending 1 byte short of, on, and 1 byte past one, two and three blocks (49 + k
+    // bytes for an AID of k characters), each digest twice with new wraps: from its whole blocks.
+    const edges = [14, 15, 16, 78, 79, 80, 142, 143, 144].map(
+      (k, i): RecipientRow => ['x'.repeat(k), 'd', 'member', 'aid_master', 'sha256:', '', toBase64(new Uint8Array(12).fill(i)), toBase64(new Uint8Array(48).fill(i))],
+    );
+    const edgesRewrapped = edges.map((r, i): RecipientRow => [r[0], r[1], r[2], r[3], r[4], r[5], toBase64(new Uint8Array(12).fill(50 + i)), r[7]]);
+    for (const rows of [edges, edgesRewrapped, edges]) expect(recipientsDigest(rows)).toBe(rootByHand(rows));
   });
 
   it('B(): a non-base64 test string hashes as UTF-8, a base64-looking one is decoded', () => {

@@ -7,7 +7,9 @@ import {
   fromBase64Url,
   fromHex,
   fromUtf8,
+  hexInto,
   isBase64,
+  isHexOf,
   pemToDer,
   splitPemBundle,
   toBase64,
@@ -15,6 +17,7 @@ import {
   toHex,
   utf8,
   utf8Bound,
+  utf8Fit,
   utf8Into,
 } from '../../../protocol/bytes.ts';
 
@@ -101,6 +104,39 @@ describe('hex, UTF-8, comparison', () => {
     expect(fromHex(toHex(all).toUpperCase())).toEqual(all);
     expect(() => fromHex('abc')).toThrow('hex length must be even');
     expect(() => fromHex('zz')).toThrow('invalid hex char');
+  });
+
+  it('tells whether a text is exactly the lowercase hex of some bytes', () => {
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    expect(isHexOf(all, toHex(all))).toBe(true);
+    expect(isHexOf(new Uint8Array(0), '')).toBe(true);
+    expect(isHexOf(BYTES, 'fbff001083')).toBe(true);
+    for (const other of ['FBff001083', 'fbff00108', 'fbff0010830', 'fbff001084', 'ebff001083', 'fbff00108g', ' fbff00108']) {
+      expect(isHexOf(BYTES, other), other).toBe(false);
+    }
+  });
+
+  it('decodes hex into a given array, with the same checks', () => {
+    const dest = new Uint8Array(8).fill(0xee);
+    expect(hexInto('FBff001083', dest.subarray(2))).toBe(5);
+    expect(dest).toEqual(Uint8Array.of(0xee, 0xee, 0xfb, 0xff, 0x00, 0x10, 0x83, 0xee));
+    expect(hexInto('', dest)).toBe(0);
+    expect(() => hexInto('abc', dest)).toThrow('hex length must be even');
+    expect(() => hexInto('0g', dest)).toThrow('invalid hex char');
+    expect(dest[0]).toBe(0xee);
+  });
+
+  it('writes UTF-8 only when all of it fits', () => {
+    const dest = new Uint8Array(8);
+    expect(utf8Fit('abc', dest)).toBe(3);
+    expect(fromUtf8(dest.subarray(0, 3))).toBe('abc');
+    expect(utf8Fit('a'.repeat(8), dest)).toBe(8);
+    expect(utf8Fit('a'.repeat(9), dest)).toBeUndefined();
+    expect(utf8Fit('aéb', dest.subarray(0, 3))).toBeUndefined();
+    expect(utf8Fit('aéb', dest.subarray(0, 4))).toBe(4);
+    expect(fromUtf8(dest.subarray(0, 4))).toBe('aéb');
+    expect(utf8Fit('\u{1f600}', dest.subarray(0, 3))).toBeUndefined();
+    expect(utf8Fit('', dest.subarray(0, 0))).toBe(0);
   });
 
   it('decodes UTF-8 strictly', () => {
