@@ -60,6 +60,12 @@ const state = /* @__PURE__ */ sha256.create();
 const digestOut = /* @__PURE__ */ new Uint8Array(64).subarray(0, 32);
 /** The hashes of one layer of the tree, 32 bytes each; each parent layer overwrites it from the start. */
 let layerBytes = /* @__PURE__ */ new Uint8Array(32 * 16);
+/**
+ * The reused buffers grow to at most this many bytes: a larger need (thousands of rows, a field of
+ * many KB, which only a hostile or broken envelope has) gets a buffer for that call alone, so one
+ * such message does not pin its size in the worker for good.
+ */
+const KEEP_MAX = 64 * 1024;
 
 function leafBuffer(n: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -120,8 +126,8 @@ function leafInto(row: RecipientRow, out: Uint8Array, place = -1): void {
   // 3 bytes a UTF-16 unit bound every field without scanning it; the buffer is reused anyway.
   let most = LEAF_PREFIX_BYTES.length + 6;
   for (let f = 0; f < 8; f++) most += 3 * row[f]!.length;
-  if (leafInput.length < most) leafInput = leafBuffer(most);
-  const b = leafInput;
+  if (leafInput.length < most && most <= KEEP_MAX) leafInput = leafBuffer(most);
+  const b = leafInput.length < most ? leafBuffer(most) : leafInput;
   const cached = place >= 0 && place < MIDSTATES_MAX ? midstates[place] : undefined;
   if (cached && sameText(cached.fields, row)) {
     b.set(cached.tail, BLOCK);
@@ -175,8 +181,9 @@ export function recipientsDigest(rows: readonly RecipientRow[]): string {
  */
 export function recipientsRoot(rows: readonly RecipientRow[]): Uint8Array {
   if (rows.length === 0) throw new RangeError('no rows');
-  if (layerBytes.length < 32 * rows.length) layerBytes = new Uint8Array(32 * rows.length);
-  const hashes = layerBytes;
+  const size = 32 * rows.length;
+  if (layerBytes.length < size && size <= KEEP_MAX) layerBytes = new Uint8Array(size);
+  const hashes = layerBytes.length < size ? new Uint8Array(size) : layerBytes;
   for (let i = 0; i < rows.length; i++) leafInto(rows[i]!, hashes.subarray(32 * i, 32 * i + 32), i);
   // Parent i reads children 2i and 2i + 1 (or 2i twice) before it is written at i, behind them.
   const P = NODE_PREFIX_BYTES.length;

@@ -135,6 +135,13 @@ describe('Merkle digest and proofs', () => {
     );
     const edgesRewrapped = edges.map((r, i): RecipientRow => [r[0], r[1], r[2], r[3], r[4], r[5], toBase64(new Uint8Array(12).fill(50 + i)), r[7]]);
     for (const rows of [edges, edgesRewrapped, edges]) expect(recipientsDigest(rows)).toBe(rootByHand(rows));
+    // Past what the reused buffers keep (64 KiB): 3,000 rows, a 40,000-character field; then small
+    // lists again, which must not read anything those left behind.
+    const many = Array.from({ length: 3000 }, (_, i) => row(`m${i}`, `d${i}`, 'member', String(i)));
+    expect(recipientsDigest(many)).toBe(rootByHand(many));
+    const huge: RecipientRow[] = [['z'.repeat(40_000), 'd', 'member', 'aid_master', 'sha256:', '', 'nonce1', toBase64(new Uint8Array(48).fill(7))], ...all.slice(0, 3)];
+    expect(recipientsDigest(huge)).toBe(rootByHand(huge));
+    for (const rows of [all.slice(0, 5), edges]) expect(recipientsDigest(rows)).toBe(rootByHand(rows));
   });
 
   it('B(): a non-base64 test string hashes as UTF-8, a base64-looking one is decoded', () => {
