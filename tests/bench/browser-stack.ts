@@ -28,9 +28,9 @@ export interface BrowserStack {
  * Serves the hashed build output (`/assets/…`) as a production server does, cacheable for good:
  * Vite's preview server sends `no-cache`, so every new tab would fetch every chunk again, which
  * no deployed app pays. The HTML and the gateway's files are not cached. Both the demo and the
- * reference page get it.
+ * reference page get it (and ladder-ab.ts's two demos).
  */
-const immutableAssets: Plugin = {
+export const immutableAssets: Plugin = {
   name: 'bench-immutable-assets',
   configurePreviewServer(server) {
     server.middlewares.use((req, res, next) => {

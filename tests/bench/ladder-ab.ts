@@ -7,10 +7,11 @@
 
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { build, preview, type InlineConfig, type Plugin, type PreviewServer } from 'vite';
+import { build, preview, type InlineConfig, type PreviewServer } from 'vite';
 import { startGateway } from '../../gateway/server.ts';
 import type { Rung } from '../../protocol/tab.ts';
 import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
+import { immutableAssets } from './browser-stack.ts';
 import { READY_PROBE, untilReady, type ReadyRecord } from './ready-signal.ts';
 import { summarize } from './stats.ts';
 
@@ -22,17 +23,6 @@ if (!other) {
 }
 const TABS = Number(process.env.AB_TABS ?? 15);
 const RUNGS: Rung[] = ['shared', 'leader'];
-
-/** Hashed assets cacheable for good, as in browser-stack.ts (a deployed app's new tab fetches none again). */
-const immutableAssets: Plugin = {
-  name: 'ab-immutable-assets',
-  configurePreviewServer(server) {
-    server.middlewares.use((req, res, next) => {
-      if (req.url?.startsWith('/assets/')) res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
-      next();
-    });
-  },
-};
 
 const config = (repo: string, tag: string): InlineConfig => ({
   configFile: join(repo, 'vite.config.ts'),
