@@ -468,6 +468,21 @@ describe('the demo chat', () => {
     expect(problems).toEqual([]);
   });
 
+  it('a new tab requests no icon: it is inline, so nothing is fetched or handled on its main thread as it attaches', async () => {
+    const page = await aliceTabs[0]!.context().newPage();
+    const requested: string[] = [];
+    page.on('request', (r) => requested.push(new URL(r.url()).pathname));
+    await page.goto(demoUrl(stack, { aid: alice, autologin: '1' }));
+    await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
+    // Whatever the browser asks for once the page is up (an icon is asked for after the load).
+    await page.waitForLoadState('load');
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 300)));
+    expect(await page.getAttribute('link[rel="icon"]', 'href')).toMatch(/^data:image\/png;base64,/);
+    expect(requested.filter((p) => /\/favicon\.(png|ico)$/.test(p))).toEqual([]);
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
   it('the inspector link keeps the gateway', async () => {
     const href = await aliceTabs[0]!.getAttribute('#inspector-link', 'href');
     const page = await aliceTabs[0]!.context().newPage();
