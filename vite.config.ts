@@ -17,7 +17,8 @@ export default defineConfig({
   publicDir: 'public',
   server: { port: Number(process.env.PORT ?? 5173), strictPort: true },
   preview: { port: Number(process.env.PORT ?? 5173), strictPort: true },
-  plugins: [aunWorker()],
+  // The client's chunk here is the client and demo/connect.ts: compiled as it loads (see the option).
+  plugins: [aunWorker({ eagerClient: true })],
   define: {
     __AUN_DEFAULT_GATEWAY__: JSON.stringify(process.env.AUN_GATEWAY_URL ?? `ws://127.0.0.1:${gatewayPort}/ws`),
   },

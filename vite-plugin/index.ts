@@ -31,6 +31,16 @@ export interface AunWorkerOptions {
    * worker (`aun-worker/worker`). Set it when you wrap the runtime in a worker of your own.
    */
   entry?: string;
+  /**
+   * Marks the chunk that holds the tab's client (`aun-worker/client`) for eager compilation with
+   * V8's explicit compile hint (`//# allFunctionsCalledOnLoad`, Chromium 136+; other engines
+   * ignore it): nearly all of the client runs while a tab connects, and compiled as the script
+   * loads (and kept in the browser's code cache) instead of function by function on first call,
+   * it is no longer compiled on the main thread inside `connect()`. Off by default: it tags the
+   * whole chunk, and where the bundler put the client in one chunk with most of the app, all of
+   * that would be compiled eagerly too.
+   */
+  eagerClient?: boolean;
 }
 
 /** What the plugin decided, for tools and tests: `plugin.api`. */
@@ -44,6 +54,10 @@ const here = fileURLToPath(import.meta.url);
 // Next to this file in both layouts: the sources (vite-plugin/index.ts → worker/main.ts) and the
 // published build (dist/lib/vite-plugin/index.js → dist/lib/worker/main.js).
 const DEFAULT_ENTRY = path.resolve(path.dirname(here), '..', 'worker', `main${path.extname(here)}`);
+/** The tab's client (`aun-worker/client`), in the same two layouts. */
+const CLIENT_ENTRY = path.resolve(path.dirname(here), '..', 'client-stub', `index${path.extname(here)}`);
+/** V8's explicit compile hint: every function of the script is compiled as it loads. */
+export const EAGER_HINT = '//# allFunctionsCalledOnLoad';
 
 /** Every npm module the default worker imports (a unit test keeps this list in step with the code). */
 export const WORKER_DEPS: readonly string[] = [
@@ -146,6 +160,19 @@ export function aunWorker(options: AunWorkerOptions = {}): Plugin<AunWorkerApi> 
     },
     load(id) {
       return id === RESOLVED_ID ? virtualModule(entry, build, builtAt) : undefined;
+    },
+    // A banner added after minification (which drops comments), source maps shifted with it; the
+    // hint must be the script's first line, so it goes before any banner of the app's own.
+    outputOptions(output) {
+      if (!options.eagerClient) return null;
+      const own = output.postBanner;
+      return {
+        ...output,
+        postBanner: async (chunk) => {
+          const banner = typeof own === 'function' ? await own(chunk) : own ?? '';
+          return chunk.moduleIds.includes(CLIENT_ENTRY) ? `${EAGER_HINT}${banner ? `\n${banner}` : ''}` : banner;
+        },
+      };
     },
   };
 }

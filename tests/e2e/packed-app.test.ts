@@ -3,7 +3,7 @@
 // built with its own Vite and `aunWorker()`, then two tabs in Chromium sharing one session.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,7 @@ const AID = 'packed.aun.local';
 
 // The whole app a user writes after reading docs/library-author.md.
 const APP_FILES: Record<string, string> = {
-  'vite.config.js': `import { aunWorker } from 'aun-worker/vite';\nexport default { plugins: [aunWorker()] };\n`,
+  'vite.config.js': `import { aunWorker } from 'aun-worker/vite';\nexport default { plugins: [aunWorker({ eagerClient: true })] };\n`,
   'index.html': '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>packed app</title></head><body><p id="state">starting</p><script type="module" src="./main.js"></script></body></html>\n',
   'main.js': [
     "import { connect } from 'aun-worker/client';",
@@ -112,6 +112,15 @@ describe('installing the tarball into a new Vite app outside the repo', () => {
 describe('the app built with aunWorker()', () => {
   let tabs: Page[];
   const errors: string[] = [];
+
+  it('has the client (from the published dist/lib) in a chunk that starts with V8\'s compile hint (eagerClient)', () => {
+    const assets = path.join(app, 'dist', 'assets');
+    const js = readdirSync(assets).filter((f) => f.endsWith('.js')).map((f) => readFileSync(path.join(assets, f), 'utf8'));
+    const client = js.filter((code) => code.includes('aun-tab:'));
+    expect(client).toHaveLength(1);
+    expect(client[0]!.startsWith('//# allFunctionsCalledOnLoad\n')).toBe(true);
+    expect(js.filter((code) => code.includes('allFunctionsCalledOnLoad'))).toHaveLength(1);
+  });
 
   async function openTab(): Promise<Page> {
     const page = await ctx.newPage();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { build, createLogger, createServer, resolveConfig, type Rolldown } from 'vite';
-import { aunWorker, WORKER_DEPS, type AunWorkerOptions } from '../../../vite-plugin/index.ts';
+import { aunWorker, EAGER_HINT, WORKER_DEPS, type AunWorkerOptions } from '../../../vite-plugin/index.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = path.join(here, 'fixture');
@@ -173,4 +173,34 @@ describe('a fixture app built with the plugin', () => {
       await server.close();
     }
   });
+});
+
+describe('aunWorker({ eagerClient })', () => {
+  /** tests/unit/package/fixture-client: the client in the entry chunk, a lazy chunk beside it. */
+  async function buildClientApp(options: AunWorkerOptions): Promise<Rolldown.OutputChunk[]> {
+    const out = (await build({
+      configFile: false,
+      logLevel: 'silent',
+      root: path.join(here, 'fixture-client'),
+      plugins: [aunWorker(options)],
+      build: { write: false, minify: true, sourcemap: true, target: 'es2022' },
+    })) as Rolldown.RolldownOutput | Rolldown.RolldownOutput[];
+    return (Array.isArray(out) ? out : [out]).flatMap((o) => o.output).filter((f): f is Rolldown.OutputChunk => f.type === 'chunk');
+  }
+
+  it('puts V8\'s compile hint first in the chunk that holds the client, after minification, its source map shifted by that line', async () => {
+    const chunks = await buildClientApp({ build: BUILD_ID, builtAt: BUILT_AT, eagerClient: true });
+    const client = chunks.find((c) => c.isEntry)!;
+    const later = chunks.find((c) => c.fileName.includes('later'))!;
+    expect(client.code.startsWith(`${EAGER_HINT}\n`)).toBe(true);
+    expect(client.code).toContain('aun-tab:'); // the client is in it, minified
+    expect(client.map!.mappings.startsWith(';')).toBe(true);
+    expect(later.code).not.toContain(EAGER_HINT);
+  }, 30_000);
+
+  it('leaves every chunk as built without it', async () => {
+    const chunks = await buildClientApp({ build: BUILD_ID, builtAt: BUILT_AT });
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) expect(c.code).not.toContain(EAGER_HINT);
+  }, 30_000);
 });
