@@ -170,7 +170,7 @@ export function aunWorker(options: AunWorkerOptions = {}): Plugin<AunWorkerApi> 
         ...output,
         postBanner: async (chunk) => {
           const banner = typeof own === 'function' ? await own(chunk) : own ?? '';
-          return chunk.moduleIds.includes(CLIENT_ENTRY) ? `${EAGER_HINT}${banner ? `\n${banner}` : ''}` : banner;
+          return chunk.moduleIds.some((id) => toUrlPath(id) === toUrlPath(CLIENT_ENTRY)) ? `${EAGER_HINT}${banner ? `\n${banner}` : ''}` : banner;
         },
       };
     },
