@@ -5,10 +5,10 @@
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { build, preview, type InlineConfig, type Plugin, type PreviewServer } from 'vite';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
-import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
+import { launchChromium } from '../support/chromium.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const SERVE = { port: 0, strictPort: false, host: '127.0.0.1' };
@@ -80,7 +80,7 @@ export async function withBrowserStack<T>(fn: (stack: BrowserStack) => Promise<T
     closers.push(() => demo.close());
     const page = await preview({ ...pageConfig, preview: SERVE });
     closers.push(() => page.close());
-    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true });
+    const browser = await launchChromium();
     closers.push(() => browser.close());
     return await fn({ gateway, browser, demoOrigin: origin(demo), pageUrl: `${origin(page)}/`, refUrl: `${origin(page)}/ref.html` });
   } finally {

@@ -6,12 +6,12 @@
 // start → ready. Prints a table; asserts nothing. AB_TABS tabs per side and rung (default 15).
 
 import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { build, preview, type InlineConfig, type PreviewServer } from 'vite';
 import { startGateway } from '../../gateway/server.ts';
 import type { Rung } from '../../protocol/tab.ts';
-import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
 import { immutableAssets } from './browser-stack.ts';
+import { launchChromium } from '../support/chromium.ts';
 import { READY_PROBE, untilReady, type ReadyRecord } from './ready-signal.ts';
 import { summarize } from './stats.ts';
 
@@ -42,7 +42,7 @@ for (const [i, s] of sides.entries()) {
   servers.push(await preview({ ...c, preview: { port: 0, strictPort: false, host: '127.0.0.1' } }));
 }
 const gateway = await startGateway({ dataDir: ':memory:', tokenTtl: 3600, admin: true });
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true });
+const browser = await launchChromium();
 try {
   for (const rung of RUNGS) {
     const contexts: { ctx: BrowserContext; url: string; mark: number[]; nav: number[] }[] = [];

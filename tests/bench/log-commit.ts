@@ -12,9 +12,8 @@ import { createServer } from 'node:http';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { build } from 'vite';
-import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
+import { launchChromium } from '../support/chromium.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROUNDS = Number(process.env.ROUNDS ?? 40);
@@ -38,7 +37,7 @@ const server = createServer((req, res) => {
 });
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const { port } = server.address() as { port: number };
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true });
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error(`[log-commit] ${e.message}`));

@@ -4,13 +4,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import type { GatewayStats } from '../../gateway/http.ts';
 import { startGateway, type Gateway, type GatewayOptions } from '../../gateway/server.ts';
 import { expect } from 'vitest';
-import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
 import { adminFetch, adminStats } from '../support/admin.ts';
+import { launchChromium as launchBrowser } from '../support/chromium.ts';
 import { Identity, Session } from '../support/aun-client.ts';
 
 export interface Stack {
@@ -22,11 +22,7 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** `extraArgs` go after the usual flags, e.g. `--ignore-certificate-errors-spki-list=…` for a TLS gateway. */
-export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
-  const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-  return chromium.launch({ executablePath, args: [...CHROMIUM_FLAGS, ...extraArgs], headless: true });
-}
+export { launchBrowser };
 
 export async function serveApp(): Promise<PreviewServer> {
   return preview({

@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { build, preview, type InlineConfig } from 'vite';
-import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
+import { launchChromium } from './chromium.ts';
 
 export interface WorkerPageOptions {
   /** How long the page may take to report its worker ready (`#status[data-ready="1"]`). */
@@ -38,7 +38,7 @@ export async function withWorkerPage<T>(root: string, fn: (page: Page) => Promis
     await build(config);
     const server = await preview({ ...config, preview: { port: 0, strictPort: false, host: '127.0.0.1' } });
     closers.push(() => server.close());
-    const browser: Browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true });
+    const browser: Browser = await launchChromium();
     closers.push(() => browser.close());
     const page = await browser.newPage();
     page.on('pageerror', (e) => console.error(`[${label}] ${e.message}`));
