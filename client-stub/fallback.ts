@@ -1,15 +1,15 @@
 // The fallback rungs (see ladder.ts), used where the shared rung cannot run or is forced off.
 // `leader`: the tabs elect one leader through a Web Lock; it runs the owner in a dedicated
-// worker and bridges the other tabs' ports over BroadcastChannel. `single`: a dedicated worker in
-// this tab only.
+// worker, which serves the other tabs over BroadcastChannel (worker/hub/bus-bridge.ts).
+// `single`: a dedicated worker in this tab only.
 
-import { CONNECT, DRAIN, DRAINED } from '../protocol/dedicated.ts';
+import { busChannel, CONNECT, DRAIN, DRAINED, RESIGN, type BusMessage, type ConnectMessage } from '../protocol/dedicated.ts';
 import type { AttachMessage, BuildInfo, Rung } from '../protocol/tab.ts';
 import type { Transport } from './ladder.ts';
 
-function connectTo(worker: Worker, rung: Rung): MessagePort {
+function connectTo(worker: Worker, rung: Rung, bus?: string): MessagePort {
   const ch = new MessageChannel();
-  worker.postMessage({ type: CONNECT, rung }, [ch.port2]);
+  worker.postMessage({ type: CONNECT, rung, ...(bus ? { bus } : {}) } satisfies ConnectMessage, [ch.port2]);
   return ch.port1;
 }
 
@@ -42,52 +42,25 @@ export class SingleTransport implements Transport {
   }
 }
 
-/** A follower's attach as it crosses the BroadcastChannel: the same fields, without the ports. */
-type AttachHead = Omit<AttachMessage, 'rpc' | 'events'>;
-
-type BusMessage =
-  | { t: 'attach'; from: string; attempt: string; head: AttachHead }
-  | { t: 'rpc'; from: string; attempt: string; data: unknown }
-  | { t: 'frame'; attempt: string; ch: 'rpc' | 'events'; data: unknown }
-  | { t: 'leader' }
-  /** A follower of a newer build asks the leader to hand over to it. */
-  | { t: 'resign'; from: string; build: BuildInfo }
-  /** The leader drained its owner for `to`, which may now take the lock from it. */
-  | { t: 'resigned'; to: string };
-
 const RESEND_MS = 250;
-/** A follower that attached before its lock was granted is watched after this long even if it never says so (as the hub does). */
-const LOCK_PENDING_MS = 10_000;
-/** How long a leader that handed over keeps its drained owner and bridges for late answers. */
+/** How long a leader that handed over keeps its drained owner, which still relays late answers. */
 const RETIRE_GRACE_MS = 1_000;
-
-interface Bridge {
-  attempt: string;
-  rpc: MessagePort;
-  out: BroadcastChannel;
-  /** Starts watching the follower's tab lock (once). */
-  watch?: (() => void) | null;
-  close(): void;
-}
 
 /**
  * Leader election through the Web Lock `aun-leader:<base>`. The holder runs the owner in a
- * dedicated worker; every other tab bridges its two port ends over BroadcastChannel:
- * `…:leader` carries attaches and calls to the leader, `…:<tabId>` carries answers and events
- * to one tab, `…:all` announces a new leader.
+ * dedicated worker; every other tab bridges its two port ends over BroadcastChannel
+ * (protocol/dedicated.ts, BusMessage) to that worker, which answers on the tab's own channel.
  */
 export class LeaderTransport implements Transport {
   readonly rung = 'leader';
   #leader: MessagePort | null = null;
   #worker: Worker | null = null;
-  #bus: BroadcastChannel | null = null;
   #election = new AbortController();
   #resigning = false;
   #askedToLead = false;
   readonly #inbox: BroadcastChannel;
   readonly #announce: BroadcastChannel;
   #toLeader: BroadcastChannel | null = null;
-  readonly #bridges = new Map<string, Bridge>();
   #pending: { msg: AttachMessage; attempt: string; timer: ReturnType<typeof setInterval> } | null = null;
   /**
    * The follower side of this tab's links, by attempt: frames from the leader go to these ports.
@@ -143,9 +116,6 @@ export class LeaderTransport implements Transport {
     this.#worker = null;
     this.#leader?.close();
     this.#leader = null;
-    this.#bus?.close();
-    this.#bus = null;
-    for (const b of [...this.#bridges.values()]) b.close();
     this.#inbox.close();
     this.#announce.close();
     this.#toLeader?.close();
@@ -183,7 +153,7 @@ export class LeaderTransport implements Transport {
    * A follower of a newer build asked: this tab stops leading at once (its own client re-attaches
    * as a follower), drains its owner, ends it and tells the newer tab to take the lock.
    */
-  #resign(m: Extract<BusMessage, { t: 'resign' }>): void {
+  #resign(m: { from: string; build: BuildInfo }): void {
     const port = this.#leader;
     const worker = this.#worker;
     const b = m.build as Partial<BuildInfo> | undefined;
@@ -197,14 +167,9 @@ export class LeaderTransport implements Transport {
       const out = this.#channel(m.from);
       out.postMessage({ t: 'resigned', to: m.from } satisfies BusMessage);
       out.close();
-      // The drained owner lives a little longer, so answers still on their way through the
+      // The drained owner lives a little longer, so answers still on their way through its
       // bridges arrive, and stragglers hear "not executed" (and go to the new leader).
-      setTimeout(() => {
-        worker.terminate();
-        this.#bus?.close();
-        this.#bus = null;
-        for (const b of [...this.#bridges.values()]) b.close();
-      }, RETIRE_GRACE_MS);
+      setTimeout(() => worker.terminate(), RETIRE_GRACE_MS);
     };
     worker.postMessage({ type: DRAIN });
   }
@@ -233,9 +198,8 @@ export class LeaderTransport implements Transport {
     this.#pending = null;
   }
 
-  /** The bus channel `aun-bus:<base>:<to>` (`to`: a tab id, 'leader' or 'all'). */
   #channel(to: string): BroadcastChannel {
-    return new BroadcastChannel(`aun-bus:${this.#base}:${to}`);
+    return new BroadcastChannel(busChannel(this.#base, to));
   }
 
   #post(m: BusMessage): void {
@@ -258,14 +222,15 @@ export class LeaderTransport implements Transport {
     (m.ch === 'rpc' ? local.rpc : local.events).postMessage(m.data);
   }
 
-  /** This tab won the election: start the owner, serve the followers, tell them. */
+  /** This tab won the election: start the owner, which serves the followers and tells them. */
   #lead(): void {
     if (this.#leader) return;
-    this.#worker = this.#factory(this.#name);
-    this.#leader = connectTo(this.#worker, 'leader');
-    const bus = this.#channel('leader');
-    bus.onmessage = (ev: MessageEvent<BusMessage>) => this.#fromFollower(ev.data);
-    this.#bus = bus;
+    const worker = (this.#worker = this.#factory(this.#name));
+    this.#leader = connectTo(worker, 'leader', this.#base);
+    worker.onmessage = (ev: MessageEvent) => {
+      const m = ev.data as { type?: unknown; from: string; build: BuildInfo } | null;
+      if (m?.type === RESIGN) this.#resign(m);
+    };
     // An attach of this tab still waiting for the old leader goes to the new owner directly.
     const p = this.#pending;
     if (p) {
@@ -274,56 +239,5 @@ export class LeaderTransport implements Transport {
       this.#locals.delete(p.attempt);
       this.#leader.postMessage(p.msg, [p.msg.rpc, p.msg.events]);
     }
-    this.#announce.postMessage({ t: 'leader' } satisfies BusMessage);
-  }
-
-  #fromFollower(m: BusMessage): void {
-    if (m?.t === 'resign') {
-      this.#resign(m);
-      return;
-    }
-    if (m?.t === 'rpc') {
-      const b = this.#bridges.get(m.from);
-      if (b?.attempt !== m.attempt) return;
-      b.rpc.postMessage(m.data);
-      // The follower tells its owner it holds its tab lock now: the bridge may watch it too.
-      if ((m.data as { path?: unknown[] } | null)?.path?.[0] === 'lockHeld') b.watch?.();
-      return;
-    }
-    if (!this.#leader || m?.t !== 'attach' || typeof m.from !== 'string' || typeof m.attempt !== 'string') return;
-    const old = this.#bridges.get(m.from);
-    if (old?.attempt === m.attempt) return;
-    old?.close();
-    const rpc = new MessageChannel();
-    const events = new MessageChannel();
-    const out = this.#channel(m.from);
-    const relay = (ch: 'rpc' | 'events') => (ev: MessageEvent) => out.postMessage({ t: 'frame', attempt: m.attempt, ch, data: ev.data } satisfies BusMessage);
-    rpc.port1.onmessage = relay('rpc');
-    events.port1.onmessage = relay('events');
-    const bridge: Bridge = {
-      attempt: m.attempt,
-      rpc: rpc.port1,
-      out,
-      close: () => {
-        rpc.port1.close();
-        events.port1.close();
-        out.close();
-        if (this.#bridges.get(m.from) === bridge) this.#bridges.delete(m.from);
-      },
-    };
-    this.#bridges.set(m.from, bridge);
-    this.#leader!.postMessage({ ...m.head, rpc: rpc.port2, events: events.port2 } satisfies AttachMessage, [rpc.port2, events.port2]);
-    // The follower's own lock goes when it does: then its bridge goes too. A follower that
-    // attached before its lock was granted (lockPending) is watched once it tells its owner it
-    // holds it (lockHeld), or after LOCK_PENDING_MS: asked first, this tab would get it first.
-    // (A closed bridge watched later is closed again when the lock is granted: harmless.)
-    const lock = m.head.tabLock;
-    if (!lock) return;
-    bridge.watch = () => {
-      bridge.watch = null;
-      void navigator.locks.request(lock, () => bridge.close());
-    };
-    if (m.head.lockPending) setTimeout(() => bridge.watch?.(), LOCK_PENDING_MS);
-    else bridge.watch();
   }
 }

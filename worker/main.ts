@@ -2,8 +2,9 @@
 // with owners of other builds which one is active (hub/succession.ts); as a dedicated worker
 // (leader and single rungs) it serves the ports its tab hands it.
 
-import { CONNECT, DRAIN, DRAINED } from '../protocol/dedicated.ts';
+import { CONNECT, DRAIN, DRAINED, RESIGN } from '../protocol/dedicated.ts';
 import { ATTACH, TAB_PROTOCOL, type OwnerAddress, type OwnerFrame, type Rung } from '../protocol/tab.ts';
+import { busBridge, type BusBridge } from './hub/bus-bridge.ts';
 import { succession } from './hub/succession.ts';
 import { Runtime } from './runtime.ts';
 import { keystoreProbe } from './store/probe.ts';
@@ -44,16 +45,27 @@ if (shared) {
     for (const port of ev.ports) void unfit.then((why) => (why === null ? runtime.accept(port) : turnAway(port, why)));
   };
 } else {
+  let bus: BusBridge | null = null;
   self.onmessage = (ev: MessageEvent) => {
-    const m = ev.data as { type?: unknown; rung?: unknown } | null;
+    const m = ev.data as { type?: unknown; rung?: unknown; bus?: unknown } | null;
     // Only the tab that started this worker can post here: it is the leader handing over.
     if (m?.type === DRAIN) {
+      bus?.retire();
       void runtime.drain(null).finally(() => self.postMessage({ type: DRAINED }));
       return;
     }
     if (m?.type !== CONNECT || !ev.ports[0]) return;
     if (m.rung === 'leader' || m.rung === 'single') runtime.rung = m.rung as Rung;
     runtime.accept(ev.ports[0]);
+    // The leader rung: this owner serves the follower tabs over their bus itself.
+    if (m.rung === 'leader' && typeof m.bus === 'string' && !bus) {
+      const entry = new MessageChannel();
+      runtime.accept(entry.port2);
+      bus = busBridge(m.bus, entry.port1, {
+        ...(self.navigator.locks ? { locks: self.navigator.locks } : {}),
+        onResign: ({ from, build }) => self.postMessage({ type: RESIGN, from, build }),
+      });
+    }
   };
 }
 

@@ -184,3 +184,41 @@ describe('capability probes (no ?rung)', () => {
     await bare.close();
   });
 });
+
+describe('leader rung: the leader tab is not on the followers\' way', () => {
+  it('a follower\'s calls and messages arrive while the leader tab\'s main thread is busy', async () => {
+    const ctx = await stack.browser.newContext();
+    const aid = newAid();
+    const leader = await openTab(ctx, stack, aid, { rung: 'leader' });
+    const follower = await openTab(ctx, stack, aid, { rung: 'leader' });
+    expect([await isLeader(leader), await isLeader(follower)]).toEqual([true, false]);
+    await follower.evaluate(() => {
+      const g = globalThis as unknown as { aun: { on(e: string, h: (d: { payload?: { text?: string } }) => void): () => void }; gotAt: Record<string, number> };
+      g.gotAt = {};
+      g.aun.on('message', (m) => {
+        if (m.payload?.text) g.gotAt[m.payload.text] = Date.now();
+      });
+    });
+    // The leader tab's main thread runs one 3 s task, as a page stuck in its own work does.
+    const busyFrom = await leader.evaluate(() => {
+      setTimeout(() => {
+        const end = performance.now() + 3000;
+        while (performance.now() < end);
+      }, 0);
+      return Date.now();
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const answeredAt = await follower.evaluate(async () => {
+      await (globalThis as unknown as { aun: { call(m: string, p: unknown): Promise<unknown> } }).aun.call('meta.ping', {});
+      return Date.now();
+    });
+    const s = await sender();
+    await s.call('message.send', { to: aid, payload: { type: 'text', text: 'while-busy' } });
+    const gotAt = await until('the message in the follower', () => follower.evaluate(() => (globalThis as unknown as { gotAt: Record<string, number> }).gotAt['while-busy']), 10_000);
+    // Both before the leader's task could have ended (through the leader tab they come after it).
+    expect(answeredAt).toBeLessThan(busyFrom + 3000);
+    expect(gotAt).toBeLessThan(busyFrom + 3000);
+    s.close();
+    await ctx.close();
+  });
+});
