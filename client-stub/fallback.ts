@@ -3,7 +3,7 @@
 // worker, which serves the other tabs over BroadcastChannel (worker/hub/bus-bridge.ts).
 // `single`: a dedicated worker in this tab only.
 
-import { busChannel, CONNECT, DRAIN, DRAINED, RESIGN, type BusMessage, type ConnectMessage } from '../protocol/dedicated.ts';
+import { busChannel, CONNECT, DRAIN, DRAINED, RESIGN, type BusMessage, type ConnectMessage, type ResignMessage } from '../protocol/dedicated.ts';
 import type { AttachMessage, BuildInfo, Rung } from '../protocol/tab.ts';
 import type { Transport } from './ladder.ts';
 
@@ -153,7 +153,7 @@ export class LeaderTransport implements Transport {
    * A follower of a newer build asked: this tab stops leading at once (its own client re-attaches
    * as a follower), drains its owner, ends it and tells the newer tab to take the lock.
    */
-  #resign(m: { from: string; build: BuildInfo }): void {
+  #resign(m: Pick<ResignMessage, 'from' | 'build'>): void {
     const port = this.#leader;
     const worker = this.#worker;
     const b = m.build as Partial<BuildInfo> | undefined;
@@ -228,7 +228,7 @@ export class LeaderTransport implements Transport {
     const worker = (this.#worker = this.#factory(this.#name));
     this.#leader = connectTo(worker, 'leader', this.#base);
     worker.onmessage = (ev: MessageEvent) => {
-      const m = ev.data as { type?: unknown; from: string; build: BuildInfo } | null;
+      const m = ev.data as ResignMessage | null;
       if (m?.type === RESIGN) this.#resign(m);
     };
     // An attach of this tab still waiting for the old leader goes to the new owner directly.

@@ -14,6 +14,13 @@ export const DRAINED = 'aun.drained';
 /** The leader's owner passes a follower's `resign` on to its tab, which decides and drains it. */
 export const RESIGN = 'aun.resign';
 
+/** What the leader's owner posts to its tab for a follower's `resign`. */
+export interface ResignMessage {
+  type: typeof RESIGN;
+  from: string;
+  build: BuildInfo;
+}
+
 export interface ConnectMessage {
   type: typeof CONNECT;
   rung: Rung;

@@ -2,7 +2,7 @@
 // with owners of other builds which one is active (hub/succession.ts); as a dedicated worker
 // (leader and single rungs) it serves the ports its tab hands it.
 
-import { CONNECT, DRAIN, DRAINED, RESIGN } from '../protocol/dedicated.ts';
+import { CONNECT, DRAIN, DRAINED, RESIGN, type ResignMessage } from '../protocol/dedicated.ts';
 import { ATTACH, TAB_PROTOCOL, type OwnerAddress, type OwnerFrame, type Rung } from '../protocol/tab.ts';
 import { busBridge, type BusBridge } from './hub/bus-bridge.ts';
 import { succession } from './hub/succession.ts';
@@ -63,7 +63,7 @@ if (shared) {
       runtime.accept(entry.port2);
       bus = busBridge(m.bus, entry.port1, {
         ...(self.navigator.locks ? { locks: self.navigator.locks } : {}),
-        onResign: ({ from, build }) => self.postMessage({ type: RESIGN, from, build }),
+        onResign: ({ from, build }) => self.postMessage({ type: RESIGN, from, build } satisfies ResignMessage),
       });
     }
   };

@@ -22,6 +22,7 @@ interface Bridge {
 export interface BusBridge {
   /** Takes no new attaches (the owner drains for another leader); bridges up keep relaying. */
   retire(): void;
+  /** Ends every bridge and stops listening (the worker itself simply ends with its tab's terminate()). */
   close(): void;
 }
 
@@ -72,7 +73,8 @@ export function busBridge(base: string, entry: MessagePort, opts: BusBridgeOptio
     const locks = opts.locks;
     bridge.watch = () => {
       bridge.watch = null;
-      void locks.request(lock, () => bridge.close()).catch(() => bridge.close());
+      // A request that fails says nothing of the follower: its bridge stays (the hub watches it too).
+      void locks.request(lock, () => bridge.close()).catch(() => {});
     };
     if (head.lockPending) setTimeout(() => bridge.watch?.(), LOCK_PENDING_MS);
     else bridge.watch();
