@@ -13,8 +13,7 @@ import { gateway, query, startClient } from './connect.ts';
 import { Chats, type Conversation, type SendOutcome } from './app/chats.ts';
 import { ConnectionIndicator } from './app/connection.ts';
 import { ConversationView } from './app/conversation.ts';
-import { byId, clearError, errorText, showError } from './app/dom.ts';
-import { renderLoop } from './app/render.ts';
+import { byId, clearError, coalesce, errorText, showError } from './app/dom.ts';
 import { clearFeed, feedMessage, feedUndecryptable, relabelFeed } from './app/feed.ts';
 import { GroupDirectory } from './app/group-directory.ts';
 import { markRecalled } from './app/recall.ts';
@@ -94,13 +93,12 @@ async function main(): Promise<void> {
     },
   });
   const groupLabel = (groupId: string) => chats?.groupLabel(groupId) ?? groupId;
-  // In the render loop with the feed: one frame for both, a few a second while messages stream.
-  const renderList = () => {
+  // At most ~20 list renders a second, however fast messages arrive.
+  const refreshList = coalesce(() => {
     if (!chats) return;
     renderConversations(chats, select);
     relabelFeed(groupLabel);
-  };
-  const refreshList = () => renderLoop.schedule(renderList);
+  }, 50);
   const picker = {
     login: (aid: string) => void login(aid).catch(showError),
     removed: (aid: string) => {

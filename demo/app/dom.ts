@@ -33,6 +33,19 @@ export function clearError(): void {
   byId('error').textContent = '';
 }
 
+/** Runs fn once, `delayMs` after the first of any number of requests (a burst of events). */
+export function coalesce(fn: () => void, delayMs: number): () => void {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    setTimeout(() => {
+      queued = false;
+      fn();
+    }, delayMs);
+  };
+}
+
 /**
  * Appends to a scrolling list and keeps it scrolled to the bottom if it was there. Layout is read
  * once per animation frame, before the first append after the frame was drawn (so it is clean and

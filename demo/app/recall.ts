@@ -3,12 +3,10 @@
 // since the worker logs the recall event after the (redacted) original.
 
 import { RECALLED_TEXT } from './chats.ts';
-import { pendingFeedLines } from './feed.ts';
 
 export function markRecalled(messageIds: readonly string[]): void {
   for (const id of messageIds) {
-    const pending = pendingFeedLines().filter((li) => li.dataset.messageId === id);
-    for (const li of [...document.querySelectorAll<HTMLElement>(`li[data-message-id="${CSS.escape(id)}"]`), ...pending]) {
+    for (const li of document.querySelectorAll<HTMLElement>(`li[data-message-id="${CSS.escape(id)}"]`)) {
       li.classList.add('recalled');
       const text = li.querySelector('.text');
       if (text) text.textContent = RECALLED_TEXT;

@@ -421,13 +421,17 @@ function installRecorder(page: Page, run: string, n: number): Promise<void> {
     (g.__delivery ??= {})[r] = rec;
     // Lines of this run as they enter the feed (at the demo's next render, after their events).
     // (No named functions in here: tsx would wrap them in a helper the page does not have.)
+    // A line added to a page that is added in the same task shows in both records: counted once.
     let shown = 0;
+    const counted = new WeakSet<Element>();
     const watch = new MutationObserver((records) => {
       for (const record of records) {
         for (const node of record.addedNodes) {
           if (!(node instanceof Element)) continue;
           for (const li of node.matches('li.inbound') ? [node] : node.querySelectorAll('li.inbound')) {
-            if ((li.querySelector('.text')?.textContent ?? '').startsWith(`${r} `)) shown++;
+            if (counted.has(li) || !(li.querySelector('.text')?.textContent ?? '').startsWith(`${r} `)) continue;
+            counted.add(li);
+            shown++;
           }
         }
       }
