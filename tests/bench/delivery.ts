@@ -5,8 +5,8 @@
 //  1. messages per second of a 1,000-message burst (all on the sender's socket at once), first
 //     send → the last `message` event in the last tab (the runtime's delivery; the app's drawing is
 //     load on the same cores). The row also says when every tab had drawn every line: the frame
-//     after the last line went into its `#messages` (a MutationObserver; the demo adds lines at its
-//     renders, a few a second while messages stream);
+//     after the last line went into its `#messages` (a MutationObserver: the demo adds a line in its
+//     handler, an app that batches its drawing adds it later);
 //  2. p50/p99 latency send → `message` event in the tab over every (tab, message) pair, for that
 //     burst (queueing included) and for a paced run well under the burst rate (the idle latency);
 //  3. the SharedWorker's JS heap (through CDP, after a GC) with 20 tabs attached, before and after
@@ -73,7 +73,7 @@ interface TabRecord {
   duplicates: number[];
   disorder: number;
   lastSeq: number;
-  /** The frame after the run's last line went into `#messages` (the demo adds lines at its renders). */
+  /** The frame after the run's last line went into `#messages`. */
   shownAt: number;
   done: Promise<void>;
   finish: () => void;
@@ -419,7 +419,7 @@ function installRecorder(page: Page, run: string, n: number): Promise<void> {
     const done = new Promise<void>((resolve) => (finish = resolve));
     const rec: TabRecord = { n: total, arrivals: [], seen: new Set(), duplicates: [], disorder: 0, lastSeq: 0, shownAt: 0, done, finish };
     (g.__delivery ??= {})[r] = rec;
-    // Lines of this run as they enter the feed (at the demo's next render, after their events).
+    // Lines of this run as they enter the feed.
     // (No named functions in here: tsx would wrap them in a helper the page does not have.)
     // A line added to a page that is added in the same task shows in both records: counted once.
     let shown = 0;
