@@ -13,7 +13,10 @@
 //     the messages, next to the same worker with 1 tab attached; the heap of one demo page for scale;
 //  4. the paced run and the burst to 5 tabs again on a busy machine: another process spinning on one
 //     core meanwhile, next to the bare Node Session measured with the same process spinning;
-//  5. the paced run and the burst end-to-end encrypted (V2 envelopes made by the sender beforehand)
+//  5. the burst to 1 tab again with the page not drawn (body display:none): the demo's handler
+//     still adds every line, nothing is laid out or painted; what the runtime delivers when the
+//     app's drawing costs nothing, next to the same bare Node baseline;
+//  6. the paced run and the burst end-to-end encrypted (V2 envelopes made by the sender beforehand)
 //     to 1 tab, next to a bare Node Session that receives the same kind of envelopes.
 // Every tab is checked message by message: each message once, in seq order, and shown in the page.
 // The worker's console (its log) and uncaught exceptions are read through CDP and reported.
@@ -47,6 +50,8 @@ const PACED_INTERVAL_MS = 20;
 /** `BENCH_TABS=1,5` runs only those tab counts (the heap rows need 20). */
 const TABS = process.env.BENCH_TABS ? process.env.BENCH_TABS.split(',').map(Number) : [1, 5, 20];
 const MEMORY_TABS = 20;
+/** The tab count whose burst is run again with the pages not drawn. */
+const UNDRAWN_TABS = 1;
 /** The tab count of the busy-machine rows (run when BENCH_TABS includes it). */
 const BUSY_TABS = 5;
 const READY_TIMEOUT_MS = 30_000;
@@ -500,6 +505,8 @@ interface Heap {
 interface TabsRun {
   paced?: Outcome;
   burst: Outcome;
+  /** The burst again with the pages not drawn (display:none), when asked for. */
+  undrawn?: Outcome;
   heap?: Heap;
   /** The worker's log lines during the run, other than tabs attaching and detaching. */
   workerLog: string[];
@@ -509,11 +516,11 @@ interface TabsRun {
 type Sender = (aid: string, run: string, load: Load) => Promise<Sent>;
 
 /**
- * Opens `tabs` demo tabs on a fresh AID, then (with `paced`) a paced run, then the burst, each
- * waited for in every tab. With `measureHeap`, reads the worker's heap with 1 tab, with all tabs,
+ * Opens `tabs` demo tabs on a fresh AID, then (with `paced`) a paced run, then the burst (with
+ * `undrawn`, then the burst again with the pages hidden), each waited for in every tab. With `measureHeap`, reads the worker's heap with 1 tab, with all tabs,
  * after the messages, and again with 1 tab once the others are closed.
  */
-async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean; measureHeap: boolean }, go: Sender): Promise<TabsRun> {
+async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean; measureHeap: boolean; undrawn?: boolean }, go: Sender): Promise<TabsRun> {
   const ctx = await stack.browser.newContext();
   let worker: WorkerProbe | null = null;
   try {
@@ -537,6 +544,15 @@ async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean
       : one(load);
     const paced = opts.paced ? await measured('paced', PACED_LOAD) : undefined;
     const burst = await measured('burst', BURST_LOAD);
+    // The same burst with every page laid out and painted never (body display:none), the demo's
+    // handler still adding its lines: what the runtime delivers when drawing takes nothing.
+    let undrawn: Outcome | undefined;
+    if (opts.undrawn) {
+      const display = (value: string) => Promise.all(pages.map((p) => p.evaluate((v) => void (document.body.style.display = v), value)));
+      await display('none');
+      undrawn = await one(BURST_LOAD);
+      await display('');
+    }
 
     let heap: Heap | undefined;
     if (opts.measureHeap) {
@@ -548,7 +564,7 @@ async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean
     }
     const workerLog = worker.console.filter((l) => !/\] (attach|detach) /.test(l));
     for (const e of worker.exceptions) console.warn(`warning: delivery: uncaught in the worker: ${e}`);
-    return { ...(paced ? { paced } : {}), burst, ...(heap ? { heap } : {}), workerLog, workerExceptions: [...worker.exceptions] };
+    return { ...(paced ? { paced } : {}), burst, ...(undrawn ? { undrawn } : {}), ...(heap ? { heap } : {}), workerLog, workerExceptions: [...worker.exceptions] };
   } finally {
     await worker?.close();
     await ctx.close();
@@ -654,7 +670,7 @@ export async function benchDelivery(): Promise<BenchRow[]> {
         try {
           basePaced = await bare(PACED_LOAD);
           baseBurst = await bare(BURST_LOAD);
-          real = await tabsRun(stack, tabs, { paced: true, measureHeap: !busy && tabs === MEMORY_TABS }, plain);
+          real = await tabsRun(stack, tabs, { paced: true, measureHeap: !busy && tabs === MEMORY_TABS, undrawn: !busy && tabs === UNDRAWN_TABS }, plain);
         } finally {
           stop();
         }
@@ -663,6 +679,10 @@ export async function benchDelivery(): Promise<BenchRow[]> {
         notes.push(...workerNotes(busy ? `busy machine, ${label}` : label, real));
         const detail = { tabs, encrypted: false, workerLog: real.workerLog, workerExceptions: real.workerExceptions, ...(busy ? { busy } : {}) };
         rows.push(...burstRows('plaintext message', label, real.burst, baseBurst, base, { ...detail, load: BURST_LOAD, value: real.burst, baseline: baseBurst }, head));
+        if (real.undrawn) {
+          const undrawnHead = 'delivery: pages not drawn (body display:none; the runtime and the demo\'s handler, no layout or paint):';
+          rows.push(...burstRows('plaintext message', label, real.undrawn, baseBurst, base, { ...detail, undrawn: true, load: BURST_LOAD, value: real.undrawn, baseline: baseBurst }, undrawnHead));
+        }
         rows.push(...latencyRows(
           `${head} latency send → tab, ${count(PACED)} plaintext messages paced ${PACED_INTERVAL_MS} ms apart → ${label}`,
           real.paced!, basePaced, base, { ...detail, load: PACED_LOAD, value: real.paced, baseline: basePaced },

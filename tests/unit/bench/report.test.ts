@@ -26,6 +26,13 @@ describe('verdict', () => {
     expect(verdict({ ...e2ee(1), name: 'e2ee in Chromium SharedWorker, 1 KB JSON, pure-@noble path (scalar keys): x' })).toBe('—');
   });
 
+  it('leaves the runs under another condition (busy machine, pages not drawn) unjudged', () => {
+    for (const head of ['delivery: busy machine (a process spinning on 1 of 2 cores beside it):', "delivery: pages not drawn (body display:none; the runtime and the demo's handler, no layout or paint):"]) {
+      const r = burst('1 tab', 700, 1000);
+      expect(verdict({ ...r, name: r.name.replace('delivery:', head) })).toBe('—');
+    }
+  });
+
   it('is a column of the table', () => {
     const t = table([burst('1 tab', 700, 1000)]);
     expect(t.split('\n')[0]).toContain('| verdict |');
