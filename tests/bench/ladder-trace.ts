@@ -5,7 +5,9 @@
 // navigation start and from the `aun:connect` mark. With TRACE_CDP=1 the last tab of each rung is
 // also recorded with Chromium's tracing, and every task that ran on a thread of any process
 // between that tab's `aun:connect` mark and its ready (the owner's worker, a leader tab) is
-// listed with its biggest inner events. Prints tables; asserts nothing.
+// listed with its biggest inner events. With TRACE_KEEP=1 every tab stays open once traced, as
+// the ladder bench keeps its tabs (each new tab then opens beside all the earlier ones). Prints
+// tables; asserts nothing.
 
 import { writeFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
@@ -99,7 +101,7 @@ await withBrowserStack(async (stack) => {
         (all.get(x.name) ?? all.set(x.name, []).get(x.name)!).push(x.at);
         (fromMark.get(x.name) ?? fromMark.set(x.name, []).get(x.name)!).push(x.at - mark);
       }
-      await page.close();
+      if (!process.env.TRACE_KEEP) await page.close();
     }
     const rows = [...all].map(([name, v]) => ({ name, nav: summarize(v).p50, mark: summarize(fromMark.get(name)!).p50, n: v.length }));
     rows.sort((a, b) => a.nav - b.nav);
