@@ -517,8 +517,9 @@ type Sender = (aid: string, run: string, load: Load) => Promise<Sent>;
 
 /**
  * Opens `tabs` demo tabs on a fresh AID, then (with `paced`) a paced run, then the burst (with
- * `undrawn`, then the burst again with the pages hidden), each waited for in every tab. With `measureHeap`, reads the worker's heap with 1 tab, with all tabs,
- * after the messages, and again with 1 tab once the others are closed.
+ * `undrawn`, then the burst again with the pages hidden), each waited for in every tab. With
+ * `measureHeap`, reads the worker's heap with 1 tab, with all tabs, after the messages, and again
+ * with 1 tab once the others are closed.
  */
 async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean; measureHeap: boolean; undrawn?: boolean }, go: Sender): Promise<TabsRun> {
   const ctx = await stack.browser.newContext();
@@ -544,8 +545,8 @@ async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean
       : one(load);
     const paced = opts.paced ? await measured('paced', PACED_LOAD) : undefined;
     const burst = await measured('burst', BURST_LOAD);
-    // The same burst with every page laid out and painted never (body display:none), the demo's
-    // handler still adding its lines: what the runtime delivers when drawing takes nothing.
+    // The same burst with no page laid out or painted (body display:none), the demo's handler
+    // still adding its lines: what the runtime delivers when drawing takes nothing.
     let undrawn: Outcome | undefined;
     if (opts.undrawn) {
       const display = (value: string) => Promise.all(pages.map((p) => p.evaluate((v) => void (document.body.style.display = v), value)));
