@@ -43,6 +43,11 @@ export class SingleTransport implements Transport {
 }
 
 const RESEND_MS = 250;
+/**
+ * A follower's sending end of the `leader` bus is closed after this long without a post. Open, it
+ * is also a receiver: every other follower's attach and call would wake this tab too.
+ */
+const SEND_IDLE_MS = 1_000;
 /** How long a leader that handed over keeps its drained owner, which still relays late answers. */
 const RETIRE_GRACE_MS = 1_000;
 
@@ -61,6 +66,7 @@ export class LeaderTransport implements Transport {
   readonly #inbox: BroadcastChannel;
   readonly #announce: BroadcastChannel;
   #toLeader: BroadcastChannel | null = null;
+  #idle: ReturnType<typeof setTimeout> | undefined;
   #pending: { msg: AttachMessage; attempt: string; timer: ReturnType<typeof setInterval> } | null = null;
   /**
    * The follower side of this tab's links, by attempt: frames from the leader go to these ports.
@@ -118,8 +124,7 @@ export class LeaderTransport implements Transport {
     this.#leader = null;
     this.#inbox.close();
     this.#announce.close();
-    this.#toLeader?.close();
-    this.#toLeader = null;
+    this.#closeSend();
     this.#stepDown?.();
   }
 
@@ -205,6 +210,14 @@ export class LeaderTransport implements Transport {
   #post(m: BusMessage): void {
     this.#toLeader ??= this.#channel('leader');
     this.#toLeader.postMessage(m);
+    clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => this.#closeSend(), SEND_IDLE_MS);
+  }
+
+  #closeSend(): void {
+    clearTimeout(this.#idle);
+    this.#toLeader?.close();
+    this.#toLeader = null;
   }
 
   #sendAttach(): void {

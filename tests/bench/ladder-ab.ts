@@ -4,6 +4,8 @@
 // gateway, one browser, and a tab of each opened in turn (A, B, A, B, …), so both see the same load
 // on a shared machine. Per rung, the medians of `aun:connect` → #state ready and of navigation
 // start → ready. Prints a table; asserts nothing. AB_TABS tabs per side and rung (default 15).
+// With AB_KEEP=1 every measured tab stays open, as the ladder bench keeps its tabs (each new tab
+// then opens beside all the earlier ones of both sides).
 
 import { join, resolve } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
@@ -22,6 +24,7 @@ if (!other) {
   process.exit(2);
 }
 const TABS = Number(process.env.AB_TABS ?? 15);
+const KEEP = process.env.AB_KEEP === '1';
 const RUNGS: Rung[] = ['shared', 'leader'];
 
 const config = (repo: string, tag: string): InlineConfig => ({
@@ -65,7 +68,7 @@ try {
         });
         c.mark.push(t.mark);
         c.nav.push(t.nav);
-        await page.close();
+        if (!KEEP) await page.close();
       }
     }
     for (const [i, c] of contexts.entries()) {

@@ -222,3 +222,52 @@ describe('leader rung: the leader tab is not on the followers\' way', () => {
     await ctx.close();
   });
 });
+
+// Counts, in a page, the messages its BroadcastChannels named `…:leader` hear (the leader rung's
+// bus to the leader's owner). A follower only sends there, but an open BroadcastChannel receives
+// every other sender's messages too.
+const COUNT_LEADER_BUS = `(() => {
+  const Base = globalThis.BroadcastChannel;
+  const heard = (globalThis.__leaderBusHeard = { n: 0 });
+  globalThis.BroadcastChannel = class extends Base {
+    constructor(name) {
+      super(name);
+      if (String(name).endsWith(':leader')) this.addEventListener('message', () => heard.n++);
+    }
+  };
+})();`;
+
+describe('leader rung: a follower\'s calls wake no idle follower', () => {
+  it('an idle follower hears nothing of another follower\'s traffic to the leader', async () => {
+    const ctx = await stack.browser.newContext();
+    await ctx.addInitScript({ content: COUNT_LEADER_BUS });
+    const aid = newAid();
+    const leader = await openTab(ctx, stack, aid, { rung: 'leader' });
+    const idle = await openTab(ctx, stack, aid, { rung: 'leader' });
+    const active = await openTab(ctx, stack, aid, { rung: 'leader' });
+    expect([await isLeader(leader), await isLeader(idle), await isLeader(active)]).toEqual([true, false, false]);
+    const heard = (page: Page) => page.evaluate(() => (globalThis as unknown as { __leaderBusHeard: { n: number } }).__leaderBusHeard.n);
+    const pings = (page: Page, count: number) => page.evaluate(async (k) => {
+      const aun = (globalThis as unknown as { aun: { call(m: string, p: unknown): Promise<unknown> } }).aun;
+      for (let i = 0; i < k; i++) await aun.call('meta.ping', {});
+    }, count);
+
+    // The probe hears the bus while the idle tab's own sending end is open (it just called).
+    await pings(idle, 1);
+    const before = await heard(idle);
+    await pings(active, 5);
+    expect(await heard(idle)).toBeGreaterThan(before);
+
+    // A second past its last call, the idle tab's sending end is closed: the other follower's
+    // calls (and a new tab's attach and login) reach the leader's owner and wake no one else.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const quiet = await heard(idle);
+    await pings(active, 5);
+    const late = await openTab(ctx, stack, aid, { rung: 'leader' });
+    await pings(late, 2);
+    expect(await heard(idle)).toBe(quiet);
+    // The idle tab's next call opens it again and is answered.
+    await pings(idle, 1);
+    await ctx.close();
+  });
+});
