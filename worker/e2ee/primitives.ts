@@ -37,12 +37,19 @@ interface ByArray {
   bytes: Uint8Array;
   ECDH?: Promise<CryptoKey>;
   ECDSA?: Promise<CryptoKey>;
+  /** 3DH's static-static DH2 with this peer key, by our private key (staticEcdh). */
+  dh2?: WeakMap<P256PrivateKey, Promise<Uint8Array>>;
 }
 const byArray = new WeakMap<Uint8Array, ByArray>();
 
-function importPublic(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
+function entryOf(spki: Uint8Array): ByArray {
   let entry = byArray.get(spki);
   if (!entry || !equalBytes(entry.bytes, spki)) byArray.set(spki, (entry = { bytes: spki.slice() }));
+  return entry;
+}
+
+function importPublic(spki: Uint8Array, algorithm: 'ECDH' | 'ECDSA'): Promise<CryptoKey> {
+  const entry = entryOf(spki);
   const hit = entry[algorithm];
   if (hit) return hit;
   const key = importPublicCached(spki, algorithm);
@@ -89,6 +96,29 @@ export async function ecdh(
   }
   if (shared.length !== 32) throw new Error(`ECDH output must be 32 bytes, got ${shared.length}`);
   return shared;
+}
+
+/**
+ * §1.4's DH2 of 3DH is static-static: the sender's identity key with the recipient's signed
+ * prekey. It is the same for every message between those two keys, so each side computes it once
+ * and keeps it while both its private key object and the peer's SPKI array live (weakly held by
+ * both: a rotated prekey, a removed identity or a dropped target takes its entries with it). It
+ * saves one ECDH of the three per 3DH row. What it keeps is no more than the worker could derive
+ * at any moment with the keys it holds, and DH2 alone opens nothing: every wrap key also needs
+ * DH1 and DH3, which take the message's ephemeral key. Callers only read the bytes.
+ */
+function staticEcdh(priv: P256PrivateKey, peerSpki: Uint8Array): Promise<Uint8Array> {
+  const cache = (entryOf(peerSpki).dh2 ??= new WeakMap());
+  let dh = cache.get(priv);
+  if (!dh) {
+    const fresh = ecdh(priv, peerSpki);
+    cache.set(priv, fresh);
+    fresh.catch(() => {
+      if (cache.get(priv) === fresh) cache.delete(priv);
+    });
+    dh = fresh;
+  }
+  return dh;
 }
 
 // HMAC, HKDF and the wrap salt restart reused SHA-256 states from a blank one instead of building
@@ -184,7 +214,7 @@ export async function senderWrapKey3DH(
   salt: Uint8Array | PromiseLike<Uint8Array>,
   out: Uint8Array = new Uint8Array(AES_KEY_LENGTH),
 ): Promise<Uint8Array> {
-  const dh2 = ecdh(senderIk, recvSpkSpki);
+  const dh2 = staticEcdh(senderIk, recvSpkSpki);
   dh2.catch(() => undefined);
   const e = await eph;
   const [dh1, dh3] = await Promise.all([ecdh(e, recvIkSpki), ecdh(e, recvSpkSpki)]);
@@ -225,7 +255,7 @@ export async function receiverWrapKey3DH(
   eph: () => Promise<CryptoKey> = ephemeralKey(ephSpki),
   out: Uint8Array = new Uint8Array(AES_KEY_LENGTH),
 ): Promise<Uint8Array> {
-  const [dh1, dh2, dh3] = await Promise.all([ecdh(recvIk, ephSpki, eph), ecdh(recvSpk, senderIkSpki), ecdh(recvSpk, ephSpki, eph)]);
+  const [dh1, dh2, dh3] = await Promise.all([ecdh(recvIk, ephSpki, eph), staticEcdh(recvSpk, senderIkSpki), ecdh(recvSpk, ephSpki, eph)]);
   return hkdfInto(dh1, dh2, dh3, salt, INFO_3DH_BYTES, out);
 }
 

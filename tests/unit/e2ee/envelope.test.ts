@@ -144,7 +144,9 @@ describe('P2P round trips', () => {
     it('encrypt: the static DH2 of each 3DH row runs while the ephemeral key is generated', async () => {
       const ik = await importPrivateKey(ALICE_PRIV, { keepScalar: false });
       const held = hold('generateKey', 'deriveBits');
-      const env = encryptP2P({ ...sender, ik }, [bob3DH, { ...bob3DH, deviceId: 'dev-b2' }], payload);
+      // A second device with a prekey of its own (carol's key stands in for it): two DH2s.
+      const b2: Target = { ...bob3DH, deviceId: 'dev-b2', spkId: spkIdOf(carol.publicSpki), spkSpki: carol.publicSpki };
+      const env = encryptP2P({ ...sender, ik }, [bob3DH, b2], payload);
       await new Promise((r) => setTimeout(r, 50));
       expect(held.before).toBe(2);
       held.release();
@@ -378,5 +380,64 @@ describe('optional [GAP] checks', () => {
   it('runs after the signature: a forged envelope is a signature failure, not a replay', async () => {
     const forged = withB64(await envP, 'ciphertext', 0);
     await expectE2eeError(decryptEnvelope(forged, bobKeys(), { replayWindowMs: 1, now: 0 }), 'sender_signature');
+  });
+});
+
+describe("3DH's static-static DH2 is computed once per pair of keys", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  /** Counts crypto.subtle.deriveBits calls (each ECDH with a WebCrypto handle). */
+  function countDerive(): { n: number } {
+    const c = { n: 0 };
+    const original = crypto.subtle.deriveBits.bind(crypto.subtle);
+    vi.spyOn(crypto.subtle, 'deriveBits').mockImplementation(((...a: Parameters<SubtleCrypto['deriveBits']>) => (c.n++, original(...a))) as never);
+    return c;
+  }
+
+  it('a sender makes 3 ECDHs for its first 3DH message to a prekey, then 2 (DH1, DH3); a new prekey costs 3 again', async () => {
+    const ik = await importPrivateKey(ALICE_PRIV, { keepScalar: false });
+    const from = { ...sender, ik };
+    const calls = countDerive();
+    const first = await encryptP2P(from, [bob3DH], payload);
+    expect(calls.n).toBe(3);
+    const second = await encryptP2P(from, [bob3DH], { ...payload, text: 'again' });
+    expect(calls.n).toBe(5);
+    // Both open with keys that compute every DH afresh: the kept DH2 is the right one.
+    expect((await decryptEnvelope(first, bobKeys())).payload).toEqual(payload);
+    expect((await decryptEnvelope(second, bobKeys())).payload).toEqual({ ...payload, text: 'again' });
+    // Another prekey (bob rotated it; carol's key stands in): its DH2 is computed, not reused.
+    calls.n = 0;
+    const rotated: Target = { ...bob3DH, spkId: spkIdOf(carol.publicSpki), spkSpki: carol.publicSpki };
+    const third = await encryptP2P(from, [rotated], payload);
+    expect(calls.n).toBe(3);
+    expect((await decryptEnvelope(third, bobKeys({ spk: carol }))).payload).toEqual(payload);
+  });
+
+  it('a receiver makes 3 ECDHs for a sender\'s first 3DH message, then 2; another sender costs 3 again', async () => {
+    const keys = bobKeys({
+      ik: await importPrivateKey(new Uint8Array(bob.scalar!), { keepScalar: false }),
+      spk: await importPrivateKey(new Uint8Array(bobSpk.scalar!), { keepScalar: false }),
+    });
+    const fromAlice = [await encryptP2P(sender, [bob3DH], payload), await encryptP2P(sender, [bob3DH], { ...payload, text: 'two' })];
+    const fromCarol = await encryptP2P({ aid: 'carol.aid.com', deviceId: 'dev-c1', ik: carol }, [bob3DH], payload);
+    const calls = countDerive();
+    expect((await decryptEnvelope(fromAlice[0]!, keys)).payload).toEqual(payload);
+    expect(calls.n).toBe(3);
+    expect((await decryptEnvelope(fromAlice[1]!, keys)).payload).toEqual({ ...payload, text: 'two' });
+    expect(calls.n).toBe(5);
+    // Carol's identity key gives another DH2; a kept one of Alice's would not open her message.
+    calls.n = 0;
+    expect((await decryptEnvelope(fromCarol, { ...keys, senderIkSpki: carol.publicSpki })).payload).toEqual(payload);
+    expect(calls.n).toBe(3);
+  });
+
+  it('an SPKI array changed in place is not answered from the old bytes\' entry', async () => {
+    const ik = await importPrivateKey(ALICE_PRIV, { keepScalar: false });
+    const spki = bobSpk.publicSpki.slice();
+    const target: Target = { ...bob3DH, spkSpki: spki };
+    await encryptP2P({ ...sender, ik }, [target], payload);
+    spki.set(carol.publicSpki);
+    const env = await encryptP2P({ ...sender, ik }, [{ ...target, spkId: spkIdOf(carol.publicSpki) }], payload);
+    expect((await decryptEnvelope(env, bobKeys({ spk: carol }))).payload).toEqual(payload);
   });
 });
