@@ -109,15 +109,13 @@ export async function ecdh(
  */
 function staticEcdh(priv: P256PrivateKey, peerSpki: Uint8Array): Promise<Uint8Array> {
   const cache = (entryOf(peerSpki).dh2 ??= new WeakMap());
-  let dh = cache.get(priv);
-  if (!dh) {
-    const fresh = ecdh(priv, peerSpki);
-    cache.set(priv, fresh);
-    fresh.catch(() => {
-      if (cache.get(priv) === fresh) cache.delete(priv);
-    });
-    dh = fresh;
-  }
+  const hit = cache.get(priv);
+  if (hit) return hit;
+  const dh = ecdh(priv, peerSpki);
+  cache.set(priv, dh);
+  dh.catch(() => {
+    if (cache.get(priv) === dh) cache.delete(priv);
+  });
   return dh;
 }
 
