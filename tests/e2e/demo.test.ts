@@ -468,6 +468,41 @@ describe('the demo chat', () => {
     expect(problems).toEqual([]);
   });
 
+  it('a paced message costs the page two layouts (its line in the feed, then the conversation list), not three', async () => {
+    // The feed lays out each new line once. A line with content-visibility of its own was laid
+    // out as a placeholder, again once seen, and again by the next append's scroll check: 3.0
+    // layouts a message with the list's, against 2.0 (docs/decisions.md, "The feed's lines").
+    const heidi = aidOf('heidi');
+    const tab = await openTab(await profile('heidi'), stack, heidi);
+    const id = new Identity(aidOf('pacer'));
+    await id.register(stack.gateway.url);
+    await id.login(stack.gateway.url, stack.gateway.httpUrl, stack.gateway.rootPem);
+    const sender = await Session.open(stack.gateway.url, id, { deviceId: 'node-pacer' });
+    const cdp = await tab.context().newCDPSession(tab);
+    try {
+      await cdp.send('Performance.enable');
+      const layouts = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'LayoutCount')!.value;
+      // The conversation list (one more line) settles first, so what is counted is the feed's lines.
+      await sender.call('message.send', { to: heidi, payload: { type: 'text', text: 'first' } });
+      await until('the first line', async () => (await tab.locator('#messages li.inbound').count()) === 1);
+      await tab.evaluate(() => new Promise((r) => setTimeout(r, 300)));
+      const before = await layouts();
+      const N = 30;
+      for (let i = 0; i < N; i++) {
+        await sender.call('message.send', { to: heidi, payload: { type: 'text', text: `paced ${i}` } });
+        await tab.evaluate(() => new Promise((r) => setTimeout(r, 150)));
+      }
+      await until(`${N + 1} lines`, async () => (await tab.locator('#messages li.inbound').count()) === N + 1);
+      await tab.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const perMessage = ((await layouts()) - before) / N;
+      expect(perMessage).toBeLessThan(2.5);
+    } finally {
+      await cdp.detach().catch(() => {});
+      sender.close();
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('a new tab requests no icon: it is inline, so nothing is fetched or handled on its main thread as it attaches', async () => {
     const page = await aliceTabs[0]!.context().newPage();
     const requested: string[] = [];
