@@ -2,6 +2,7 @@
 // are answered with JSON-RPC errors and never affect other sockets.
 
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
 import { ErrorCode } from '../protocol/errors.ts';
 import { MAX_FRAME_BYTES, type RpcId } from '../protocol/frames.ts';
@@ -73,12 +74,16 @@ export class GatewayConnection implements Connection {
   private waiting: (() => void)[] = [];
   private turnSpent = 0;
   private turnQueued = false;
+  /** The socket's output is held (corked) until the next tick: see writeRaw. */
+  private corked = false;
 
+  /** `socket`: the stream under `ws` (the upgraded request's), whose output writeRaw batches. */
   constructor(
     private readonly ws: WebSocket,
     readonly remote: string,
     private readonly faults: Faults,
     private readonly hooks: ConnectionHooks,
+    private readonly socket?: Pick<Writable, 'cork' | 'uncork'>,
   ) {
     ws.on('message', (data, isBinary) => this.admit(() => this.faults.inbound(() => this.receive(data, isBinary))));
     ws.on('close', (code, reason) => this.finish(code, reason.toString('utf8')));
@@ -98,9 +103,23 @@ export class GatewayConnection implements Connection {
     this.faults.outbound(() => this.writeRaw(text));
   }
 
-  /** Writes text as-is, bypassing the fault switches (admin inject). */
+  /**
+   * Writes text as-is, bypassing the fault switches (admin inject). The frames written in one tick
+   * (the answers to a turn's frames, a burst's pushes) leave in one write to the socket, not one
+   * system call each: the socket is corked at the first and uncorked on the next tick. Their order
+   * is unchanged.
+   */
   writeRaw(text: string): void {
-    if (!this.closed && this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.socket && !this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket!.uncork();
+      });
+    }
+    this.ws.send(text);
   }
 
   close(code: number, reason: string): void {

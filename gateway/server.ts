@@ -228,7 +228,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         connections.delete(c);
         log(`close ${describeConnection(c)} code=${code}${reason ? ` reason=${reason}` : ''}`);
       },
-    });
+    }, req.socket);
     connections.add(conn);
     if ((req.socket as TLSSocket).encrypted === true) secure.add(conn);
     log(`open ${describeConnection(conn)}`);

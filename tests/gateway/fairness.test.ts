@@ -1,8 +1,9 @@
 // Turns between sockets: a client that writes a thousand frames at once does not hold the
 // single-threaded gateway while another socket's request waits (gateway/connection.ts,
 // TURN_MS), and within one socket nothing changes: every frame is answered, in order, and
-// what arrived before a close is still handled.
+// what arrived before a close is still handled. The answers of a turn leave in one write.
 
+import { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/server.ts';
 import type { Session } from '../support/aun-client.ts';
@@ -75,5 +76,37 @@ describe('turns between sockets', () => {
     }
     expect(stored).toBe(n);
     receiver.ws.close();
+  });
+
+  it('the answers to a flood leave the gateway in a few writes to the socket, not one per frame, in order', async () => {
+    const client = await online(gw, 'batched');
+    const port = Number(new URL(gw.url).port);
+    // Writes by the gateway's end of a socket (both write paths of a net.Socket).
+    let writes = 0;
+    const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
+    const originals = { _write: proto._write, _writev: proto._writev };
+    for (const name of ['_write', '_writev'] as const) {
+      proto[name] = function (this: Socket, ...args: unknown[]) {
+        if (this.localPort === port) writes++;
+        return originals[name].apply(this, args);
+      };
+    }
+    const n = 300;
+    const ids: string[] = [];
+    client.ws.on('message', (d) => {
+      const f = JSON.parse(String(d)) as { id?: string; result?: unknown };
+      if (typeof f.id === 'string' && f.id.startsWith('w-') && f.result) ids.push(f.id);
+    });
+    try {
+      for (let i = 0; i < n; i++) client.ws.send(JSON.stringify({ jsonrpc: '2.0', id: `w-${i}`, method: 'meta.ping', params: {} }));
+      await client.until(() => ids.length === n || undefined, 10_000, 'all answers');
+    } finally {
+      Object.assign(proto, originals);
+      client.ws.close();
+    }
+    expect(ids).toEqual(Array.from({ length: n }, (_, i) => `w-${i}`));
+    // Without the batching, ws writes each frame on its own: at least one write per answer.
+    expect(writes).toBeGreaterThan(0);
+    expect(writes).toBeLessThan(n / 10);
   });
 });
