@@ -13,7 +13,7 @@ import { gateway, query, startClient } from './connect.ts';
 import { Chats, type Conversation, type SendOutcome } from './app/chats.ts';
 import { ConnectionIndicator } from './app/connection.ts';
 import { ConversationView } from './app/conversation.ts';
-import { byId, clearError, coalesce, errorText, showError } from './app/dom.ts';
+import { byId, clearError, errorText, showError, throttle } from './app/dom.ts';
 import { clearFeed, feedMessage, feedUndecryptable, relabelFeed } from './app/feed.ts';
 import { GroupDirectory } from './app/group-directory.ts';
 import { markRecalled } from './app/recall.ts';
@@ -93,8 +93,9 @@ async function main(): Promise<void> {
     },
   });
   const groupLabel = (groupId: string) => chats?.groupLabel(groupId) ?? groupId;
-  // At most ~20 list renders a second, however fast messages arrive.
-  const refreshList = coalesce(() => {
+  // At most ~20 list renders a second, however fast messages arrive; the first after a quiet
+  // spell at once, with the message that asked for it.
+  const refreshList = throttle(() => {
     if (!chats) return;
     renderConversations(chats, select);
     relabelFeed(groupLabel);

@@ -33,16 +33,26 @@ export function clearError(): void {
   byId('error').textContent = '';
 }
 
-/** Runs fn once, `delayMs` after the first of any number of requests (a burst of events). */
-export function coalesce(fn: () => void, delayMs: number): () => void {
-  let queued = false;
+/**
+ * Runs fn at once when it last ran `ms` or more ago, else once, `ms` after its last run: a burst
+ * of requests runs it at most every `ms`. A request after a quiet spell runs it at once, in the
+ * task that asked, so what it draws goes into the same frame as the rest of that task's changes
+ * (the conversation list that follows a new message line is drawn with the line: one frame and
+ * one layout, not a frame of its own 50 ms later).
+ */
+export function throttle(fn: () => void, ms: number): () => void {
+  let last = -Infinity;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const run = () => {
+    timer = null;
+    last = performance.now();
+    fn();
+  };
   return () => {
-    if (queued) return;
-    queued = true;
-    setTimeout(() => {
-      queued = false;
-      fn();
-    }, delayMs);
+    if (timer) return;
+    const wait = last + ms - performance.now();
+    if (wait <= 0) run();
+    else timer = setTimeout(run, wait);
   };
 }
 
