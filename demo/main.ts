@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   });
   const groupLabel = (groupId: string) => chats?.groupLabel(groupId) ?? groupId;
   // At most ~20 list renders a second, however fast messages arrive; the first after a quiet
-  // spell at once, with the message that asked for it.
+  // spell as soon as the message that asked for it is handled.
   const refreshList = throttle(() => {
     if (!chats) return;
     renderConversations(chats, select);

@@ -34,25 +34,27 @@ export function clearError(): void {
 }
 
 /**
- * Runs fn at once when it last ran `ms` or more ago, else once, `ms` after its last run: a burst
- * of requests runs it at most every `ms`. A request after a quiet spell runs it at once, in the
- * task that asked, so what it draws goes into the same frame as the rest of that task's changes
- * (the conversation list that follows a new message line is drawn with the line: one frame and
- * one layout, not a frame of its own 50 ms later).
+ * Runs fn once the task that asked is done (a microtask) when it last ran `ms` or more ago, else
+ * once, `ms` after its last run: a burst of requests runs it at most every `ms`, and requests in
+ * one task run it once, after that task's changes are all made. After a quiet spell what it draws
+ * goes into the same frame as the rest of that task's changes (the conversation list that
+ * follows a new message line is drawn with the line: one frame and one layout, not a frame of
+ * its own 50 ms later).
  */
 export function throttle(fn: () => void, ms: number): () => void {
   let last = -Infinity;
-  let timer: ReturnType<typeof setTimeout> | null = null;
+  let pending = false;
   const run = () => {
-    timer = null;
+    pending = false;
     last = performance.now();
     fn();
   };
   return () => {
-    if (timer) return;
+    if (pending) return;
+    pending = true;
     const wait = last + ms - performance.now();
-    if (wait <= 0) run();
-    else timer = setTimeout(run, wait);
+    if (wait <= 0) queueMicrotask(run);
+    else setTimeout(run, wait);
   };
 }
 
