@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page, Request } from 'playwright-core';
 import { Identity, Session } from '../support/aun-client.ts';
-import { adminPost, aunCall, demoUrl, gatewayStats, longConnections, openTab, startStack, until, type Stack } from './support.ts';
+import { adminPost, aunCall, demoUrl, gatewayStats, longConnections, openSender, openTab, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 const contexts: BrowserContext[] = [];
@@ -435,10 +435,7 @@ describe('the demo chat', () => {
   it('a feed of 250 messages sits in pages of 100: every message once and in order, the newest in view, earlier pages skipped by rendering', async () => {
     const grace = aidOf('grace');
     const tab = await openTab(await profile('grace'), stack, grace);
-    const id = new Identity(aidOf('feeder'));
-    await id.register(stack.gateway.url);
-    await id.login(stack.gateway.url, stack.gateway.httpUrl, stack.gateway.rootPem);
-    const sender = await Session.open(stack.gateway.url, id, { deviceId: 'node-feeder' });
+    const sender = await openSender(stack.gateway, aidOf('feeder'));
     try {
       await Promise.all(Array.from({ length: 250 }, (_, i) => sender.call('message.send', { to: grace, payload: { type: 'text', text: `line ${i}` } })));
       await until('250 lines in the feed', async () => (await tab.locator('#messages li.inbound').count()) === 250);
@@ -475,10 +472,7 @@ describe('the demo chat', () => {
     // 3.0 layouts a message, then 2.0, now 1.0 (docs/decisions.md, "The feed's lines").
     const heidi = aidOf('heidi');
     const tab = await openTab(await profile('heidi'), stack, heidi);
-    const id = new Identity(aidOf('pacer'));
-    await id.register(stack.gateway.url);
-    await id.login(stack.gateway.url, stack.gateway.httpUrl, stack.gateway.rootPem);
-    const sender = await Session.open(stack.gateway.url, id, { deviceId: 'node-pacer' });
+    const sender = await openSender(stack.gateway, aidOf('pacer'));
     const cdp = await tab.context().newCDPSession(tab);
     try {
       await cdp.send('Performance.enable');
