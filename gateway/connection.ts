@@ -74,8 +74,6 @@ export class GatewayConnection implements Connection {
   private waiting: (() => void)[] = [];
   private turnSpent = 0;
   private turnQueued = false;
-  /** The socket's output is held (corked) until the next tick: see writeRaw. */
-  private corked = false;
 
   /** `socket`: the stream under `ws` (the upgraded request's), whose output writeRaw batches. */
   constructor(
@@ -83,7 +81,7 @@ export class GatewayConnection implements Connection {
     readonly remote: string,
     private readonly faults: Faults,
     private readonly hooks: ConnectionHooks,
-    private readonly socket?: Pick<Writable, 'cork' | 'uncork'>,
+    private readonly socket: Pick<Writable, 'cork' | 'uncork' | 'writableCorked'>,
   ) {
     ws.on('message', (data, isBinary) => this.admit(() => this.faults.inbound(() => this.receive(data, isBinary))));
     ws.on('close', (code, reason) => this.finish(code, reason.toString('utf8')));
@@ -107,17 +105,14 @@ export class GatewayConnection implements Connection {
    * Writes text as-is, bypassing the fault switches (admin inject). The frames written in one tick
    * (the answers to a turn's frames, a burst's pushes) leave in one write to the socket, not one
    * system call each: the socket is corked at the first and uncorked on the next tick. Their order
-   * is unchanged.
+   * is unchanged. (ws corks and uncorks around each frame within one call, so a cork still held
+   * here is this tick's.)
    */
   writeRaw(text: string): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.socket && !this.corked) {
-      this.corked = true;
+    if (this.socket.writableCorked === 0) {
       this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket!.uncork();
-      });
+      process.nextTick(() => this.socket.uncork());
     }
     this.ws.send(text);
   }
