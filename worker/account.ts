@@ -27,6 +27,7 @@ import { groupMessageKey, unreadable } from './delivery/rows.ts';
 import { AccountActions, withdrawnError } from './account/actions.ts';
 import { Notifier } from './account/notify.ts';
 import { E2eeEngine } from './e2ee/engine.ts';
+import { dedupeKey } from './e2ee/envelope.ts';
 import { pushConfigFromUpdate, type OfflinePushConfig } from './session/push-config.ts';
 import { GatewaySession } from './session/session.ts';
 import type { IdentityRecord, KeyPairHandles, Store } from './store/index.ts';
@@ -113,6 +114,7 @@ export class Account {
       commit: (seq, inputs) => this.journal.commit({ ns: P2P_CURSOR, seq }, inputs),
       decrypt: (row) => this.e2ee.decrypt(row),
       recall: (notice) => this.recalls.p2p(notice),
+      unsee: (key) => this.e2ee.unsee(key),
       ...(log ? { log } : {}),
     });
     this.groups = new Groups({
@@ -122,6 +124,7 @@ export class Account {
       commit: (ns, seq, inputs) => this.journal.commit({ ns, seq }, inputs),
       decrypt: (row) => this.openGroup(row),
       recall: (notice) => this.recalls.group(notice),
+      unsee: (key) => this.e2ee.unsee(key),
       membershipChanged: (groupId, joinedSelf) => {
         this.e2ee.forgetGroup(groupId);
         if (joinedSelf) void this.e2ee.ensureGroupPrekey(groupId).catch(this.report('group prekey'));
@@ -380,7 +383,7 @@ export class Account {
         encrypted: true,
         direction: row.from_aid === this.aid ? 'outbound_sync' : 'inbound',
       };
-      return { name: 'group.message', key: groupMessageKey(row.group_id, row.seq), data };
+      return { name: 'group.message', key: groupMessageKey(row.group_id, row.seq), data, seen: dedupeKey(d.aad) };
     } catch (err) {
       return unreadable(this.aid, { where: `group:${row.group_id}:${row.seq}`, messageId: row.message_id, from: row.from_aid, seq: row.seq, groupId: row.group_id }, err, this.opts.log);
     }

@@ -10,7 +10,7 @@ import {
 import { type GroupChange, type GroupInboundMessage } from '../../protocol/tab.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
 import { groupRecallNotice, type GroupNotice } from './recall.ts';
-import { groupMessageKey } from './rows.ts';
+import { groupMessageKey, releaseSeen } from './rows.ts';
 import { SeqInbox } from './seq-inbox.ts';
 
 export interface GroupsDeps {
@@ -23,6 +23,8 @@ export interface GroupsDeps {
   decrypt(row: GroupRow): Promise<LoggedInput | null>;
   /** A recall notice as its logged event (the originals redacted in the log). */
   recall(notice: GroupNotice): Promise<LoggedInput>;
+  /** Releases an E2EE dedupe key that an opened row took (see LoggedInput.seen). */
+  unsee(key: string): void;
   /** Membership moved: cached keys of the group are stale. */
   membershipChanged(groupId: string, joinedSelf: boolean): void;
   log?(line: string): void;
@@ -81,6 +83,7 @@ export class Groups {
         loadCursor: () => this.deps.loadCursor(messagesNs),
         commit: (seq, inputs) => this.deps.commit(messagesNs, seq, inputs),
         open: (row) => (row.version === 'v2' ? this.deps.decrypt(row) : this.openPlain(row)),
+        abandon: (items) => releaseSeen(items, this.deps.unsee),
         ...(log ? { log } : {}),
       }),
       events: new SeqInbox<GroupEventRow, LoggedInput<'group.changed'>, LoggedEvent>({

@@ -12,6 +12,12 @@ export interface LoggedInput<E extends LoggedEventName = LoggedEventName> {
   /** Dedup key: an input whose key is already in the log is dropped (a replay, a resend). */
   key: string;
   data: TabEventMap[E];
+  /**
+   * The E2EE dedupe key (`dedupeKey` of the envelope's AAD) that opening the row marked as seen;
+   * not stored. If the run is not committed, the key is released so the row opens again when
+   * it is pulled again.
+   */
+  seen?: string;
 }
 
 export interface LoggedEvent<E extends LoggedEventName = LoggedEventName> {

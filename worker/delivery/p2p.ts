@@ -9,10 +9,10 @@
 import type { JsonObject } from '../../protocol/frames.ts';
 import type { InboxRow, MethodName, ParamsOf, ResultOf } from '../../protocol/methods.ts';
 import type { InboundMessage } from '../../protocol/tab.ts';
-import type { Decrypted } from '../e2ee/envelope.ts';
+import { dedupeKey, type Decrypted } from '../e2ee/envelope.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
 import { p2pRecallNotice, type P2pNotice } from './recall.ts';
-import { plaintextMessage, unreadable } from './rows.ts';
+import { plaintextMessage, releaseSeen, unreadable } from './rows.ts';
 import { SeqInbox } from './seq-inbox.ts';
 
 export const P2P_CURSOR = 'p2p';
@@ -31,6 +31,8 @@ export interface P2pDeps {
   decrypt(row: InboxRow): Promise<Decrypted>;
   /** A recall notice as its logged event (the originals redacted in the log; see recall.ts). */
   recall(notice: P2pNotice): Promise<LoggedInput>;
+  /** Releases an E2EE dedupe key that an opened row took (see LoggedInput.seen). */
+  unsee(key: string): void;
   log?(line: string): void;
 }
 
@@ -56,6 +58,7 @@ export class P2pInbox {
       loadCursor: deps.loadCursor,
       commit: deps.commit,
       open: (row) => (wellFormed(row) ? this.open(row) : Promise.resolve(null)),
+      abandon: (items) => releaseSeen(items, deps.unsee),
       ...(log ? { log } : {}),
     });
   }
@@ -107,7 +110,7 @@ export class P2pInbox {
         direction: row.direction ?? (row.from_aid === aid ? 'outbound_sync' : 'inbound'),
         ...(d.protectedHeaders ? { protectedHeaders: d.protectedHeaders } : {}),
       };
-      return { name: 'message', key, data };
+      return { name: 'message', key, data, seen: dedupeKey(d.aad) };
     } catch (err) {
       return unreadable(aid, { where: `${P2P_CURSOR}:${row.from_aid}:${row.message_id}`, messageId: row.message_id, from: row.from_aid, seq: row.seq }, err, this.deps.log);
     }

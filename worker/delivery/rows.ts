@@ -43,3 +43,8 @@ export function unreadable(aid: string, row: UnreadableRow, err: unknown, log?: 
   const name: LoggedEventName = 'undecryptable';
   return { name, key: `undecryptable:${where}`, data: { aid, messageId, from, seq, reason, message: (err as Error).message, ...(groupId ? { groupId } : {}) } };
 }
+
+/** Releases the E2EE dedupe keys that the items of a run not committed took. */
+export function releaseSeen(items: readonly (LoggedInput | null)[], unsee: (key: string) => void): void {
+  for (const item of items) if (item?.seen !== undefined) unsee(item.seen);
+}

@@ -37,6 +37,11 @@ export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
   commit(seq: number, items: (D | null)[]): Promise<(L | null)[]>;
   /** Runs after a commit that produced something (the commit itself publishes to the tabs). */
   delivered?(item: L): void;
+  /**
+   * A run's opened items whose commit failed: what open() took for them (an E2EE message id marked
+   * as seen) is released, since the rows are pulled and opened again.
+   */
+  abandon?(items: (D | null)[]): void;
   log?(line: string): void;
 }
 
@@ -235,7 +240,13 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
     const items: (D | null)[] = [];
     for (const r of run) items.push(r.row ? await this.deps.open(r.row) : null);
     const last = run[run.length - 1]!.seq;
-    const committed = await this.deps.commit(last, items);
+    let committed: (L | null)[];
+    try {
+      committed = await this.deps.commit(last, items);
+    } catch (err) {
+      this.deps.abandon?.(items);
+      throw err;
+    }
     this.contiguous = Math.max(this.contiguous, last);
     this.scheduleAck();
     for (const c of committed) if (c !== null) this.deps.delivered?.(c);

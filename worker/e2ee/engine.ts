@@ -295,6 +295,14 @@ export class E2eeEngine {
     return result;
   }
 
+  /**
+   * Releases a message id that a decrypt marked as seen, when the message was not committed (the
+   * log refused the write): the row is pulled again, and it must not then be dropped as a replay.
+   */
+  unsee(key: string): void {
+    this.seen.delete(key);
+  }
+
   private remember(key: string): void {
     this.seen.add(key);
     if (this.seen.size > SEEN_WINDOW) this.seen.delete(this.seen.values().next().value!);
