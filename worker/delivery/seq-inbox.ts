@@ -38,8 +38,9 @@ export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
   /** Runs after a commit that produced something (the commit itself publishes to the tabs). */
   delivered?(item: L): void;
   /**
-   * A run's opened items whose commit failed: what open() took for them (an E2EE message id marked
-   * as seen) is released, since the rows are pulled and opened again.
+   * A run's opened items when the run did not land (its commit failed, or a later open threw):
+   * what open() took for them (an E2EE message id marked as seen) is released, since the rows
+   * are pulled and opened again.
    */
   abandon?(items: (D | null)[]): void;
   log?(line: string): void;
@@ -238,12 +239,14 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
   private async acceptRun(run: { seq: number; row?: R }[]): Promise<void> {
     if (run.length === 0) return;
     const items: (D | null)[] = [];
-    for (const r of run) items.push(r.row ? await this.deps.open(r.row) : null);
     const last = run[run.length - 1]!.seq;
     let committed: (L | null)[];
     try {
+      for (const r of run) items.push(r.row ? await this.deps.open(r.row) : null);
       committed = await this.deps.commit(last, items);
     } catch (err) {
+      // Nothing of the run landed (an open that threw, e.g. a recall whose redaction the store
+      // refused, or the commit): what the rows opened so far took is given back.
       this.deps.abandon?.(items);
       throw err;
     }

@@ -1,6 +1,7 @@
-// A run of rows whose commit to the log fails (a quota error, a closed database) is pulled and
-// opened again. Opening an E2EE row marks its message id as seen; the failed run must give those
-// ids back, or the second open drops each message as a replay and the cursor moves past it.
+// A run of rows that does not land (its commit to the log fails: a quota error, a closed database;
+// or one of its rows fails to open) is pulled and opened again. Opening an E2EE row marks its
+// message id as seen; the run must give those ids back, or the second open drops each message as
+// a replay and the cursor moves past it.
 
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
@@ -33,47 +34,57 @@ function flakyCommit<T>(failures: number, store: (inputs: (LoggedInput | null)[]
   };
 }
 
-describe('a run whose commit fails', () => {
-  it('opens its E2EE messages again on the next pull and delivers each once (the real engine)', async () => {
-    const store = await openStore({ name: `failed-commit-${Math.random()}`, idbFactory: new IDBFactory() });
-    const ik = await generatePrivateKey();
-    const peerIk = await generatePrivateKey();
-    const engine = new E2eeEngine({
-      aid: ME, deviceId: 'b1', ik, store,
-      rpc: async () => ({ ok: true }) as never,
-      peerIk: async () => peerIk.publicSpki,
+/** A P2P inbox with the real E2EE engine, over stored rows: three E2EE messages from PEER. */
+async function p2pWithEngine(opts: { commitFailures: number; recallFailures?: number }) {
+  const store = await openStore({ name: `failed-commit-${Math.random()}`, idbFactory: new IDBFactory() });
+  const ik = await generatePrivateKey();
+  const peerIk = await generatePrivateKey();
+  const engine = new E2eeEngine({
+    aid: ME, deviceId: 'b1', ik, store,
+    rpc: async () => ({ ok: true }) as never,
+    peerIk: async () => peerIk.publicSpki,
+  });
+  const rows: InboxRow[] = [];
+  for (const [i, text] of ['one', 'two', 'three'].entries()) {
+    const env = await encryptP2P({ aid: PEER, deviceId: 'a1', ik: peerIk as P256PrivateKey }, [{ aid: ME, deviceId: 'b1', ikSpki: ik.publicSpki }], { type: 'text', text });
+    rows.push({
+      seq: i + 1, version: 'v2', message_id: env.aad.message_id as string, from_aid: PEER, to: ME, t_server: Date.now(),
+      device_id: 'b1', slot_id: 'default', direction: 'inbound', envelope_json: JSON.stringify(env),
     });
-    const rows: InboxRow[] = [];
-    for (const [i, text] of ['one', 'two', 'three'].entries()) {
-      const env = await encryptP2P({ aid: PEER, deviceId: 'a1', ik: peerIk as P256PrivateKey }, [{ aid: ME, deviceId: 'b1', ikSpki: ik.publicSpki }], { type: 'text', text });
-      rows.push({
-        seq: i + 1, version: 'v2', message_id: env.aad.message_id as string, from_aid: PEER, to: ME, t_server: Date.now(),
-        device_id: 'b1', slot_id: 'default', direction: 'inbound', envelope_json: JSON.stringify(env),
-      });
-    }
-    let cursor = 0;
-    const shown: string[] = [];
-    const commit = flakyCommit(1, (inputs) => inputs.map((i) => i?.name === 'message' && shown.push(((i.data as InboundMessage).payload as { text: string }).text)));
-    const inbox = new P2pInbox({
-      aid: ME,
-      deviceId: 'b1',
-      rpc: (async <M extends MethodName>(_m: M, p: ParamsOf<M>) => {
-        const after = (p as { after_seq: number }).after_seq;
-        return { messages: rows.filter((r) => r.seq > after), has_more: false, server_ack_seq: 0 } as unknown as ResultOf<M>;
-      }) as never,
-      loadCursor: async () => cursor,
-      async commit(seq, inputs) {
-        const out = await commit(inputs);
-        cursor = seq;
-        return out;
-      },
-      decrypt: (row) => engine.decrypt(row),
-      recall: async () => {
-        throw new Error('no recalls here');
-      },
-      unsee: (key) => engine.unsee(key),
-    });
+  }
+  let cursor = 0;
+  const shown: string[] = [];
+  const commit = flakyCommit(opts.commitFailures, (inputs) => inputs.map((i) => {
+    if (i?.name === 'message') shown.push(((i.data as InboundMessage).payload as { text: string }).text);
+    if (i?.name === 'message.recalled') shown.push('(recall)');
+  }));
+  let recallFailures = opts.recallFailures ?? 0;
+  const inbox = new P2pInbox({
+    aid: ME,
+    deviceId: 'b1',
+    rpc: (async <M extends MethodName>(_m: M, p: ParamsOf<M>) => {
+      const after = (p as { after_seq: number }).after_seq;
+      return { messages: rows.filter((r) => r.seq > after), has_more: false, server_ack_seq: 0 } as unknown as ResultOf<M>;
+    }) as never,
+    loadCursor: async () => cursor,
+    async commit(seq, inputs) {
+      const out = await commit(inputs);
+      cursor = seq;
+      return out;
+    },
+    decrypt: (row) => engine.decrypt(row),
+    async recall(notice) {
+      if (recallFailures-- > 0) throw new Error('the store refused the redaction');
+      return { name: 'message.recalled', key: `recall:p2p:${notice.from}:${notice.messageIds.join(',')}`, data: notice as never };
+    },
+    unsee: (key) => engine.unsee(key),
+  });
+  return { inbox, rows, shown };
+}
 
+describe('a run that does not land', () => {
+  it('when its commit fails, opens its E2EE messages again on the next pull and delivers each once (the real engine)', async () => {
+    const { inbox, rows, shown } = await p2pWithEngine({ commitFailures: 1 });
     await expect(inbox.catchUp()).rejects.toThrow('QuotaExceededError');
     expect(shown).toEqual([]);
     expect(inbox.cursor).toBe(0);
@@ -84,6 +95,19 @@ describe('a run whose commit fails', () => {
     rows.push({ ...rows[0]!, seq: 4 });
     await inbox.catchUp();
     expect(shown).toEqual(['one', 'two', 'three']);
+    expect(inbox.cursor).toBe(4);
+  });
+
+  it('when a later row of the run fails to open (a recall the store refused), delivers the messages before it on the next pull', async () => {
+    const { inbox, rows, shown } = await p2pWithEngine({ commitFailures: 0, recallFailures: 1 });
+    rows.push({
+      seq: 4, version: 'v1', message_id: 'tomb-4', from_aid: PEER, to: ME, t_server: Date.now(), device_id: 'b1', slot_id: 'default', direction: 'inbound',
+      legacy_v1: { to: ME, payload: { type: 'message.recalled', message_ids: ['some-earlier-message'] } },
+    });
+    await expect(inbox.catchUp()).rejects.toThrow('refused the redaction');
+    expect(shown).toEqual([]);
+    await inbox.catchUp();
+    expect(shown).toEqual(['one', 'two', 'three', '(recall)']);
     expect(inbox.cursor).toBe(4);
   });
 
