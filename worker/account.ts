@@ -23,7 +23,7 @@ import { Journal, type LoggedEvent, type LoggedInput } from './delivery/journal.
 import { Outbox, type OutboxEntry } from './delivery/outbox.ts';
 import { P2P_CURSOR, P2pInbox } from './delivery/p2p.ts';
 import { Recalls } from './delivery/recall.ts';
-import { groupMessageKey, unreadable } from './delivery/rows.ts';
+import { groupMessageKey, mayPass, unreadable } from './delivery/rows.ts';
 import { AccountActions, withdrawnError } from './account/actions.ts';
 import { Notifier } from './account/notify.ts';
 import { E2eeEngine } from './e2ee/engine.ts';
@@ -122,7 +122,7 @@ export class Account {
       rpc,
       loadCursor: (ns) => store.cursors.get(aid, ns),
       commit: (ns, seq, inputs) => this.journal.commit({ ns, seq }, inputs),
-      decrypt: (row) => this.openGroup(row),
+      decrypt: (row, final) => this.openGroup(row, final),
       recall: (notice) => this.recalls.group(notice),
       unsee: (key) => this.e2ee.unsee(key),
       membershipChanged: (groupId, joinedSelf) => {
@@ -332,7 +332,7 @@ export class Account {
     if (typeof name !== 'string' || name.trim() === '') throw new ValidationError('a group needs a name');
     const { group } = await this.session.call('group.create', { name }, { waitReady: true });
     await this.e2ee.ensureGroupPrekey(group.group_id);
-    void this.groups.follow(group.group_id);
+    void this.groups.follow(group.group_id).catch(this.report('group follow'));
     return group;
   }
 
@@ -368,7 +368,7 @@ export class Account {
     this.opts.outlet.publish(this.aid, 'raw', { aid: this.aid, event: name, params });
   }
 
-  private async openGroup(row: GroupRow): Promise<LoggedInput | null> {
+  private async openGroup(row: GroupRow, final: boolean): Promise<LoggedInput | null> {
     try {
       const d = await this.e2ee.decryptGroup(row);
       const aad = d.aad as { timestamp?: unknown };
@@ -385,6 +385,7 @@ export class Account {
       };
       return { name: 'group.message', key: groupMessageKey(row.group_id, row.seq), data, seen: dedupeKey(d.aad) };
     } catch (err) {
+      if (!final && mayPass(err)) throw err;
       return unreadable(this.aid, { where: `group:${row.group_id}:${row.seq}`, messageId: row.message_id, from: row.from_aid, seq: row.seq, groupId: row.group_id }, err, this.opts.log);
     }
   }

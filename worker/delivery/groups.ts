@@ -19,8 +19,11 @@ export interface GroupsDeps {
   loadCursor(ns: string): Promise<number>;
   /** Stores the cursor and the logged inputs in one step, and publishes them (see Journal.commit). */
   commit(ns: string, seq: number, inputs: (LoggedInput | null)[]): Promise<(LoggedEvent | null)[]>;
-  /** A V2 row as the app sees it, or its undecryptable notice; null to drop it quietly. */
-  decrypt(row: GroupRow): Promise<LoggedInput | null>;
+  /**
+   * A V2 row as the app sees it, or its undecryptable notice; null to drop it quietly. May throw
+   * a failure that may pass, unless `final` (see SeqInboxDeps.open).
+   */
+  decrypt(row: GroupRow, final: boolean): Promise<LoggedInput | null>;
   /** A recall notice as its logged event (the originals redacted in the log). */
   recall(notice: GroupNotice): Promise<LoggedInput>;
   /** Releases an E2EE dedupe key that an opened row took (see LoggedInput.seen). */
@@ -82,7 +85,7 @@ export class Groups {
         },
         loadCursor: () => this.deps.loadCursor(messagesNs),
         commit: (seq, inputs) => this.deps.commit(messagesNs, seq, inputs),
-        open: (row) => (row.version === 'v2' ? this.deps.decrypt(row) : this.openPlain(row)),
+        open: (row, final) => (row.version === 'v2' ? this.deps.decrypt(row, final) : this.openPlain(row)),
         abandon: (items) => releaseSeen(items, this.deps.unsee),
         ...(log ? { log } : {}),
       }),
@@ -130,7 +133,7 @@ export class Groups {
     const self = c.member === this.deps.aid;
     this.deps.membershipChanged(c.groupId, self && !SELF_GONE.has(c.action));
     if (self && SELF_GONE.has(c.action)) this.untrack(c.groupId);
-    else if (self) void this.tracked.get(c.groupId)?.messages.catchUp();
+    else if (self) void this.tracked.get(c.groupId)?.messages.catchUp().catch((err: unknown) => this.failed(`group:${c.groupId}: pull after joining`, err));
   }
 
   /** Starts following a group (after create or join) and catches up on it. */
@@ -173,8 +176,17 @@ export class Groups {
     }
     // Every group push is a hint: the rows and events come from the gateway's stored sequence.
     if (GROUP_MESSAGE_PUSHES.has(name)) void known.messages.hint(p.seq);
-    else if (this.saysSelfGone(params as GroupEvent)) void known.events.catchUp().catch((err: unknown) => this.confirmGone(groupId, params as GroupEvent, err));
+    else if (this.saysSelfGone(params as GroupEvent)) {
+      void known.events.catchUp()
+        .catch((err: unknown) => this.confirmGone(groupId, params as GroupEvent, err))
+        .catch((err: unknown) => this.failed(`group_event:${groupId}: a removal that could not be logged`, err));
+    }
     else void known.events.hint(p.event_seq);
+  }
+
+  /** A background step failed; a later push, ready or the inbox's retry runs it again. */
+  private failed(what: string, err: unknown): void {
+    this.deps.log?.(`${what}: ${(err as Error).message}`);
   }
 
   private saysSelfGone(e: GroupEvent): boolean {

@@ -12,7 +12,7 @@ import type { InboundMessage } from '../../protocol/tab.ts';
 import { dedupeKey, type Decrypted } from '../e2ee/envelope.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
 import { p2pRecallNotice, type P2pNotice } from './recall.ts';
-import { plaintextMessage, releaseSeen, unreadable } from './rows.ts';
+import { mayPass, plaintextMessage, releaseSeen, unreadable } from './rows.ts';
 import { SeqInbox } from './seq-inbox.ts';
 
 export const P2P_CURSOR = 'p2p';
@@ -57,7 +57,7 @@ export class P2pInbox {
       },
       loadCursor: deps.loadCursor,
       commit: deps.commit,
-      open: (row) => (wellFormed(row) ? this.open(row) : Promise.resolve(null)),
+      open: (row, final) => (wellFormed(row) ? this.open(row, final) : Promise.resolve(null)),
       abandon: (items) => releaseSeen(items, deps.unsee),
       ...(log ? { log } : {}),
     });
@@ -85,8 +85,11 @@ export class P2pInbox {
     this.inbox.stop();
   }
 
-  /** A stored row as the app sees it, or its undecryptable notice; null to drop it quietly. */
-  private async open(row: InboxRow): Promise<LoggedInput | null> {
+  /**
+   * A stored row as the app sees it, or its undecryptable notice; null to drop it quietly. Throws
+   * a failure that may pass (see mayPass) unless `final`.
+   */
+  private async open(row: InboxRow, final: boolean): Promise<LoggedInput | null> {
     const { aid } = this.deps;
     const key = `p2p:${row.from_aid}:${row.message_id}`;
     if (row.version !== 'v2') {
@@ -112,6 +115,7 @@ export class P2pInbox {
       };
       return { name: 'message', key, data, seen: dedupeKey(d.aad) };
     } catch (err) {
+      if (!final && mayPass(err)) throw err;
       return unreadable(aid, { where: `${P2P_CURSOR}:${row.from_aid}:${row.message_id}`, messageId: row.message_id, from: row.from_aid, seq: row.seq }, err, this.deps.log);
     }
   }

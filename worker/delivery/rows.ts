@@ -5,7 +5,9 @@
 import type { JsonObject } from '../../protocol/frames.ts';
 import type { InboxRow } from '../../protocol/methods.ts';
 import type { InboundMessage, LoggedEventName } from '../../protocol/tab.ts';
+import { AunError } from '../../protocol/errors.ts';
 import { E2eeError } from '../e2ee/errors.ts';
+import { isTransient } from './outbox.ts';
 import type { LoggedInput } from './journal.ts';
 
 /** The log key of a group message: one per (group, seq). */
@@ -25,6 +27,17 @@ export function plaintextMessage(aid: string, row: InboxRow): InboundMessage | n
     encrypted: false,
     direction: row.direction ?? (row.from_aid === aid ? 'outbound_sync' : 'inbound'),
   };
+}
+
+/**
+ * Whether a failure to open a row may pass, so the row is opened again later rather than logged
+ * as `undecryptable`: anything but an E2EE check (the row's own fault) or a gateway's definitive
+ * answer (an AID it does not know): the keystore refused a read, a certificate fetch failed, the
+ * connection dropped.
+ */
+export function mayPass(err: unknown): boolean {
+  if (err instanceof E2eeError) return false;
+  return err instanceof AunError ? isTransient(err) : true;
 }
 
 /** Which row could not be read: `where` makes its log key (`p2p:<from>:<id>`, `group:<id>:<seq>`). */

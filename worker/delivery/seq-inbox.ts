@@ -28,8 +28,14 @@ export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
   pull(afterSeq: number, limit: number): Promise<PullPage<R>>;
   ack(upToSeq: number): Promise<void>;
   loadCursor(): Promise<number>;
-  /** Reads one row (decrypts it); null when there is nothing to hand out. Must not throw for a bad row: report it and return null. */
-  open(row: R): Promise<D | null>;
+  /**
+   * Reads one row (decrypts it); null when there is nothing to hand out. A bad row is reported
+   * (its notice, or null), never thrown. A failure that may pass (the keystore refused a read, a
+   * certificate fetch failed) may throw: the run does not land and is opened again later. `final`
+   * says the row has failed that way for OPEN_GIVE_UP_MS: this open must not throw, so one row
+   * cannot hold up the ones after it for longer.
+   */
+  open(row: R, final: boolean): Promise<D | null>;
   /**
    * Stores the cursor at `seq` and, in the same durable step (all or nothing), the items a run of
    * rows produced; returns, per item, what was delivered (null: nothing, e.g. already seen).
@@ -51,6 +57,11 @@ const MAX_PAGES = 1000;
 /** Pages pulled and not landed yet, at most: what came in during one commit lands in the next. */
 export const PULL_AHEAD = 8;
 const ACK_DELAY_MS = 100;
+/** A pass that failed (a pull, an open or a commit) is tried again after this, doubling each time. */
+export const RETRY_FIRST_MS = 1_000;
+export const RETRY_MAX_MS = 60_000;
+/** A row whose open keeps throwing is opened one last time, as `final`, once this has passed since its first failure. */
+export const OPEN_GIVE_UP_MS = 120_000;
 /** Own seqs (from the gateway's answers to our sends) are remembered this far past the cursor at most. */
 export const SKIP_WINDOW = 10_000;
 
@@ -68,6 +79,11 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
   private stopped = false;
   /** Serialises row handling so cursor writes and dispatch stay in seq order. */
   private chain: Promise<void> = Promise.resolve();
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Passes failed in a row: how long the next retry waits. */
+  private failures = 0;
+  /** Since when (Date.now()) rows that throw have held the inbox up; null while none does. */
+  private stuckSince: number | null = null;
 
   constructor(private readonly deps: SeqInboxDeps<R, D, L>) {}
 
@@ -76,10 +92,16 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
   }
 
   private load(): Promise<void> {
-    this.loaded ??= this.deps.loadCursor().then((c) => {
-      this.contiguous = Math.max(this.contiguous, c);
-      this.acked = Math.max(this.acked, c);
-    });
+    this.loaded ??= this.deps.loadCursor().then(
+      (c) => {
+        this.contiguous = Math.max(this.contiguous, c);
+        this.acked = Math.max(this.acked, c);
+      },
+      (err: unknown) => {
+        this.loaded = null; // read again by the next pass, not refused for good
+        throw err;
+      },
+    );
     return this.loaded;
   }
 
@@ -124,11 +146,26 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
           this.pullAgain = false;
           await this.pullAll();
         } while (this.pullAgain && !this.stopped);
+        this.failures = 0;
+      } catch (err) {
+        // The rows of a pass that failed are still past the cursor: the next push or ready pulls
+        // them, and so does this timer, should neither come (a sender gone quiet).
+        this.retryLater();
+        throw err;
       } finally {
         this.pulling = null;
       }
     })();
     return this.pulling;
+  }
+
+  private retryLater(): void {
+    if (this.stopped || this.retryTimer) return;
+    const wait = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.failures++);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.catchUp().catch((e: unknown) => this.deps.log?.(`${this.deps.name}: pull retried after a failure: ${(e as Error).message}`));
+    }, wait);
   }
 
   /**
@@ -239,20 +276,50 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
   private async acceptRun(run: { seq: number; row?: R }[]): Promise<void> {
     if (run.length === 0) return;
     const items: (D | null)[] = [];
-    const last = run[run.length - 1]!.seq;
+    let failure: { err: unknown } | null = null;
+    for (const r of run) {
+      try {
+        items.push(r.row ? await this.openRow(r.row) : null);
+      } catch (err) {
+        // A row that may open later (see SeqInboxDeps.open): the rows before it land now.
+        failure = { err };
+        break;
+      }
+    }
+    if (items.length > 0) await this.commitRun(run[items.length - 1]!.seq, items);
+    if (failure) throw failure.err;
+  }
+
+  private async commitRun(last: number, items: (D | null)[]): Promise<void> {
     let committed: (L | null)[];
     try {
-      for (const r of run) items.push(r.row ? await this.deps.open(r.row) : null);
       committed = await this.deps.commit(last, items);
     } catch (err) {
-      // Nothing of the run landed (an open that threw, e.g. a recall whose redaction the store
-      // refused, or the commit): what the rows opened so far took is given back.
+      // Nothing of the run landed: what its rows took when opened is given back.
       this.deps.abandon?.(items);
       throw err;
     }
     this.contiguous = Math.max(this.contiguous, last);
     this.scheduleAck();
     for (const c of committed) if (c !== null) this.deps.delivered?.(c);
+  }
+
+  /**
+   * Opens a row. Once the inbox has been held up by rows that throw for OPEN_GIVE_UP_MS (no row
+   * opened normally since the first of them threw), rows are opened as `final` until one opens
+   * normally again: a sender whose certificate cannot be fetched costs its messages that long
+   * once, not each message in turn.
+   */
+  private async openRow(row: R): Promise<D | null> {
+    const final = this.stuckSince !== null && Date.now() - this.stuckSince >= OPEN_GIVE_UP_MS;
+    try {
+      const item = await this.deps.open(row, final);
+      if (!final) this.stuckSince = null;
+      return item;
+    } catch (err) {
+      this.stuckSince ??= Date.now();
+      throw err;
+    }
   }
 
   private scheduleAck(): void {
@@ -269,6 +336,8 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
     this.stopped = true;
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 }
 

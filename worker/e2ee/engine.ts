@@ -308,10 +308,18 @@ export class E2eeEngine {
     if (this.seen.size > SEEN_WINDOW) this.seen.delete(this.seen.values().next().value!);
   }
 
-  /** A message that used the current SPK consumed it: rotate (spec §7.5). */
+  /**
+   * A message that used the current SPK consumed it: rotate (spec §7.5). Best effort: the message
+   * is open whatever happens here, and a failed read tries again at the next message.
+   */
   private async rotateIfConsumed(spkId: string | undefined): Promise<void> {
     if (!spkId) return;
-    this.currentSpk ??= (await this.deps.store.kv.get<PrekeyState>(this.deps.aid, PREKEY_STATE))?.current;
+    try {
+      this.currentSpk ??= (await this.deps.store.kv.get<PrekeyState>(this.deps.aid, PREKEY_STATE))?.current;
+    } catch (err) {
+      this.deps.log?.(`prekey state unreadable, rotation left for a later message: ${(err as Error).message}`);
+      return;
+    }
     if (this.currentSpk === spkId) void this.rotatePrekey(spkId).catch((e: unknown) => this.deps.log?.(`prekey rotation failed: ${(e as Error).message}`));
   }
 }

@@ -90,7 +90,7 @@ function p2pSetup() {
     recall: async () => {
       throw new Error('no recalls in these tests');
     },
-    unsee: () => {}, // no commit fails here (tests/unit/delivery/failed-commit.test.ts)
+    unsee: () => {}, // no commit fails here (tests/unit/delivery/failures.test.ts)
   });
   return { p2p, stored, store, shown, pulls, engine, fixed, cursor: () => cursor };
 }
@@ -224,7 +224,7 @@ function groupSetup() {
       return inputs.map((i) => (i ? ({ lsn: 0, name: i.name, data: i.data } as LoggedEvent) : null));
     },
     decrypt: async () => null,
-    unsee: () => {}, // no commit fails here (tests/unit/delivery/failed-commit.test.ts)
+    unsee: () => {}, // no commit fails here (tests/unit/delivery/failures.test.ts)
     membershipChanged: () => {},
     async recall(n) {
       recalled.push(n.messageIds);
