@@ -105,6 +105,8 @@ export class Account {
       ...(log ? { log } : {}),
     });
     this.journal = new Journal(aid, store, (e) => outlet.publishLogged(aid, e), log);
+    // An inbox's ack waits for the log on disk (at most one flush per inbox every 100 ms).
+    const durable = () => store.sync();
     this.recalls = new Recalls(aid, store);
     this.inbox = new P2pInbox({
       aid,
@@ -115,6 +117,7 @@ export class Account {
       decrypt: (row) => this.e2ee.decrypt(row),
       recall: (notice) => this.recalls.p2p(notice),
       unsee: (key) => this.e2ee.unsee(key),
+      durable,
       ...(log ? { log } : {}),
     });
     this.groups = new Groups({
@@ -125,6 +128,7 @@ export class Account {
       decrypt: (row, final) => this.openGroup(row, final),
       recall: (notice) => this.recalls.group(notice),
       unsee: (key) => this.e2ee.unsee(key),
+      durable,
       membershipChanged: (groupId, joinedSelf) => {
         this.e2ee.forgetGroup(groupId);
         if (joinedSelf) void this.e2ee.ensureGroupPrekey(groupId).catch(this.report('group prekey'));

@@ -28,6 +28,8 @@ export interface GroupsDeps {
   recall(notice: GroupNotice): Promise<LoggedInput>;
   /** Releases an E2EE dedupe key that an opened row took (see LoggedInput.seen). */
   unsee(key: string): void;
+  /** Resolves once the commits so far are on disk; an ack waits for it (SeqInboxDeps.durable). */
+  durable?(): Promise<void>;
   /** Membership moved: cached keys of the group are stale. */
   membershipChanged(groupId: string, joinedSelf: boolean): void;
   log?(line: string): void;
@@ -70,7 +72,7 @@ export class Groups {
   private track(groupId: string): Tracked {
     const known = this.tracked.get(groupId);
     if (known) return known;
-    const { aid, rpc, log } = this.deps;
+    const { aid, rpc, log, durable } = this.deps;
     const messagesNs = `group:${groupId}`;
     const eventsNs = `group_event:${groupId}`;
     const t: Tracked = {
@@ -87,6 +89,7 @@ export class Groups {
         commit: (seq, inputs) => this.deps.commit(messagesNs, seq, inputs),
         open: (row, final) => (row.version === 'v2' ? this.deps.decrypt(row, final) : this.openPlain(row)),
         abandon: (items) => releaseSeen(items, this.deps.unsee),
+        ...(durable ? { durable } : {}),
         ...(log ? { log } : {}),
       }),
       events: new SeqInbox<GroupEventRow, LoggedInput<'group.changed'>, LoggedEvent>({
@@ -102,6 +105,7 @@ export class Groups {
         commit: (seq, inputs) => this.deps.commit(eventsNs, seq, inputs),
         open: async (e) => ({ name: 'group.changed', key: `gevent:${groupId}:${e.event_seq}`, data: this.change(groupId, e) }),
         delivered: (ev) => this.afterChange(ev.data as GroupChange),
+        ...(durable ? { durable } : {}),
         ...(log ? { log } : {}),
       }),
     };

@@ -33,6 +33,8 @@ export interface P2pDeps {
   recall(notice: P2pNotice): Promise<LoggedInput>;
   /** Releases an E2EE dedupe key that an opened row took (see LoggedInput.seen). */
   unsee(key: string): void;
+  /** Resolves once the commits so far are on disk; an ack waits for it (SeqInboxDeps.durable). */
+  durable?(): Promise<void>;
   log?(line: string): void;
 }
 
@@ -57,6 +59,7 @@ export class P2pInbox {
       },
       loadCursor: deps.loadCursor,
       commit: deps.commit,
+      ...(deps.durable ? { durable: deps.durable } : {}),
       open: (row, final) => (wellFormed(row) ? this.open(row, final) : Promise.resolve(null)),
       abandon: (items) => releaseSeen(items, deps.unsee),
       ...(log ? { log } : {}),

@@ -27,6 +27,11 @@ export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
   name: string;
   pull(afterSeq: number, limit: number): Promise<PullPage<R>>;
   ack(upToSeq: number): Promise<void>;
+  /**
+   * Resolves once the commits made so far are on disk (Store.sync): an ack waits for it, since
+   * the gateway serves acked rows no more and a commit that a power loss undid would lose them.
+   */
+  durable?(): Promise<void>;
   loadCursor(): Promise<number>;
   /**
    * Reads one row (decrypts it); null when there is nothing to hand out. A bad row is reported
@@ -328,7 +333,9 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
       this.ackTimer = null;
       const upTo = this.contiguous;
       if (upTo <= this.acked) return;
-      this.deps.ack(upTo).then(() => (this.acked = Math.max(this.acked, upTo)), () => {});
+      Promise.resolve(this.deps.durable?.())
+        .then(() => this.deps.ack(upTo))
+        .then(() => (this.acked = Math.max(this.acked, upTo)), () => {});
     }, ACK_DELAY_MS);
   }
 

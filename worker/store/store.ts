@@ -157,6 +157,12 @@ function createStore(
         return meta.deviceId;
       }),
 
+    sync: () =>
+      run('sync', async () => {
+        const tx = db.transaction('meta', 'readwrite', { durability: 'strict' });
+        await Promise.all([tx.store.put(Date.now(), 'syncedAt'), tx.done]);
+      }),
+
     identities: {
       list: () =>
         run('identities.list', async () => {

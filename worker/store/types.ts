@@ -56,6 +56,13 @@ export interface Store {
   readonly name: string;
   /** Random, created on the first open of this database, then stable; matches ^[A-Za-z0-9._-]{1,128}$. */
   deviceId(): Promise<string>;
+  /**
+   * Resolves once what earlier transactions wrote is on disk, not only handed to the OS: one
+   * small transaction with durability 'strict' (the default is 'relaxed' in Chromium 121+, Firefox
+   * and Safari), whose flush takes the database's earlier writes with it. For a step that cannot be
+   * taken back, such as acking rows to the gateway, which then serves them no more.
+   */
+  sync(): Promise<void>;
   identities: {
     list(): Promise<IdentityRecord[]>;
     get(aid: string): Promise<IdentityRecord | undefined>;

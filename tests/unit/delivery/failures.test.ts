@@ -363,3 +363,36 @@ describe('group steps run in the background', () => {
     groups.stop();
   });
 });
+
+describe('an ack', () => {
+  it('leaves only once the log is on disk, and not at all when that flush fails', async () => {
+    const steps: string[] = [];
+    let flushFails = true;
+    const box = new SeqInbox<{ seq: number }, number>({
+      name: 'acks',
+      pull: async (after) => ({ rows: [1, 2].filter((s) => s > after).map((seq) => ({ seq })), hasMore: false, floor: 0 }),
+      async ack(upTo) {
+        steps.push(`ack ${upTo}`);
+      },
+      async durable() {
+        steps.push('flush');
+        await sleep(20);
+        if (flushFails) {
+          flushFails = false;
+          throw new Error('UnknownError: the flush failed');
+        }
+        steps.push('flushed');
+      },
+      loadCursor: async () => 0,
+      open: async (r) => r.seq,
+      commit: async (_seq, items) => items,
+    });
+    await box.catchUp();
+    await sleep(300);
+    expect(steps).toEqual(['flush']); // no ack without the flush
+    await box.skip(3); // the next commit schedules the next ack
+    await sleep(300);
+    expect(steps).toEqual(['flush', 'flush', 'flushed', 'ack 3']);
+    box.stop();
+  });
+});

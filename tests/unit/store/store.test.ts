@@ -239,3 +239,22 @@ describe('lifecycle', () => {
     expect((err as Error).message).toBe('identities.get: aid must be a non-empty string, got ""');
   });
 });
+
+describe('sync', () => {
+  it('commits a transaction with durability strict (Chromium and the others default to relaxed)', async () => {
+    const { IDBDatabase: FDBDatabase } = await import('fake-indexeddb');
+    const s = await newStore();
+    const seen: { stores: unknown; mode: unknown; durability: unknown }[] = [];
+    const original = FDBDatabase.prototype.transaction;
+    FDBDatabase.prototype.transaction = function (this: InstanceType<typeof FDBDatabase>, stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) {
+      seen.push({ stores, mode, durability: options?.durability });
+      return original.call(this, stores, mode, options);
+    } as typeof original;
+    try {
+      await s.sync();
+    } finally {
+      FDBDatabase.prototype.transaction = original;
+    }
+    expect(seen).toEqual([{ stores: 'meta', mode: 'readwrite', durability: 'strict' }]);
+  });
+});
