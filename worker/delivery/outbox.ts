@@ -63,6 +63,8 @@ export class Outbox<R> {
   private loaded: Promise<void> | null = null;
   /** Set by abandon(): why nothing can be sent now; a failed attempt is then final. Cleared by flush(). */
   private lost: unknown = null;
+  /** Ids of rows that left the queue but that the store refused to remove: removed again on the next pump. */
+  private readonly unremoved = new Set<string>();
 
   constructor(private readonly deps: OutboxDeps<R>) {}
 
@@ -133,7 +135,7 @@ export class Outbox<R> {
     this.retry = null;
     // The attempt in flight settles itself: sent if it got through, else reported like the rest.
     for (const w of this.queue.splice(this.pumping ? 1 : 0)) {
-      await this.deps.store.outbox.remove(this.deps.aid, w.entry.id).catch(() => {});
+      await this.forget(w.entry.id);
       this.deps.log?.(`outbox ${w.entry.id}: abandoned: ${(err as Error).message}`);
       if (w.detached) this.deps.failed(w.entry, err);
       w.settle.reject(err);
@@ -158,32 +160,80 @@ export class Outbox<R> {
   }
 
   private async drain(timeoutMs?: number): Promise<void> {
+    for (const id of this.unremoved) await this.forget(id);
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
+      let result: R;
       try {
-        const result = await this.deps.send(head.entry, timeoutMs);
-        await this.deps.store.outbox.remove(this.deps.aid, head.entry.id);
-        this.queue.shift();
-        await this.deps.sent(head.entry, result);
-        head.settle.resolve(result);
+        result = await this.deps.send(head.entry, timeoutMs);
       } catch (err) {
-        if (isTransient(err) && this.lost === null) {
-          head.entry = { ...head.entry, attempts: head.entry.attempts + 1 };
-          await this.deps.store.outbox.put(this.deps.aid, head.entry).catch(() => {});
-          // The next ready flushes too; this covers a session that never went down (a lost answer).
-          this.retry ??= setTimeout(() => {
-            this.retry = null;
-            void this.pump();
-          }, RETRY_MS);
-          return;
-        }
-        const reason = isTransient(err) && this.lost !== null ? this.lost : err;
-        this.queue.shift();
-        await this.deps.store.outbox.remove(this.deps.aid, head.entry.id).catch(() => {});
-        this.deps.log?.(`outbox ${head.entry.id}: refused: ${(reason as Error).message}`);
-        if (head.detached) this.deps.failed(head.entry, reason);
-        head.settle.reject(reason);
+        if (isTransient(err) && this.lost === null) return this.later(head);
+        await this.refused(head, isTransient(err) && this.lost !== null ? this.lost : err);
+        continue;
       }
+      await this.accepted(head, result);
     }
+  }
+
+  /**
+   * The gateway took the entry: it is sent, whatever the bookkeeping after it does, so its sender
+   * gets the gateway's result and no other entry is touched. The head stays first in the queue
+   * until this is done: withdraw() and abandon() leave the head alone while a pump runs.
+   */
+  private async accepted(head: Waiting<R>, result: R): Promise<void> {
+    await this.forget(head.entry.id);
+    try {
+      await this.deps.sent(head.entry, result);
+    } catch (err) {
+      // Not retried: the record is the local copy (for the other tabs and the log) of a message
+      // the gateway has, and its sender hears the result below. What fails it (a quota, a
+      // closed database) is rarely cured within this worker's life, and waiting for it here
+      // would hold every send behind a local write.
+      this.deps.log?.(`outbox ${head.entry.id}: sent, but not recorded in the local log: ${(err as Error).message}`);
+    }
+    this.drop(head);
+    head.settle.resolve(result);
+  }
+
+  /** The gateway refused for good (or the session is lost): the entry leaves the outbox, reported. */
+  private async refused(head: Waiting<R>, reason: unknown): Promise<void> {
+    await this.forget(head.entry.id);
+    this.drop(head);
+    this.deps.log?.(`outbox ${head.entry.id}: refused: ${(reason as Error).message}`);
+    if (head.detached) this.deps.failed(head.entry, reason);
+    head.settle.reject(reason);
+  }
+
+  /** No answer that counts (no connection, no answer, slow down): the entry waits for a later attempt. */
+  private async later(head: Waiting<R>): Promise<void> {
+    head.entry = { ...head.entry, attempts: head.entry.attempts + 1 };
+    await this.deps.store.outbox.put(this.deps.aid, head.entry).catch(() => {});
+    // The next ready flushes too; this covers a session that never went down (a lost answer).
+    this.retry ??= setTimeout(() => {
+      this.retry = null;
+      void this.pump();
+    }, RETRY_MS);
+  }
+
+  /**
+   * Removes a row that left the outbox. A removal the store refuses is logged and tried again at
+   * the start of the next pump (a send, a flush on every ready): a row left behind is sent again
+   * by the next worker, which the gateway drops by message id, but a second attempt is better
+   * than counting on that.
+   */
+  private async forget(id: string): Promise<void> {
+    try {
+      await this.deps.store.outbox.remove(this.deps.aid, id);
+      this.unremoved.delete(id);
+    } catch (err) {
+      this.unremoved.add(id);
+      this.deps.log?.(`outbox ${id}: left the queue, but its stored row could not be removed (tried again on the next pump): ${(err as Error).message}`);
+    }
+  }
+
+  /** Takes this one entry out of the queue, wherever it is now, and no other. */
+  private drop(w: Waiting<R>): void {
+    const i = this.queue.indexOf(w);
+    if (i >= 0) this.queue.splice(i, 1);
   }
 }
