@@ -50,6 +50,8 @@ interface Waiting<R> {
   entry: OutboxEntry;
   /** Nobody awaits the answer any more (the app was told `queued`, or a previous worker made it). */
   detached: boolean;
+  /** A withdraw() is removing it from the store: it is not sent, and nothing behind it overtakes it. */
+  withdrawing?: boolean;
   /** Settles when the entry leaves the outbox: its result, or the refusal. */
   settle: { resolve(r: R): void; reject(e: unknown): void };
   done: Promise<R>;
@@ -63,6 +65,8 @@ export class Outbox<R> {
   private loaded: Promise<void> | null = null;
   /** Set by abandon(): why nothing can be sent now; a failed attempt is then final. Cleared by flush(). */
   private lost: unknown = null;
+  /** The pump stopped at an entry being withdrawn; release() starts it again. */
+  private held = false;
   /** Ids of rows that left the queue but that the store refused to remove: removed again on the next pump. */
   private readonly unremoved = new Set<string>();
 
@@ -105,9 +109,20 @@ export class Outbox<R> {
     await this.load();
     const i = this.queue.findIndex((w) => w.entry.id === id);
     if (i < 0 || (i === 0 && this.pumping !== null)) return false;
-    const [w] = this.queue.splice(i, 1);
-    await this.deps.store.outbox.remove(this.deps.aid, id);
-    w!.settle.reject(withdrawn);
+    const w = this.queue[i]!;
+    if (w.withdrawing) return false;
+    // The store first: if it refuses, the recall fails and the entry stays queued here as it stays
+    // stored, instead of being sent by the next worker after this one forgot it. Meanwhile the
+    // pump holds at it (a recalled message must not go out while it is being taken back).
+    w.withdrawing = true;
+    try {
+      await this.deps.store.outbox.remove(this.deps.aid, id);
+    } finally {
+      w.withdrawing = false;
+      this.release();
+    }
+    this.drop(w);
+    w.settle.reject(withdrawn);
     return true;
   }
 
@@ -163,6 +178,11 @@ export class Outbox<R> {
     for (const id of this.unremoved) await this.forget(id);
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
+      // Being taken back: neither sent nor overtaken until withdraw() knows (it calls release()).
+      if (head.withdrawing) {
+        this.held = true;
+        return;
+      }
       let result: R;
       try {
         result = await this.deps.send(head.entry, timeoutMs);
@@ -229,6 +249,13 @@ export class Outbox<R> {
       this.unremoved.add(id);
       this.deps.log?.(`outbox ${id}: left the queue, but its stored row could not be removed (tried again on the next pump): ${(err as Error).message}`);
     }
+  }
+
+  /** A withdraw that held the pump at its entry is over: the pump goes on from there, once it has ended. */
+  private release(): void {
+    if (!this.held) return;
+    this.held = false;
+    void (this.pumping ?? Promise.resolve()).then(() => this.pump());
   }
 
   /** Takes this one entry out of the queue, wherever it is now, and no other. */

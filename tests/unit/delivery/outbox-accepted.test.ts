@@ -1,11 +1,13 @@
 // What the outbox does once the gateway took a message and the local bookkeeping after it fails:
 // the record in the log (`sent`) or the removal from IndexedDB. The message is sent either way:
 // its sender gets the gateway's result, the entries behind it are not touched, and a stored row
-// is not left for a later worker to send again.
+// is not left for a later worker to send again. And a recall (withdraw) whose removal fails
+// leaves the entry queued, so memory and the store agree.
 
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
+import { ConnectionLostError } from '../../../protocol/errors.ts';
 import { Outbox, type OutboxEntry } from '../../../worker/delivery/outbox.ts';
 import { openStore, type Store } from '../../../worker/store/index.ts';
 
@@ -84,5 +86,99 @@ describe('Outbox: the gateway took the message, the bookkeeping after it fails',
     const next = new Outbox<string>({ aid: AID, store: await reopen(), send: async (e) => (later.push(e.id), 'ok'), sent: async () => {}, failed: () => {} });
     await next.flush();
     expect(later).toEqual([]);
+  });
+});
+
+describe('Outbox: withdraw', () => {
+  it('a withdraw the store refuses reports the failure and keeps the entry queued, in memory as in the store', async () => {
+    const { store, reopen } = await fresh();
+    let refuse = false;
+    let online = false;
+    const gateway: string[] = [];
+    const box = new Outbox<string>({
+      aid: AID, store: refusingRemove(store, () => refuse),
+      send: async (e) => {
+        if (!online) throw new ConnectionLostError('offline');
+        gateway.push(e.id);
+        return `ok ${e.id}`;
+      },
+      sent: async () => {}, failed: () => {},
+    });
+    expect(await box.submit(entry('r'), 300)).toBeNull();
+    await tick(50);
+    refuse = true;
+    await expect(box.withdraw('r', new Error('withdrawn'))).rejects.toThrow('remove failed');
+    expect((await store.outbox.list(AID)).map((i) => i.id)).toEqual(['r']);
+    // Still queued here: this outbox sends it (the recall did not happen), as a later worker would.
+    refuse = false;
+    online = true;
+    await box.flush();
+    expect(gateway).toEqual(['r']);
+    const next = new Outbox<string>({ aid: AID, store: await reopen(), send: async (e) => (gateway.push(e.id), 'ok'), sent: async () => {}, failed: () => {} });
+    await next.flush();
+    expect(gateway).toEqual(['r']);
+  });
+
+  it('while a withdraw waits for the store, its entry is not sent and nothing behind it overtakes it; when the store refuses, both go in order', async () => {
+    const { store } = await fresh();
+    // The withdraw's removal of 'r' waits for finish(); every other removal goes through.
+    let finish: ((ok: boolean) => void) | null = null;
+    const slow = {
+      ...store,
+      outbox: {
+        ...store.outbox,
+        remove: (aid: string, id: string) => (id === 'r' && finish === null
+          ? new Promise<void>((resolve, reject) => (finish = (ok) => (ok ? resolve() : reject(new Error('remove failed')))))
+          : store.outbox.remove(aid, id)),
+      },
+    };
+    let online = false;
+    const gateway: string[] = [];
+    const box = new Outbox<string>({
+      aid: AID, store: slow,
+      send: async (e) => {
+        if (!online) throw new ConnectionLostError('offline');
+        gateway.push(e.id);
+        return `ok ${e.id}`;
+      },
+      sent: async () => {}, failed: () => {},
+    });
+    expect(await box.submit(entry('r'), 300)).toBeNull();
+    expect(await box.submit(entry('s'), 300)).toBeNull();
+    await tick(50);
+    const recall = box.withdraw('r', new Error('withdrawn'));
+    await tick();
+    online = true;
+    await box.flush();
+    expect(gateway).toEqual([]);
+    finish!(false);
+    await expect(recall).rejects.toThrow('remove failed');
+    await tick(50);
+    expect(gateway).toEqual(['r', 's']);
+  });
+
+  it('a withdraw that succeeds takes the entry out of the store, and its sender sees the refusal', async () => {
+    const { store, reopen } = await fresh();
+    const gateway: string[] = [];
+    let online = false;
+    const box = new Outbox<string>({
+      aid: AID, store,
+      send: async (e) => {
+        if (!online) throw new ConnectionLostError('offline');
+        gateway.push(e.id);
+        return 'ok';
+      },
+      sent: async () => {}, failed: () => {},
+    });
+    const waiting = box.submit(entry('r'), 5_000);
+    await tick(50);
+    const withdrawn = new Error('withdrawn');
+    expect(await box.withdraw('r', withdrawn)).toBe(true);
+    await expect(waiting).rejects.toBe(withdrawn);
+    online = true;
+    await box.flush();
+    const next = new Outbox<string>({ aid: AID, store: await reopen(), send: async (e) => (gateway.push(e.id), 'ok'), sent: async () => {}, failed: () => {} });
+    await next.flush();
+    expect(gateway).toEqual([]);
   });
 });
