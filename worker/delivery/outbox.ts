@@ -4,7 +4,7 @@
 // made, one at a time: a new message never overtakes an older one still waiting, so the
 // gateway's seq, which every receiver orders by, follows the order the sender wrote in.
 
-import { AunError, ConnectionLostError, RateLimitError, SessionError, TimeoutError } from '../../protocol/errors.ts';
+import { AunError, ConnectionLostError, ErrorCode, RateLimitError, SessionError, TimeoutError } from '../../protocol/errors.ts';
 import { type JsonObject } from '../../protocol/frames.ts';
 import { DEFAULT_DEADLINE_MS, QUEUED_MARGIN_MS } from '../../protocol/deadline.ts';
 
@@ -65,6 +65,8 @@ export class Outbox<R> {
   private loaded: Promise<void> | null = null;
   /** Set by abandon(): why nothing can be sent now; a failed attempt is then final. Cleared by flush(). */
   private lost: unknown = null;
+  /** Set by stop(), for good: the account is closed. */
+  private stopped = false;
   /** The pump stopped at an entry being withdrawn; release() starts it again. */
   private held = false;
   /** Ids of rows that left the queue but that the store refused to remove: removed again on the next pump. */
@@ -86,6 +88,8 @@ export class Outbox<R> {
    */
   async submit(entry: OutboxEntry, timeoutMs = DEFAULT_DEADLINE_MS): Promise<R | null> {
     await this.load();
+    // Refused before it is stored: nothing is lost, and nothing waits in an outbox nobody drains.
+    if (this.stopped) throw new SessionError(`the session of ${this.deps.aid} is closed: log in again to send`, ErrorCode.ConnectRequired);
     await this.deps.store.outbox.put(this.deps.aid, entry);
     const w = this.waiting(entry, false);
     this.queue.push(w);
@@ -108,7 +112,7 @@ export class Outbox<R> {
   async withdraw(id: string, withdrawn: Error): Promise<boolean> {
     await this.load();
     const i = this.queue.findIndex((w) => w.entry.id === id);
-    if (i < 0 || (i === 0 && this.pumping !== null)) return false;
+    if (i < 0 || (i === 0 && this.pumping !== null) || this.stopped) return false;
     const w = this.queue[i]!;
     if (w.withdrawing) return false;
     // The store first: if it refuses, the recall fails and the entry stays queued here as it stays
@@ -144,6 +148,7 @@ export class Outbox<R> {
    * rejects), never left in an outbox nobody drains, until the next flush (a takeover's ready).
    */
   async abandon(err: unknown): Promise<void> {
+    if (this.stopped) return;
     this.lost = err;
     await this.load();
     if (this.retry) clearTimeout(this.retry);
@@ -155,6 +160,24 @@ export class Outbox<R> {
       if (w.detached) this.deps.failed(w.entry, err);
       w.settle.reject(err);
     }
+  }
+
+  /**
+   * The account is closed (logout, removeIdentity, the end of a handoff): nothing more is sent
+   * or written, and the retry stops. Its closed session answers every attempt with a transient
+   * SessionError, so a running outbox would retry for ever and write its entries back into the
+   * store after the next login's outbox had sent and removed them. What is queued stays stored,
+   * as it is, for the next outbox of this AID. The attempt in flight, if any, still settles on a
+   * real answer (got through: its row removed, its record made; refused for good: reported), and
+   * on no answer is left as stored, without a retry. Waiting senders are not rejected, because
+   * their message is not refused: submit() answers `queued` at its deadline, which stays true.
+   * Later sends are refused with a SessionError; flush() and abandon() do nothing; withdraw()
+   * finds nothing.
+   */
+  stop(): void {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
   }
 
   /** Entries a previous worker left behind go first, in the order they were made. */
@@ -170,13 +193,14 @@ export class Outbox<R> {
   }
 
   private pump(timeoutMs?: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     this.pumping ??= this.drain(timeoutMs).finally(() => (this.pumping = null));
     return this.pumping;
   }
 
   private async drain(timeoutMs?: number): Promise<void> {
     for (const id of this.unremoved) await this.forget(id);
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !this.stopped) {
       const head = this.queue[0]!;
       // Being taken back: neither sent nor overtaken until withdraw() knows (it calls release()).
       if (head.withdrawing) {
@@ -226,8 +250,11 @@ export class Outbox<R> {
 
   /** No answer that counts (no connection, no answer, slow down): the entry waits for a later attempt. */
   private async later(head: Waiting<R>): Promise<void> {
+    // A stopped outbox writes nothing: the entry as stored belongs to the next owner of this AID.
+    if (this.stopped) return;
     head.entry = { ...head.entry, attempts: head.entry.attempts + 1 };
     await this.deps.store.outbox.put(this.deps.aid, head.entry).catch(() => {});
+    if (this.stopped) return;
     // The next ready flushes too; this covers a session that never went down (a lost answer).
     this.retry ??= setTimeout(() => {
       this.retry = null;
