@@ -16,12 +16,24 @@ export interface OutboxBody {
   encrypt: boolean;
 }
 
-export interface OutboxEntry { id: string; kind: 'p2p' | 'group'; body: OutboxBody; createdAt: number; attempts: number }
+export interface OutboxEntry {
+  id: string;
+  kind: 'p2p' | 'group';
+  body: OutboxBody;
+  createdAt: number;
+  attempts: number;
+  /**
+   * Set by submit(): the order it was made in, one more than any entry stored for this AID, so a
+   * restart sends them in that order even when two share a millisecond or the clock stepped
+   * back. Rows stored before it existed have none (the store puts them first).
+   */
+  seq?: number;
+}
 
 export interface OutboxStore {
   outbox: {
     put(aid: string, item: OutboxEntry): Promise<void>;
-    list(aid: string): Promise<{ id: string; kind: string; body: unknown; createdAt: number; attempts: number }[]>;
+    list(aid: string): Promise<{ id: string; kind: string; body: unknown; createdAt: number; attempts: number; seq?: number }[]>;
     remove(aid: string, id: string): Promise<void>;
   };
 }
@@ -71,6 +83,8 @@ export class Outbox<R> {
   private held = false;
   /** Ids of rows that left the queue but that the store refused to remove: removed again on the next pump. */
   private readonly unremoved = new Set<string>();
+  /** The seq the next submitted entry gets; set past the stored ones by load(). */
+  private nextSeq = 1;
 
   constructor(private readonly deps: OutboxDeps<R>) {}
 
@@ -90,8 +104,9 @@ export class Outbox<R> {
     await this.load();
     // Refused before it is stored: nothing is lost, and nothing waits in an outbox nobody drains.
     if (this.stopped) throw new SessionError(`the session of ${this.deps.aid} is closed: log in again to send`, ErrorCode.ConnectRequired);
-    await this.deps.store.outbox.put(this.deps.aid, entry);
-    const w = this.waiting(entry, false);
+    const queued = { ...entry, seq: this.nextSeq++ };
+    await this.deps.store.outbox.put(this.deps.aid, queued);
+    const w = this.waiting(queued, false);
     this.queue.push(w);
     void this.pump(timeoutMs);
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -189,6 +204,7 @@ export class Outbox<R> {
   private async loadStored(): Promise<void> {
     const known = new Set(this.queue.map((w) => w.entry.id));
     const stored = (await this.deps.store.outbox.list(this.deps.aid)).filter((i) => !known.has(i.id));
+    for (const item of stored) this.nextSeq = Math.max(this.nextSeq, (item.seq ?? 0) + 1);
     this.queue.unshift(...stored.map((item) => this.waiting(item as OutboxEntry, true)));
   }
 
