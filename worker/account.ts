@@ -199,6 +199,9 @@ export class Account {
   }
 
   close(): void {
+    // Before the session closes: its closed session would answer every retry with a transient
+    // error, and a running outbox would write its entries back after the next login sent them.
+    this.outbox.stop();
     this.calls.forEach((ac) => ac.abort());
     this.inbox.stop();
     this.groups.stop();

@@ -100,6 +100,7 @@ export function checkOutboxItem(op: string, item: unknown): OutboxItem {
     body: r.body,
     createdAt: requireTime(op, 'createdAt', r.createdAt),
     attempts: requireInt(op, 'attempts', r.attempts),
+    ...(r.seq === undefined ? {} : { seq: requireInt(op, 'seq', r.seq) }),
   };
 }
 
@@ -253,6 +254,8 @@ export function parseOutboxRow(row: unknown, aid: string): OutboxItem {
     body: r.body,
     createdAt: want('outbox', key, r, 'createdAt', isTime, 'a finite number'),
     attempts: want('outbox', key, r, 'attempts', isSeq, 'a non-negative safe integer'),
+    // Rows stored before outbox entries had a seq have none.
+    ...('seq' in r ? { seq: want('outbox', key, r, 'seq', isSeq, 'a non-negative safe integer') } : {}),
   };
 }
 

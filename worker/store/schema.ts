@@ -15,7 +15,8 @@
 //               keys: [[aid, dedup key], …], entries: [{ key, kind, data: structured clone,
 //               at only if not the row's }, …] }, the entries holding lsn - entries.length + 1 … lsn
 //               (v3: one row per entry)
-//   outbox      keyPath ['aid', 'id'],    index by_aid      { aid, id, kind, body, createdAt, attempts }
+//   outbox      keyPath ['aid', 'id'],    index by_aid      { aid, id, kind, body, createdAt, attempts, seq? }
+//               (seq, the order sends were made in, is sorted on in JS: rows from before it have none)
 // Values are typed `unknown`: every read goes through a validator in records.ts.
 
 import type { DBSchema, IDBPDatabase, IDBPTransaction } from 'idb';

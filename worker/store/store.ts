@@ -497,7 +497,14 @@ async function appendLog(
   }
 }
 
+/**
+ * The order sends were made in. A seq (given by the outbox, one past every stored one) orders
+ * strictly, whatever the clock did. Rows without one were stored by an older worker, so before
+ * any row with one: they go first, in the order they always had (createdAt, then id).
+ */
 function oldestFirst(a: OutboxItem, b: OutboxItem): number {
+  if (a.seq !== undefined && b.seq !== undefined) return a.seq - b.seq;
+  if (a.seq !== undefined || b.seq !== undefined) return a.seq === undefined ? -1 : 1;
   return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 

@@ -49,6 +49,8 @@ export interface OutboxItem {
   body: unknown;
   createdAt: number;
   attempts: number;
+  /** The order the sends were made in (worker/delivery/outbox.ts); absent on rows stored before it existed. */
+  seq?: number;
 }
 
 export interface Store {
@@ -123,7 +125,7 @@ export interface Store {
   outbox: {
     /** Inserts or overwrites the item with the same id (e.g. to count an attempt). */
     put(aid: string, item: OutboxItem): Promise<void>;
-    /** Oldest first: by createdAt, then by id. */
+    /** Oldest first: rows without a seq by createdAt then id, then the rest by seq. */
     list(aid: string): Promise<OutboxItem[]>;
     /** No-op when absent. */
     remove(aid: string, id: string): Promise<void>;

@@ -145,6 +145,20 @@ describe('Account: one logged-in AID wired together', () => {
     expect(aliceLog.events.find((e) => e.name === 'message' && (e.data as InboundMessage).messageId === id)!.data).toMatchObject({ payload: {}, recalled: true });
   });
 
+  it('a closed account stops its outbox: a queued send stays stored as it was, for the next login, and is not retried', async () => {
+    const dave = await account('dave');
+    await adminPost(gw, 'pause');
+    const queued = await dave.a.send(bob.a.aid, { type: 'text', text: 'before logout' }, false, 300);
+    expect(queued.status).toBe('queued');
+    const puts = vi.spyOn(dave.store.outbox, 'put');
+    dave.a.close();
+    await adminPost(gw, 'resume');
+    // Past the outbox's retry delay (2 s): a running outbox would have written the entry back.
+    await settle(2_500);
+    expect(puts).not.toHaveBeenCalled();
+    expect((await dave.store.outbox.list(dave.a.aid)).map((i) => [i.id, i.attempts])).toEqual([[queued.message_id, 0]]);
+  });
+
   it('an eviction abandons the outbox: what waited is reported as send.failed and leaves the store', async () => {
     const carol = await account('carol');
     await adminPost(gw, 'pause');

@@ -256,6 +256,16 @@ describe('outbox', () => {
     expect((await s.outbox.list('bob')).map((i) => i.id)).toEqual(['m-z']);
   });
 
+  it('lists rows with a seq by seq, whatever their createdAt, after rows without one (stored before seq existed)', async () => {
+    const s = await newStore();
+    await s.outbox.put('alice', item('m-3', 5, { seq: 3 }));
+    await s.outbox.put('alice', item('m-1', 50, { seq: 1 }));
+    await s.outbox.put('alice', item('m-old', 90));
+    await s.outbox.put('alice', item('m-2', 50, { seq: 2 }));
+    expect((await s.outbox.list('alice')).map((i) => [i.id, i.seq])).toEqual([['m-old', undefined], ['m-1', 1], ['m-2', 2], ['m-3', 3]]);
+    expect((await s.outbox.list('alice'))[0]).not.toHaveProperty('seq');
+  });
+
   it('stores only the declared fields; the body is structured-cloned', async () => {
     const s = await newStore();
     const body = { bytes: new Uint8Array([9]), at: new Date(1) };
@@ -364,10 +374,12 @@ describe('bad rows', () => {
     const raw = await rawDb(factory);
     await raw.put('outbox', { aid: 'alice', id: 'm1', kind: 'message.send', body: {}, createdAt: 1, attempts: -1 });
     await raw.put('outbox', { aid: 'bob', id: 'm1', kind: 'message.send', createdAt: 1, attempts: 0 });
+    await raw.put('outbox', { aid: 'carol', id: 'm1', kind: 'message.send', body: {}, createdAt: 1, attempts: 0, seq: 'first' });
     raw.close();
     await expect(s.outbox.list('alice')).rejects.toThrow(/^outbox\["alice","m1"\] is corrupt: field attempts should be a non-negative safe integer, found -1$/);
     await expect(s.outbox.list('bob')).rejects.toThrow(/^outbox\["bob","m1"\] is corrupt: no body field$/);
     await expect(s.outbox.list('bob')).rejects.toThrow(StoreCorruptError);
+    await expect(s.outbox.list('carol')).rejects.toThrow(/^outbox\["carol","m1"\] is corrupt: field seq should be a non-negative safe integer, found "first"$/);
   });
 });
 
@@ -400,6 +412,7 @@ describe('bad input', () => {
       [() => s.outbox.put('alice', item('m1', 1, { kind: '' })), /^outbox\.put: kind must be a non-empty string/],
       [() => s.outbox.put('alice', item('m1', Number.NaN)), /^outbox\.put: createdAt must be a finite number \(ms\), got NaN$/],
       [() => s.outbox.put('alice', item('m1', 1, { attempts: 1.5 })), /^outbox\.put: attempts must be a non-negative safe integer, got 1\.5$/],
+      [() => s.outbox.put('alice', item('m1', 1, { seq: -1 })), /^outbox\.put: seq must be a non-negative safe integer, got -1$/],
       [() => s.outbox.put('alice', item('m1', 1, { body: undefined })), /^outbox\.put: body is undefined/],
       [() => s.outbox.put('alice', item('m1', 1, { body: { f: () => 1 } })), /^outbox\.put: the value cannot be stored/],
       [() => s.outbox.list(''), /^outbox\.list: aid must be a non-empty string/],
