@@ -9,7 +9,7 @@ import {
 } from '../../protocol/methods.ts';
 import { type GroupChange, type GroupInboundMessage } from '../../protocol/tab.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
-import { groupRecallNotice, type GroupNotice } from './recall.ts';
+import { groupRecallNotice, isNotice, type GroupNotice } from './recall.ts';
 import { groupMessageKey, releaseSeen } from './rows.ts';
 import { SeqInbox } from './seq-inbox.ts';
 
@@ -88,6 +88,7 @@ export class Groups {
         loadCursor: () => this.deps.loadCursor(messagesNs),
         commit: (seq, inputs) => this.deps.commit(messagesNs, seq, inputs),
         open: (row, final) => (row.version === 'v2' ? this.deps.decrypt(row, final) : this.openPlain(row)),
+        readsLog: (row) => row.version !== 'v2' && isNotice(groupRecallNotice(row)),
         abandon: (items) => releaseSeen(items, this.deps.unsee),
         ...(durable ? { durable } : {}),
         ...(log ? { log } : {}),

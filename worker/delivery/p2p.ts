@@ -11,7 +11,7 @@ import type { InboxRow, MethodName, ParamsOf, ResultOf } from '../../protocol/me
 import type { InboundMessage } from '../../protocol/tab.ts';
 import { dedupeKey, type Decrypted } from '../e2ee/envelope.ts';
 import type { LoggedEvent, LoggedInput } from './journal.ts';
-import { p2pRecallNotice, type P2pNotice } from './recall.ts';
+import { isNotice, p2pRecallNotice, type P2pNotice } from './recall.ts';
 import { mayPass, plaintextMessage, releaseSeen, unreadable } from './rows.ts';
 import { SeqInbox } from './seq-inbox.ts';
 
@@ -61,6 +61,7 @@ export class P2pInbox {
       commit: deps.commit,
       ...(deps.durable ? { durable: deps.durable } : {}),
       open: (row, final) => (wellFormed(row) ? this.open(row, final) : Promise.resolve(null)),
+      readsLog: (row) => row.version !== 'v2' && isNotice(p2pRecallNotice(row)),
       abandon: (items) => releaseSeen(items, deps.unsee),
       ...(log ? { log } : {}),
     });

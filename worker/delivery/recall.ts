@@ -32,6 +32,11 @@ function ints(v: unknown): number[] {
   return Array.isArray(v) ? v.filter((x): x is number => Number.isSafeInteger(x) && x > 0) : [];
 }
 
+/** A row's recall notice (it redacts originals in the log when opened), as opposed to a placeholder or a message. */
+export function isNotice<N>(n: N | 'placeholder' | null): n is N {
+  return n !== null && n !== 'placeholder';
+}
+
 /** A P2P inbox row that is a recall: its notice, 'placeholder' (nothing to show), or null (a message). */
 export function p2pRecallNotice(row: InboxRow): P2pNotice | 'placeholder' | null {
   const p = row.legacy_v1?.payload as JsonObject | undefined;

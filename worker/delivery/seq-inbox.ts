@@ -46,6 +46,11 @@ export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
    * rows produced; returns, per item, what was delivered (null: nothing, e.g. already seen).
    */
   commit(seq: number, items: (D | null)[]): Promise<(L | null)[]>;
+  /**
+   * Whether opening this row reads what the rows before it commit (a recall notice redacts its
+   * originals in the log): the rows of the run before it are committed first.
+   */
+  readsLog?(row: R): boolean;
   /** Runs after a commit that produced something (the commit itself publishes to the tabs). */
   delivered?(item: L): void;
   /**
@@ -279,19 +284,24 @@ export class SeqInbox<R extends SeqRow, D, L = D> {
    * run in one transaction, and only then are they delivered.
    */
   private async acceptRun(run: { seq: number; row?: R }[]): Promise<void> {
-    if (run.length === 0) return;
-    const items: (D | null)[] = [];
+    let items: (D | null)[] = [];
+    let last = 0;
     let failure: { err: unknown } | null = null;
     for (const r of run) {
+      if (r.row && items.length > 0 && this.deps.readsLog?.(r.row)) {
+        await this.commitRun(last, items);
+        items = [];
+      }
       try {
         items.push(r.row ? await this.openRow(r.row) : null);
+        last = r.seq;
       } catch (err) {
         // A row that may open later (see SeqInboxDeps.open): the rows before it land now.
         failure = { err };
         break;
       }
     }
-    if (items.length > 0) await this.commitRun(run[items.length - 1]!.seq, items);
+    if (items.length > 0) await this.commitRun(last, items);
     if (failure) throw failure.err;
   }
 

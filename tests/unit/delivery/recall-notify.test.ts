@@ -13,6 +13,7 @@ import { Journal, type LoggedEvent } from '../../../worker/delivery/journal.ts';
 import { groupRecallNotice, p2pRecallNotice, Recalls, rowFromRecallPush } from '../../../worker/delivery/recall.ts';
 import { signGroupIndex } from '../../../worker/account/group-settings.ts';
 import { Notifier } from '../../../worker/account/notify.ts';
+import { P2pInbox } from '../../../worker/delivery/p2p.ts';
 import { openStore } from '../../../worker/store/index.ts';
 
 const AID = 'alice.aun.local';
@@ -50,6 +51,36 @@ describe('recall on the device', () => {
     expect(JSON.stringify(log.events)).not.toContain('private words');
     expect(log.events[0]!.data).not.toHaveProperty('protectedHeaders');
     expect(seen.filter((e) => e.name === 'message.recalled')).toHaveLength(1);
+  });
+
+  it('a notice pulled in the same run as its original still redacts it: the rows before the notice are committed first', async () => {
+    const store = await openStore({ name: `recall-${Math.random()}`, idbFactory: new IDBFactory() });
+    const journal = new Journal(AID, store, () => {});
+    const recalls = new Recalls(AID, store);
+    const rows: InboxRow[] = [
+      { seq: 1, version: 'v1', message_id: 'm-1', from_aid: BOB, to: AID, t_server: 5, device_id: 'd', slot_id: '', direction: 'inbound', legacy_v1: { to: AID, payload: { type: 'text', text: 'private words' } } },
+      { seq: 2, version: 'v1', message_id: 'rc-1', from_aid: BOB, to: AID, t_server: 9, device_id: 'd', slot_id: '', direction: 'inbound', legacy_v1: { to: AID, payload: { type: 'message.recalled', message_ids: ['m-1'] } } },
+    ];
+    const inbox = new P2pInbox({
+      aid: AID,
+      deviceId: 'd',
+      // One page holds both: the original was pulled before its sender recalled it.
+      rpc: (async () => ({ messages: rows, has_more: false, server_ack_seq: 0 })) as never,
+      loadCursor: async () => 0,
+      commit: (seq, inputs) => journal.commit({ ns: 'p2p', seq }, inputs),
+      decrypt: async () => {
+        throw new Error('no E2EE rows here');
+      },
+      recall: (notice) => recalls.p2p(notice),
+      unsee: () => {},
+    });
+    await inbox.catchUp();
+    const log = await journal.since(0, 10);
+    expect(log.events.map((e) => e.name)).toEqual(['message', 'message.recalled']);
+    expect(log.events[0]!.data).toMatchObject({ messageId: 'm-1', payload: {}, recalled: true });
+    expect(log.events[1]!.data).toMatchObject({ originals: [{ messageId: 'm-1', lsn: 1 }] });
+    expect(JSON.stringify(log.events)).not.toContain('private words');
+    inbox.stop();
   });
 
   it('redacts group originals by seq, and the sender\'s own outbound entry', async () => {
