@@ -274,8 +274,10 @@ describe('group panel', () => {
     await alice1.locator(`#members li[data-aid="${alice}"][data-role="admin"]`).waitFor();
     expect(await alice1.locator('#members button').count()).toBe(0);
     // An admin still makes invite codes; their link, opened by a third identity, joins it.
+    // The link before the click: read after it, a busy machine may already show the new one.
+    const before = await alice1.inputValue('#invite-link');
     await alice1.click('#invite-create');
-    await alice1.waitForFunction((old) => (document.getElementById('invite-link') as HTMLInputElement).value !== old, await alice1.inputValue('#invite-link'));
+    await alice1.waitForFunction((old) => (document.getElementById('invite-link') as HTMLInputElement).value !== old, before);
     const link = new URL(await alice1.inputValue('#invite-link'));
     expect(link.searchParams.get('gateway')).toBe(stack.gateway.url);
     const carol = `pcarol${suffix}.${issuer}`;
