@@ -185,8 +185,10 @@ export class Hub {
     const tab = this.tabs.get(tabId);
     if (!tab) return;
     this.tabs.delete(tabId);
-    tab.rpc.close();
     tab.events.close();
+    // A detach the tab asked for is answered on this port after this returns: close it a task
+    // later, once that answer is posted (closed now, the answer was lost and close() hung).
+    setTimeout(() => tab.rpc.close(), 0);
     this.opts.log?.(`detach ${tabId}, ${this.tabs.size} tab(s)`);
     this.opts.onDetach(tab);
   }
