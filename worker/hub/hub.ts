@@ -193,6 +193,11 @@ export class Hub {
     this.opts.onDetach(tab);
   }
 
+  /** True while `tab` is attached (false once it detached, or another attach took its id). */
+  attached(tab: Tab): boolean {
+    return this.tabs.get(tab.id) === tab;
+  }
+
   /** Sends an event to every tab logged in as `aid` that subscribed to it. */
   publish<E extends TabEventName>(aid: string, name: E, data: TabEventMap[E]): void {
     const frame: OwnerFrame = { t: 'event', name, data };
