@@ -22,10 +22,10 @@ export function stubOwner(hub: () => Hub, over: Partial<FacadeOwner> = {}): Faca
   };
 }
 
-export function realHub(onDetach: (t: Tab) => void = () => {}, owner?: (hub: () => Hub) => FacadeOwner) {
+export function realHub(onDetach: (t: Tab) => void = () => {}, owner?: (hub: () => Hub) => FacadeOwner, locks?: LockManager) {
   let hub!: Hub;
   const o = (owner ?? ((h) => stubOwner(h)))(() => hub);
-  hub = new Hub({ incarnation: 'i1', build: 'test', builtAt: 0, rung: () => 'shared', facade: (tab) => tabFacade(tab, hub, o), onDetach });
+  hub = new Hub({ incarnation: 'i1', build: 'test', builtAt: 0, rung: () => 'shared', facade: (tab) => tabFacade(tab, hub, o), onDetach, ...(locks ? { locks } : {}) });
   /** A SharedWorker factory whose port the hub serves (as main.ts's onconnect does). */
   const worker = () => {
     const ch = new MessageChannel();
