@@ -46,7 +46,8 @@ export class Runtime implements FacadeOwner {
   private storePromise: Promise<Store> | null = null;
   /** The registry of accounts: the live ones, the ones starting, and the grace timer of each idle one. */
   private readonly accounts = new Map<string, Account>();
-  private readonly starting = new Map<string, Promise<Account>>();
+  /** Starts in progress; `revoked` once the identity was removed meanwhile (the start then closes what it opened). */
+  private readonly starting = new Map<string, { account: Promise<Account>; revoked: boolean }>();
   private readonly grace = new Map<string, ReturnType<typeof setTimeout>>();
   /** The session lock of each AID whose account this owner holds (see hub/aid-claim.ts). */
   private readonly claims = new Map<string, () => void>();
@@ -118,6 +119,9 @@ export class Runtime implements FacadeOwner {
   async removeIdentity(aid: string): Promise<void> {
     const a = this.accounts.get(aid);
     if (a) this.closeAccount(a);
+    // An account still starting closes itself when its start finishes, instead of running.
+    const starting = this.starting.get(aid);
+    if (starting) starting.revoked = true;
     for (const tab of this.hub.tabsOf(aid)) this.hub.unbind(tab);
     await this.identities.remove(aid);
   }
@@ -125,6 +129,12 @@ export class Runtime implements FacadeOwner {
   async login(tab: Tab, aid: string, options: Partial<GatewayOptions>): Promise<SessionSnapshot> {
     if (typeof aid !== 'string') throw new ValidationError('login needs an AID');
     const a = await this.accountFor(aid, options ?? {});
+    // The tab went away while the account started: it is not bound, and the account it was the
+    // only one waiting for closes after the grace period, as after the last tab's detach.
+    if (!this.hub.attached(tab)) {
+      this.idle(a);
+      throw new SessionError('the tab detached during its login', ErrorCode.ConnectRequired);
+    }
     // Logging in again after an eviction (or a close the gateway ordered) takes the identity back;
     // start() does nothing to a session that is running.
     a.session.start();
@@ -139,11 +149,16 @@ export class Runtime implements FacadeOwner {
   logout(tab: Tab): void {
     const aid = this.hub.unbind(tab);
     const a = aid ? this.accounts.get(aid) : undefined;
-    if (!a) return;
+    if (a) this.idle(a);
+  }
+
+  /** Starts the grace period of `a` when no tab is logged in as it (and none runs yet). */
+  private idle(a: Account): void {
+    if (this.accounts.get(a.aid) !== a) return;
     if (this.hub.tabCount(a.aid) > 0 || this.grace.has(a.aid)) return;
     this.grace.set(a.aid, setTimeout(() => {
       this.grace.delete(a.aid);
-      if (this.hub.tabCount(a.aid) === 0) this.closeAccount(a);
+      if (this.hub.tabCount(a.aid) === 0 && this.accounts.get(a.aid) === a) this.closeAccount(a);
     }, this.opts.graceMs ?? DEFAULT_GRACE_MS));
   }
 
@@ -185,13 +200,15 @@ export class Runtime implements FacadeOwner {
     if (live) return Promise.resolve(live);
     let pending = this.starting.get(aid);
     if (!pending) {
-      pending = this.startAccount(aid, options).finally(() => this.starting.delete(aid));
-      this.starting.set(aid, pending);
+      const start = { revoked: false } as { account: Promise<Account>; revoked: boolean };
+      start.account = this.startAccount(aid, options, start).finally(() => this.starting.delete(aid));
+      this.starting.set(aid, start);
+      pending = start;
     }
-    return pending;
+    return pending.account;
   }
 
-  private async startAccount(aid: string, options: Partial<GatewayOptions>): Promise<Account> {
+  private async startAccount(aid: string, options: Partial<GatewayOptions>, start: { readonly revoked: boolean } = { revoked: false }): Promise<Account> {
     const store = await this.store();
     const record = await store.identities.get(aid);
     if (!record) throw new NotFoundError(`no identity ${aid} in this origin: create it first`);
@@ -208,6 +225,10 @@ export class Runtime implements FacadeOwner {
     try {
       const a = this.makeAccount(record, keys, roots, store, deviceId);
       await a.start();
+      if (start.revoked) {
+        a.close();
+        throw new NotFoundError(`the identity ${aid} was removed while its account started`);
+      }
       this.accounts.set(aid, a);
       if (release) this.claims.set(aid, release);
       return a;

@@ -63,12 +63,16 @@ interface TabRecord extends Tab {
   events: MessagePort;
   /** Starts watching the tab's lock (once); pending until the tab says it holds it. */
   watch: (() => void) | null;
+  /** Ends the watch (a pending lock request, its timer) once the record is gone. */
+  unwatch: () => void;
 }
 
 /** A tab that attached before its lock was granted is watched after this long even if it never says so. */
 const LOCK_PENDING_MS = 10_000;
 
 const TAB_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A Web Lock name request() accepts ('' when the tab has no lock); one starting with '-' is reserved and rejected. */
+const isLockName = (name: string) => name === '' || (name.length <= 256 && !name.startsWith('-'));
 
 /** Logged events the inspector lists. */
 const RECENT_EVENTS = 50;
@@ -76,7 +80,7 @@ const RECENT_EVENTS = 50;
 function isAttach(data: unknown): data is AttachMessage {
   if (typeof data !== 'object' || data === null) return false;
   const m = data as Record<string, unknown>;
-  return m.type === ATTACH && typeof m.tabId === 'string' && TAB_ID.test(m.tabId) && typeof m.tabLock === 'string'
+  return m.type === ATTACH && typeof m.tabId === 'string' && TAB_ID.test(m.tabId) && typeof m.tabLock === 'string' && isLockName(m.tabLock)
     && typeof m.protocol === 'number' && typeof m.build === 'string' && typeof m.builtAt === 'number'
     && (m.lockPending === undefined || typeof m.lockPending === 'boolean')
     && m.rpc instanceof MessagePort && m.events instanceof MessagePort;
@@ -142,7 +146,15 @@ export class Hub {
       msg.rpc.close();
       return;
     }
-    this.tabs.get(msg.tabId)?.rpc.close();
+    // An attach with the id of a tab still attached: the tab itself attaching again (a retried
+    // attach, a leader's bridge with a new attempt) or another script of the origin. Either way
+    // the old record goes as a detach does (both ports closed, onDetach, so the runtime accounts
+    // for its AID); told `draining` first, a tab still alive behind it attaches again itself.
+    const old = this.tabs.get(msg.tabId);
+    if (old) {
+      old.post({ t: 'draining', to: null });
+      this.detach(old.id);
+    }
     const tab: TabRecord = {
       id: msg.tabId,
       attachedAt: Date.now(),
@@ -156,6 +168,7 @@ export class Hub {
       events: msg.events,
       post: (frame) => msg.events.postMessage(frame),
       watch: null,
+      unwatch: () => {},
     };
     this.tabs.set(tab.id, tab);
     Comlink.expose(this.opts.facade(tab), guardedEndpoint(msg.rpc, FACADE_METHODS));
@@ -165,10 +178,21 @@ export class Hub {
     if (msg.tabLock && this.locks) {
       const locks = this.locks;
       let timer: ReturnType<typeof setTimeout> | undefined;
+      const gone = new AbortController();
+      tab.unwatch = () => {
+        tab.watch = null;
+        clearTimeout(timer);
+        gone.abort();
+      };
       tab.watch = () => {
         tab.watch = null;
         clearTimeout(timer);
-        void locks.request(msg.tabLock, () => this.detach(tab.id));
+        // Only this record: a later attach with the same id has its own watch.
+        locks.request(msg.tabLock, { signal: gone.signal }, () => {
+          if (this.tabs.get(tab.id) === tab) this.detach(tab.id);
+        }).catch((err: unknown) => {
+          if (!gone.signal.aborted) this.opts.log?.(`cannot watch the lock of tab ${tab.id}: ${(err as Error).message}`);
+        });
       };
       if (msg.lockPending) timer = setTimeout(() => tab.watch?.(), LOCK_PENDING_MS);
       else tab.watch();
@@ -185,10 +209,18 @@ export class Hub {
     const tab = this.tabs.get(tabId);
     if (!tab) return;
     this.tabs.delete(tabId);
-    tab.rpc.close();
+    tab.unwatch();
     tab.events.close();
+    // A detach the tab asked for is answered on this port after this returns: close it a task
+    // later, once that answer is posted (closed now, the answer was lost and close() hung).
+    setTimeout(() => tab.rpc.close(), 0);
     this.opts.log?.(`detach ${tabId}, ${this.tabs.size} tab(s)`);
     this.opts.onDetach(tab);
+  }
+
+  /** True while `tab` is attached (false once it detached, or another attach took its id). */
+  attached(tab: Tab): boolean {
+    return this.tabs.get(tab.id) === tab;
   }
 
   /** Sends an event to every tab logged in as `aid` that subscribed to it. */
