@@ -29,7 +29,7 @@ export interface GroupMessages {
 }
 
 /** `knownDevices`: the devices of a member the gateway knows (group-keys.ts). */
-export function createGroupMessages(core: GroupCore, knownDevices: (groupId: string, aid: string) => string[]): GroupMessages {
+export function createGroupMessages(core: GroupCore, knownDevices: (groupId: string, aid: string) => Set<string>): GroupMessages {
   const { ctx, db, normalizeGroupId, readGroupId, requireGroup, requireActive, memberOf, requireMember, members, pushToMembers, storeMessage } = core;
   const groupsOf = db.prepare('SELECT m.group_id, m.role FROM group_members m WHERE m.aid = ? ORDER BY m.joined_at, m.group_id');
   const messageById = db.prepare('SELECT seq, message_id, sender_aid, version, msg_type, body, t_server FROM group_messages WHERE group_id = ? AND message_id = ?');
@@ -154,6 +154,8 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
       checkRowsAndDigest(checked);
       const current = new Set(members(groupId).map((m) => m.aid));
       const wraps: [string, string][] = [];
+      // Read once per AID, not per row: up to 1,024 rows may name the same member.
+      const devicesOf = new Map<string, Set<string>>();
       checked.rows.forEach((row, i) => {
         const aid = row[ROW.aid];
         const deviceId = row[ROW.deviceId];
@@ -164,8 +166,12 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
           throw new RpcError(ErrorCode.V2MemberListChanged, `member_list_changed: recipients[${i}] names ${aid}, who is not a member of ${groupId}; bootstrap again`, { aid });
         }
         if (deviceId !== '') {
-          const known = knownDevices(groupId, aid);
-          if (aid === conn.aid && !known.includes(conn.deviceId)) known.push(conn.deviceId);
+          let known = devicesOf.get(aid);
+          if (!known) {
+            known = knownDevices(groupId, aid);
+            if (aid === conn.aid) known.add(conn.deviceId);
+            devicesOf.set(aid, known);
+          }
           checkDeviceKnown(aid, deviceId, known);
         }
         wraps.push([aid, deviceId]);

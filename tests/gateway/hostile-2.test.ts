@@ -1,0 +1,87 @@
+// Regression tests for the gateway findings of audit round 2: a group.v2.send whose work grew with
+// rows × devices, devices without bound per AID, a reader that stops reading, and forged recall
+// tombstones.
+
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.ts';
+import { recipientsDigest, type RecipientRow } from '../../protocol/recipients.ts';
+import type { Gateway } from '../../gateway/server.ts';
+import { MAX_DEVICES_PER_AID } from '../../gateway/services/envelope-check.ts';
+import { Session, makeSpk, opaqueEnvelope, type Identity } from '../support/aun-client.ts';
+import { loggedIn, testGateway } from '../support/gateway.ts';
+
+let gw: Gateway;
+beforeAll(async () => {
+  gw = await testGateway();
+});
+afterAll(() => gw.close());
+
+type Obj = Record<string, unknown>;
+
+/** Registers a P2P prekey (and, with `groupId`, a group prekey) for `id` on device `deviceId`. */
+async function putPrekeys(id: Identity, deviceId: string, groupId?: string): Promise<{ p2p: Obj; group?: Obj }> {
+  const s = await Session.open(gw.url, id, { deviceId, kind: 'short' });
+  try {
+    const p2p = await s.request('message.v2.put_peer_pk', makeSpk(id).fields);
+    const group = groupId ? await s.request('group.v2.put_group_pk', { group_id: groupId, ...makeSpk(id, 'group_device_prekey').fields }) : undefined;
+    return { p2p, group };
+  } finally {
+    s.close();
+  }
+}
+
+describe('audit D1: device fan-out of a group.v2.send', () => {
+  it('reads a member\'s devices once per send, not once per recipient row', async () => {
+    const mallory = await loggedIn(gw, 'mallory');
+    for (const d of ['d0', 'd1', 'd2']) await putPrekeys(mallory, d);
+    const m = await Session.open(gw.url, mallory, { deviceId: 'm-main' });
+    const { group } = await m.call<{ group: { group_id: string; e2ee_epoch: number } }>('group.create', { name: 'amp' });
+    const row: RecipientRow = [mallory.aid, 'd1', 'member', 'aid_master', '', '', 'AAAA', 'AAAA'];
+    const rows = Array.from({ length: 1024 }, () => row);
+    const env = opaqueEnvelope('e2ee.group_encrypted', { from: mallory.aid, from_device: 'm-main', group_id: group.group_id, message_id: `x-${randomBytes(4).toString('hex')}`, epoch: group.e2ee_epoch });
+    Object.assign(env, { recipients: rows, recipients_digest: recipientsDigest(rows), epoch: group.e2ee_epoch, t_send: Date.now() });
+
+    // Every SELECT of the gateway (in-process) goes through Statement.prototype.all/get.
+    const probe = new Database(':memory:');
+    const proto = Object.getPrototypeOf(probe.prepare('SELECT 1')) as { all: (...a: unknown[]) => unknown };
+    const all = vi.spyOn(proto, 'all');
+    try {
+      const sent = await m.call<{ status: string }>('group.v2.send', { group_id: group.group_id, envelope: env });
+      expect(sent.status).toBe('sent');
+      // Per AID: the devices table, the P2P and the group prekeys; plus the member list.
+      expect(all.mock.calls.length, 'list reads during one 1,024-row send').toBeLessThan(16);
+    } finally {
+      all.mockRestore();
+      probe.close();
+      m.close();
+    }
+  });
+
+  it(`an AID holds prekeys for at most ${MAX_DEVICES_PER_AID} devices; a refused one gets a typed error`, async () => {
+    const owner = await Session.open(gw.url, await loggedIn(gw, 'many'), { deviceId: 'd0' });
+    const { group } = await owner.call<{ group: { group_id: string } }>('group.create', { name: 'devices' });
+    for (let i = 0; i < MAX_DEVICES_PER_AID; i += 16) {
+      const batch = await Promise.all(Array.from({ length: 16 }, (_, j) => putPrekeys(owner.identity, `d${i + j}`, group.group_id)));
+      for (const r of batch) {
+        expect(r.p2p.error).toBeUndefined();
+        expect(r.group!.error).toBeUndefined();
+      }
+    }
+    const over = await putPrekeys(owner.identity, 'one-too-many', group.group_id);
+    for (const answer of [over.p2p, over.group!]) {
+      const error = answer.error as { code: number; message: string; data: Obj } | undefined;
+      expect(error?.code).toBe(ErrorCode.PermissionDenied);
+      expect(error?.message).toMatch(/device limit/);
+      expect(error?.data).toMatchObject({ quota_kind: 'aid_devices', limit: MAX_DEVICES_PER_AID });
+    }
+    // A device that has one may still rotate it.
+    const again = await putPrekeys(owner.identity, 'd7', group.group_id);
+    expect(again.p2p.error).toBeUndefined();
+    expect(again.group!.error).toBeUndefined();
+    const boot = await owner.call<{ self_devices: unknown[] }>('message.v2.bootstrap', { peer_aid: owner.identity.aid });
+    expect(boot.self_devices).toHaveLength(MAX_DEVICES_PER_AID - 1);
+    owner.close();
+  });
+});
