@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { recipientsDigest, type RecipientRow } from '../../protocol/recipients.ts';
-import type { Gateway } from '../../gateway/server.ts';
+import { startGateway, type Gateway } from '../../gateway/server.ts';
 import { MAX_DEVICES_PER_AID } from '../../gateway/services/envelope-check.ts';
-import { Session, makeSpk, opaqueEnvelope, type Identity } from '../support/aun-client.ts';
+import { Session, makeSpk, opaqueEnvelope, openSocket, type Identity } from '../support/aun-client.ts';
 import { loggedIn, testGateway } from '../support/gateway.ts';
 
 let gw: Gateway;
@@ -83,5 +83,47 @@ describe('audit D1: device fan-out of a group.v2.send', () => {
     const boot = await owner.call<{ self_devices: unknown[] }>('message.v2.bootstrap', { peer_aid: owner.identity.aid });
     expect(boot.self_devices).toHaveLength(MAX_DEVICES_PER_AID - 1);
     owner.close();
+  });
+});
+
+describe('audit E: a client that stops reading', () => {
+  it('is terminated once its unread answers pass the limit; one larger answer still reaches a reader', async () => {
+    const LIMIT = 1024 * 1024;
+    const lines: string[] = [];
+    const small = await startGateway({ dataDir: ':memory:', maxBufferedBytes: LIMIT, log: (l) => lines.push(l) });
+    try {
+      const id = await loggedIn(small, 'hog');
+      const a = await Session.open(small.url, id, { deviceId: 'a1' });
+      const { group } = await a.call<{ group: { group_id: string } }>('group.create', { name: 'hog' });
+      const blob = randomBytes(450_000).toString('base64'); // 600 KB
+      for (let i = 0; i < 4; i++) await a.call('group.send', { group_id: group.group_id, payload: { type: 'text', text: blob } });
+      // A reader gets an answer of 2.4 MB (over the limit, but nothing else was queued), twice.
+      for (let i = 0; i < 2; i++) {
+        const page = await a.call<{ messages: unknown[] }>('group.v2.pull', { group_id: group.group_id, after_seq: 0, limit: 50 });
+        expect(page.messages).toHaveLength(4);
+      }
+
+      const { ws, challenge } = await openSocket(small.url);
+      await new Promise((resolve) => {
+        ws.once('message', resolve);
+        ws.send(JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'auth.connect', params: { nonce: (challenge.params as { nonce: string }).nonce, auth: { method: 'kite_token', token: id.accessToken }, device: { id: 'a2' } } }));
+      });
+      (ws as unknown as { _socket: { pause(): void } })._socket.pause(); // stop reading
+      const frame = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'group.v2.pull', params: { group_id: group.group_id, after_seq: 0, limit: 50 } });
+      for (let i = 0; i < 40; i++) ws.send(frame); // 96 MB of answers
+      const deadline = Date.now() + 5000;
+      while (small.stats().connections.some((c) => c.device_id === 'a2') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const overflow = lines.find((l) => l.startsWith('overflow ') && l.includes('device=a2'));
+      expect(overflow, 'no overflow logged for the stalled reader').toBeDefined();
+      expect(small.stats().connections.filter((c) => c.device_id === 'a2')).toEqual([]);
+      // What was queued is bounded by the limit plus one answer.
+      expect(Number(/buffered=(\d+)/.exec(overflow!)![1])).toBeLessThan(LIMIT + 3_000_000);
+      ws.terminate();
+      // The reader on the other device is untouched.
+      expect((await a.call<{ messages: unknown[] }>('group.v2.pull', { group_id: group.group_id, after_seq: 0, limit: 1 })).messages).toHaveLength(1);
+      a.close();
+    } finally {
+      await small.close();
+    }
   });
 });
