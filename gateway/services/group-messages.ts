@@ -18,6 +18,7 @@ import {
   checkSender,
   mismatch,
 } from './envelope-check.ts';
+import { rejectTombstoneType } from './recall.ts';
 import { pageLimit, type GroupCore, type GroupRecord, type MemberRecord, type MessageRecord } from './group-core.ts';
 
 const ROW_ROLES: ReadonlySet<string> = new Set(['member', 'self_sync', 'audit']);
@@ -199,6 +200,7 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
         throw new RpcError(ErrorCode.InvalidParams, 'invalid params: group.send takes no persist or delivery_mode (group messages are always stored and fanned out)');
       }
       rejectNonV2(payload);
+      rejectTombstoneType('group.send', type, payload.type);
       const bytes = Buffer.byteLength(JSON.stringify(payload), 'utf8');
       if (bytes > MAX_PAYLOAD_BYTES) throw new RpcError(ErrorCode.Internal, `payload too large: ${bytes} bytes, at most ${MAX_PAYLOAD_BYTES}`);
       const g = requireGroup(groupId);

@@ -33,6 +33,7 @@ import {
   readSpk,
 } from './envelope-check.ts';
 import { createMessageRecall } from './message-recall.ts';
+import { rejectTombstoneType } from './recall.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE message_bodies (
@@ -429,6 +430,7 @@ export function createMessageService(ctx: GatewayContext): Service {
         return deliver({ fromAid: conn.aid, messageId: checked.messageId, toAid: to, version: 'v2', body: JSON.stringify(payload), tServer: t }, targets, pending);
       }
 
+      rejectTombstoneType('message.send', payload.type);
       if (typeof payload.type === 'string' && payload.type.startsWith('e2ee.')) {
         throw new RpcError(ErrorCode.InvalidParams, `unsupported encrypted payload ${payload.type}${typeof payload.version === 'string' ? ` ${payload.version}` : ''}: message.send accepts plaintext or an ${P2P_ENVELOPE_TYPE} v2 envelope`);
       }

@@ -127,3 +127,57 @@ describe('audit E: a client that stops reading', () => {
     }
   });
 });
+
+describe('audit A: recall tombstones come only from the recall methods', () => {
+  it('group.send refuses a group.message_recalled (or message.recalled) row, as type or payload.type', async () => {
+    const alice = await Session.open(gw.url, await loggedIn(gw, 'alice'), { deviceId: 'a1' });
+    const bob = await Session.open(gw.url, await loggedIn(gw, 'bob'), { deviceId: 'b1' });
+    const mallory = await Session.open(gw.url, await loggedIn(gw, 'mallory'), { deviceId: 'm1' });
+    const { group } = await alice.call<{ group: { group_id: string } }>('group.create', { name: 'forge' });
+    const gid = group.group_id;
+    for (const s of [bob, mallory]) await alice.call('group.add_member', { group_id: gid, aid: s.identity.aid });
+    const sent = await alice.call<{ message: { seq: number } }>('group.send', { group_id: gid, payload: { type: 'text', text: 'important' }, message_id: 'a-important' });
+    const notice = {
+      type: 'group.message_recalled', message_ids: ['a-important'], target_message_seqs: [sent.message.seq],
+      sender_aid: alice.identity.aid, recalled_by: alice.identity.aid, recalled_at: Date.now(), reason: '', tombstone_message_id: 'fake-notice',
+    };
+    const forgeries = [
+      { type: 'group.message_recalled', payload: notice },
+      { payload: notice },
+      { type: 'group.message_recalled', payload: { type: 'text', text: 'x' } },
+      { payload: { ...notice, type: 'message.recalled' } },
+    ];
+    for (const f of forgeries) {
+      const answer = await mallory.request('group.send', { group_id: gid, ...f });
+      expect((answer.error as { code?: number } | undefined)?.code, JSON.stringify(f).slice(0, 80)).toBe(ErrorCode.InvalidParams);
+    }
+    const rows = (await bob.call<{ messages: Obj[] }>('group.v2.pull', { group_id: gid, after_seq: 0 })).messages;
+    expect(rows.filter((r) => r.from_aid === mallory.identity.aid || r.sender_aid === mallory.identity.aid)).toEqual([]);
+    // The real recall still makes its tombstone and notice.
+    const recalled = await alice.call<{ success?: boolean; errors?: unknown[] }>('group.recall', { group_id: gid, message_ids: ['a-important'] });
+    expect(recalled.errors ?? []).toEqual([]);
+    const after = (await bob.call<{ messages: Obj[] }>('group.v2.pull', { group_id: gid, after_seq: 0 })).messages;
+    expect(after.some((r) => JSON.stringify(r).includes('group.message_recalled'))).toBe(true);
+    for (const s of [alice, bob, mallory]) s.close();
+  });
+
+  it('message.send refuses a plaintext message.recalled (or group.message_recalled) payload', async () => {
+    const carol = await Session.open(gw.url, await loggedIn(gw, 'carol'), { deviceId: 'c1' });
+    const bob = await Session.open(gw.url, await loggedIn(gw, 'bob'), { deviceId: 'b1' });
+    const mallory = await Session.open(gw.url, await loggedIn(gw, 'mallory'), { deviceId: 'm1' });
+    await carol.call('message.send', { to: bob.identity.aid, payload: { type: 'text', text: 'from carol' }, message_id: 'c-1' });
+    for (const type of ['message.recalled', 'group.message_recalled']) {
+      const answer = await mallory.request('message.send', {
+        to: bob.identity.aid,
+        payload: { type, message_ids: ['c-1'], from: carol.identity.aid, to: bob.identity.aid, timestamp: Date.now(), tombstone_message_id: 'rc-fake' },
+      });
+      expect((answer.error as { code?: number } | undefined)?.code, type).toBe(ErrorCode.InvalidParams);
+    }
+    const rows = (await bob.call<{ messages: Obj[] }>('message.v2.pull', { after_seq: 0 })).messages;
+    expect(rows.map((r) => r.from_aid)).toEqual([carol.identity.aid]);
+    // Carol's own recall still works.
+    const recalled = await carol.call<{ errors?: unknown[] }>('message.recall', { message_ids: ['c-1'] });
+    expect(recalled.errors ?? []).toEqual([]);
+    for (const s of [carol, bob, mallory]) s.close();
+  });
+});
