@@ -20,6 +20,8 @@ export interface ConnectionHooks {
   onRequest(conn: GatewayConnection, req: Request): void;
   onNotification(conn: GatewayConnection, method: string, params: unknown): void;
   onClose(conn: GatewayConnection, code: number, reason: string): void;
+  /** The socket had `bytes` queued for the client when another frame was due; it is terminated. */
+  onOverflow(conn: GatewayConnection, bytes: number): void;
 }
 
 /**
@@ -82,6 +84,7 @@ export class GatewayConnection implements Connection {
     private readonly faults: Faults,
     private readonly hooks: ConnectionHooks,
     private readonly socket: Pick<Writable, 'cork' | 'uncork' | 'writableCorked'>,
+    private readonly maxBufferedBytes = Infinity,
   ) {
     ws.on('message', (data, isBinary) => this.admit(() => this.faults.inbound(() => this.receive(data, isBinary))));
     ws.on('close', (code, reason) => this.finish(code, reason.toString('utf8')));
@@ -107,9 +110,23 @@ export class GatewayConnection implements Connection {
    * system call each: the socket is corked at the first and uncorked on the next tick. Their order
    * is unchanged. (ws corks and uncorks around each frame within one call, so a cork still held
    * here is this tick's.)
+   *
+   * A client that stops reading would make every answer queue here without end. So when the bytes
+   * still queued for it (ws.bufferedAmount: the socket's writable buffer, corked frames included,
+   * plus what ws holds back) exceed `maxBufferedBytes` as a new frame is due, the socket is
+   * terminated instead: nothing is lost, stored rows stay until acked and the client pulls again
+   * after reconnecting. The limit is checked before the write, so one answer larger than it still
+   * goes out when nothing else waits.
    */
   writeRaw(text: string): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    const buffered = this.ws.bufferedAmount;
+    if (buffered > this.maxBufferedBytes) {
+      this.waiting.length = 0; // their answers could not be sent either
+      this.hooks.onOverflow(this, buffered);
+      this.ws.terminate(); // 'close' follows: finish() and onClose as for any close
+      return;
+    }
     if (this.socket.writableCorked === 0) {
       this.socket.cork();
       process.nextTick(() => this.socket.uncork());

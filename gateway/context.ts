@@ -27,6 +27,11 @@ export interface GatewayConfig {
   sendMaxFutureMs: number;
   /** client_signature timestamp skew accepted, seconds. */
   signatureSkew: number;
+  /**
+   * Outgoing bytes one socket may have queued (not yet taken by the kernel) when the gateway writes
+   * it another frame; over it, the socket is terminated instead (a client that stopped reading).
+   */
+  maxBufferedBytes: number;
 }
 
 export interface Connection {

@@ -94,6 +94,8 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   sendMaxAgeMs: 86_400_000,
   sendMaxFutureMs: 600_000,
   signatureSkew: 300,
+  // Above any single answer: a pull of 50 rows of up to 1 MiB each is about 50 MiB.
+  maxBufferedBytes: 64 * 1024 * 1024,
 };
 
 /** Frames above this are cut off by ws itself (close 1009); below it we answer with an error. */
@@ -228,7 +230,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         connections.delete(c);
         log(`close ${describeConnection(c)} code=${code}${reason ? ` reason=${reason}` : ''}`);
       },
-    }, req.socket);
+      onOverflow: (c, bytes) => {
+        log(`overflow ${describeConnection(c)} buffered=${bytes} limit=${config.maxBufferedBytes}: not reading, terminated`);
+      },
+    }, req.socket, config.maxBufferedBytes);
     connections.add(conn);
     if ((req.socket as TLSSocket).encrypted === true) secure.add(conn);
     log(`open ${describeConnection(conn)}`);

@@ -127,8 +127,8 @@ export function checkFreshness(checked: CheckedEnvelope, now: number, config: Ga
 }
 
 /** -33011 unless `deviceId` is one of `known`. */
-export function checkDeviceKnown(aid: string, deviceId: string, known: readonly string[]): void {
-  if (!known.includes(deviceId)) {
+export function checkDeviceKnown(aid: string, deviceId: string, known: ReadonlySet<string>): void {
+  if (!known.has(deviceId)) {
     throw new RpcError(ErrorCode.V2DeviceNotFound, `device_not_found: ${aid} has no device ${deviceId}; bootstrap again`, { aid, device_id: deviceId });
   }
 }
@@ -164,6 +164,24 @@ function p256Key(spkiDer: Buffer, field: string): KeyObject {
     throw new RpcError(ErrorCode.InvalidParams, `invalid params: ${field} must be a P-256 public key`);
   }
   return key;
+}
+
+/**
+ * Devices one AID may hold a prekey for: P2P SPKs (`message.v2.put_peer_pk`), and group SPKs per
+ * group (`group.v2.put_group_pk`). The spec names a per-AID device quota (`quota_kind:
+ * "aid_devices"`) without its value; without one, a single AID could make every bootstrap and
+ * every send naming it walk thousands of device ids. See docs/decisions.md.
+ */
+export const MAX_DEVICES_PER_AID = 64;
+
+/** PermissionDenied (-32004) when `deviceId` would be prekey device `count + 1` of `aid`. */
+export function checkDeviceQuota(aid: string, deviceId: string, count: number, what: string): void {
+  if (count < MAX_DEVICES_PER_AID) return;
+  throw new RpcError(
+    ErrorCode.PermissionDenied,
+    `device limit: ${aid} already has ${what} for ${count} devices, at most ${MAX_DEVICES_PER_AID}; device ${deviceId} cannot add one (reuse a device id)`,
+    { quota_kind: 'aid_devices', limit: MAX_DEVICES_PER_AID, aid, device_id: deviceId },
+  );
 }
 
 /**

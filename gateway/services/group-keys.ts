@@ -10,7 +10,7 @@ import type { CertBundle, DeviceKeys } from '../../protocol/methods.ts';
 import { RpcError, type HandlerTable } from '../context.ts';
 import { obj, str } from '../validate.ts';
 import type { GroupCore } from './group-core.ts';
-import { identityKeyFields, readSpk } from './envelope-check.ts';
+import { checkDeviceQuota, identityKeyFields, readSpk } from './envelope-check.ts';
 
 interface SpkRow {
   device_id: string;
@@ -23,7 +23,7 @@ interface SpkRow {
 export interface GroupKeys {
   handlers: HandlerTable;
   /** Devices of a member the gateway knows: connected once, or holding a P2P or this group's SPK. */
-  knownDevices(groupId: string, aid: string): string[];
+  knownDevices(groupId: string, aid: string): Set<string>;
 }
 
 export function createGroupKeys(core: GroupCore): GroupKeys {
@@ -34,6 +34,8 @@ export function createGroupKeys(core: GroupCore): GroupKeys {
      ON CONFLICT (group_id, aid, device_id) DO UPDATE SET spk_id = excluded.spk_id, spk_pk = excluded.spk_pk,
        spk_signature = excluded.spk_signature, spk_timestamp = excluded.spk_timestamp, updated_at = excluded.updated_at`,
   );
+  const hasGroupSpk = db.prepare('SELECT 1 FROM group_spk WHERE group_id = ? AND aid = ? AND device_id = ?');
+  const groupSpkDeviceCount = db.prepare('SELECT COUNT(*) AS n FROM group_spk WHERE group_id = ? AND aid = ?');
   const groupSpksOf = db.prepare('SELECT device_id, spk_id, spk_pk, spk_signature, spk_timestamp FROM group_spk WHERE group_id = ? AND aid = ? ORDER BY updated_at, device_id');
 
   // Coupling with the message service: P2P SPKs (the fallback key of a member without a group
@@ -46,9 +48,10 @@ export function createGroupKeys(core: GroupCore): GroupKeys {
   }
 
   /** Devices of an AID the gateway knows: connected once, or holding a P2P or this group's SPK. */
-  function devicesOf(aid: string, p2p: SpkRow[], grp: SpkRow[]): string[] {
-    const out = [...ctx.knownDevices(aid)];
-    for (const r of [...p2p, ...grp]) if (!out.includes(r.device_id)) out.push(r.device_id);
+  function devicesOf(aid: string, p2p: SpkRow[], grp: SpkRow[]): Set<string> {
+    const out = new Set(ctx.knownDevices(aid));
+    for (const r of p2p) out.add(r.device_id);
+    for (const r of grp) out.add(r.device_id);
     return out;
   }
 
@@ -69,6 +72,9 @@ export function createGroupKeys(core: GroupCore): GroupKeys {
       const agent = ctx.agent(conn.aid);
       if (!agent) throw new RpcError(ErrorCode.NotFound, `aid not registered: ${conn.aid}`);
       const spk = readSpk(params, 'group_device_prekey', agent);
+      if (!hasGroupSpk.get(groupId, conn.aid, conn.deviceId)) {
+        checkDeviceQuota(conn.aid, conn.deviceId, (groupSpkDeviceCount.get(groupId, conn.aid) as { n: number }).n, `group prekeys in ${groupId}`);
+      }
       upsertGroupSpk.run(groupId, conn.aid, conn.deviceId, spk.spk_id, spk.spk_pk, spk.spk_signature, spk.spk_timestamp, ctx.now());
       return { ok: true };
     },

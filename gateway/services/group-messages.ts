@@ -18,6 +18,7 @@ import {
   checkSender,
   mismatch,
 } from './envelope-check.ts';
+import { rejectTombstoneType } from './recall.ts';
 import { pageLimit, type GroupCore, type GroupRecord, type MemberRecord, type MessageRecord } from './group-core.ts';
 
 const ROW_ROLES: ReadonlySet<string> = new Set(['member', 'self_sync', 'audit']);
@@ -29,7 +30,7 @@ export interface GroupMessages {
 }
 
 /** `knownDevices`: the devices of a member the gateway knows (group-keys.ts). */
-export function createGroupMessages(core: GroupCore, knownDevices: (groupId: string, aid: string) => string[]): GroupMessages {
+export function createGroupMessages(core: GroupCore, knownDevices: (groupId: string, aid: string) => Set<string>): GroupMessages {
   const { ctx, db, normalizeGroupId, readGroupId, requireGroup, requireActive, memberOf, requireMember, members, pushToMembers, storeMessage } = core;
   const groupsOf = db.prepare('SELECT m.group_id, m.role FROM group_members m WHERE m.aid = ? ORDER BY m.joined_at, m.group_id');
   const messageById = db.prepare('SELECT seq, message_id, sender_aid, version, msg_type, body, t_server FROM group_messages WHERE group_id = ? AND message_id = ?');
@@ -154,6 +155,8 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
       checkRowsAndDigest(checked);
       const current = new Set(members(groupId).map((m) => m.aid));
       const wraps: [string, string][] = [];
+      // Read once per AID, not per row: up to 1,024 rows may name the same member.
+      const devicesOf = new Map<string, Set<string>>();
       checked.rows.forEach((row, i) => {
         const aid = row[ROW.aid];
         const deviceId = row[ROW.deviceId];
@@ -164,8 +167,12 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
           throw new RpcError(ErrorCode.V2MemberListChanged, `member_list_changed: recipients[${i}] names ${aid}, who is not a member of ${groupId}; bootstrap again`, { aid });
         }
         if (deviceId !== '') {
-          const known = knownDevices(groupId, aid);
-          if (aid === conn.aid && !known.includes(conn.deviceId)) known.push(conn.deviceId);
+          let known = devicesOf.get(aid);
+          if (!known) {
+            known = knownDevices(groupId, aid);
+            if (aid === conn.aid) known.add(conn.deviceId);
+            devicesOf.set(aid, known);
+          }
           checkDeviceKnown(aid, deviceId, known);
         }
         wraps.push([aid, deviceId]);
@@ -193,6 +200,7 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
         throw new RpcError(ErrorCode.InvalidParams, 'invalid params: group.send takes no persist or delivery_mode (group messages are always stored and fanned out)');
       }
       rejectNonV2(payload);
+      rejectTombstoneType('group.send', type, payload.type);
       const bytes = Buffer.byteLength(JSON.stringify(payload), 'utf8');
       if (bytes > MAX_PAYLOAD_BYTES) throw new RpcError(ErrorCode.Internal, `payload too large: ${bytes} bytes, at most ${MAX_PAYLOAD_BYTES}`);
       const g = requireGroup(groupId);

@@ -8,9 +8,9 @@ import type { MessageRecalledEvent } from '../../protocol/events.ts';
 import type { JsonObject } from '../../protocol/frames.ts';
 import type { MessageRecallResult, RecallError } from '../../protocol/methods-extra.ts';
 import type { AuthedConnection, GatewayContext } from '../context.ts';
-import { RECALL_WINDOW_MS, readMessageIds } from './recall.ts';
+import { P2P_RECALLED, RECALL_WINDOW_MS, readMessageIds } from './recall.ts';
 
-export const P2P_RECALLED = 'message.recalled';
+export { P2P_RECALLED };
 
 interface BodyRow { id: number; from_aid: string; message_id: string; to_aid: string; body: string; t_server: number }
 

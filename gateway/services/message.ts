@@ -22,6 +22,7 @@ import { P2P_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
 import {
   ROW,
   checkDeviceKnown,
+  checkDeviceQuota,
   checkEnvelopeShape,
   checkFreshness,
   checkRowsAndDigest,
@@ -32,6 +33,7 @@ import {
   readSpk,
 } from './envelope-check.ts';
 import { createMessageRecall } from './message-recall.ts';
+import { rejectTombstoneType } from './recall.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE message_bodies (
@@ -174,12 +176,14 @@ export function createMessageService(ctx: GatewayContext): Service {
        updated_at = excluded.updated_at`,
   );
   const spksOf = db.prepare('SELECT device_id, key_source, spk_id, spk_pk, spk_signature, spk_timestamp FROM message_peer_spk WHERE aid = ? ORDER BY updated_at, device_id');
+  const hasSpk = db.prepare('SELECT 1 FROM message_peer_spk WHERE aid = ? AND device_id = ?');
+  const spkDeviceCount = db.prepare('SELECT COUNT(*) AS n FROM message_peer_spk WHERE aid = ?');
 
   /** Devices of an AID that connected at least once or registered an SPK, oldest first. */
   function knownDevices(aid: string): string[] {
-    const out = [...ctx.knownDevices(aid)];
-    for (const r of spksOf.all(aid) as SpkRow[]) if (!out.includes(r.device_id)) out.push(r.device_id);
-    return out;
+    const out = new Set(ctx.knownDevices(aid));
+    for (const r of spksOf.all(aid) as SpkRow[]) out.add(r.device_id);
+    return [...out];
   }
 
   /** The caller's devices, including the calling one even if it only ever used short sockets. */
@@ -286,6 +290,8 @@ export function createMessageService(ctx: GatewayContext): Service {
     const from = conn.aid;
     const fromDevices = callerDevices(conn);
     const toDevices = to === from ? fromDevices : knownDevices(to);
+    const fromSet = new Set(fromDevices);
+    const toSet = to === from ? fromSet : new Set(toDevices);
     const targets: Target[] = [];
     const seen = new Set<string>();
     let pending: Pending = null;
@@ -306,7 +312,7 @@ export function createMessageService(ctx: GatewayContext): Service {
         devices = known;
         if (known.length === 0 && direction === 'inbound' && !pending) pending = { aid, spkId: row[ROW.spkId] };
       } else {
-        checkDeviceKnown(aid, deviceId, known);
+        checkDeviceKnown(aid, deviceId, aid === to ? toSet : fromSet);
         devices = [deviceId];
       }
       for (const d of devices) {
@@ -424,6 +430,7 @@ export function createMessageService(ctx: GatewayContext): Service {
         return deliver({ fromAid: conn.aid, messageId: checked.messageId, toAid: to, version: 'v2', body: JSON.stringify(payload), tServer: t }, targets, pending);
       }
 
+      rejectTombstoneType('message.send', payload.type);
       if (typeof payload.type === 'string' && payload.type.startsWith('e2ee.')) {
         throw new RpcError(ErrorCode.InvalidParams, `unsupported encrypted payload ${payload.type}${typeof payload.version === 'string' ? ` ${payload.version}` : ''}: message.send accepts plaintext or an ${P2P_ENVELOPE_TYPE} v2 envelope`);
       }
@@ -467,6 +474,9 @@ export function createMessageService(ctx: GatewayContext): Service {
       const agent = ctx.agent(conn.aid);
       if (!agent) throw new RpcError(ErrorCode.NotFound, `aid not registered: ${conn.aid}`);
       const spk = readSpk(params, 'peer_device_prekey', agent);
+      if (!hasSpk.get(conn.aid, conn.deviceId)) {
+        checkDeviceQuota(conn.aid, conn.deviceId, (spkDeviceCount.get(conn.aid) as { n: number }).n, 'P2P prekeys');
+      }
       upsertSpk.run(conn.aid, conn.deviceId, spk.key_source, spk.spk_id, spk.spk_pk, spk.spk_signature, spk.spk_timestamp, ctx.now());
       flushPending(conn.aid, conn.deviceId);
       return { ok: true };

@@ -15,6 +15,22 @@ import type { GroupCore, GroupPart, MessageRecord } from './group-core.ts';
 export const RECALL_WINDOW_MS = 120_000;
 export const MAX_RECALL_IDS = 100;
 export const GROUP_RECALLED = 'group.message_recalled';
+/** The P2P tombstone type (message-recall.ts). */
+export const P2P_RECALLED = 'message.recalled';
+const TOMBSTONE_TYPES: ReadonlySet<unknown> = new Set([GROUP_RECALLED, P2P_RECALLED]);
+
+/**
+ * Refuses a client send typed as a recall tombstone (spec groups-and-more §2.4, §2.6): receivers
+ * treat such a row as the server's recall of the messages it names, and only the recall methods
+ * may make one. `types`: the send's `type` param and its payload's `type`.
+ */
+export function rejectTombstoneType(method: string, ...types: unknown[]): void {
+  for (const t of types) {
+    if (TOMBSTONE_TYPES.has(t)) {
+      throw new RpcError(ErrorCode.InvalidParams, `invalid params: ${method} cannot send a ${String(t)} message; only message.recall / group.recall make recall tombstones`, { type: t });
+    }
+  }
+}
 
 /** `message_ids`: 1–100 non-blank strings. */
 export function readMessageIds(params: object): string[] {
