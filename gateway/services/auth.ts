@@ -121,6 +121,11 @@ export function createAuthService(
       };
       const before = registered();
       if (before) return before;
+      // A named group holds a certificate for its id, and group.create refuses a registered AID:
+      // the other way round too, or one name would get two certificates (two keys, one CN).
+      if (db.prepare('SELECT 1 FROM group_info WHERE group_id = ?').get(aid) !== undefined) {
+        throw new RpcError(ErrorCode.IdentityConflict, `identity conflict: ${aid} is a group's id`);
+      }
       const cert = await pki.issueAgent(aid, spki);
       // Two registrations of one AID can both be issuing here: the first insert wins and the
       // other answers as a repeat (same key) or a conflict (another key) would.

@@ -1,7 +1,7 @@
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/server.ts';
-import { derB64, Session } from '../support/aun-client.ts';
+import { derB64, Identity, Session } from '../support/aun-client.ts';
 import { loggedIn, testGateway } from '../support/gateway.ts';
 
 let gw: Gateway;
@@ -158,6 +158,19 @@ describe('named groups (§3.3)', () => {
     await expect(owner.call('group.create', { group_name: 'g-bad', public_key: derB64(key.publicKey) })).rejects.toMatchObject({ body: { code: -32602 } });
     await expect(owner.call('group.create', { group_name: 'goodname', public_key: 'AAAA' })).rejects.toMatchObject({ body: { code: -32602 } });
     await expect(owner.call('group.create', { group_name: 'goodname2', public_key: derB64(key.publicKey), curve: 'P-384' })).rejects.toMatchObject({ body: { code: -32602 } });
+    owner.close();
+  });
+
+  it('an AID cannot be registered under a group\'s id: one name never gets two certificates', async () => {
+    const owner = await Session.open(gw.url, await loggedIn(gw, 'owner'), { deviceId: 'o1' });
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const name = `victim${Date.now() % 1_000_000}`;
+    await owner.call('group.create', { group_name: name, public_key: derB64(key.publicKey), curve: 'P-256' });
+    const squatted = new Identity(`${name}.aun.local`);
+    await expect(squatted.register(gw.url)).rejects.toMatchObject({ body: { code: -32052 } });
+    // A plain group's id (no certificate of its own) is refused too.
+    const { group } = await owner.call<{ group: { group_id: string } }>('group.create', { name: 'plain' });
+    await expect(new Identity(group.group_id).register(gw.url)).rejects.toMatchObject({ body: { code: -32052 } });
     owner.close();
   });
 });
