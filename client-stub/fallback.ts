@@ -50,6 +50,8 @@ const RESEND_MS = 250;
 const SEND_IDLE_MS = 1_000;
 /** How long a leader that handed over keeps its drained owner, which still relays late answers. */
 const RETIRE_GRACE_MS = 1_000;
+/** A tab that asked this leader to resign takes the lock within this, or the leader lets it go. */
+export const TAKEOVER_MS = 5_000;
 
 /**
  * Leader election through the Web Lock `aun-leader:<base>`. The holder runs the owner in a
@@ -175,6 +177,14 @@ export class LeaderTransport implements Transport {
       // The drained owner lives a little longer, so answers still on their way through its
       // bridges arrive, and stragglers hear "not executed" (and go to the new leader).
       setTimeout(() => worker.terminate(), RETIRE_GRACE_MS);
+      // Nobody took the lock (the asking tab closed meanwhile, or never was): let it go and queue
+      // again, so the origin elects a leader instead of keeping one that owns nothing.
+      setTimeout(() => {
+        if (!this.#resigning || this.#closed) return;
+        this.#resigning = false;
+        this.#stepDown?.();
+        this.#elect();
+      }, TAKEOVER_MS);
     };
     worker.postMessage({ type: DRAIN });
   }
