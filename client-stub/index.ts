@@ -179,6 +179,8 @@ export class AunClient {
       const frames = ev.stateFrames;
       const snap = await this.#calls.invoke((f) => f.login(aid, { ...this.#defaults, ...gateway }));
       this.#s.aid = aid;
+      // Held events of the AID this tab left (posted before the owner moved it) are not this one's.
+      ev.held = ev.held?.filter((e) => (e.data as { aid?: unknown }).aid === aid) ?? null;
       ev.noteAnswer(snap, frames);
       const start = history === true ? 0 : typeof history === 'number' ? history : snap.lastLsn;
       // A cursor past the end means the log was reset (identity removed, storage cleared): read it all.
