@@ -38,6 +38,9 @@ export function derSerial(minimal: string): string {
 
 export class Revocation {
   private readonly issued = new Set<string>();
+  /** The last rowid of `agents` and of `group_identity` whose serials are in `issued` (rows are never deleted). */
+  private agentsSeen = 0;
+  private groupsSeen = 0;
   private readonly insert;
   private readonly list;
   private readonly one;
@@ -49,14 +52,25 @@ export class Revocation {
     this.one = db.prepare('SELECT 1 FROM revoked_serials WHERE serial = ?');
   }
 
+  /**
+   * Adds the serials of the certificates issued since the last refresh. Only those: an unknown
+   * serial (anyone may ask `/pki/ocsp/<serial>` without logging in) once re-parsed every
+   * certificate the gateway ever issued, a cost that grew with each registration.
+   */
   private refresh(): void {
-    this.issued.clear();
     for (const s of this.extraSerials) this.add(s);
-    for (const { cert_pem } of this.db.prepare('SELECT cert_pem FROM agents').all() as { cert_pem: string }[]) {
+    const agents = this.db.prepare('SELECT rowid AS id, cert_pem FROM agents WHERE rowid > ? ORDER BY rowid').all(this.agentsSeen) as { id: number; cert_pem: string }[];
+    for (const { id, cert_pem } of agents) {
       this.add(new X509Certificate(cert_pem).serialNumber);
+      this.agentsSeen = id;
     }
     const groups = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'group_identity'").get();
-    if (groups) for (const { cert_sn } of this.db.prepare('SELECT cert_sn FROM group_identity').all() as { cert_sn: string }[]) this.add(cert_sn);
+    if (!groups) return;
+    const named = this.db.prepare('SELECT rowid AS id, cert_sn FROM group_identity WHERE rowid > ? ORDER BY rowid').all(this.groupsSeen) as { id: number; cert_sn: string }[];
+    for (const { id, cert_sn } of named) {
+      this.add(cert_sn);
+      this.groupsSeen = id;
+    }
   }
 
   private add(serial: string): void {
