@@ -30,6 +30,8 @@ const MIGRATIONS = [
 ];
 
 const LOGIN_NONCE_TTL_MS = 60_000;
+/** Login nonces handed out and not used or expired yet, at most (anyone may ask for one). */
+export const MAX_PENDING_LOGINS = 10_000;
 /**
  * client_time is signed, not checked against the clock (spec §3.3, §13.3: used verbatim): the
  * login's freshness is the server nonce, single use and 60 s. SDKs send seconds, e.g.
@@ -95,7 +97,12 @@ export function createAuthService(
   }
 
   function sweepLogins(t: number): void {
-    for (const [id, p] of pendingLogins) if (p.expiresAt <= t) pendingLogins.delete(id);
+    // In the order they were handed out, so in expiry order (one TTL): stop at the first live one.
+    // Each call scanned every pending login before, a cost that grew with the unauthenticated flood.
+    for (const [id, p] of pendingLogins) {
+      if (p.expiresAt > t) break;
+      pendingLogins.delete(id);
+    }
   }
 
   const handlers: PreAuthHandlers = {
@@ -143,6 +150,9 @@ export function createAuthService(
       }
       const t = now();
       sweepLogins(t);
+      if (pendingLogins.size >= MAX_PENDING_LOGINS) {
+        throw new RpcError(ErrorCode.RateLimited, 'too many logins in progress: try again in a minute');
+      }
       const requestId = 'req-' + randomUUID().replace(/-/g, '').slice(0, 12);
       const nonce = randomBytes(24).toString('base64url');
       pendingLogins.set(requestId, { aid, nonce, expiresAt: t + LOGIN_NONCE_TTL_MS });

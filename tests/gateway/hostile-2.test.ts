@@ -9,6 +9,7 @@ import { ErrorCode } from '../../protocol/errors.ts';
 import { recipientsDigest, type RecipientRow } from '../../protocol/recipients.ts';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
 import { MAX_DEVICES_PER_AID } from '../../gateway/services/envelope-check.ts';
+import { MAX_PENDING_LOGINS } from '../../gateway/services/auth.ts';
 import { Session, makeSpk, opaqueEnvelope, openSocket, type Identity } from '../support/aun-client.ts';
 import { loggedIn, testGateway } from '../support/gateway.ts';
 
@@ -180,4 +181,33 @@ describe('audit A: recall tombstones come only from the recall methods', () => {
     expect(recalled.errors ?? []).toEqual([]);
     for (const s of [carol, bob, mallory]) s.close();
   });
+});
+
+describe('login nonces (audit H)', () => {
+  it('at most MAX_PENDING_LOGINS are handed out at once; the next is refused until they expire', async () => {
+    let clock = Date.now();
+    const gw = await testGateway({ now: () => clock });
+    try {
+      const id = await loggedIn(gw, 'nonce');
+      const { ws, frames } = await openSocket(gw.url);
+      const login1 = (n: number) => JSON.stringify({ jsonrpc: '2.0', id: n, method: 'auth.aid_login1', params: { aid: id.aid, cert: id.cert, client_nonce: 'bm9uY2U=' } });
+      const answered = (n: number) => vi.waitFor(() => {
+        if (frames.length < n) throw new Error(`${frames.length}/${n} answers`);
+      }, { timeout: 60_000, interval: 50 });
+      // One was handed out by loggedIn() and used; these fill the table.
+      for (let i = 1; i <= MAX_PENDING_LOGINS; i++) ws.send(login1(i));
+      await answered(MAX_PENDING_LOGINS);
+      expect(frames.filter((f) => f.error).length).toBe(0);
+      ws.send(login1(MAX_PENDING_LOGINS + 1));
+      await answered(MAX_PENDING_LOGINS + 1);
+      expect(frames.at(-1)).toMatchObject({ id: MAX_PENDING_LOGINS + 1, error: { code: ErrorCode.RateLimited } });
+      clock += 61_000; // every nonce expired
+      ws.send(login1(MAX_PENDING_LOGINS + 2));
+      await answered(MAX_PENDING_LOGINS + 2);
+      expect(frames.at(-1)).toMatchObject({ id: MAX_PENDING_LOGINS + 2, result: { request_id: expect.any(String) } });
+      ws.close();
+    } finally {
+      await gw.close();
+    }
+  }, 90_000);
 });
