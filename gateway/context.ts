@@ -32,6 +32,8 @@ export interface GatewayConfig {
    * it another frame; over it, the socket is terminated instead (a client that stopped reading).
    */
   maxBufferedBytes: number;
+  /** Bytes of thought envelopes kept in memory over every owner; the least recently written heads go past it. */
+  maxThoughtBytes: number;
 }
 
 export interface Connection {

@@ -96,6 +96,7 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   signatureSkew: 300,
   // Above any single answer: a pull of 50 rows of up to 1 MiB each is about 50 MiB.
   maxBufferedBytes: 64 * 1024 * 1024,
+  maxThoughtBytes: 64 * 1024 * 1024,
 };
 
 /** Frames above this are cut off by ws itself (close 1009); below it we answer with an error. */

@@ -17,7 +17,7 @@ export const MAX_HEADS = 100;
 /** Items kept per head; the oldest go first. */
 export const MAX_ITEMS = 100;
 
-interface Head { items: ThoughtItem[]; updatedAt: number }
+interface Head { items: ThoughtItem[]; sizes: number[]; bytes: number; updatedAt: number }
 
 function readContext(params: object): ThoughtContext {
   const c = obj(params, 'context', {});
@@ -27,19 +27,56 @@ function readContext(params: object): ThoughtContext {
 export const thoughtHandlers: GroupPart = (core: GroupCore) => {
   // owner key (sender for P2P, group + sender for groups) → head key → head, in write order
   const heads = new Map<string, Map<string, Head>>();
+  // Every head of every owner, least recently written first, and their bytes in all. Past
+  // config.maxThoughtBytes the heads written least recently go, whoever's they are: the per-owner
+  // limits alone let any number of owners (one per peer, per group and sender) hold 100 × 100
+  // items of up to 1 MB each.
+  const budget = core.ctx.config.maxThoughtBytes;
+  const written = new Map<Head, [owner: string, key: string]>();
+  let total = 0;
 
-  function put(owner: string, key: string, item: ThoughtItem): Head {
+  function drop(owner: string, key: string): void {
+    const mine = heads.get(owner);
+    const head = mine?.get(key);
+    if (!mine || !head) return;
+    mine.delete(key);
+    if (mine.size === 0) heads.delete(owner);
+    written.delete(head);
+    total -= head.bytes;
+  }
+
+  function put(owner: string, key: string, item: ThoughtItem, size: number): Head {
     let mine = heads.get(owner);
     if (!mine) heads.set(owner, (mine = new Map()));
-    const head = mine.get(key) ?? { items: [], updatedAt: 0 };
+    const head = mine.get(key) ?? { items: [], sizes: [], bytes: 0, updatedAt: 0 };
     mine.delete(key);
     mine.set(key, head);
+    written.delete(head);
+    written.set(head, [owner, key]);
     const at = head.items.findIndex((i) => i.thought_id === item.thought_id);
-    if (at >= 0) head.items[at] = item;
-    else head.items.push(item);
-    if (head.items.length > MAX_ITEMS) head.items.splice(0, head.items.length - MAX_ITEMS);
+    const before = head.bytes;
+    if (at >= 0) {
+      head.bytes += size - head.sizes[at]!;
+      head.items[at] = item;
+      head.sizes[at] = size;
+    } else {
+      head.items.push(item);
+      head.sizes.push(size);
+      head.bytes += size;
+    }
+    if (head.items.length > MAX_ITEMS) {
+      const cut = head.items.length - MAX_ITEMS;
+      head.items.splice(0, cut);
+      for (const s of head.sizes.splice(0, cut)) head.bytes -= s;
+    }
+    total += head.bytes - before;
     head.updatedAt = item.created_at;
-    while (mine.size > MAX_HEADS) mine.delete(mine.keys().next().value!);
+    while (mine.size > MAX_HEADS) drop(owner, mine.keys().next().value!);
+    // Over the budget: the least recently written heads go, never the one just written.
+    for (const [h, [o, k]] of written) {
+      if (total <= budget || h === head) break;
+      drop(o, k);
+    }
     return head;
   }
 
@@ -54,7 +91,7 @@ export const thoughtHandlers: GroupPart = (core: GroupCore) => {
     checkSender(checked.aad, conn.aid, conn.deviceId);
     const thoughtId = str(params, 'thought_id', { optional: true, max: MAX_MESSAGE_ID }) ?? checked.messageId;
     if (thoughtId !== checked.messageId) throw new RpcError(ErrorCode.InvalidParams, `invalid params: thought_id ${thoughtId} differs from the envelope's aad.message_id ${checked.messageId}`);
-    return { payload, thoughtId };
+    return { payload, thoughtId, bytes };
   }
 
   const p2pKey = (peer: string, c: ThoughtContext) => JSON.stringify([peer, c.type, c.id]);
@@ -65,9 +102,9 @@ export const thoughtHandlers: GroupPart = (core: GroupCore) => {
       const context = readContext(params);
       int(params, 'timestamp', { optional: true, min: 0 });
       if (!core.ctx.agent(to)) throw new RpcError(ErrorCode.NotFound, `not found: ${to} is not registered on this gateway`);
-      const { payload, thoughtId } = readEnvelope(params, conn, P2P_ENVELOPE_TYPE);
+      const { payload, thoughtId, bytes } = readEnvelope(params, conn, P2P_ENVELOPE_TYPE);
       const t = core.ctx.now();
-      const head = put(conn.aid, p2pKey(to, context), { thought_id: thoughtId, message_id: thoughtId, context, from: conn.aid, to, payload, created_at: t });
+      const head = put(conn.aid, p2pKey(to, context), { thought_id: thoughtId, message_id: thoughtId, context, from: conn.aid, to, payload, created_at: t }, bytes);
       return { sender_aid: conn.aid, peer_aid: to, to, context, thought_id: thoughtId, stored_count: head.items.length, updated_at: t };
     },
 
@@ -94,11 +131,11 @@ export const thoughtHandlers: GroupPart = (core: GroupCore) => {
       const g = core.requireGroup(groupId);
       core.requireMember(g, conn.aid);
       core.requireActive(g);
-      const { payload, thoughtId } = readEnvelope(params, conn, GROUP_ENVELOPE_TYPE);
+      const { payload, thoughtId, bytes } = readEnvelope(params, conn, GROUP_ENVELOPE_TYPE);
       const t = core.ctx.now();
       const head = put(JSON.stringify([groupId, conn.aid]), JSON.stringify([context.type, context.id]), {
         thought_id: thoughtId, message_id: thoughtId, context, from: conn.aid, to: groupId, payload, created_at: t,
-      });
+      }, bytes);
       return { group_id: groupId, sender_aid: conn.aid, context, thought_id: thoughtId, stored_count: head.items.length, updated_at: t };
     },
 

@@ -81,6 +81,27 @@ describe('notify (§4)', () => {
 });
 
 describe('thoughts (§5)', () => {
+  it('thoughts of all owners share one memory budget: past it, the heads written least recently go', async () => {
+    const small = await testGateway({ maxThoughtBytes: 40_000 });
+    try {
+      const bob = await Session.open(small.url, await loggedIn(small, 'bob'), { deviceId: 'b1' });
+      // Many owners, one head each: the per-owner limits alone never bound them.
+      const owners = await Promise.all(Array.from({ length: 6 }, async (_, i) => Session.open(small.url, await loggedIn(small, `own${i}`), { deviceId: 'd1' })));
+      const context = { type: 'run', id: 'r' };
+      for (const [i, o] of owners.entries()) {
+        const payload = { ...opaqueEnvelope('e2ee.p2p_encrypted', { from: o.identity.aid, from_device: 'd1', to: bob.identity.aid, message_id: `t-${i}` }), ciphertext: 'A'.repeat(10_000) };
+        await o.call('message.thought.put', { to: bob.identity.aid, payload, encrypted: true, thought_id: `t-${i}`, context }, { sign: true });
+      }
+      const found = await Promise.all(owners.map(async (o) => (await bob.call<{ found: boolean }>('message.thought.get', { sender_aid: o.identity.aid, context })).found));
+      // About 10 KB each under a 40 KB budget: the first ones written went, the last are kept.
+      expect(found.slice(-3)).toEqual([true, true, true]);
+      expect(found.slice(0, 2)).toEqual([false, false]);
+      for (const o of [bob, ...owners]) o.close();
+    } finally {
+      await small.close();
+    }
+  });
+
   it('message.thought.put appends encrypted items per (sender, peer, context); sender and peer read them in order', async () => {
     const alice = await Session.open(gw.url, await loggedIn(gw, 'alice'), { deviceId: 'a1' });
     const bob = await Session.open(gw.url, await loggedIn(gw, 'bob'), { deviceId: 'b1' });
