@@ -54,9 +54,9 @@ export interface SeqInboxDeps<R extends SeqRow, D, L = D> {
   /** Runs after a commit that produced something (the commit itself publishes to the tabs). */
   delivered?(item: L): void;
   /**
-   * A run's opened items when the run did not land (its commit failed, or a later open threw):
-   * what open() took for them (an E2EE message id marked as seen) is released, since the rows
-   * are pulled and opened again.
+   * A run's opened items when its commit failed: what open() took for them (an E2EE message id
+   * marked as seen) is released, since the rows are pulled and opened again. (A row whose open
+   * throws takes nothing, and the rows opened before it are committed without it.)
    */
   abandon?(items: (D | null)[]): void;
   log?(line: string): void;
