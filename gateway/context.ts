@@ -64,6 +64,8 @@ export interface AgentRecord {
   publicKey: string;
   /** "sha256:" + 64 hex of the certificate DER. */
   certFingerprint: string;
+  /** The certificate's serial, hex (as node:crypto prints it). */
+  certSerial: string;
 }
 
 export interface GatewayContext {

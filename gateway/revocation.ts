@@ -86,6 +86,12 @@ export class Revocation {
     return this.issued.has(m) ? 'good' : 'unknown';
   }
 
+  /** True when this serial (either form) was revoked; one indexed read, never a certificate parse. */
+  isRevoked(serial: string): boolean {
+    const m = minimalSerial(serial);
+    return m !== null && this.one.get(m) !== undefined;
+  }
+
   /** Revokes a serial this gateway issued; false when it is not one of them. */
   revoke(serial: string): boolean {
     const m = minimalSerial(serial);

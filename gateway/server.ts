@@ -135,7 +135,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const adminTokenPath = adminToken !== null && dataDir !== MEMORY ? writeAdminToken(dataDir, adminToken) : null;
   const pki = await loadPki(db, config.issuer);
   const tokens = new TokenService(db, pki.tokenKey, pki.tokenKid, config.issuer, config.tokenTtl, config.refreshTtl);
-  const auth = createAuthService(db, pki, tokens, config.issuer, now);
+  const revocation = new Revocation(db, [new X509Certificate(pki.authCertPem).serialNumber], now);
+  const auth = createAuthService(db, pki, tokens, config.issuer, now, (serial) => revocation.isRevoked(serial));
   const faults = new Faults();
   const connections = new Set<GatewayConnection>();
   const counters = { messages_stored: 0 };
@@ -255,7 +256,6 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     };
   }
 
-  const revocation = new Revocation(db, [new X509Certificate(pki.authCertPem).serialNumber], now);
   const admin: AdminApi = {
     stats,
     drop: () => connections.forEach((c) => c.terminate()),
@@ -268,7 +268,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       for (const c of connections) if (c.aid === aid) { c.writeRaw(frame); n++; }
       return n;
     },
-    revoke: (serial) => revocation.revoke(serial),
+    revoke(serial) {
+      if (!revocation.revoke(serial)) return false;
+      // The sessions the certificate opened end now: their tokens would not connect again.
+      for (const c of connections) {
+        const a = c.aid === null ? null : auth.agent(c.aid);
+        if (a && revocation.isRevoked(a.certSerial)) c.close(CloseCode.AuthFailed, 'certificate revoked');
+      }
+      return true;
+    },
   };
 
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';

@@ -105,6 +105,12 @@ export class TokenService {
     }
   }
 
+  /** The AID a refresh token was granted to, whatever its state; null when it is not one of ours. */
+  holder(token: string): string | null {
+    const row = this.find.get(sha256Hex(token)) as { aid: string } | undefined;
+    return row?.aid ?? null;
+  }
+
   /** Rotates a refresh token: the old one stops working whether or not the new one is used. */
   refresh(token: string, nowS: number): RefreshOutcome {
     const hash = sha256Hex(token);

@@ -1,7 +1,7 @@
 // Identity and credentials (spec §3.2, §3.3, §4.2, §4.5): agents, their devices, the two-phase
 // login and token grants. These methods travel on short pre-auth sockets.
 
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { P256_SPKI_LENGTH } from '../../protocol/bytes.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
@@ -47,6 +47,8 @@ interface PendingLogin { aid: string; nonce: string; expiresAt: number }
 export interface AuthService {
   handlers: PreAuthHandlers;
   agent(aid: string): AgentRecord | null;
+  /** Throws CertificateRevoked (-32050) when the AID's certificate was revoked. */
+  requireUnrevoked(a: AgentRecord): void;
   knownDevices(aid: string): string[];
   /** Records that a device connected; true the first time it is seen. */
   touchDevice(aid: string, deviceId: string, now: number): boolean;
@@ -68,6 +70,7 @@ export function createAuthService(
   tokens: TokenService,
   issuer: string,
   now: () => number,
+  isRevoked: (serial: string) => boolean,
 ): AuthService {
   migrate(db, 'auth', MIGRATIONS);
   const getAgent = db.prepare('SELECT aid, cert_pem, public_key FROM agents WHERE aid = ?');
@@ -85,7 +88,10 @@ export function createAuthService(
     if (cached) return cached;
     const row = getAgent.get(aid) as { aid: string; cert_pem: string; public_key: string } | undefined;
     if (!row) return null;
-    const record = { aid: row.aid, certPem: row.cert_pem, publicKey: row.public_key, certFingerprint: certFingerprint(row.cert_pem) };
+    const record = {
+      aid: row.aid, certPem: row.cert_pem, publicKey: row.public_key,
+      certFingerprint: certFingerprint(row.cert_pem), certSerial: new X509Certificate(row.cert_pem).serialNumber,
+    };
     agentCache.set(aid, record);
     return record;
   }
@@ -94,6 +100,14 @@ export function createAuthService(
     const a = agent(aid);
     if (!a) throw new RpcError(ErrorCode.NotFound, `aid not registered: ${aid}`);
     return a;
+  }
+
+  /**
+   * A revoked certificate authenticates nothing: no login, no refresh, no connect. The dev
+   * gateway cannot re-key an AID, so a revoked AID stays locked out (docs/decisions.md).
+   */
+  function requireUnrevoked(a: AgentRecord): void {
+    if (isRevoked(a.certSerial)) throw new RpcError(ErrorCode.CertificateRevoked, `certificate revoked: the certificate of ${a.aid} was revoked`);
   }
 
   function sweepLogins(t: number): void {
@@ -145,6 +159,7 @@ export function createAuthService(
       const clientNonce = str(params, 'client_nonce', { max: 256 });
       const cert = str(params, 'cert', { optional: true });
       const a = requireAgent(aid);
+      requireUnrevoked(a);
       if (cert !== undefined && normalizePem(cert) !== normalizePem(a.certPem)) {
         throw new RpcError(ErrorCode.CertificateOrNonceInvalid, 'cert does not match the certificate registered for this aid');
       }
@@ -185,6 +200,8 @@ export function createAuthService(
       }
       pendingLogins.delete(requestId);
       const a = requireAgent(aid);
+      // Revoked between login1 and login2.
+      requireUnrevoked(a);
       const signed = Buffer.from(`${nonce}:${clientTime}`, 'utf8');
       if (!verifyEcdsa(publicKeyFromSpki(a.publicKey), signed, Buffer.from(signature, 'base64'))) {
         throw new RpcError(ErrorCode.SignatureFailed, 'login signature verification failed');
@@ -197,6 +214,12 @@ export function createAuthService(
     'auth.refresh_token'(params) {
       const token = str(params, 'refresh_token', { optional: true, max: 512 });
       if (!token) return { success: false, error: 'missing refresh_token', relogin_required: true, retryable: false };
+      // Checked before the rotation, so the token is not spent on a refusal.
+      const holder = tokens.holder(token);
+      const a = holder === null ? null : agent(holder);
+      if (a && isRevoked(a.certSerial)) {
+        return { success: false, error: 'certificate_revoked', relogin_required: true, retryable: false };
+      }
       const outcome = tokens.refresh(token, Math.floor(now() / 1000));
       if (!outcome.ok) {
         return { success: false, error: outcome.error, relogin_required: true, retryable: false, diagnostic: { refresh_token_hash_prefix: outcome.hashPrefix } };
@@ -216,6 +239,7 @@ export function createAuthService(
   return {
     handlers,
     agent,
+    requireUnrevoked,
     counts,
     knownDevices: (aid) => (getDevices.all(aid) as { device_id: string }[]).map((r) => r.device_id),
     touchDevice(aid, deviceId, t) {

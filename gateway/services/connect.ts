@@ -82,7 +82,10 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
       throw new RpcError(ErrorCode.ConnectMissingParams, 'missing params: auth must be {"method":"kite_token","token":<access token>}');
     }
     const aid = tokens.verifyAccess(token, Math.floor(now() / 1000));
-    if (!aid || !auth.agent(aid)) throw new RpcError(ErrorCode.ConnectAuthFailed, 'auth failed: access token invalid or expired');
+    const agent = aid === null ? null : auth.agent(aid);
+    if (!aid || !agent) throw new RpcError(ErrorCode.ConnectAuthFailed, 'auth failed: access token invalid or expired');
+    // An access token is a signed JWT, valid until it expires: the certificate is checked here.
+    auth.requireUnrevoked(agent);
     const device = obj(params, 'device', { optional: true }) ?? {};
     const client = obj(params, 'client', { optional: true }) ?? {};
     const deviceId = str(device, 'id', { optional: true, pattern: DEVICE_ID_PATTERN }) ?? 'default';

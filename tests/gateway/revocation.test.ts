@@ -1,12 +1,16 @@
 // The certificate status service (/pki/ocsp/<serial>, spec groups-and-more §6): anyone may ask
 // about any serial without logging in, so an unknown serial must cost the gateway only the
 // certificates issued since the last look, not a re-read of every certificate it ever issued.
+// And revocation means something: a revoked certificate ends its sessions and opens no new one.
 
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MEMORY, openDatabase } from '../../gateway/db.ts';
 import { loadPki } from '../../gateway/pki.ts';
 import { Revocation } from '../../gateway/revocation.ts';
+import type { Gateway } from '../../gateway/server.ts';
+import { Session, shortRpc } from '../support/aun-client.ts';
+import { adminPost, loggedIn, online, testGateway } from '../support/gateway.ts';
 
 describe('Revocation', () => {
   it('an unknown serial reads only the certificates issued since the last look', async () => {
@@ -32,5 +36,37 @@ describe('Revocation', () => {
     const later = await issue(2);
     expect(r.status(later)).toBe('good');
     db.close();
+  });
+});
+
+describe('a revoked certificate authenticates nothing', () => {
+  let gw: Gateway;
+  beforeAll(async () => { gw = await testGateway(); });
+  afterAll(() => gw.close());
+
+  it('its live sessions close (4001), and login1, login2, refresh and connect are refused', async () => {
+    const id = await loggedIn(gw, 'revoked');
+    const live = await Session.open(gw.url, id);
+    // A login half done when the certificate is revoked, to finish afterwards.
+    const clientNonce = 'n-' + Date.now();
+    const l1 = await shortRpc<{ request_id: string; nonce: string }>(gw.url, 'auth.aid_login1', { aid: id.aid, cert: id.cert, client_nonce: clientNonce });
+    const bystander = await online(gw, 'bystander');
+
+    expect((await adminPost(gw, 'revoke', { serial: new X509Certificate(id.cert).serialNumber })).status).toBe(200);
+    expect(await live.closed).toBe(4001);
+    expect(live.closeReason).toBe('certificate revoked');
+    expect(bystander.closeCode).toBeNull();
+    expect(await bystander.call('meta.ping')).toMatchObject({ pong: true });
+
+    await expect(shortRpc(gw.url, 'auth.aid_login1', { aid: id.aid, cert: id.cert, client_nonce: clientNonce }))
+      .rejects.toMatchObject({ body: { code: -32050 } });
+    const clientTime = String(Math.floor(Date.now() / 1000));
+    await expect(shortRpc(gw.url, 'auth.aid_login2', { aid: id.aid, request_id: l1.request_id, nonce: l1.nonce, client_time: clientTime, signature: id.signDer(`${l1.nonce}:${clientTime}`) }))
+      .rejects.toMatchObject({ body: { code: -32050 } });
+    expect(await shortRpc(gw.url, 'auth.refresh_token', { refresh_token: id.refreshToken }))
+      .toMatchObject({ success: false, error: 'certificate_revoked', relogin_required: true });
+    // The access token is a JWT that has not expired: the connect checks the certificate.
+    await expect(Session.open(gw.url, id)).rejects.toMatchObject({ body: { code: -32050 } });
+    bystander.close();
   });
 });
