@@ -176,6 +176,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const services: Service[] = [createMessageService(ctx), createGroupService(ctx), push];
   const handlers: HandlerTable = Object.assign({}, ...services.map((s) => s.handlers)) as HandlerTable;
 
+  // The reference SDK's close() sends it and ignores the answer. It ends this connection only:
+  // tokens stay valid, as reference tabs share them (reference-sdk §8); the socket closes after the answer.
+  handlers['auth.logout'] = () => ({ success: true });
   handlers['meta.ping'] = () => ({ pong: true, timestamp: Math.floor(now() / 1000), heartbeat_interval: config.heartbeatInterval });
   handlers['meta.status'] = (_p, conn) => ({
     mode: 'gateway', aid: conn.aid, role: 'agent', connected_at: conn.connectedAt,
@@ -207,6 +210,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       }
       const result = await handler(params, conn, ctx);
       conn.reply(id, result, frameMetaOf(result));
+      if (method === 'auth.logout') conn.close(CloseCode.Normal, 'logged out');
     } catch (err) {
       if (err instanceof RpcError) {
         conn.replyError(id, err.code, clip(err.message, MAX_ERROR_MESSAGE_CHARS), boundedData(err.data));

@@ -338,6 +338,8 @@ export interface MethodMap {
   'auth.aid_login2': { params: Login2Params; result: Login2Result };
   'auth.refresh_token': { params: RefreshTokenParams; result: RefreshTokenResult };
   'auth.connect': { params: ConnectParams; result: ConnectResult };
+  /** Sent by the reference SDK's close(), undocumented (reference-sdk §close); see gateway/README.md. */
+  'auth.logout': { params: Record<string, unknown>; result: { success: true } };
   'meta.ping': { params: Record<string, never>; result: PingResult };
   'meta.status': { params: Record<string, never>; result: StatusResult };
   'message.send': { params: MessageSendParams; result: MessageSendResult };
@@ -416,6 +418,7 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'auth.aid_login2': preAuthInternal,
   'auth.refresh_token': preAuthInternal,
   'auth.connect': { signed: false, preAuth: false, internal: true },
+  'auth.logout': { signed: false, preAuth: false, internal: true },
   'meta.ping': plain,
   'meta.status': plain,
   'message.send': signed,

@@ -36,6 +36,7 @@ export const TEMPLATES: { readonly [M in MethodName]: (c: TemplateContext) => Re
     options: { kind: 'short', short_ttl_ms: 30_000 },
     extra_info: { app: 'fuzz' },
   }),
+  'auth.logout': () => ({}),
   'meta.ping': () => ({}),
   'meta.status': () => ({}),
   'message.send': (c) => ({ to: c.bob.aid, payload: { type: 'text', text: 'fuzz' }, message_id: mid(), timestamp: Date.now(), encrypted: false }),

@@ -260,3 +260,18 @@ describe('client_signature', () => {
     s.close();
   });
 });
+
+describe('auth.logout (sent by the reference SDK on close, undocumented)', () => {
+  it('answers success, then closes that socket only with 1000; the token still connects', async () => {
+    const id = await loggedIn(gw, 'logout');
+    const a = await Session.open(gw.url, id, { deviceId: 'lo-1' });
+    const b = await Session.open(gw.url, id, { deviceId: 'lo-2' });
+    expect(await a.call('auth.logout')).toEqual({ success: true });
+    expect(await a.closed).toBe(1000);
+    expect(a.closeReason).toBe('logged out');
+    expect(await b.call('meta.ping')).toMatchObject({ pong: true });
+    const again = await Session.open(gw.url, id, { deviceId: 'lo-1' });
+    expect(await again.call('meta.ping')).toMatchObject({ pong: true });
+    for (const s of [b, again]) s.close();
+  });
+});
