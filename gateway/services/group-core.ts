@@ -181,6 +181,8 @@ export interface GroupCore {
   memberView(m: MemberRecord): GroupMember;
   relayedSignature(params: object, method: string): ClientSignature | undefined;
   pushToMembers<E extends EventName>(aids: Iterable<string>, event: E, params: EventMap[E], except?: AuthedConnection): void;
+  /** What `viewer` (holding `role` in the group, if any) is shown of a stored `group.changed`. */
+  eventFor(event: GroupEvent, viewer: string, role: Role | undefined): GroupEvent;
   /** Bumps event_seq, stores and pushes one `group.changed`; returns the group after the change. */
   emit(groupId: string, action: string, actor: string, opts?: EmitOptions): GroupRecord;
   /** Adds a member as `action` (member_added, invite_code_used, …) with its join points. */
@@ -352,9 +354,34 @@ export function createGroupCore(ctx: GatewayContext): GroupCore {
     return { event, group: g };
   });
 
+  /** An invite code (the `code` of invite_code_*) is shown to the owner and admins, whom
+   *  `group.list_invite_codes` shows it anyway, and to the AID that joined with it; to anyone else
+   *  the event comes without it, else any member could learn every live code and pass it on. */
+  function seesCode(event: GroupEvent, viewer: string, role: Role | undefined): boolean {
+    return role === 'owner' || role === 'admin' || viewer === event.member_aid;
+  }
+
+  function withoutCode(event: GroupEvent): GroupEvent {
+    const { code: _, ...rest } = event;
+    return rest;
+  }
+
+  function eventFor(event: GroupEvent, viewer: string, role: Role | undefined): GroupEvent {
+    return event.code === undefined || seesCode(event, viewer, role) ? event : withoutCode(event);
+  }
+
   function emit(groupId: string, action: string, actor: string, opts: EmitOptions = {}): GroupRecord {
     const { event, group } = applyEvent(groupId, action, actor, opts);
-    pushToMembers([...members(groupId).map((m) => m.aid), ...(opts.alsoTell ?? [])], 'group.changed', event);
+    const current = members(groupId);
+    const told = [...current.map((m) => m.aid), ...(opts.alsoTell ?? [])];
+    if (event.code === undefined) {
+      pushToMembers(told, 'group.changed', event);
+    } else {
+      const roles = new Map(current.map((m) => [m.aid, m.role]));
+      const sees = (aid: string) => seesCode(event, aid, roles.get(aid));
+      pushToMembers(told.filter(sees), 'group.changed', event);
+      pushToMembers(told.filter((aid) => !sees(aid)), 'group.changed', withoutCode(event));
+    }
     return group;
   }
 
@@ -378,6 +405,6 @@ export function createGroupCore(ctx: GatewayContext): GroupCore {
   return {
     ctx, db, issuer, normalizeGroupId, readGroupId, groupRecord: (groupId) => getGroup.get(groupId) as GroupRecord | undefined,
     requireGroup, requireActive, memberOf, requireMember, requireManager, members, info, memberView, relayedSignature,
-    pushToMembers, emit, addMember, storeMessage,
+    pushToMembers, eventFor, emit, addMember, storeMessage,
   };
 }

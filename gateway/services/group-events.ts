@@ -1,5 +1,6 @@
 // The group event stream (protocol.md §8.4): pull_events and ack_events over each device's event
-// cursor, which never sits below the member's join event.
+// cursor, which never sits below the member's join event. Each member pulls the events as the
+// core's `eventFor` shows them to it (invite codes for the owner, admins and the joiner only).
 
 import type { GroupCursor, GroupEvent } from '../../protocol/methods.ts';
 import type { AuthedConnection, HandlerTable } from '../context.ts';
@@ -7,7 +8,7 @@ import { int } from '../validate.ts';
 import { pageLimit, type GroupCore, type GroupPart, type GroupRecord, type MemberRecord } from './group-core.ts';
 
 export const groupEventHandlers: GroupPart = (core: GroupCore) => {
-  const { db, readGroupId, requireGroup, requireMember } = core;
+  const { db, readGroupId, requireGroup, requireMember, eventFor } = core;
   const pullEvents = db.prepare('SELECT body FROM group_events WHERE group_id = ? AND event_seq > ? ORDER BY event_seq LIMIT ?');
   const getCursor = db.prepare('SELECT event_ack_seq FROM group_cursors WHERE group_id = ? AND aid = ? AND device_id = ?');
   const advanceEventCursor = db.prepare(
@@ -37,7 +38,7 @@ export const groupEventHandlers: GroupPart = (core: GroupCore) => {
       const rows = pullEvents.all(groupId, Math.max(after ?? cursor.current_seq, eventFloor(m)), limit + 1) as { body: string }[];
       return {
         group_id: groupId,
-        events: rows.slice(0, limit).map((r) => JSON.parse(r.body) as GroupEvent),
+        events: rows.slice(0, limit).map((r) => eventFor(JSON.parse(r.body) as GroupEvent, m.aid, m.role)),
         latest_event_seq: g.event_seq,
         has_more: rows.length > limit,
         cursor,

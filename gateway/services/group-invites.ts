@@ -1,5 +1,6 @@
 // Invite codes (spec groups-and-more §3.10): owners and admins create, list and revoke them; any
 // AID joins with one (`group.changed` `invite_code_used`, which the SDK treats as a self-join).
+// The `code` of these events reaches only owners, admins and the joiner (the core's `eventFor`).
 
 import { randomBytes } from 'node:crypto';
 import { ErrorCode } from '../../protocol/errors.ts';

@@ -113,6 +113,57 @@ describe('invite codes (§3.10)', () => {
     outsider.close();
     close();
   });
+
+  it('a plain member never sees an invite code in group.changed, pushed or pulled; the owner, admins and the joiner do', async () => {
+    const { owner, bob, carol: admin, gid, close } = await trio();
+    await owner.call('group.add_member', { group_id: gid, aid: admin.identity.aid });
+    await owner.call('group.set_role', { group_id: gid, aid: admin.identity.aid, role: 'admin' });
+    const joiner = await Session.open(gw.url, await loggedIn(gw, 'dave'), { deviceId: 'd1' });
+    const code = (await admin.call<{ invite_code: { code: string } }>('group.create_invite_code', { group_id: gid, max_uses: 2 })).invite_code.code;
+    await joiner.call('group.use_invite_code', { code }, { sign: true });
+    await owner.call('group.revoke_invite_code', { group_id: gid, code });
+
+    const kinds = ['invite_code_created', 'invite_code_used', 'invite_code_revoked'] as const;
+    type Kind = (typeof kinds)[number];
+    const pushed = async (s: Session, action: Kind) => s.waitEvent('group.changed', (e) => e.action === action);
+    const pulled = async (s: Session) =>
+      (await s.call<{ events: Obj[] }>('group.pull_events', { group_id: gid, after_event_seq: 0 })).events.filter((e) => kinds.includes(e.action as Kind));
+    const common = {
+      invite_code_created: { action: 'invite_code_created', group_id: gid, actor_aid: admin.identity.aid, event_type: 'group.changed' },
+      invite_code_used: { action: 'invite_code_used', group_id: gid, actor_aid: joiner.identity.aid, member_aid: joiner.identity.aid, client_signature: expect.objectContaining({ _method: 'group.use_invite_code' }) },
+      invite_code_revoked: { action: 'invite_code_revoked', group_id: gid, actor_aid: owner.identity.aid },
+    } satisfies Record<Kind, Obj>;
+
+    // The plain member: every other field, no code, pushed and pulled.
+    for (const action of kinds) {
+      const ev = await pushed(bob, action);
+      expect(ev).toMatchObject(common[action]);
+      expect(ev).not.toHaveProperty('code');
+    }
+    const bobPulled = await pulled(bob);
+    expect(bobPulled.map((e) => e.action)).toEqual(kinds);
+    for (const ev of bobPulled) {
+      expect(ev).toMatchObject(common[ev.action as Kind]);
+      expect(ev).not.toHaveProperty('code');
+    }
+    expect(JSON.stringify([bob.eventsNamed('group.changed'), bobPulled])).not.toContain(code);
+
+    // The owner and the admin: the code, pushed and pulled.
+    for (const s of [owner, admin]) {
+      for (const action of kinds) expect(await pushed(s, action)).toMatchObject({ ...common[action], code });
+      expect(await pulled(s)).toEqual(kinds.map((action) => expect.objectContaining({ ...common[action], code })));
+    }
+
+    // The joiner: its own join shows the code it used; the later revoke does not.
+    expect(await pushed(joiner, 'invite_code_used')).toMatchObject({ ...common.invite_code_used, code });
+    expect(await pushed(joiner, 'invite_code_revoked')).not.toHaveProperty('code');
+    const joinerPulled = await pulled(joiner);
+    expect(joinerPulled.map((e) => e.action)).toEqual(['invite_code_used', 'invite_code_revoked']);
+    expect(joinerPulled[0]).toMatchObject({ ...common.invite_code_used, code });
+    expect(joinerPulled[1]).not.toHaveProperty('code');
+    joiner.close();
+    close();
+  });
 });
 
 describe('group.get_info and group.get_state visibility (§3.4)', () => {
