@@ -76,6 +76,8 @@ export class GatewayConnection implements Connection {
   private waiting: (() => void)[] = [];
   private turnSpent = 0;
   private turnQueued = false;
+  /** Heard from (a frame or a pong) since the last liveness check. */
+  private heard = true;
 
   /** `socket`: the stream under `ws` (the upgraded request's), whose output writeRaw batches. */
   constructor(
@@ -86,7 +88,11 @@ export class GatewayConnection implements Connection {
     private readonly socket: Pick<Writable, 'cork' | 'uncork' | 'writableCorked'>,
     private readonly maxBufferedBytes = Infinity,
   ) {
-    ws.on('message', (data, isBinary) => this.admit(() => this.faults.inbound(() => this.receive(data, isBinary))));
+    ws.on('message', (data, isBinary) => {
+      this.heard = true;
+      this.admit(() => this.faults.inbound(() => this.receive(data, isBinary)));
+    });
+    ws.on('pong', () => { this.heard = true; });
     ws.on('close', (code, reason) => this.finish(code, reason.toString('utf8')));
     ws.on('error', () => this.finish(1006, 'socket error'));
   }
@@ -138,6 +144,18 @@ export class GatewayConnection implements Connection {
     this.faults.outbound(() => {
       if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason);
     });
+  }
+
+  /**
+   * One liveness round: false when nothing was heard since the last round (the peer is gone without
+   * a FIN: a sleeping laptop, a dropped network), else pings it for the next round. Browsers and
+   * ws answer pings by themselves, so this needs nothing from the client.
+   */
+  checkAlive(): boolean {
+    if (!this.heard) return false;
+    this.heard = false;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+    return true;
   }
 
   /** Drops the TCP connection without a close frame (admin drop). */

@@ -34,6 +34,11 @@ export interface GatewayConfig {
   maxBufferedBytes: number;
   /** Bytes of thought envelopes kept in memory over every owner; the least recently written heads go past it. */
   maxThoughtBytes: number;
+  /**
+   * Every this many ms the gateway sends each socket a WebSocket ping; a socket that answered
+   * nothing (no pong, no frame) since the last one is terminated (0 disables).
+   */
+  livenessMs: number;
 }
 
 export interface Connection {

@@ -97,6 +97,8 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   // Above any single answer: a pull of 50 rows of up to 1 MiB each is about 50 MiB.
   maxBufferedBytes: 64 * 1024 * 1024,
   maxThoughtBytes: 64 * 1024 * 1024,
+  // The SDKs ping every 30 s (meta.ping): a live client is heard from at least that often anyway.
+  livenessMs: 30_000,
 };
 
 /** Frames above this are cut off by ws itself (close 1009); below it we answer with an error. */
@@ -223,6 +225,16 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT });
+  // A paused gateway stands for a stopped process: it checks nothing either.
+  const liveness = config.livenessMs > 0 ? setInterval(() => {
+    if (faults.isPaused) return;
+    for (const c of connections) {
+      if (c.checkAlive()) continue;
+      log(`unresponsive ${describeConnection(c)}: no frame or pong in ${config.livenessMs} ms, terminated`);
+      c.terminate();
+    }
+  }, config.livenessMs) : undefined;
+  liveness?.unref();
   const secure = new WeakSet<GatewayConnection>();
   wss.on('connection', (ws, req) => {
     const conn = new GatewayConnection(ws, req.socket.remoteAddress ?? '?', faults, {
@@ -331,6 +343,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     adminTokenPath,
     stats,
     async close() {
+      clearInterval(liveness);
       for (const s of services) s.close?.();
       faults.resume();
       for (const c of connections) c.terminate();

@@ -5,6 +5,7 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { WebSocket } from 'ws';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { recipientsDigest, type RecipientRow } from '../../protocol/recipients.ts';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
@@ -210,4 +211,25 @@ describe('login nonces (audit H)', () => {
       await gw.close();
     }
   }, 90_000);
+});
+
+describe('liveness: a peer gone without a FIN', () => {
+  it('a socket that answers no ping and sends nothing is terminated; one that pongs stays', async () => {
+    const g = await testGateway({ livenessMs: 250 });
+    try {
+      const alive = await Session.open(g.url, await loggedIn(g, 'alive'));
+      // A peer that is gone: the socket is open but nothing answers (ws's autoPong off).
+      const gone = new WebSocket(g.url, { autoPong: false });
+      const goneClosed = new Promise<number>((resolve) => gone.once('close', resolve));
+      await new Promise((resolve) => gone.once('open', resolve));
+      expect(await goneClosed).toBe(1006);
+      // Two rounds on, the client that answers pings by itself is still connected.
+      await new Promise((r) => setTimeout(r, 600));
+      expect(alive.closeCode).toBeNull();
+      expect(await alive.call('meta.ping')).toMatchObject({ pong: true });
+      alive.close();
+    } finally {
+      await g.close();
+    }
+  });
 });
