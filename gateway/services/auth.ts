@@ -50,6 +50,9 @@ export interface AuthService {
   /** Throws CertificateRevoked (-32050) when the AID's certificate was revoked. */
   requireUnrevoked(a: AgentRecord): void;
   knownDevices(aid: string): string[];
+  /** Whether the device ever connected (long) for this AID, and how many did. */
+  deviceKnown(aid: string, deviceId: string): boolean;
+  deviceCount(aid: string): number;
   /** Records that a device connected; true the first time it is seen. */
   touchDevice(aid: string, deviceId: string, now: number): boolean;
   /** Counters for /admin/stats. */
@@ -78,6 +81,7 @@ export function createAuthService(
   const getDevices = db.prepare('SELECT device_id FROM devices WHERE aid = ? ORDER BY first_seen, device_id');
   const insertDevice = db.prepare('INSERT INTO devices (aid, device_id, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT(aid, device_id) DO UPDATE SET last_seen = excluded.last_seen');
   const deviceExists = db.prepare('SELECT 1 FROM devices WHERE aid = ? AND device_id = ?');
+  const countDevices = db.prepare('SELECT COUNT(*) AS n FROM devices WHERE aid = ?');
 
   const agentCache = new Map<string, AgentRecord>();
   const pendingLogins = new Map<string, PendingLogin>();
@@ -242,6 +246,8 @@ export function createAuthService(
     requireUnrevoked,
     counts,
     knownDevices: (aid) => (getDevices.all(aid) as { device_id: string }[]).map((r) => r.device_id),
+    deviceKnown: (aid, deviceId) => deviceExists.get(aid, deviceId) !== undefined,
+    deviceCount: (aid) => (countDevices.get(aid) as { n: number }).n,
     touchDevice(aid, deviceId, t) {
       const first = deviceExists.get(aid, deviceId) === undefined;
       insertDevice.run(aid, deviceId, t, t);

@@ -16,6 +16,7 @@ import { quote } from '../frame-limits.ts';
 import type { TokenService } from '../tokens.ts';
 import { DEVICE_ID_PATTERN, SLOT_ID_PATTERN, obj, str } from '../validate.ts';
 import type { AuthService } from './auth.ts';
+import { checkDeviceQuota } from './envelope-check.ts';
 
 const MAX_SHORT_PER_SLOT = 10;
 const DEFAULT_SHORT_TTL_MS = 30_000;
@@ -96,6 +97,9 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
     if (mode !== undefined && mode !== 'fanout') {
       throw new RpcError(ErrorCode.InvalidParams, `delivery_mode ${quote(mode)} is not supported by the dev gateway: use fanout`);
     }
+    // Every known device of an AID gets its own copy of each message to or from it: an AID that
+    // connected with 100,000 device ids made each of its sends 100,000 rows.
+    if (kind === 'long' && !auth.deviceKnown(aid, deviceId)) checkDeviceQuota(aid, deviceId, auth.deviceCount(aid), 'connections');
     if (kind === 'short') {
       const slotKey = slotKeyOf(slotId);
       const shorts = [...connections].filter((c) => c.kind === 'short' && c.aid === aid && c.deviceId === deviceId && c.slotKey === slotKey);

@@ -86,6 +86,23 @@ describe('audit D1: device fan-out of a group.v2.send', () => {
     expect(boot.self_devices).toHaveLength(MAX_DEVICES_PER_AID - 1);
     owner.close();
   });
+  it(`an AID connects (long) from at most ${MAX_DEVICES_PER_AID} device ids; a refused one gets a typed error`, async () => {
+    const id = await loggedIn(gw, 'hydra');
+    for (let i = 0; i < MAX_DEVICES_PER_AID; i += 16) {
+      const batch = await Promise.all(Array.from({ length: 16 }, (_, j) => Session.open(gw.url, id, { deviceId: `h${i + j}` })));
+      for (const s of batch) s.close();
+    }
+    const refused = await Session.open(gw.url, id, { deviceId: 'h-one-too-many' }).then(() => null, (e: { body?: { code: number; message: string; data: Obj } }) => e.body);
+    expect(refused?.code).toBe(ErrorCode.PermissionDenied);
+    expect(refused?.message).toMatch(/device limit/);
+    expect(refused?.data).toMatchObject({ quota_kind: 'aid_devices', limit: MAX_DEVICES_PER_AID });
+    // A known device still connects, and a short socket needs no new device row.
+    const known = await Session.open(gw.url, id, { deviceId: 'h3' });
+    const short = await Session.open(gw.url, id, { deviceId: 'h-short', kind: 'short' });
+    expect(await known.call('meta.ping')).toMatchObject({ pong: true });
+    expect(await short.call('meta.ping')).toMatchObject({ pong: true });
+    for (const s of [known, short]) s.close();
+  });
 });
 
 describe('audit E: a client that stops reading', () => {
