@@ -266,11 +266,17 @@ export class AunClient {
     if (!this.#s.aid) return;
     const ev = this.#ev;
     const frames = ev.stateFrames;
-    const snap = unwrap(await link.facade.login(this.#s.aid, this.#defaults));
-    ev.noteAnswer(snap, frames);
-    if (ev.lastLsn > snap.lastLsn) ev.lastLsn = 0;
-    // Whatever was logged while this tab had no owner comes now, exactly once.
-    if (ev.lastLsn < snap.lastLsn) void ev.catchUp().catch(() => {});
+    // As in login(): live events that race the answer wait behind what this tab missed.
+    ev.held ??= [];
+    try {
+      const snap = unwrap(await link.facade.login(this.#s.aid, this.#defaults));
+      ev.noteAnswer(snap, frames);
+      if (ev.lastLsn > snap.lastLsn) ev.lastLsn = 0;
+      // Whatever was logged while this tab had no owner comes now, exactly once.
+      if (ev.lastLsn < snap.lastLsn) void ev.catchUp().catch(() => {});
+    } finally {
+      ev.releaseHeld();
+    }
   }
 }
 
