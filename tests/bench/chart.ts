@@ -2,7 +2,7 @@
 // the delivery bench, the distribution of send → tab latency per tab count, as cumulative curves on
 // a log time axis, next to the bare Node socket of the same run. Plain SVG text, no dependency.
 
-import type { BenchRow } from './report.ts';
+import { STRIP_HEAD, type BenchRow } from './report.ts';
 import type { Summary } from './stats.ts';
 
 interface LatencyRow extends BenchRow {
@@ -32,11 +32,14 @@ function points(s: Summary): [number, number][] {
 }
 
 function curvesOf(rows: LatencyRow[], prefix: string): Curve[] {
-  // The p50 and p99 rows of one run carry the same detail: take one of them.
-  const runs = rows.filter((r) => r.name.startsWith(prefix) && r.name.includes(', p50 over') && !r.detail?.encrypted && r.detail?.value?.latency);
-  runs.sort((a, b) => (a.detail!.tabs ?? 0) - (b.detail!.tabs ?? 0));
+  // The p50 and p99 rows of one run carry the same detail: take one of them. The tabs of one window
+  // (STRIP_HEAD) are a curve of their own, after the others.
+  const stripPrefix = prefix.replace('delivery:', STRIP_HEAD);
+  const of = (r: LatencyRow) => (r.name.startsWith(prefix) ? 0 : r.name.startsWith(stripPrefix) ? 1 : -1);
+  const runs = rows.filter((r) => of(r) >= 0 && r.name.includes(', p50 over') && !r.detail?.encrypted && r.detail?.value?.latency);
+  runs.sort((a, b) => of(a) - of(b) || (a.detail!.tabs ?? 0) - (b.detail!.tabs ?? 0));
   const curves: Curve[] = runs.map((r, i) => ({
-    label: `${r.detail!.tabs} tab${r.detail!.tabs === 1 ? '' : 's'}`,
+    label: `${r.detail!.tabs} tab${r.detail!.tabs === 1 ? '' : 's'}${of(r) ? ', one window (1 in front)' : ''}`,
     color: COLORS[i % COLORS.length]!,
     dashed: false,
     points: points(r.detail!.value!.latency!),

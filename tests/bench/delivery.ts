@@ -36,8 +36,8 @@ import { scalarFromPkcs8, type P256PrivateKey } from '../../worker/e2ee/keys.ts'
 import { importPrivateKey } from '../../worker/e2ee/noble.ts';
 import { Identity, makeSpk, Session } from '../support/aun-client.ts';
 import { targetsFrom } from '../support/e2ee-peer.ts';
-import { withBrowserStack, type BrowserStack } from './browser-stack.ts';
-import type { BenchRow } from './report.ts';
+import { launchTabStrip, withBrowserStack, type BrowserStack } from './browser-stack.ts';
+import { STRIP_HEAD, type BenchRow } from './report.ts';
 import { summarize, type Summary } from './stats.ts';
 
 interface DetailedRow extends BenchRow {
@@ -52,6 +52,8 @@ const TABS = process.env.BENCH_TABS ? process.env.BENCH_TABS.split(',').map(Numb
 const MEMORY_TABS = 20;
 /** The tab count whose burst is run again with the pages not drawn. */
 const UNDRAWN_TABS = 1;
+/** The tab count run again as the tabs of one window, only one in front (run when BENCH_TABS includes it). */
+const STRIP_TABS = 20;
 /** The tab count of the busy-machine rows (run when BENCH_TABS includes it). */
 const BUSY_TABS = 5;
 const READY_TIMEOUT_MS = 30_000;
@@ -78,7 +80,7 @@ interface TabRecord {
   duplicates: number[];
   disorder: number;
   lastSeq: number;
-  /** The frame after the run's last line went into `#messages`. */
+  /** The frame after the run's last line went into `#messages`; -1 in a background tab (nothing drawn). */
   shownAt: number;
   done: Promise<void>;
   finish: () => void;
@@ -197,7 +199,8 @@ function outcome(n: number, sentAt: number[], perReceiver: [number, number][][],
     }
   }
   const elapsedMs = end - sentAt[0]!;
-  const drawn = shownAt.length && shownAt.every((at) => at > 0) ? Math.max(...shownAt) - sentAt[0]! : undefined;
+  const drawing = shownAt.filter((at) => at !== -1); // background tabs draw nothing
+  const drawn = drawing.length && drawing.every((at) => at > 0) ? Math.max(...drawing) - sentAt[0]! : undefined;
   return {
     ...(drawn === undefined ? {} : { drawnMs: drawn }),
     n,
@@ -409,8 +412,10 @@ async function profiled<T>(ctx: BrowserContext, worker: WorkerProbe, page: Page,
 
 // ---- tabs ----
 
-async function openTab(ctx: BrowserContext, stack: BrowserStack, aid: string): Promise<Page> {
+async function openTab(ctx: BrowserContext, stack: BrowserStack, aid: string, strip = false): Promise<Page> {
   const page = await ctx.newPage();
+  // The viewport of a page in a context Playwright makes (the tab strip's window is smaller).
+  if (strip) await page.setViewportSize({ width: 1280, height: 720 });
   page.on('pageerror', (e) => console.error(`[bench delivery ${aid}] ${e.message}`));
   await page.goto(`${stack.demoOrigin}/?${new URLSearchParams({ gateway: stack.gateway.url, aid, autologin: '1' })}`);
   await page.waitForSelector('#state[data-state="ready"]', { timeout: READY_TIMEOUT_MS });
@@ -422,7 +427,9 @@ function installRecorder(page: Page, run: string, n: number): Promise<void> {
     const g = globalThis as unknown as DemoGlobals;
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    const rec: TabRecord = { n: total, arrivals: [], seen: new Set(), duplicates: [], disorder: 0, lastSeq: 0, shownAt: 0, done, finish };
+    // A background tab draws nothing (no animation frame runs): it is done when it has every event.
+    const background = document.visibilityState === 'hidden';
+    const rec: TabRecord = { n: total, arrivals: [], seen: new Set(), duplicates: [], disorder: 0, lastSeq: 0, shownAt: background ? -1 : 0, done, finish };
     (g.__delivery ??= {})[r] = rec;
     // Lines of this run as they enter the feed.
     // (No named functions in here: tsx would wrap them in a helper the page does not have.)
@@ -449,7 +456,7 @@ function installRecorder(page: Page, run: string, n: number): Promise<void> {
         if (rec.seen.size === rec.n) rec.finish();
       });
     });
-    watch.observe(document.getElementById('messages')!, { childList: true, subtree: true });
+    if (!background) watch.observe(document.getElementById('messages')!, { childList: true, subtree: true });
     g.aun.on('message', (m: InboundMessage) => {
       const now = Date.now();
       const { bench, i } = m.payload as { bench?: unknown; i?: unknown };
@@ -488,7 +495,7 @@ async function collectTabs(pages: Page[], run: string, n: number, sentAt: number
     if (got.size < n) problems.push(`${where} got ${got.size}/${n} messages; missing ${missingOf(n, got)}`);
     if (t.duplicates.length) problems.push(`${where} got ${t.duplicates.length} duplicate message events: ${ranges(t.duplicates)}`);
     if (t.disorder) problems.push(`${where} got ${t.disorder} message events out of seq order`);
-    if (t.shown !== got.size) problems.push(`${where} shows ${t.shown} #messages li.inbound of this run for ${got.size} distinct message events`);
+    if (t.shownAt !== -1 && t.shown !== got.size) problems.push(`${where} shows ${t.shown} #messages li.inbound of this run for ${got.size} distinct message events`);
   });
   for (const p of problems) console.warn(`warning: delivery (${pages.length} tabs, ${n} messages): ${p}`);
   return outcome(n, sentAt, tabs.map((t) => t.arrivals), problems, tabs.map((t) => t.shownAt));
@@ -521,15 +528,22 @@ type Sender = (aid: string, run: string, load: Load) => Promise<Sent>;
  * `measureHeap`, reads the worker's heap with 1 tab, with all tabs, after the messages, and again
  * with 1 tab once the others are closed.
  */
-async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean; measureHeap: boolean; undrawn?: boolean }, go: Sender): Promise<TabsRun> {
-  const ctx = await stack.browser.newContext();
+async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean; measureHeap: boolean; undrawn?: boolean; strip?: boolean }, go: Sender): Promise<TabsRun> {
+  // With `strip`, the tabs of one window in a browser of their own (launchTabStrip).
+  const strip = opts.strip ? await launchTabStrip() : null;
+  const browser = strip?.browser ?? stack.browser;
+  const ctx = strip?.ctx ?? await browser.newContext();
   let worker: WorkerProbe | null = null;
   try {
     const aid = `bench${runId(`dlv${tabs}t`)}.${stack.gateway.config.issuer}`;
-    const pages = [await openTab(ctx, stack, aid)];
-    worker = await WorkerProbe.attach(stack.browser, ctx, pages[0]!);
+    const pages = [await openTab(ctx, stack, aid, !!strip)];
+    worker = await WorkerProbe.attach(browser, ctx, pages[0]!);
     const workerOneTabMiB = opts.measureHeap ? await worker.heapMiB() : NaN;
-    while (pages.length < tabs) pages.push(await openTab(ctx, stack, aid));
+    while (pages.length < tabs) pages.push(await openTab(ctx, stack, aid, !!strip));
+    if (strip) {
+      const visible = (await Promise.all(pages.map((p) => p.evaluate(() => document.visibilityState)))).filter((v) => v === 'visible').length;
+      if (visible !== 1) throw new Error(`tabs of one window: expected 1 visible tab of ${tabs}, found ${visible}`);
+    }
     const workerAllTabsMiB = opts.measureHeap ? await worker.heapMiB() : NaN;
 
     const one = async (load: Load) => {
@@ -568,7 +582,8 @@ async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean
     return { ...(paced ? { paced } : {}), burst, ...(undrawn ? { undrawn } : {}), ...(heap ? { heap } : {}), workerLog, workerExceptions: [...worker.exceptions] };
   } finally {
     await worker?.close();
-    await ctx.close();
+    if (strip) await strip.close();
+    else await ctx.close();
   }
 }
 
@@ -664,21 +679,21 @@ export async function benchDelivery(): Promise<BenchRow[]> {
       // One tab count's plaintext rows: the bare Session's paced run and burst, then the tabs'.
       // With `busy`, all of it runs while another process keeps one core busy (spinOneCore), and
       // its rows are named apart, so that no goal and no chart curve reads them.
-      const plainRows = async (tabs: number, busy: boolean): Promise<TabsRun> => {
+      const plainRows = async (tabs: number, busy: boolean, strip = false): Promise<TabsRun> => {
         const label = plural(tabs, 'tab');
         const stop = busy ? spinOneCore() : () => {};
         let basePaced: Outcome, baseBurst: Outcome, real: TabsRun;
         try {
           basePaced = await bare(PACED_LOAD);
           baseBurst = await bare(BURST_LOAD);
-          real = await tabsRun(stack, tabs, { paced: true, measureHeap: !busy && tabs === MEMORY_TABS, undrawn: !busy && tabs === UNDRAWN_TABS }, plain);
+          real = await tabsRun(stack, tabs, { paced: true, measureHeap: !busy && !strip && tabs === MEMORY_TABS, undrawn: !busy && !strip && tabs === UNDRAWN_TABS, strip }, plain);
         } finally {
           stop();
         }
-        const head = busy ? `delivery: busy machine (a process spinning on 1 of ${availableParallelism()} cores beside it):` : 'delivery:';
+        const head = busy ? `delivery: busy machine (a process spinning on 1 of ${availableParallelism()} cores beside it):` : strip ? STRIP_HEAD : 'delivery:';
         const base = busy ? `${baseName}, the same process spinning beside it` : baseName;
-        notes.push(...workerNotes(busy ? `busy machine, ${label}` : label, real));
-        const detail = { tabs, encrypted: false, workerLog: real.workerLog, workerExceptions: real.workerExceptions, ...(busy ? { busy } : {}) };
+        notes.push(...workerNotes(busy ? `busy machine, ${label}` : strip ? `one window, ${label}` : label, real));
+        const detail = { tabs, encrypted: false, workerLog: real.workerLog, workerExceptions: real.workerExceptions, ...(busy ? { busy } : {}), ...(strip ? { strip } : {}) };
         rows.push(...burstRows('plaintext message', label, real.burst, baseBurst, base, { ...detail, load: BURST_LOAD, value: real.burst, baseline: baseBurst }, head));
         if (real.undrawn) {
           const undrawnHead = 'delivery: pages not drawn (body display:none; the runtime and the demo\'s handler, no layout or paint):';
@@ -692,6 +707,7 @@ export async function benchDelivery(): Promise<BenchRow[]> {
       };
       let memory: Heap | undefined;
       for (const tabs of TABS) memory = (await plainRows(tabs, false)).heap ?? memory;
+      if (TABS.includes(STRIP_TABS)) await plainRows(STRIP_TABS, false, true);
       if (TABS.includes(BUSY_TABS)) await plainRows(BUSY_TABS, true);
 
       // The same messages end-to-end encrypted, to 1 tab; the baseline receives the same kind of

@@ -15,17 +15,22 @@ export interface Goal {
   met: (r: BenchRow) => boolean;
 }
 
+/**
+ * The head of the delivery rows whose tabs are those of one window, only one in front (a browser
+ * draws no background tab): the same goals judge them, as the same tab count in that condition.
+ */
+export const STRIP_HEAD = 'delivery: tabs of one window, the last opened in front (the others background tabs, not drawn):';
+
 const ratio = (r: BenchRow): number => (r.baseline && r.baseline.unit === r.unit ? r.value / r.baseline.value : NaN);
-const plaintextBurst = (tabs: string) => (r: BenchRow) => r.name.startsWith('delivery: 1,000 plaintext message burst') && r.name.includes(`→ ${tabs} `);
+const plaintextBurst = (tabs: string, head = 'delivery:') => (r: BenchRow) => r.name.startsWith(`${head} 1,000 plaintext message burst`) && r.name.includes(`→ ${tabs} `);
+const pacedP99 = (head: string) => (r: BenchRow) => r.name.startsWith(`${head} latency send → tab, 100 plaintext messages paced`) && r.name.includes('→ 20 tabs, p99');
 
 export const GOALS: Goal[] = [
   { text: '≥ 0.6× bare socket', applies: plaintextBurst('1 tab,'), met: (r) => ratio(r) >= 0.6 },
   { text: '≥ 0.3× bare socket', applies: plaintextBurst('20 tabs,'), met: (r) => ratio(r) >= 0.3 },
-  {
-    text: 'p99 ≤ 30 ms',
-    applies: (r) => r.name.startsWith('delivery: latency send → tab, 100 plaintext messages paced') && r.name.includes('→ 20 tabs, p99'),
-    met: (r) => r.value <= 30,
-  },
+  { text: '≥ 0.3× bare socket', applies: plaintextBurst('20 tabs,', STRIP_HEAD), met: (r) => ratio(r) >= 0.3 },
+  { text: 'p99 ≤ 30 ms', applies: pacedP99('delivery:'), met: (r) => r.value <= 30 },
+  { text: 'p99 ≤ 30 ms', applies: pacedP99(STRIP_HEAD), met: (r) => r.value <= 30 },
   { text: '≥ 0.4× bare socket', applies: (r) => r.name.startsWith('delivery: 1,000 E2EE V2 (3DH) message burst') && r.name.includes('→ 1 tab,'), met: (r) => ratio(r) >= 0.4 },
   { text: '≥ 0.75× WebCrypto floor', applies: (r) => r.name.startsWith('e2ee in Chromium SharedWorker, 1 KB JSON:'), met: (r) => ratio(r) >= 0.75 },
   {

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { latencyChart } from '../../bench/chart.ts';
-import { table, verdict, type BenchRow } from '../../bench/report.ts';
+import { STRIP_HEAD, table, verdict, type BenchRow } from '../../bench/report.ts';
 import { summarize } from '../../bench/stats.ts';
 
 const burst = (tabs: string, value: number, base: number): BenchRow => ({
@@ -33,6 +33,15 @@ describe('verdict', () => {
     }
   });
 
+  it('judges the tabs of one window (one in front) by the same goals as that tab count', () => {
+    const r = burst('20 tabs', 300, 1000);
+    expect(verdict({ ...r, name: r.name.replace('delivery:', STRIP_HEAD) })).toBe('met (goal ≥ 0.3× bare socket)');
+    expect(verdict({ ...r, value: 200, name: r.name.replace('delivery:', STRIP_HEAD) })).toBe('MISSED (goal ≥ 0.3× bare socket)');
+    const p99 = (value: number): BenchRow => ({ name: `${STRIP_HEAD} latency send → tab, 100 plaintext messages paced 20 ms apart → 20 tabs, p99 over (tab, message)`, value, unit: 'ms' });
+    expect(verdict(p99(29))).toBe('met (goal p99 ≤ 30 ms)');
+    expect(verdict(p99(31))).toBe('MISSED (goal p99 ≤ 30 ms)');
+  });
+
   it('is a column of the table', () => {
     const t = table([burst('1 tab', 700, 1000)]);
     expect(t.split('\n')[0]).toContain('| verdict |');
@@ -56,6 +65,14 @@ describe('latencyChart', () => {
     expect(svg).toContain('>1 tab<');
     expect(svg).toContain('>20 tabs<');
     expect(svg).not.toContain('NaN');
+  });
+
+  it('draws the tabs of one window as a curve of their own', () => {
+    const strip = row(20, [5, 9, 29]);
+    const svg = latencyChart([row(20, [10, 20, 300]), { ...strip, name: strip.name.replace('delivery:', STRIP_HEAD) }]);
+    expect(svg.match(/<path /g)).toHaveLength(3);
+    expect(svg).toContain('>20 tabs<');
+    expect(svg).toContain('>20 tabs, one window (1 in front)<');
   });
 
   it('says so when a run has no delivery rows', () => {
