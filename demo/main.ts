@@ -13,10 +13,9 @@ import { gateway, query, startClient } from './connect.ts';
 import { Chats, type Conversation, type SendOutcome } from './app/chats.ts';
 import { ConnectionIndicator } from './app/connection.ts';
 import { ConversationView } from './app/conversation.ts';
-import { byId, clearError, errorText, showError, throttle } from './app/dom.ts';
-import { clearFeed, feedMessage, feedUndecryptable, relabelFeed } from './app/feed.ts';
+import { byId, clearError, errorText, showError, throttle, whenShown } from './app/dom.ts';
+import { clearFeed, feedMessage, feedRecalled, feedUndecryptable, relabelFeed } from './app/feed.ts';
 import { GroupDirectory } from './app/group-directory.ts';
-import { markRecalled } from './app/recall.ts';
 import { TypingIndicator } from './app/typing.ts';
 import { renderIdentities } from './app/identities.ts';
 import {
@@ -94,12 +93,13 @@ async function main(): Promise<void> {
   });
   const groupLabel = (groupId: string) => chats?.groupLabel(groupId) ?? groupId;
   // At most ~20 list renders a second, however fast messages arrive; the first after a quiet
-  // spell as soon as the message that asked for it is handled.
-  const refreshList = throttle(() => {
+  // spell as soon as the message that asked for it is handled. None in a background tab until it
+  // is shown.
+  const refreshList = throttle(whenShown(() => {
     if (!chats) return;
     renderConversations(chats, select);
     relabelFeed(groupLabel);
-  }, 50);
+  }), 50);
   const picker = {
     login: (aid: string) => void login(aid).catch(showError),
     removed: (aid: string) => {
@@ -340,7 +340,7 @@ async function main(): Promise<void> {
     const c = route(r.aid);
     if (!c) return;
     c.recall(r.messageIds);
-    markRecalled(r.messageIds);
+    feedRecalled(r.messageIds);
   };
   client.on('message.recalled', onRecalled);
   client.on('group.message_recalled', onRecalled);

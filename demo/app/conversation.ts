@@ -4,7 +4,7 @@
 
 import type { AunClient, GroupMember } from '../../client-stub/index.ts';
 import { shortName, type ChatMessage, type Conversation } from './chats.ts';
-import { bottomAppender, byId, clearError, clock, el, showError } from './dom.ts';
+import { bottomAppender, byId, clearError, clock, el, showError, shownQueue } from './dom.ts';
 import { GroupPanel } from './group-panel.ts';
 import { closeMenusOnOutsideClick, messageMenu } from './message-menu.ts';
 
@@ -29,6 +29,8 @@ export class ConversationView {
   private showAll = false;
   private membersFor: string | null = null;
   private readonly append = bottomAppender(() => byId('conv-log'));
+  /** A background tab draws no change until it is shown. */
+  private readonly frame = shownQueue();
   private readonly panel: GroupPanel;
 
   constructor(private readonly client: AunClient, private readonly actions: ConversationActions) {
@@ -78,6 +80,8 @@ export class ConversationView {
   }
 
   show(c: Conversation | null): void {
+    // What waits to be drawn is in the model, which this draws whole.
+    this.frame.clear();
     const changed = c !== this.current;
     this.current = c;
     this.panel.reset(c?.kind === 'group' ? c.peer : null);
@@ -100,6 +104,10 @@ export class ConversationView {
 
   /** A message of some conversation was added, changed or removed. */
   apply(c: Conversation, m: ChatMessage, op: 'add' | 'update' | 'remove'): void {
+    if (c === this.current) this.frame.add(() => this.draw(c, m, op));
+  }
+
+  private draw(c: Conversation, m: ChatMessage, op: 'add' | 'update' | 'remove'): void {
     if (c !== this.current) return;
     const old = this.shown.get(m);
     if (op === 'remove') {

@@ -59,6 +59,58 @@ export function throttle(fn: () => void, ms: number): () => void {
 }
 
 /**
+ * Draws now in a tab the user sees. A browser draws no background tab (document.hidden) and runs
+ * no animation frames there, so a background tab queues what it would draw, in order, and draws it
+ * all in the first frame once shown; while the queue waits, new drawing joins it, keeping the order.
+ */
+export function shownQueue(): { add(draw: () => void): void; clear(): void } {
+  let queue: (() => void)[] = [];
+  let asked = false;
+  const flush = () => {
+    asked = false;
+    const drawing = queue;
+    queue = [];
+    for (const draw of drawing) safely(draw);
+  };
+  return {
+    add(draw) {
+      if (!document.hidden && queue.length === 0) return safely(draw);
+      queue.push(draw);
+      if (!asked) {
+        asked = true;
+        requestAnimationFrame(flush);
+      }
+    },
+    clear() {
+      queue = [];
+    },
+  };
+}
+
+/** `draw` now in a tab the user sees; in a background tab once, however often asked, when shown (see shownQueue). */
+export function whenShown(draw: () => void): () => void {
+  let waiting = false;
+  return () => {
+    if (!document.hidden) return draw();
+    if (waiting) return;
+    waiting = true;
+    requestAnimationFrame(() => {
+      waiting = false;
+      draw();
+    });
+  };
+}
+
+/** One drawing step: an exception is rethrown on its own and does not stop the steps after it. */
+function safely(draw: () => void): void {
+  try {
+    draw();
+  } catch (e) {
+    queueMicrotask(() => { throw e; });
+  }
+}
+
+/**
  * Appends to a scrolling list and keeps it scrolled to the bottom if it was there. Layout is read
  * once per animation frame, before the first append after the frame was drawn (so it is clean and
  * the read costs nothing), and the list is scrolled once in the next frame: a burst or a replay of

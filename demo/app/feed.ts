@@ -4,14 +4,21 @@
 // children .lock, .from (`[group name] ` prefix for group messages, the id in its title), .text.
 
 import type { GroupInboundMessage, InboundMessage, UndecryptableMessage } from '../../client-stub/index.ts';
-import { bottomAppender, byId, el } from './dom.ts';
+import { bottomAppender, byId, el, shownQueue } from './dom.ts';
 import { RECALLED_TEXT, textOf } from './chats.ts';
+import { markRecalled } from './recall.ts';
 
 /** Pages of 100: a feed of thousands costs a frame what a page or two in view cost. */
 const append = bottomAppender(() => byId('messages'), 100);
+/** A background tab builds no line until it is shown. */
+const frame = shownQueue();
 
 /** `groupLabel` names a group for people (its name, never its raw id). */
 export function feedMessage(m: InboundMessage | GroupInboundMessage, groupLabel: (groupId: string) => string): void {
+  frame.add(() => append(line(m, groupLabel)));
+}
+
+function line(m: InboundMessage | GroupInboundMessage, groupLabel: (groupId: string) => string): HTMLLIElement {
   const groupName = 'groupId' in m ? groupLabel(m.groupId) : null;
   const group = groupName === null ? '' : `[${groupName}] `;
   const who = m.direction === 'inbound' ? m.from : `→ ${'groupId' in m ? groupName : m.to}`;
@@ -23,7 +30,7 @@ export function feedMessage(m: InboundMessage | GroupInboundMessage, groupLabel:
     el('span', { class: 'text' }, m.recalled ? RECALLED_TEXT : textOf(m.payload)));
   li.className = m.direction;
   if (m.recalled) li.classList.add('recalled');
-  append(li);
+  return li;
 }
 
 /** Group names became known (or two now share a name): the feed's group lines follow. */
@@ -37,11 +44,16 @@ export function relabelFeed(groupLabel: (groupId: string) => string): void {
 }
 
 export function feedUndecryptable(u: UndecryptableMessage): void {
-  const li = el('li', { class: 'undecryptable', 'data-seq': u.seq },
-    `⚠ a message from ${u.from} could not be decrypted (${u.reason})`);
-  append(li);
+  frame.add(() => append(el('li', { class: 'undecryptable', 'data-seq': u.seq },
+    `⚠ a message from ${u.from} could not be decrypted (${u.reason})`)));
+}
+
+/** Recalled messages: their lines (the feed's, built or still to be, and the conversation's) say so. */
+export function feedRecalled(messageIds: readonly string[]): void {
+  frame.add(() => markRecalled(messageIds));
 }
 
 export function clearFeed(): void {
+  frame.clear();
   byId('messages').replaceChildren();
 }

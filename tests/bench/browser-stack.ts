@@ -3,10 +3,9 @@
 // served by Vite's preview server, and Debian's Chromium through playwright-core. Everything is
 // torn down in reverse order, also when a step fails.
 
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { build, preview, type InlineConfig, type Plugin, type PreviewServer } from 'vite';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
 import { launchChromium } from '../support/chromium.ts';
@@ -88,44 +87,5 @@ export async function withBrowserStack<T>(fn: (stack: BrowserStack) => Promise<T
     for (const close of closers.reverse()) {
       await close().catch((e: unknown) => console.error(`[bench] cleanup: ${(e as Error).message}`));
     }
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Tabs as a user's browser has them: pages of ONE window, only the one in front visible. Every page
- * of a context Playwright makes is kept visible and focused (it turns on focus emulation), so all
- * of them run animation frames, lay out and paint, which no browser does for background tabs.
- * Here a fresh Chromium is launched as usual and its default context (which that connection leaves
- * alone) is driven through a second, CDP connection made with `noDefaults`: `ctx.newPage()` opens a
- * tab in front of the others, so the last one opened is visible and the rest are background tabs
- * (visibilityState 'hidden', no animation frames, nothing painted; their scripts and messages run).
- */
-export async function launchTabStrip(): Promise<{ browser: Browser; ctx: BrowserContext; close: () => Promise<void> }> {
-  const port = await freePort();
-  const owner = await launchChromium([`--remote-debugging-port=${port}`]);
-  try {
-    const browser = await chromium.connectOverCDP(`http://127.0.0.1:${port}`, { noDefaults: true });
-    return {
-      browser,
-      ctx: browser.contexts()[0]!,
-      close: async () => {
-        await browser.close().catch(() => {});
-        await owner.close();
-      },
-    };
-  } catch (e) {
-    await owner.close();
-    throw e;
   }
 }

@@ -36,7 +36,8 @@ import { scalarFromPkcs8, type P256PrivateKey } from '../../worker/e2ee/keys.ts'
 import { importPrivateKey } from '../../worker/e2ee/noble.ts';
 import { Identity, makeSpk, Session } from '../support/aun-client.ts';
 import { targetsFrom } from '../support/e2ee-peer.ts';
-import { launchTabStrip, withBrowserStack, type BrowserStack } from './browser-stack.ts';
+import { launchTabStrip } from '../support/chromium.ts';
+import { withBrowserStack, type BrowserStack } from './browser-stack.ts';
 import { STRIP_HEAD, type BenchRow } from './report.ts';
 import { summarize, type Summary } from './stats.ts';
 
