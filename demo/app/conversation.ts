@@ -29,7 +29,7 @@ export class ConversationView {
   private showAll = false;
   private membersFor: string | null = null;
   private readonly append = bottomAppender(() => byId('conv-log'));
-  /** A background tab draws no change until it is shown. */
+  /** A background tab draws its changes in one go (see shownQueue). */
   private readonly frame = shownQueue();
   private readonly panel: GroupPanel;
 

@@ -59,9 +59,30 @@ export function throttle(fn: () => void, ms: number): () => void {
 }
 
 /**
- * Draws now in a tab the user sees. A browser draws no background tab (document.hidden) and runs
- * no animation frames there, so a background tab queues what it would draw, in order, and draws it
- * all in the first frame once shown; while the queue waits, new drawing joins it, keeping the order.
+ * How often a background tab brings its page up to date. A browser draws no background tab
+ * (document.hidden) and runs no animation frames there; its timers run about once a second at
+ * most. So what a background tab would draw waits and is built in one go: in the first frame once
+ * shown, or after this long (so that the page, read by scripts or assistive tools, stays current).
+ */
+const BACKGROUND_DRAW_MS = 1000;
+
+/** Runs `draw` in the next frame or, in a background tab, after BACKGROUND_DRAW_MS, whichever comes first; once. */
+function soon(draw: () => void): void {
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    draw();
+  };
+  requestAnimationFrame(once);
+  const timer = document.hidden ? setTimeout(once, BACKGROUND_DRAW_MS) : undefined;
+}
+
+/**
+ * Draws now in a tab the user sees. A background tab queues what it would draw, in order, and
+ * builds it all at once (see BACKGROUND_DRAW_MS); while the queue waits, new drawing joins it,
+ * keeping the order.
  */
 export function shownQueue(): { add(draw: () => void): void; clear(): void } {
   let queue: (() => void)[] = [];
@@ -78,7 +99,7 @@ export function shownQueue(): { add(draw: () => void): void; clear(): void } {
       queue.push(draw);
       if (!asked) {
         asked = true;
-        requestAnimationFrame(flush);
+        soon(flush);
       }
     },
     clear() {
@@ -87,14 +108,14 @@ export function shownQueue(): { add(draw: () => void): void; clear(): void } {
   };
 }
 
-/** `draw` now in a tab the user sees; in a background tab once, however often asked, when shown (see shownQueue). */
+/** `draw` now in a tab the user sees; in a background tab once, however often asked (see shownQueue). */
 export function whenShown(draw: () => void): () => void {
   let waiting = false;
   return () => {
     if (!document.hidden) return draw();
     if (waiting) return;
     waiting = true;
-    requestAnimationFrame(() => {
+    soon(() => {
       waiting = false;
       draw();
     });

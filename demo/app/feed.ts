@@ -10,7 +10,7 @@ import { markRecalled } from './recall.ts';
 
 /** Pages of 100: a feed of thousands costs a frame what a page or two in view cost. */
 const append = bottomAppender(() => byId('messages'), 100);
-/** A background tab builds no line until it is shown. */
+/** A background tab builds its lines in one go, not one per message (see shownQueue). */
 const frame = shownQueue();
 
 /** `groupLabel` names a group for people (its name, never its raw id). */
