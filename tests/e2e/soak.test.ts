@@ -14,7 +14,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
 import { launchBrowser, serveApp } from './support.ts';
 import { checkTab, describeReport, type Expected, type TabReport } from './soak/check.ts';
-import { freePort, GatewayProcess } from './soak/gateway-process.ts';
+import { freePort } from '../support/ports.ts';
+import { GatewayProcess } from './soak/gateway-process.ts';
 import {
   contextIdOf, countTexts, createGroup, demoUrl, diagnose, incarnation, openTab, openTabSettled, outages, recordStates, rendered, sendBatch,
   sessionState, sharedWorkers, waitLoggedIn, type SendItem, type SendOutcome,

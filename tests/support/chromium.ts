@@ -1,8 +1,8 @@
 // Debian's Chromium, headless, with the flags every browser test and bench uses (scripts/chromium.mjs).
 
-import { createServer } from 'node:net';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
+import { freePort } from './ports.ts';
 
 /** `extraArgs` go after the usual flags, e.g. `--ignore-certificate-errors-spki-list=…` for a TLS gateway. */
 export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
@@ -10,16 +10,6 @@ export function launchChromium(extraArgs: readonly string[] = []): Promise<Brows
   return chromium.launch({ executablePath, args: [...CHROMIUM_FLAGS, ...extraArgs], headless: true });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Tabs as a user's browser has them: pages of ONE window, only the one in front visible. Every page

@@ -3,8 +3,8 @@
 // itself (MiniBrowser has no headless mode). All windows of one WebDriver session are one profile.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Builder, type WebDriver } from 'selenium-webdriver';
+import { freePort } from '../../support/ports.ts';
 import { isExecutable, type EngineProfile, type EngineTab } from './tab.ts';
 
 const DRIVER_CANDIDATES = ['/usr/bin/WebKitWebDriver'];
@@ -43,16 +43,6 @@ export async function startXvfb(): Promise<{ display: string; stop(): void }> {
   return { display, stop: () => void proc.kill() };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function startDriver(path: string, display: string): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();

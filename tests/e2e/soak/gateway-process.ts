@@ -2,20 +2,9 @@
 // again on the same port and data directory.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { GatewayStats } from '../../../gateway/http.ts';
 import { adminFetch, adminStats, readAdminToken } from '../../support/admin.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface GatewayProcessOptions {
   port: number;
