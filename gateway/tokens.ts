@@ -105,18 +105,17 @@ export class TokenService {
     }
   }
 
-  /** The AID a refresh token was granted to, whatever its state; null when it is not one of ours. */
-  holder(token: string): string | null {
-    const row = this.find.get(sha256Hex(token)) as { aid: string } | undefined;
-    return row?.aid ?? null;
-  }
-
-  /** Rotates a refresh token: the old one stops working whether or not the new one is used. */
-  refresh(token: string, nowS: number): RefreshOutcome {
+  /**
+   * Rotates a refresh token: the old one stops working whether or not the new one is used.
+   * `refuse` may turn the token's AID away (an error code) before anything is spent.
+   */
+  refresh(token: string, nowS: number, refuse: (aid: string) => string | null = () => null): RefreshOutcome {
     const hash = sha256Hex(token);
     const row = this.find.get(hash) as { aid: string; chain_started_at: number; refresh_count: number; expires_at: number; revoked: number } | undefined;
     const hashPrefix = 'sha256:' + hash.slice(0, 16);
     if (!row || row.revoked || row.expires_at <= nowS) return { ok: false, error: 'invalid_or_expired_refresh_token', hashPrefix };
+    const refused = refuse(row.aid);
+    if (refused !== null) return { ok: false, error: refused, hashPrefix };
     if (row.refresh_count >= MAX_REFRESHES) return { ok: false, error: 'refresh_chain_exhausted', hashPrefix };
     if (this.revoke.run(hash).changes !== 1) return { ok: false, error: 'invalid_or_expired_refresh_token', hashPrefix };
     const refreshCount = row.refresh_count + 1;

@@ -83,6 +83,7 @@ export function createAuthService(
   const deviceExists = db.prepare('SELECT 1 FROM devices WHERE aid = ? AND device_id = ?');
   const countDevices = db.prepare('SELECT COUNT(*) AS n FROM devices WHERE aid = ?');
 
+  const deviceKnown = (aid: string, deviceId: string) => deviceExists.get(aid, deviceId) !== undefined;
   const agentCache = new Map<string, AgentRecord>();
   const pendingLogins = new Map<string, PendingLogin>();
   const counts = { logins: 0, refreshes: 0 };
@@ -218,13 +219,12 @@ export function createAuthService(
     'auth.refresh_token'(params) {
       const token = str(params, 'refresh_token', { optional: true, max: 512 });
       if (!token) return { success: false, error: 'missing refresh_token', relogin_required: true, retryable: false };
-      // Checked before the rotation, so the token is not spent on a refusal.
-      const holder = tokens.holder(token);
-      const a = holder === null ? null : agent(holder);
-      if (a && isRevoked(a.certSerial)) {
-        return { success: false, error: 'certificate_revoked', relogin_required: true, retryable: false };
-      }
-      const outcome = tokens.refresh(token, Math.floor(now() / 1000));
+      // A revoked certificate is refused before the rotation, so the token is not spent on it.
+      const revoked = (aid: string) => {
+        const a = agent(aid);
+        return a && isRevoked(a.certSerial) ? 'certificate_revoked' : null;
+      };
+      const outcome = tokens.refresh(token, Math.floor(now() / 1000), revoked);
       if (!outcome.ok) {
         return { success: false, error: outcome.error, relogin_required: true, retryable: false, diagnostic: { refresh_token_hash_prefix: outcome.hashPrefix } };
       }
@@ -246,10 +246,10 @@ export function createAuthService(
     requireUnrevoked,
     counts,
     knownDevices: (aid) => (getDevices.all(aid) as { device_id: string }[]).map((r) => r.device_id),
-    deviceKnown: (aid, deviceId) => deviceExists.get(aid, deviceId) !== undefined,
+    deviceKnown,
     deviceCount: (aid) => (countDevices.get(aid) as { n: number }).n,
     touchDevice(aid, deviceId, t) {
-      const first = deviceExists.get(aid, deviceId) === undefined;
+      const first = !deviceKnown(aid, deviceId);
       insertDevice.run(aid, deviceId, t, t);
       return first;
     },
