@@ -30,7 +30,7 @@ export class ConversationView {
   private membersFor: string | null = null;
   private readonly append = bottomAppender(() => byId('conv-log'));
   /** A background tab draws its changes in one go (see shownQueue). */
-  private readonly frame = shownQueue();
+  private readonly changes = shownQueue();
   private readonly panel: GroupPanel;
 
   constructor(private readonly client: AunClient, private readonly actions: ConversationActions) {
@@ -81,7 +81,7 @@ export class ConversationView {
 
   show(c: Conversation | null): void {
     // What waits to be drawn is in the model, which this draws whole.
-    this.frame.clear();
+    this.changes.clear();
     const changed = c !== this.current;
     this.current = c;
     this.panel.reset(c?.kind === 'group' ? c.peer : null);
@@ -104,7 +104,7 @@ export class ConversationView {
 
   /** A message of some conversation was added, changed or removed. */
   apply(c: Conversation, m: ChatMessage, op: 'add' | 'update' | 'remove'): void {
-    if (c === this.current) this.frame.add(() => this.draw(c, m, op));
+    if (c === this.current) this.changes.add(() => this.draw(c, m, op));
   }
 
   private draw(c: Conversation, m: ChatMessage, op: 'add' | 'update' | 'remove'): void {

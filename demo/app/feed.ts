@@ -11,11 +11,11 @@ import { markRecalled } from './recall.ts';
 /** Pages of 100: a feed of thousands costs a frame what a page or two in view cost. */
 const append = bottomAppender(() => byId('messages'), 100);
 /** A background tab builds its lines in one go, not one per message (see shownQueue). */
-const frame = shownQueue();
+const lines = shownQueue();
 
 /** `groupLabel` names a group for people (its name, never its raw id). */
 export function feedMessage(m: InboundMessage | GroupInboundMessage, groupLabel: (groupId: string) => string): void {
-  frame.add(() => append(line(m, groupLabel)));
+  lines.add(() => append(line(m, groupLabel)));
 }
 
 function line(m: InboundMessage | GroupInboundMessage, groupLabel: (groupId: string) => string): HTMLLIElement {
@@ -44,16 +44,16 @@ export function relabelFeed(groupLabel: (groupId: string) => string): void {
 }
 
 export function feedUndecryptable(u: UndecryptableMessage): void {
-  frame.add(() => append(el('li', { class: 'undecryptable', 'data-seq': u.seq },
+  lines.add(() => append(el('li', { class: 'undecryptable', 'data-seq': u.seq },
     `⚠ a message from ${u.from} could not be decrypted (${u.reason})`)));
 }
 
 /** Recalled messages: their lines (the feed's, built or still to be, and the conversation's) say so. */
 export function feedRecalled(messageIds: readonly string[]): void {
-  frame.add(() => markRecalled(messageIds));
+  lines.add(() => markRecalled(messageIds));
 }
 
 export function clearFeed(): void {
-  frame.clear();
+  lines.clear();
   byId('messages').replaceChildren();
 }

@@ -428,7 +428,8 @@ function installRecorder(page: Page, run: string, n: number): Promise<void> {
     const g = globalThis as unknown as DemoGlobals;
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    // A background tab draws nothing (no animation frame runs): it is done when it has every event.
+    // A background tab is not drawn (no animation frame runs; the demo builds its lines later, in one
+    // go): it is done when it has every event.
     const background = document.visibilityState === 'hidden';
     const rec: TabRecord = { n: total, arrivals: [], seen: new Set(), duplicates: [], disorder: 0, lastSeq: 0, shownAt: background ? -1 : 0, done, finish };
     (g.__delivery ??= {})[r] = rec;
