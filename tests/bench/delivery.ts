@@ -367,6 +367,7 @@ const PROFILE_INTERVAL_US = 200;
 const PROFILE_TABS = Number(process.env.BENCH_PROFILE_TABS ?? 20);
 /** Which run of those tabs is profiled: `BENCH_PROFILE_RUN=paced`, or the burst by default. */
 const PROFILE_RUN = process.env.BENCH_PROFILE_RUN === 'paced' ? 'paced' : 'burst';
+let profileSeq = 0;
 
 /** The functions with the most self time (ms), heaviest first, as text lines. */
 function topSelf(profile: CpuProfile, n: number): string[] {
@@ -388,6 +389,8 @@ function topSelf(profile: CpuProfile, n: number): string[] {
  */
 async function profiled<T>(ctx: BrowserContext, worker: WorkerProbe, page: Page, label: string, run: () => Promise<T>): Promise<T> {
   const dir = process.env.BENCH_PROFILE!;
+  // Runs of one kind (plaintext, then E2EE) share a label: each writes files of its own.
+  label = `${label}-${++profileSeq}`;
   const pageCdp = await ctx.newCDPSession(page);
   await pageCdp.send('Profiler.enable');
   await pageCdp.send('Profiler.setSamplingInterval', { interval: PROFILE_INTERVAL_US });
