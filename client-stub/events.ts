@@ -130,9 +130,15 @@ export class Events {
       return;
     }
     if (frame.t === 'events') {
-      // One frame per committed batch, in lsn order; an entry that is not one is skipped.
-      if (!Array.isArray(frame.list)) return;
-      for (const e of frame.list as unknown[]) {
+      // One frame per committed batch, in lsn order (as JSON text, or as the list); an entry that is not one is skipped.
+      let list: unknown = frame.list;
+      try {
+        if (typeof list === 'string') list = JSON.parse(list);
+      } catch {
+        return;
+      }
+      if (!Array.isArray(list)) return;
+      for (const e of list as unknown[]) {
         if (!isLogged(e)) continue;
         if (this.held) this.held.push(e);
         else this.#emitLogged(e.lsn, e.name, e.data);

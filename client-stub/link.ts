@@ -234,7 +234,7 @@ export class Linker {
         }
       };
       lockPending = tabLock !== '' && !this.#releaseTabLock;
-      const msg: AttachMessage = { type: ATTACH, tabId: this.#tabId, tabLock, lockPending, ...this.#build, rpc: rpc.port2, events: events.port2 };
+      const msg: AttachMessage = { type: ATTACH, tabId: this.#tabId, tabLock, lockPending, ...this.#build, eventsText: true, rpc: rpc.port2, events: events.port2 };
       try {
         transport.attach(msg, (err) => failed(err, { probe: probing }));
       } catch (err) {

@@ -50,6 +50,11 @@ export interface AttachMessage {
   protocol: number;
   build: string;
   builtAt: number;
+  /**
+   * The tab reads an `events` frame's list given as JSON text. Tabs of builds before it do not
+   * say so, and get the list (the same TAB_PROTOCOL serves both).
+   */
+  eventsText?: boolean;
   rpc: MessagePort;
   events: MessagePort;
 }
@@ -249,7 +254,12 @@ export type OwnerFrame =
   /** Attach to this owner instead (a newer build runs there); this one is going away. */
   | { t: 'moved'; to: OwnerAddress }
   | { t: 'event'; name: TabEventName; data: TabEventMap[TabEventName] }
-  | { t: 'events'; list: LogPage['events'] }
+  /**
+   * Logged events committed together, in lsn order: the list, or its JSON text (to a tab that
+   * attached with `eventsText`). The text is made once for all the tabs that take the same
+   * events, where the list would be cloned once per port; a list JSON cannot write goes as it is.
+   */
+  | { t: 'events'; list: LogPage['events'] | string }
   | { t: 'resync'; aid: string; lastLsn: number };
 
 /** Events kept in the local log, by name. */

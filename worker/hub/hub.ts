@@ -59,6 +59,8 @@ interface TabRecord extends Tab {
   sentLsn: number;
   ackedLsn: number;
   lagging: boolean;
+  /** The tab reads logged events as JSON text (AttachMessage.eventsText). */
+  readonly eventsText: boolean;
   rpc: MessagePort;
   events: MessagePort;
   /** Starts watching the tab's lock (once); pending until the tab says it holds it. */
@@ -77,12 +79,25 @@ const isLockName = (name: string) => name === '' || (name.length <= 256 && !name
 /** Logged events the inspector lists. */
 const RECENT_EVENTS = 50;
 
+/**
+ * A list of logged events as JSON text, or the list itself when it cannot be written as JSON (a
+ * payload a tab sent with a BigInt or a cycle). Posting the text to 20 tabs copies it 20 times;
+ * posting the list makes 20 structured clones of it.
+ */
+function asJson(list: LogPage['events']): LogPage['events'] | string {
+  try {
+    return JSON.stringify(list);
+  } catch {
+    return list;
+  }
+}
+
 function isAttach(data: unknown): data is AttachMessage {
   if (typeof data !== 'object' || data === null) return false;
   const m = data as Record<string, unknown>;
   return m.type === ATTACH && typeof m.tabId === 'string' && TAB_ID.test(m.tabId) && typeof m.tabLock === 'string' && isLockName(m.tabLock)
     && typeof m.protocol === 'number' && typeof m.build === 'string' && typeof m.builtAt === 'number'
-    && (m.lockPending === undefined || typeof m.lockPending === 'boolean')
+    && (m.lockPending === undefined || typeof m.lockPending === 'boolean') && (m.eventsText === undefined || typeof m.eventsText === 'boolean')
     && m.rpc instanceof MessagePort && m.events instanceof MessagePort;
 }
 
@@ -164,6 +179,7 @@ export class Hub {
       sentLsn: 0,
       ackedLsn: 0,
       lagging: false,
+      eventsText: msg.eventsText === true,
       rpc: msg.rpc,
       events: msg.events,
       post: (frame) => msg.events.postMessage(frame),
@@ -245,6 +261,15 @@ export class Hub {
       this.recentEvents.push({ at, aid, name, lsn, ...(sentAt === undefined ? {} : { sentAt }) });
     }
     if (this.recentEvents.length > RECENT_EVENTS) this.recentEvents.splice(0, this.recentEvents.length - RECENT_EVENTS);
+    // Each list's text is made once, for every tab that takes the same events (by their lsns).
+    const texts = new Map<string, LogPage['events'] | string>();
+    const frame = (tab: TabRecord, out: LogPage['events']): OwnerFrame => {
+      if (!tab.eventsText) return { t: 'events', list: out };
+      const key = out.length === events.length ? '' : out.map((e) => e.lsn).join();
+      let list = texts.get(key);
+      if (list === undefined) texts.set(key, (list = asJson(out)));
+      return { t: 'events', list };
+    };
     for (const tab of this.tabs.values()) {
       if (tab.aid !== aid || tab.lagging) continue;
       const out: LogPage['events'] = [];
@@ -252,7 +277,7 @@ export class Hub {
         if (!tab.subscriptions.has(event.name)) continue;
         if (tab.sentLsn - tab.ackedLsn >= TAB_WINDOW) {
           tab.lagging = true;
-          if (out.length) tab.post({ t: 'events', list: out });
+          if (out.length) tab.post(frame(tab, out));
           tab.post({ t: 'resync', aid, lastLsn: event.lsn });
           this.opts.log?.(`tab ${tab.id} is ${tab.sentLsn - tab.ackedLsn} events behind: paused, told to resync`);
           break;
@@ -260,7 +285,7 @@ export class Hub {
         tab.sentLsn = event.lsn;
         out.push(event);
       }
-      if (!tab.lagging && out.length) tab.post({ t: 'events', list: out });
+      if (!tab.lagging && out.length) tab.post(frame(tab, out));
     }
   }
 

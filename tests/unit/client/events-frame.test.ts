@@ -27,6 +27,17 @@ describe('events frames', () => {
     await vi.waitFor(() => expect(owner.calls.filter(([m]) => m === 'ackEvents')).toEqual([['ackEvents', 5]]), { timeout: 2000 });
   });
 
+  it('reads a frame whose list is JSON text (what the owner posts) like one that carries the list', async () => {
+    const owner = owned();
+    const client = await connectTo(owner);
+    const seen: InboundMessage[] = [];
+    client.on('message', (m: InboundMessage) => seen.push(m));
+    owner.post({ t: 'events', list: JSON.stringify([1, 2].map(message)) });
+    owner.post({ t: 'events', list: [3].map(message) });
+    await vi.waitFor(() => expect(seen.map((m) => m.seq)).toEqual([1, 2, 3]));
+    expect(seen[0]).toEqual(message(1).data);
+  });
+
   it('a malformed frame from the port is dropped, throws nothing, and the frames after it still arrive in order', async () => {
     const owner = owned();
     const client = await connectTo(owner);
@@ -37,7 +48,8 @@ describe('events frames', () => {
     process.on('uncaughtException', onError);
     try {
       for (const bad of [
-        null, 42, 'events', [], { t: 'events' }, { t: 'events', list: null }, { t: 'events', list: 'x' },
+        null, 42, 'events', [], { t: 'events' }, { t: 'events', list: null }, { t: 'events', list: 'x' }, { t: 'events', list: '{"lsn":1' }, { t: 'events', list: '{"0":1}' }, { t: 'events', list: 'null' },
+        { t: 'events', list: '[null,{"lsn":"1","name":"message","data":{}}]' },
         { t: 'events', list: [null, 7, { lsn: 'one', name: 'message', data: {} }, { lsn: 2.5, name: 'message', data: {} }, { lsn: 3, name: 42, data: {} }] },
         { t: 'event' }, { t: 'resync', extra: { deep: [[[]]] } }, { t: 'events', list: { length: 1e9 } },
       ]) owner.post(bad as never);

@@ -1,7 +1,7 @@
 // The hub's fan-out of logged events to tabs: one `events` frame per tab per committed batch, in
 // lsn order, only the names each tab subscribed to, with the per-tab flow control (TAB_WINDOW,
 // lagging, resync, acks) counted per event inside a batch.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ATTACH, TAB_PROTOCOL, type AttachMessage, type LoggedEventName, type OwnerFacade, type OwnerFrame } from '../../../protocol/tab.ts';
 import { Hub, TAB_WINDOW, type PublishedEvent, type Tab } from '../../../worker/hub/hub.ts';
 
@@ -24,7 +24,7 @@ function newHub(): Hub {
 }
 
 /** Attaches a tab, waits for hello; returns its record in the hub and the frames it receives after hello. */
-async function attach(hub: Hub, tabId: string): Promise<{ tab: Tab; frames: OwnerFrame[] }> {
+async function attach(hub: Hub, tabId: string, eventsText: boolean | null = true): Promise<{ tab: Tab; frames: OwnerFrame[] }> {
   const port = channel();
   const rpc = channel();
   const events = channel();
@@ -37,7 +37,7 @@ async function attach(hub: Hub, tabId: string): Promise<{ tab: Tab; frames: Owne
   });
   hub.accept(port.port2 as unknown as MessagePort);
   const msg: AttachMessage = {
-    type: ATTACH, tabId, tabLock: '', protocol: TAB_PROTOCOL, build: 'test', builtAt: 0,
+    type: ATTACH, tabId, tabLock: '', protocol: TAB_PROTOCOL, build: 'test', builtAt: 0, ...(eventsText === null ? {} : { eventsText }),
     rpc: rpc.port2 as unknown as MessagePort, events: events.port2 as unknown as MessagePort,
   };
   port.port1.postMessage(msg, [msg.rpc, msg.events] as unknown as Transferable[]);
@@ -46,8 +46,8 @@ async function attach(hub: Hub, tabId: string): Promise<{ tab: Tab; frames: Owne
   return { tab, frames };
 }
 
-async function loggedIn(hub: Hub, tabId: string, names: LoggedEventName[] = ['message']): Promise<{ tab: Tab; frames: OwnerFrame[] }> {
-  const t = await attach(hub, tabId);
+async function loggedIn(hub: Hub, tabId: string, names: LoggedEventName[] = ['message'], eventsText: boolean | null = true): Promise<{ tab: Tab; frames: OwnerFrame[] }> {
+  const t = await attach(hub, tabId, eventsText);
   hub.bind(t.tab, AID, 0);
   hub.subscribe(t.tab, names, true);
   return t;
@@ -59,7 +59,9 @@ const events = (from: number, n: number, name: LoggedEventName = 'message'): Pub
 /** Lets the frames posted so far arrive. */
 const delivered = () => new Promise((r) => setTimeout(r, 20));
 
-const lsns = (f: OwnerFrame) => (f.t === 'events' ? f.list.map((e) => e.lsn) : []);
+/** An events frame's list, read from its JSON text as a tab does. */
+const listOf = (f: Extract<OwnerFrame, { t: 'events' }>): PublishedEvent[] => (typeof f.list === 'string' ? JSON.parse(f.list) as PublishedEvent[] : f.list);
+const lsns = (f: OwnerFrame) => (f.t === 'events' ? listOf(f).map((e) => e.lsn) : []);
 
 describe('Hub.publishLogged', () => {
   it('posts one events frame per tab for a batch, in lsn order', async () => {
@@ -127,8 +129,65 @@ describe('Hub.publishLogged', () => {
     await delivered();
     expect(slow.frames.slice(3)).toEqual([
       { t: 'resync', aid: AID, lastLsn: last },
-      { t: 'events', list: events(last + 1, 2) },
+      { t: 'events', list: JSON.stringify(events(last + 1, 2)) },
     ]);
+  });
+
+  it('writes a batch as JSON text once for all the tabs that take the same events', async () => {
+    const hub = newHub();
+    const tabs = [await loggedIn(hub, 'a'), await loggedIn(hub, 'b'), await loggedIn(hub, 'c')];
+    const some = await loggedIn(hub, 'some', ['group.message']);
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      hub.publishLogged(AID, events(1, 20));
+      expect(stringify).toHaveBeenCalledTimes(1);
+      // The three tabs take the same part of this one, the fourth another.
+      hub.publishLogged(AID, [...events(21, 2), ...events(23, 1, 'group.message')]);
+      expect(stringify).toHaveBeenCalledTimes(3);
+    } finally {
+      stringify.mockRestore();
+    }
+    await delivered();
+    for (const t of tabs) {
+      expect(t.frames.map((f) => f.t === 'events' && typeof f.list)).toEqual(['string', 'string']);
+      expect(t.frames.flatMap(lsns)).toEqual(Array.from({ length: 22 }, (_, i) => i + 1));
+    }
+    expect(some.frames).toEqual([{ t: 'events', list: JSON.stringify(events(23, 1, 'group.message')) }]);
+  });
+
+  it('posts the list itself to a tab of an earlier build, which does not read the text, next to one that does', async () => {
+    const hub = newHub();
+    const before = await loggedIn(hub, 'before', ['message'], null);
+    const now = await loggedIn(hub, 'now');
+    hub.publishLogged(AID, events(1, 3));
+    await delivered();
+    expect(before.frames).toEqual([{ t: 'events', list: events(1, 3) }]);
+    expect(now.frames).toEqual([{ t: 'events', list: JSON.stringify(events(1, 3)) }]);
+  });
+
+  it('refuses an attach whose eventsText is not a boolean', async () => {
+    const logs: string[] = [];
+    const hub = new Hub({ incarnation: 'i1', build: 'test', builtAt: 0, rung: () => 'shared', facade: () => ({}) as OwnerFacade, onDetach: () => {}, log: (l) => logs.push(l) });
+    const port = channel();
+    const rpc = channel();
+    const events = channel();
+    const frames: unknown[] = [];
+    events.port1.onmessage = (ev) => frames.push(ev.data);
+    hub.accept(port.port2 as unknown as MessagePort);
+    port.port1.postMessage({ type: ATTACH, tabId: 'odd', tabLock: '', protocol: TAB_PROTOCOL, build: 'test', builtAt: 0, eventsText: 'yes', rpc: rpc.port2, events: events.port2 }, [rpc.port2, events.port2] as unknown as Transferable[]);
+    await delivered();
+    expect(logs).toContain('ignored a malformed attach message');
+    expect(frames).toEqual([]);
+    expect(hub.list()).toEqual([]);
+  });
+
+  it('posts as a list what JSON cannot write (a BigInt in a payload a tab sent)', async () => {
+    const hub = newHub();
+    const a = await loggedIn(hub, 'a');
+    const odd: PublishedEvent = { lsn: 1, name: 'message', data: { payload: { n: 10n } } as never };
+    hub.publishLogged(AID, [odd]);
+    await delivered();
+    expect(a.frames).toEqual([{ t: 'events', list: [odd] }]);
   });
 
   it('keeps the last 50 events for the inspector, also from one large batch', async () => {
