@@ -414,6 +414,42 @@ async function profiled<T>(ctx: BrowserContext, worker: WorkerProbe, page: Page,
   return out;
 }
 
+/** The trace events of one thread of a Chrome trace, summed by name (ms, heaviest first, top-level slices only). */
+function topSlices(trace: { traceEvents: { name: string; ph: string; dur?: number; pid: number; tid: number; ts: number; args?: { name?: string } }[] }, n: number): string[] {
+  const events = trace.traceEvents;
+  const main = events.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain' && events.some((x) => x.pid === e.pid && x.name === 'Paint'));
+  if (!main) return ['no renderer main thread that painted'];
+  const slices = events.filter((e) => e.pid === main.pid && e.tid === main.tid && e.ph === 'X' && e.dur).sort((a, b) => a.ts - b.ts);
+  const by = new Map<string, number>();
+  // Nested slices are counted inside their parent only: the self time of the outermost.
+  let end = 0;
+  for (const e of slices) {
+    if (e.ts < end) continue;
+    end = e.ts + e.dur!;
+    by.set(e.name, (by.get(e.name) ?? 0) + e.dur! / 1000);
+  }
+  // And the inner slices by name, wherever they sit: layout and style run inside script too.
+  const inner = new Map<string, number>();
+  for (const e of slices) if (['Layout', 'UpdateLayoutTree', 'Paint', 'PrePaint', 'Layerize', 'Commit', 'MajorGC', 'MinorGC', 'V8.GC_SCAVENGER', 'ParseHTML'].includes(e.name)) inner.set(e.name, (inner.get(e.name) ?? 0) + e.dur! / 1000);
+  const fmt = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, ms]) => `${ms.toFixed(1).padStart(8)} ms  ${k}`);
+  return ['top-level:', ...fmt(by), 'inner, by name:', ...fmt(inner)];
+}
+
+/**
+ * Runs `run` with a Chrome trace of `page` (BENCH_TRACE=<dir>; the tab in front in a tab strip);
+ * writes it (open it in the Performance panel) and prints the main thread's slices by time.
+ */
+async function traced<T>(browser: Browser, page: Page, label: string, run: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_TRACE!;
+  mkdirSync(dir, { recursive: true });
+  const path = `${dir}/${label}-${++profileSeq}.json`;
+  await browser.startTracing(page, { path, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8', 'blink', 'toplevel'] });
+  const out = await run();
+  const buf = await browser.stopTracing();
+  console.error(`[bench] trace ${path}, the tab's main thread:\n${topSlices(JSON.parse(buf.toString()), 15).join('\n')}`);
+  return out;
+}
+
 // ---- tabs ----
 
 async function openTab(ctx: BrowserContext, stack: BrowserStack, aid: string, strip = false): Promise<Page> {
@@ -559,9 +595,12 @@ async function tabsRun(stack: BrowserStack, tabs: number, opts: { paced: boolean
       return collectTabs(pages, run, load.n, sentAt);
     };
     const probe = worker;
-    const measured = (kind: 'paced' | 'burst', load: Load) => process.env.BENCH_PROFILE && tabs === PROFILE_TABS && PROFILE_RUN === kind
+    const picked = (kind: 'paced' | 'burst') => tabs === PROFILE_TABS && PROFILE_RUN === kind;
+    const measured = (kind: 'paced' | 'burst', load: Load) => process.env.BENCH_PROFILE && picked(kind)
       ? profiled(ctx, probe, pages[0]!, `${kind}-${tabs}tabs`, () => one(load))
-      : one(load);
+      : process.env.BENCH_TRACE && picked(kind)
+        ? traced(browser, pages.at(-1)!, `${kind}-${tabs}tabs`, () => one(load))
+        : one(load);
     const paced = opts.paced ? await measured('paced', PACED_LOAD) : undefined;
     const burst = await measured('burst', BURST_LOAD);
     // The same burst with no page laid out or painted (body display:none), the demo's handler
