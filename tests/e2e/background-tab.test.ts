@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { Session } from '../support/aun-client.ts';
 import { launchTabStrip } from '../support/chromium.ts';
-import { inboundTexts, openSender, openTab, startStack, until, type Stack } from './support.ts';
+import { demoUrl, inboundTexts, openSender, openTab, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 let strip: Awaited<ReturnType<typeof launchTabStrip>>;
@@ -38,11 +38,41 @@ const heard = (page: Page) => page.evaluate(() => (globalThis as unknown as Prob
 const batches = (page: Page) => page.evaluate(() => (globalThis as unknown as Probe).__batches ?? 0);
 const visibility = (page: Page) => page.evaluate(() => document.visibilityState);
 
+/** Slows a tab's CPU `rate` times (CDP), as a busy or low-end machine would. */
+async function throttle(page: Page, rate: number): Promise<void> {
+  const cdp = await strip.ctx.newCDPSession(page);
+  await cdp.send('Emulation.setCPUThrottlingRate', { rate });
+}
+
 describe('a background tab of the demo', () => {
   it('hears every message as it comes but draws them in one go, in order; shown, it draws each at once', async () => {
+    await scenario({ throttled: false });
+  });
+
+  it('the same with both tabs opened at once and their CPU slowed 4 times', async () => {
+    await scenario({ throttled: true });
+  });
+});
+
+async function scenario({ throttled }: { throttled: boolean }): Promise<void> {
+  {
     const aid = `bg${Date.now() % 1e8}.${stack.gateway.config.issuer}`;
-    const behind = await openTab(strip.ctx, stack, aid);
-    const front = await openTab(strip.ctx, stack, aid);
+    let behind: Page;
+    let front: Page;
+    if (throttled) {
+      // Both tabs made first and slowed, then loaded together, as a browser restores a session:
+      // the tab made last is in front.
+      const pages = [await strip.ctx.newPage(), await strip.ctx.newPage()];
+      for (const p of pages) await throttle(p, 4);
+      await Promise.all(pages.map(async (p) => {
+        await p.goto(demoUrl(stack, { aid, autologin: '1' }));
+        await p.waitForSelector('#state[data-state="ready"]', { timeout: 60_000 });
+      }));
+      [behind, front] = pages as [Page, Page];
+    } else {
+      behind = await openTab(strip.ctx, stack, aid);
+      front = await openTab(strip.ctx, stack, aid);
+    }
     expect([await visibility(behind), await visibility(front)]).toEqual(['hidden', 'visible']);
     await listen(behind);
     const sender: Session = await openSender(stack.gateway, `bgsender${Date.now() % 1e8}.${stack.gateway.config.issuer}`);
@@ -72,6 +102,7 @@ describe('a background tab of the demo', () => {
       expect(await batches(behind)).toBe(before + 1);
     } finally {
       sender.close();
+      await Promise.all([behind.close(), front.close()]);
     }
-  });
-});
+  }
+}
