@@ -94,6 +94,17 @@ export function isErrorFrame(frame: ResponseFrame): frame is ErrorFrame {
   return 'error' in frame;
 }
 
+/**
+ * `value` as a receiver reads it from the wire (JSON written and read back): a value JSON has not
+ * (a Date, NaN, a member that is undefined) takes its JSON form. Throws a TypeError for what JSON
+ * cannot write (a BigInt, a cycle) or a value with no JSON at all.
+ */
+export function jsonForm<T>(value: T): T {
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new TypeError('no JSON form');
+  return JSON.parse(text) as T;
+}
+
 /** `rpc-` + 16 hex characters (8 random bytes), as the reference client makes them. */
 export function newRpcId(): string {
   return `rpc-${randomHex(8)}`;

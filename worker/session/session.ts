@@ -10,6 +10,7 @@ import {
   TimeoutError, ValidationError,
 } from '../../protocol/errors.ts';
 import { type GatewayDisconnectEvent } from '../../protocol/events.ts';
+import { jsonForm } from '../../protocol/frames.ts';
 import { METHODS, isMethodName, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
 import { DEFAULT_DEADLINE_MS } from '../../protocol/deadline.ts';
 import { httpBaseOf, resolveFetch, systemTimers, type FetchFn, type Timers, type WebSocketCtor } from '../net/io.ts';
@@ -242,7 +243,9 @@ export class GatewaySession {
       await this.whenReady({ timeoutMs, signal: opts.signal });
     }
     const transport = this.requireTransport();
-    const wire = flags.signed ? await this.sign(method, params) : params;
+    // Signed as it goes on the wire: the signature's params_hash is over the params as JSON reads
+    // them (stableJson), and a Date or NaN hashed as it is would not match what the gateway reads.
+    const wire = flags.signed ? await this.sign(method, asJson(method, params)) : params;
     try {
       return await transport.call(method, wire, { timeoutMs: Math.max(1, deadline - this.timers.now()), signal: opts.signal });
     } catch (err) {
@@ -473,5 +476,14 @@ export class GatewaySession {
 
   private log(line: string): void {
     this.opts.log?.(line);
+  }
+}
+
+/** `params` in their JSON form (jsonForm); ValidationError when they have none. */
+function asJson<P>(method: string, params: P): P {
+  try {
+    return jsonForm(params);
+  } catch (err) {
+    throw new ValidationError(`${method}: the params are not JSON: ${(err as Error).message}`);
   }
 }

@@ -7,7 +7,8 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Gateway } from '../../../gateway/server.ts';
-import { CloseCode } from '../../../protocol/errors.ts';
+import { CloseCode, ValidationError } from '../../../protocol/errors.ts';
+import type { JsonObject } from '../../../protocol/frames.ts';
 import type { MethodName } from '../../../protocol/methods.ts';
 import type { InboundMessage, MessageRecalled, TabEventMap } from '../../../protocol/tab.ts';
 import { Account, type AccountOutlet } from '../../../worker/account.ts';
@@ -121,6 +122,31 @@ describe('Account: one logged-in AID wired together', () => {
     await until('bob acks', () => bob.rpcs.includes('message.v2.ack'));
     // The sender's other tabs see it too: one outbound event.
     expect(alice.outlet.named('message').map((e) => (e.data as InboundMessage).direction)).toEqual(['outbound']);
+  });
+
+  it('a payload with values JSON has not (a Date, NaN, undefined) is sent, signed, encrypted and logged in its JSON form', async () => {
+    // Before: the call was signed over the params as given (a Date hashes as {}) and sent as JSON
+    // (the Date as its ISO text), and the gateway refused the signature.
+    const wire = { type: 'text', text: 'odd values', at: '1970-01-01T00:00:00.000Z', n: null };
+    for (const encrypt of [false, true]) {
+      const payload = { type: 'text', text: 'odd values', at: new Date(0), n: Number.NaN, gone: undefined } as unknown as JsonObject;
+      const sent = await alice.a.send(bob.a.aid, payload, encrypt);
+      expect(sent.status).not.toBe('queued');
+      const id = (sent as { message_id: string }).message_id;
+      const logged = (o: Opened) => o.outlet.named('message').find((e) => (e.data as InboundMessage).messageId === id);
+      await until('bob logs it', () => !!logged(bob));
+      await until('alice logs it', () => !!logged(alice));
+      expect((logged(bob)!.data as InboundMessage).payload).toStrictEqual(wire);
+      expect((logged(alice)!.data as InboundMessage).payload).toStrictEqual(wire);
+      expect(((await alice.a.replay(logged(alice)!.lsn - 1, 1)).events[0]!.data as InboundMessage).payload).toStrictEqual(wire);
+    }
+  });
+
+  it('a payload with no JSON form (a BigInt) is refused with a ValidationError, and nothing is queued', async () => {
+    const before = (await alice.store.outbox.list(alice.a.aid)).length;
+    await expect(alice.a.send(bob.a.aid, { n: 1n } as unknown as JsonObject, false)).rejects.toBeInstanceOf(ValidationError);
+    await expect(alice.a.groupSend('g-none', { n: 1n } as unknown as JsonObject, true)).rejects.toThrow(/the payload is not JSON/);
+    expect((await alice.store.outbox.list(alice.a.aid)).length).toBe(before);
   });
 
   it('a recall redacts the message in both logs and publishes one recall event to each side', async () => {

@@ -2,7 +2,7 @@
 // eviction, heartbeat against a frozen gateway, bad frames, signed calls.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientSignatureError, SessionError } from '../../../protocol/errors.ts';
+import { ClientSignatureError, SessionError, ValidationError } from '../../../protocol/errors.ts';
 import type { Gateway } from '../../../gateway/server.ts';
 import { login, type Credentials } from '../../../worker/auth/login.ts';
 import { GatewaySession, type GatewaySessionOptions } from '../../../worker/session/session.ts';
@@ -141,6 +141,18 @@ describe('calls', () => {
     await reach(s, 'ready');
     await expect(s.call('message.v2.ack', { up_to_seq: 0 })).resolves.toMatchObject({ success: true });
     await expect(s.call('meta.ping', {})).resolves.toMatchObject({ pong: true });
+    s.close();
+  });
+
+  it('signs the params as the gateway reads them: a Date or NaN in them no longer breaks the signature; a BigInt is a ValidationError', async () => {
+    const alice = await registered(gw, 'alice');
+    const s = open(gw, alice);
+    s.start();
+    await reach(s, 'ready');
+    // Hashed as given, the Date was {} and NaN was NaN; the gateway hashed the ISO text and null.
+    await expect(s.call('message.v2.ack', { up_to_seq: 0, at: new Date(0), n: Number.NaN, gone: undefined } as never)).resolves.toMatchObject({ success: true });
+    await expect(s.call('message.v2.ack', { up_to_seq: 0, n: 1n } as never)).rejects.toThrow(ValidationError);
+    expect(s.state).toBe('ready');
     s.close();
   });
 
