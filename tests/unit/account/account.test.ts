@@ -142,6 +142,13 @@ describe('Account: one logged-in AID wired together', () => {
     }
   });
 
+  it('a thought with a Date is read back in its JSON form, not as the {} canonical JSON made of it', async () => {
+    const context = { type: 'task', id: 't-json' };
+    await alice.a.actions.thoughtPut({ to: bob.a.aid }, context, { step: 'plan', at: new Date(0) } as unknown as JsonObject);
+    const got = await bob.a.actions.thoughtGet({ to: alice.a.aid, sender: alice.a.aid }, context);
+    expect(got.map((t) => t.payload)).toStrictEqual([{ step: 'plan', at: '1970-01-01T00:00:00.000Z' }]);
+  });
+
   it('a payload with no JSON form (a BigInt) is refused with a ValidationError, and nothing is queued', async () => {
     const before = (await alice.store.outbox.list(alice.a.aid)).length;
     await expect(alice.a.send(bob.a.aid, { n: 1n } as unknown as JsonObject, false)).rejects.toBeInstanceOf(ValidationError);

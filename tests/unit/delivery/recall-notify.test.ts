@@ -6,13 +6,14 @@ import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { checkGroupIndex } from '../../../gateway/services/group-index.ts';
 import { toBase64 } from '../../../protocol/bytes.ts';
-import { RateLimitError } from '../../../protocol/errors.ts';
+import { RateLimitError, ValidationError } from '../../../protocol/errors.ts';
 import type { GroupRow, InboxRow } from '../../../protocol/methods.ts';
 import type { InboundMessage, NotifyEvent } from '../../../protocol/tab.ts';
 import { Journal, type LoggedEvent } from '../../../worker/delivery/journal.ts';
 import { groupRecallNotice, p2pRecallNotice, Recalls, rowFromRecallPush } from '../../../worker/delivery/recall.ts';
 import { signGroupIndex } from '../../../worker/account/group-settings.ts';
 import { Notifier } from '../../../worker/account/notify.ts';
+import { AccountActions, type AccountActionsDeps } from '../../../worker/account/actions.ts';
 import { P2pInbox } from '../../../worker/delivery/p2p.ts';
 import { openStore } from '../../../worker/store/index.ts';
 
@@ -133,6 +134,25 @@ describe('the signed group.index the worker builds', () => {
     const index = await signGroupIndex({ aid: AID, ecdsa: pair.privateKey }, 'g.aun.local', entries, 5);
     expect(checkGroupIndex(index, 'g.aun.local', { aid: AID, publicKey: spki }, { 'rules.content': 'Be kind' })).toMatchObject({ etag: index.meta.etag, last_modified: 5 });
     expect(() => checkGroupIndex(index, 'g.aun.local', { aid: AID, publicKey: spki }, { 'rules.content': 'Be loud' })).toThrow(/does not match/);
+  });
+
+  it('indexes a setting as the gateway reads it: a Date is hashed as its JSON text, not as {}; a BigInt is refused', async () => {
+    const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as CryptoKeyPair;
+    const spki = toBase64(new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey)));
+    const wire: Record<string, unknown>[] = [];
+    const rpc = async (method: string, params: unknown) => {
+      if (method === 'group.get_settings') return { settings: [] };
+      // What the gateway receives: the params as JSON.
+      wire.push(JSON.parse(JSON.stringify(params)) as Record<string, unknown>);
+      return { updated_keys: ['rules.content'] };
+    };
+    const actions = new AccountActions({ aid: AID, ecdsa: pair.privateKey, rpc } as unknown as AccountActionsDeps);
+    await actions.setGroupSettings('g.aun.local', { 'rules.content': new Date(0) });
+    const settings = wire[0]!.settings as Record<string, unknown>;
+    expect(settings['rules.content']).toBe('1970-01-01T00:00:00.000Z');
+    expect(checkGroupIndex(settings['group.index'], 'g.aun.local', { aid: AID, publicKey: spki }, { 'rules.content': settings['rules.content'] })).toMatchObject({ last_modified: expect.any(Number) });
+    await expect(actions.setGroupSettings('g.aun.local', { 'rules.content': 1n })).rejects.toBeInstanceOf(ValidationError);
+    expect(wire).toHaveLength(1);
   });
 });
 
