@@ -1,6 +1,7 @@
 // JSON-RPC 2.0 frames as AUN uses them (spec/protocol.md §1.1).
 
 import { randomHex } from './bytes.ts';
+import { ValidationError } from './errors.ts';
 
 export type JsonPrimitive = string | number | boolean | null;
 export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
@@ -96,12 +97,17 @@ export function isErrorFrame(frame: ResponseFrame): frame is ErrorFrame {
 
 /**
  * `value` as a receiver reads it from the wire (JSON written and read back): a value JSON has not
- * (a Date, NaN, a member that is undefined) takes its JSON form. Throws a TypeError for what JSON
- * cannot write (a BigInt, a cycle) or a value with no JSON at all.
+ * (a Date, NaN, a member that is undefined) takes its JSON form. A ValidationError naming `what`
+ * for what JSON cannot write (a BigInt, a cycle) or a value with no JSON at all.
  */
-export function jsonForm<T>(value: T): T {
-  const text = JSON.stringify(value);
-  if (text === undefined) throw new TypeError('no JSON form');
+export function jsonForm<T>(value: T, what: string): T {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new ValidationError(`${what} is not JSON: ${(err as Error).message}`);
+  }
+  if (text === undefined) throw new ValidationError(`${what} is not JSON: it has no JSON form`);
   return JSON.parse(text) as T;
 }
 

@@ -6,7 +6,7 @@ import { randomHex } from '../protocol/bytes.ts';
 import {
   AunError, ErrorCode, errorToWire, PermissionError, SessionError, V2StaleKeysError, ValidationError,
 } from '../protocol/errors.ts';
-import type { JsonObject } from '../protocol/frames.ts';
+import { jsonForm, type JsonObject } from '../protocol/frames.ts';
 import {
   INTERNAL_ONLY_METHODS, type GroupRow, type MessageSendResult, type MethodName, type ParamsOf, type ResultOf,
 } from '../protocol/methods.ts';
@@ -24,7 +24,7 @@ import { Outbox, type OutboxEntry } from './delivery/outbox.ts';
 import { P2P_CURSOR, P2pInbox } from './delivery/p2p.ts';
 import { Recalls } from './delivery/recall.ts';
 import { groupMessageKey, mayPass, unreadable } from './delivery/rows.ts';
-import { AccountActions, asJson, withdrawnError } from './account/actions.ts';
+import { AccountActions, withdrawnError } from './account/actions.ts';
 import { Notifier } from './account/notify.ts';
 import { E2eeEngine } from './e2ee/engine.ts';
 import { dedupeKey } from './e2ee/envelope.ts';
@@ -268,7 +268,9 @@ export class Account {
     if (typeof to !== 'string' || typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
       throw new ValidationError('send needs a recipient AID and an object payload');
     }
-    const entry: OutboxEntry = { id: newMessageId(), kind: 'p2p', body: { to, payload: asJson(payload, 'the payload'), encrypt }, createdAt: Date.now(), attempts: 0 };
+    // The payload as its recipients will read it: the outbox, the envelope, the signature and every
+    // tab's log hold one and the same (a Date or NaN from a tab's structured clone took other forms).
+    const entry: OutboxEntry = { id: newMessageId(), kind: 'p2p', body: { to, payload: jsonForm(payload, 'the payload'), encrypt }, createdAt: Date.now(), attempts: 0 };
     const result = await this.outbox.submit(entry, timeoutMs);
     return (result as MessageSendResult | null) ?? { message_id: entry.id, status: 'queued' };
   }
@@ -277,7 +279,7 @@ export class Account {
     if (typeof groupId !== 'string' || typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
       throw new ValidationError('groupSend needs a group id and an object payload');
     }
-    const entry: OutboxEntry = { id: newMessageId(), kind: 'group', body: { to: groupId, payload: asJson(payload, 'the payload'), encrypt }, createdAt: Date.now(), attempts: 0 };
+    const entry: OutboxEntry = { id: newMessageId(), kind: 'group', body: { to: groupId, payload: jsonForm(payload, 'the payload'), encrypt }, createdAt: Date.now(), attempts: 0 };
     const result = await this.outbox.submit(entry, timeoutMs);
     return (result as GroupSent | null) ?? { groupId, seq: null, messageId: entry.id, status: 'queued' };
   }

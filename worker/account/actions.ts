@@ -87,14 +87,15 @@ export class AccountActions {
   async setGroupSettings(groupId: string, settings: Record<string, unknown>): Promise<string[]> {
     if (typeof groupId !== 'string' || groupId === '') throw new ValidationError('needs a group id');
     // Hashed into the signed index as canonical JSON, sent as JSON: both must be of one value.
-    return setGroupSettings(this.deps, groupId, asJson(settings, 'settings'));
+    return setGroupSettings(this.deps, groupId, jsonForm(settings, 'settings'));
   }
 
   async thoughtPut(t: NotifyTarget, ctx: ThoughtContext, payload: JsonObject): Promise<ThoughtPut> {
     const where = target(t);
     const c = context(ctx);
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new ValidationError('a thought payload must be an object');
-    payload = asJson(payload, 'the payload');
+    // Canonical JSON, which the envelope is made of, would write a Date as {}: its readers get the JSON form.
+    payload = jsonForm(payload, 'the payload');
     if ('to' in where) {
       const id = `mt-${randomHex(16)}`;
       const envelope = (await this.deps.encryptTo(where.to, payload, id)) as JsonObject;
@@ -131,17 +132,4 @@ export class AccountActions {
 /** The refusal a queued send gets when its sender recalls it before it went out. */
 export function withdrawnError(messageId: string): AunError {
   return new AunError(`message ${messageId} was recalled before it was sent`);
-}
-
-/**
- * What a tab handed over, in the JSON form its readers get (jsonForm): canonical JSON, which the
- * E2EE envelope and the signed group index are made of, would write a Date as {} and refuse NaN.
- * ValidationError when it has no JSON form (a BigInt, a cycle).
- */
-export function asJson<T>(value: T, what: string): T {
-  try {
-    return jsonForm(value);
-  } catch (err) {
-    throw new ValidationError(`${what} is not JSON: ${(err as Error).message}`);
-  }
 }

@@ -245,7 +245,7 @@ export class GatewaySession {
     const transport = this.requireTransport();
     // Signed as it goes on the wire: the signature's params_hash is over the params as JSON reads
     // them (stableJson), and a Date or NaN hashed as it is would not match what the gateway reads.
-    const wire = flags.signed ? await this.sign(method, asJson(method, params)) : params;
+    const wire = flags.signed ? await this.sign(method, jsonForm(params, `${method}: the params`)) : params;
     try {
       return await transport.call(method, wire, { timeoutMs: Math.max(1, deadline - this.timers.now()), signal: opts.signal });
     } catch (err) {
@@ -476,14 +476,5 @@ export class GatewaySession {
 
   private log(line: string): void {
     this.opts.log?.(line);
-  }
-}
-
-/** `params` in their JSON form (jsonForm); ValidationError when they have none. */
-function asJson<P>(method: string, params: P): P {
-  try {
-    return jsonForm(params);
-  } catch (err) {
-    throw new ValidationError(`${method}: the params are not JSON: ${(err as Error).message}`);
   }
 }
