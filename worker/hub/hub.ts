@@ -80,11 +80,11 @@ const isLockName = (name: string) => name === '' || (name.length <= 256 && !name
 const RECENT_EVENTS = 50;
 
 /**
- * A list of logged events as JSON text, or the list itself when it cannot be written as JSON (a
- * payload a tab sent with a BigInt or a cycle). Posting the text to 20 tabs copies it 20 times;
- * posting the list makes 20 structured clones of it.
+ * A list of logged events as JSON text: posting it to 20 tabs copies it 20 times, posting the list
+ * makes 20 structured clones. Logged events are JSON (the gateway's, and sent payloads in their
+ * JSON form); should one not be, the list goes as it is.
  */
-function asJson(list: LogPage['events']): LogPage['events'] | string {
+function asText(list: LogPage['events']): LogPage['events'] | string {
   try {
     return JSON.stringify(list);
   } catch {
@@ -267,7 +267,7 @@ export class Hub {
       if (!tab.eventsText) return { t: 'events', list: out };
       const key = out.length === events.length ? '' : out.map((e) => e.lsn).join();
       let list = texts.get(key);
-      if (list === undefined) texts.set(key, (list = asJson(out)));
+      if (list === undefined) texts.set(key, (list = asText(out)));
       return { t: 'events', list };
     };
     for (const tab of this.tabs.values()) {

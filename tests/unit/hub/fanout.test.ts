@@ -181,7 +181,7 @@ describe('Hub.publishLogged', () => {
     expect(hub.list()).toEqual([]);
   });
 
-  it('posts as a list what JSON cannot write (a BigInt in a payload a tab sent)', async () => {
+  it('posts as a list what JSON cannot write (a BigInt)', async () => {
     const hub = newHub();
     const a = await loggedIn(hub, 'a');
     const odd: PublishedEvent = { lsn: 1, name: 'message', data: { payload: { n: 10n } } as never };
