@@ -169,6 +169,13 @@ describe('Notifier', () => {
     expect(frames[0]).toEqual(['notification/route', { target: { type: 'aid', aid: BOB }, deliver: { method: 'event/app.typing', params: { i: 0 } }, ttl_ms: 10_000 }]);
     expect(frames.at(-1)).toEqual(['notification/group.route', expect.objectContaining({ group_id: 'g.aun.local', deliver: { method: 'event/app.typing', params: { group_id: 'g.aun.local' } } })]);
     expect(() => n.send({ to: BOB }, 'bad kind!', {})).toThrow(/kind/);
+    // What JSON cannot write is refused as bad input (it was the TypeError of JSON.stringify); a
+    // Date goes as its JSON text.
+    now += 1_000;
+    const sent = frames.length;
+    expect(() => n.send({ to: BOB }, 'typing', { n: 1n } as never)).toThrow(ValidationError);
+    n.send({ to: BOB }, 'typing', { at: new Date(0) } as never);
+    expect(frames.slice(sent)).toEqual([['notification/route', expect.objectContaining({ deliver: { method: 'event/app.typing', params: { at: '1970-01-01T00:00:00.000Z' } } })]]);
     expect(n.receive('app.typing', { thread: 't', _notify: { from_aid: BOB, device_id: 'd1', sent_at: 42 } })).toBe(true);
     expect(n.receive('message.received', {})).toBe(false);
     expect(events).toEqual([{ aid: AID, kind: 'typing', from: BOB, fromDevice: 'd1', params: { thread: 't' }, at: 42 }]);
