@@ -105,12 +105,12 @@ export class Transport {
     return this.pending.size;
   }
 
-  /** A JSON-RPC notification (no id, no answer): false when the socket is not open or it is too big. */
+  /** A JSON-RPC notification (no id, no answer): false when the socket is not open, or it is too big or not JSON. */
   notify(method: string, params: object): boolean {
     if (!this.isOpen) return false;
-    const text = JSON.stringify({ jsonrpc: '2.0', method, params });
-    if (text.length * 3 > MAX_FRAME_BYTES && utf8(text).length > MAX_FRAME_BYTES) return false;
     try {
+      const text = JSON.stringify({ jsonrpc: '2.0', method, params });
+      if (text.length * 3 > MAX_FRAME_BYTES && utf8(text).length > MAX_FRAME_BYTES) return false;
       this.socket.send(text);
       return true;
     } catch {
@@ -123,7 +123,12 @@ export class Transport {
       if (opts.signal?.aborted) return reject(new CallAbortedError(`${method} was cancelled before it was sent`));
       if (!this.isOpen) return reject(this.lostError(method));
       const id = newRpcId();
-      const text = JSON.stringify({ jsonrpc: '2.0', id, method, params });
+      let text: string;
+      try {
+        text = JSON.stringify({ jsonrpc: '2.0', id, method, params });
+      } catch (err) {
+        return reject(new ValidationError(`${method}: the params are not JSON: ${(err as Error).message}`));
+      }
       // A UTF-16 unit never takes more than 3 UTF-8 bytes, so most frames skip the encode.
       const bytes = text.length * 3 <= MAX_FRAME_BYTES ? 0 : utf8(text).length;
       if (bytes > MAX_FRAME_BYTES) {

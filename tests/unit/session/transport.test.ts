@@ -131,6 +131,18 @@ describe('Transport: calls', () => {
     expect(s.sent).toHaveLength(0);
   });
 
+  it('refuses params JSON cannot write (a BigInt) with a ValidationError, sending nothing, and goes on', async () => {
+    const { t, s } = await opened();
+    await expect(t.call('meta.status', { n: 1n } as never)).rejects.toThrow(ValidationError);
+    // A notification of such params is not written either (notify says false, as for one too big).
+    expect(t.notify('notification/route', { n: 1n })).toBe(false);
+    expect(s.sent).toHaveLength(0);
+    expect(t.pendingCount).toBe(0);
+    const next = t.call('meta.ping', {});
+    s.answer({ pong: true, timestamp: 1 }, 0);
+    await expect(next).resolves.toEqual({ pong: true, timestamp: 1 });
+  });
+
   it('rejects every pending call at once when the socket closes, with the close code', async () => {
     const onClose = vi.fn();
     const { t, s } = await opened({ onClose });
