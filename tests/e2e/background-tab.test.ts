@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { Session } from '../support/aun-client.ts';
 import { launchTabStrip } from '../support/chromium.ts';
-import { demoUrl, inboundTexts, openSender, openTab, startStack, until, type Stack } from './support.ts';
+import { inboundTexts, loadTab, openSender, openTab, startStack, until, type Stack } from './support.ts';
 
 let stack: Stack;
 let strip: Awaited<ReturnType<typeof launchTabStrip>>;
@@ -55,54 +55,49 @@ describe('a background tab of the demo', () => {
 });
 
 async function scenario({ throttled }: { throttled: boolean }): Promise<void> {
-  {
-    const aid = `bg${Date.now() % 1e8}.${stack.gateway.config.issuer}`;
-    let behind: Page;
-    let front: Page;
-    if (throttled) {
-      // Both tabs made first and slowed, then loaded together, as a browser restores a session:
-      // the tab made last is in front.
-      const pages = [await strip.ctx.newPage(), await strip.ctx.newPage()];
-      for (const p of pages) await throttle(p, 4);
-      await Promise.all(pages.map(async (p) => {
-        await p.goto(demoUrl(stack, { aid, autologin: '1' }));
-        await p.waitForSelector('#state[data-state="ready"]', { timeout: 60_000 });
-      }));
-      [behind, front] = pages as [Page, Page];
-    } else {
-      behind = await openTab(strip.ctx, stack, aid);
-      front = await openTab(strip.ctx, stack, aid);
+  const aid = `bg${Date.now() % 1e8}.${stack.gateway.config.issuer}`;
+  let behind: Page;
+  let front: Page;
+  if (throttled) {
+    // Both tabs made first and slowed, then loaded together, as a browser restores a session:
+    // the tab made last is in front.
+    const pages = [await strip.ctx.newPage(), await strip.ctx.newPage()];
+    for (const p of pages) await throttle(p, 4);
+    await Promise.all(pages.map((p) => loadTab(p, stack, aid, {}, 60_000)));
+    [behind, front] = pages as [Page, Page];
+  } else {
+    behind = await openTab(strip.ctx, stack, aid);
+    front = await openTab(strip.ctx, stack, aid);
+  }
+  expect([await visibility(behind), await visibility(front)]).toEqual(['hidden', 'visible']);
+  await listen(behind);
+  const sender: Session = await openSender(stack.gateway, `bgsender${Date.now() % 1e8}.${stack.gateway.config.issuer}`);
+  try {
+    // One at a time, 20 ms apart: each arrives in a task of its own, as a chat's messages do.
+    const texts = Array.from({ length: 20 }, (_, i) => `behind ${i}`);
+    for (const text of texts) {
+      await sender.call('message.send', { to: aid, payload: { type: 'text', text } });
+      await new Promise((r) => setTimeout(r, 20));
     }
-    expect([await visibility(behind), await visibility(front)]).toEqual(['hidden', 'visible']);
-    await listen(behind);
-    const sender: Session = await openSender(stack.gateway, `bgsender${Date.now() % 1e8}.${stack.gateway.config.issuer}`);
-    try {
-      // One at a time, 20 ms apart: each arrives in a task of its own, as a chat's messages do.
-      const texts = Array.from({ length: 20 }, (_, i) => `behind ${i}`);
-      for (const text of texts) {
-        await sender.call('message.send', { to: aid, payload: { type: 'text', text } });
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await until('the tab behind to hear every message', async () => (await heard(behind)).length === texts.length);
-      expect(await heard(behind)).toEqual(texts);
-      // Heard one by one, drawn in one go (a second or two apart at most on a slow machine): the
-      // demo before drew each message in the task that handed it out, 20 times.
-      await until('the tab behind to bring its feed up to date', async () => (await inboundTexts(behind)).length === texts.length);
-      expect(await inboundTexts(behind)).toEqual(texts);
-      expect(await batches(behind)).toBeLessThanOrEqual(3);
-      expect(await behind.$$eval('#conversations li', (els) => els.length)).toBe(1);
+    await until('the tab behind to hear every message', async () => (await heard(behind)).length === texts.length);
+    expect(await heard(behind)).toEqual(texts);
+    // Heard one by one, drawn in one go (a second or two apart at most on a slow machine): the
+    // demo before drew each message in the task that handed it out, 20 times.
+    await until('the tab behind to bring its feed up to date', async () => (await inboundTexts(behind)).length === texts.length);
+    expect(await inboundTexts(behind)).toEqual(texts);
+    expect(await batches(behind)).toBeLessThanOrEqual(3);
+    expect(await behind.$$eval('#conversations li', (els) => els.length)).toBe(1);
 
-      // Shown, it draws as it hears: the next line goes in at once, after them.
-      await behind.bringToFront();
-      expect(await visibility(behind)).toBe('visible');
-      const before = await batches(behind);
-      await sender.call('message.send', { to: aid, payload: { type: 'text', text: 'in front' } });
-      await until('the next line', async () => (await inboundTexts(behind)).length === texts.length + 1);
-      expect((await inboundTexts(behind)).at(-1)).toBe('in front');
-      expect(await batches(behind)).toBe(before + 1);
-    } finally {
-      sender.close();
-      await Promise.all([behind.close(), front.close()]);
-    }
+    // Shown, it draws as it hears: the next line goes in at once, after them.
+    await behind.bringToFront();
+    expect(await visibility(behind)).toBe('visible');
+    const before = await batches(behind);
+    await sender.call('message.send', { to: aid, payload: { type: 'text', text: 'in front' } });
+    await until('the next line', async () => (await inboundTexts(behind)).length === texts.length + 1);
+    expect((await inboundTexts(behind)).at(-1)).toBe('in front');
+    expect(await batches(behind)).toBe(before + 1);
+  } finally {
+    sender.close();
+    await Promise.all([behind.close(), front.close()]);
   }
 }

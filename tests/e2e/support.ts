@@ -58,10 +58,14 @@ export function demoUrl(stack: Stack, query: Record<string, string> = {}): strin
 
 /** Opens a demo tab logged in as `aid` (more query parameters, e.g. `rung`, in `query`) and waits until its session is ready. */
 export async function openTab(ctx: BrowserContext, stack: Stack, aid: string, query: Record<string, string> = {}): Promise<Page> {
-  const page = await ctx.newPage();
+  return loadTab(await ctx.newPage(), stack, aid, query);
+}
+
+/** openTab in a page made beforehand (to slow its CPU first, say); `timeoutMs` for the session to be ready. */
+export async function loadTab(page: Page, stack: Stack, aid: string, query: Record<string, string> = {}, timeoutMs = 30_000): Promise<Page> {
   page.on('pageerror', (e) => console.error(`[page ${aid}] ${e.message}`));
   await page.goto(demoUrl(stack, { aid, autologin: '1', ...query }));
-  await page.waitForSelector('#state[data-state="ready"]', { timeout: 30_000 });
+  await page.waitForSelector('#state[data-state="ready"]', { timeout: timeoutMs });
   return page;
 }
 
