@@ -96,11 +96,10 @@ export function isErrorFrame(frame: ResponseFrame): frame is ErrorFrame {
 }
 
 /**
- * `value` as a receiver reads it from the wire (JSON written and read back): a value JSON has not
- * (a Date, NaN, a member that is undefined) takes its JSON form. A ValidationError naming `what`
- * for what JSON cannot write (a BigInt, a cycle) or a value with no JSON at all.
+ * `value` as JSON text. A ValidationError naming `what` for what JSON cannot write (a BigInt, a
+ * cycle) or a value with no JSON at all.
  */
-export function jsonForm<T>(value: T, what: string): T {
+export function jsonText(value: unknown, what: string): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -108,7 +107,15 @@ export function jsonForm<T>(value: T, what: string): T {
     throw new ValidationError(`${what} is not JSON: ${(err as Error).message}`);
   }
   if (text === undefined) throw new ValidationError(`${what} is not JSON: it has no JSON form`);
-  return JSON.parse(text) as T;
+  return text;
+}
+
+/**
+ * `value` as a receiver reads it from the wire (JSON written and read back): a value JSON has not
+ * (a Date, NaN, a member that is undefined) takes its JSON form. Throws as jsonText does.
+ */
+export function jsonForm<T>(value: T, what: string): T {
+  return JSON.parse(jsonText(value, what)) as T;
 }
 
 /** `rpc-` + 16 hex characters (8 random bytes), as the reference client makes them. */

@@ -3,7 +3,7 @@
 // pushes in, handed to the AID's open tabs only. Nothing here is logged or stored.
 
 import { RateLimitError, ValidationError } from '../../protocol/errors.ts';
-import { jsonForm, type JsonObject } from '../../protocol/frames.ts';
+import { jsonText, type JsonObject } from '../../protocol/frames.ts';
 import type { NotifyEvent, NotifyTarget } from '../../protocol/tab.ts';
 
 const KIND = /^[A-Za-z0-9_-]{1,64}$/;
@@ -39,9 +39,10 @@ export class Notifier {
   send(target: NotifyTarget, kind: string, params: JsonObject): boolean {
     if (typeof kind !== 'string' || !KIND.test(kind)) throw new ValidationError('notify kind must be 1–64 characters of [A-Za-z0-9_-], e.g. "typing"');
     if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new ValidationError('notify params must be an object');
-    // As the recipients read them; one with no JSON form (a BigInt) is refused as such.
-    params = jsonForm(params, 'notify params');
-    if (new TextEncoder().encode(JSON.stringify(params)).length > MAX_PARAMS_BYTES) throw new ValidationError(`notify params must be at most ${MAX_PARAMS_BYTES} bytes`);
+    // Sent as the recipients read them; one with no JSON form (a BigInt) is refused as such.
+    const text = jsonText(params, 'notify params');
+    if (new TextEncoder().encode(text).length > MAX_PARAMS_BYTES) throw new ValidationError(`notify params must be at most ${MAX_PARAMS_BYTES} bytes`);
+    params = JSON.parse(text) as JsonObject;
     const now = this.now();
     this.tokens = Math.min(BURST, this.tokens + ((now - this.at) / 1000) * RATE);
     this.at = now;

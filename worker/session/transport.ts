@@ -5,7 +5,7 @@
 import { utf8 } from '../../protocol/bytes.ts';
 import { AunError, ConnectionLostError, TimeoutError, ValidationError, errorFromRpc } from '../../protocol/errors.ts';
 import {
-  MAX_FRAME_BYTES, isErrorFrame, newRpcId, type ChallengeParams, type ResponseFrame,
+  MAX_FRAME_BYTES, isErrorFrame, jsonText, newRpcId, type ChallengeParams, type ResponseFrame,
 } from '../../protocol/frames.ts';
 import { type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
 import { DEFAULT_DEADLINE_MS } from '../../protocol/deadline.ts';
@@ -123,12 +123,8 @@ export class Transport {
       if (opts.signal?.aborted) return reject(new CallAbortedError(`${method} was cancelled before it was sent`));
       if (!this.isOpen) return reject(this.lostError(method));
       const id = newRpcId();
-      let text: string;
-      try {
-        text = JSON.stringify({ jsonrpc: '2.0', id, method, params });
-      } catch (err) {
-        return reject(new ValidationError(`${method}: the params are not JSON: ${(err as Error).message}`));
-      }
+      // Params JSON cannot write (a BigInt) reject the call with a ValidationError; nothing is sent.
+      const text = jsonText({ jsonrpc: '2.0', id, method, params }, `${method}: the params`);
       // A UTF-16 unit never takes more than 3 UTF-8 bytes, so most frames skip the encode.
       const bytes = text.length * 3 <= MAX_FRAME_BYTES ? 0 : utf8(text).length;
       if (bytes > MAX_FRAME_BYTES) {
