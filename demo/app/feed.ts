@@ -18,8 +18,20 @@ export function feedMessage(m: InboundMessage | GroupInboundMessage, groupLabel:
   lines.add(() => append(line(m, groupLabel)));
 }
 
+/**
+ * The label the feed's lines of each group show, by group id; null when its lines show more than
+ * one (a line drawn after the label changed and before relabelFeed ran). relabelFeed asks only
+ * these groups for their label and touches only the lines of a group whose label moved: a list
+ * render then costs the number of groups, not the number of lines the feed ever got.
+ */
+const shown = new Map<string, string | null>();
+
 function line(m: InboundMessage | GroupInboundMessage, groupLabel: (groupId: string) => string): HTMLLIElement {
   const groupName = 'groupId' in m ? groupLabel(m.groupId) : null;
+  if ('groupId' in m) {
+    const before = shown.get(m.groupId);
+    shown.set(m.groupId, before === undefined || before === groupName ? groupName : null);
+  }
   const group = groupName === null ? '' : `[${groupName}] `;
   const who = m.direction === 'inbound' ? m.from : `→ ${'groupId' in m ? groupName : m.to}`;
   const li = el('li', {
@@ -35,11 +47,16 @@ function line(m: InboundMessage | GroupInboundMessage, groupLabel: (groupId: str
 
 /** Group names became known (or two now share a name): the feed's group lines follow. */
 export function relabelFeed(groupLabel: (groupId: string) => string): void {
-  for (const li of byId('messages').querySelectorAll<HTMLLIElement>('li[data-group-id]')) {
-    const from = li.querySelector('.from');
-    const name = groupLabel(li.dataset.groupId!);
-    const text = li.classList.contains('inbound') ? `[${name}] ${from?.textContent?.replace(/^\[[^\]]*\] /, '')}` : `[${name}] → ${name}`;
-    if (from && from.textContent !== text) from.textContent = text;
+  const feed = byId('messages');
+  for (const [groupId, label] of shown) {
+    const name = groupLabel(groupId);
+    if (name === label) continue;
+    shown.set(groupId, name);
+    for (const li of feed.querySelectorAll<HTMLLIElement>(`li[data-group-id="${CSS.escape(groupId)}"]`)) {
+      const from = li.querySelector('.from');
+      const text = li.classList.contains('inbound') ? `[${name}] ${from?.textContent?.replace(/^\[[^\]]*\] /, '')}` : `[${name}] → ${name}`;
+      if (from && from.textContent !== text) from.textContent = text;
+    }
   }
 }
 
@@ -55,5 +72,6 @@ export function feedRecalled(messageIds: readonly string[]): void {
 
 export function clearFeed(): void {
   lines.clear();
+  shown.clear();
   byId('messages').replaceChildren();
 }

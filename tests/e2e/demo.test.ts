@@ -347,6 +347,14 @@ describe('the demo chat', () => {
       return names.length === 2 && names.every((n) => /^team #\w{4}$/.test(n)) && names[0] !== names[1];
     });
     expect(await tab1!.textContent('#conv-title')).toMatch(/^team #\w{4}$/);
+    // The feed's lines of the first group, drawn while its name was its own, now carry its tag too.
+    const firstGroup = await tab1!.getAttribute('#messages li[data-group-id]', 'data-group-id');
+    const firstLabel = await tab1!.textContent(`${conv(`group:${firstGroup}`)} .conv-name`);
+    expect(firstLabel).toMatch(/^team #\w{4}$/);
+    await until('the feed relabelled', async () => {
+      const from = await texts(tab1!, '#messages li[data-group-id] .from');
+      return from.length >= 2 && from.every((f) => f.startsWith(`[${firstLabel}] `));
+    });
     expect(problems).toEqual([]);
   });
 
