@@ -591,9 +591,11 @@ export async function decryptEnvelope(envelope: unknown, keys: DecryptKeys, chec
   const nonceRoom = input.subarray(end, (end += nonceLength));
   const keyRoom = input.subarray(end, (end += MASTER_KEY_LENGTH));
   const wrapRoom = input.subarray(end, end + WRAP_ROOM - MASTER_KEY_LENGTH);
-  // Steps 2–5 and the body's AES do not depend on the signature's outcome, so they run while
-  // WebCrypto checks it; each result, or error, is taken only in the order §6.1 gives: after the
-  // signature and the [GAP] checks, the body only after the metadata HMACs.
+  // Steps 2–5 and the body's AES do not depend on the signature's outcome, so they start without
+  // waiting for it (they overlap it where WebCrypto works on a thread of its own, as Firefox's does;
+  // Chromium's runs each call on the calling thread, back to back); each result, or error, is taken
+  // only in the order §6.1 gives: after the signature and the [GAP] checks, the body only after
+  // the metadata HMACs.
   const unwrapped = wrapKeyOf(env, aadBytes, digest, keys, ephRoom, keyRoom).then(({ row, wrapKey }) => unwrapRow(row, wrapKey, wrapRoom));
   const opened = unwrapped.then(({ masterKey }) => {
     const nonce = nonceRoom.subarray(0, decodeBase64Into(b64Text(env, 'nonce'), nonceRoom));
