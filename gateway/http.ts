@@ -37,7 +37,8 @@ export interface HttpDeps {
   issuer: string;
   chainPem(): string;
   rootPem: string;
-  agentCert(aid: string): string | null;
+  /** The AID's certificates, the current one first, then those it replaced; none when not registered. */
+  agentCerts(aid: string): Iterable<string>;
   /** The ws(s):// URL discovery lists for a request that came with this Host header. */
   gatewayUrl(host: string | undefined): string;
   /** Paused by the admin API: /health answers 503. */
@@ -196,11 +197,16 @@ export function createHttpHandler(deps: HttpDeps) {
       if (path.startsWith('/pki/ocsp/')) return json(res, 200, deps.revocation.ocsp(path.slice('/pki/ocsp/'.length, '/pki/ocsp/'.length + 160)));
       if (path.startsWith('/pki/cert/')) {
         const aid = decodeAid(path.slice('/pki/cert/'.length));
-        const pem = deps.agentCert(aid);
-        if (!pem) return send(res, 404, 'text/plain; charset=utf-8', `not registered: ${quote(aid)}\n`, head);
+        // The current certificate first, then those a renewal or a rekey replaced (a fingerprint
+        // in an older message names one of them).
         const wanted = url.searchParams.get('cert_fingerprint');
-        if (wanted && !fingerprintMatches(wanted, pem)) return send(res, 404, 'text/plain; charset=utf-8', 'no certificate with that fingerprint\n', head);
-        return send(res, 200, 'application/x-pem-file', pem, head);
+        let registered = false;
+        for (const pem of deps.agentCerts(aid)) {
+          registered = true;
+          if (!wanted || fingerprintMatches(wanted, pem)) return send(res, 200, 'application/x-pem-file', pem, head);
+        }
+        if (!registered) return send(res, 404, 'text/plain; charset=utf-8', `not registered: ${quote(aid)}\n`, head);
+        return send(res, 404, 'text/plain; charset=utf-8', 'no certificate with that fingerprint\n', head);
       }
       throw new HttpError(404, 'not found');
     };

@@ -41,6 +41,7 @@ export class Revocation {
   /** The last rowid of `agents` and of `group_identity` whose serials are in `issued` (rows are never deleted). */
   private agentsSeen = 0;
   private groupsSeen = 0;
+  private supersededSeen = 0;
   private readonly insert;
   private readonly list;
   private readonly one;
@@ -64,6 +65,15 @@ export class Revocation {
       this.add(new X509Certificate(cert_pem).serialNumber);
       this.agentsSeen = id;
     }
+    // Certificates a renewal or a rekey replaced (their agents row now holds the new one).
+    const superseded = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'superseded_certs'").get();
+    if (superseded) {
+      const rows = this.db.prepare('SELECT rowid AS id, serial FROM superseded_certs WHERE rowid > ? ORDER BY rowid').all(this.supersededSeen) as { id: number; serial: string }[];
+      for (const { id, serial } of rows) {
+        this.add(serial);
+        this.supersededSeen = id;
+      }
+    }
     const groups = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'group_identity'").get();
     if (!groups) return;
     const named = this.db.prepare('SELECT rowid AS id, cert_sn FROM group_identity WHERE rowid > ? ORDER BY rowid').all(this.groupsSeen) as { id: number; cert_sn: string }[];
@@ -71,6 +81,11 @@ export class Revocation {
       this.add(cert_sn);
       this.groupsSeen = id;
     }
+  }
+
+  /** A certificate issued in place of an agent's earlier one (its row is not new, so refresh() would miss it). */
+  noteIssued(serial: string): void {
+    this.add(serial);
   }
 
   private add(serial: string): void {

@@ -138,7 +138,11 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const pki = await loadPki(db, config.issuer);
   const tokens = new TokenService(db, pki.tokenKey, pki.tokenKid, config.issuer, config.tokenTtl, config.refreshTtl);
   const revocation = new Revocation(db, [new X509Certificate(pki.authCertPem).serialNumber], now);
-  const auth = createAuthService(db, pki, tokens, config.issuer, now, (serial) => revocation.isRevoked(serial));
+  const auth = createAuthService(db, pki, tokens, config.issuer, now, {
+    isRevoked: (serial) => revocation.isRevoked(serial),
+    issued: (serial) => revocation.noteIssued(serial),
+    revoke: (serial) => void revocation.revoke(serial),
+  });
   const faults = new Faults();
   const connections = new Set<GatewayConnection>();
   const counters = { messages_stored: 0 };
@@ -304,7 +308,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     issuer: config.issuer,
     chainPem: () => pki.issuerPem + '\n' + pki.rootPem,
     rootPem: pki.rootPem,
-    agentCert: (aid) => auth.agent(aid)?.certPem ?? null,
+    agentCerts: (aid) => auth.certsOf(aid),
     // Discovery names the host the client used only when it is one of ours; any other Host
     // header (a rebound or forged name) gets the gateway's own address, never an echo.
     gatewayUrl(hostHeader) {

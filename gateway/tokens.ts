@@ -43,6 +43,7 @@ export class TokenService {
   private readonly insert;
   private readonly find;
   private readonly revoke;
+  private readonly revokeAid;
 
   constructor(
     db: Database.Database,
@@ -58,6 +59,12 @@ export class TokenService {
     this.insert = db.prepare('INSERT INTO refresh_tokens (token_hash, aid, chain_started_at, refresh_count, expires_at) VALUES (?, ?, ?, ?, ?)');
     this.find = db.prepare('SELECT aid, chain_started_at, refresh_count, expires_at, revoked FROM refresh_tokens WHERE token_hash = ?');
     this.revoke = db.prepare('UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0');
+    this.revokeAid = db.prepare('UPDATE refresh_tokens SET revoked = 1 WHERE aid = ? AND revoked = 0');
+  }
+
+  /** Spends every refresh token of `aid` (its key changed: they came from logins with the old one). */
+  revokeAll(aid: string): void {
+    this.revokeAid.run(aid);
   }
 
   private accessToken(aid: string, nowS: number): string {

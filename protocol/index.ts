@@ -34,7 +34,7 @@ export {
   type Login1Params, type Login1Result, type Login2Params, type Login2Result,
   type MethodFlags, type MethodMap, type MethodName, type OkResult, type ParamsOf, type PingResult,
   type PushAckParams, type PushAckResult, type PushUpdateConfigParams, type PushUpdateConfigResult,
-  type PutGroupPkParams, type PutPeerPkParams, type QueryOnlineParams, type QueryOnlineResult, type RefreshTokenParams,
+  type PutGroupPkParams, type PutPeerPkParams, type QueryOnlineParams, type QueryOnlineResult, type RefreshTokenParams, type RenewCertParams, type RekeyParams, type CertIssuedResult,
   type RefreshTokenResult, type ResultOf, type TokenGrant,
   type SpkFields, type StatusResult, type V2AckParams, type V2BootstrapParams, type V2BootstrapResult,
   type V2PullParams, type V2PullResult, type WrapCapabilities,

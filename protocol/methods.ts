@@ -53,6 +53,21 @@ export type RefreshTokenResult =
   | (TokenGrant & { success: true; aid: string; refresh_count: number; relogin_required: false; retryable: false })
   | { success: false; error: string; relogin_required: boolean; retryable: boolean; diagnostic?: JsonObject };
 
+/**
+ * `auth.renew_cert` (short RPC, spec protocol §4.3): a new certificate for the AID's current key.
+ * `nonce` and `request_id` come from a fresh `auth.aid_login1` (one use); `signature` is DER
+ * ECDSA-SHA256 by the AID's key over the UTF-8 `nonce`.
+ */
+export interface RenewCertParams { aid: string; request_id: string; nonce: string; signature: string; old_cert?: string }
+/**
+ * `auth.rekey` (short RPC): a certificate for `new_public_key` (SPKI DER, base64); `signature` is
+ * by the current key over the UTF-8 `nonce + new_public_key` (plain concatenation). The current
+ * certificate is revoked.
+ */
+export interface RekeyParams { aid: string; request_id: string; nonce: string; new_public_key: string; signature: string; old_cert?: string }
+/** Both answer the new certificate; SDKs read `cert` or `cert_pem`. */
+export interface CertIssuedResult { aid: string; cert: string; cert_pem: string; ca_cert: string; curve: string; cert_sn: string }
+
 export interface DeliveryMode { mode: 'fanout' | 'queue'; routing?: string; affinity_ttl_ms?: number }
 
 export interface ConnectParams {
@@ -337,6 +352,8 @@ export interface MethodMap {
   'auth.aid_login1': { params: Login1Params; result: Login1Result };
   'auth.aid_login2': { params: Login2Params; result: Login2Result };
   'auth.refresh_token': { params: RefreshTokenParams; result: RefreshTokenResult };
+  'auth.renew_cert': { params: RenewCertParams; result: CertIssuedResult };
+  'auth.rekey': { params: RekeyParams; result: CertIssuedResult };
   'auth.connect': { params: ConnectParams; result: ConnectResult };
   /** Sent by the reference SDK's close(), undocumented (reference-sdk §close); see gateway/README.md. */
   'auth.logout': { params: Record<string, unknown>; result: { success: true } };
@@ -417,6 +434,8 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'auth.aid_login1': preAuthInternal,
   'auth.aid_login2': preAuthInternal,
   'auth.refresh_token': preAuthInternal,
+  'auth.renew_cert': preAuthInternal,
+  'auth.rekey': preAuthInternal,
   'auth.connect': { signed: false, preAuth: false, internal: true },
   'auth.logout': { signed: false, preAuth: false, internal: true },
   'meta.ping': plain,

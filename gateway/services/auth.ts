@@ -5,10 +5,10 @@ import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { P256_SPKI_LENGTH } from '../../protocol/bytes.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
-import { type CreateAidResult, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
+import { type CertIssuedResult, type CreateAidResult, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
 import { RpcError, type AgentRecord, type Connection } from '../context.ts';
 import { migrate } from '../db.ts';
-import { certFingerprint, type Pki } from '../pki.ts';
+import { certFingerprint, certSpki, type Pki } from '../pki.ts';
 import { publicKeyFromSpki, signDer, verifyEcdsa } from '../sig.ts';
 import type { TokenService } from '../tokens.ts';
 import { AID_PATTERN, str } from '../validate.ts';
@@ -27,6 +27,14 @@ const MIGRATIONS = [
      last_seen INTEGER NOT NULL,
      PRIMARY KEY (aid, device_id)
    )`,
+  // Certificates a renewal or a rekey replaced: their serials stay known to /pki/ocsp and to the
+  // admin revoke (a renewed one is still good until it expires; a rekeyed one is revoked).
+  `CREATE TABLE superseded_certs (
+     serial TEXT PRIMARY KEY,
+     aid TEXT NOT NULL,
+     cert_pem TEXT NOT NULL,
+     superseded_at INTEGER NOT NULL
+   )`,
 ];
 
 const LOGIN_NONCE_TTL_MS = 60_000;
@@ -39,10 +47,19 @@ export const MAX_PENDING_LOGINS = 10_000;
  */
 const MAX_CLIENT_TIME_CHARS = 32;
 
-type PreAuthMethod = 'auth.create_aid' | 'auth.aid_login1' | 'auth.aid_login2' | 'auth.refresh_token';
+type PreAuthMethod = 'auth.create_aid' | 'auth.aid_login1' | 'auth.aid_login2' | 'auth.refresh_token' | 'auth.renew_cert' | 'auth.rekey';
 export type PreAuthHandlers = { [M in PreAuthMethod]: (params: ParamsOf<M>, conn: Connection) => Promise<ResultOf<M>> | ResultOf<M> };
 
-interface PendingLogin { aid: string; nonce: string; expiresAt: number }
+interface PendingLogin { aid: string; nonce: string; expiresAt: number; /** The certificate login1 was shown, if any. */ cert?: string }
+
+/** What the gateway's certificate bookkeeping (gateway/revocation.ts) hears from the auth service. */
+export interface CertificateHooks {
+  isRevoked(serial: string): boolean;
+  /** A certificate was issued outside a new `agents` row (a renewal, a rekey). */
+  issued(serial: string): void;
+  /** Revokes a certificate this gateway issued (the one a rekey replaced). */
+  revoke(serial: string): void;
+}
 
 export interface AuthService {
   handlers: PreAuthHandlers;
@@ -57,14 +74,43 @@ export interface AuthService {
   touchDevice(aid: string, deviceId: string, now: number): boolean;
   /** Counters for /admin/stats. */
   counts: { logins: number; refreshes: number };
+  /**
+   * The AID's certificates: the current one, then (read only if asked for) those a renewal or a
+   * rekey replaced, newest first. Nothing when the AID is not registered.
+   */
+  certsOf(aid: string): Iterable<string>;
 }
 
+const PRE_AUTH: ReadonlySet<string> = new Set<PreAuthMethod>(['auth.create_aid', 'auth.aid_login1', 'auth.aid_login2', 'auth.refresh_token', 'auth.renew_cert', 'auth.rekey']);
+
 export function isPreAuthMethod(name: MethodName): name is PreAuthMethod {
-  return name === 'auth.create_aid' || name === 'auth.aid_login1' || name === 'auth.aid_login2' || name === 'auth.refresh_token';
+  return PRE_AUTH.has(name);
 }
 
 function normalizePem(pem: string): string {
   return pem.replace(/\r/g, '').trim();
+}
+
+/** The DER of a base64 P-256 SubjectPublicKeyInfo, or InvalidParams naming `field`. */
+function p256Spki(b64: string, field: string): Buffer {
+  const spki = Buffer.from(b64, 'base64');
+  if (spki.length !== P256_SPKI_LENGTH) throw new RpcError(ErrorCode.InvalidParams, `${field} must be a P-256 SubjectPublicKeyInfo (91 bytes DER, base64)`);
+  try {
+    publicKeyFromSpki(b64);
+  } catch {
+    throw new RpcError(ErrorCode.InvalidParams, `${field} is not a valid P-256 key`);
+  }
+  return spki;
+}
+
+/** Whether `certPem` is a certificate of the AID's registered key (any of its certificates). */
+function sameKey(certPem: string, a: AgentRecord): boolean {
+  if (normalizePem(certPem) === normalizePem(a.certPem)) return true;
+  try {
+    return certSpki(certPem).toString('base64') === a.publicKey;
+  } catch {
+    return false;
+  }
 }
 
 export function createAuthService(
@@ -73,8 +119,9 @@ export function createAuthService(
   tokens: TokenService,
   issuer: string,
   now: () => number,
-  isRevoked: (serial: string) => boolean,
+  certs: CertificateHooks,
 ): AuthService {
+  const isRevoked = (serial: string) => certs.isRevoked(serial);
   migrate(db, 'auth', MIGRATIONS);
   const getAgent = db.prepare('SELECT aid, cert_pem, public_key FROM agents WHERE aid = ?');
   const insertAgent = db.prepare('INSERT INTO agents (aid, cert_pem, public_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(aid) DO NOTHING');
@@ -82,6 +129,9 @@ export function createAuthService(
   const insertDevice = db.prepare('INSERT INTO devices (aid, device_id, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT(aid, device_id) DO UPDATE SET last_seen = excluded.last_seen');
   const deviceExists = db.prepare('SELECT 1 FROM devices WHERE aid = ? AND device_id = ?');
   const countDevices = db.prepare('SELECT COUNT(*) AS n FROM devices WHERE aid = ?');
+  const updateAgent = db.prepare('UPDATE agents SET cert_pem = ?, public_key = ? WHERE aid = ? AND cert_pem = ?');
+  const getSuperseded = db.prepare('SELECT cert_pem FROM superseded_certs WHERE aid = ? ORDER BY superseded_at DESC, rowid DESC');
+  const insertSuperseded = db.prepare('INSERT OR IGNORE INTO superseded_certs (serial, aid, cert_pem, superseded_at) VALUES (?, ?, ?, ?)');
 
   const deviceKnown = (aid: string, deviceId: string) => deviceExists.get(aid, deviceId) !== undefined;
   const agentCache = new Map<string, AgentRecord>();
@@ -115,6 +165,46 @@ export function createAuthService(
     if (isRevoked(a.certSerial)) throw new RpcError(ErrorCode.CertificateRevoked, `certificate revoked: the certificate of ${a.aid} was revoked`);
   }
 
+  /**
+   * Takes the nonce of an `auth.aid_login1` for `aid` (one use, 60 s): login2, renew_cert and
+   * rekey (spec protocol §3.2). Its certificate must still be good.
+   */
+  function takeNonce(aid: string, requestId: string, nonce: string): { agent: AgentRecord; login: PendingLogin } {
+    sweepLogins(now());
+    const pending = pendingLogins.get(requestId);
+    if (!pending || pending.aid !== aid || pending.nonce !== nonce) {
+      throw new RpcError(ErrorCode.CertificateOrNonceInvalid, 'login nonce invalid, expired or already used: run auth.aid_login1 again');
+    }
+    pendingLogins.delete(requestId);
+    const a = requireAgent(aid);
+    // Revoked between login1 and now.
+    requireUnrevoked(a);
+    return { agent: a, login: pending };
+  }
+
+  /**
+   * Replaces the AID's certificate (and key) with one just issued, unless another renewal or rekey
+   * replaced it since `before` was read: then the new certificate goes unused and the caller is
+   * told to start again. The replaced certificate's serial stays known (OCSP, revoke).
+   */
+  function replaceCert(before: AgentRecord, certPem: string, publicKey: string): AgentRecord {
+    const t = now();
+    const swapped = db.transaction(() => {
+      if (updateAgent.run(certPem, publicKey, before.aid, before.certPem).changes === 0) return false;
+      insertSuperseded.run(before.certSerial, before.aid, before.certPem, t);
+      return true;
+    })();
+    if (!swapped) throw new RpcError(ErrorCode.CertificateOrNonceInvalid, `the certificate of ${before.aid} changed meanwhile: run auth.aid_login1 again`);
+    agentCache.delete(before.aid);
+    const next = agent(before.aid)!;
+    certs.issued(next.certSerial);
+    return next;
+  }
+
+  function issuedResult(a: AgentRecord): CertIssuedResult {
+    return { aid: a.aid, cert: a.certPem, cert_pem: a.certPem, ca_cert: pki.issuerPem, curve: 'P-256', cert_sn: a.certSerial.toLowerCase() };
+  }
+
   function sweepLogins(t: number): void {
     // In the order they were handed out, so in expiry order (one TTL): stop at the first live one.
     // Each call scanned every pending login before, a cost that grew with the unauthenticated flood.
@@ -132,13 +222,7 @@ export function createAuthService(
       if (curve !== 'P-256') throw new RpcError(ErrorCode.InvalidParams, `unsupported curve ${curve}: the dev gateway issues P-256 agent certificates`);
       if (!aid.endsWith(`.${issuer}`)) throw new RpcError(ErrorCode.InvalidParams, `aid ${aid} is not under this gateway's issuer ${issuer}`);
       if (aid === `group.${issuer}` || aid === `auth.${issuer}`) throw new RpcError(ErrorCode.InvalidParams, `aid ${aid} is reserved`);
-      const spki = Buffer.from(publicKey, 'base64');
-      if (spki.length !== P256_SPKI_LENGTH) throw new RpcError(ErrorCode.InvalidParams, 'public_key must be a P-256 SubjectPublicKeyInfo (91 bytes DER, base64)');
-      try {
-        publicKeyFromSpki(publicKey);
-      } catch {
-        throw new RpcError(ErrorCode.InvalidParams, 'public_key is not a valid P-256 key');
-      }
+      const spki = p256Spki(publicKey, 'public_key');
       const registered = (): CreateAidResult | null => {
         const existing = agent(aid);
         if (!existing) return null;
@@ -165,7 +249,9 @@ export function createAuthService(
       const cert = str(params, 'cert', { optional: true });
       const a = requireAgent(aid);
       requireUnrevoked(a);
-      if (cert !== undefined && normalizePem(cert) !== normalizePem(a.certPem)) {
+      // A device that still holds the certificate a renewal replaced (same key) logs in, and
+      // login2 hands it the current one as `active_cert`; a certificate of another key does not.
+      if (cert !== undefined && !sameKey(cert, a)) {
         throw new RpcError(ErrorCode.CertificateOrNonceInvalid, 'cert does not match the certificate registered for this aid');
       }
       const t = now();
@@ -175,7 +261,7 @@ export function createAuthService(
       }
       const requestId = 'req-' + randomUUID().replace(/-/g, '').slice(0, 12);
       const nonce = randomBytes(24).toString('base64url');
-      pendingLogins.set(requestId, { aid, nonce, expiresAt: t + LOGIN_NONCE_TTL_MS });
+      pendingLogins.set(requestId, { aid, nonce, expiresAt: t + LOGIN_NONCE_TTL_MS, ...(cert !== undefined ? { cert } : {}) });
       return {
         request_id: requestId,
         nonce,
@@ -197,23 +283,18 @@ export function createAuthService(
       }
       // The client signs the exact text it sends; a number is signed as JavaScript prints it.
       const clientTime = String(rawTime);
-      const t = now();
-      sweepLogins(t);
-      const pending = pendingLogins.get(requestId);
-      if (!pending || pending.aid !== aid || pending.nonce !== nonce) {
-        throw new RpcError(ErrorCode.CertificateOrNonceInvalid, 'login nonce invalid, expired or already used: run auth.aid_login1 again');
-      }
-      pendingLogins.delete(requestId);
-      const a = requireAgent(aid);
-      // Revoked between login1 and login2.
-      requireUnrevoked(a);
+      const shown = str(params, 'cert', { optional: true, max: 8192 });
+      const { agent: a, login } = takeNonce(aid, requestId, nonce);
       const signed = Buffer.from(`${nonce}:${clientTime}`, 'utf8');
       if (!verifyEcdsa(publicKeyFromSpki(a.publicKey), signed, Buffer.from(signature, 'base64'))) {
         throw new RpcError(ErrorCode.SignatureFailed, 'login signature verification failed');
       }
-      const grant = tokens.grant(aid, Math.floor(t / 1000));
+      const grant = tokens.grant(aid, Math.floor(now() / 1000));
       counts.logins++;
-      return { status: 'ok', aid, ...grant, token: grant.access_token };
+      // The device showed a certificate a renewal replaced: the current one is its to use (§3.3).
+      const held = shown ?? login.cert;
+      const active = held !== undefined && normalizePem(held) !== normalizePem(a.certPem) ? { active_cert: a.certPem } : {};
+      return { status: 'ok', aid, ...grant, ...active, token: grant.access_token };
     },
 
     'auth.refresh_token'(params) {
@@ -238,11 +319,52 @@ export function createAuthService(
         retryable: false,
       };
     },
+
+    async 'auth.renew_cert'(params) {
+      const aid = str(params, 'aid', { max: 255 });
+      const requestId = str(params, 'request_id', { max: 128 });
+      const nonce = str(params, 'nonce', { max: 256 });
+      const signature = str(params, 'signature', { max: 512 });
+      const { agent: a } = takeNonce(aid, requestId, nonce);
+      if (!verifyEcdsa(publicKeyFromSpki(a.publicKey), Buffer.from(nonce, 'utf8'), Buffer.from(signature, 'base64'))) {
+        throw new RpcError(ErrorCode.SignatureFailed, 'renew_cert signature verification failed');
+      }
+      const cert = await pki.issueAgent(aid, Buffer.from(a.publicKey, 'base64'));
+      return issuedResult(replaceCert(a, cert, a.publicKey));
+    },
+
+    async 'auth.rekey'(params) {
+      const aid = str(params, 'aid', { max: 255 });
+      const requestId = str(params, 'request_id', { max: 128 });
+      const nonce = str(params, 'nonce', { max: 256 });
+      const newPublicKey = str(params, 'new_public_key', { max: 512 });
+      const signature = str(params, 'signature', { max: 512 });
+      const { agent: a } = takeNonce(aid, requestId, nonce);
+      // Signed by the current key over the text as sent: nonce ‖ new_public_key (§4.3).
+      if (!verifyEcdsa(publicKeyFromSpki(a.publicKey), Buffer.from(nonce + newPublicKey, 'utf8'), Buffer.from(signature, 'base64'))) {
+        throw new RpcError(ErrorCode.SignatureFailed, 'rekey signature verification failed');
+      }
+      const spki = p256Spki(newPublicKey, 'new_public_key');
+      if (spki.toString('base64') === a.publicKey) throw new RpcError(ErrorCode.InvalidParams, 'new_public_key is the current key: use auth.renew_cert');
+      const cert = await pki.issueAgent(aid, spki);
+      const next = replaceCert(a, cert, spki.toString('base64'));
+      // The old key opens nothing any more: its certificate is revoked (CRL, OCSP) and the refresh
+      // tokens its logins were granted are spent.
+      certs.revoke(a.certSerial);
+      tokens.revokeAll(aid);
+      return issuedResult(next);
+    },
   };
 
   return {
     handlers,
     agent,
+    *certsOf(aid) {
+      const a = agent(aid);
+      if (!a) return;
+      yield a.certPem;
+      for (const r of getSuperseded.iterate(aid) as Iterable<{ cert_pem: string }>) yield r.cert_pem;
+    },
     requireUnrevoked,
     counts,
     knownDevices: (aid) => (getDevices.all(aid) as { device_id: string }[]).map((r) => r.device_id),

@@ -26,6 +26,9 @@ export const TEMPLATES: { readonly [M in MethodName]: (c: TemplateContext) => Re
   // Credentials that were never issued or are spent: any token this yields is a wrong accept.
   'auth.aid_login2': (c) => ({ aid: c.alice.aid, request_id: 'req-000000000000', nonce: randomBytes(24).toString('base64url'), client_time: String(Math.floor(Date.now() / 1000)), signature: c.alice.signDer('x') }),
   'auth.refresh_token': (c) => ({ refresh_token: 'rt-' + randomBytes(32).toString('base64url'), aid: c.alice.aid, sdk_lang: 'typescript' }),
+  // Nonces never handed out: a certificate this yields is a wrong accept.
+  'auth.renew_cert': (c) => ({ aid: c.alice.aid, request_id: 'req-000000000000', nonce: randomBytes(24).toString('base64url'), signature: c.alice.signDer('x') }),
+  'auth.rekey': (c) => ({ aid: c.alice.aid, request_id: 'req-000000000000', nonce: randomBytes(24).toString('base64url'), new_public_key: c.bob.spkiB64, signature: c.alice.signDer('x') }),
   'auth.connect': (c) => ({
     nonce: c.nonce,
     auth: { method: 'kite_token', token: c.bob.accessToken },
