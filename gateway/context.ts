@@ -71,6 +71,11 @@ export interface AgentRecord {
   certFingerprint: string;
   /** The certificate's serial, hex (as node:crypto prints it). */
   certSerial: string;
+  /**
+   * Certificates of this same key that renewals replaced: a device that has not logged in since
+   * still names one in `client_signature.cert_fingerprint`, and its signature is by this key.
+   */
+  formerCertPems?: readonly string[];
 }
 
 export interface GatewayContext {

@@ -94,7 +94,9 @@ export function verifyClientSignature(
     reject('aid, cert_fingerprint, timestamp, params_hash and signature must be strings');
   }
   if (aid !== agent.aid) reject(`aid ${aid} is not the connection's aid ${agent.aid}`);
-  if (!fingerprintMatches(cert_fingerprint, agent.certPem)) reject('cert_fingerprint does not match the registered certificate');
+  if (!fingerprintMatches(cert_fingerprint, agent.certPem) && !agent.formerCertPems?.some((pem) => fingerprintMatches(cert_fingerprint, pem))) {
+    reject('cert_fingerprint does not match the registered certificate');
+  }
   const ts = Number(timestamp);
   if (!Number.isFinite(ts) || Math.abs(nowSeconds - ts) > skewSeconds) reject(`timestamp ${timestamp} outside the ${skewSeconds}s window`);
   const expectedHash = sha256Hex(stableJson(paramsForHash(params)));

@@ -95,6 +95,11 @@ export class Account {
       push: () => this.pushConfig,
       ...(opts.heartbeatFloorMs ? { heartbeatFloorMs: opts.heartbeatFloorMs } : {}),
       ...(log ? { log } : {}),
+      // A certificate the gateway renewed (spec §3.3), checked by the session: kept for the next start.
+      onCertificate: async (certPem) => {
+        const current = await store.identities.get(aid);
+        if (current) await store.identities.put({ ...current, certPem, updatedAt: Date.now() });
+      },
     }));
     const rpc = <M extends MethodName>(method: M, params: ParamsOf<M>) => session.call(method, params, { waitReady: true });
     const peers = new PeerCertificates(trust, httpBaseOf(record.gatewayUrl));

@@ -143,10 +143,12 @@ export function createAuthService(
     if (cached) return cached;
     const row = getAgent.get(aid) as { aid: string; cert_pem: string; public_key: string } | undefined;
     if (!row) return null;
-    const record = {
+    const record: AgentRecord = {
       aid: row.aid, certPem: row.cert_pem, publicKey: row.public_key,
       certFingerprint: certFingerprint(row.cert_pem), certSerial: new X509Certificate(row.cert_pem).serialNumber,
     };
+    const former = (getSuperseded.all(aid) as { cert_pem: string }[]).map((r) => r.cert_pem).filter((pem) => sameKey(pem, record));
+    if (former.length > 0) record.formerCertPems = former;
     agentCache.set(aid, record);
     return record;
   }

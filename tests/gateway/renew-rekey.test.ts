@@ -51,7 +51,12 @@ describe('auth.renew_cert and auth.rekey', () => {
     expect(await certAt(id.aid)).toBe(r.cert);
     expect(await certAt(id.aid, oldFingerprint)).toBe(old);
 
-    // A device still holding the old certificate logs in, and is handed the current one.
+    // A device still holding the old certificate signs its calls naming it: the same key signed.
+    const stale = await Session.open(gw.url, id);
+    const signed = { to: id.aid, payload: { type: 'text', text: 'after the renewal' }, message_id: `m-${Date.now()}`, timestamp: Date.now(), encrypted: false };
+    expect(await stale.call('message.send', signed, { sign: true })).toMatchObject({ message_id: signed.message_id });
+    stale.close();
+    // It logs in too, and is handed the current one.
     const l2 = await id.login(gw.url, gw.httpUrl, gw.rootPem);
     expect(l2.active_cert).toBe(r.cert);
     id.cert = r.cert;

@@ -2,16 +2,18 @@
 // The auth server proves itself first: its certificate must chain to a trusted root and it must
 // have signed our client_nonce.
 
-import { fromBase64, toBase64, utf8 } from '../../protocol/bytes.ts';
+import { equalBytes, fromBase64, pemToDer, toBase64, utf8 } from '../../protocol/bytes.ts';
 import { AuthError, ErrorCode } from '../../protocol/errors.ts';
 import { httpBaseOf, systemTimers, type Timers, type WebSocketCtor } from '../net/io.ts';
 import { shortRpc } from './short-rpc.ts';
 import { signDer, verifyDer } from './sign.ts';
 import type { TrustStore } from './trust.ts';
-import { verifyKey } from './x509.ts';
+import { parseCertificate, verifyKey } from './x509.ts';
 
 export const SDK_LANG = 'javascript';
 export const SDK_VERSION = 'aun-worker/0.1.0';
+/** Far above any certificate PEM; a longer `new_cert` is not looked at. */
+const MAX_CERT_CHARS = 16_384;
 /** Assumed when a grant has no `expires_in` (spec §3.3). */
 const DEFAULT_EXPIRES_IN_S = 3600;
 
@@ -41,7 +43,16 @@ export interface Tokens {
   expiresIn: number;
 }
 
-export async function login(creds: Credentials, ctx: AuthContext): Promise<Tokens> {
+export interface LoginResult extends Tokens {
+  /**
+   * A certificate login2 handed over for this AID (spec §3.3: `new_cert`, issued past half the
+   * old one's life, or `active_cert`, the one the gateway holds now), not checked yet: see
+   * checkOfferedCert.
+   */
+  offeredCert?: string;
+}
+
+export async function login(creds: Credentials, ctx: AuthContext): Promise<LoginResult> {
   const timers = ctx.timers ?? systemTimers;
   const clientNonce = toBase64(crypto.getRandomValues(new Uint8Array(12)));
   const l1 = await shortRpc(ctx.url, 'auth.aid_login1', { aid: creds.aid, cert: creds.certPem, client_nonce: clientNonce }, ctx);
@@ -51,7 +62,28 @@ export async function login(creds: Credentials, ctx: AuthContext): Promise<Token
   const l2 = await shortRpc(ctx.url, 'auth.aid_login2', {
     aid: creds.aid, request_id: l1.request_id, nonce: l1.nonce, client_time: clientTime, signature: toBase64(signature),
   }, ctx);
-  return tokensOf(l2 as unknown as Record<string, unknown>, 'auth.aid_login2');
+  const result = l2 as unknown as Record<string, unknown>;
+  const tokens: LoginResult = tokensOf(result, 'auth.aid_login2');
+  const offered = [result.new_cert, result.active_cert].find((c): c is string => typeof c === 'string' && c !== '' && c.length <= MAX_CERT_CHARS);
+  if (offered !== undefined && offered.trim() !== creds.certPem.trim()) tokens.offeredCert = offered;
+  return tokens;
+}
+
+/**
+ * The offered certificate when it may replace ours (spec §3.3): it chains to a trusted root, is
+ * valid now, names our AID, and carries the key of the certificate we hold (so our private key
+ * still signs for it). Anything else is refused with the reason, and ours stays.
+ */
+export async function checkOfferedCert(offered: string, creds: Credentials, ctx: AuthContext): Promise<{ ok: true } | { ok: false; why: string }> {
+  try {
+    const cert = await ctx.trust.verifyLeaf(offered, ctx.httpBase ?? httpBaseOf(ctx.url));
+    if (cert.commonName !== creds.aid) return { ok: false, why: `its subject CN "${cert.commonName ?? ''}" is not ${creds.aid}` };
+    const ours = parseCertificate(pemToDer(creds.certPem));
+    if (!equalBytes(cert.spki, ours.spki)) return { ok: false, why: 'it carries another key than ours' };
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, why: (err as Error).message };
+  }
 }
 
 async function verifyAuthServer(authCertPem: unknown, signatureB64: unknown, clientNonce: string, ctx: AuthContext): Promise<void> {

@@ -14,7 +14,7 @@ import { jsonForm } from '../../protocol/frames.ts';
 import { METHODS, isMethodName, type MethodName, type ParamsOf, type ResultOf } from '../../protocol/methods.ts';
 import { DEFAULT_DEADLINE_MS } from '../../protocol/deadline.ts';
 import { httpBaseOf, resolveFetch, systemTimers, type FetchFn, type Timers, type WebSocketCtor } from '../net/io.ts';
-import { login, refreshTokens, type AuthContext, type Credentials } from '../auth/login.ts';
+import { checkOfferedCert, login, refreshTokens, type AuthContext, type Credentials } from '../auth/login.ts';
 import { certFingerprint, signClientCall } from '../auth/sign.ts';
 import type { TrustStore } from '../auth/trust.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
@@ -64,6 +64,8 @@ export interface GatewaySessionOptions {
   /** Period of the wake detector's tick (default 10 s); a gap over 2 × tick + 5 s is a wake. */
   wakeTickMs?: number;
   log?: (line: string) => void;
+  /** The AID's certificate was replaced by one the gateway handed over at login: store it. */
+  onCertificate?: (certPem: string) => void | Promise<void>;
 }
 
 export interface SessionCallOptions {
@@ -146,7 +148,11 @@ export class GatewaySession {
       cache: opts.tokens,
       timers: this.timers,
       refresh: (input) => refreshTokens(input, auth),
-      login: () => login(opts.credentials, auth),
+      login: async () => {
+        const result = await login(opts.credentials, auth);
+        if (result.offeredCert !== undefined) await this.adoptCert(result.offeredCert, auth);
+        return result;
+      },
       counters: this.counts,
       log: (line) => this.log(line),
     });
@@ -462,6 +468,27 @@ export class GatewaySession {
       : this.state === 'evicted' ? 'another connection took over this identity; start() takes it back'
         : 'retry when ready, or pass waitReady: true';
     return new SessionError(`${what}: session ${this.aid} is ${this.state}, not ready (${hint})`, ErrorCode.ConnectRequired, { state: this.state });
+  }
+
+  /**
+   * A certificate the gateway handed over at login (spec §3.3: renewed past half its life, or
+   * renewed by another device) replaces ours once checked (checkOfferedCert): later logins show it
+   * and signed calls name it; `onCertificate` stores it. Refused, ours stays and the login goes on.
+   */
+  private async adoptCert(offered: string, auth: AuthContext): Promise<void> {
+    const check = await checkOfferedCert(offered, this.opts.credentials, auth);
+    if (!check.ok) {
+      this.log(`login: the certificate the gateway handed over is not taken: ${check.why}`);
+      return;
+    }
+    this.opts.credentials.certPem = offered;
+    this.fingerprint = undefined;
+    this.log('login: took the certificate the gateway handed over');
+    try {
+      await this.opts.onCertificate?.(offered);
+    } catch (err) {
+      this.log(`login: storing the new certificate failed (it is used until the worker restarts): ${(err as Error).message}`);
+    }
   }
 
   /** Never sends a signed method unsigned: a signing failure fails the call (spec §10.2). */

@@ -12,7 +12,10 @@ import type { JsonObject } from '../../../protocol/frames.ts';
 import type { MethodName } from '../../../protocol/methods.ts';
 import type { InboundMessage, MessageRecalled, TabEventMap } from '../../../protocol/tab.ts';
 import { Account, type AccountOutlet } from '../../../worker/account.ts';
-import { createIdentity } from '../../../worker/auth/identity.ts';
+import { createIdentity, importSigningKey } from '../../../worker/auth/identity.ts';
+import { shortRpc } from '../../../worker/auth/short-rpc.ts';
+import { signDer } from '../../../worker/auth/sign.ts';
+import { toBase64, utf8 } from '../../../protocol/bytes.ts';
 import { TrustStore } from '../../../worker/auth/trust.ts';
 import type { LoggedEvent } from '../../../worker/delivery/journal.ts';
 import { IK } from '../../../worker/identities.ts';
@@ -209,5 +212,31 @@ describe('Account: one logged-in AID wired together', () => {
     const failed = carol.outlet.live.filter((e) => e.name === 'send.failed').map((e) => (e.data as TabEventMap['send.failed']).messageId);
     expect(failed).toContain(second.message_id);
     await until('the outbox is empty', async () => (await carol.store.outbox.list(carol.a.aid)).length === 0);
+  });
+});
+
+describe('Account: a certificate renewed elsewhere', () => {
+  it('is taken at the next login and kept in the identity record for the next start', async () => {
+    const aid = newAid('renewed', gw.config.issuer);
+    const made = await createIdentity(aid, { url: gw.url, trust: new TrustStore([gw.rootPem]), WebSocketImpl: WS });
+    if (made.kind !== 'new-key') throw new Error('expected a new key');
+    const store = await openStore({ name: `account-${aid}`, idbFactory: new IDBFactory() });
+    await store.keys.put(aid, IK, made.pkcs8);
+    const keys = (await store.keys.load(aid, IK))!;
+    const now = Date.now();
+    const record = { aid, certPem: made.certPem, gatewayUrl: gw.url, createdAt: now, updatedAt: now };
+    await store.identities.put(record);
+    // Another device of the AID (same key) renews its certificate before this one logs in.
+    const signer = await importSigningKey(made.pkcs8);
+    const l1 = await shortRpc(gw.url, 'auth.aid_login1', { aid, client_nonce: 'n-elsewhere' }, { WebSocketImpl: WS });
+    const signature = toBase64(await signDer(signer, utf8(l1.nonce)));
+    const renewed = (await shortRpc(gw.url, 'auth.renew_cert', { aid, request_id: l1.request_id, nonce: l1.nonce, signature }, { WebSocketImpl: WS })).cert;
+
+    const a = new Account({ record, keys, roots: [gw.rootPem], store, deviceId: await store.deviceId(), outlet: new Outlet() });
+    opened.push(a);
+    await a.start();
+    await until('ready', () => a.snapshot().state === 'ready');
+    await until('the renewed certificate stored', async () => (await store.identities.get(aid))?.certPem === renewed);
+    expect((await store.identities.get(aid))?.createdAt).toBe(now);
   });
 });
