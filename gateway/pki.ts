@@ -213,7 +213,7 @@ async function issueServer(tls: StoredTls, hosts: readonly string[]): Promise<Se
 const MIGRATIONS = ['CREATE TABLE pki (issuer TEXT PRIMARY KEY, material TEXT NOT NULL, created_at INTEGER NOT NULL)'];
 
 /** Loads the CA of `issuer` from the database, creating it on first start. */
-export async function loadPki(db: Database.Database, issuer: string, agentValidityDays = 365): Promise<Pki> {
+export async function loadPki(db: Database.Database, issuer: string, agentValidityDays = 365, clock: () => number = Date.now): Promise<Pki> {
   migrate(db, 'pki', MIGRATIONS);
   const row = db.prepare('SELECT material FROM pki WHERE issuer = ?').get(issuer) as { material: string } | undefined;
   let stored: StoredPki;
@@ -251,7 +251,7 @@ export async function loadPki(db: Database.Database, issuer: string, agentValidi
     },
     async issueAgent(aid, spkiDer) {
       const publicKey = await subtle.importKey('spki', spkiDer, P256, true, ['verify']);
-      const now = Date.now();
+      const now = clock();
       const cert = await x509.X509CertificateGenerator.create({
         serialNumber: randomSerial(),
         subject: `CN=${aid}`,

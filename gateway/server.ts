@@ -135,7 +135,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const db = openDatabase(dataDir);
   const adminToken = options.admin ? newAdminToken() : null;
   const adminTokenPath = adminToken !== null && dataDir !== MEMORY ? writeAdminToken(dataDir, adminToken) : null;
-  const pki = await loadPki(db, config.issuer);
+  const pki = await loadPki(db, config.issuer, undefined, now);
   const tokens = new TokenService(db, pki.tokenKey, pki.tokenKid, config.issuer, config.tokenTtl, config.refreshTtl);
   const revocation = new Revocation(db, [new X509Certificate(pki.authCertPem).serialNumber], now);
   const auth = createAuthService(db, pki, tokens, config.issuer, now, {

@@ -103,6 +103,14 @@ function p256Spki(b64: string, field: string): Buffer {
   return spki;
 }
 
+/** Whether the certificate has lived half its validity at `t` (ms): the login renews it then. */
+function pastHalfLife(certPem: string, t: number): boolean {
+  const c = new X509Certificate(certPem);
+  const from = Date.parse(c.validFrom);
+  const to = Date.parse(c.validTo);
+  return t >= from + (to - from) / 2;
+}
+
 /** Whether `certPem` is a certificate of the AID's registered key (any of its certificates). */
 function sameKey(certPem: string, a: AgentRecord): boolean {
   if (normalizePem(certPem) === normalizePem(a.certPem)) return true;
@@ -274,7 +282,7 @@ export function createAuthService(
       };
     },
 
-    'auth.aid_login2'(params) {
+    async 'auth.aid_login2'(params) {
       const aid = str(params, 'aid', { max: 255 });
       const requestId = str(params, 'request_id', { max: 128 });
       const nonce = str(params, 'nonce', { max: 256 });
@@ -293,9 +301,19 @@ export function createAuthService(
       }
       const grant = tokens.grant(aid, Math.floor(now() / 1000));
       counts.logins++;
+      // Past half its life, the certificate is renewed as the login goes (§3.3 `new_cert`).
+      if (pastHalfLife(a.certPem, now())) {
+        const cert = await pki.issueAgent(aid, Buffer.from(a.publicKey, 'base64'));
+        try {
+          return { status: 'ok', aid, ...grant, new_cert: replaceCert(a, cert, a.publicKey).certPem, token: grant.access_token };
+        } catch {
+          // Renewed meanwhile by another login or renew_cert: that certificate is the current one.
+        }
+      }
       // The device showed a certificate a renewal replaced: the current one is its to use (§3.3).
+      const current = agent(aid) ?? a;
       const held = shown ?? login.cert;
-      const active = held !== undefined && normalizePem(held) !== normalizePem(a.certPem) ? { active_cert: a.certPem } : {};
+      const active = held !== undefined && normalizePem(held) !== normalizePem(current.certPem) ? { active_cert: current.certPem } : {};
       return { status: 'ok', aid, ...grant, ...active, token: grant.access_token };
     },
 

@@ -159,3 +159,32 @@ describe('auth.renew_cert and auth.rekey', () => {
     await id.login(gw.url, gw.httpUrl, gw.rootPem);
   });
 });
+
+describe('login2 past half a certificate\'s life', () => {
+  const DAY = 86_400_000;
+  let offset = 0;
+  let gw: Gateway;
+  beforeAll(async () => { gw = await testGateway({ now: () => Date.now() + offset }); });
+  afterAll(() => gw.close());
+
+  it('renews it and answers it as new_cert, once; the old one stays good', async () => {
+    const id = await loggedIn(gw, 'halflife');
+    const old = id.cert;
+    expect((await id.login(gw.url, gw.httpUrl, gw.rootPem)).new_cert).toBeUndefined();
+    // 200 days on: the year-long certificate is past half its life.
+    offset = 200 * DAY;
+    const l2 = await id.login(gw.url, gw.httpUrl, gw.rootPem);
+    const renewed = l2.new_cert as string;
+    expect(renewed).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(serialOf(renewed)).not.toBe(serialOf(old));
+    expect(spkiOf(renewed)).toBe(id.spkiB64);
+    expect(Date.parse(new X509Certificate(renewed).validTo)).toBeGreaterThan(Date.now() + 500 * DAY);
+    expect(await (await fetch(`${gw.httpUrl}/pki/cert/${id.aid}`)).text()).toBe(renewed);
+    expect(((await (await fetch(`${gw.httpUrl}/pki/ocsp/${serialOf(old)}`)).json()) as { status: string }).status).toBe('good');
+    // The client takes it; the next login renews nothing.
+    id.cert = renewed;
+    const next = await id.login(gw.url, gw.httpUrl, gw.rootPem);
+    expect(next.new_cert).toBeUndefined();
+    expect(next.active_cert).toBeUndefined();
+  });
+});
