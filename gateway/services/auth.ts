@@ -46,6 +46,8 @@ export const MAX_PENDING_LOGINS = 10_000;
  * "1735689550" or "1735689550.123456"; anything longer than this is not a time.
  */
 const MAX_CLIENT_TIME_CHARS = 32;
+/** Far above any agent certificate's PEM (about 1 KB): a longer `cert` is not one of ours. */
+const MAX_CERT_CHARS = 16_384;
 
 type PreAuthMethod = 'auth.create_aid' | 'auth.aid_login1' | 'auth.aid_login2' | 'auth.refresh_token' | 'auth.renew_cert' | 'auth.rekey';
 export type PreAuthHandlers = { [M in PreAuthMethod]: (params: ParamsOf<M>, conn: Connection) => Promise<ResultOf<M>> | ResultOf<M> };
@@ -114,6 +116,7 @@ function pastHalfLife(certPem: string, t: number): boolean {
 /** Whether `certPem` is a certificate of the AID's registered key (any of its certificates). */
 function sameKey(certPem: string, a: AgentRecord): boolean {
   if (normalizePem(certPem) === normalizePem(a.certPem)) return true;
+  if (!certPem.includes('-----BEGIN CERTIFICATE-----')) return false;
   try {
     return certSpki(certPem).toString('base64') === a.publicKey;
   } catch {
@@ -256,7 +259,7 @@ export function createAuthService(
     'auth.aid_login1'(params) {
       const aid = str(params, 'aid', { max: 255 });
       const clientNonce = str(params, 'client_nonce', { max: 256 });
-      const cert = str(params, 'cert', { optional: true });
+      const cert = str(params, 'cert', { optional: true, max: MAX_CERT_CHARS });
       const a = requireAgent(aid);
       requireUnrevoked(a);
       // A device that still holds the certificate a renewal replaced (same key) logs in, and
@@ -293,7 +296,8 @@ export function createAuthService(
       }
       // The client signs the exact text it sends; a number is signed as JavaScript prints it.
       const clientTime = String(rawTime);
-      const shown = str(params, 'cert', { optional: true, max: 8192 });
+      // Not checked: the docs list a `cert` here that the SDKs do not send; a PEM is only compared.
+      const shown = typeof params.cert === 'string' && params.cert.length <= MAX_CERT_CHARS ? params.cert : undefined;
       const { agent: a, login } = takeNonce(aid, requestId, nonce);
       const signed = Buffer.from(`${nonce}:${clientTime}`, 'utf8');
       if (!verifyEcdsa(publicKeyFromSpki(a.publicKey), signed, Buffer.from(signature, 'base64'))) {
@@ -303,11 +307,12 @@ export function createAuthService(
       counts.logins++;
       // Past half its life, the certificate is renewed as the login goes (§3.3 `new_cert`).
       if (pastHalfLife(a.certPem, now())) {
-        const cert = await pki.issueAgent(aid, Buffer.from(a.publicKey, 'base64'));
         try {
+          const cert = await pki.issueAgent(aid, Buffer.from(a.publicKey, 'base64'));
           return { status: 'ok', aid, ...grant, new_cert: replaceCert(a, cert, a.publicKey).certPem, token: grant.access_token };
         } catch {
-          // Renewed meanwhile by another login or renew_cert: that certificate is the current one.
+          // Renewed meanwhile by another login or renew_cert (that certificate is the current
+          // one), or not issued: the login stands either way.
         }
       }
       // The device showed a certificate a renewal replaced: the current one is its to use (§3.3).
