@@ -41,6 +41,8 @@ export {
 } from './methods.ts';
 export type { ClientSignature, GroupInfo, GroupMember, GroupRef, Signed } from './wire-common.ts';
 export type {
+  BatchReviewJoinRequestParams, BatchReviewJoinRequestResult, JoinRequest, ListJoinRequestsParams, ListJoinRequestsResult,
+  RequestJoinParams, RequestJoinResult, ReviewJoinRequestParams, ReviewJoinRequestResult,
   CreateInviteCodeParams, CreateInviteCodeResult, DissolveResult, GetSettingsParams, GetSettingsResult,
   GroupAckMessagesParams, GroupAckMessagesResult, GroupIndexMeta, GroupIndexValue, GroupMemberDetail,
   GroupRecallParams, GroupRecallResult, GroupSearchItem, GroupSearchParams, GroupSearchResult, GroupSetting,

@@ -77,6 +77,45 @@ export interface ListInviteCodesResult { group_id: string; items: InviteCode[] }
 export interface RevokeInviteCodeParams extends GroupRef { code: string }
 export interface RevokeInviteCodeResult { group_id: string; code: string; status: 'revoked' }
 
+// ---- join requests (§3.11) ----
+
+export interface JoinRequest {
+  group_id: string;
+  aid: string;
+  message: string;
+  answer: string;
+  status: 'pending' | 'approved' | 'rejected';
+  created_at: number;
+  updated_at: number;
+  expires_at: number;
+  reviewed_by: string | null;
+  rejection_reason: string | null;
+}
+export interface RequestJoinParams extends GroupRef, Signed { message?: string; answer?: string }
+export type RequestJoinResult =
+  | { status: 'joined'; group: GroupInfo; member: GroupMember }
+  | { status: 'question_required'; question: string }
+  | { status: 'pending'; request: JoinRequest };
+export interface ListJoinRequestsParams extends GroupRef { status?: JoinRequest['status']; page?: number; size?: number }
+export interface ListJoinRequestsResult { group_id: string; items: JoinRequest[]; total: number; page: number; size: number }
+export interface ReviewJoinRequestParams extends GroupRef, Signed { aid: string; approve?: boolean; reason?: string }
+export type ReviewJoinRequestResult =
+  | { status: 'approved'; request: JoinRequest; group: GroupInfo }
+  | { status: 'rejected'; request: JoinRequest };
+/** Both shapes the documents give: `requests` (SDK manual) or `aids` with one `approve` (protocol 10). */
+export interface BatchReviewJoinRequestParams extends GroupRef, Signed {
+  requests?: { aid: string; approve?: boolean; reason?: string }[];
+  aids?: string[];
+  approve?: boolean;
+  reason?: string;
+}
+export interface BatchReviewJoinRequestResult {
+  group_id: string;
+  results: ({ aid: string; ok: true; status: 'approved' | 'rejected'; request: JoinRequest } | { aid: string; ok: false; error: string })[];
+  success_count: number;
+  fail_count: number;
+}
+
 // ---- settings and the signed index (§3.13), search (§3.14) ----
 
 /** The value of `settings["group.index"]`: readers use `body`; the SDK also sends meta and entries. */

@@ -404,6 +404,10 @@ export interface MethodMap {
   'group.use_invite_code': { params: X.UseInviteCodeParams; result: X.UseInviteCodeResult };
   'group.list_invite_codes': { params: GroupRef & { status?: string }; result: X.ListInviteCodesResult };
   'group.revoke_invite_code': { params: X.RevokeInviteCodeParams; result: X.RevokeInviteCodeResult };
+  'group.request_join': { params: X.RequestJoinParams; result: X.RequestJoinResult };
+  'group.list_join_requests': { params: X.ListJoinRequestsParams; result: X.ListJoinRequestsResult };
+  'group.review_join_request': { params: X.ReviewJoinRequestParams; result: X.ReviewJoinRequestResult };
+  'group.batch_review_join_request': { params: X.BatchReviewJoinRequestParams; result: X.BatchReviewJoinRequestResult };
   'group.set_settings': { params: X.SetSettingsParams; result: X.SetSettingsResult };
   'group.get_settings': { params: X.GetSettingsParams; result: X.GetSettingsResult };
   'group.search': { params: X.GroupSearchParams; result: X.GroupSearchResult };
@@ -486,6 +490,10 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'group.use_invite_code': signed,
   'group.list_invite_codes': plain,
   'group.revoke_invite_code': plain,
+  'group.request_join': signed,
+  'group.list_join_requests': plain,
+  'group.review_join_request': signed,
+  'group.batch_review_join_request': signed,
   'group.set_settings': signed,
   'group.get_settings': plain,
   'group.search': plain,

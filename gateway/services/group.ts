@@ -7,13 +7,14 @@
 //   group-messages.ts    V2 and plaintext sends, pull, message cursors, the login-time unread hint
 //   group-events.ts      the event stream and its cursors
 //   group-keys.ts        group SPKs, bootstrap, the state-commitment stubs
-//   group-roles.ts, group-invites.ts, group-settings.ts, recall.ts, thoughts.ts, notify.ts
+//   group-roles.ts, group-invites.ts, group-joins.ts, group-settings.ts, recall.ts, thoughts.ts, notify.ts
 
 import type { GatewayContext, HandlerTable, Service } from '../context.ts';
 import { createGroupCore } from './group-core.ts';
 import { groupEventHandlers } from './group-events.ts';
 import { groupInfoHandlers } from './group-info.ts';
 import { groupInviteHandlers } from './group-invites.ts';
+import { groupJoinHandlers } from './group-joins.ts';
 import { createGroupKeys } from './group-keys.ts';
 import { groupMembershipHandlers } from './group-membership.ts';
 import { createGroupMessages } from './group-messages.ts';
@@ -30,7 +31,8 @@ export function createGroupService(ctx: GatewayContext): Service {
   const handlers: HandlerTable = { ...keys.handlers, ...messages.handlers };
   for (const part of [
     groupMembershipHandlers, groupInfoHandlers, groupEventHandlers,
-    groupRoleHandlers, groupInviteHandlers, groupSettingsHandlers, groupRecallHandlers, thoughtHandlers,
+    // Join requests read the join.* settings: after the settings part made its table.
+    groupRoleHandlers, groupInviteHandlers, groupSettingsHandlers, groupJoinHandlers, groupRecallHandlers, thoughtHandlers,
   ]) Object.assign(handlers, part(core));
   return {
     handlers,
