@@ -116,6 +116,24 @@ export interface BatchReviewJoinRequestResult {
   fail_count: number;
 }
 
+// ---- bans (§3.12): both documented shapes ----
+
+export interface BanEntry { group_id: string; subject: string; banned_by: string; reason: string; expires_at: number; created_at: number }
+export interface BanParams extends GroupRef, Signed {
+  subject?: string;
+  aid?: string;
+  reason?: string;
+  /** ms; 0 = for good. */
+  expires_at?: number;
+  expires_in_seconds?: number;
+  duration_seconds?: number;
+}
+export interface BanResult { group_id: string; banned_aid: string; ban: BanEntry }
+export interface UnbanParams extends GroupRef, Signed { subject?: string; aid?: string }
+export interface UnbanResult { group_id: string; subject: string; unbanned_aid: string; status: 'removed' }
+export interface BanListParams extends GroupRef { page?: number; size?: number }
+export interface BanListResult { group_id: string; items: BanEntry[]; total: number; page: number; size: number }
+
 // ---- settings and the signed index (§3.13), search (§3.14) ----
 
 /** The value of `settings["group.index"]`: readers use `body`; the SDK also sends meta and entries. */

@@ -326,6 +326,9 @@ export interface GroupEvent {
   keys?: string[];
   /** group.message_recalled audit rows */
   message_ids?: string[];
+  /** member_banned: why, and when the ban ends (ms; 0 = for good) */
+  reason?: string;
+  expires_at?: number;
   client_signature?: ClientSignature;
 }
 export interface GroupPullEventsParams extends GroupRef { after_event_seq?: number; limit?: number }
@@ -408,6 +411,9 @@ export interface MethodMap {
   'group.list_join_requests': { params: X.ListJoinRequestsParams; result: X.ListJoinRequestsResult };
   'group.review_join_request': { params: X.ReviewJoinRequestParams; result: X.ReviewJoinRequestResult };
   'group.batch_review_join_request': { params: X.BatchReviewJoinRequestParams; result: X.BatchReviewJoinRequestResult };
+  'group.ban': { params: X.BanParams; result: X.BanResult };
+  'group.unban': { params: X.UnbanParams; result: X.UnbanResult };
+  'group.get_banlist': { params: X.BanListParams; result: X.BanListResult };
   'group.set_settings': { params: X.SetSettingsParams; result: X.SetSettingsResult };
   'group.get_settings': { params: X.GetSettingsParams; result: X.GetSettingsResult };
   'group.search': { params: X.GroupSearchParams; result: X.GroupSearchResult };
@@ -494,6 +500,9 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'group.list_join_requests': plain,
   'group.review_join_request': signed,
   'group.batch_review_join_request': signed,
+  'group.ban': signed,
+  'group.unban': signed,
+  'group.get_banlist': plain,
   'group.set_settings': signed,
   'group.get_settings': plain,
   'group.search': plain,

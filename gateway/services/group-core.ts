@@ -94,6 +94,16 @@ const MIGRATIONS = [
      cert_pem TEXT NOT NULL,
      cert_sn TEXT NOT NULL
    )`,
+  // Bans (groups-and-more §3.12): kept here because sending and joining check them.
+  `CREATE TABLE group_bans (
+     group_id TEXT NOT NULL REFERENCES group_info(group_id),
+     aid TEXT NOT NULL,
+     banned_by TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (group_id, aid)
+   )`,
 ];
 
 /** Rows or events per page, and the default page size. */
@@ -185,11 +195,18 @@ export interface GroupCore {
   eventFor(event: GroupEvent, viewer: string, role: Role | undefined): GroupEvent;
   /** Bumps event_seq, stores and pushes one `group.changed`; returns the group after the change. */
   emit(groupId: string, action: string, actor: string, opts?: EmitOptions): GroupRecord;
-  /** Adds a member as `action` (member_added, invite_code_used, …) with its join points. */
+  /** Adds a member as `action` (member_added, invite_code_used, …) with its join points; -33009 for a banned AID. */
   addMember(groupId: string, aid: string, role: Role, actor: string, action: string, opts?: AddMemberOptions): GroupRecord;
+  /** The ban on `aid` in the group, if one is in force (an expired one reads as none). */
+  banOf(groupId: string, aid: string): GroupBan | null;
+  /** -32004 while `aid` is banned from the group: it keeps its membership but may not send. */
+  requireNotBanned(g: GroupRecord, aid: string): void;
   /** Appends a message row at the next seq (with its V2 wraps). */
   storeMessage(groupId: string, r: Omit<MessageRecord, 'seq'>, wraps: [string, string][]): MessageRecord;
 }
+
+/** A ban as stored; `expires_at` 0 is for good. */
+export interface GroupBan { group_id: string; aid: string; banned_by: string; reason: string; expires_at: number; created_at: number }
 
 /** A file of group methods: gets the core, returns its handlers. */
 export type GroupPart = (core: GroupCore) => HandlerTable;
@@ -385,7 +402,20 @@ export function createGroupCore(ctx: GatewayContext): GroupCore {
     return group;
   }
 
+  const getBan = db.prepare('SELECT * FROM group_bans WHERE group_id = ? AND aid = ?');
+
+  function banOf(groupId: string, aid: string): GroupBan | null {
+    const b = getBan.get(groupId, aid) as GroupBan | undefined;
+    return b && (b.expires_at === 0 || b.expires_at > ctx.now()) ? b : null;
+  }
+
+  function requireNotBanned(g: GroupRecord, aid: string): void {
+    if (banOf(g.group_id, aid)) throw new RpcError(ErrorCode.PermissionDenied, `permission denied: ${aid} is banned from ${g.group_id}`);
+  }
+
   function addMember(groupId: string, aid: string, role: Role, actor: string, action: string, opts: AddMemberOptions = {}): GroupRecord {
+    // A removed-then-banned AID cannot come back, by any way in (§3.12).
+    if (banOf(groupId, aid)) throw new RpcError(ErrorCode.GroupJoinRejected, `join rejected: ${aid} is banned from ${groupId}`);
     return emit(groupId, action, actor, {
       epoch: true, signature: opts.signature, fields: { member_aid: aid, ...opts.fields },
       mutate: (g) => insertMember.run(groupId, aid, role, opts.memberType ?? 'ai', ctx.now(), g.message_seq, g.event_seq),
@@ -405,6 +435,6 @@ export function createGroupCore(ctx: GatewayContext): GroupCore {
   return {
     ctx, db, issuer, normalizeGroupId, readGroupId, groupRecord: (groupId) => getGroup.get(groupId) as GroupRecord | undefined,
     requireGroup, requireActive, memberOf, requireMember, requireManager, members, info, memberView, relayedSignature,
-    pushToMembers, eventFor, emit, addMember, storeMessage,
+    pushToMembers, eventFor, emit, addMember, storeMessage, banOf, requireNotBanned,
   };
 }

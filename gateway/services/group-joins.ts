@@ -122,6 +122,7 @@ export const groupJoinHandlers: GroupPart = (core: GroupCore) => {
       const g = core.requireGroup(groupId);
       core.requireActive(g);
       if (core.memberOf(groupId, conn.aid)) throw new RpcError(ErrorCode.GroupAlreadyMember, `already a member: ${conn.aid} is already in ${groupId}`);
+      if (core.banOf(groupId, conn.aid)) throw new RpcError(ErrorCode.GroupJoinRejected, `join rejected: ${conn.aid} is banned from ${groupId}`);
       if (g.join_mode === 'open') {
         const after = core.addMember(groupId, conn.aid, 'member', conn.aid, 'joined', { signature: core.relayedSignature(params, 'group.request_join') });
         return { status: 'joined', group: core.info(after), member: core.memberView(core.memberOf(groupId, conn.aid)!) };

@@ -31,7 +31,7 @@ export interface GroupMessages {
 
 /** `knownDevices`: the devices of a member the gateway knows (group-keys.ts). */
 export function createGroupMessages(core: GroupCore, knownDevices: (groupId: string, aid: string) => Set<string>): GroupMessages {
-  const { ctx, db, normalizeGroupId, readGroupId, requireGroup, requireActive, memberOf, requireMember, members, pushToMembers, storeMessage } = core;
+  const { ctx, db, normalizeGroupId, readGroupId, requireGroup, requireActive, memberOf, requireMember, members, pushToMembers, storeMessage, requireNotBanned } = core;
   const groupsOf = db.prepare('SELECT m.group_id, m.role FROM group_members m WHERE m.aid = ? ORDER BY m.joined_at, m.group_id');
   const messageById = db.prepare('SELECT seq, message_id, sender_aid, version, msg_type, body, t_server FROM group_messages WHERE group_id = ? AND message_id = ?');
   // A device sees plaintext rows and the V2 rows it has a wrap for, per device or per AID ("").
@@ -146,6 +146,7 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
       const g = requireGroup(groupId);
       requireMember(g, conn.aid);
       requireActive(g);
+      requireNotBanned(g, conn.aid);
       const checked = checkEnvelopeShape(envelope, GROUP_ENVELOPE_TYPE);
       const dup = earlier(groupId, checked.messageId, conn.aid, 'v2');
       if (dup) return v2Result(groupId, dup, 'duplicate');
@@ -206,6 +207,7 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
       const g = requireGroup(groupId);
       requireMember(g, conn.aid);
       requireActive(g);
+      requireNotBanned(g, conn.aid);
       if (paramId === '') throw new RpcError(ErrorCode.InvalidParams, 'invalid params: message_id must not be empty');
       const messageId = paramId ?? `gm-${randomUUID()}`;
       const dup = earlier(groupId, messageId, conn.aid, 'v1');

@@ -7,10 +7,12 @@
 //   group-messages.ts    V2 and plaintext sends, pull, message cursors, the login-time unread hint
 //   group-events.ts      the event stream and its cursors
 //   group-keys.ts        group SPKs, bootstrap, the state-commitment stubs
-//   group-roles.ts, group-invites.ts, group-joins.ts, group-settings.ts, recall.ts, thoughts.ts, notify.ts
+//   group-roles.ts, group-invites.ts, group-joins.ts, group-bans.ts, group-settings.ts, recall.ts,
+//   thoughts.ts, notify.ts
 
 import type { GatewayContext, HandlerTable, Service } from '../context.ts';
 import { createGroupCore } from './group-core.ts';
+import { groupBanHandlers } from './group-bans.ts';
 import { groupEventHandlers } from './group-events.ts';
 import { groupInfoHandlers } from './group-info.ts';
 import { groupInviteHandlers } from './group-invites.ts';
@@ -32,7 +34,7 @@ export function createGroupService(ctx: GatewayContext): Service {
   for (const part of [
     groupMembershipHandlers, groupInfoHandlers, groupEventHandlers,
     // Join requests read the join.* settings: after the settings part made its table.
-    groupRoleHandlers, groupInviteHandlers, groupSettingsHandlers, groupJoinHandlers, groupRecallHandlers, thoughtHandlers,
+    groupRoleHandlers, groupInviteHandlers, groupSettingsHandlers, groupJoinHandlers, groupBanHandlers, groupRecallHandlers, thoughtHandlers,
   ]) Object.assign(handlers, part(core));
   return {
     handlers,
