@@ -116,6 +116,17 @@ export interface BatchReviewJoinRequestResult {
   fail_count: number;
 }
 
+// ---- group.update (§3.5) ----
+
+export interface GroupUpdateParams extends GroupRef, Signed {
+  name?: string;
+  visibility?: 'public' | 'private';
+  description?: string;
+  metadata?: JsonObject;
+  avatar_ref?: string;
+}
+export interface GroupUpdateResult { group: GroupInfo }
+
 // ---- bans (§3.12): both documented shapes ----
 
 export interface BanEntry { group_id: string; subject: string; banned_by: string; reason: string; expires_at: number; created_at: number }

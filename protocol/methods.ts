@@ -411,6 +411,7 @@ export interface MethodMap {
   'group.list_join_requests': { params: X.ListJoinRequestsParams; result: X.ListJoinRequestsResult };
   'group.review_join_request': { params: X.ReviewJoinRequestParams; result: X.ReviewJoinRequestResult };
   'group.batch_review_join_request': { params: X.BatchReviewJoinRequestParams; result: X.BatchReviewJoinRequestResult };
+  'group.update': { params: X.GroupUpdateParams; result: X.GroupUpdateResult };
   'group.ban': { params: X.BanParams; result: X.BanResult };
   'group.unban': { params: X.UnbanParams; result: X.UnbanResult };
   'group.get_banlist': { params: X.BanListParams; result: X.BanListResult };
@@ -500,6 +501,7 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'group.list_join_requests': plain,
   'group.review_join_request': signed,
   'group.batch_review_join_request': signed,
+  'group.update': signed,
   'group.ban': signed,
   'group.unban': signed,
   'group.get_banlist': plain,

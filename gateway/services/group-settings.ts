@@ -164,6 +164,39 @@ export const groupSettingsHandlers: GroupPart = (core: GroupCore) => {
       return meta ? withFrameMeta(result, meta) : result;
     },
 
+    /**
+     * §3.5: the group's `name`, `visibility` and `description` (the same columns set_settings
+     * writes), and `metadata` (an object) and `avatar_ref` (a string), kept as plain settings of
+     * those names. Owner and admins; `group.changed` `update` with the keys written.
+     */
+    'group.update'(params, conn) {
+      const groupId = core.readGroupId(params, conn);
+      const p = params as unknown as Record<string, unknown>;
+      const written: Record<string, unknown> = {};
+      for (const key of CORE_KEYS) if (p[key] !== undefined) written[key] = validate(key, p[key]);
+      if (p.metadata !== undefined) {
+        if (typeof p.metadata !== 'object' || p.metadata === null || Array.isArray(p.metadata)) throw new RpcError(ErrorCode.InvalidParams, 'invalid params: metadata must be an object');
+        written.metadata = validate('metadata', p.metadata);
+      }
+      if (p.avatar_ref !== undefined) written.avatar_ref = str(params, 'avatar_ref', { max: 2048 });
+      const keys = Object.keys(written);
+      if (keys.length === 0) throw new RpcError(ErrorCode.InvalidParams, 'invalid params: give at least one of name, visibility, description, metadata, avatar_ref');
+      const g = core.requireGroup(groupId);
+      core.requireManager(g, conn.aid, 'update the group');
+      const t = core.ctx.now();
+      const after = core.emit(groupId, 'update', conn.aid, {
+        fields: { keys },
+        signature: core.relayedSignature(params, 'group.update'),
+        mutate: () => {
+          for (const [key, value] of Object.entries(written)) {
+            if (key === 'name' || key === 'description' || key === 'visibility') setCore[key].run(value, groupId);
+            else upsert.run(groupId, key, JSON.stringify(value), t, conn.aid);
+          }
+        },
+      });
+      return { group: core.info(after) };
+    },
+
     'group.get_settings'(params, conn) {
       const groupId = core.readGroupId(params, conn);
       const keys = (params as { keys?: unknown }).keys;

@@ -92,6 +92,7 @@ export const TEMPLATES: { readonly [M in MethodName]: (c: TemplateContext) => Re
   'group.list_join_requests': (c) => ({ group_id: c.groupId, status: 'pending' }),
   'group.review_join_request': (c) => ({ group_id: c.groupId, aid: c.bob.aid, approve: true }),
   'group.batch_review_join_request': (c) => ({ group_id: c.groupId, requests: [{ aid: c.bob.aid, approve: false, reason: 'fuzz' }] }),
+  'group.update': (c) => ({ group_id: c.groupId, description: 'fuzz', metadata: { k: 'v' } }),
   'group.ban': (c) => ({ group_id: c.groupId, subject: `fz${randomBytes(4).toString('hex')}.${c.alice.aid.split('.').slice(1).join('.')}`, reason: 'fuzz', expires_in_seconds: 60 }),
   'group.unban': (c) => ({ group_id: c.groupId, aid: c.bob.aid }),
   'group.get_banlist': (c) => ({ group_id: c.groupId }),

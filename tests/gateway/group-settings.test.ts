@@ -101,3 +101,22 @@ describe('group.search (§3.14)', () => {
     for (const t of [a, b, c, hidden]) t.close();
   });
 });
+
+describe('group.update (§3.5)', () => {
+  it('owner and admins change name, visibility, description, metadata and avatar_ref; members are told; members may not', async () => {
+    const { owner, bob, gid, close } = await trio();
+    const r = await owner.call<{ group: Obj }>('group.update', {
+      group_id: gid, name: 'Renamed', visibility: 'public', description: 'about us', metadata: { topic: 'dev' }, avatar_ref: 'obj://avatars/1',
+    }, { sign: true });
+    expect(r.group).toMatchObject({ group_id: gid, name: 'Renamed', visibility: 'public', description: 'about us' });
+    expect(await bob.waitEvent('group.changed', (e) => e.action === 'update')).toMatchObject({ keys: ['name', 'description', 'visibility', 'metadata', 'avatar_ref'] });
+    const read = await bob.call<{ settings: Obj[] }>('group.get_settings', { group_id: gid, keys: ['name', 'metadata', 'avatar_ref'] });
+    expect(read.settings.map((x) => [x.key, x.value])).toEqual([['name', 'Renamed'], ['metadata', { topic: 'dev' }], ['avatar_ref', 'obj://avatars/1']]);
+    expect((await bob.call<{ items: Obj[] }>('group.search', { query: 'renamed' })).items.map((i) => i.group_id)).toContain(gid);
+    await expect(bob.call('group.update', { group_id: gid, name: 'Mine now' }, { sign: true })).rejects.toMatchObject({ body: { code: -33007 } });
+    await expect(owner.call('group.update', { group_id: gid }, { sign: true })).rejects.toMatchObject({ body: { code: -32602 } });
+    await expect(owner.call('group.update', { group_id: gid, metadata: [1] }, { sign: true })).rejects.toMatchObject({ body: { code: -32602 } });
+    await expect(owner.call('group.update', { group_id: gid, visibility: 'everyone' }, { sign: true })).rejects.toMatchObject({ body: { code: -32602 } });
+    close();
+  });
+});
