@@ -127,6 +127,43 @@ export interface GroupUpdateParams extends GroupRef, Signed {
 }
 export interface GroupUpdateResult { group: GroupInfo }
 
+// ---- reads the SDK makes through call (§7) ----
+
+export interface GroupAdminsResult { group_id: string; admins: GroupMember[] }
+export interface GroupMasterResult { group_id: string; owner_aid: string }
+export interface GroupSummaryResult {
+  group_id: string;
+  name: string;
+  owner_aid: string;
+  status: GroupInfo['status'];
+  visibility: string;
+  member_count: number;
+  human_count: number;
+  ai_count: number;
+  /** The owner and the admins. */
+  admin_count: number;
+  online_count: number;
+  message_seq: number;
+  event_seq: number;
+  e2ee_epoch: number;
+  created_at: number;
+  updated_at: number;
+}
+export interface MemberTypesResult {
+  group_id: string;
+  total: number;
+  human_count: number;
+  ai_count: number;
+  members: { aid: string; role: GroupMember['role']; member_type: string }[];
+}
+/** The caller's own devices in the group, by their cursors (name and type are not known here). */
+export interface GroupDevicesResult {
+  group_id: string;
+  devices: { device_id: string; device_name: string; device_type: string; last_pull_at: number; msg_unread: number; event_unread: number }[];
+}
+export interface UnregisterDeviceParams extends GroupRef { device_id: string }
+export interface UnregisterDeviceResult { success: true; group_id: string; device_id: string }
+
 // ---- bans (§3.12): both documented shapes ----
 
 export interface BanEntry { group_id: string; subject: string; banned_by: string; reason: string; expires_at: number; created_at: number }

@@ -412,6 +412,13 @@ export interface MethodMap {
   'group.review_join_request': { params: X.ReviewJoinRequestParams; result: X.ReviewJoinRequestResult };
   'group.batch_review_join_request': { params: X.BatchReviewJoinRequestParams; result: X.BatchReviewJoinRequestResult };
   'group.update': { params: X.GroupUpdateParams; result: X.GroupUpdateResult };
+  'group.list': { params: GroupListMyParams; result: GroupListMyResult };
+  'group.get_admins': { params: GroupRef; result: X.GroupAdminsResult };
+  'group.get_master': { params: GroupRef; result: X.GroupMasterResult };
+  'group.get_summary': { params: GroupRef; result: X.GroupSummaryResult };
+  'group.refresh_member_types': { params: GroupRef; result: X.MemberTypesResult };
+  'group.list_devices': { params: GroupRef; result: X.GroupDevicesResult };
+  'group.unregister_device': { params: X.UnregisterDeviceParams; result: X.UnregisterDeviceResult };
   'group.ban': { params: X.BanParams; result: X.BanResult };
   'group.unban': { params: X.UnbanParams; result: X.UnbanResult };
   'group.get_banlist': { params: X.BanListParams; result: X.BanListResult };
@@ -502,6 +509,13 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'group.review_join_request': signed,
   'group.batch_review_join_request': signed,
   'group.update': signed,
+  'group.list': plain,
+  'group.get_admins': plain,
+  'group.get_master': plain,
+  'group.get_summary': plain,
+  'group.refresh_member_types': plain,
+  'group.list_devices': plain,
+  'group.unregister_device': plain,
   'group.ban': signed,
   'group.unban': signed,
   'group.get_banlist': plain,

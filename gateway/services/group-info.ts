@@ -1,6 +1,7 @@
-// Reading groups (protocol.md §8.2; groups-and-more §3.2): get_members (paged, with each
-// member's last acked seq), get_online_members, list_my and get_info (flat; a non-member of a
-// public group sees the public fields only).
+// Reading groups (protocol.md §8.2; groups-and-more §3.2, §7): get_members (paged, with each
+// member's last acked seq), get_online_members, list_my (and its alias list) and get_info (flat; a
+// non-member of a public group sees the public fields only); get_admins, get_master, get_summary,
+// refresh_member_types, and the caller's own device cursors (list_devices, unregister_device).
 
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { GroupGetInfoResult } from '../../protocol/methods.ts';
@@ -27,6 +28,9 @@ export const groupInfoHandlers: GroupPart = (core: GroupCore) => {
   );
   const pageGroupsOf = db.prepare('SELECT m.group_id, m.role FROM group_members m WHERE m.aid = ? ORDER BY m.joined_at, m.group_id LIMIT ? OFFSET ?');
   const countGroupsOf = db.prepare('SELECT COUNT(*) AS n FROM group_members WHERE aid = ?');
+  // The caller's own devices' cursors only: another member's devices are not the caller's to see.
+  const myCursors = db.prepare('SELECT device_id, message_ack_seq, event_ack_seq FROM group_cursors WHERE group_id = ? AND aid = ? ORDER BY device_id');
+  const dropCursor = db.prepare('DELETE FROM group_cursors WHERE group_id = ? AND aid = ? AND device_id = ?');
 
   const handlers: HandlerTable = {
     'group.get_members'(params, conn) {
@@ -91,5 +95,80 @@ export const groupInfoHandlers: GroupPart = (core: GroupCore) => {
       return result;
     },
   };
+
+  // §7 of groups-and-more: reads the browser SDK makes through `call`, and `group.list`, the facade's
+  // name for list_my.
+  const listMy = handlers['group.list_my']!;
+  handlers['group.list'] = (params, conn, c) => listMy(params, conn, c);
+
+  /** A member's group, or a public one's public reading for anyone (as get_info). */
+  function readable(params: object, conn: Parameters<typeof readGroupId>[1]) {
+    const g = requireGroup(readGroupId(params, conn));
+    if (g.visibility !== 'public') requireMember(g, conn.aid);
+    return g;
+  }
+
+  Object.assign(handlers, {
+    'group.get_admins'(params, conn) {
+      const g = requireGroup(readGroupId(params, conn));
+      requireMember(g, conn.aid);
+      return { group_id: g.group_id, admins: members(g.group_id).filter((m) => m.role !== 'member').map(memberView) };
+    },
+
+    'group.get_master'(params, conn) {
+      const g = readable(params, conn);
+      return { group_id: g.group_id, owner_aid: g.owner_aid };
+    },
+
+    'group.get_summary'(params, conn) {
+      const g = requireGroup(readGroupId(params, conn));
+      requireMember(g, conn.aid);
+      const all = members(g.group_id);
+      return {
+        group_id: g.group_id, name: g.name, owner_aid: g.owner_aid, status: g.status, visibility: g.visibility,
+        member_count: all.length,
+        human_count: all.filter((m) => m.member_type === 'human').length,
+        ai_count: all.filter((m) => m.member_type !== 'human').length,
+        admin_count: all.filter((m) => m.role !== 'member').length,
+        online_count: all.filter((m) => ctx.isOnline(m.aid)).length,
+        message_seq: g.message_seq, event_seq: g.event_seq, e2ee_epoch: g.epoch, created_at: g.created_at, updated_at: g.updated_at,
+      };
+    },
+
+    'group.refresh_member_types'(params, conn) {
+      const g = requireGroup(readGroupId(params, conn));
+      requireMember(g, conn.aid);
+      const all = members(g.group_id);
+      return {
+        group_id: g.group_id, total: all.length,
+        human_count: all.filter((m) => m.member_type === 'human').length,
+        ai_count: all.filter((m) => m.member_type !== 'human').length,
+        members: all.map((m) => ({ aid: m.aid, role: m.role, member_type: m.member_type })),
+      };
+    },
+
+    'group.list_devices'(params, conn) {
+      const g = requireGroup(readGroupId(params, conn));
+      const m = requireMember(g, conn.aid);
+      const rows = myCursors.all(g.group_id, conn.aid) as { device_id: string; message_ack_seq: number; event_ack_seq: number }[];
+      return {
+        group_id: g.group_id,
+        devices: rows.map((r) => ({
+          device_id: r.device_id, device_name: r.device_id, device_type: '', last_pull_at: 0,
+          msg_unread: Math.max(0, g.message_seq - Math.max(r.message_ack_seq, m.join_seq)),
+          event_unread: Math.max(0, g.event_seq - Math.max(r.event_ack_seq, m.join_event_seq)),
+        })),
+      };
+    },
+
+    'group.unregister_device'(params, conn) {
+      // Here `device_id` names the device to drop (any of the caller's), not the calling one.
+      const deviceId = str(params, 'device_id', { max: 128 });
+      const g = requireGroup(readGroupId({ ...params, device_id: undefined }, conn));
+      requireMember(g, conn.aid);
+      dropCursor.run(g.group_id, conn.aid, deviceId);
+      return { success: true as const, group_id: g.group_id, device_id: deviceId };
+    },
+  } satisfies HandlerTable);
   return handlers;
 };
