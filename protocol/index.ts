@@ -41,7 +41,7 @@ export {
 } from './methods.ts';
 export type { ClientSignature, GroupInfo, GroupMember, GroupRef, Signed } from './wire-common.ts';
 export type {
-  GroupUpdateParams, GroupUpdateResult, GroupAdminsResult, GroupMasterResult, GroupSummaryResult, MemberTypesResult,
+  GroupLegacyAckParams, GroupLegacyAckResult, GroupPullParams, GroupUpdateParams, GroupUpdateResult, GroupAdminsResult, GroupMasterResult, GroupSummaryResult, MemberTypesResult,
   GroupDevicesResult, UnregisterDeviceParams, UnregisterDeviceResult, BanEntry, BanListParams, BanListResult, BanParams, BanResult, UnbanParams, UnbanResult,
   BatchReviewJoinRequestParams, BatchReviewJoinRequestResult, JoinRequest, ListJoinRequestsParams, ListJoinRequestsResult,
   RequestJoinParams, RequestJoinResult, ReviewJoinRequestParams, ReviewJoinRequestResult,

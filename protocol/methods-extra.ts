@@ -30,6 +30,11 @@ export interface LegacyPullResult {
 }
 export interface GroupAckMessagesParams extends GroupRef { msg_seq: number }
 export interface GroupAckMessagesResult { cursor: number }
+/** `group.ack`, the older name: either shape of the documents. */
+export interface GroupLegacyAckParams extends GroupRef { msg_seq?: number; seq?: number }
+export interface GroupLegacyAckResult { cursor: number; group_id: string; aid: string; ack_seq: number; latest_message_seq: number }
+/** The plain `group.pull` (§1.1): group.v2.pull's answer. */
+export interface GroupPullParams extends GroupRef { after_message_seq?: number; after_seq?: number; limit?: number }
 
 // ---- recall (§2) ----
 

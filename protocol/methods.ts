@@ -397,6 +397,8 @@ export interface MethodMap {
   'message.thought.put': { params: X.MessageThoughtPutParams; result: X.MessageThoughtPutResult };
   'message.thought.get': { params: X.MessageThoughtGetParams; result: X.MessageThoughtGetResult };
   'group.ack_messages': { params: X.GroupAckMessagesParams; result: X.GroupAckMessagesResult };
+  'group.ack': { params: X.GroupLegacyAckParams; result: X.GroupLegacyAckResult };
+  'group.pull': { params: X.GroupPullParams; result: GroupV2PullResult };
   'group.recall': { params: X.GroupRecallParams; result: X.GroupRecallResult };
   'group.set_role': { params: X.SetRoleParams; result: X.SetRoleResult };
   'group.transfer_owner': { params: X.TransferOwnerParams; result: X.TransferOwnerResult };
@@ -494,6 +496,8 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'message.thought.put': signed,
   'message.thought.get': plain,
   'group.ack_messages': plain,
+  'group.ack': plain,
+  'group.pull': plain,
   'group.recall': plain,
   'group.set_role': signed,
   'group.transfer_owner': signed,

@@ -227,6 +227,25 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
       return plainResult(groupId, stored, 'sent');
     },
 
+    // The plain pull the browser SDK sends after a notification-mode push when it has no V2 keys
+    // (groups-and-more §1.1): the same rows and cursor as group.v2.pull, `after_message_seq` for
+    // `after_seq`, unsigned.
+    'group.pull'(params, conn) {
+      const after = int(params, 'after_message_seq', { optional: true, min: 0 });
+      const rest = { ...params, after_message_seq: undefined, ...(after !== undefined ? { after_seq: after } : {}) };
+      return handlers['group.v2.pull']!(rest as Parameters<NonNullable<HandlerTable['group.v2.pull']>>[0], conn, ctx);
+    },
+
+    // The older name (§1.5), never sent by the browser SDK, in both documented shapes: the SDK
+    // manual's `msg_seq` → `{cursor}`, protocol 10's `seq` → `{group_id, aid, ack_seq, latest_message_seq}`.
+    'group.ack'(params, conn) {
+      const groupId = readGroupId(params, conn);
+      const msgSeq = int(params, 'msg_seq', { optional: true, min: 0 });
+      const seq = msgSeq ?? int(params, 'seq', { min: 0 });
+      const cursor = ackMessages(groupId, seq, conn);
+      return { cursor: cursor.current_seq, group_id: groupId, aid: conn.aid, ack_seq: cursor.current_seq, latest_message_seq: cursor.latest_seq };
+    },
+
     'group.v2.pull'(params, conn) {
       const groupId = readGroupId(params, conn);
       const afterSeq = int(params, 'after_seq', { optional: true, min: 0 });

@@ -56,6 +56,25 @@ describe('legacy message.ack / message.pull (groups-and-more §1)', () => {
     alice.close();
     bob.close();
   });
+
+  it('the plain group.pull reads what group.v2.pull reads from after_message_seq; the older group.ack answers both shapes', async () => {
+    const { alice, bob } = await pair();
+    const { group } = await alice.call<{ group: { group_id: string } }>('group.create', { name: 'plain pull' });
+    const gid = group.group_id;
+    await alice.call('group.add_member', { group_id: gid, aid: bob.identity.aid });
+    for (const text of ['a', 'b', 'c']) await alice.call('group.send', { group_id: gid, payload: { type: 'text', text } });
+    // What the browser SDK sends without V2 keys: unsigned, raw group_id, device and slot.
+    const plain = await bob.call<{ messages: { seq: number; payload: { text: string } }[]; cursor: { current_seq: number } }>(
+      'group.pull', { group_id: gid, group_aid: gid, after_message_seq: 1, device_id: 'b1', slot_id: 'default', limit: 50 });
+    expect(plain.messages.map((m) => [m.seq, m.payload.text])).toEqual([[2, 'b'], [3, 'c']]);
+    const v2 = await bob.call<{ messages: unknown[] }>('group.v2.pull', { group_id: gid, after_seq: 1 });
+    expect(plain.messages).toEqual(v2.messages);
+    expect(await bob.call('group.ack', { group_id: gid, msg_seq: 2 })).toMatchObject({ cursor: 2, ack_seq: 2, aid: bob.identity.aid, latest_message_seq: 3 });
+    expect(await bob.call('group.ack', { group_id: gid, seq: 3 })).toMatchObject({ cursor: 3, group_id: gid });
+    await expect(bob.call('group.pull', { group_id: gid, device_id: 'someone-else' })).rejects.toMatchObject({ body: { code: -32602 } });
+    alice.close();
+    bob.close();
+  });
 });
 
 describe('message.recall (§2.1, §2.2)', () => {
