@@ -94,6 +94,8 @@ export interface GatewayContext {
   push<E extends EventName>(targets: Iterable<Connection>, event: E, params: EventMap[E]): void;
   /** Issues a P-256 certificate `CN=<aid>` under the issuer CA (named groups); PEM and serial hex. */
   issueCert(aid: string, spkiDer: Uint8Array): Promise<{ pem: string; serial: string }>;
+  /** Revokes a certificate this gateway issued (a named group's key replaced at a transfer). */
+  revokeCert(serial: string): void;
   /** Counters shown by GET /admin/stats. */
   count(counter: 'messages_stored', by?: number): void;
   /** A message was stored for `note.to` (once per message and target AID): feeds offline push. */

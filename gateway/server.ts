@@ -170,8 +170,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     },
     async issueCert(aid, spkiDer) {
       const pem = await pki.issueAgent(aid, spkiDer);
-      return { pem, serial: new X509Certificate(pem).serialNumber.toLowerCase() };
+      const serial = new X509Certificate(pem).serialNumber.toLowerCase();
+      // Known to OCSP at once, whether or not it lands in a new row (a transfer replaces one).
+      revocation.noteIssued(serial);
+      return { pem, serial };
     },
+    revokeCert: (serial) => void revocation.revoke(serial),
     count(_counter, by = 1) {
       counters.messages_stored += by;
     },

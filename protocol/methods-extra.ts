@@ -56,8 +56,18 @@ export interface SetRoleResult {
   acl_model: 'role_based';
   acl_policy: 'unchanged';
 }
-export interface TransferOwnerParams extends GroupRef, Signed { new_owner?: string; aid?: string }
-export interface TransferOwnerResult { group: GroupInfo; old_owner: string; new_owner: string }
+/** A transfer proof (§3.7): `nonce` 32 hex, `issued_ms`, `signature` base64 DER. */
+export interface TransferProof { nonce: string; issued_ms: number; signature: string }
+export interface TransferOwnerParams extends GroupRef, Signed { new_owner?: string; aid?: string; transfer_auth?: TransferProof }
+/** With `transfer_auth` (a group that owns a group AID) nothing moves yet: `status` is `pending_rekey`. */
+export interface TransferOwnerResult { group: GroupInfo; old_owner: string; new_owner: string; status?: 'pending_rekey' }
+export interface CompleteTransferParams extends GroupRef, Signed { public_key: string; curve?: 'P-256'; transfer_accept: TransferProof }
+export interface CompleteTransferResult {
+  group: GroupInfo;
+  old_owner: string;
+  new_owner: string;
+  aid_cert: { cert: string; ca_cert: string; ca_chain: string[]; cert_sn: string; curve: 'P-256' };
+}
 export interface DissolveResult { group_id: string; status: 'dissolved' }
 export interface SuspendResult { group: GroupInfo; status: 'suspended' | 'active' | 'unchanged' }
 

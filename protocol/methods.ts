@@ -402,6 +402,7 @@ export interface MethodMap {
   'group.recall': { params: X.GroupRecallParams; result: X.GroupRecallResult };
   'group.set_role': { params: X.SetRoleParams; result: X.SetRoleResult };
   'group.transfer_owner': { params: X.TransferOwnerParams; result: X.TransferOwnerResult };
+  'group.complete_transfer': { params: X.CompleteTransferParams; result: X.CompleteTransferResult };
   'group.dissolve': { params: GroupRef & Signed; result: X.DissolveResult };
   'group.suspend': { params: GroupRef & Signed; result: X.SuspendResult };
   'group.resume': { params: GroupRef & Signed; result: X.SuspendResult };
@@ -501,6 +502,7 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'group.recall': plain,
   'group.set_role': signed,
   'group.transfer_owner': signed,
+  'group.complete_transfer': signed,
   'group.dissolve': signed,
   'group.suspend': signed,
   'group.resume': signed,

@@ -367,6 +367,7 @@ class Run {
     if (input.phase === 'pre' && !(isMethodName(method) && METHODS[method].preAuth)) return `${method || '<not a method>'} answered before auth.connect`;
     if (method === 'auth.aid_login2') return 'auth.aid_login2 granted a token for credentials never issued';
     if (method === 'auth.renew_cert' || method === 'auth.rekey') return `${method} issued a certificate for a nonce never handed out`;
+    if (method === 'group.complete_transfer') return 'group.complete_transfer moved a group no one authorised';
     if (method === 'auth.refresh_token' && result?.success === true) return 'auth.refresh_token rotated a refresh token never issued';
     if (method === 'meta.status' && result?.aid !== this.alice.aid) return `meta.status reports ${String(result?.aid)} on ${this.alice.aid}'s socket`;
     return null;

@@ -93,6 +93,7 @@ export const TEMPLATES: { readonly [M in MethodName]: (c: TemplateContext) => Re
   'group.review_join_request': (c) => ({ group_id: c.groupId, aid: c.bob.aid, approve: true }),
   'group.batch_review_join_request': (c) => ({ group_id: c.groupId, requests: [{ aid: c.bob.aid, approve: false, reason: 'fuzz' }] }),
   'group.list': () => ({ size: 10 }),
+  'group.complete_transfer': (c) => ({ group_id: c.groupId, public_key: c.bob.spkiB64, curve: 'P-256', transfer_accept: { nonce: '0'.repeat(32), issued_ms: Date.now(), signature: c.bob.signDer('x') } }),
   'group.pull': (c) => ({ group_id: c.groupId, after_message_seq: 0, limit: 50 }),
   'group.ack': (c) => ({ group_id: c.groupId, msg_seq: 1 }),
   'group.get_admins': (c) => ({ group_id: c.groupId }),

@@ -1,4 +1,4 @@
-import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/server.ts';
 import { derB64, Identity, Session } from '../support/aun-client.ts';
@@ -223,5 +223,54 @@ describe('named groups (§3.3)', () => {
     const { group } = await owner.call<{ group: { group_id: string } }>('group.create', { name: 'plain' });
     await expect(new Identity(group.group_id).register(gw.url)).rejects.toMatchObject({ body: { code: -32052 } });
     owner.close();
+  });
+
+  it('a named group moves in two steps: the group key authorises the new owner, who brings a new group key', async () => {
+    const owner = await Session.open(gw.url, await loggedIn(gw, 'owner'), { deviceId: 'o1' });
+    const bob = await Session.open(gw.url, await loggedIn(gw, 'bob'), { deviceId: 'b1' });
+    const carol = await Session.open(gw.url, await loggedIn(gw, 'carol'), { deviceId: 'c1' });
+    const groupKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const name = `move${Date.now() % 1_000_000}`;
+    const created = await owner.call<{ aid_cert: { cert_sn: string } }>('group.create', { group_name: name, name: 'Move', public_key: derB64(groupKey.publicKey), curve: 'P-256' });
+    const gid = `${name}.aun.local`;
+    for (const s of [bob, carol]) await owner.call('group.add_member', { group_id: gid, aid: s.identity.aid });
+    const nonce = () => randomBytes(16).toString('hex');
+    const signBy = (key: KeyObject, text: string) => sign('sha256', Buffer.from(text), { key, dsaEncoding: 'der' }).toString('base64');
+    const auth = (key: KeyObject, to: string) => {
+      const n = nonce();
+      const at = Date.now();
+      return { nonce: n, issued_ms: at, signature: signBy(key, `aun-group-owner-transfer-v1|${gid}|${gid}|${to}|${n}|${at}`) };
+    };
+    // Signed by the owner's own key rather than the group's: refused.
+    await expect(owner.call('group.transfer_owner', { group_id: gid, new_owner: bob.identity.aid, transfer_auth: auth(owner.identity.privateKey, bob.identity.aid) }, { sign: true }))
+      .rejects.toMatchObject({ body: { code: -32003 } });
+    const step1 = await owner.call<Obj>('group.transfer_owner', { group_id: gid, new_owner: bob.identity.aid, transfer_auth: auth(groupKey.privateKey, bob.identity.aid) }, { sign: true });
+    expect(step1).toMatchObject({ status: 'pending_rekey', new_owner: bob.identity.aid, group: { owner_aid: owner.identity.aid } });
+
+    const newKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const accept = (who: Session, publicKey: string) => {
+      const n = nonce();
+      const at = Date.now();
+      const keyHash = createHash('sha256').update(publicKey, 'utf8').digest('hex');
+      return { nonce: n, issued_ms: at, signature: signBy(who.identity.privateKey, `aun-group-owner-transfer-accept-v1|${gid}|${gid}|${who.identity.aid}|${keyHash}|${n}|${at}`) };
+    };
+    const pk = derB64(newKey.publicKey);
+    // Only the AID the transfer names completes it, with its own key's signature.
+    await expect(carol.call('group.complete_transfer', { group_id: gid, public_key: pk, transfer_accept: accept(carol, pk) }, { sign: true })).rejects.toMatchObject({ body: { code: -32008 } });
+    await expect(bob.call('group.complete_transfer', { group_id: gid, public_key: pk, transfer_accept: accept(carol, pk) }, { sign: true })).rejects.toMatchObject({ body: { code: -32003 } });
+    const done = await bob.call<{ group: Obj; aid_cert: { cert: string; cert_sn: string } }>('group.complete_transfer', { group_id: gid, public_key: pk, curve: 'P-256', transfer_accept: accept(bob, pk) }, { sign: true });
+    expect(done.group).toMatchObject({ group_id: gid, group_aid: gid, owner_aid: bob.identity.aid });
+    const cert = new X509Certificate(done.aid_cert.cert);
+    expect(cert.subject).toBe(`CN=${gid}`);
+    expect(cert.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')).toBe(pk);
+    expect(await carol.waitEvent('group.changed', (e) => e.action === 'owner_transferred')).toMatchObject({ old_owner: owner.identity.aid, new_owner: bob.identity.aid });
+    const roles = await owner.call<{ members: Obj[] }>('group.get_members', { group_id: gid });
+    expect(Object.fromEntries(roles.members.map((m) => [m.aid, m.role]))).toMatchObject({ [owner.identity.aid]: 'admin', [bob.identity.aid]: 'owner' });
+    // The old group key's certificate is revoked, the new one good; a second completion finds nothing.
+    const ocsp = async (sn: string) => ((await (await fetch(`${gw.httpUrl}/pki/ocsp/${sn}`)).json()) as { status: string }).status;
+    expect(await ocsp(created.aid_cert.cert_sn)).toBe('revoked');
+    expect(await ocsp(done.aid_cert.cert_sn)).toBe('good');
+    await expect(bob.call('group.complete_transfer', { group_id: gid, public_key: pk, transfer_accept: accept(bob, pk) }, { sign: true })).rejects.toMatchObject({ body: { code: -32008 } });
+    for (const s of [owner, bob, carol]) s.close();
   });
 });
