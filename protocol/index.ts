@@ -53,7 +53,8 @@ export type {
   MessageRecallResult, MessageThoughtGetParams, MessageThoughtGetResult, MessageThoughtPutParams,
   MessageThoughtPutResult, RecallError, RevokeInviteCodeParams, RevokeInviteCodeResult, SetRoleParams,
   SetRoleResult, SetSettingsParams, SetSettingsResult, SuspendResult, ThoughtContext, ThoughtItem,
-  TransferOwnerParams, TransferOwnerResult, TransferProof, CompleteTransferParams, CompleteTransferResult, UseInviteCodeParams, UseInviteCodeResult,
+  TransferOwnerParams, TransferOwnerResult, TransferProof, CompleteTransferParams, CompleteTransferResult,
+  BindGroupAidParams, BindGroupAidResult, BoundGroupAidCert, RenewGroupAidParams, RenewGroupAidResult, UseInviteCodeParams, UseInviteCodeResult,
 } from './methods-extra.ts';
 export type {
   EventMap, EventName, GatewayDisconnectEvent, GroupMessageCreatedEvent, GroupV2MessageCreatedEvent,

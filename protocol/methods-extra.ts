@@ -179,6 +179,15 @@ export interface GroupDevicesResult {
 export interface UnregisterDeviceParams extends GroupRef { device_id: string }
 export interface UnregisterDeviceResult { success: true; group_id: string; device_id: string }
 
+// ---- a group's own AID (§3.15) ----
+
+/** The group's certificate, as named groups get it at create, with `agentid` (the group's AID). */
+export interface BoundGroupAidCert { cert: string; agentid: string; ca_cert: string; ca_chain: string[]; cert_sn: string; curve: string }
+export interface BindGroupAidParams extends GroupRef, Signed { public_key: string; curve?: 'P-256' }
+export interface BindGroupAidResult { group: GroupInfo; aid_cert: BoundGroupAidCert }
+export interface RenewGroupAidParams extends GroupRef, Signed { old_public_key: string; new_public_key: string; curve?: 'P-256'; renew_proof: TransferProof }
+export interface RenewGroupAidResult { group: GroupInfo; aid_cert: BoundGroupAidCert; old_cert_revoked: true }
+
 // ---- bans (§3.12): both documented shapes ----
 
 export interface BanEntry { group_id: string; subject: string; banned_by: string; reason: string; expires_at: number; created_at: number }

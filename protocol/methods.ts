@@ -403,6 +403,8 @@ export interface MethodMap {
   'group.set_role': { params: X.SetRoleParams; result: X.SetRoleResult };
   'group.transfer_owner': { params: X.TransferOwnerParams; result: X.TransferOwnerResult };
   'group.complete_transfer': { params: X.CompleteTransferParams; result: X.CompleteTransferResult };
+  'group.bind_group_aid': { params: X.BindGroupAidParams; result: X.BindGroupAidResult };
+  'group.renew_group_aid': { params: X.RenewGroupAidParams; result: X.RenewGroupAidResult };
   'group.dissolve': { params: GroupRef & Signed; result: X.DissolveResult };
   'group.suspend': { params: GroupRef & Signed; result: X.SuspendResult };
   'group.resume': { params: GroupRef & Signed; result: X.SuspendResult };
@@ -503,6 +505,8 @@ export const METHODS: { readonly [M in MethodName]: MethodFlags } = {
   'group.set_role': signed,
   'group.transfer_owner': signed,
   'group.complete_transfer': signed,
+  'group.bind_group_aid': signed,
+  'group.renew_group_aid': signed,
   'group.dissolve': signed,
   'group.suspend': signed,
   'group.resume': signed,

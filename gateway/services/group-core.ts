@@ -7,6 +7,7 @@
 // Membership changes bump both the group's event_seq and its epoch (so a V2 send built from a
 // bootstrap taken before the change fails with -33052 and the SDK re-bootstraps).
 
+import { createPublicKey } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { EventMap, EventName } from '../../protocol/events.ts';
@@ -207,6 +208,34 @@ export interface GroupCore {
 
 /** A ban as stored; `expires_at` 0 is for good. */
 export interface GroupBan { group_id: string; aid: string; banned_by: string; reason: string; expires_at: number; created_at: number }
+
+/** Proofs by a group key or a member's key (§3.7, §3.15) are good this long either side of their `issued_ms`. */
+const PROOF_SKEW_MS = 5 * 60_000;
+
+/**
+ * `{nonce, issued_ms, signature}` of a group-key proof (transfer_auth, transfer_accept,
+ * renew_proof): 32 hex, a time within 5 minutes of `now`, a base64 signature; -32602 otherwise.
+ */
+export function readProof(v: unknown, field: string, now: number): { nonce: string; issuedMs: number; signature: Buffer } {
+  const o = (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : null) as { nonce?: unknown; issued_ms?: unknown; signature?: unknown } | null;
+  if (!o || typeof o.nonce !== 'string' || !/^[0-9a-f]{32}$/i.test(o.nonce) || typeof o.signature !== 'string' || o.signature.length > 512
+    || typeof o.issued_ms !== 'number' || !Number.isSafeInteger(o.issued_ms)) {
+    throw new RpcError(ErrorCode.InvalidParams, `invalid params: ${field} must be {nonce: 32 hex, issued_ms, signature}`);
+  }
+  if (Math.abs(now - o.issued_ms) > PROOF_SKEW_MS) throw new RpcError(ErrorCode.InvalidParams, `invalid params: ${field}.issued_ms is more than 5 minutes off`);
+  return { nonce: o.nonce, issuedMs: o.issued_ms, signature: Buffer.from(o.signature, 'base64') };
+}
+
+/** The DER of a base64 P-256 SPKI (a group key); -32602 naming `field` otherwise. */
+export function readGroupKey(b64: string, field: string): Buffer {
+  try {
+    const spki = Buffer.from(b64, 'base64');
+    if (createPublicKey({ key: spki, format: 'der', type: 'spki' }).asymmetricKeyDetails?.namedCurve === 'prime256v1') return spki;
+  } catch {
+    // below
+  }
+  throw new RpcError(ErrorCode.InvalidParams, `invalid params: ${field} must be the base64 SPKI DER of a P-256 key`);
+}
 
 /** A file of group methods: gets the core, returns its handlers. */
 export type GroupPart = (core: GroupCore) => HandlerTable;

@@ -2,13 +2,13 @@
 // (in two steps with complete_transfer for a group that owns a group AID), dissolve, suspend and
 // resume, each with its `group.changed` kind.
 
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { RpcError, type AuthedConnection } from '../context.ts';
 import { migrate } from '../db.ts';
 import { publicKeyFromSpki, verifyEcdsa } from '../sig.ts';
 import { str, MAX_AID } from '../validate.ts';
-import type { GroupCore, GroupPart } from './group-core.ts';
+import { readGroupKey, readProof, type GroupCore, type GroupPart } from './group-core.ts';
 
 // A named group's transfer authorised by its key's holder and waiting for the new owner's key
 // (groups-and-more §3.7), one per group.
@@ -20,9 +20,8 @@ const TRANSFER_MIGRATIONS = [
      created_at INTEGER NOT NULL
    )`,
 ];
-/** A waiting transfer lapses after a day; transfer proofs are good for 5 minutes either way. */
+/** A waiting transfer lapses after a day. */
 const TRANSFER_TTL_MS = 86_400_000;
-const PROOF_SKEW_MS = 5 * 60_000;
 
 export const groupRoleHandlers: GroupPart = (core: GroupCore) => {
   const setRole = core.db.prepare('UPDATE group_members SET role = ? WHERE group_id = ? AND aid = ?');
@@ -39,16 +38,7 @@ export const groupRoleHandlers: GroupPart = (core: GroupCore) => {
   const getTransfer = core.db.prepare('SELECT new_owner, old_owner, created_at FROM group_transfers WHERE group_id = ?');
   const dropTransfer = core.db.prepare('DELETE FROM group_transfers WHERE group_id = ? AND new_owner = ?');
 
-  /** `{nonce, issued_ms, signature}` of a transfer proof: 32 hex, a time within 5 minutes, base64 DER. */
-  function proof(v: unknown, field: string): { nonce: string; issuedMs: number; signature: Buffer } {
-    const o = (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : null) as { nonce?: unknown; issued_ms?: unknown; signature?: unknown } | null;
-    if (!o || typeof o.nonce !== 'string' || !/^[0-9a-f]{32}$/i.test(o.nonce) || typeof o.signature !== 'string' || o.signature.length > 512
-      || typeof o.issued_ms !== 'number' || !Number.isSafeInteger(o.issued_ms)) {
-      throw new RpcError(ErrorCode.InvalidParams, `invalid params: ${field} must be {nonce: 32 hex, issued_ms, signature}`);
-    }
-    if (Math.abs(core.ctx.now() - o.issued_ms) > PROOF_SKEW_MS) throw new RpcError(ErrorCode.InvalidParams, `invalid params: ${field}.issued_ms is more than 5 minutes off`);
-    return { nonce: o.nonce, issuedMs: o.issued_ms, signature: Buffer.from(o.signature, 'base64') };
-  }
+  const proof = (v: unknown, field: string) => readProof(v, field, core.ctx.now());
 
   function requireOwner(groupId: string, aid: string, what: string) {
     const g = core.requireGroup(groupId);
@@ -148,13 +138,7 @@ export const groupRoleHandlers: GroupPart = (core: GroupCore) => {
       if (g.owner_aid !== pending.old_owner || !core.memberOf(groupId, conn.aid)) {
         throw new RpcError(ErrorCode.GroupStateInvalid, `group state invalid: ${groupId} changed since the transfer was authorised`);
       }
-      let spki: Buffer;
-      try {
-        spki = Buffer.from(publicKey, 'base64');
-        if (createPublicKey({ key: spki, format: 'der', type: 'spki' }).asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not P-256');
-      } catch {
-        throw new RpcError(ErrorCode.InvalidParams, 'invalid params: public_key must be the base64 SPKI DER of a P-256 key');
-      }
+      const spki = readGroupKey(publicKey, 'public_key');
       const { nonce, issuedMs, signature } = proof((params as { transfer_accept?: unknown }).transfer_accept, 'transfer_accept');
       const agent = core.ctx.agent(conn.aid);
       if (!agent) throw new RpcError(ErrorCode.NotFound, `aid not registered: ${conn.aid}`);

@@ -7,13 +7,14 @@
 //   group-messages.ts    V2 and plaintext sends, pull, message cursors, the login-time unread hint
 //   group-events.ts      the event stream and its cursors
 //   group-keys.ts        group SPKs, bootstrap, the state-commitment stubs
-//   group-roles.ts, group-invites.ts, group-joins.ts, group-bans.ts, group-settings.ts, recall.ts,
+//   group-roles.ts, group-invites.ts, group-joins.ts, group-bans.ts, group-identity.ts, group-settings.ts, recall.ts,
 //   thoughts.ts, notify.ts
 
 import type { GatewayContext, HandlerTable, Service } from '../context.ts';
 import { createGroupCore } from './group-core.ts';
 import { groupBanHandlers } from './group-bans.ts';
 import { groupEventHandlers } from './group-events.ts';
+import { groupIdentityHandlers } from './group-identity.ts';
 import { groupInfoHandlers } from './group-info.ts';
 import { groupInviteHandlers } from './group-invites.ts';
 import { groupJoinHandlers } from './group-joins.ts';
@@ -34,7 +35,7 @@ export function createGroupService(ctx: GatewayContext): Service {
   for (const part of [
     groupMembershipHandlers, groupInfoHandlers, groupEventHandlers,
     // Join requests read the join.* settings: after the settings part made its table.
-    groupRoleHandlers, groupInviteHandlers, groupSettingsHandlers, groupJoinHandlers, groupBanHandlers, groupRecallHandlers, thoughtHandlers,
+    groupRoleHandlers, groupInviteHandlers, groupSettingsHandlers, groupJoinHandlers, groupBanHandlers, groupIdentityHandlers, groupRecallHandlers, thoughtHandlers,
   ]) Object.assign(handlers, part(core));
   return {
     handlers,

@@ -273,4 +273,50 @@ describe('named groups (§3.3)', () => {
     await expect(bob.call('group.complete_transfer', { group_id: gid, public_key: pk, transfer_accept: accept(bob, pk) }, { sign: true })).rejects.toMatchObject({ body: { code: -32008 } });
     for (const s of [owner, bob, carol]) s.close();
   });
+
+  it('an ordinary group binds a group AID once per key, and renews it on a proof by the old key', async () => {
+    const owner = await Session.open(gw.url, await loggedIn(gw, 'owner'), { deviceId: 'o1' });
+    const bob = await Session.open(gw.url, await loggedIn(gw, 'bob'), { deviceId: 'b1' });
+    const { group } = await owner.call<{ group: { group_id: string } }>('group.create', { name: 'bind me' });
+    const gid = group.group_id;
+    await owner.call('group.add_member', { group_id: gid, aid: bob.identity.aid });
+    const first = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pk1 = derB64(first.publicKey);
+    await expect(bob.call('group.bind_group_aid', { group_id: gid, public_key: pk1 }, { sign: true })).rejects.toMatchObject({ body: { code: -33007 } });
+    const bound = await owner.call<{ group: Obj; aid_cert: { cert: string; agentid: string; cert_sn: string } }>('group.bind_group_aid', { group_id: gid, public_key: pk1, curve: 'P-256' }, { sign: true });
+    expect(bound.group).toMatchObject({ group_id: gid, group_aid: gid });
+    expect(bound.aid_cert.agentid).toBe(gid);
+    const cert = new X509Certificate(bound.aid_cert.cert);
+    expect(cert.subject).toBe(`CN=${gid}`);
+    expect(cert.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')).toBe(pk1);
+    // The same key again: the same answer; another key: refused.
+    expect((await owner.call<{ aid_cert: { cert: string } }>('group.bind_group_aid', { group_id: gid, public_key: pk1 }, { sign: true })).aid_cert.cert).toBe(bound.aid_cert.cert);
+    const other = derB64(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+    await expect(owner.call('group.bind_group_aid', { group_id: gid, public_key: other }, { sign: true }))
+      .rejects.toMatchObject({ body: { code: -32052, message: expect.stringContaining('group_aid_already_bound_different_key') } });
+
+    const second = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pk2 = derB64(second.publicKey);
+    const hash = (t: string) => createHash('sha256').update(t, 'utf8').digest('hex');
+    const renewProof = (key: KeyObject) => {
+      const n = randomBytes(16).toString('hex');
+      const at = Date.now();
+      const text = `aun-group-aid-renew-v1|${gid}|${gid}|${hash(pk1)}|${hash(pk2)}|${n}|${at}`;
+      return { nonce: n, issued_ms: at, signature: sign('sha256', Buffer.from(text), { key, dsaEncoding: 'der' }).toString('base64') };
+    };
+    // A proof by any key but the old group key is refused, and so is an old key that is not the bound one.
+    await expect(owner.call('group.renew_group_aid', { group_id: gid, old_public_key: pk1, new_public_key: pk2, renew_proof: renewProof(second.privateKey) }, { sign: true }))
+      .rejects.toMatchObject({ body: { code: -32003 } });
+    await expect(owner.call('group.renew_group_aid', { group_id: gid, old_public_key: other, new_public_key: pk2, renew_proof: renewProof(first.privateKey) }, { sign: true }))
+      .rejects.toMatchObject({ body: { code: -32602 } });
+    const renewed = await owner.call<{ aid_cert: { cert: string; cert_sn: string }; old_cert_revoked: boolean }>('group.renew_group_aid', {
+      group_id: gid, old_public_key: pk1, new_public_key: pk2, curve: 'P-256', renew_proof: renewProof(first.privateKey),
+    }, { sign: true });
+    expect(renewed.old_cert_revoked).toBe(true);
+    expect(new X509Certificate(renewed.aid_cert.cert).publicKey.export({ format: 'der', type: 'spki' }).toString('base64')).toBe(pk2);
+    const ocsp = async (sn: string) => ((await (await fetch(`${gw.httpUrl}/pki/ocsp/${sn}`)).json()) as { status: string }).status;
+    expect(await ocsp(bound.aid_cert.cert_sn)).toBe('revoked');
+    expect(await ocsp(renewed.aid_cert.cert_sn)).toBe('good');
+    for (const s of [owner, bob]) s.close();
+  });
 });
