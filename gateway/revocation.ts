@@ -83,7 +83,7 @@ export class Revocation {
     }
   }
 
-  /** A certificate issued in place of an agent's earlier one (its row is not new, so refresh() would miss it). */
+  /** A certificate just issued: known now, also when it replaced another in place (refresh() reads only new rows). */
   noteIssued(serial: string): void {
     this.add(serial);
   }

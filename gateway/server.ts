@@ -22,7 +22,7 @@ import { loopbackHosts, newAdminToken, writeAdminToken } from './admin-guard.ts'
 import { loadPki } from './pki.ts';
 import { quote } from './frame-limits.ts';
 import { Revocation } from './revocation.ts';
-import { createAuthService, isPreAuthMethod } from './services/auth.ts';
+import { createAuthService, isPreAuthMethod, type CertificateHooks } from './services/auth.ts';
 import { createConnectService } from './services/connect.ts';
 import { createGroupService } from './services/group.ts';
 import { createMessageService } from './services/message.ts';
@@ -138,11 +138,20 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const pki = await loadPki(db, config.issuer, undefined, now);
   const tokens = new TokenService(db, pki.tokenKey, pki.tokenKid, config.issuer, config.tokenTtl, config.refreshTtl);
   const revocation = new Revocation(db, [new X509Certificate(pki.authCertPem).serialNumber], now);
-  const auth = createAuthService(db, pki, tokens, config.issuer, now, {
+  // The one way certificates are issued and revoked after start, for the auth and group services
+  // alike: an issued one is known to OCSP at once, whether or not it lands in a new row (a
+  // renewal, a rekey or a group's transfer replaces one in place).
+  const certificates: CertificateHooks = {
     isRevoked: (serial) => revocation.isRevoked(serial),
-    issued: (serial) => revocation.noteIssued(serial),
+    async issue(aid, spkiDer) {
+      const pem = await pki.issueAgent(aid, spkiDer);
+      const serial = new X509Certificate(pem).serialNumber.toLowerCase();
+      revocation.noteIssued(serial);
+      return { pem, serial };
+    },
     revoke: (serial) => void revocation.revoke(serial),
-  });
+  };
+  const auth = createAuthService(db, pki, tokens, config.issuer, now, certificates);
   const faults = new Faults();
   const connections = new Set<GatewayConnection>();
   const counters = { messages_stored: 0 };
@@ -168,14 +177,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       const frame = { jsonrpc: '2.0', method: `event/${event}`, params };
       for (const t of targets) t.send(frame);
     },
-    async issueCert(aid, spkiDer) {
-      const pem = await pki.issueAgent(aid, spkiDer);
-      const serial = new X509Certificate(pem).serialNumber.toLowerCase();
-      // Known to OCSP at once, whether or not it lands in a new row (a transfer replaces one).
-      revocation.noteIssued(serial);
-      return { pem, serial };
-    },
-    revokeCert: (serial) => void revocation.revoke(serial),
+    issueCert: certificates.issue,
+    revokeCert: certificates.revoke,
     count(_counter, by = 1) {
       counters.messages_stored += by;
     },

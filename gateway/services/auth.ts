@@ -54,11 +54,11 @@ export type PreAuthHandlers = { [M in PreAuthMethod]: (params: ParamsOf<M>, conn
 
 interface PendingLogin { aid: string; nonce: string; expiresAt: number; /** The certificate login1 was shown, if any. */ cert?: string }
 
-/** What the gateway's certificate bookkeeping (gateway/revocation.ts) hears from the auth service. */
+/** How certificates are issued and revoked (gateway/server.ts; the group service uses the same). */
 export interface CertificateHooks {
   isRevoked(serial: string): boolean;
-  /** A certificate was issued outside a new `agents` row (a renewal, a rekey). */
-  issued(serial: string): void;
+  /** A P-256 certificate `CN=<aid>` under the issuer CA, known to OCSP from now on; PEM and serial hex. */
+  issue(aid: string, spkiDer: Uint8Array): Promise<{ pem: string; serial: string }>;
   /** Revokes a certificate this gateway issued (the one a rekey replaced). */
   revoke(serial: string): void;
 }
@@ -179,10 +179,14 @@ export function createAuthService(
   }
 
   /**
-   * Takes the nonce of an `auth.aid_login1` for `aid` (one use, 60 s): login2, renew_cert and
-   * rekey (spec protocol §3.2). Its certificate must still be good.
+   * Takes the nonce an `auth.aid_login1` handed out, named by the call's `aid`, `request_id` and
+   * `nonce` (one use, 60 s): login2, renew_cert and rekey (spec protocol §3.2). Its certificate
+   * must still be good.
    */
-  function takeNonce(aid: string, requestId: string, nonce: string): { agent: AgentRecord; login: PendingLogin } {
+  function takeNonce(params: object): { aid: string; nonce: string; agent: AgentRecord; login: PendingLogin } {
+    const aid = str(params, 'aid', { max: 255 });
+    const requestId = str(params, 'request_id', { max: 128 });
+    const nonce = str(params, 'nonce', { max: 256 });
     sweepLogins(now());
     const pending = pendingLogins.get(requestId);
     if (!pending || pending.aid !== aid || pending.nonce !== nonce) {
@@ -192,7 +196,7 @@ export function createAuthService(
     const a = requireAgent(aid);
     // Revoked between login1 and now.
     requireUnrevoked(a);
-    return { agent: a, login: pending };
+    return { aid, nonce, agent: a, login: pending };
   }
 
   /**
@@ -209,9 +213,7 @@ export function createAuthService(
     })();
     if (!swapped) throw new RpcError(ErrorCode.CertificateOrNonceInvalid, `the certificate of ${before.aid} changed meanwhile: run auth.aid_login1 again`);
     agentCache.delete(before.aid);
-    const next = agent(before.aid)!;
-    certs.issued(next.certSerial);
-    return next;
+    return agent(before.aid)!;
   }
 
   function issuedResult(a: AgentRecord): CertIssuedResult {
@@ -249,7 +251,7 @@ export function createAuthService(
       if (db.prepare('SELECT 1 FROM group_info WHERE group_id = ?').get(aid) !== undefined) {
         throw new RpcError(ErrorCode.IdentityConflict, `identity conflict: ${aid} is a group's id`);
       }
-      const cert = await pki.issueAgent(aid, spki);
+      const { pem: cert } = await certs.issue(aid, spki);
       // Two registrations of one AID can both be issuing here: the first insert wins and the
       // other answers as a repeat (same key) or a conflict (another key) would.
       if (insertAgent.run(aid, cert, spki.toString('base64'), now()).changes === 0) return registered()!;
@@ -286,9 +288,6 @@ export function createAuthService(
     },
 
     async 'auth.aid_login2'(params) {
-      const aid = str(params, 'aid', { max: 255 });
-      const requestId = str(params, 'request_id', { max: 128 });
-      const nonce = str(params, 'nonce', { max: 256 });
       const signature = str(params, 'signature', { max: 512 });
       const rawTime = (params as { client_time?: unknown }).client_time;
       if ((typeof rawTime !== 'string' && typeof rawTime !== 'number') || String(rawTime).length > MAX_CLIENT_TIME_CHARS) {
@@ -298,7 +297,7 @@ export function createAuthService(
       const clientTime = String(rawTime);
       // Not checked: the docs list a `cert` here that the SDKs do not send; a PEM is only compared.
       const shown = typeof params.cert === 'string' && params.cert.length <= MAX_CERT_CHARS ? params.cert : undefined;
-      const { agent: a, login } = takeNonce(aid, requestId, nonce);
+      const { aid, nonce, agent: a, login } = takeNonce(params);
       const signed = Buffer.from(`${nonce}:${clientTime}`, 'utf8');
       if (!verifyEcdsa(publicKeyFromSpki(a.publicKey), signed, Buffer.from(signature, 'base64'))) {
         throw new RpcError(ErrorCode.SignatureFailed, 'login signature verification failed');
@@ -308,7 +307,7 @@ export function createAuthService(
       // Past half its life, the certificate is renewed as the login goes (§3.3 `new_cert`).
       if (pastHalfLife(a.certPem, now())) {
         try {
-          const cert = await pki.issueAgent(aid, Buffer.from(a.publicKey, 'base64'));
+          const { pem: cert } = await certs.issue(aid, Buffer.from(a.publicKey, 'base64'));
           return { status: 'ok', aid, ...grant, new_cert: replaceCert(a, cert, a.publicKey).certPem, token: grant.access_token };
         } catch {
           // Renewed meanwhile by another login or renew_cert (that certificate is the current
@@ -346,32 +345,26 @@ export function createAuthService(
     },
 
     async 'auth.renew_cert'(params) {
-      const aid = str(params, 'aid', { max: 255 });
-      const requestId = str(params, 'request_id', { max: 128 });
-      const nonce = str(params, 'nonce', { max: 256 });
       const signature = str(params, 'signature', { max: 512 });
-      const { agent: a } = takeNonce(aid, requestId, nonce);
+      const { aid, nonce, agent: a } = takeNonce(params);
       if (!verifyEcdsa(publicKeyFromSpki(a.publicKey), Buffer.from(nonce, 'utf8'), Buffer.from(signature, 'base64'))) {
         throw new RpcError(ErrorCode.SignatureFailed, 'renew_cert signature verification failed');
       }
-      const cert = await pki.issueAgent(aid, Buffer.from(a.publicKey, 'base64'));
+      const { pem: cert } = await certs.issue(aid, Buffer.from(a.publicKey, 'base64'));
       return issuedResult(replaceCert(a, cert, a.publicKey));
     },
 
     async 'auth.rekey'(params) {
-      const aid = str(params, 'aid', { max: 255 });
-      const requestId = str(params, 'request_id', { max: 128 });
-      const nonce = str(params, 'nonce', { max: 256 });
       const newPublicKey = str(params, 'new_public_key', { max: 512 });
       const signature = str(params, 'signature', { max: 512 });
-      const { agent: a } = takeNonce(aid, requestId, nonce);
+      const { aid, nonce, agent: a } = takeNonce(params);
       // Signed by the current key over the text as sent: nonce ‖ new_public_key (§4.3).
       if (!verifyEcdsa(publicKeyFromSpki(a.publicKey), Buffer.from(nonce + newPublicKey, 'utf8'), Buffer.from(signature, 'base64'))) {
         throw new RpcError(ErrorCode.SignatureFailed, 'rekey signature verification failed');
       }
       const spki = p256Spki(newPublicKey, 'new_public_key');
       if (spki.toString('base64') === a.publicKey) throw new RpcError(ErrorCode.InvalidParams, 'new_public_key is the current key: use auth.renew_cert');
-      const cert = await pki.issueAgent(aid, spki);
+      const { pem: cert } = await certs.issue(aid, spki);
       const next = replaceCert(a, cert, spki.toString('base64'));
       // The old key opens nothing any more: its certificate is revoked (CRL, OCSP) and the refresh
       // tokens its logins were granted are spent.
