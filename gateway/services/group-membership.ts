@@ -2,12 +2,12 @@
 // groups-and-more §3.3): create, add_member, kick / remove_member, leave. Every change is one
 // `group.changed` event recorded through the core, told to every member, the affected one included.
 
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { ClientSignature, GroupInfo } from '../../protocol/wire-common.ts';
 import { RpcError, type AuthedConnection, type HandlerTable } from '../context.ts';
 import { str, MAX_AID } from '../validate.ts';
-import type { GroupCore, GroupPart, GroupRecord } from './group-core.ts';
+import { readGroupKey, type GroupCore, type GroupPart, type GroupRecord } from './group-core.ts';
 
 const GROUP_BASE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** A named group's name (spec groups-and-more §3.3). */
@@ -38,15 +38,7 @@ export const groupMembershipHandlers: GroupPart = (core: GroupCore) => {
       throw new RpcError(ErrorCode.InvalidParams, 'invalid params: group_name must be 4–64 characters of [a-z0-9_-], starting with a letter or digit, not with "guest" or "g-"');
     }
     if (curve !== undefined && curve !== 'P-256') throw new RpcError(ErrorCode.InvalidParams, `invalid params: curve ${curve} is not supported; use P-256`);
-    if (publicKey !== undefined) {
-      let ok = false;
-      try {
-        ok = createPublicKey({ key: Buffer.from(publicKey, 'base64'), format: 'der', type: 'spki' }).asymmetricKeyDetails?.namedCurve === 'prime256v1';
-      } catch {
-        ok = false;
-      }
-      if (!ok) throw new RpcError(ErrorCode.InvalidParams, 'invalid params: public_key must be the base64 SPKI DER of a P-256 key');
-    }
+    if (publicKey !== undefined) readGroupKey(publicKey, 'public_key');
     return { name, publicKey };
   }
 
