@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { JsonObject } from '../../protocol/frames.ts';
-import type { GroupCursor, GroupRow, GroupSendResult, GroupV2SendResult } from '../../protocol/methods.ts';
+import type { GroupCursor, GroupRow, GroupSendResult, GroupV2PullResult, GroupV2SendResult } from '../../protocol/methods.ts';
 import { RpcError, type AuthedConnection, type HandlerTable } from '../context.ts';
 import { int, obj, str, MAX_MESSAGE_ID, MAX_PAYLOAD_BYTES } from '../validate.ts';
 import { GROUP_ENVELOPE_TYPE } from '../../protocol/envelope.ts';
@@ -60,6 +60,26 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
     const m = requireMember(g, conn.aid);
     advanceMessageCursor.run(groupId, conn.aid, conn.deviceId, Math.min(upTo, g.message_seq));
     return messageCursor(g, m, conn);
+  }
+
+  /** A member device's rows after `afterSeq` (or its cursor), the page and the cursor: group.v2.pull and group.pull. */
+  function pull(params: object, conn: AuthedConnection, afterSeq: number | undefined): GroupV2PullResult {
+    const groupId = readGroupId(params, conn);
+    const limit = pageLimit(params);
+    const ackUpTo = int(params, 'ack_up_to_seq', { optional: true, min: 0 });
+    const g = requireGroup(groupId);
+    const m = requireMember(g, conn.aid);
+    if (ackUpTo !== undefined) advanceMessageCursor.run(groupId, conn.aid, conn.deviceId, Math.min(ackUpTo, g.message_seq));
+    const cursor = messageCursor(g, m, conn);
+    const from = Math.max(afterSeq ?? cursor.current_seq, m.join_seq);
+    const rows = pullMessages.all(groupId, from, conn.aid, conn.deviceId, limit + 1) as MessageRecord[];
+    return {
+      group_id: groupId,
+      messages: rows.slice(0, limit).map((r) => groupRow(groupId, r)),
+      has_more: rows.length > limit,
+      cursor,
+      retention_floor_message_seq: 0,
+    };
   }
 
   function v2Result(groupId: string, r: MessageRecord, status: GroupV2SendResult['status']): GroupV2SendResult {
@@ -231,9 +251,8 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
     // (groups-and-more §1.1): the same rows and cursor as group.v2.pull, `after_message_seq` for
     // `after_seq`, unsigned.
     'group.pull'(params, conn) {
-      const after = int(params, 'after_message_seq', { optional: true, min: 0 });
-      const rest = { ...params, after_message_seq: undefined, ...(after !== undefined ? { after_seq: after } : {}) };
-      return handlers['group.v2.pull']!(rest as Parameters<NonNullable<HandlerTable['group.v2.pull']>>[0], conn, ctx);
+      const after = int(params, 'after_message_seq', { optional: true, min: 0 }) ?? int(params, 'after_seq', { optional: true, min: 0 });
+      return pull(params, conn, after);
     },
 
     // The older name (§1.5), never sent by the browser SDK, in both documented shapes: the SDK
@@ -247,23 +266,7 @@ export function createGroupMessages(core: GroupCore, knownDevices: (groupId: str
     },
 
     'group.v2.pull'(params, conn) {
-      const groupId = readGroupId(params, conn);
-      const afterSeq = int(params, 'after_seq', { optional: true, min: 0 });
-      const limit = pageLimit(params);
-      const ackUpTo = int(params, 'ack_up_to_seq', { optional: true, min: 0 });
-      const g = requireGroup(groupId);
-      const m = requireMember(g, conn.aid);
-      if (ackUpTo !== undefined) advanceMessageCursor.run(groupId, conn.aid, conn.deviceId, Math.min(ackUpTo, g.message_seq));
-      const cursor = messageCursor(g, m, conn);
-      const from = Math.max(afterSeq ?? cursor.current_seq, m.join_seq);
-      const rows = pullMessages.all(groupId, from, conn.aid, conn.deviceId, limit + 1) as MessageRecord[];
-      return {
-        group_id: groupId,
-        messages: rows.slice(0, limit).map((r) => groupRow(groupId, r)),
-        has_more: rows.length > limit,
-        cursor,
-        retention_floor_message_seq: 0,
-      };
+      return pull(params, conn, int(params, 'after_seq', { optional: true, min: 0 }));
     },
 
     'group.v2.ack'(params, conn) {
