@@ -94,6 +94,15 @@ export const groupSettingsHandlers: GroupPart = (core: GroupCore) => {
     return null;
   }
 
+  /** Writes checked settings: the group's own columns, or rows of group_settings (join.mode both). */
+  function write(groupId: string, written: Record<string, unknown>, t: number, by: string): void {
+    for (const [key, value] of Object.entries(written)) {
+      if (key === 'name' || key === 'description' || key === 'visibility') setCore[key].run(value, groupId);
+      else upsert.run(groupId, key, JSON.stringify(value), t, by);
+      if (key === 'join.mode') setJoinMode.run(value, groupId);
+    }
+  }
+
   function validate(key: string, value: unknown): unknown {
     if (Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8') > MAX_SETTING_BYTES) throw new RpcError(ErrorCode.InvalidParams, `invalid params: setting ${key} is larger than ${MAX_SETTING_BYTES} bytes`);
     const want = (ok: boolean, what: string) => {
@@ -150,13 +159,7 @@ export const groupSettingsHandlers: GroupPart = (core: GroupCore) => {
         core.emit(groupId, actionOf(keys), conn.aid, {
           fields: { keys },
           signature: core.relayedSignature(params, 'group.set_settings'),
-          mutate: () => {
-            for (const [key, value] of Object.entries(written)) {
-              if (key === 'name' || key === 'description' || key === 'visibility') setCore[key].run(value, groupId);
-              else upsert.run(groupId, key, JSON.stringify(value), t, conn.aid);
-              if (key === 'join.mode') setJoinMode.run(value, groupId);
-            }
-          },
+          mutate: () => write(groupId, written, t, conn.aid),
         });
       })();
       const result = { group_id: groupId, group_aid: groupId, updated_keys: keys };
@@ -187,12 +190,7 @@ export const groupSettingsHandlers: GroupPart = (core: GroupCore) => {
       const after = core.emit(groupId, 'update', conn.aid, {
         fields: { keys },
         signature: core.relayedSignature(params, 'group.update'),
-        mutate: () => {
-          for (const [key, value] of Object.entries(written)) {
-            if (key === 'name' || key === 'description' || key === 'visibility') setCore[key].run(value, groupId);
-            else upsert.run(groupId, key, JSON.stringify(value), t, conn.aid);
-          }
-        },
+        mutate: () => write(groupId, written, t, conn.aid),
       });
       return { group: core.info(after) };
     },
