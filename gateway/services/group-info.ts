@@ -101,17 +101,30 @@ export const groupInfoHandlers: GroupPart = (core: GroupCore) => {
   const listMy = handlers['group.list_my']!;
   handlers['group.list'] = (params, conn, c) => listMy(params, conn, c);
 
+  type Conn = Parameters<typeof readGroupId>[1];
+
   /** A member's group, or a public one's public reading for anyone (as get_info). */
-  function readable(params: object, conn: Parameters<typeof readGroupId>[1]) {
+  function readable(params: object, conn: Conn) {
     const g = requireGroup(readGroupId(params, conn));
     if (g.visibility !== 'public') requireMember(g, conn.aid);
     return g;
   }
 
+  /** The group the call names, and the caller's membership of it (-33006 for a non-member). */
+  function asMember(params: object, conn: Conn) {
+    const g = requireGroup(readGroupId(params, conn));
+    return { g, m: requireMember(g, conn.aid) };
+  }
+
+  /** Members by `member_type` (anything but "human" counts as an AI, as the default is). */
+  function typeCounts(all: MemberRecord[]) {
+    const human = all.filter((m) => m.member_type === 'human').length;
+    return { human_count: human, ai_count: all.length - human };
+  }
+
   Object.assign(handlers, {
     'group.get_admins'(params, conn) {
-      const g = requireGroup(readGroupId(params, conn));
-      requireMember(g, conn.aid);
+      const { g } = asMember(params, conn);
       return { group_id: g.group_id, admins: members(g.group_id).filter((m) => m.role !== 'member').map(memberView) };
     },
 
@@ -121,14 +134,12 @@ export const groupInfoHandlers: GroupPart = (core: GroupCore) => {
     },
 
     'group.get_summary'(params, conn) {
-      const g = requireGroup(readGroupId(params, conn));
-      requireMember(g, conn.aid);
+      const { g } = asMember(params, conn);
       const all = members(g.group_id);
       return {
         group_id: g.group_id, name: g.name, owner_aid: g.owner_aid, status: g.status, visibility: g.visibility,
         member_count: all.length,
-        human_count: all.filter((m) => m.member_type === 'human').length,
-        ai_count: all.filter((m) => m.member_type !== 'human').length,
+        ...typeCounts(all),
         admin_count: all.filter((m) => m.role !== 'member').length,
         online_count: all.filter((m) => ctx.isOnline(m.aid)).length,
         message_seq: g.message_seq, event_seq: g.event_seq, e2ee_epoch: g.epoch, created_at: g.created_at, updated_at: g.updated_at,
@@ -136,20 +147,17 @@ export const groupInfoHandlers: GroupPart = (core: GroupCore) => {
     },
 
     'group.refresh_member_types'(params, conn) {
-      const g = requireGroup(readGroupId(params, conn));
-      requireMember(g, conn.aid);
+      const { g } = asMember(params, conn);
       const all = members(g.group_id);
       return {
         group_id: g.group_id, total: all.length,
-        human_count: all.filter((m) => m.member_type === 'human').length,
-        ai_count: all.filter((m) => m.member_type !== 'human').length,
+        ...typeCounts(all),
         members: all.map((m) => ({ aid: m.aid, role: m.role, member_type: m.member_type })),
       };
     },
 
     'group.list_devices'(params, conn) {
-      const g = requireGroup(readGroupId(params, conn));
-      const m = requireMember(g, conn.aid);
+      const { g, m } = asMember(params, conn);
       const rows = myCursors.all(g.group_id, conn.aid) as { device_id: string; message_ack_seq: number; event_ack_seq: number }[];
       return {
         group_id: g.group_id,
@@ -164,8 +172,7 @@ export const groupInfoHandlers: GroupPart = (core: GroupCore) => {
     'group.unregister_device'(params, conn) {
       // Here `device_id` names the device to drop (any of the caller's), not the calling one.
       const deviceId = str(params, 'device_id', { max: 128 });
-      const g = requireGroup(readGroupId({ ...params, device_id: undefined }, conn));
-      requireMember(g, conn.aid);
+      const { g } = asMember({ ...params, device_id: undefined }, conn);
       dropCursor.run(g.group_id, conn.aid, deviceId);
       return { success: true as const, group_id: g.group_id, device_id: deviceId };
     },
