@@ -72,14 +72,14 @@ async function register(aid: string, publicSpki: Uint8Array, ctx: IdentityContex
 }
 
 /** The chain ends at a trusted root and the subject CN is the AID. */
-async function verifiedCert(certPem: string, aid: string, trust: TrustStore, httpBase: string): Promise<Certificate> {
+export async function verifiedCert(certPem: string, aid: string, trust: TrustStore, httpBase: string): Promise<Certificate> {
   const cert = await trust.verifyLeaf(certPem, httpBase);
   const cn = cert.commonName;
   if (cn !== aid) throw new AuthError(`certificate check failed: subject CN "${cn ?? ''}" is not ${aid}`, ErrorCode.AuthFailed);
   return cert;
 }
 
-function sameKey(cert: Certificate, publicSpki: Uint8Array): boolean {
+export function sameKey(cert: Certificate, publicSpki: Uint8Array): boolean {
   return equalBytes(cert.spki, publicSpki);
 }
 

@@ -2,9 +2,10 @@
 // The auth server proves itself first: its certificate must chain to a trusted root and it must
 // have signed our client_nonce.
 
-import { equalBytes, fromBase64, pemToDer, toBase64, utf8 } from '../../protocol/bytes.ts';
+import { fromBase64, pemToDer, toBase64, utf8 } from '../../protocol/bytes.ts';
 import { AuthError, ErrorCode } from '../../protocol/errors.ts';
 import { httpBaseOf, systemTimers, type Timers, type WebSocketCtor } from '../net/io.ts';
+import { sameKey, verifiedCert } from './identity.ts';
 import { shortRpc } from './short-rpc.ts';
 import { signDer, verifyDer } from './sign.ts';
 import type { TrustStore } from './trust.ts';
@@ -76,10 +77,8 @@ export async function login(creds: Credentials, ctx: AuthContext): Promise<Login
  */
 export async function checkOfferedCert(offered: string, creds: Credentials, ctx: AuthContext): Promise<{ ok: true } | { ok: false; why: string }> {
   try {
-    const cert = await ctx.trust.verifyLeaf(offered, ctx.httpBase ?? httpBaseOf(ctx.url));
-    if (cert.commonName !== creds.aid) return { ok: false, why: `its subject CN "${cert.commonName ?? ''}" is not ${creds.aid}` };
-    const ours = parseCertificate(pemToDer(creds.certPem));
-    if (!equalBytes(cert.spki, ours.spki)) return { ok: false, why: 'it carries another key than ours' };
+    const cert = await verifiedCert(offered, creds.aid, ctx.trust, ctx.httpBase ?? httpBaseOf(ctx.url));
+    if (!sameKey(cert, parseCertificate(pemToDer(creds.certPem)).spki)) return { ok: false, why: 'it carries another key than ours' };
     return { ok: true };
   } catch (err) {
     return { ok: false, why: (err as Error).message };
