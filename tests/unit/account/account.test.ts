@@ -68,8 +68,8 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 
 const settle = (ms = 400) => new Promise((r) => setTimeout(r, ms));
 
-/** A new identity registered at the gateway, its key in a fresh keystore, its Account started and ready. */
-async function account(prefix: string): Promise<Opened> {
+/** A new identity registered at the gateway, its key and record in a fresh keystore, not started. */
+async function registered(prefix: string) {
   const aid = newAid(prefix, gw.config.issuer);
   const made = await createIdentity(aid, { url: gw.url, trust: new TrustStore([gw.rootPem]), WebSocketImpl: WS });
   if (made.kind !== 'new-key') throw new Error('expected a new key');
@@ -77,12 +77,22 @@ async function account(prefix: string): Promise<Opened> {
   await store.keys.put(aid, IK, made.pkcs8);
   const keys = (await store.keys.load(aid, IK))!;
   const now = Date.now();
+  const record = { aid, certPem: made.certPem, gatewayUrl: gw.url, createdAt: now, updatedAt: now };
+  await store.identities.put(record);
+  const deviceId = await store.deviceId();
+  const open = (outlet = new Outlet()) => {
+    const a = new Account({ record, keys, roots: [gw.rootPem], store, deviceId, outlet });
+    opened.push(a);
+    return a;
+  };
+  return { aid, made, store, record, open };
+}
+
+/** A new identity registered at the gateway, its key in a fresh keystore, its Account started and ready. */
+async function account(prefix: string): Promise<Opened> {
+  const { store, open } = await registered(prefix);
   const outlet = new Outlet();
-  const a = new Account({
-    record: { aid, certPem: made.certPem, gatewayUrl: gw.url, createdAt: now, updatedAt: now },
-    keys, roots: [gw.rootPem], store, deviceId: await store.deviceId(), outlet,
-  });
-  opened.push(a);
+  const a = open(outlet);
   // Every gateway call the account's parts make goes through its one session.
   const rpcs: MethodName[] = [];
   const call = a.session.call.bind(a.session);
@@ -217,26 +227,17 @@ describe('Account: one logged-in AID wired together', () => {
 
 describe('Account: a certificate renewed elsewhere', () => {
   it('is taken at the next login and kept in the identity record for the next start', async () => {
-    const aid = newAid('renewed', gw.config.issuer);
-    const made = await createIdentity(aid, { url: gw.url, trust: new TrustStore([gw.rootPem]), WebSocketImpl: WS });
-    if (made.kind !== 'new-key') throw new Error('expected a new key');
-    const store = await openStore({ name: `account-${aid}`, idbFactory: new IDBFactory() });
-    await store.keys.put(aid, IK, made.pkcs8);
-    const keys = (await store.keys.load(aid, IK))!;
-    const now = Date.now();
-    const record = { aid, certPem: made.certPem, gatewayUrl: gw.url, createdAt: now, updatedAt: now };
-    await store.identities.put(record);
+    const { aid, made, store, record, open } = await registered('renewed');
     // Another device of the AID (same key) renews its certificate before this one logs in.
     const signer = await importSigningKey(made.pkcs8);
     const l1 = await shortRpc(gw.url, 'auth.aid_login1', { aid, client_nonce: 'n-elsewhere' }, { WebSocketImpl: WS });
     const signature = toBase64(await signDer(signer, utf8(l1.nonce)));
     const renewed = (await shortRpc(gw.url, 'auth.renew_cert', { aid, request_id: l1.request_id, nonce: l1.nonce, signature }, { WebSocketImpl: WS })).cert;
 
-    const a = new Account({ record, keys, roots: [gw.rootPem], store, deviceId: await store.deviceId(), outlet: new Outlet() });
-    opened.push(a);
+    const a = open();
     await a.start();
     await until('ready', () => a.snapshot().state === 'ready');
     await until('the renewed certificate stored', async () => (await store.identities.get(aid))?.certPem === renewed);
-    expect((await store.identities.get(aid))?.createdAt).toBe(now);
+    expect((await store.identities.get(aid))?.createdAt).toBe(record.createdAt);
   });
 });
